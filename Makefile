@@ -1,0 +1,30 @@
+# One-command gates. `make test` is what the README and CI run.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: test install lint typecheck pytest demo
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+pytest: install
+	$(VENV)/bin/coverage run -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/coverage report --fail-under=0 | tail -n 1
+
+test: lint typecheck pytest
+
+demo: install
+	$(VENV)/bin/pbxgate cdr generate --days 7
+	$(VENV)/bin/pbxgate cdr stats --today

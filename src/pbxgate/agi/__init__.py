@@ -1,0 +1,3 @@
+"""agi package."""
+
+__all__: list[str] = []

@@ -1,0 +1,49 @@
+"""The ``[cdr]`` settings section: sources, time zone, what counts as an internal number."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pbxgate.config import Secret, data_dir, section
+
+LOCAL_SOURCE = "local"
+
+
+@dataclass
+class SourceSettings:
+    """One CDR source. The URL carries no password: give ``password``/``_file``/``_env``.
+
+    Examples of ``url``:
+      ``mysql+pymysql://cdr_ro@pbx.example:3306/asteriskcdrdb`` (FreePBX),
+      ``postgresql+psycopg://asterisk@db/asterisk``,
+      ``sqlite:////var/log/asterisk/master.db`` (cdr_sqlite3_custom).
+    """
+
+    url: str
+    password: Secret | None = None
+    table: str = "cdr"
+    # Time zone of the stored calldate values; empty = the [cdr] timezone (the PBX's local time).
+    timezone: str = ""
+    # cdr.conf usegmtime=yes: calldate values are UTC.
+    usegmtime: bool = False
+
+
+@section("cdr")
+@dataclass
+class CdrSettings:
+    default_source: str = LOCAL_SOURCE
+    # The PBX's time zone: windows (--today, --from) are read in it. Empty = this host's zone.
+    timezone: str = ""
+    # The article's rule: internal numbers have at most 3 digits.
+    internal_max_digits: int = 3
+    # A regular expression for internal numbers; when set it replaces internal_max_digits.
+    internal_pattern: str = ""
+    monitor_dir: Path = Path("/var/spool/asterisk/monitor")
+    query_timeout: float = 30.0
+    # pbxgate's embedded store; empty = <XDG data home>/pbxgate/cdr.sqlite3
+    store: Path | None = None
+    sources: dict[str, SourceSettings] = field(default_factory=dict)
+
+    def store_path(self) -> Path:
+        return self.store or data_dir() / "cdr.sqlite3"

@@ -1,0 +1,78 @@
+"""The ``pbxgate`` command: one group per area, errors as one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from pbxgate import __version__
+from pbxgate.cli.cdr import cdr
+from pbxgate.cli.config_cmd import config
+from pbxgate.cli.context import AppContext
+from pbxgate.cli.glbp import glbp
+from pbxgate.cli.notify import notify
+from pbxgate.cli.serve import serve
+from pbxgate.errors import PbxgateError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="Settings file (TOML). Default: $PBXGATE_CONFIG, ~/.config/pbxgate/config.toml, "
+    "/etc/pbxgate/config.toml.",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logging.")
+@click.option("-v", "--verbose", is_flag=True, help="Log what pbxgate does to stderr.")
+@click.version_option(__version__, prog_name="pbxgate")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, debug: bool, verbose: bool) -> None:
+    """pbxgate: call notifications, CDR analytics and GLBP for Asterisk and network admins.
+
+    \b
+    Example:
+      pbxgate cdr generate --days 7 && pbxgate cdr stats --today
+    """
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = AppContext(config_path=config_path, debug=debug)
+
+
+cli.add_command(cdr)
+cli.add_command(config)
+cli.add_command(notify)
+cli.add_command(glbp)
+cli.add_command(serve)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; library errors become ``error: ...`` on stderr and their exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        cli.main(args=args, prog_name="pbxgate", standalone_mode=False)
+    except PbxgateError as exc:
+        if "--debug" in args:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

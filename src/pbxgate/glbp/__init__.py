@@ -1,0 +1,3 @@
+"""glbp package."""
+
+__all__: list[str] = []

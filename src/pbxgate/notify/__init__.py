@@ -1,0 +1,3 @@
+"""notify package."""
+
+__all__: list[str] = []

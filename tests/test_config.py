@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pbxgate.cdr.settings import CdrSettings
+from pbxgate.cli.main import main
+from pbxgate.config import MASK, Secret, Settings
+from pbxgate.errors import ConfigError
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_file_then_environment_wins(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.toml", '[cdr]\ntimezone = "Europe/Moscow"\ninternal_max_digits = 4\n')
+    settings = Settings.load(cfg, environ={"PBXGATE_CDR_INTERNAL_MAX_DIGITS": "5"})
+    cdr = settings.get(CdrSettings)
+    assert cdr.timezone == "Europe/Moscow"
+    assert cdr.internal_max_digits == 5
+
+
+def test_named_source_from_environment_and_password_file(tmp_path: Path) -> None:
+    secret_file = write(tmp_path / "pw", "s3cret\n")
+    cfg = write(
+        tmp_path / "c.toml",
+        f'[cdr.sources.freepbx]\nurl = "mysql+pymysql://ro@pbx/asteriskcdrdb"\n'
+        f'password_file = "{secret_file}"\n',
+    )
+    env = {
+        "PBXGATE_CDR_SOURCES_FREEPBX_TABLE": "cdr_old",
+        "PBXGATE_CDR_SOURCES_PG_URL": "sqlite://",
+    }
+    cdr = Settings.load(cfg, environ=env).get(CdrSettings)
+    assert cdr.sources["freepbx"].password == Secret("s3cret")
+    assert cdr.sources["freepbx"].table == "cdr_old"
+    assert cdr.sources["pg"].url == "sqlite://"
+
+
+def test_secret_never_shows_itself() -> None:
+    secret = Secret("hunter2")
+    assert "hunter2" not in repr(secret) + str(secret) + f"{secret}"
+    assert secret.reveal() == "hunter2"
+
+
+def test_password_env_must_exist(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.toml", '[cdr.sources.x]\nurl = "sqlite://"\npassword_env = "NOPE"\n')
+    with pytest.raises(ConfigError, match=r"\$NOPE"):
+        Settings.load(cfg, environ={}).get(CdrSettings)
+
+
+def test_unknown_setting_is_named(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.toml", "[cdr]\ntimezon = 'UTC'\n")
+    with pytest.raises(ConfigError, match=r"unknown setting cdr\.timezon"):
+        Settings.load(cfg, environ={}).get(CdrSettings)
+
+
+def test_bad_number_is_one_clear_error(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "c.toml", "[cdr]\nquery_timeout = 'soon'\n")
+    with pytest.raises(ConfigError, match="must be a number"):
+        Settings.load(cfg, environ={}).get(CdrSettings)
+
+
+def test_config_show_masks_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = write(tmp_path / "c.toml", '[cdr.sources.f]\nurl = "sqlite://"\npassword = "hunter2"\n')
+    monkeypatch.setenv("PBXGATE_CDR_SOURCES_G_PASSWORD", "letmein")
+    monkeypatch.setenv("PBXGATE_CDR_SOURCES_G_URL", "sqlite://")
+    assert main(["--config", str(cfg), "config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and "letmein" not in out
+    assert out.count(MASK) == 2
+    assert "[cdr.sources.f]" in out
+
+
+def test_missing_config_file_is_one_line_and_nonzero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", "/nonexistent/x.toml", "config", "show"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: config file /nonexistent/x.toml does not exist")
+    assert err.count("\n") == 1
