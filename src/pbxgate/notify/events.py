@@ -1,0 +1,72 @@
+"""The call event: what the AGI side hands to the notify side.
+
+One event per call and kind. ``event_id`` is ``"<kind>:<linkedid>"``: every AGI run for the same
+call (a ring group, a retry of the dialplan, a second FastAGI server) yields the same id, so the
+outbox stores it once and a delivery retry can never produce a second message. ``linkedid`` is
+Asterisk's id shared by every channel of one call (``CHANNEL(linkedid)``, Asterisk 1.8+); the
+AGI side falls back to ``agi_uniqueid`` when it is unknown.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from pbxgate.errors import InputError
+
+INCOMING = "incoming"
+MISSED = "missed"
+KINDS = (INCOMING, MISSED)
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    kind: str  # "incoming" | "missed"
+    uniqueid: str  # agi_uniqueid
+    linkedid: str  # CHANNEL(linkedid) when known, else uniqueid
+    caller_number: str  # agi_callerid ("" when unknown/anonymous)
+    caller_name: str  # agi_calleridname ("" when absent)
+    did: str  # the number dialled: agi_dnid, else agi_extension, else ""
+    channel: str  # agi_channel
+    context: str  # agi_context
+    extension: str  # agi_extension
+    occurred_at: float  # Unix time (UTC seconds) when the AGI saw the call
+    dialstatus: str = ""  # for "missed": DIALSTATUS (NOANSWER, BUSY, CANCEL, ...)
+    extra: tuple[tuple[str, str], ...] = ()  # script arguments / query-string parameters
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InputError(f"unknown call event kind {self.kind!r}", hint="incoming or missed")
+        if not (self.linkedid or self.uniqueid):
+            raise InputError("a call event needs a linkedid or uniqueid")
+
+    @property
+    def event_id(self) -> str:
+        """Stable id of this event: the same call and kind always give the same id."""
+        return f"{self.kind}:{self.linkedid or self.uniqueid}"
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["extra"] = [list(pair) for pair in self.extra]
+        return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> CallEvent:
+        try:
+            data: Any = json.loads(text)
+        except ValueError as exc:
+            raise InputError(f"call event is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InputError("call event JSON must be an object")
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        try:
+            kwargs["extra"] = tuple((str(k), str(v)) for k, v in kwargs.get("extra", ()))
+            kwargs["occurred_at"] = float(kwargs.get("occurred_at", 0.0))
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"call event JSON is incomplete: {exc}") from exc
+
+
+__all__ = ["INCOMING", "KINDS", "MISSED", "CallEvent"]
