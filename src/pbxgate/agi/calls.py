@@ -1,0 +1,157 @@
+"""From an AGI environment to a :class:`~pbxgate.notify.events.CallEvent` (no I/O).
+
+Both drivers (the ``pbxgate-agi`` script and the FastAGI server) do the same three steps:
+
+1. :func:`parse_request` turns the route (``notify`` / ``missed``) and its parameters
+   (FastAGI query string ``?linkedid=…&dialstatus=…``, or script arguments ``key=value``)
+   into a :class:`CallRequest`;
+2. they ask Asterisk, with ``GET VARIABLE``, for each name :meth:`CallRequest.missing`
+   returns (``CHANNEL(linkedid)``, ``DIALSTATUS``); GET VARIABLE is dead-safe, so it works
+   in the ``h`` extension and in hangup handlers (res_agi.c dead-safe list);
+3. :func:`build_event` makes the event, or says why there is none.
+
+Missed calls, and why a ring group answered elsewhere is not one: ``Dial()`` sets
+``DIALSTATUS`` on the channel that dialled (apps/app_dial.c). A ring group's member legs
+never carry the group's verdict: only the call's first channel does, and that channel's
+``uniqueid`` equals the call's ``linkedid``. So a "missed" AGI run counts only when
+DIALSTATUS is a not-answered status *and* it runs on the first channel; runs on other legs
+(FreePBX issue-tracker #734 "answered elsewhere", #449) are skipped. Every run for one call
+shares the event id ``missed:<linkedid>``, so even a dialplan that runs it twice yields one
+message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pbxgate.agi.errors import RouteError
+from pbxgate.agi.protocol import Environment
+from pbxgate.notify.events import INCOMING, MISSED, CallEvent
+
+# Route name (FastAGI script path, or the script's first argument) -> event kind.
+ROUTES: Mapping[str, str] = {"notify": INCOMING, "incoming": INCOMING, "missed": MISSED}
+LINKEDID_VAR = "CHANNEL(linkedid)"
+DIALSTATUS_VAR = "DIALSTATUS"
+# apps/app_dial.c DIALSTATUS values that mean nobody answered.
+NOT_ANSWERED = frozenset({"NOANSWER", "BUSY", "CANCEL", "CHANUNAVAIL", "CONGESTION"})
+# Parameters the builder reads itself; every other one travels in CallEvent.extra.
+KNOWN_PARAMS = frozenset({"linkedid", "dialstatus", "did"})
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    kind: str
+    params: tuple[tuple[str, str], ...]
+
+    def param(self, name: str) -> str:
+        return next((v for k, v in self.params if k == name), "")
+
+    def missing(self) -> list[str]:
+        """Channel variables to read with GET VARIABLE before :func:`build_event`."""
+        wanted = []
+        if not self.param("linkedid"):
+            wanted.append(LINKEDID_VAR)
+        if self.kind == MISSED and not self.param("dialstatus"):
+            wanted.append(DIALSTATUS_VAR)
+        return wanted
+
+
+@dataclass(frozen=True)
+class Skip:
+    """No event for this AGI run, and why (shown in logs and the result variable)."""
+
+    reason: str
+
+
+def route_kind(route: str) -> str:
+    kind = ROUTES.get(route.strip("/").lower())
+    if kind is None:
+        raise RouteError(f"no AGI handler for {route!r}", hint="use notify or missed")
+    return kind
+
+
+def parse_request(env: Environment) -> CallRequest:
+    """The route and parameters of a FastAGI request or a script run."""
+    if env.network:
+        params = list(env.query)
+        route = env.script
+        args = env.args
+    else:  # AGI(/usr/local/bin/pbxgate-agi,notify,key=value,...)
+        params = []
+        route = env.args[0] if env.args else "notify"
+        args = env.args[1:]
+    for index, arg in enumerate(args, start=1):
+        key, sep, value = arg.partition("=")
+        params.append((key.strip().lower(), value) if sep else (f"arg_{index}", arg))
+    return CallRequest(kind=route_kind(route), params=tuple(params))
+
+
+def build_event(
+    env: Environment,
+    request: CallRequest,
+    variables: Mapping[str, str],
+    now: float,
+) -> CallEvent | Skip:
+    """The event for this run; ``variables`` holds the GET VARIABLE answers."""
+    uniqueid = env.get("uniqueid")
+    linkedid = request.param("linkedid") or variables.get(LINKEDID_VAR, "") or uniqueid
+    dialstatus = (request.param("dialstatus") or variables.get(DIALSTATUS_VAR, "")).upper()
+    if request.kind == MISSED:
+        skip = missed_skip_reason(dialstatus, uniqueid, linkedid)
+        if skip is not None:
+            return Skip(skip)
+    extension = env.get("extension")
+    return CallEvent(
+        kind=request.kind,
+        uniqueid=uniqueid,
+        linkedid=linkedid,
+        caller_number=env.get("callerid"),
+        caller_name=env.get("calleridname"),
+        did=request.param("did") or dialled_number(env),
+        channel=env.get("channel"),
+        context=env.get("context"),
+        extension=extension,
+        occurred_at=now,
+        dialstatus=dialstatus if request.kind == MISSED else "",
+        extra=extra_params(request.params),
+    )
+
+
+def missed_skip_reason(dialstatus: str, uniqueid: str, linkedid: str) -> str | None:
+    """None when the call was missed; else why this run is not a missed call."""
+    if dialstatus == "ANSWER":
+        return "answered"
+    if dialstatus not in NOT_ANSWERED:
+        return f"DIALSTATUS={dialstatus or 'unset'}"
+    if uniqueid and linkedid and uniqueid != linkedid:
+        return "not the call's first channel"
+    return None
+
+
+def dialled_number(env: Environment) -> str:
+    """agi_dnid, else agi_extension; ``h`` (the hangup extension) is no dialled number."""
+    dnid = env.get("dnid")
+    if dnid:
+        return dnid
+    extension = env.get("extension")
+    return "" if extension == "h" else extension
+
+
+def extra_params(params: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in params if k not in KNOWN_PARAMS)
+
+
+__all__ = [
+    "DIALSTATUS_VAR",
+    "LINKEDID_VAR",
+    "NOT_ANSWERED",
+    "ROUTES",
+    "CallRequest",
+    "Skip",
+    "build_event",
+    "dialled_number",
+    "missed_skip_reason",
+    "parse_request",
+    "route_kind",
+]

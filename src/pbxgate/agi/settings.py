@@ -1,0 +1,74 @@
+"""The ``[agi]`` settings section: where FastAGI listens and how much it accepts.
+
+Example::
+
+    [agi]
+    listen_host = "127.0.0.1"     # FastAGI has no authentication: loopback or a firewall
+    listen_port = 4573            # res_agi.c default FastAGI port
+    idle_timeout = 10.0           # seconds a peer may stay silent (or send half a header)
+    max_sessions = 10000
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pbxgate.agi.protocol import (
+    DEFAULT_FALLBACK_ENCODING,
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
+    MAX_COMMAND_BYTES,
+    AgiSession,
+)
+from pbxgate.config import section
+
+
+@section("agi")
+@dataclass
+class AgiSettings:
+    listen_host: str = "127.0.0.1"
+    # res_agi.c: "agi://host[:port]", default port 4573.
+    listen_port: int = 4573
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    # AGI_BUF_LEN: 2048 in Asterisk 20-22, 8192 from 23.0.0 (commit 5f433e2442).
+    max_command_bytes: int = MAX_COMMAND_BYTES
+    # Values that are not UTF-8 are read in this encoding ("" = UTF-8 with U+FFFD).
+    fallback_encoding: str = DEFAULT_FALLBACK_ENCODING
+    # A peer silent this long (or still inside the environment block) is dropped.
+    idle_timeout: float = 10.0
+    # Connections beyond this are closed at once (Asterisk then sets AGISTATUS=SUCCESS
+    # without an event; the refusal is logged).
+    max_sessions: int = 10000
+    # Seconds `pbxgate serve` waits for open sessions on SIGTERM before cutting them.
+    drain_timeout: float = 5.0
+    # Channel variable the AGI sets to queued/skipped/failed ("" = set nothing).
+    result_variable: str = "PBXGATE_EVENT"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.listen_port < 65536:
+            raise ValueError(f"listen_port {self.listen_port} is not a TCP port")
+        for name in ("max_line_bytes", "max_header_bytes", "max_command_bytes", "max_sessions"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive")
+        if self.fallback_encoding:
+            import codecs  # noqa: PLC0415 - only to validate the name
+
+            try:
+                codecs.lookup(self.fallback_encoding)
+            except LookupError:
+                raise ValueError(f"unknown fallback_encoding {self.fallback_encoding!r}") from None
+
+    def new_session(self) -> AgiSession:
+        """A protocol session with this section's caps."""
+        return AgiSession(
+            max_line_bytes=self.max_line_bytes,
+            max_header_bytes=self.max_header_bytes,
+            max_command_bytes=self.max_command_bytes,
+            fallback_encoding=self.fallback_encoding,
+        )
+
+
+__all__ = ["AgiSettings"]
