@@ -1,0 +1,53 @@
+"""What every channel implements, and the three outcomes of one delivery attempt.
+
+A channel translates its transport's failures once, here at the edge, into ``Retry`` (worth
+trying again later: network errors, rate limits, server errors) or ``Dead`` (will never work
+without a human: bad token, no permission, unknown recipient). Reasons are plain words and
+never contain a token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from pbxgate.notify.events import CallEvent
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    subject: str
+    event: CallEvent
+
+
+@dataclass(frozen=True)
+class Sent:
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Retry:
+    reason: str
+    after: float = 0.0  # the least number of seconds to wait (a server's retry_after)
+
+
+@dataclass(frozen=True)
+class Dead:
+    reason: str
+
+
+Outcome = Sent | Retry | Dead
+
+
+class Channel(Protocol):
+    name: str
+
+    async def send(self, message: Message, recipient: str, key: str) -> Outcome:
+        """Deliver ``message`` to ``recipient``; ``key`` is stable across retries (idempotency)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+__all__ = ["Channel", "Dead", "Message", "Outcome", "Retry", "Sent"]

@@ -1,0 +1,80 @@
+"""Telegram Bot API ``sendMessage`` (https://core.telegram.org/bots/api#sendmessage).
+
+The bot token is part of the URL path (``/bot<token>/sendMessage``), so it is registered with
+the log mask and never put into a reason. Telegram has no idempotency key: a worker killed after
+Telegram accepted a message but before the outbox recorded it may send that message twice
+(best effort, documented). Answers: ``{"ok": true, ...}`` or ``{"ok": false, "error_code": N,
+"description": "...", "parameters": {"retry_after": S}}``; 429 carries ``retry_after``.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from pbxgate.config import Secret
+from pbxgate.notify.channels.base import Dead, Message, Outcome, Retry, Sent
+from pbxgate.notify.logmask import mask, register_secret
+from pbxgate.notify.ratelimit import AsyncLimiter
+from pbxgate.notify.settings import TelegramSettings
+
+MAX_TEXT = 4096  # sendMessage: 1-4096 characters
+
+
+def classify(status: int, body: object) -> Outcome:
+    data = body if isinstance(body, dict) else {}
+    if status == 200 and data.get("ok"):
+        result = data.get("result")
+        mid = result.get("message_id") if isinstance(result, dict) else None
+        return Sent(f"Telegram message id {mid}")
+    desc = mask(str(data.get("description", "")))[:200]
+    if status == 429:
+        params = data.get("parameters")
+        after = params.get("retry_after", 1) if isinstance(params, dict) else 1
+        return Retry(f"Telegram rate limit: {desc}", after=float(after))
+    if status >= 500 or not data:
+        return Retry(f"Telegram HTTP {status}: {desc or 'no JSON answer'}")
+    if status == 401:
+        return Dead("Telegram rejected the bot token (401 Unauthorized); check [notify.telegram]")
+    if status == 403:
+        return Dead(f"Telegram: the bot may not write to this chat ({desc}); start the bot first")
+    return Dead(f"Telegram error {status}: {desc}")
+
+
+class TelegramChannel:
+    name = "telegram"
+
+    def __init__(
+        self,
+        settings: TelegramSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self._token = settings.token or Secret("")
+        if self._token:
+            register_secret(self._token.reveal())
+        self.settings = settings
+        self.limiter = AsyncLimiter(settings.rate_limit)
+        self._client = httpx.AsyncClient(transport=transport, timeout=timeout)
+
+    async def send(self, message: Message, recipient: str, key: str) -> Outcome:
+        if not self._token:
+            return Dead("no Telegram bot token configured ([notify.telegram] token)")
+        url = f"{self.settings.api_base.rstrip('/')}/bot{self._token.reveal()}/sendMessage"
+        payload = {"chat_id": recipient, "text": message.text[:MAX_TEXT]}
+        await self.limiter.acquire()
+        try:
+            resp = await self._client.post(url, json=payload)
+        except httpx.TransportError as exc:
+            return Retry(mask(f"network error talking to Telegram: {type(exc).__name__}"))
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        return classify(resp.status_code, body)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+__all__ = ["TelegramChannel", "classify"]

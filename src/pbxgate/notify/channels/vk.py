@@ -1,0 +1,159 @@
+"""VK: ``messages.send`` with a stable ``random_id``, errors sorted into retry and dead letter.
+
+Request (https://dev.vk.com/ru/api/api-requests): POST form-encoded to
+``<api_base>/method/messages.send`` with ``peer_id``, ``message``, ``random_id`` and ``v``; the
+token travels in the ``Authorization: Bearer`` header, never in the URL, so no logged URL holds
+it. VK answers HTTP 200 with ``{"response": message_id}`` or ``{"error": {"error_code": N,
+"error_msg": "..."}}``.
+
+``random_id`` is VK's "unique identifier to avoid resending the message" (required since 5.90):
+it is derived from the idempotency key, so every retry of one delivery carries the same value
+and VK shows the message once. It is a positive 31-bit integer (the bots page types it int32).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import httpx
+
+from pbxgate.config import Secret
+from pbxgate.notify.channels.base import Dead, Message, Outcome, Retry, Sent
+from pbxgate.notify.logmask import register_secret
+from pbxgate.notify.ratelimit import AsyncLimiter
+from pbxgate.notify.settings import VkSettings
+
+log = logging.getLogger(__name__)
+
+CHAT_PEER_BASE = 2_000_000_000  # messages.send: peer_id = 2000000000 + chat_id for a chat
+MAX_MESSAGE = 9000  # messages.send: message is at most 9000 characters
+
+# VK error codes (schema errors.json, reference/vk.md §6) that are worth retrying later.
+TRANSIENT = {
+    1: "unknown error on VK's side",
+    6: "too many requests per second",
+    9: "flood control: too many identical requests",
+    10: "internal server error at VK",
+    29: "the method's daily rate limit is reached",
+}
+# Codes that will not get better by themselves, in plain words, with what to do.
+PERMANENT = {
+    5: "the token was rejected (user authorization failed); create a new token",
+    7: "the token lacks the permission to send messages; give it the messages right",
+    8: "VK rejected the request (check api_version, at least 5.81)",
+    14: (
+        "VK asks for a captcha, which an unattended notifier cannot solve; this happens to user "
+        "tokens that send a lot: switch to a community token, then run pbxgate notify retry"
+    ),
+    15: "access denied: this token cannot call messages.send (a community token can)",
+    18: "the recipient's page is deleted or banned",
+    100: "a parameter is missing or invalid (check the recipient id)",
+    113: "invalid user id",
+    900: "the recipient has blacklisted the sender",
+    901: (
+        "the user has not allowed messages from this community "
+        "(they must write to it or press 'Allow messages' first)"
+    ),
+    902: "the user's privacy settings forbid messages from this sender",
+    914: "the message is too long",
+    917: "you don't have access to this chat (add the community to the chat)",
+}
+
+
+def random_id(key: str) -> int:
+    """A stable positive 31-bit integer from ``key`` (never 0: VK treats 0 as "no dedup")."""
+    value = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:4], "big") & 0x7FFFFFFF
+    return value or 1
+
+
+def peer_id(recipient: str) -> int:
+    """``123`` or ``user:123`` -> 123; ``chat:5`` -> 2000000005; ``group:7`` or ``-7`` -> -7."""
+    text = recipient.strip().lower()
+    kind, _, num = text.rpartition(":")
+    try:
+        value = int(num)
+    except ValueError:
+        raise ValueError(f"{recipient!r} is not a VK recipient (123, chat:5, group:7)") from None
+    if kind in ("", "user", "id"):
+        return value
+    if kind == "chat" and value > 0:
+        return CHAT_PEER_BASE + value
+    if kind in ("group", "club", "community") and value > 0:
+        return -value
+    raise ValueError(f"{recipient!r} is not a VK recipient (123, chat:5, group:7)")
+
+
+def classify(body: object) -> Outcome:
+    """Turn a decoded VK answer into an outcome."""
+    if not isinstance(body, dict):
+        return Retry("VK answered with something that is not a JSON object")
+    if "response" in body:
+        return Sent(f"VK message id {body['response']}")
+    error = body.get("error")
+    if not isinstance(error, dict):
+        return Retry("VK answered without response or error")
+    code = int(error.get("error_code", 0) or 0)
+    vk_text = str(error.get("error_msg", ""))[:200]
+    if code in TRANSIENT:
+        return Retry(f"VK error {code}: {TRANSIENT[code]} [VK: {vk_text}]")
+    plain = PERMANENT.get(code, "VK refused the message")
+    return Dead(f"VK error {code}: {plain} [VK: {vk_text}]")
+
+
+class VkChannel:
+    name = "vk"
+
+    def __init__(
+        self,
+        settings: VkSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10.0,
+        limiter: AsyncLimiter | None = None,
+    ) -> None:
+        token = settings.token or Secret("")
+        if token:
+            register_secret(token.reveal())
+        self._token = token
+        self.settings = settings
+        self.url = settings.api_base.rstrip("/") + "/method/messages.send"
+        self.limiter = limiter or AsyncLimiter(settings.effective_rate())
+        self._client = httpx.AsyncClient(transport=transport, timeout=timeout)
+
+    async def send(self, message: Message, recipient: str, key: str) -> Outcome:
+        if not self._token:
+            return Dead("no VK token configured ([notify.vk] token, token_file or token_env)")
+        try:
+            peer = peer_id(recipient)
+        except ValueError as exc:
+            return Dead(str(exc))
+        form = {
+            "peer_id": str(peer),
+            "message": message.text[:MAX_MESSAGE],
+            "random_id": str(random_id(key)),
+            "v": self.settings.api_version,
+        }
+        headers = {"Authorization": f"Bearer {self._token.reveal()}"}
+        await self.limiter.acquire()
+        try:
+            resp = await self._client.post(self.url, data=form, headers=headers)
+        except httpx.TimeoutException:
+            return Retry(f"no answer from {httpx.URL(self.url).host} in time")
+        except httpx.TransportError as exc:
+            return Retry(f"network error talking to {httpx.URL(self.url).host}: {exc!r}"[:300])
+        if resp.status_code in (408, 429) or resp.status_code >= 500:
+            return Retry(f"HTTP {resp.status_code} from {resp.url.host}")
+        if resp.status_code != 200:
+            return Dead(f"HTTP {resp.status_code} from {resp.url.host} (check api_base)")
+        try:
+            body = resp.json()
+        except ValueError:
+            return Retry(f"VK answered with invalid JSON (HTTP {resp.status_code})")
+        return classify(body)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+__all__ = ["PERMANENT", "TRANSIENT", "VkChannel", "classify", "peer_id", "random_id"]

@@ -1,0 +1,90 @@
+"""The notify side's two entry points: ``accept`` (the AGI side) and ``run_worker``.
+
+``accept`` is on the call path: it applies the internal-number rule and commits the event to the
+outbox, nothing more (no HTTP client, no templates are imported here), so ``pbxgate-agi``
+starts fast and returns control to the dialplan at once. ``run_worker`` runs inside
+``pbxgate serve`` (or ``pbxgate notify worker``) and delivers until ``stop`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pbxgate.cdr.numbers import InternalRule
+from pbxgate.cdr.settings import CdrSettings
+from pbxgate.config import Settings
+from pbxgate.notify.events import CallEvent
+from pbxgate.notify.outbox import Outbox
+from pbxgate.notify.settings import NotifySettings
+
+if TYPE_CHECKING:
+    import httpx
+
+_outboxes: dict[Path, Outbox] = {}
+_outboxes_lock = threading.Lock()
+# Workers running in this process: accept() wakes them so an in-process event goes out at once.
+_wakers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+
+def outbox_for(path: Path) -> Outbox:
+    """The process-wide open outbox at ``path`` (opened once, kept open)."""
+    with _outboxes_lock:
+        box = _outboxes.get(path)
+        if box is None:
+            box = _outboxes[path] = Outbox.open(path)
+        return box
+
+
+def close_outboxes() -> None:
+    with _outboxes_lock:
+        for box in _outboxes.values():
+            box.close()
+        _outboxes.clear()
+
+
+def accept(settings: Settings, event: CallEvent) -> bool:
+    """Commit ``event`` to the outbox unless the caller is internal.
+
+    True when the event was stored now; False when it was filtered (internal caller) or an event
+    with the same ``event_id`` is already in the outbox.
+    """
+    rule = InternalRule.from_settings(settings.get(CdrSettings))
+    if rule.is_internal(event.caller_number):
+        return False
+    path = settings.get(NotifySettings).outbox_path()
+    stored = outbox_for(path).enqueue(event)
+    if stored:
+        for loop, wake in list(_wakers):
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(wake.set)
+    return stored
+
+
+async def run_worker(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> None:
+    """Deliver from the configured outbox until ``stop`` is set (``transport``: a test seam)."""
+    from pbxgate.notify.build import build_worker  # noqa: PLC0415 - keep accept()'s imports lean
+
+    worker, channels = build_worker(settings, transport=transport)
+    box = worker.outbox
+    box.acquire_worker_lock()
+    wake = asyncio.Event()
+    entry = (asyncio.get_running_loop(), wake)
+    _wakers.add(entry)
+    try:
+        await worker.run(stop, wake, settings.get(NotifySettings).poll_interval)
+    finally:
+        _wakers.discard(entry)
+        for channel in channels.values():
+            await channel.aclose()
+        box.close()
+
+
+__all__ = ["accept", "close_outboxes", "outbox_for", "run_worker"]

@@ -1,0 +1,137 @@
+"""The ``[notify]`` settings section: outbox, retry policy, templates, channels and routes.
+
+Example (``~/.config/pbxgate/config.toml``)::
+
+    [notify]
+    phonebook = "/etc/pbxgate/phonebook.csv"
+
+    [notify.vk]
+    enabled = true
+    token_file = "/etc/pbxgate/vk.token"     # or token_env = "VK_TOKEN"; never on a command line
+    recipients = ["123456", "chat:2"]        # user ids; chat:N is peer 2000000000 + N
+
+    # optional: without routes every channel gets every call
+    [[notify.routes]]
+    channels = ["vk"]
+    did = "7495.*"
+    hours = "09:00-18:00"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pbxgate.config import Secret, data_dir, section
+
+# VK: https://dev.vk.com/ru/api/api-requests (current version 5.199; api.vk.ru since 2025).
+VK_API_VERSION = "5.199"
+VK_API_BASE = "https://api.vk.ru"
+# VK bots doc: community token up to 20 requests/s; user token 3 requests/s (reference/vk.md §7).
+VK_RATE_COMMUNITY = 20.0
+VK_RATE_USER = 3.0
+
+
+@dataclass
+class VkSettings:
+    enabled: bool = False
+    token: Secret | None = None
+    # "community" (recommended: token never expires, 20 requests/s) or "user" (3 requests/s).
+    token_type: str = "community"  # noqa: S105 - a kind, not a secret
+    recipients: list[str] = field(default_factory=list)
+    api_version: str = VK_API_VERSION
+    api_base: str = VK_API_BASE
+    # Requests per second; 0 = the limit of the token type (20 community, 3 user).
+    rate_limit: float = 0.0
+
+    def effective_rate(self) -> float:
+        if self.rate_limit > 0:
+            return self.rate_limit
+        user = self.token_type == "user"  # noqa: S105 - a kind, not a secret
+        return VK_RATE_USER if user else VK_RATE_COMMUNITY
+
+
+@dataclass
+class TelegramSettings:
+    enabled: bool = False
+    token: Secret | None = None
+    recipients: list[str] = field(default_factory=list)  # chat ids
+    api_base: str = "https://api.telegram.org"
+    # Telegram Bot API FAQ: about 30 messages/s overall, 1/s per chat.
+    rate_limit: float = 25.0
+
+
+@dataclass
+class EmailSettings:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 25
+    # "none", "starttls" or "ssl" (implicit TLS, usually port 465).
+    security: str = "none"
+    username: str = ""
+    password: Secret | None = None
+    sender: str = "pbxgate@localhost"
+    recipients: list[str] = field(default_factory=list)
+    timeout: float = 20.0
+
+
+@dataclass
+class WebhookSettings:
+    enabled: bool = False
+    recipients: list[str] = field(default_factory=list)  # URLs
+    # Sent as "Authorization: Bearer <token>" when set.
+    token: Secret | None = None
+
+
+@dataclass
+class RouteSettings:
+    """A routing rule: matching calls go to ``channels`` (all their recipients unless listed)."""
+
+    channels: list[str] = field(default_factory=list)
+    recipients: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # incoming, missed; empty = both
+    did: str = ""  # regular expression matched in full against the DID; empty = any
+    caller: str = ""  # regular expression matched in full against the caller number
+    hours: str = ""  # "HH:MM-HH:MM" in the [cdr] timezone; may wrap midnight; empty = always
+    weekdays: list[str] = field(default_factory=list)  # mon..sun; empty = every day
+
+
+@section("notify")
+@dataclass
+class NotifySettings:
+    # The durable outbox; empty = <XDG data home>/pbxgate/outbox.sqlite3
+    outbox: Path | None = None
+    # CSV "number,name" used when the call carries no CALLERID(name).
+    phonebook: Path | None = None
+    # Jinja2 templates (sandboxed); inline text or a file; empty = the built-in Russian text.
+    incoming_template: str = ""
+    incoming_template_file: Path | None = None
+    missed_template: str = ""
+    missed_template_file: Path | None = None
+    max_attempts: int = 10
+    backoff_initial: float = 5.0
+    backoff_max: float = 900.0
+    # How long a claimed delivery stays in flight before another worker may take it.
+    lease_seconds: float = 120.0
+    # How often the worker looks for new events written by other processes (pbxgate-agi).
+    poll_interval: float = 0.5
+    concurrency: int = 8
+    http_timeout: float = 10.0
+    vk: VkSettings = field(default_factory=VkSettings)
+    telegram: TelegramSettings = field(default_factory=TelegramSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    routes: list[RouteSettings] = field(default_factory=list)
+
+    def outbox_path(self) -> Path:
+        return self.outbox or data_dir() / "outbox.sqlite3"
+
+
+__all__ = [
+    "EmailSettings",
+    "NotifySettings",
+    "RouteSettings",
+    "TelegramSettings",
+    "VkSettings",
+    "WebhookSettings",
+]

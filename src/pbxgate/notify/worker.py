@@ -1,0 +1,138 @@
+"""The delivery worker: plans new events, claims due deliveries, sends, records the outcome.
+
+The clock and the random source are passed in (tests step them); the asyncio loop only waits.
+Each delivery's idempotency key is ``"<event_id>|<channel>|<recipient>"``: the same on every
+attempt, so a resend after a crash is recognised by VK (``random_id``) and webhooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Mapping
+
+from pbxgate.notify.channels.base import Channel, Dead, Outcome, Retry, Sent
+from pbxgate.notify.outbox import Delivery, Outbox
+from pbxgate.notify.retry import RetryPolicy
+from pbxgate.notify.routing import Router
+from pbxgate.notify.templates import Renderer
+
+log = logging.getLogger(__name__)
+
+
+def idempotency_key(delivery: Delivery) -> str:
+    return f"{delivery.event.event_id}|{delivery.channel}|{delivery.recipient}"
+
+
+class Worker:
+    def __init__(
+        self,
+        outbox: Outbox,
+        channels: Mapping[str, Channel],
+        router: Router,
+        renderer: Renderer,
+        *,
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], float],
+        rng: random.Random | None = None,
+        lease: float = 120.0,
+        concurrency: int = 8,
+    ) -> None:
+        self.outbox = outbox
+        self.channels = dict(channels)
+        self.router = router
+        self.renderer = renderer
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.lease = lease
+        self.concurrency = max(1, concurrency)
+
+    def plan_new(self) -> int:
+        """Turn unplanned events into delivery rows; return how many rows were created."""
+        created = 0
+        for event in self.outbox.unplanned():
+            targets = self.router.targets(event)
+            if not targets:
+                log.info("event %s matches no route; nothing to send", event.event_id)
+            created += self.outbox.plan(event.event_id, targets, self.clock())
+        return created
+
+    async def run_once(self) -> int:
+        """One pass: plan, claim what is due, deliver concurrently. Returns deliveries tried."""
+        self.plan_new()
+        claimed = self.outbox.claim(self.clock(), self.lease, self.concurrency * 4)
+        if not claimed:
+            return 0
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(d: Delivery) -> None:
+            async with gate:
+                await self.deliver(d)
+
+        await asyncio.gather(*(one(d) for d in claimed))
+        return len(claimed)
+
+    async def attempt(self, d: Delivery) -> Outcome:
+        channel = self.channels.get(d.channel)
+        if channel is None:
+            return Dead(f"channel {d.channel} is not enabled any more")
+        message = self.renderer.render(d.event)
+        try:
+            return await channel.send(message, d.recipient, idempotency_key(d))
+        except Exception as exc:  # a bug in a channel must not stop the worker
+            log.exception("channel %s failed unexpectedly", d.channel)
+            return Retry(f"unexpected {type(exc).__name__} in channel {d.channel}")
+
+    async def deliver(self, d: Delivery) -> Outcome:
+        outcome = await self.attempt(d)
+        now = self.clock()
+        if isinstance(outcome, Sent):
+            self.outbox.mark_sent(d.id, now, outcome.detail)
+            log.info("sent %s via %s to %s", d.event.event_id, d.channel, d.recipient)
+        elif isinstance(outcome, Dead):
+            self.outbox.mark_dead(d.id, now, outcome.reason)
+            log.warning("%s to %s: dead letter: %s", d.channel, d.recipient, outcome.reason)
+        else:
+            next_at = self.policy.next_attempt_at(d.attempts, now, self.rng, outcome.after)
+            if next_at is None:
+                reason = f"gave up after {d.attempts} attempts: {outcome.reason}"
+                self.outbox.mark_dead(d.id, now, reason)
+                log.warning("%s to %s: %s", d.channel, d.recipient, reason)
+            else:
+                self.outbox.mark_retry(d.id, now, next_at, outcome.reason)
+                log.info(
+                    "%s to %s: %s; retry in %.1f s",
+                    d.channel,
+                    d.recipient,
+                    outcome.reason,
+                    next_at - now,
+                )
+        return outcome
+
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event, poll_interval: float) -> None:
+        """Deliver until ``stop`` is set; ``wake`` cuts a wait short (a new event in-process)."""
+        self.outbox.release_inflight(self.clock())
+        while not stop.is_set():
+            wake.clear()
+            tried = await self.run_once()
+            if tried:
+                continue
+            due = self.outbox.next_due()
+            timeout = poll_interval
+            if due is not None:
+                timeout = min(poll_interval, max(0.0, due - self.clock()))
+            await _wait_any(stop, wake, timeout)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+__all__ = ["Worker", "idempotency_key"]

@@ -1,0 +1,136 @@
+import itertools
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pbxgate.errors import DeliveryError
+from pbxgate.notify.outbox import TRANSITIONS, Action, Outbox, State, transition
+
+from .helpers import make_event
+
+
+@pytest.fixture
+def box(tmp_path: Path):  # type: ignore[no-untyped-def]
+    b = Outbox.open(tmp_path / "out" / "outbox.sqlite3")
+    yield b
+    b.close()
+
+
+def test_open_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    Outbox.open(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_enqueue_is_idempotent_and_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    box = Outbox.open(path)
+    assert box.enqueue(make_event(1)) is True
+    assert box.enqueue(make_event(1)) is False
+    assert box.enqueue(make_event(1, kind="missed")) is True
+    box.close()
+    again = Outbox.open(path)
+    assert {e.event_id for e in again.unplanned()} == {
+        "incoming:1700000000.1",
+        "missed:1700000000.1",
+    }
+    again.close()
+
+
+def test_plan_claim_sent(box: Outbox) -> None:
+    box.enqueue(make_event(1))
+    assert box.plan("incoming:1700000000.1", [("vk", "1"), ("vk", "2")], now=100.0) == 2
+    assert box.unplanned() == []
+    claimed = box.claim(now=100.0, lease=30.0, limit=10)
+    assert [(d.recipient, d.attempts) for d in claimed] == [("1", 1), ("2", 1)]
+    assert box.claim(now=110.0, lease=30.0, limit=10) == []  # leased
+    assert box.mark_sent(claimed[0].id, now=101.0)
+    assert not box.mark_sent(claimed[0].id, now=101.0)  # sent -> sent is not allowed
+    (st_vk,) = box.status()
+    assert (st_vk.pending, st_vk.in_flight, st_vk.sent, st_vk.dead) == (0, 1, 1, 0)
+
+
+def test_expired_lease_is_claimed_again(box: Outbox) -> None:
+    box.enqueue(make_event(1))
+    box.plan("incoming:1700000000.1", [("vk", "1")], now=0.0)
+    (first,) = box.claim(now=0.0, lease=30.0, limit=5)
+    (second,) = box.claim(now=30.0, lease=30.0, limit=5)
+    assert second.id == first.id and second.attempts == 2
+
+
+def test_retry_waits_until_next_attempt(box: Outbox) -> None:
+    box.enqueue(make_event(1))
+    box.plan("incoming:1700000000.1", [("vk", "1")], now=0.0)
+    (d,) = box.claim(now=0.0, lease=30.0, limit=5)
+    assert box.mark_retry(d.id, now=1.0, next_at=11.0, error="VK error 6")
+    assert box.next_due() == 11.0
+    assert box.claim(now=10.9, lease=30.0, limit=5) == []
+    assert [x.id for x in box.claim(now=11.0, lease=30.0, limit=5)] == [d.id]
+
+
+def test_dead_letters_keep_reason_revive_and_purge(box: Outbox) -> None:
+    for n in (1, 2):
+        box.enqueue(make_event(n))
+        box.plan(f"incoming:1700000000.{n}", [("vk", "1")], now=0.0)
+    a, b = box.claim(now=0.0, lease=30.0, limit=5)
+    box.mark_dead(a.id, now=5.0, reason="VK error 901: the user has not allowed messages")
+    box.mark_sent(b.id, now=5.0)
+    (dl,) = box.dead_letters()
+    assert dl.reason.startswith("VK error 901") and dl.attempts == 1
+    assert box.status()[0].last_error.startswith("VK error 901")
+    assert box.revive(now=6.0, channel="vk") == 1
+    (again,) = box.claim(now=6.0, lease=30.0, limit=5)
+    assert again.id == a.id and again.attempts == 1  # a fresh attempt budget
+    box.mark_dead(again.id, now=7.0, reason="still no")
+    assert box.purge(sent_before=None, dead=False) == 0
+    assert box.purge(sent_before=100.0, dead=True) == 2
+    assert box.status() == [] and box.unplanned() == []
+
+
+def test_release_inflight_returns_orphans(box: Outbox) -> None:
+    box.enqueue(make_event(1))
+    box.plan("incoming:1700000000.1", [("vk", "1")], now=0.0)
+    box.claim(now=0.0, lease=1000.0, limit=5)
+    assert box.release_inflight(now=1.0) == 1
+    assert len(box.claim(now=1.0, lease=10.0, limit=5)) == 1
+
+
+def test_second_worker_lock_is_refused(tmp_path: Path) -> None:
+    a = Outbox.open(tmp_path / "o.sqlite3")
+    b = Outbox.open(tmp_path / "o.sqlite3")
+    a.acquire_worker_lock()
+    with pytest.raises(DeliveryError, match="another worker"):
+        b.acquire_worker_lock()
+    a.close()
+    b.acquire_worker_lock()  # the lock goes with its holder
+    b.close()
+
+
+def test_unopenable_path_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(DeliveryError, match="cannot open the outbox"):
+        Outbox.open(blocker / "outbox.sqlite3")
+
+
+@given(st.sampled_from(list(State)), st.sampled_from(list(Action)))
+def test_transition_table_is_enforced(state: State, action: Action) -> None:
+    sources, target = TRANSITIONS[action]
+    if state in sources:
+        assert transition(state, action) is target
+    else:
+        with pytest.raises(ValueError, match=state.value):
+            transition(state, action)
+
+
+def test_every_action_has_a_row() -> None:
+    assert set(TRANSITIONS) == set(Action)
+    reachable = {t for _, t in TRANSITIONS.values()} | set(
+        itertools.chain.from_iterable(s for s, _ in TRANSITIONS.values())
+    )
+    assert reachable == set(State)

@@ -1,0 +1,53 @@
+from pathlib import Path
+
+from pbxgate.config import Settings
+from pbxgate.notify import service
+from pbxgate.notify.outbox import Outbox
+
+from .helpers import make_event
+
+
+def test_accept_filters_internal_callers(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    settings = Settings({"notify": {"outbox": str(path)}})
+    try:
+        assert service.accept(settings, make_event(1, caller_number="201")) is False
+        assert service.accept(settings, make_event(2)) is True
+        assert service.accept(settings, make_event(2)) is False  # same event_id
+        assert service.accept(settings, make_event(3, caller_number="")) is True
+    finally:
+        service.close_outboxes()
+    box = Outbox.open(path)
+    assert [e.linkedid for e in box.unplanned()] == ["1700000000.2", "1700000000.3"]
+    box.close()
+
+
+def test_accept_uses_the_cdr_internal_pattern(tmp_path: Path) -> None:
+    settings = Settings(
+        {"notify": {"outbox": str(tmp_path / "o.sqlite3")}, "cdr": {"internal_pattern": "5\\d{4}"}}
+    )
+    try:
+        assert service.accept(settings, make_event(1, caller_number="51234")) is False
+        assert service.accept(settings, make_event(2, caller_number="201")) is True
+    finally:
+        service.close_outboxes()
+
+
+def test_default_outbox_is_in_the_data_dir(isolated_home: Path) -> None:
+    try:
+        assert service.accept(Settings({}), make_event(1))
+    finally:
+        service.close_outboxes()
+    assert (isolated_home / "data" / "pbxgate" / "outbox.sqlite3").is_file()
+
+
+def test_accept_does_not_import_http_or_templates() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pbxgate.notify.service;"
+        "print(sorted(m for m in ('httpx', 'jinja2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
