@@ -2,9 +2,265 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
 import click
+
+from pbxgate.cli.context import AppContext, pass_app
+from pbxgate.config import default_paths
+from pbxgate.errors import DeliveryError, InputError
+from pbxgate.notify.events import CallEvent
+from pbxgate.notify.fakevk import FakeVkServer, FakeVkState
+from pbxgate.notify.outbox import Outbox
+from pbxgate.notify.report import status_data, status_lines
+from pbxgate.notify.service import accept, close_outboxes, run_worker
+from pbxgate.notify.settings import NotifySettings
+from pbxgate.notify.vktoken import COMMUNITY_ADVICE, authorize_url, token_from_redirect
 
 
 @click.group()
 def notify() -> None:
-    """Incoming-call notifications through AGI and a durable outbox."""
+    """Incoming-call notifications through AGI and a durable outbox.
+
+    \b
+    Example:
+      pbxgate notify send-test-event --caller +79161234567 && pbxgate notify status
+    """
+
+
+@notify.command("vk-token")
+@click.option("--app-id", type=int, help="ID of your VK app (for a user token via OAuth).")
+@click.option("--scope", default="messages,offline", show_default=True, help="Rights to ask for.")
+@click.option("--group-id", type=int, help="Ask for a community token of this community via OAuth.")
+@click.option("--community", is_flag=True, help="Paste a community key created in VK's settings.")
+@click.option(
+    "--save",
+    type=click.Path(path_type=Path),
+    help="Where to store the token (mode 0600). Default: vk.token beside the config file.",
+)
+def vk_token(
+    app_id: int | None, scope: str, group_id: int | None, community: bool, save: Path | None
+) -> None:
+    """Get a VK token and store it in a file that [notify.vk] token_file points to.
+
+    The token is read from the terminal (never from the command line) and written to a file.
+
+    \b
+    Examples:
+      pbxgate notify vk-token --community
+      pbxgate notify vk-token --app-id 1234567
+    """
+
+    click.echo(COMMUNITY_ADVICE + "\n")
+    if community:
+        token = click.prompt("Community key", hide_input=True).strip()
+    elif app_id is not None:
+        click.echo("Open this address in a browser logged in to VK and allow access:\n")
+        click.echo("  " + authorize_url(app_id, scope, group_id) + "\n")
+        pasted = click.prompt("Paste the address of the page VK sent you to", hide_input=True)
+        token = token_from_redirect(pasted)
+    else:
+        raise InputError("give --community or --app-id", hint="see pbxgate notify vk-token --help")
+    if not token:
+        raise InputError("the token is empty")
+    path = save or default_paths()[0].parent / "vk.token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+    kind = "user" if app_id is not None and group_id is None and not community else "community"
+    click.echo(f"Saved the token to {path} (mode 0600). Add to your config:\n")
+    click.echo(f'[notify.vk]\nenabled = true\ntoken_file = "{path}"\ntoken_type = "{kind}"')
+    click.echo('recipients = ["<your VK user id>"]')
+
+
+@notify.command("test")
+@click.argument("channel", type=click.Choice(["vk", "telegram", "email", "webhook"]))
+@click.option("--to", "recipients", multiple=True, help="Recipient (default: the configured ones).")
+@pass_app
+def test_channel(app: AppContext, channel: str, recipients: tuple[str, ...]) -> None:
+    """Send a test message through one channel now and show its answer plainly.
+
+    \b
+    Example:
+      pbxgate notify test vk --to 123456
+    """
+    from pbxgate.notify.testsend import send_test  # noqa: PLC0415 - imports httpx
+
+    results = asyncio.run(send_test(app.settings, channel, list(recipients)))
+    failed = 0
+    for recipient, verdict, detail in results:
+        click.echo(f"{channel} -> {recipient}: {verdict}: {detail}")
+        failed += verdict != "sent"
+    if failed:
+        raise DeliveryError(f"{failed} of {len(results)} test messages were not delivered")
+
+
+@notify.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--limit", default=10, show_default=True, help="Dead letters to list.")
+@pass_app
+def status(app: AppContext, as_json: bool, limit: int) -> None:
+    """Show the outbox: backlog, deliveries per channel, last error, dead letters.
+
+    \b
+    Example:
+      pbxgate notify status --json
+    """
+
+    box = Outbox.open(app.settings.get(NotifySettings).outbox_path())
+    try:
+        data = status_data(box.backlog(), box.status(), box.dead_letters(limit=limit))
+    finally:
+        box.close()
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        for line in status_lines(data, time.time()):
+            click.echo(line)
+
+
+@notify.command("retry")
+@click.option("--channel", help="Only this channel's dead letters.")
+@pass_app
+def retry(app: AppContext, channel: str | None) -> None:
+    """Send dead letters again (after fixing the token, permissions or recipient).
+
+    \b
+    Example:
+      pbxgate notify retry --channel vk
+    """
+
+    box = Outbox.open(app.settings.get(NotifySettings).outbox_path())
+    try:
+        count = box.revive(time.time(), channel)
+    finally:
+        box.close()
+    click.echo(f"{count} dead letter(s) queued again")
+
+
+@notify.command("purge")
+@click.option(
+    "--sent-older-than",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Delete sent deliveries older than this many days.",
+)
+@click.option("--dead", is_flag=True, help="Also delete dead letters.")
+@click.option("--channel", help="Only this channel.")
+@pass_app
+def purge(app: AppContext, sent_older_than: float, dead: bool, channel: str | None) -> None:
+    """Delete old sent deliveries (and, with --dead, dead letters) from the outbox.
+
+    \b
+    Example:
+      pbxgate notify purge --sent-older-than 7 --dead
+    """
+
+    if sent_older_than < 0:
+        raise InputError("--sent-older-than must not be negative")
+    box = Outbox.open(app.settings.get(NotifySettings).outbox_path())
+    try:
+        cutoff = time.time() - sent_older_than * 86400
+        count = box.purge(sent_before=cutoff, dead=dead, channel=channel)
+    finally:
+        box.close()
+    click.echo(f"{count} deliveries deleted")
+
+
+@notify.command("send-test-event")
+@click.option("--caller", default="+79161234567", show_default=True, help="Caller number.")
+@click.option("--name", default="", help="CALLERID(name); empty = look it up.")
+@click.option("--did", default="74951234567", show_default=True, help="The number dialled.")
+@click.option("--kind", type=click.Choice(["incoming", "missed"]), default="incoming")
+@click.option("--dialstatus", default="NOANSWER", show_default=True, help="For --kind missed.")
+@pass_app
+def send_test_event(
+    app: AppContext, caller: str, name: str, did: str, kind: str, dialstatus: str
+) -> None:
+    """Put a made-up call into the outbox, as pbxgate-agi would (the worker delivers it).
+
+    \b
+    Example:
+      pbxgate notify send-test-event --caller +79161234567 --name "Иван"
+    """
+
+    now = time.time()
+    uid = f"{now:.6f}"
+    event = CallEvent(
+        kind=kind,
+        uniqueid=uid,
+        linkedid=uid,
+        caller_number=caller,
+        caller_name=name,
+        did=did,
+        channel="Local/test@pbxgate",
+        context="pbxgate-test",
+        extension=did,
+        occurred_at=now,
+        dialstatus=dialstatus if kind == "missed" else "",
+    )
+    try:
+        stored = accept(app.settings, event)
+    finally:
+        close_outboxes()
+    if stored:
+        click.echo(f"queued {event.event_id}")
+    else:
+        click.echo(f"not queued: {caller or 'an empty number'} counts as internal ([cdr] rule)")
+
+
+@notify.command("worker")
+@pass_app
+def worker(app: AppContext) -> None:
+    """Deliver from the outbox until SIGTERM or Ctrl-C (pbxgate serve runs the same worker).
+
+    \b
+    Example:
+      pbxgate notify worker -v
+    """
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(app.settings, stop)
+
+    asyncio.run(main())
+
+
+@notify.command("fake-vk")
+@click.option("--port", default=8081, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--rate", default=20.0, show_default=True, help="Error 6 above this many requests/s.")
+@click.option("--delay", default=0.0, help="Seconds before each answer (a slow VK).")
+@click.option("--fail", "fail", multiple=True, help="PEER:CODE - answer this VK error for a peer.")
+def fake_vk(port: int, rate: float, delay: float, fail: tuple[str, ...]) -> None:
+    """A local stand-in for VK's messages.send; prints each message a user would see.
+
+    Point [notify.vk] api_base at it: api_base = "http://127.0.0.1:8081".
+
+    \b
+    Example:
+      pbxgate notify fake-vk --port 8081 --fail 42:901
+    """
+
+    failures: dict[int, int] = {}
+    for item in fail:
+        peer, _, code = item.partition(":")
+        if not (peer.lstrip("-").isdigit() and code.isdigit()):
+            raise InputError(f"--fail {item!r}: use PEER:CODE, e.g. 42:901")
+        failures[int(peer)] = int(code)
+    state = FakeVkState(rate=rate, delay=delay, fail=failures)
+    server = FakeVkServer(port, state, echo=click.echo)
+    click.echo(f"fake VK listening on {server.base_url} (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
