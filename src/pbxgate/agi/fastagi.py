@@ -1,0 +1,225 @@
+"""An asyncio FastAGI server: a thin driver over :class:`pbxgate.agi.protocol.AgiSession`.
+
+Asterisk connects for ``AGI(agi://host[:port]/<script>?<query>)`` (res_agi.c
+``launch_netscript()``, default port 4573), writes the environment block and waits for
+commands; when the server closes the connection the dialplan continues with
+``AGISTATUS=SUCCESS`` (captured "Variant B", Asterisk 22.10.1). Each connection is routed by its
+script path (``agi://host/notify?x=1`` -> handler ``notify``) to an async handler that talks
+through :class:`AgiConnection`.
+
+What the server guarantees, whatever the peer does:
+
+* the environment block must arrive whole within ``idle_timeout`` (a silent peer, or one
+  that sends half a header, is dropped without blocking anyone else), and each reply within
+  ``idle_timeout`` of its command;
+* lines and the block are capped (``max_line_bytes``, ``max_header_bytes``);
+* malformed or dropped peers end their own session only, with one log line;
+* beyond ``max_sessions`` open sessions, new connections are closed at once (logged);
+* :meth:`FastAgiServer.drain` stops listening, lets open sessions finish for a grace period,
+  then cancels what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pbxgate.agi.errors import ProtocolError
+from pbxgate.agi.protocol import (
+    AgiSession,
+    ConnectionClosed,
+    Environment,
+    Hangup,
+    NeedData,
+    Reply,
+)
+from pbxgate.agi.settings import AgiSettings
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 65536
+
+Handler = Callable[["AgiConnection"], Awaitable[None]]
+
+
+class PeerClosed(ProtocolError):
+    """The peer closed the connection while we waited for it."""
+
+
+class AgiConnection:
+    """One FastAGI conversation over asyncio streams."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        session: AgiSession,
+        idle_timeout: float,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.session = session
+        self.idle_timeout = idle_timeout
+        self._environment: Environment | None = None
+
+    @property
+    def environment(self) -> Environment:
+        if self._environment is None:
+            raise RuntimeError("the environment has not been read yet")
+        return self._environment
+
+    @property
+    def hung_up(self) -> bool:
+        return self.session.hung_up
+
+    async def read_environment(self) -> Environment:
+        """The agi_* block; all of it must arrive within ``idle_timeout``."""
+        async with asyncio.timeout(self.idle_timeout):
+            event = await self._next_event()
+        if not isinstance(event, Environment):  # pragma: no cover - the table forbids it
+            raise PeerClosed("no AGI environment")
+        self._environment = event
+        return event
+
+    async def command(self, name: str, *args: str | int) -> Reply:
+        """Send one command and wait (at most ``idle_timeout``) for its reply."""
+        self.writer.write(self.session.send_command(name, *args))
+        async with asyncio.timeout(self.idle_timeout):
+            while True:
+                event = await self._next_event()
+                if isinstance(event, Reply):
+                    return event
+                if isinstance(event, ConnectionClosed):  # pragma: no cover - table: error
+                    raise PeerClosed("connection closed")
+                # Hangup: res_agi.c writes "HANGUP" inline; the reply still follows.
+
+    async def try_command(self, name: str, *args: str | int) -> Reply | None:
+        """:meth:`command`, but None when the peer is gone (a hung-up channel may close)."""
+        try:
+            return await self.command(name, *args)
+        except (ProtocolError, ConnectionError, TimeoutError) as exc:
+            log.debug("%s failed: %s", name, exc)
+            return None
+
+    async def _next_event(self) -> Environment | Reply | Hangup | ConnectionClosed:
+        while True:
+            event = self.session.next_event()
+            if not isinstance(event, NeedData):
+                return event
+            self.session.receive_data(await self.reader.read(READ_SIZE))
+
+
+@dataclass
+class ServerStats:
+    accepted: int = 0
+    completed: int = 0
+    refused: int = 0
+    timed_out: int = 0
+    protocol_errors: int = 0
+    dropped: int = 0
+    unrouted: int = 0
+    handler_errors: int = 0
+
+
+class FastAgiServer:
+    """Listens, routes each connection by script path, and drains on request."""
+
+    def __init__(self, settings: AgiSettings, handlers: Mapping[str, Handler]) -> None:
+        self.settings = settings
+        self.handlers = {name.strip("/").lower(): h for name, h in handlers.items()}
+        self.stats = ServerStats()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def start(self, host: str | None = None, port: int | None = None) -> None:
+        self._server = await asyncio.start_server(
+            self._on_connect,
+            host or self.settings.listen_host,
+            self.settings.listen_port if port is None else port,
+            limit=self.settings.max_line_bytes,
+            backlog=1024,
+        )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The (host, port) actually bound: with port 0 the kernel picks one."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("the server is not listening")
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return str(host), int(port)
+
+    @property
+    def active(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Stop accepting, give open sessions ``timeout`` seconds, then cancel the rest."""
+        if self._server is not None:
+            self._server.close()
+        grace = self.settings.drain_timeout if timeout is None else timeout
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+        left = list(self._tasks)
+        for task in left:
+            task.cancel()
+        if left:
+            log.warning("FastAGI drain: cut %d session(s) still open after %.1fs", len(left), grace)
+            await asyncio.gather(*left, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if len(self._tasks) >= self.settings.max_sessions or task is None:
+            self.stats.refused += 1
+            log.warning("FastAGI: %d sessions open, refusing a connection", len(self._tasks))
+            writer.close()
+            return
+        self.stats.accepted += 1
+        self._tasks.add(task)
+        self._idle.clear()
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self._tasks.discard(task)
+            if not self._tasks:
+                self._idle.set()
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = self.settings.new_session()
+        conn = AgiConnection(reader, writer, session, self.settings.idle_timeout)
+        peer = writer.get_extra_info("peername")
+        try:
+            env = await conn.read_environment()
+            handler = self.handlers.get(env.script.lower())
+            if handler is None:
+                self.stats.unrouted += 1
+                log.warning("FastAGI: no handler for script %r from %s", env.script, peer)
+                return
+            await handler(conn)
+            self.stats.completed += 1
+        except TimeoutError:
+            self.stats.timed_out += 1
+            log.info("FastAGI: dropped %s after %.1fs of silence", peer, conn.idle_timeout)
+        except ProtocolError as exc:
+            self.stats.protocol_errors += 1
+            log.info("FastAGI: %s: %s", peer, exc)
+        except ConnectionError as exc:
+            self.stats.dropped += 1
+            log.info("FastAGI: %s went away: %s", peer, exc)
+        except Exception:
+            self.stats.handler_errors += 1
+            log.exception("FastAGI: handler failed for %s", peer)
+
+
+__all__ = ["AgiConnection", "FastAgiServer", "Handler", "PeerClosed", "ServerStats"]

@@ -1,0 +1,78 @@
+"""The FastAGI handlers for call notifications: ``agi://host/notify`` and ``agi://host/missed``.
+
+One handler serves both routes. It reads what the request did not pass (``GET VARIABLE
+CHANNEL(linkedid)``, ``GET VARIABLE DIALSTATUS``), builds the event
+(:func:`pbxgate.agi.calls.build_event`), hands it to ``accept`` (the durable outbox commit; run
+in one dedicated thread so the event loop keeps serving other calls while SQLite syncs), then
+sets the result variable and closes: Asterisk continues the dialplan at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from pbxgate.agi.calls import ROUTES, Skip, build_event, parse_request
+from pbxgate.agi.fastagi import AgiConnection, Handler
+from pbxgate.agi.protocol import State
+from pbxgate.notify.events import CallEvent
+
+log = logging.getLogger(__name__)
+
+QUEUED = "queued"
+SKIPPED = "skipped"
+FAILED = "failed"
+
+Accept = Callable[[CallEvent], bool]
+
+
+class CallHandler:
+    """Build the call event of one FastAGI session and enqueue it before the session ends."""
+
+    def __init__(
+        self,
+        accept: Accept,
+        *,
+        executor: Executor | None = None,
+        result_variable: str = "PBXGATE_EVENT",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.accept = accept
+        self.executor = executor
+        self.result_variable = result_variable
+        self.clock = clock
+
+    def routes(self) -> dict[str, Handler]:
+        return dict.fromkeys(ROUTES, self)
+
+    async def __call__(self, conn: AgiConnection) -> None:
+        env = conn.environment
+        request = parse_request(env)
+        variables: dict[str, str] = {}
+        for name in request.missing():
+            reply = await conn.try_command("GET VARIABLE", name)
+            if reply is not None and reply.ok and reply.result == 1:
+                variables[name] = reply.data or ""
+        built = build_event(env, request, variables, self.clock())
+        outcome = await self._enqueue(built)
+        if self.result_variable and conn.session.state is State.IDLE:
+            await conn.try_command("SET VARIABLE", self.result_variable, outcome)
+
+    async def _enqueue(self, built: CallEvent | Skip) -> str:
+        if isinstance(built, Skip):
+            log.debug("no event: %s", built.reason)
+            return SKIPPED
+        loop = asyncio.get_running_loop()
+        try:
+            queued = await loop.run_in_executor(self.executor, self.accept, built)
+        except Exception as exc:
+            # One line with the whole event: nothing is lost silently.
+            log.error("could not queue %s (%s); event: %s", built.event_id, exc, built.to_json())
+            return FAILED
+        return QUEUED if queued else SKIPPED
+
+
+__all__ = ["FAILED", "QUEUED", "SKIPPED", "Accept", "CallHandler"]

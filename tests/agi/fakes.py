@@ -1,0 +1,97 @@
+"""A simulated Asterisk for FastAGI tests: connects, sends an environment, answers commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pbxgate.notify.events import CallEvent
+
+
+def environment(
+    script: str = "notify?x=1",
+    *,
+    uniqueid: str = "1795696980.9",
+    callerid: str = "84991111111",
+    name: bytes = b"Oleg Ivanov",
+    extension: str = "100",
+    dnid: str = "unknown",
+) -> bytes:
+    """An environment block shaped like the one captured from Asterisk 22.10.1."""
+    lines = [
+        b"agi_network: yes",
+        b"agi_network_script: " + script.encode(),
+        b"agi_request: agi://127.0.0.1:4573/" + script.encode(),
+        b"agi_channel: PJSIP/trunk-00000004",
+        b"agi_language: ru",
+        b"agi_type: PJSIP",
+        b"agi_uniqueid: " + uniqueid.encode(),
+        b"agi_version: 22.10.1",
+        b"agi_callerid: " + callerid.encode(),
+        b"agi_calleridname: " + name,
+        b"agi_dnid: " + dnid.encode(),
+        b"agi_rdnis: unknown",
+        b"agi_context: from-trunk",
+        b"agi_extension: " + extension.encode(),
+        b"agi_priority: 1",
+        b"agi_enhanced: 0.0",
+        b"agi_accountcode: ",
+        b"agi_threadid: 140301540607680",
+    ]
+    return b"\n".join(lines) + b"\n\n"
+
+
+Responder = Callable[[bytes], bytes]
+
+
+def default_responder(linkedid: str = "", dialstatus: str = "") -> Responder:
+    """Answers like Asterisk: GET VARIABLE from the given values, everything else 200 result=1."""
+
+    def respond(line: bytes) -> bytes:
+        if line.startswith(b'GET VARIABLE "CHANNEL(linkedid)"'):
+            return b"200 result=1 (%s)\n" % linkedid.encode() if linkedid else b"200 result=0\n"
+        if line.startswith(b'GET VARIABLE "DIALSTATUS"'):
+            return b"200 result=1 (%s)\n" % dialstatus.encode() if dialstatus else b"200 result=0\n"
+        return b"200 result=1\n"
+
+    return respond
+
+
+async def fake_asterisk(
+    port: int, env: bytes, respond: Responder | None = None, *, host: str = "127.0.0.1"
+) -> list[bytes]:
+    """One AGI() call: the command lines the server sent, in order, until it closed."""
+    respond = respond or default_responder()
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(env)
+    commands: list[bytes] = []
+    try:
+        while line := await reader.readline():
+            commands.append(line)
+            writer.write(respond(line))
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return commands
+
+
+@dataclass
+class RecordingAccept:
+    """Stands in for ``pbxgate.notify.service.accept``: records events, dedupes by event_id."""
+
+    events: list[CallEvent] = field(default_factory=list)
+    fail: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, event: CallEvent) -> bool:
+        if self.fail:
+            raise OSError("disk full")
+        with self._lock:
+            if any(e.event_id == event.event_id for e in self.events):
+                return False
+            self.events.append(event)
+            return True

@@ -1,0 +1,324 @@
+"""The FastAGI server on 127.0.0.1 (ephemeral ports): routing, load, idle peers, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from pbxgate.agi.fastagi import FastAgiServer
+from pbxgate.agi.handlers import CallHandler
+from pbxgate.agi.settings import AgiSettings
+from tests.agi.fakes import RecordingAccept, default_responder, environment, fake_asterisk
+from tests.agi.transcripts import load
+
+GOLDENS = Path(__file__).parent / "goldens"
+
+
+async def started(accept: RecordingAccept, **overrides) -> FastAgiServer:
+    settings = AgiSettings(**overrides)
+    handler = CallHandler(accept, clock=lambda: 1795696980.5)
+    server = FastAgiServer(settings, handler.routes())
+    await server.start("127.0.0.1", 0)
+    return server
+
+
+def test_captured_environment_gets_a_golden_conversation(asterisk_fixtures, golden):
+    env = load(asterisk_fixtures)["fastagi"].from_asterisk().split(b"\n\n")[0] + b"\n\n"
+
+    async def main() -> list[bytes]:
+        accept = RecordingAccept()
+        server = await started(accept)
+        commands = await fake_asterisk(server.address[1], env, default_responder("1795696980.8"))
+        await server.drain()
+        assert [e.event_id for e in accept.events] == ["incoming:1795696980.8"]
+        event = accept.events[0]
+        assert (event.caller_number, event.caller_name, event.did) == (
+            "84991111111",
+            "Oleg Ivanov",
+            "100",
+        )
+        assert event.extra == (("x", "1"),)
+        return commands
+
+    commands = asyncio.run(main())
+    golden(GOLDENS / "fastagi_notify_commands.txt", b"".join(commands))
+
+
+def test_many_concurrent_sessions_each_answered_and_accepted_once():
+    count = 500
+
+    async def main() -> None:
+        accept = RecordingAccept()
+        server = await started(accept)
+        port = server.address[1]
+        results = await asyncio.gather(
+            *(
+                fake_asterisk(
+                    port,
+                    environment(uniqueid=f"1700000000.{i}"),
+                    default_responder(f"1700000000.{i}"),
+                )
+                for i in range(count)
+            )
+        )
+        await server.drain()
+        for commands in results:
+            assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
+        ids = [e.event_id for e in accept.events]
+        assert sorted(ids) == sorted(f"incoming:1700000000.{i}" for i in range(count))
+        assert server.stats.completed == count and server.active == 0
+
+    asyncio.run(main())
+
+
+def test_silent_and_half_header_peers_are_dropped_without_blocking_others():
+    async def main() -> None:
+        accept = RecordingAccept()
+        server = await started(accept, idle_timeout=0.5)
+        port = server.address[1]
+        silent = await asyncio.open_connection("127.0.0.1", port)
+        half = await asyncio.open_connection("127.0.0.1", port)
+        half[1].write(b"agi_network: yes\nagi_network_script: notify\nagi_reque")
+        # A normal call completes while both are still connected.
+        commands = await fake_asterisk(port, environment(), default_responder("L1"))
+        assert commands[-1].endswith(b'"queued"\n')
+        assert server.stats.timed_out == 0 and server.active == 2
+        # Then the idle timeout closes both from the server side.
+        assert await silent[0].read() == b""
+        assert await half[0].read() == b""
+        assert server.stats.timed_out == 2
+        for _, writer in (silent, half):
+            writer.close()
+        await writer.wait_closed()
+        await server.drain()
+
+    asyncio.run(main())
+
+
+def test_trickling_header_is_bounded_by_the_environment_deadline():
+    async def main() -> None:
+        server = await started(RecordingAccept(), idle_timeout=0.3)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.address[1])
+
+        # Each line is a valid environment line; the whole block never ends. Wait up to
+        # 50 ms for the server's EOF after each line, then send the next.
+        while True:
+            writer.write(b"agi_arg_1: x\n")
+            try:
+                data = await asyncio.wait_for(reader.read(1), 0.05)
+            except TimeoutError:
+                continue
+            assert data == b""
+            break
+        writer.close()
+        await writer.wait_closed()
+        assert server.stats.timed_out == 1
+        await server.drain()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"agi_network: yes\n" + b"x" * 10000,
+        b"agi_network: yes\n" + b"agi_arg_1: yyyyyyyyyyyyyyyyyyyyyyyy\n" * 50,
+    ],
+    ids=["http", "long-line", "over-header-cap"],
+)
+def test_malformed_peers_are_dropped_and_others_served(data):
+    async def main() -> None:
+        accept = RecordingAccept()
+        server = await started(accept, max_header_bytes=1000)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.address[1])
+        writer.write(data)
+        assert await reader.read() == b""
+        writer.close()
+        await writer.wait_closed()
+        assert server.stats.protocol_errors == 1
+        await fake_asterisk(server.address[1], environment(script="notify"))
+        assert len(accept.events) == 1
+        await server.drain()
+
+    asyncio.run(main())
+
+
+def test_peer_that_drops_mid_conversation_does_not_hurt_the_server():
+    async def main() -> None:
+        accept = RecordingAccept()
+        server = await started(accept, result_variable="")
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.address[1])
+        writer.write(environment())
+        assert (await reader.readline()).startswith(b"GET VARIABLE")
+        writer.close()  # gone before answering GET VARIABLE (AGIEXITONHANGUP=yes)
+        await writer.wait_closed()
+        await server.drain(timeout=5)
+        # The event is still queued, with the uniqueid standing in for the linkedid.
+        assert [e.event_id for e in accept.events] == ["incoming:1795696980.9"]
+
+    asyncio.run(main())
+
+
+def test_inline_hangup_before_the_reply():
+    def respond(line: bytes) -> bytes:
+        return b"HANGUP\n" + default_responder("L7", "NOANSWER")(line)
+
+    async def main() -> None:
+        accept = RecordingAccept()
+        server = await started(accept)
+        script = "missed"
+        commands = await fake_asterisk(
+            server.address[1], environment(script, uniqueid="L7", extension="h"), respond
+        )
+        await server.drain()
+        assert commands == [
+            b'GET VARIABLE "CHANNEL(linkedid)"\n',
+            b'GET VARIABLE "DIALSTATUS"\n',
+            b'SET VARIABLE "PBXGATE_EVENT" "queued"\n',
+        ]
+        (event,) = accept.events
+        assert (event.kind, event.dialstatus, event.did) == ("missed", "NOANSWER", "")
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("query", "outcome"),
+    [
+        ("missed?linkedid=A1&dialstatus=NOANSWER", "queued"),
+        ("missed?linkedid=A1&dialstatus=CANCEL", "queued"),
+        ("missed?linkedid=A1&dialstatus=ANSWER", "skipped"),
+        ("missed?linkedid=A0&dialstatus=CANCEL", "skipped"),  # a ring-group member leg
+    ],
+)
+def test_missed_route_with_query_parameters(query, outcome):
+    async def main() -> None:
+        accept = RecordingAccept()
+        server = await started(accept)
+        commands = await fake_asterisk(server.address[1], environment(query, uniqueid="A1"))
+        await server.drain()
+        # Everything came in the query string: no GET VARIABLE round trips.
+        assert commands == [f'SET VARIABLE "PBXGATE_EVENT" "{outcome}"\n'.encode()]
+        assert len(accept.events) == (outcome == "queued")
+
+    asyncio.run(main())
+
+
+def test_missed_reads_an_empty_dialstatus_from_the_channel():
+    async def main() -> list[bytes]:
+        server = await started(RecordingAccept())
+        env = environment("missed?linkedid=A1&dialstatus=", uniqueid="A1")
+        commands = await fake_asterisk(server.address[1], env, default_responder("A1", ""))
+        await server.drain()
+        return commands
+
+    assert asyncio.run(main()) == [
+        b'GET VARIABLE "DIALSTATUS"\n',
+        b'SET VARIABLE "PBXGATE_EVENT" "skipped"\n',
+    ]
+
+
+def test_one_missed_message_per_call_across_legs():
+    async def main() -> None:
+        accept = RecordingAccept()
+        server = await started(accept)
+        port = server.address[1]
+        for _ in range(3):  # the h extension run twice plus a hangup handler
+            env = environment("missed?linkedid=A1&dialstatus=NOANSWER", uniqueid="A1")
+            await fake_asterisk(port, env)
+        await server.drain()
+        assert [e.event_id for e in accept.events] == ["missed:A1"]
+
+    asyncio.run(main())
+
+
+def test_unknown_script_is_closed_and_logged(caplog):
+    async def main() -> list[bytes]:
+        server = await started(RecordingAccept())
+        commands = await fake_asterisk(server.address[1], environment("nosuch?x=1"))
+        assert server.stats.unrouted == 1
+        await server.drain()
+        return commands
+
+    with caplog.at_level(logging.WARNING, logger="pbxgate.agi.fastagi"):
+        assert asyncio.run(main()) == []
+    assert "no handler for script 'nosuch'" in caplog.text
+
+
+def test_enqueue_failure_sets_failed_and_logs_the_event(caplog):
+    async def main() -> list[bytes]:
+        server = await started(RecordingAccept(fail=True))
+        commands = await fake_asterisk(server.address[1], environment(), default_responder("L9"))
+        await server.drain()
+        return commands
+
+    with caplog.at_level(logging.ERROR, logger="pbxgate.agi.handlers"):
+        commands = asyncio.run(main())
+    assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "failed"\n'
+    assert "could not queue incoming:L9 (disk full)" in caplog.text
+    assert '"caller_number":"84991111111"' in caplog.text
+
+
+def test_drain_stops_listening_and_waits_for_open_sessions():
+    async def main() -> None:
+        accept = RecordingAccept()
+        server = await started(accept)
+        port = server.address[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(environment())
+        first = await reader.readline()  # the server now waits for our reply
+        drain = asyncio.create_task(server.drain(timeout=30))
+        while server._server is not None and server._server.is_serving():
+            await asyncio.sleep(0)
+        with pytest.raises(OSError):
+            await asyncio.open_connection("127.0.0.1", port)
+        assert not drain.done()
+        writer.write(default_responder("D1")(first))
+        assert (await reader.readline()).startswith(b"SET VARIABLE")
+        writer.write(b"200 result=1\n")
+        await drain
+        assert [e.event_id for e in accept.events] == ["incoming:D1"]
+        writer.close()
+        await writer.wait_closed()
+
+    asyncio.run(main())
+
+
+def test_drain_cuts_sessions_after_the_grace_period():
+    async def main() -> None:
+        server = await started(RecordingAccept())
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.address[1])
+        writer.write(environment())
+        await reader.readline()
+        await server.drain(timeout=0.05)
+        assert server.active == 0
+        assert await reader.read() == b""
+        writer.close()
+        await writer.wait_closed()
+
+    asyncio.run(main())
+
+
+def test_refuses_connections_beyond_max_sessions(caplog):
+    async def main() -> None:
+        server = await started(RecordingAccept(), max_sessions=1)
+        port = server.address[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(environment())
+        await reader.readline()
+        other_reader, other_writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await other_reader.read() == b""
+        assert server.stats.refused == 1
+        other_writer.close()
+        await other_writer.wait_closed()
+        writer.close()
+        await writer.wait_closed()
+        await server.drain(timeout=0.05)
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(main())
+    assert "refusing a connection" in caplog.text
