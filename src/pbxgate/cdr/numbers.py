@@ -32,13 +32,15 @@ class InternalRule:
         return cls(max_digits=settings.internal_max_digits, pattern=settings.internal_pattern)
 
     def is_internal(self, number: str | None) -> bool:
-        """True for an extension; empty and non-numeric values (``s``, ``anonymous``) are not."""
+        """True for an extension: by default a non-empty value of at most ``max_digits``
+        characters, exactly the article's ``LENGTH(src) > 3`` test turned around (so the rule
+        reads the same in SQL and here); with ``pattern``, a full match of it."""
         text = (number or "").strip()
         if not text:
             return False
         if self.pattern:
             return re.fullmatch(self.pattern, text) is not None
-        return text.isdigit() and len(text) <= self.max_digits
+        return len(text) <= self.max_digits
 
     def is_external(self, number: str | None) -> bool:
         """True for a number that came from (or goes to) outside: not internal, not empty."""

@@ -2,9 +2,386 @@
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
 import click
+
+from pbxgate.cdr import api
+from pbxgate.cdr.csvimport import ImportResult, import_csv
+from pbxgate.cdr.doctor import FAIL, diagnose
+from pbxgate.cdr.generate import generate as generate_legs
+from pbxgate.cdr.kpi import BREAKDOWNS
+from pbxgate.cdr.model import ANSWERED, BUSY, FAILED, NO_ANSWER
+from pbxgate.cdr.numbers import InternalRule
+from pbxgate.cdr.query import Filters, NumberFilter
+from pbxgate.cdr.render import FORMATS, render
+from pbxgate.cdr.settings import CdrSettings
+from pbxgate.cdr.source import Source, open_source
+from pbxgate.cdr.store import Store, open_target
+from pbxgate.cdr.window import Window, Zones, now_in, resolve_window, zone
+from pbxgate.cli.context import AppContext, pass_app
+from pbxgate.errors import InputError
+
+EXIT_REJECTED = 6  # import finished, but some rows were rejected (see the reject file)
 
 
 @click.group()
 def cdr() -> None:
-    """Query and import Asterisk call detail records (CDR)."""
+    """Query and import Asterisk call detail records (CDR).
+
+    \b
+    Examples:
+      pbxgate cdr calls --today --inbound
+      pbxgate cdr stats --yesterday --by hour
+      pbxgate cdr import /var/log/asterisk/cdr-csv/Master.csv
+    """
+
+
+def _settings(app: AppContext) -> CdrSettings:
+    return app.settings.get(CdrSettings)
+
+
+@contextmanager
+def _source(app: AppContext, name: str | None) -> Iterator[Source]:
+    source = open_source(_settings(app), name)
+    try:
+        yield source
+    finally:
+        source.close()
+
+
+def window_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--from/--to/--today/--yesterday/--source, shared by the query commands."""
+    opts = [
+        click.option("--source", help="Source name from [cdr.sources], a URL or an SQLite file."),
+        click.option("--yesterday", "period", flag_value="yesterday", help="Yesterday."),
+        click.option("--today", "period", flag_value="today", help="Today (the default)."),
+        click.option("--to", "end", metavar="WHEN", help="End (exclusive); a bare date = its end."),
+        click.option("--from", "start", metavar="WHEN", help="Start, e.g. '2016-03-18 12:00'."),
+    ]
+    for opt in opts:
+        func = opt(func)
+    return func
+
+
+def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    opts = [
+        click.option("--accountcode", help="Only this accountcode."),
+        click.option("--min-billsec", type=click.IntRange(0), help="Talk time at least N s."),
+        click.option(
+            "--disposition",
+            multiple=True,
+            help=f"Outcome ({ANSWERED}, '{NO_ANSWER}', {BUSY}, {FAILED}...); repeatable.",
+        ),
+        click.option("--cnum", help="Caller ID number filter (same forms as --src)."),
+        click.option("--did", help="DID filter (same forms as --src)."),
+        click.option("--dst", help="Destination filter (same forms as --src)."),
+        click.option("--src", help="Caller filter: 8499 exact, '8499*' prefix, '*111*' contains."),
+        click.option("--internal", "direction", flag_value="internal", help="Internal calls."),
+        click.option("--outbound", "direction", flag_value="outbound", help="Calls out."),
+        click.option("--inbound", "direction", flag_value="inbound", help="Calls from outside."),
+    ]
+    for opt in opts:
+        func = opt(func)
+    return func
+
+
+def format_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+    )(func)
+
+
+def _window(
+    settings: CdrSettings, start: str | None, end: str | None, period: str | None
+) -> Window:
+    if period and (start or end):
+        raise InputError(f"--{period} cannot be combined with --from/--to")
+    return resolve_window(start=start, end=end, period=period, now=now_in(zone(settings.timezone)))
+
+
+def _filters(settings: CdrSettings, opts: dict[str, Any]) -> Filters:
+    numbers = tuple(
+        NumberFilter(col, opts[col]) for col in ("src", "dst", "did", "cnum") if opts.get(col)
+    )
+    return Filters(
+        direction=opts.get("direction"),
+        numbers=numbers,
+        dispositions=tuple(d.upper() for d in opts.get("disposition") or ()),
+        min_billsec=opts.get("min_billsec"),
+        accountcode=opts.get("accountcode"),
+        rule=InternalRule.from_settings(settings),
+    )
+
+
+def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: str) -> None:
+    for line in render(rows, columns, fmt):
+        click.echo(line)
+
+
+@cdr.command()
+@window_options
+@filter_options
+@format_option
+@click.option("--legs", is_flag=True, help="Show raw CDR rows instead of one row per call.")
+@click.option("--columns", help="Comma-separated columns (see --legs --columns all).")
+@click.option("--recordings", is_flag=True, help="Resolve recordings under [cdr] monitor_dir.")
+@pass_app
+def calls(
+    app: AppContext, /, legs: bool, columns: str | None, recordings: bool, fmt: str, **opts: Any
+) -> None:
+    """List calls in a time window, one row per call (legs grouped by linkedid).
+
+    \b
+    The article's query (inbound external calls, 18 March 2016, 12:00-12:10):
+      pbxgate cdr calls --from '2016-03-18 12:00' --to '2016-03-18 12:10' --inbound \\
+          --legs --columns dst,src,duration,calldate,recordingfile
+    """
+    settings = _settings(app)
+    window = _window(settings, opts.pop("start"), opts.pop("end"), opts.pop("period"))
+    filters = _filters(settings, opts)
+    with _source(app, opts.get("source")) as source:
+        if legs:
+            rows = [api.leg_row(leg) for leg in api.list_legs(source, window, filters)]
+            default = api.LEG_DEFAULT_COLUMNS
+            known = api.LEG_ALL_COLUMNS
+        else:
+            monitor = settings.monitor_dir if recordings else None
+            rows = [api.call_row(c, monitor) for c in api.list_calls(source, window, filters)]
+            default = api.CALL_COLUMNS + (
+                ["recording_path", "recording_exists"] if recordings else []
+            )
+            known = [*default, "answered_at", "linkedid"]
+    _emit(rows, _columns(columns, default, known), fmt)
+
+
+def _columns(spec: str | None, default: list[str], known: list[str]) -> list[str]:
+    if not spec:
+        return default
+    if spec == "all":
+        return known
+    chosen = [c.strip() for c in spec.split(",") if c.strip()]
+    unknown = [c for c in chosen if c not in known]
+    if unknown:
+        raise InputError(f"unknown column {unknown[0]!r}", hint=f"known: {', '.join(known)}")
+    return chosen
+
+
+@cdr.command()
+@window_options
+@filter_options
+@format_option
+@click.option("--within", type=click.IntRange(1), default=24, show_default=True,
+              help="Hours after the window to look for a call-back.")  # fmt: skip
+@pass_app
+def missed(app: AppContext, /, within: int, fmt: str, **opts: Any) -> None:
+    """Inbound calls nobody answered, and whether the caller was called back or got through.
+
+    \b
+    Example:
+      pbxgate cdr missed --yesterday --did 74951234567
+    """
+    settings = _settings(app)
+    window = _window(settings, opts.pop("start"), opts.pop("end"), opts.pop("period"))
+    filters = _filters(settings, opts)
+    now = now_in(zone(settings.timezone))
+    with _source(app, opts.get("source")) as source:
+        result = api.missed(source, window, filters, within=timedelta(hours=within), now=now)
+    _emit(result.rows, api.MISSED_COLUMNS, fmt)
+
+
+STAT_LABELS = [
+    ("calls", "Calls"),
+    ("answered", "Answered"),
+    ("missed", "Missed (inbound)"),
+    ("asr", "ASR, %"),
+    ("ner", "NER, %"),
+    ("acd", "ACD, s"),
+    ("talk_seconds", "Talk time, s"),
+    ("busy_hour", "Busy hour"),
+    ("busy_hour_calls", "Calls in busy hour"),
+    ("peak_concurrent", "Peak concurrent calls"),
+    ("peak_at", "Peak at"),
+]
+
+
+@cdr.command()
+@window_options
+@filter_options
+@format_option
+@click.option("--by", type=click.Choice(BREAKDOWNS), help="Break the KPIs down.")
+@pass_app
+def stats(app: AppContext, /, by: str | None, fmt: str, **opts: Any) -> None:
+    """Calls, answered, missed, ASR, NER, ACD, talk time, busy hour, peak concurrent calls.
+
+    \b
+    Examples:
+      pbxgate cdr stats --today
+      pbxgate cdr stats --from 2026-11-01 --to 2026-11-30 --inbound --by did
+    """
+    settings = _settings(app)
+    window = _window(settings, opts.pop("start"), opts.pop("end"), opts.pop("period"))
+    filters = _filters(settings, opts)
+    with _source(app, opts.get("source")) as source:
+        result = api.stats(source, window, filters, by)
+    data = result.as_dict()
+    if fmt in ("json", "ndjson"):
+        import json  # noqa: PLC0415
+
+        click.echo(json.dumps(data, ensure_ascii=False, indent=None if fmt == "ndjson" else 2))
+        return
+    if by:
+        cols = ["key", "calls", "answered", "missed", "asr", "ner", "acd", "talk_seconds",
+                "peak_concurrent"]  # fmt: skip
+        _emit(data["groups"], cols, fmt)
+        return
+    totals = data["totals"]
+    rows = [{"kpi": label, "value": totals[key]} for key, label in STAT_LABELS]
+    if fmt == "table":
+        click.echo(
+            f"Calls {window.describe()} ({source.spec.name}; one call = legs grouped by linkedid)"
+        )
+    _emit(rows, ["kpi", "value"], fmt)
+
+
+@cdr.command(name="import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where rejected rows go (default: FILE.rejects next to the file).")  # fmt: skip
+@click.option("--gmt", is_flag=True, help="Timestamps are UTC (cdr.conf usegmtime=yes).")
+@click.option("--follow", is_flag=True, help="Keep importing as Asterisk appends (Ctrl-C stops).")
+@click.option("--interval", type=float, default=1.0, show_default=True, help="--follow poll, s.")
+@pass_app
+def import_(
+    app: AppContext, csv_file: Path, rejects: Path | None, gmt: bool, follow: bool, interval: float
+) -> None:
+    """Import Asterisk's Master.csv into pbxgate's local store (idempotent).
+
+    Broken rows are reported with their line number and reason, written to the reject file,
+    and make the exit status 6.
+
+    \b
+    Example:
+      pbxgate cdr import /var/log/asterisk/cdr-csv/Master.csv --gmt
+    """
+    settings = _settings(app)
+    display = zone(settings.timezone)
+    zones = Zones(source=zone("UTC") if gmt else display, display=display)
+    store = Store.open_sqlite(settings.store_path())
+    reject_file = rejects or csv_file.with_name(csv_file.name + ".rejects")
+    total = csv_file.stat().st_size
+    bar: Any
+    with click.progressbar(
+        length=total, label=f"Importing {csv_file.name}", file=sys.stderr
+    ) as bar:
+        seen = [0]
+
+        def progress(done: int) -> None:
+            bar.update(done - seen[0])
+            seen[0] = done
+
+        result = import_csv(csv_file, store, zones, reject_file=reject_file, progress=progress)
+    _report_import(result, reject_file)
+    offset = result.bytes_read
+    while follow:
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            break
+        size = csv_file.stat().st_size
+        if size < offset:  # rotated or truncated: start again from the top
+            offset = 0
+        if size > offset:
+            more = import_csv(csv_file, store, zones, reject_file=reject_file, offset=offset)
+            offset += more.bytes_read
+            if more.rows:
+                _report_import(more, reject_file)
+    if result.rejected:
+        raise click.exceptions.Exit(EXIT_REJECTED)
+
+
+def _report_import(result: ImportResult, reject_file: Path) -> None:
+    click.echo(
+        f"{result.rows} rows read: {result.inserted} imported, {result.duplicates} already "
+        f"present, {result.rejected} rejected"
+    )
+    for reject in result.rejects[:20]:
+        click.echo(f"line {reject.line}: {reject.reason}", err=True)
+    if result.rejected > 20:
+        click.echo(f"... and {result.rejected - 20} more", err=True)
+    if result.rejected:
+        click.echo(f"rejected rows were written to {reject_file}", err=True)
+
+
+@cdr.command(name="generate")
+@click.option("--days", type=click.IntRange(1), default=7, show_default=True,
+              help="How many days, ending today.")  # fmt: skip
+@click.option("--from", "first", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
+@click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), help="Last day (inclusive).")
+@click.option("--calls-per-day", type=click.IntRange(1), default=150, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same calls.")
+@click.option("--into", "into", help="Write into this database URL (a FreePBX-shaped cdr table).")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a Master.csv (cdr_csv with loguniqueid and loguserfield).")  # fmt: skip
+@pass_app
+def generate(app: AppContext, days: int, first: Any, last: Any, calls_per_day: int, seed: int,
+             into: str | None, csv_out: Path | None) -> None:  # fmt: skip
+    """Generate realistic demo calls (ring groups, queues, transfers, Cyrillic names).
+
+    By default they go into pbxgate's local store, the default source.
+
+    \b
+    Examples:
+      pbxgate cdr generate --days 7
+      pbxgate cdr generate --from 2026-01-01 --to 2026-01-31 --csv Master.csv
+    """
+    settings = _settings(app)
+    now = now_in(zone(settings.timezone))
+    today = now.date()
+    end_day: date = last.date() if last else today
+    start_day: date = first.date() if first else end_day - timedelta(days=days - 1)
+    legs = generate_legs(
+        start_day, end_day, seed=seed, calls_per_day=calls_per_day, until=now if not last else None
+    )
+    if csv_out is not None:
+        from pbxgate.cdr.csvexport import write_master_csv  # noqa: PLC0415
+
+        count = write_master_csv(legs, csv_out)
+        click.echo(f"wrote {count} rows to {csv_out}")
+        return
+    if into:
+        store = open_target(into, freepbx=True)
+        where = store.engine.url.render_as_string(hide_password=True)
+    else:
+        store = Store.open_sqlite(settings.store_path())
+        where = str(settings.store_path())
+    result = store.insert(legs)
+    click.echo(
+        f"{start_day} .. {end_day}: {result.inserted} CDR rows written to {where}"
+        + (f" ({result.duplicates} were already there)" if result.duplicates else "")
+    )
+
+
+@cdr.command()
+@click.option("--source", help="Source name from [cdr.sources], a URL or an SQLite file.")
+@pass_app
+def doctor(app: AppContext, source: str | None) -> None:
+    """Check a source: reachable, columns found, indexes that make queries fast.
+
+    \b
+    Example:
+      pbxgate cdr doctor --source freepbx
+    """
+    with _source(app, source) as src:
+        checks = diagnose(src)
+    for check in checks:
+        mark = {"ok": "OK  ", "warn": "WARN", "fail": "FAIL"}[check.status]
+        click.echo(f"{mark} {check.what}: {check.detail}")
+    if any(c.status == FAIL for c in checks):
+        raise click.exceptions.Exit(3)

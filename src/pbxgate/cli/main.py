@@ -71,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: say so in one line, the traceback is one flag away
+        if "--debug" in args:
+            raise
+        click.echo(
+            f"error: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True
+        )
+        return 70
     return 0
 
 

@@ -1,0 +1,75 @@
+"""Missed inbound calls, and what happened next: called back, got through later, or not yet.
+
+A missed call is an inbound call (external caller) that nobody answered, after legs are grouped
+by linkedid, so a ring group answered on another phone is not missed. For each one we look at
+the calls that followed (up to ``horizon``): the first answered outbound call to that number is a
+call-back, the first answered inbound call from it means the caller got through; the delay from
+the end of the missed call is reported. No standard definition of call-back exists (cdr.md §6):
+this is ours, and unanswered call-back attempts are counted separately.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from pbxgate.cdr.model import INBOUND, OUTBOUND, Call
+
+CALLED_BACK = "called back"
+GOT_THROUGH = "got through"
+OPEN = "not yet"
+
+
+def number_key(number: str) -> str:
+    """Compare numbers by their last 10 digits: 84991111111, +74991111111, 4991111111 agree."""
+    digits = "".join(ch for ch in number if ch.isdigit())
+    return digits[-10:] if len(digits) >= 10 else digits
+
+
+@dataclass(frozen=True)
+class MissedCall:
+    call: Call
+    resolution: str
+    resolved_at: datetime | None
+    resolved_by: str
+    attempts: int
+
+    @property
+    def after_seconds(self) -> int | None:
+        if self.resolved_at is None:
+            return None
+        return max(0, int((self.resolved_at - self.call.end).total_seconds()))
+
+
+def missed_calls(calls: list[Call], later: list[Call] | None = None) -> list[MissedCall]:
+    """Missed inbound calls among ``calls``; ``later`` are the calls that may resolve them
+    (defaults to ``calls``; pass the window plus the horizon)."""
+    following = later if later is not None else calls
+    by_number: dict[str, list[Call]] = defaultdict(list)
+    for call in following:
+        number = call.dst if call.direction == OUTBOUND else call.src
+        by_number[number_key(number)].append(call)
+    out = []
+    for call in calls:
+        if call.direction != INBOUND or call.answered:
+            continue
+        out.append(_resolve(call, by_number.get(number_key(call.src), [])))
+    return out
+
+
+def _resolve(missed: Call, candidates: list[Call]) -> MissedCall:
+    attempts = 0
+    for call in candidates:
+        if call.start < missed.end or call is missed:
+            continue
+        if call.direction == OUTBOUND:
+            if call.answered:
+                return MissedCall(missed, CALLED_BACK, call.start, call.src, attempts)
+            attempts += 1
+        elif call.direction == INBOUND and call.answered:
+            return MissedCall(missed, GOT_THROUGH, call.start, call.answered_by, attempts)
+    return MissedCall(missed, OPEN, None, "", attempts)
+
+
+__all__ = ["CALLED_BACK", "GOT_THROUGH", "OPEN", "MissedCall", "missed_calls", "number_key"]

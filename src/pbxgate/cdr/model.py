@@ -1,0 +1,180 @@
+"""One CDR row (a leg) and one call (the legs that share a linkedid).
+
+Since Asterisk 12 one call usually yields several CDR rows: one per dial attempt, per queue
+member, per transfer segment, all sharing ``linkedid`` (reference cdr.md §5.3). Counting rows
+inflates calls and missed calls, so every KPI in pbxgate is computed over :class:`Call`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+ANSWERED = "ANSWERED"
+NO_ANSWER = "NO ANSWER"
+BUSY = "BUSY"
+FAILED = "FAILED"
+CONGESTION = "CONGESTION"
+CANCEL = "CANCEL"
+
+# How a call that nobody answered ends up, most telling first: if any phone rang unanswered the
+# caller met "no answer"; only when every attempt was busy was the call "busy" (cdr.md §5.1).
+_OUTCOME_RANK = {ANSWERED: 0, NO_ANSWER: 1, CANCEL: 2, BUSY: 3, CONGESTION: 4, FAILED: 5}
+
+# ITU-T E.425 network effectiveness: the network did its job when the user answered, was busy
+# or did not answer (cdr.md §6).
+NER_OUTCOMES = frozenset({ANSWERED, BUSY, NO_ANSWER, CANCEL})
+
+INBOUND = "inbound"
+OUTBOUND = "outbound"
+INTERNAL = "internal"
+EXTERNAL = "external"  # external to external (forwarded or trunk-to-trunk)
+
+
+@dataclass(slots=True)
+class Leg:
+    """A CDR row; times are naive datetimes in the display time zone."""
+
+    start: datetime
+    src: str = ""
+    dst: str = ""
+    duration: int = 0
+    billsec: int = 0
+    disposition: str = ""
+    clid: str = ""
+    dcontext: str = ""
+    channel: str = ""
+    dstchannel: str = ""
+    lastapp: str = ""
+    lastdata: str = ""
+    amaflags: str = ""
+    accountcode: str = ""
+    uniqueid: str = ""
+    userfield: str = ""
+    did: str = ""
+    recordingfile: str = ""
+    cnum: str = ""
+    cnam: str = ""
+    linkedid: str = ""
+    peeraccount: str = ""
+    sequence: int = 0
+    answer: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def finish(self) -> datetime:
+        return self.end or self.start + timedelta(seconds=self.duration)
+
+    @property
+    def answered_at(self) -> datetime | None:
+        if self.answer is not None:
+            return self.answer
+        if self.disposition != ANSWERED:
+            return None
+        return self.finish - timedelta(seconds=self.billsec)
+
+    @property
+    def call_key(self) -> str:
+        return self.linkedid or self.uniqueid or f"{self.start.isoformat()}/{self.channel}"
+
+
+def outcome_of(dispositions: list[str]) -> str:
+    """The call's outcome from its legs' dispositions; unknown values rank last, kept as is."""
+    if not dispositions:
+        return NO_ANSWER
+    return min(dispositions, key=lambda d: (_OUTCOME_RANK.get(d, 9), d))
+
+
+@dataclass(slots=True)
+class Call:
+    """The legs of one call, in start order, with the call-level facts derived from them."""
+
+    key: str
+    legs: list[Leg] = field(default_factory=list)
+    direction: str = INBOUND
+
+    @property
+    def first(self) -> Leg:
+        return self.legs[0]
+
+    @property
+    def start(self) -> datetime:
+        return self.first.start
+
+    @property
+    def end(self) -> datetime:
+        return max(leg.finish for leg in self.legs)
+
+    @property
+    def src(self) -> str:
+        return self.first.src
+
+    @property
+    def caller_name(self) -> str:
+        return self.first.cnam
+
+    @property
+    def dst(self) -> str:
+        return self.first.dst
+
+    @property
+    def did(self) -> str:
+        return next((leg.did for leg in self.legs if leg.did), "")
+
+    @property
+    def outcome(self) -> str:
+        return outcome_of([leg.disposition for leg in self.legs])
+
+    @property
+    def answered(self) -> bool:
+        return any(leg.disposition == ANSWERED for leg in self.legs)
+
+    @property
+    def answered_leg(self) -> Leg | None:
+        return next((leg for leg in self.legs if leg.disposition == ANSWERED), None)
+
+    @property
+    def answered_by(self) -> str:
+        leg = self.answered_leg
+        return leg.dst if leg else ""
+
+    @property
+    def answered_at(self) -> datetime | None:
+        leg = self.answered_leg
+        return leg.answered_at if leg else None
+
+    @property
+    def ring_seconds(self) -> int:
+        """Seconds from the call's start until answer, or until it ended unanswered."""
+        stop = self.answered_at or self.end
+        return max(0, int((stop - self.start).total_seconds()))
+
+    @property
+    def talk_seconds(self) -> int:
+        return sum(leg.billsec for leg in self.legs if leg.disposition == ANSWERED)
+
+    @property
+    def duration(self) -> int:
+        return max(0, int((self.end - self.start).total_seconds()))
+
+    @property
+    def recordings(self) -> list[str]:
+        return list(dict.fromkeys(leg.recordingfile for leg in self.legs if leg.recordingfile))
+
+
+__all__ = [
+    "ANSWERED",
+    "BUSY",
+    "CANCEL",
+    "CONGESTION",
+    "EXTERNAL",
+    "FAILED",
+    "INBOUND",
+    "INTERNAL",
+    "NER_OUTCOMES",
+    "NO_ANSWER",
+    "OUTBOUND",
+    "Call",
+    "Leg",
+    "outcome_of",
+]

@@ -1,0 +1,175 @@
+"""Writing legs: pbxgate's embedded store, and FreePBX-shaped tables for demos and benchmarks.
+
+The only tables pbxgate writes are its own: the embedded SQLite store (the default source) and
+tables that ``pbxgate cdr generate --into URL`` creates for a demo or a benchmark. A row's
+``rowkey`` is a digest of what identifies the CDR, so importing the same Master.csv twice adds
+nothing (``INSERT OR IGNORE`` / ``INSERT IGNORE`` / ``ON CONFLICT DO NOTHING``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Index, MetaData, Table, create_engine, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from pbxgate.cdr.model import Leg
+from pbxgate.cdr.schema import LEG_COLUMNS, store_table
+from pbxgate.errors import SourceError
+
+STORE_COLUMNS: tuple[str, ...] = (*LEG_COLUMNS, "answer", "end", "rowkey")
+_KEY_FIELDS = (
+    "uniqueid",
+    "linkedid",
+    "sequence",
+    "src",
+    "dst",
+    "channel",
+    "dstchannel",
+    "disposition",
+    "duration",
+    "billsec",
+    "lastapp",
+    "userfield",
+)
+# FreePBX's own keys on asteriskcdrdb.cdr (framework cdr.sql + cdr module install.php).
+FREEPBX_INDEXES = (
+    ("calldate",),
+    ("dst",),
+    ("accountcode",),
+    ("uniqueid",),
+    ("did",),
+    ("linkedid",),
+)
+
+
+def rowkey(leg: Leg) -> str:
+    """A digest of what identifies one CDR row (its start and its Asterisk identity)."""
+    parts = [leg.start.isoformat(sep=" ")]
+    parts += [str(getattr(leg, name)) for name in _KEY_FIELDS]
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def _fmt(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def leg_values(leg: Leg, *, text_dates: bool) -> tuple[Any, ...]:
+    """The store row for ``leg`` in :data:`STORE_COLUMNS` order."""
+    conv = _fmt if text_dates else (lambda v: v)
+    out: list[Any] = []
+    for name in LEG_COLUMNS:
+        out.append(conv(leg.start) if name == "calldate" else getattr(leg, name, ""))
+    out += [conv(leg.answered_at), conv(leg.finish), rowkey(leg)]
+    return tuple(out)
+
+
+@dataclass
+class InsertResult:
+    inserted: int = 0
+    duplicates: int = 0
+
+    def add(self, other: InsertResult) -> None:
+        self.inserted += other.inserted
+        self.duplicates += other.duplicates
+
+
+class Store:
+    """A writable CDR table (pbxgate's own layout) behind a SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine, table: str = "cdr") -> None:
+        self.engine = engine
+        self.metadata = MetaData()
+        self.table: Table = store_table(self.metadata, table)
+
+    @classmethod
+    def open_sqlite(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store = cls(create_engine(f"sqlite:///{path}"))
+        store.ensure_schema()
+        return store
+
+    def ensure_schema(self) -> None:
+        try:
+            self.metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise SourceError(f"cannot create the CDR table: {_first_line(exc)}") from exc
+
+    def insert(self, legs: Iterable[Leg], batch: int = 5000) -> InsertResult:
+        total = InsertResult()
+        for chunk in _chunks(legs, batch):
+            total.add(self._insert_batch(chunk))
+        return total
+
+    def _insert_batch(self, legs: list[Leg]) -> InsertResult:
+        dialect = self.engine.dialect.name
+        rows = [leg_values(leg, text_dates=dialect == "sqlite") for leg in legs]
+        cols = ", ".join(_quote(c, dialect) for c in STORE_COLUMNS)
+        marks = ", ".join(["?" if dialect == "sqlite" else "%s"] * len(STORE_COLUMNS))
+        verb = {"sqlite": "INSERT OR IGNORE", "mysql": "INSERT IGNORE"}.get(dialect, "INSERT")
+        tail = " ON CONFLICT (rowkey) DO NOTHING" if dialect == "postgresql" else ""
+        sql = f"{verb} INTO {self.table.name} ({cols}) VALUES ({marks}){tail}"
+        raw = self.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            before = raw.driver_connection.total_changes if dialect == "sqlite" else 0  # type: ignore[union-attr]
+            cur.executemany(sql, rows)
+            if dialect == "sqlite":
+                inserted = raw.driver_connection.total_changes - before  # type: ignore[union-attr]
+            else:
+                inserted = max(cur.rowcount, 0)
+            raw.commit()
+        except Exception as exc:
+            raw.rollback()
+            raise SourceError(f"cannot write CDR rows: {_first_line(exc)}") from exc
+        finally:
+            raw.close()
+        return InsertResult(inserted, len(rows) - inserted)
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {self.table.name}").scalar_one())
+
+
+def _quote(name: str, dialect: str) -> str:
+    if name != "end":
+        return name
+    return "`end`" if dialect == "mysql" else '"end"'
+
+
+def _chunks(items: Iterable[Leg], size: int) -> Iterator[list[Leg]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+
+
+def open_target(url: str, table: str = "cdr", *, freepbx: bool = False) -> Store:
+    """A writable table at ``url`` for ``generate --into``: our layout, or FreePBX's indexes."""
+    try:
+        engine = create_engine(make_url(url))
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot use {url}: {exc}") from exc
+    store = Store(engine, table)
+    if freepbx:
+        for ix in list(store.table.indexes):
+            store.table.indexes.discard(ix)
+        for cols in FREEPBX_INDEXES:
+            Index(f"{table}_{'_'.join(cols)}", *(store.table.c[c] for c in cols))
+    if not inspect(engine).has_table(table):
+        store.ensure_schema()
+    return store
+
+
+__all__ = ["STORE_COLUMNS", "InsertResult", "Store", "leg_values", "open_target", "rowkey"]

@@ -1,0 +1,142 @@
+"""Time windows and time zones.
+
+``calldate`` is the PBX's local wall-clock time unless ``usegmtime=yes`` (reference cdr.md §2,
+§5.2). A window the user asks for (``--today``, ``--from``) is read in the configured zone, and is
+half-open, ``[start, end)``, so that a query is the index-friendly
+``calldate >= ? AND calldate < ?``. All datetimes here are naive wall-clock values in a named zone;
+:class:`Zones` converts between the zone the source stores and the zone the user reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pbxgate.errors import ConfigError, InputError
+
+
+def zone(name: str) -> tzinfo | None:
+    """The named zone; ``""`` means this host's zone (returned as None: naive local time)."""
+    if not name:
+        return None
+    if name.upper() in ("UTC", "GMT"):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"unknown time zone {name!r}", hint="use an IANA name like Europe/Moscow"
+        ) from exc
+
+
+def now_in(tz: tzinfo | None) -> datetime:
+    """Current wall-clock time in ``tz`` (naive)."""
+    return datetime.now(tz).replace(tzinfo=None) if tz else datetime.now()
+
+
+@dataclass(frozen=True)
+class Zones:
+    """The zone values are stored in (``source``) and the zone they are shown in (``display``)."""
+
+    source: tzinfo | None
+    display: tzinfo | None
+
+    @property
+    def same(self) -> bool:
+        return self.source is self.display or self.source == self.display
+
+    def to_source(self, value: datetime) -> datetime:
+        return value if self.same else _convert(value, self.display, self.source)
+
+    def to_display(self, value: datetime) -> datetime:
+        return value if self.same else _convert(value, self.source, self.display)
+
+
+def _convert(value: datetime, src: tzinfo | None, dst: tzinfo | None) -> datetime:
+    aware = value.replace(tzinfo=src) if src else value.astimezone()
+    return (
+        aware.astimezone(dst).replace(tzinfo=None)
+        if dst
+        else aware.astimezone().replace(tzinfo=None)
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open interval of wall-clock time in the display zone."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise InputError(f"the window ends ({self.end}) before it starts ({self.start})")
+
+    def __contains__(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start).total_seconds() / 86400
+
+    def previous(self) -> Window:
+        """The window of the same length just before this one (for period-over-period)."""
+        return Window(self.start - (self.end - self.start), self.start)
+
+    def describe(self) -> str:
+        fmt = "%Y-%m-%d %H:%M" if (self.start.hour, self.start.minute) != (0, 0) else "%Y-%m-%d"
+        if self.end - self.start == timedelta(days=1) and fmt == "%Y-%m-%d":
+            return self.start.strftime(fmt)
+        return f"{self.start:{fmt}} .. {self.end:{fmt}}"
+
+
+def parse_moment(text: str, *, end: bool = False) -> datetime:
+    """``2016-03-18``, ``2016-03-18 12:00``, ``2016-03-18T12:00:36``; a bare date as ``--to``
+    means the end of that day (so ``--from 2016-03-18 --to 2016-03-18`` is one whole day)."""
+    raw = text.strip()
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            moment = datetime(day.year, day.month, day.day)
+            return moment + timedelta(days=1) if end else moment
+        return datetime.fromisoformat(raw.replace("/", "-")).replace(tzinfo=None)
+    except ValueError:
+        raise InputError(
+            f"cannot read {text!r} as a date or time", hint="use YYYY-MM-DD or 'YYYY-MM-DD HH:MM'"
+        ) from None
+
+
+def day_window(day: date) -> Window:
+    start = datetime(day.year, day.month, day.day)
+    return Window(start, start + timedelta(days=1))
+
+
+def resolve_window(
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    period: str | None = None,
+    now: datetime,
+) -> Window:
+    """The window the options describe; ``period`` is today, yesterday, week or month."""
+    today = now.date()
+    if period == "today":
+        return day_window(today)
+    if period == "yesterday":
+        return day_window(today - timedelta(days=1))
+    if period == "week":  # the last seven whole days, ending with yesterday
+        stop = datetime(today.year, today.month, today.day)
+        return Window(stop - timedelta(days=7), stop)
+    if period == "month":  # the previous calendar month
+        first = today.replace(day=1)
+        prev = (first - timedelta(days=1)).replace(day=1)
+        return Window(datetime(prev.year, prev.month, 1), datetime(first.year, first.month, 1))
+    if start is None and end is None:
+        return day_window(today)
+    lo = parse_moment(start) if start else datetime(today.year, today.month, today.day)
+    hi = parse_moment(end, end=True) if end else now
+    return Window(lo, hi)
+
+
+__all__ = ["Window", "Zones", "day_window", "now_in", "parse_moment", "resolve_window", "zone"]
