@@ -14,7 +14,7 @@ from pbxgate.errors import ConfigError
         ("1130", False),
         ("84991111111", False),
         ("", False),
-        ("s", False),
+        ("anonymous", False),
     ],
 )
 def test_default_rule_is_the_articles(number: str, internal: bool) -> None:
