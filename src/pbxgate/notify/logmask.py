@@ -1,54 +1,56 @@
 """Keep secrets out of log lines, including the ones third-party libraries write.
 
 httpx logs every request URL at INFO ("HTTP Request: POST https://..."), and the Telegram Bot
-API puts the bot token in the URL path. Every channel registers its secret here; a filter on
-the pbxgate, httpx and httpcore loggers replaces it with ``********`` before any handler sees it.
+API puts the bot token in the URL path. Every channel registers its secret here. Masking happens
+where records are made (a wrapped ``logging`` record factory), so it covers every logger, child
+loggers and handlers added later (a logger's own filters would miss records from its children).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from typing import Any
 
 from pbxgate.config import MASK
 
-LOGGERS = ("pbxgate", "httpx", "httpcore")
+_secrets: set[str] = set()
+_installed = False
+_lock = threading.Lock()
 
 
-class MaskFilter(logging.Filter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
+def mask(text: str) -> str:
+    for secret in sorted(_secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
-    def mask(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
-        return text
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            masked = self.mask(message)
+def _masking_factory(previous: Any) -> Any:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record: logging.LogRecord = previous(*args, **kwargs)
+        if _secrets:
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken format string is logging's problem, not ours
+                return record
+            masked = mask(message)
             if masked != message:
                 record.msg, record.args = masked, ()
-        return True
+        return record
 
-
-_filter = MaskFilter()
+    return factory
 
 
 def register_secret(value: str) -> None:
     """Mask ``value`` in every log line from now on (values shorter than 6 are not secrets)."""
+    global _installed  # noqa: PLW0603 - one process-wide hook
     if len(value) < 6:
         return
-    _filter.secrets.add(value)
-    for name in LOGGERS:
-        logger = logging.getLogger(name)
-        if _filter not in logger.filters:
-            logger.addFilter(_filter)
+    with _lock:
+        _secrets.add(value)
+        if not _installed:
+            logging.setLogRecordFactory(_masking_factory(logging.getLogRecordFactory()))
+            _installed = True
 
 
-def mask(text: str) -> str:
-    return _filter.mask(text)
-
-
-__all__ = ["MaskFilter", "mask", "register_secret"]
+__all__ = ["mask", "register_secret"]
