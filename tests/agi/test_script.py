@@ -1,0 +1,162 @@
+"""``pbxgate-agi`` run as Asterisk runs it: a subprocess with the environment on stdin."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pbxgate.config import data_dir
+from pbxgate.notify.outbox import Outbox
+
+SCRIPT = Path(sys.executable).with_name("pbxgate-agi")
+
+
+def local_env(*args: str, callerid: str = "84991111111", uniqueid: str = "1795696994.11") -> bytes:
+    """A process-AGI environment as captured from Asterisk 22.10.1 (no agi_network lines)."""
+    lines = [
+        b"agi_request: /usr/local/bin/pbxgate-agi",
+        b"agi_channel: PJSIP/trunk-00000005",
+        b"agi_language: ru",
+        b"agi_type: PJSIP",
+        b"agi_uniqueid: " + uniqueid.encode(),
+        b"agi_version: 22.10.1",
+        b"agi_callerid: " + callerid.encode(),
+        "agi_calleridname: Олег Иванов".encode(),
+        b"agi_dnid: 4996491913",
+        b"agi_rdnis: unknown",
+        b"agi_context: from-trunk",
+        b"agi_extension: 4996491913",
+        b"agi_priority: 2",
+        b"agi_enhanced: 0.0",
+        b"agi_accountcode: ",
+        b"agi_threadid: 140301540607680",
+    ]
+    lines += [f"agi_arg_{i}: {a}".encode() for i, a in enumerate(args, start=1)]
+    return b"\n".join(lines) + b"\n\n"
+
+
+def run_script(stdin: bytes, *argv: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [str(SCRIPT), *argv], input=stdin, capture_output=True, timeout=60, check=False
+    )
+
+
+def queued_events() -> list[str]:
+    box = Outbox.open(data_dir() / "outbox.sqlite3")
+    try:
+        return [event.event_id for event in box.unplanned()]
+    finally:
+        box.close()
+
+
+def test_notify_queues_the_event_and_writes_only_agi_commands():
+    replies = b"200 result=1 (1795696994.10)\n200 result=1\n"
+    done = run_script(local_env("notify") + replies, "notify")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        b'GET VARIABLE "CHANNEL(linkedid)"\nSET VARIABLE "PBXGATE_EVENT" "queued"\n'
+    )
+    assert done.stderr == b""
+    box = Outbox.open(data_dir() / "outbox.sqlite3")
+    try:
+        (event,) = box.unplanned()
+    finally:
+        box.close()
+    assert event.event_id == "incoming:1795696994.10"
+    assert (event.caller_name, event.did) == ("Олег Иванов", "4996491913")
+
+
+def test_missed_with_arguments_needs_no_round_trip_and_runs_once_per_call():
+    env = local_env("missed", "dialstatus=NOANSWER", "linkedid=1795696994.11", "queue=sales")
+    for _ in range(2):
+        done = run_script(env + b"200 result=1\n", "missed")
+        assert done.returncode == 0, done.stderr
+    assert done.stdout == b'SET VARIABLE "PBXGATE_EVENT" "skipped"\n'  # the second run
+    assert queued_events() == ["missed:1795696994.11"]
+
+
+def test_internal_caller_is_skipped():
+    done = run_script(local_env("notify", callerid="101") + b"200 result=0\n200 result=1\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(b'SET VARIABLE "PBXGATE_EVENT" "skipped"\n')
+    assert queued_events() == []
+
+
+def test_survives_sighup_after_hangup():
+    proc = subprocess.Popen(
+        [str(SCRIPT), "notify"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin and proc.stdout
+    proc.stdin.write(local_env("notify"))
+    proc.stdin.flush()
+    # The first command proves the script is past its start-up (SIGHUP already ignored).
+    assert proc.stdout.readline() == b'GET VARIABLE "CHANNEL(linkedid)"\n'
+    os.kill(proc.pid, signal.SIGHUP)  # what res_agi.c does when the caller hangs up
+    proc.stdin.write(b"200 result=1 (L-HUP)\n200 result=1\n")
+    proc.stdin.close()
+    assert proc.stdout.read() == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
+    assert proc.wait(timeout=60) == 0
+    proc.stdout.close()
+    assert proc.stderr and proc.stderr.read() == b""
+    proc.stderr.close()
+    assert queued_events() == ["incoming:L-HUP"]
+
+
+def test_enqueue_failure_is_reported_and_exits_nonzero(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[notify]\noutbox = "{blocker}/outbox.sqlite3"\n')
+    monkeypatch.setenv("PBXGATE_CONFIG", str(config))
+    done = run_script(local_env("notify") + b"200 result=1 (L-FAIL)\n200 result=1\n")
+    assert done.returncode == 1
+    assert done.stdout.endswith(b'SET VARIABLE "PBXGATE_EVENT" "failed"\n')
+    (line,) = done.stderr.decode().splitlines()
+    assert line.startswith("pbxgate-agi: could not queue incoming:L-FAIL (")
+    assert '"caller_number":"84991111111"' in line
+
+
+def test_bad_config_still_reports_the_event(tmp_path, monkeypatch):
+    config = tmp_path / "config.toml"
+    config.write_text("[notify\n")
+    monkeypatch.setenv("PBXGATE_CONFIG", str(config))
+    done = run_script(local_env("notify") + b"200 result=1 (L-CFG)\n200 result=1\n")
+    assert done.returncode == 1
+    assert "could not queue incoming:L-CFG" in done.stderr.decode()
+    assert "is not valid TOML" in done.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        (b"agi_request: /usr/local/bin/pbxgate-agi\nagi_chan", "in the middle of a line"),
+        (b"agi_request: x\n", "before the end of the AGI environment"),
+        (b"hello\n\n", "malformed AGI environment line"),
+    ],
+)
+def test_broken_input_gives_one_line_and_no_stdout(stdin, message):
+    done = run_script(stdin)
+    assert done.returncode == 2
+    assert done.stdout == b""
+    (line,) = done.stderr.decode().splitlines()
+    assert line.startswith("pbxgate-agi: ") and message in line
+
+
+def test_unknown_route_is_one_line():
+    done = run_script(local_env("ring"))
+    assert done.returncode == 2 and done.stdout == b""
+    assert "no AGI handler for 'ring'" in done.stderr.decode()
+
+
+def test_help_has_an_example():
+    done = run_script(b"", "--help")
+    assert done.returncode == 0
+    assert b"exten => _X.,1,AGI(/usr/local/bin/pbxgate-agi,notify)" in done.stdout
