@@ -1,10 +1,56 @@
-"""``pbxgate serve``: the long-running service (FastAGI, delivery worker, schedules)."""
+"""``pbxgate serve``: the long-running service (FastAGI listener and delivery worker)."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+
 import click
 
+from pbxgate.cli.context import AppContext, pass_app
 
-@click.group(invoke_without_command=True)
-def serve() -> None:
-    """Run pbxgate's service: FastAGI listener, notification worker and report schedules."""
+
+@click.command()
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="Where FastAGI listens. Default: [agi] listen_host:listen_port (127.0.0.1:4573).",
+)
+@click.option("--no-worker", is_flag=True, help="Serve FastAGI only; deliver elsewhere.")
+@pass_app
+def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
+    """Run pbxgate's service: FastAGI for AGI(agi://…) and the notification worker.
+
+    Stops cleanly on SIGTERM or Ctrl-C: open AGI sessions finish (up to [agi] drain_timeout
+    seconds), then the worker stops.
+
+    \b
+    Example:
+      pbxgate serve --listen 127.0.0.1:4573
+      # dialplan: same => n,AGI(agi://127.0.0.1/notify)
+    """
+    from pbxgate.agi.runner import parse_listen, run_service  # noqa: PLC0415 - asyncio stack
+
+    address = parse_listen(listen) if listen else None
+    settings = app.settings
+
+    def ready(bound: tuple[str, int]) -> None:
+        worker = "without a worker" if no_worker else "with the delivery worker"
+        click.echo(f"pbxgate serve: FastAGI on {bound[0]}:{bound[1]}, {worker}", err=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if no_worker:
+            stats = await run_service(settings, stop, listen=address, on_ready=ready, worker=None)
+        else:
+            stats = await run_service(settings, stop, listen=address, on_ready=ready)
+        click.echo(
+            f"pbxgate serve: stopped after {stats.completed} AGI session(s)"
+            f" ({stats.timed_out} timed out, {stats.protocol_errors} malformed)",
+            err=True,
+        )
+
+    asyncio.run(main())

@@ -1,0 +1,131 @@
+"""``pbxgate serve`` as a process: FastAGI + worker to a local fake VK, SIGTERM drains."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from pbxgate.cli.main import main
+from pbxgate.config import data_dir
+from pbxgate.notify.fakevk import FakeVkServer
+from tests.agi.fakes import default_responder, environment, fake_asterisk
+
+PBXGATE = Path(sys.executable).with_name("pbxgate")
+
+
+@contextmanager
+def serving(*args: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    proc = subprocess.Popen(
+        [str(PBXGATE), "serve", "--listen", "127.0.0.1:0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stderr is not None
+        ready = proc.stderr.readline().decode()
+        match = re.search(r"FastAGI on 127\.0\.0\.1:(\d+)", ready)
+        assert match, ready
+        yield proc, int(match.group(1))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=60)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def stored_event_ids() -> list[str]:
+    with sqlite3.connect(data_dir() / "outbox.sqlite3") as db:
+        return [row[0] for row in db.execute("SELECT event_id FROM events ORDER BY event_id")]
+
+
+def test_fastagi_call_reaches_the_fake_vk_and_sigterm_stops_cleanly(tmp_path, monkeypatch):
+    shown = threading.Event()
+    messages: list[str] = []
+
+    def echo(text: str) -> None:
+        messages.append(text)
+        shown.set()
+
+    vk = FakeVkServer(0, echo=echo).start()
+    try:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            '[notify.vk]\nenabled = true\ntoken = "test-token"\nrecipients = ["42"]\n'
+            f'api_base = "{vk.base_url}"\n',
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("PBXGATE_CONFIG", str(config))
+        with serving() as (proc, port):
+            env = environment("notify", name="Олег Иванов".encode())
+            commands = asyncio.run(fake_asterisk(port, env, default_responder("E2E.1")))
+            assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
+            assert shown.wait(timeout=30)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+            assert proc.stderr is not None
+            assert b"stopped after 1 AGI session(s)" in proc.stderr.read()
+    finally:
+        vk.stop()
+    assert len(vk.state.shown) == 1
+    assert "84991111111" in vk.state.shown[0].message
+    assert "test-token" not in "".join(messages)
+
+
+def test_sigterm_lets_an_open_session_finish():
+    with serving("--no-worker") as (proc, port):
+
+        async def call() -> list[bytes]:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(environment("notify"))
+            first = await reader.readline()
+            proc.send_signal(signal.SIGTERM)  # mid-session: the server must drain, not cut
+            writer.write(default_responder("DRAIN.1")(first))
+            second = await reader.readline()
+            writer.write(b"200 result=1\n")
+            assert await reader.read() == b""
+            writer.close()
+            await writer.wait_closed()
+            return [first, second]
+
+        commands = asyncio.run(call())
+        assert commands[1] == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
+        assert proc.wait(timeout=30) == 0
+    assert stored_event_ids() == ["incoming:DRAIN.1"]
+
+
+def test_bad_listen_is_one_line(capsys):
+    assert main(["serve", "--listen", "localhost"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --listen 'localhost' is not HOST:PORT (e.g. 127.0.0.1:4573)\n"
+
+
+def test_port_in_use_is_one_line(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--no-worker", "--listen", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1:4573", "[::1]:4573", "0.0.0.0:0"])
+def test_parse_listen(text):
+    from pbxgate.agi.runner import parse_listen
+
+    host, port = parse_listen(text)
+    assert f"{host}:{port}".replace("::1", "[::1]") == text
