@@ -54,7 +54,7 @@ MAX_RECORD = 64 * 1024  # cdr_csv drops records over 1 KiB; anything this long i
 def layout_for(fields: list[str]) -> tuple[str, ...]:
     """The column names for a row, by field count and the position of its start time."""
     n = len(fields)
-    if n == 19 and _DATE.match(fields[8] or "") and not _DATE.match(fields[9] or ""):
+    if n == 19 and _DATE.match(fields[8] or ""):  # cdr_csv has lastdata there, never a date
         return CUSTOM
     if n < 16 or n > 21 or not _DATE.match(fields[9] or ""):
         raise ValueError(f"{n} fields and no start time where cdr_csv puts it (field 10)")

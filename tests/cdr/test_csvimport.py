@@ -1,0 +1,150 @@
+"""Master.csv import: the rows a real Asterisk 22 wrote, every column variant, broken rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from pbxgate.cdr.csvexport import master_csv_line
+from pbxgate.cdr.csvimport import import_csv, layout_for, parse_row
+from pbxgate.cdr.generate import generate
+from pbxgate.cdr.store import Store
+from pbxgate.cdr.window import Zones, zone
+
+LOCAL = Zones(source=zone("Europe/Moscow"), display=zone("Europe/Moscow"))
+
+
+def captured(fixtures: Path, section: str) -> list[str]:
+    """The data lines of one ``## section`` of cdr_samples.txt."""
+    lines, inside = [], False
+    for line in (fixtures / "cdr_samples.txt").read_text(encoding="utf-8").splitlines():
+        if line.startswith("## cdr_"):
+            inside = line.startswith(f"## {section} ")
+            continue
+        if inside and line.startswith('"'):
+            lines.append(line)
+    return lines
+
+
+def store(tmp_path: Path) -> Store:
+    return Store.open_sqlite(tmp_path / "store.sqlite3")
+
+
+def test_rows_written_by_asterisk_22(asterisk_fixtures: Path, tmp_path: Path) -> None:
+    lines = captured(asterisk_fixtures, "cdr_csv")
+    assert len(lines) == 2
+    answered, missed = (parse_row(next(iter([_fields(line)])), LOCAL) for line in lines)
+    assert (answered.src, answered.dst, answered.disposition) == ("84991111111", "100", "ANSWERED")
+    assert answered.clid == '"Oleg Ivanov" <84991111111>' and answered.cnam == "Oleg Ivanov"
+    assert (answered.duration, answered.billsec, answered.uniqueid) == (3, 2, "1795696949.1")
+    assert answered.answer == datetime(2026, 11, 26, 12, 42, 29)
+    assert missed.answer is None and missed.disposition == "NO ANSWER"
+    assert missed.end == datetime(2026, 11, 26, 12, 42, 41)
+
+
+def test_cdr_custom_mapping_is_recognised(asterisk_fixtures: Path) -> None:
+    (line,) = captured(asterisk_fixtures, "cdr_custom")
+    leg = parse_row(_fields(line), LOCAL)
+    assert (leg.src, leg.dst, leg.uniqueid, leg.sequence) == (
+        "84991111111",
+        "100",
+        "1795696949.1",
+        1,
+    )
+    assert leg.start == datetime(2026, 11, 26, 12, 42, 29)
+
+
+def _fields(line: str) -> list[str]:
+    import csv
+    import io
+
+    return next(csv.reader(io.StringIO(line)))
+
+
+BASE = ('"","84991111111","104","from-trunk","""Oleg Ivanov"" <84991111111>","SIP/t-1","SIP/104-2",'
+        '"Dial","SIP/104,30,tT","2016-03-18 09:01:33",,"2016-03-18 09:01:50",17,0,"NO ANSWER",'
+        '"DOCUMENTATION"')  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("tail", "expect"),
+    [
+        ("", {}),
+        (',"1458291693.157169"', {"uniqueid": "1458291693.157169"}),
+        (',"vip"', {"userfield": "vip"}),
+        (',"1458291693.157169","vip"', {"uniqueid": "1458291693.157169", "userfield": "vip"}),
+        (',"","1458291693.157169",3', {"linkedid": "1458291693.157169", "sequence": 3}),
+        (',"1458291693.1","vip","acct","1458291693.0",7',
+         {"uniqueid": "1458291693.1", "userfield": "vip", "linkedid": "1458291693.0",
+          "sequence": 7}),
+    ],
+    ids=["16-plain", "17-uniqueid", "17-userfield", "18-sample-conf", "19-newcdrcolumns", "21-all"],
+)  # fmt: skip
+def test_every_column_variant(tail: str, expect: dict[str, object]) -> None:
+    leg = parse_row(_fields(BASE + tail), LOCAL)
+    assert leg.answer is None and leg.duration == 17
+    for key, value in expect.items():
+        assert getattr(leg, key) == value
+
+
+def test_import_is_idempotent_and_rejects_broken_rows(tmp_path: Path) -> None:
+    good = [
+        master_csv_line(leg)
+        for leg in generate(datetime(2026, 1, 5).date(), datetime(2026, 1, 5).date(), seed=3)
+    ]
+    broken = [
+        '"","1","2","ctx","x","c","d","Dial","","not a date",,"2016-03-18 09:01:50",17,0,'
+        '"NO ANSWER","DOC"',
+        BASE.replace(",17,0,", ",5,9,"),  # billsec > duration
+        '"only","three","fields"',
+        BASE.replace('"84991111111","104"', '"84991111111,"104"'),  # unbalanced quote
+    ]
+    lines = good[:10] + broken[:2] + good[10:] + broken[2:]
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rejects = tmp_path / "Master.csv.rejects"
+    target = store(tmp_path)
+    first = import_csv(csv_file, target, LOCAL, reject_file=rejects)
+    assert (first.inserted, first.duplicates, first.rejected) == (len(good), 0, 4)
+    assert [r.line for r in first.rejects][:2] == [11, 12]
+    reasons = " | ".join(r.reason for r in first.rejects)
+    assert "16 fields and no start time where cdr_csv puts it (field 10)" in reasons
+    assert "billsec 9 exceeds duration 5" in reasons
+    assert "3 fields" in reasons
+    assert rejects.read_text(encoding="utf-8").splitlines()[:2] == broken[:2]
+    again = import_csv(csv_file, target, LOCAL)
+    assert (again.inserted, again.duplicates) == (0, len(good))
+    assert target.count() == len(good)
+
+
+def test_cyrillic_and_invalid_utf8(tmp_path: Path) -> None:
+    row = BASE.replace("Oleg Ivanov", "Олег Иванов")
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_bytes(
+        (row + "\n").encode() + row.replace("Олег", "Олег").encode("cp1251") + b"\n"
+    )
+    result = import_csv(csv_file, store(tmp_path), LOCAL, reject_file=tmp_path / "r")
+    assert (result.inserted, result.rejected) == (1, 1)
+    assert result.rejects[0].line == 2 and "UTF-8" in result.rejects[0].reason
+    assert (tmp_path / "r").read_bytes().startswith(b'"","84991111111"')
+
+
+def test_gmt_timestamps_are_converted_to_pbx_time(tmp_path: Path) -> None:
+    gmt = Zones(source=zone("UTC"), display=zone("Europe/Moscow"))
+    leg = parse_row(_fields(BASE), gmt)
+    assert leg.start == datetime(2016, 3, 18, 12, 1, 33)  # UTC+3
+
+
+def test_quoted_newline_stays_one_record(tmp_path: Path) -> None:
+    row = BASE.replace('"SIP/104,30,tT"', '"SIP/104,30,\nnext"') + ',"1.1"'
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text(row + "\n" + BASE + ',"1.2"\n', encoding="utf-8")
+    result = import_csv(csv_file, store(tmp_path), LOCAL)
+    assert (result.rows, result.inserted, result.rejected) == (2, 2, 0)
+
+
+def test_layout_detection_names_the_problem() -> None:
+    with pytest.raises(ValueError, match="no start time"):
+        layout_for(["x"] * 18)
