@@ -2,9 +2,54 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
+
+from pbxgate.errors import InputError
+from pbxgate.glbp.ios import EXEC, IosState, parse_config
+from pbxgate.glbp.ios.shell import USER_EXEC, interact, run_session
 
 
 @click.group()
 def glbp() -> None:
     """Cisco GLBP: engine, IOS commands, simulator and packet codec."""
+
+
+# ---- pbxgate glbp shell: the IOS configuration layer (pbxgate.glbp.ios) --------------------
+
+
+@glbp.command("shell")
+@click.argument("config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--privileged", is_flag=True, help="Start in privileged exec (R2#), not R2>.")
+def shell(config_file: Path, privileged: bool) -> None:
+    """Configure one GLBP router with IOS commands, starting from CONFIG_FILE.
+
+    Commands are read from the terminal (with ? help and abbreviations, as on IOS), or from
+    standard input when it is not a terminal: then every command is echoed after its prompt,
+    so the output reads like a console transcript. 'show running-config' prints the result.
+
+    \b
+    Example:
+      pbxgate glbp shell examples/glbp/R2.cfg
+      printf 'enable\\nconf t\\nint e0/0\\nglbp 1 priority 120\\ndo show run\\n' \\
+        | pbxgate glbp shell examples/glbp/R2.cfg
+    """
+    try:
+        text = config_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {config_file}: {exc}") from exc
+    state = IosState(parse_config(text, source=str(config_file)))
+    mode = EXEC if privileged else USER_EXEC
+
+    def write(chunk: str) -> None:
+        click.echo(chunk, nl=False)
+
+    if sys.stdin.isatty():
+        interact(state, input, write, mode=mode)
+    else:
+        run_session(state, sys.stdin, write, mode=mode)
+
+
+# ---- end of pbxgate glbp shell ----------------------------------------------------------
