@@ -217,13 +217,15 @@ def send_test_event(
 
 
 @notify.command("worker")
+@click.option("--until-idle", is_flag=True, help="Exit once nothing is left to deliver.")
 @pass_app
-def worker(app: AppContext) -> None:
+def worker(app: AppContext, until_idle: bool) -> None:
     """Deliver from the outbox until SIGTERM or Ctrl-C (pbxgate serve runs the same worker).
 
     \b
-    Example:
-      pbxgate notify worker -v
+    Examples:
+      pbxgate -v notify worker
+      pbxgate notify worker --until-idle   # e.g. from cron when pbxgate serve is not used
     """
 
     async def main() -> None:
@@ -231,7 +233,7 @@ def worker(app: AppContext) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(app.settings, stop)
+        await run_worker(app.settings, stop, until_idle=until_idle)
 
     asyncio.run(main())
 

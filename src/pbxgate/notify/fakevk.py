@@ -11,6 +11,7 @@ Listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -152,6 +153,11 @@ class FakeVkServer(ThreadingHTTPServer):
         self.state = state or FakeVkState()
         self.echo = echo
         self._thread: threading.Thread | None = None
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that vanished mid-reply (a killed worker) is expected; say nothing."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     @property
     def base_url(self) -> str:

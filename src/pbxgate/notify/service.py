@@ -68,8 +68,12 @@ async def run_worker(
     stop: asyncio.Event,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
+    until_idle: bool = False,
 ) -> None:
-    """Deliver from the configured outbox until ``stop`` is set (``transport``: a test seam)."""
+    """Deliver from the configured outbox until ``stop`` is set (``transport``: a test seam).
+
+    ``until_idle`` also returns when nothing is left to deliver (``notify worker --until-idle``).
+    """
     from pbxgate.notify.build import build_worker  # noqa: PLC0415 - keep accept()'s imports lean
 
     worker, channels = build_worker(settings, transport=transport)
@@ -79,7 +83,8 @@ async def run_worker(
     entry = (asyncio.get_running_loop(), wake)
     _wakers.add(entry)
     try:
-        await worker.run(stop, wake, settings.get(NotifySettings).poll_interval)
+        poll = settings.get(NotifySettings).poll_interval
+        await worker.run(stop, wake, poll, until_idle=until_idle)
     finally:
         _wakers.discard(entry)
         for channel in channels.values():

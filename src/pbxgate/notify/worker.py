@@ -111,15 +111,31 @@ class Worker:
                 )
         return outcome
 
-    async def run(self, stop: asyncio.Event, wake: asyncio.Event, poll_interval: float) -> None:
-        """Deliver until ``stop`` is set; ``wake`` cuts a wait short (a new event in-process)."""
-        self.outbox.release_inflight(self.clock())
+    async def run(
+        self,
+        stop: asyncio.Event,
+        wake: asyncio.Event,
+        poll_interval: float,
+        *,
+        until_idle: bool = False,
+    ) -> None:
+        """Deliver until ``stop`` is set; ``wake`` cuts a wait short (a new event in-process).
+
+        With ``until_idle`` it also returns once nothing is left to send (dead letters aside).
+        The caller holds the outbox's worker lock, so in-flight rows are orphans of a worker
+        that died: they go back to pending and are sent again with the same idempotency key.
+        """
+        released = self.outbox.release_inflight(self.clock())
+        if released:
+            log.warning("resending %d deliveries a stopped worker left in flight", released)
         while not stop.is_set():
             wake.clear()
             tried = await self.run_once()
             if tried:
                 continue
             due = self.outbox.next_due()
+            if until_idle and due is None and self.outbox.backlog() == 0:
+                return
             timeout = poll_interval
             if due is not None:
                 timeout = min(poll_interval, max(0.0, due - self.clock()))
