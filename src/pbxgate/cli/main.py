@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; library errors become ``error: ...`` on stderr and their exit code."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        cli.main(args=args, prog_name="pbxgate", standalone_mode=False)
+        # Without standalone mode click returns ctx.exit()'s code instead of exiting.
+        code = cli.main(args=args, prog_name="pbxgate", standalone_mode=False)
     except PbxgateError as exc:
         if "--debug" in args:
             raise
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             f"error: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True
         )
         return 70
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

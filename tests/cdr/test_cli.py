@@ -1,0 +1,190 @@
+"""`pbxgate cdr ...` end to end: golden outputs, one-line errors, exit codes, no leaked secrets."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from pbxgate.cdr.store import Store
+from pbxgate.cli.main import main
+from tests.cdr.fixture_calls import LEGS
+from tests.conftest import require_dsn
+
+GOLDENS = Path(__file__).parent / "goldens"
+DAY = ["--from", "2016-03-18", "--to", "2016-03-18"]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    db = tmp_path / "fixture.sqlite3"
+    Store.open_sqlite(db).insert(LEGS)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[cdr]\ntimezone = "Europe/Moscow"\ndefault_source = "fx"\n'
+        f'monitor_dir = "{tmp_path}/mon"\n'
+        f'[cdr.sources.fx]\nurl = "sqlite:///{db}"\n',
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def run(config: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["--config", str(config), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "ndjson"])
+def test_calls_goldens(
+    config: Path, fmt: str, capsys: pytest.CaptureFixture[str], golden: object
+) -> None:
+    code, out, err = run(config, "cdr", "calls", *DAY, "--format", fmt, capsys=capsys)
+    assert (code, err) == (0, "")
+    golden(GOLDENS / f"calls.{fmt}", out)  # type: ignore[operator]
+
+
+def test_the_articles_query_is_one_command(
+    config: Path, capsys: pytest.CaptureFixture[str], golden: object
+) -> None:
+    code, out, _ = run(
+        config, "cdr", "calls", "--from", "2016-03-18 12:00", "--to", "2016-03-18 12:10",
+        "--inbound", "--legs", "--columns", "dst,src,duration,calldate,recordingfile",
+        capsys=capsys,
+    )  # fmt: skip
+    assert code == 0
+    golden(GOLDENS / "article_query.table", out)  # type: ignore[operator]
+    assert out.splitlines()[2].split()[:3] == ["113", "84991111111", "140"]
+
+
+def test_stats_and_missed_goldens(
+    config: Path, capsys: pytest.CaptureFixture[str], golden: object
+) -> None:
+    code, stats_out, _ = run(config, "cdr", "stats", *DAY, capsys=capsys)
+    assert code == 0
+    golden(GOLDENS / "stats.table", stats_out)  # type: ignore[operator]
+    _, by_did, _ = run(
+        config, "cdr", "stats", *DAY, "--by", "did", "--format", "csv", capsys=capsys
+    )
+    golden(GOLDENS / "stats_by_did.csv", by_did)  # type: ignore[operator]
+    code, missed_out, _ = run(config, "cdr", "missed", *DAY, capsys=capsys)
+    assert code == 0
+    golden(GOLDENS / "missed.table", missed_out)  # type: ignore[operator]
+
+
+def test_stats_json_totals(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(config, "cdr", "stats", *DAY, "--format", "json", capsys=capsys)
+    data = json.loads(out)
+    assert data["totals"]["calls"] == 10 and data["totals"]["asr"] == 60.0
+
+
+def test_recording_resolved_under_monitor_dir(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "mon" / "2016" / "03" / "18"
+    folder.mkdir(parents=True)
+    (folder / LEGS[0].recordingfile).write_bytes(b"RIFF" + b"\0" * 100)
+    _, out, _ = run(config, "cdr", "calls", *DAY, "--recordings", "--format", "json",
+                       capsys=capsys)  # fmt: skip
+    rows = json.loads(out)
+    assert rows[0]["recording_exists"] == "yes"
+    assert rows[0]["recording_path"] == str(folder / LEGS[0].recordingfile)
+    assert rows[1]["recording_path"] is None  # B was not recorded
+
+
+def test_bad_input_is_one_line(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(config, "cdr", "calls", "--from", "18.03.2016", capsys=capsys)
+    assert code == 2 and err.count("\n") == 1 and "cannot read '18.03.2016'" in err
+    code, _, err = run(config, "cdr", "calls", "--source", "nope", capsys=capsys)
+    assert code == 3 and "unknown CDR source 'nope'" in err and err.count("\n") == 1
+    code, _, err = run(config, "cdr", "calls", "--today", "--from", "2016-01-01", capsys=capsys)
+    assert code == 2 and "cannot be combined" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_server_names_host_port_user_not_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = _free_port()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[cdr.sources.pbx]\nurl = "mysql+pymysql://cdr_ro@127.0.0.1:{port}/asteriskcdrdb"\n'
+        'password_env = "CDR_PASS"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CDR_PASS", "Sup3r-Secret")
+    code, out, err = run(cfg, "cdr", "calls", "--source", "pbx", capsys=capsys)
+    assert code == 3 and err.count("\n") == 1
+    assert f"MySQL/MariaDB at 127.0.0.1:{port} as cdr_ro" in err
+    assert "Can't connect" in err or "Connection refused" in err
+    assert "Sup3r-Secret" not in out + err
+
+
+def test_wrong_password_on_mariadb(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dsn = require_dsn("PBXGATE_TEST_MARIADB_DSN")
+    host = dsn.split("@", 1)[1].split("/", 1)[0]
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[cdr.sources.pbx]\nurl = "mysql+pymysql://nosuchuser@{host}/test"\n'
+        'password = "Wr0ng-Pa55"\n',
+        encoding="utf-8",
+    )
+    code, out, err = run(cfg, "cdr", "stats", "--source", "pbx", capsys=capsys)
+    assert code == 3 and "(1045) Access denied for user 'nosuchuser'" in err
+    assert "Wr0ng-Pa55" not in out + err
+
+
+def test_doctor_recommends_missing_indexes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    con = sqlite3.connect(db)
+    con.execute(
+        "CREATE TABLE cdr (calldate TEXT, clid TEXT, src TEXT, dst TEXT, dcontext TEXT, "
+        "duration INT, billsec INT, disposition TEXT, uniqueid TEXT)"
+    )
+    con.execute("CREATE INDEX calldate ON cdr (calldate)")
+    con.commit()
+    con.close()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("", encoding="utf-8")
+    code, out, _ = run(cfg, "cdr", "doctor", "--source", str(db), capsys=capsys)
+    assert code == 0
+    assert "OK   index (calldate)" in out
+    assert "add: CREATE INDEX ix_cdr_src_calldate ON cdr (src, calldate);" in out
+    assert "WARN calls: no linkedid: legs are grouped by uniqueid" in out
+
+
+def test_import_exit_code_says_rows_were_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text('"broken"\n', encoding="utf-8")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[cdr]\nstore = "{tmp_path}/s.sqlite3"\n', encoding="utf-8")
+    code, out, err = run(cfg, "cdr", "import", str(csv_file), capsys=capsys)
+    assert code == 6
+    assert "1 rows read: 0 imported, 0 already present, 1 rejected" in out
+    assert "line 1: 1 fields and no start time" in err
+    assert (tmp_path / "Master.csv.rejects").read_text(encoding="utf-8") == '"broken"\n'
+
+
+def test_generate_then_today(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[cdr]\nstore = "{tmp_path}/s.sqlite3"\n', encoding="utf-8")
+    code, out, _ = run(cfg, "cdr", "generate", "--from", "2026-01-05", "--to", "2026-01-06",
+                       capsys=capsys)  # fmt: skip
+    assert code == 0 and "CDR rows written" in out
+    code, out, _ = run(cfg, "cdr", "stats", "--from", "2026-01-05", "--to", "2026-01-06",
+                       "--format", "json", capsys=capsys)  # fmt: skip
+    totals = json.loads(out)["totals"]
+    assert totals["calls"] > 200 and 0 < totals["answered"] < totals["calls"]
