@@ -1,0 +1,153 @@
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pbxgate.cli.main import cli, main
+from pbxgate.cli.notify import notify
+from pbxgate.errors import InputError
+from pbxgate.notify.fakevk import FakeVkServer, FakeVkState
+from pbxgate.notify.vktoken import authorize_url, token_from_redirect
+
+TOKEN = "vk1.a.pasted-token-0123456789"
+
+
+def test_authorize_url_uses_the_new_host_and_version() -> None:
+    url = authorize_url(1234567)
+    assert url.startswith("https://oauth.vk.ru/authorize?client_id=1234567&")
+    assert "redirect_uri=https://oauth.vk.ru/blank.html" in url
+    assert "scope=messages,offline" in url and "v=5.199" in url
+    assert "response_type=token" in url
+    assert "group_ids=42" in authorize_url(1, group_id=42)
+
+
+def test_token_from_redirect() -> None:
+    url = f"https://oauth.vk.ru/blank.html#access_token={TOKEN}&expires_in=0&user_id=1"
+    assert token_from_redirect(url) == TOKEN
+    assert token_from_redirect("https://oauth.vk.ru/blank.html#access_token_42=abc") == "abc"
+    with pytest.raises(InputError, match="no access_token"):
+        token_from_redirect("https://oauth.vk.ru/blank.html#expires_in=0")
+    with pytest.raises(InputError, match="access_denied"):
+        token_from_redirect("https://oauth.vk.ru/blank.html#error=access_denied")
+
+
+def test_vk_token_saves_a_private_file_and_never_prints_it(tmp_path: Path) -> None:
+    out = tmp_path / "vk.token"
+    redirect = f"https://oauth.vk.ru/blank.html#access_token={TOKEN}&expires_in=0"
+    result = CliRunner().invoke(
+        cli, ["notify", "vk-token", "--app-id", "7", "--save", str(out)], input=redirect + "\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "https://oauth.vk.ru/authorize?client_id=7" in result.output
+    assert "community token is the recommended choice" in result.output
+    assert TOKEN not in result.output
+    assert out.read_text().strip() == TOKEN
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert f'token_file = "{out}"' in result.output
+
+
+def test_vk_token_community_key(tmp_path: Path) -> None:
+    out = tmp_path / "vk.token"
+    result = CliRunner().invoke(
+        cli, ["notify", "vk-token", "--community", "--save", str(out)], input="communitykey\n"
+    )
+    assert result.exit_code == 0
+    assert out.read_text().strip() == "communitykey"
+    assert 'token_type = "community"' in result.output
+
+
+def test_vk_token_needs_a_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["notify", "vk-token"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: give --community or --app-id") and err.count("\n") == 1
+
+
+@pytest.fixture
+def fake_vk():  # type: ignore[no-untyped-def]
+    server = FakeVkServer(0, FakeVkState(fail={42: 901})).start()
+    yield server
+    server.stop()
+
+
+def config_for(tmp_path: Path, base_url: str) -> Path:
+    (tmp_path / "vk.token").write_text("cli-test-community-token\n")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f"""
+[cdr]
+timezone = "Europe/Moscow"
+[notify]
+outbox = "{tmp_path / "o.sqlite3"}"
+[notify.vk]
+enabled = true
+token_file = "{tmp_path / "vk.token"}"
+recipients = ["1001", "42"]
+api_base = "{base_url}"
+"""
+    )
+    return cfg
+
+
+def test_test_vk_shows_vk_answers_plainly(
+    tmp_path: Path, fake_vk: FakeVkServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config_for(tmp_path, fake_vk.base_url)
+    assert main(["--config", str(cfg), "notify", "test", "vk", "--to", "1001"]) == 0
+    assert capsys.readouterr().out == "vk -> 1001: sent: VK message id 1\n"
+    assert main(["--config", str(cfg), "notify", "test", "vk"]) == 5
+    captured = capsys.readouterr()
+    assert "vk -> 42: refused: VK error 901: the user has not allowed messages" in captured.out
+    assert captured.err == "error: 1 of 2 test messages were not delivered\n"
+    assert fake_vk.state.shown[0].message.startswith("Сейчас поступит звонок с номера:")
+
+
+def test_walkthrough_send_status_worker_retry_purge(
+    tmp_path: Path, fake_vk: FakeVkServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = str(config_for(tmp_path, fake_vk.base_url))
+    assert main(["--config", cfg, "notify", "send-test-event", "--name", "Иван"]) == 0
+    assert capsys.readouterr().out.startswith("queued incoming:")
+    assert main(["--config", cfg, "notify", "send-test-event", "--caller", "201"]) == 0
+    assert "internal" in capsys.readouterr().out
+    assert main(["--config", cfg, "notify", "worker", "--until-idle"]) == 0
+    capsys.readouterr()
+    assert main(["--config", cfg, "notify", "status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    (vk,) = data["channels"]
+    assert (vk["sent"], vk["dead"]) == (1, 1)
+    assert "VK error 901" in vk["last_error"]
+    assert data["dead_letters"][0]["recipient"] == "42"
+    assert main(["--config", cfg, "notify", "status"]) == 0
+    text = capsys.readouterr().out
+    assert "dead letters" in text and "42: VK error 901" in text
+    fake_vk.state.fail.clear()  # the user allowed messages
+    assert main(["--config", cfg, "notify", "retry", "--channel", "vk"]) == 0
+    assert capsys.readouterr().out == "1 dead letter(s) queued again\n"
+    assert main(["--config", cfg, "notify", "worker", "--until-idle"]) == 0
+    assert [s.peer_id for s in fake_vk.state.shown] == [1001, 42]
+    assert "Имя: Иван" in fake_vk.state.shown[1].message
+    assert main(["--config", cfg, "notify", "purge", "--sent-older-than", "0"]) == 0
+    assert capsys.readouterr().out.endswith("2 deliveries deleted\n")
+
+
+def test_fake_vk_rejects_bad_fail_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["notify", "fake-vk", "--fail", "nope"]) == 2
+    assert "PEER:CODE" in capsys.readouterr().err
+
+
+def test_bad_route_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[notify]\n[[notify.routes]]\nchannels = ["vk"]\n')
+    assert main(["--config", str(cfg), "notify", "worker", "--until-idle"]) == 2
+    assert capsys.readouterr().err == (
+        "error: notify.routes[0] names channel 'vk', which is not enabled (enabled: none)\n"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(notify.commands))
+def test_every_command_has_help_with_an_example(name: str) -> None:
+    result = CliRunner().invoke(cli, ["notify", name, "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.output
