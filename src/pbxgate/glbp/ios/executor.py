@@ -103,7 +103,8 @@ def _parent_mode(mode: Mode, parent: ModeKind) -> Mode:
 
 def _failure(failure: Failure, mode: Mode, line: str, base: int, indent: int) -> Result:
     exec_mode = mode.kind in (ModeKind.USER_EXEC, ModeKind.PRIV_EXEC)
-    if failure.unknown_command and exec_mode and base == 0:
+    # One unknown word in exec is taken for a host name (IOS tries to telnet to it).
+    if failure.unknown_command and exec_mode and base == 0 and len(line.split()) == 1:
         return Result(mode, _lines([UNKNOWN_COMMAND, ""]), UNKNOWN_COMMAND)
     lines = [failure.message, ""]
     error = failure.message

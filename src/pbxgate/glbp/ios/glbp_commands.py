@@ -50,7 +50,8 @@ HELP = {
     "delay": "Wait before preempting",
     "minimum": "Delay at least this long",
     "seconds": "Number of seconds for minimum delay",
-    "maximum": "Maximum weighting value / number of clients",
+    "maximum": "Maximum number of clients in the cache",
+    "weight": "Weighting maximum value",
     "lower": "Weighting lower threshold",
     "upper": "Weighting upper threshold",
     "low": "Weighting lower threshold value",
@@ -145,7 +146,7 @@ def _weighting(ctx: Context) -> None:
     lower = ctx.values.get("low", cfg.DEFAULT_LOWER)
     _set(
         ctx,
-        weighting=ctx.values["maximum"],
+        weighting=ctx.values["weight"],
         weighting_lower=lower,
         weighting_upper=ctx.values.get("high"),
     )
@@ -208,14 +209,14 @@ def _add_positive(g: Grammar) -> None:
     add(f"{G} preempt delay minimum {{seconds:0-3600}}", _preempt, HELP)
     add(f"{G} forwarder preempt", _forwarder_preempt, HELP)
     add(f"{G} forwarder preempt delay minimum {{seconds:0-3600}}", _forwarder_preempt, HELP)
-    add(f"{G} weighting {{maximum:1-254}}", _weighting, HELP)
-    add(f"{G} weighting {{maximum:1-254}} lower {{low:1-254}}", _weighting, HELP)
+    add(f"{G} weighting {{weight:1-254}}", _weighting, HELP)
+    add(f"{G} weighting {{weight:1-254}} lower {{low:1-254}}", _weighting, HELP)
     add(
-        f"{G} weighting {{maximum:1-254}} lower {{low:1-254}} upper {{high:1-254}}",
+        f"{G} weighting {{weight:1-254}} lower {{low:1-254}} upper {{high:1-254}}",
         _weighting,
         HELP,
     )
-    add(f"{G} weighting {{maximum:1-254}} upper {{high:1-254}}", _weighting, HELP)
+    add(f"{G} weighting {{weight:1-254}} upper {{high:1-254}}", _weighting, HELP)
     add(f"{G} weighting track {{object:1-1000}}", _track(True), HELP)
     add(f"{G} weighting track {{object:1-1000}} decrement {{amount:1-254}}", _track(True), HELP)
     add(f"{G} load-balancing", _setter(load_balancing=LoadBalancing.ROUND_ROBIN), HELP)
@@ -263,8 +264,8 @@ def _add_negative(g: Grammar) -> None:
     no("preempt delay minimum {seconds:0-3600}", _setter(preempt=False, preempt_delay=0), 4)
     no("forwarder preempt delay minimum {seconds:0-3600}", _setter(forwarder_preempt=False), 5)
     reset = _setter(weighting=d.weighting, weighting_lower=d.weighting_lower, weighting_upper=None)
-    no("weighting {maximum:1-254} lower {low:1-254} upper {high:1-254}", reset, 4)
-    no("weighting {maximum:1-254} upper {high:1-254}", reset, 4)
+    no("weighting {weight:1-254} lower {low:1-254} upper {high:1-254}", reset, 4)
+    no("weighting {weight:1-254} upper {high:1-254}", reset, 4)
     no("weighting track {object:1-1000} decrement {amount:1-254}", _track(False), 6)
     no("load-balancing", _setter(load_balancing=LoadBalancing.NONE), 4)
     for method in ("host-dependent", "round-robin", "weighted"):

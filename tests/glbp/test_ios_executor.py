@@ -1,0 +1,218 @@
+"""The pure IOS executor and the shell: transcript goldens, modes, help, errors, delegation."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from pbxgate.cli.main import main
+from pbxgate.glbp.config import LoadBalancing, RouterConfig
+from pbxgate.glbp.ios import EXEC, IosState, Mode, ModeKind, execute, parse_config
+from pbxgate.glbp.ios.shell import interact, transcript
+
+GOLDENS = Path(__file__).parent / "goldens"
+
+# The article's configuration walk on R2, typo included (seed article, second part).
+ARTICLE = [
+    "enable",
+    "configure terminal",
+    "interface e0/0",
+    "ip address 192.168.0.1 255.255.255.0",
+    "glbp 1 ip 192.168.0.254",
+    "glbp 1 priority 110",
+    "glbp 1 preempt",
+    "glbp 1 weighting 115",
+    "glbp 1 load-balancing host-depended",
+    "glbp 1 load-balancing host-dependent",
+    "glbp 1 weighting 130 lower 20 upper 129",
+    "exit",
+    "track 1 interface e0/1 line-protocol",
+    "int e0/0",
+    "glbp 1 weighting track 1 decrement 111",
+    "glbp 1 forwarder preempt delay minimum 60",
+    "glbp 1 timers 3 10",
+    "glbp 1 authentication md5 key-string CISCO",
+    "glbp 1 authentication text CISCO",
+    "end",
+    "show running-config",
+]
+
+HELP = [
+    "?",
+    "en",
+    "conf t",
+    "?",
+    "int e0/0",
+    "?",
+    "glbp ?",
+    "glbp 1 ?",
+    "glbp 1 pr?",
+    "glbp 1 load-balancing ?",
+    "glbp 1 timers ?",
+    "glbp 1 timers msec ?",
+    "glbp 1 weighting ?",
+    "glbp 1 weighting 130 ?",
+    "glbp 1 authentication ?",
+    "glbp 1 authentication md5 ?",
+    "do show glbp ?",
+    "do sh ?",
+]
+
+ERRORS = [
+    "configure terminal",
+    "enable",
+    "conf t",
+    "int e0/0",
+    "glbp",
+    "glbp 1 p",
+    "glbp 1 priority 256",
+    "glbp 1024 ip",
+    "glbp 1 ip 192.168.0.300",
+    "glbp 1 timers 5 5",
+    "glbp 1 weighting 100 lower 100",
+    "ip address 192.168.0.1 255.0.255.0",
+    "do show glbpx",
+    "end",
+    "frobnicate",
+    "show track 1 brief",
+    "exit",
+    "show running-config",
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "commands"), [("article", ARTICLE), ("help", HELP), ("errors", ERRORS)]
+)
+def test_session_transcripts(name: str, commands: list[str], golden) -> None:  # type: ignore[no-untyped-def]
+    text = transcript(RouterConfig("R2"), commands)
+    golden(GOLDENS / f"ios_session_{name}.txt", text)
+
+
+def test_the_article_typo_gets_the_ios_marker_under_the_bad_word() -> None:
+    state = IosState(RouterConfig("R2"))
+    mode, output = execute(state, Mode(ModeKind.CONFIG_IF, "Ethernet0/0"), ARTICLE[8])
+    assert mode == Mode(ModeKind.CONFIG_IF, "Ethernet0/0")
+    marker, message, blank = output.split("\n")[:3]
+    typed = "R2(config-if)#" + ARTICLE[8]
+    assert marker.index("^") == typed.index("host-depended")
+    assert (message, blank) == ("% Invalid input detected at '^' marker.", "")
+    assert state.config == RouterConfig("R2")  # nothing changed
+
+
+def test_article_session_builds_the_article_configuration() -> None:
+    state = IosState(RouterConfig("R2"))
+    mode: Mode | None = Mode(ModeKind.USER_EXEC)
+    for line in ARTICLE:
+        assert mode is not None
+        mode, _ = execute(state, mode, line)
+    group = state.config.interfaces[0].glbp[0]
+    assert (group.priority, group.preempt, group.weighting) == (110, True, 130)
+    assert (group.weighting_lower, group.weighting_upper) == (20, 129)
+    assert group.load_balancing is LoadBalancing.HOST_DEPENDENT
+    assert group.forwarder_preempt_delay == 60
+    assert state.config.tracks[0].interface == "Ethernet0/1"
+
+
+def test_modes_and_prompts() -> None:
+    state = IosState(RouterConfig("R3"))
+    steps = [
+        ("enable", "R3#"),
+        ("conf t", "R3(config)#"),
+        ("key chain K", "R3(config-keychain)#"),
+        ("key 1", "R3(config-keychain-key)#"),
+        ("key-string abc", "R3(config-keychain-key)#"),
+        ("key 2", "R3(config-keychain-key)#"),
+        ("exit", "R3(config-keychain)#"),
+        ("interface Ethernet 0/2", "R3(config-if)#"),
+        ("hostname R4", "R4(config)#"),
+        ("int e0/2", "R4(config-if)#"),
+        ("end", "R4#"),
+        ("disable", "R4>"),
+    ]
+    mode: Mode | None = Mode(ModeKind.USER_EXEC)
+    for line, prompt in steps:
+        assert mode is not None
+        mode, _ = execute(state, mode, line)
+        assert state.prompt(mode) == prompt, line
+    chain = state.config.key_chain("K")
+    assert chain is not None and [k.key_id for k in chain.keys] == [1, 2]
+    assert execute(state, Mode(ModeKind.USER_EXEC), "exit")[0] is None
+
+
+def test_show_commands_go_to_the_callers_handler() -> None:
+    calls: list[tuple[str, ...]] = []
+
+    def show(words: tuple[str, ...], config: RouterConfig) -> str:
+        calls.append(words)
+        return f"{config.hostname}: {' '.join(words)}\n"
+
+    state = IosState(RouterConfig("R2"), show)
+    config_if = Mode(ModeKind.CONFIG_IF, "Ethernet0/0")
+    assert execute(state, EXEC, "sh glbp br") == (EXEC, "R2: show glbp brief\n")
+    assert execute(state, config_if, "do sh glbp e0/0 1")[1] == "R2: show glbp Ethernet0/0 1\n"
+    execute(state, EXEC, "show track")
+    assert calls == [
+        ("show", "glbp", "brief"),
+        ("show", "glbp", "Ethernet0/0", "1"),
+        ("show", "track"),
+    ]
+
+
+def test_debug_switches() -> None:
+    state = IosState(RouterConfig("R2"))
+    assert execute(state, EXEC, "debug glbp")[1] == "GLBP debugging is on\n"
+    assert state.debugs == {"glbp"}
+    assert execute(state, EXEC, "undebug all")[1] == "All possible debugging has been turned off\n"
+    assert state.debugs == set()
+
+
+def test_interactive_loop_ends_on_eof_and_exit() -> None:
+    typed = iter(["enable", "show running-config"])
+    prompts: list[str] = []
+    out: list[str] = []
+
+    def read(prompt: str) -> str:
+        prompts.append(prompt)
+        try:
+            return next(typed)
+        except StopIteration:
+            raise EOFError from None
+
+    interact(IosState(RouterConfig("R2")), read, out.append)
+    assert prompts == ["R2>", "R2#", "R2#"]
+    assert "hostname R2" in "".join(out)
+
+
+def test_cli_shell_scripted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "r2.cfg"
+    config.write_text((GOLDENS / "ios_R2_input.cfg").read_text(encoding="utf-8"))
+    commands = "enable\nconf t\nint e0/0\nglbp 1 priority 120\nend\nshow run\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(commands))
+    assert main(["glbp", "shell", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("R2>enable\nR2#conf t\n")
+    assert out.endswith("end\nR2#\n")
+    running = parse_config(out[out.index("Building") : -len("R2#\n")])
+    assert running.interface("Ethernet0/0").group(1).priority == 120  # type: ignore[union-attr]
+
+
+def test_cli_shell_bad_config_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "r2.cfg"
+    config.write_text("interface e0/0\n glbp 1 authentication text SECRET junk\n")
+    assert main(["glbp", "shell", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "r2.cfg:2" in err and "SECRET" not in err
+    config.write_bytes(b"\xff\xfe")
+    assert main(["glbp", "shell", str(config)]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_cli_shell_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["glbp", "shell", "--help"]) == 0
+    assert "Example:" in capsys.readouterr().out
