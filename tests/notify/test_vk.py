@@ -177,3 +177,14 @@ def test_token_never_in_logs_or_reasons(caplog: pytest.LogCaptureFixture) -> Non
     assert caplog.records, "httpx and our own line were captured"
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
     assert any("********" in r.getMessage() for r in caplog.records)
+
+
+def test_default_pacing_stays_under_the_token_type_limit() -> None:
+    def rate(**kw: object) -> float:
+        ch = VkChannel(VkSettings(**kw), transport=httpx.MockTransport(vk_error(6)))  # type: ignore[arg-type]
+        asyncio.run(ch.aclose())
+        return ch.limiter._rate
+
+    assert rate() == pytest.approx(20 * 0.9)
+    assert rate(token_type="user") == pytest.approx(3 * 0.9)
+    assert rate(rate_limit=5.0) == pytest.approx(5 * 0.9)
