@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pbxgate.glbp.wire._fields import check_mac, check_uint
 from pbxgate.glbp.wire.auth_tlv import Auth
@@ -80,14 +81,24 @@ def encode_tlv(tlv: Tlv) -> bytes:
     return bytes([tlv_type(tlv), length]) + value
 
 
+@lru_cache(maxsize=4096)
 def encode(packet: Packet) -> bytes:
-    """The UDP payload for ``packet``; unknown bytes are zero."""
+    """The UDP payload for ``packet``; unknown bytes are zero.
+
+    Packets are immutable and a router repeats the same hello every few seconds, so both
+    directions keep a small cache (see docs/glbp-wire.md, "Benchmark").
+    """
     header = _HEADER.pack(VERSION, packet.group, packet.owner_id)
     return header + b"".join(encode_tlv(t) for t in packet.tlvs)
 
 
 def decode(data: bytes) -> Packet:
     """Parse a UDP payload; any malformation raises exactly one :class:`DecodeError`."""
+    return _decode(bytes(data))
+
+
+@lru_cache(maxsize=4096)
+def _decode(data: bytes) -> Packet:
     if len(data) < HEADER_LEN:
         raise DecodeError(f"{len(data)} bytes is shorter than the {HEADER_LEN}-byte header")
     version, group, owner = _HEADER.unpack_from(data)
