@@ -134,3 +134,14 @@ def test_every_action_has_a_row() -> None:
         itertools.chain.from_iterable(s for s, _ in TRANSITIONS.values())
     )
     assert reachable == set(State)
+
+
+def test_worker_connection_is_normal_but_enqueue_is_full(tmp_path: Path) -> None:
+    box = Outbox.open(tmp_path / "o.sqlite3", synchronous="NORMAL")
+    assert box._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert box.enqueue(make_event(1))
+    assert box._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # restored
+    box.close()
+    full = Outbox.open(tmp_path / "o.sqlite3")
+    assert full._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    full.close()

@@ -3,7 +3,7 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pbxgate.notify.ratelimit import AsyncLimiter, TokenBucket
+from pbxgate.notify.ratelimit import AsyncLimiter, SendWindow, TokenBucket
 
 
 def test_bucket_spaces_requests_evenly() -> None:
@@ -59,3 +59,41 @@ def test_async_limiter_sleeps_on_the_loop_clock() -> None:
 
     asyncio.run(run())
     assert sleeps == [0.25, 0.5]
+
+
+def test_send_window_counts_real_send_times() -> None:
+    w = SendWindow(limit=3, window=1.0)
+    for t in (0.0, 0.1, 0.2):
+        assert w.delay(t) == 0.0
+        w.record(t)
+    assert w.delay(0.5) == 0.5  # the 0.0 send leaves the window at 1.0
+    assert w.delay(1.0) == 0.0
+    w.record(1.0)
+    assert abs(w.delay(1.0) - 0.1) < 1e-9
+
+
+def test_async_limiter_window_holds_back_a_bunch_after_a_stall() -> None:
+    clock = [0.0]
+    sent: list[float] = []
+
+    async def run() -> None:
+        real_sleep = asyncio.sleep
+
+        async def fake_sleep(d: float) -> None:
+            clock[0] += d
+            await real_sleep(0)
+
+        limiter = AsyncLimiter(
+            100.0, capacity=10.0, clock=lambda: clock[0], window=SendWindow(4, 1.0)
+        )
+        asyncio.sleep = fake_sleep  # type: ignore[assignment]
+        try:
+            for _ in range(9):
+                await limiter.acquire()
+                sent.append(clock[0])
+        finally:
+            asyncio.sleep = real_sleep  # type: ignore[assignment]
+
+    asyncio.run(run())
+    # The bucket alone would let all 9 go at once; the window lets 4 per second.
+    assert sent == [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 2.0]

@@ -132,14 +132,21 @@ class DeadLetter:
 class Outbox:
     """One SQLite outbox file. Thread-safe: one connection guarded by a lock."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: Path, synchronous: str = "FULL") -> None:
         self._conn = conn
         self.path = path
+        self._synchronous = synchronous
         self._lock = threading.Lock()
         self._worker_lock: IO[bytes] | None = None
 
     @classmethod
-    def open(cls, path: Path) -> Outbox:
+    def open(cls, path: Path, *, synchronous: str = "FULL") -> Outbox:
+        """Open (creating) the outbox. The worker passes ``synchronous="NORMAL"``: its commits
+        (claims, outcomes) then skip the fsync; losing the last few on power loss only means a
+        resend, which idempotency absorbs. Enqueues always use FULL.
+        """
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError("synchronous must be FULL or NORMAL")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -148,12 +155,12 @@ class Outbox:
             # WAL: readers (pbxgate notify status) never block the AGI's enqueue.
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL: in WAL mode every commit is fsynced, so an enqueued event survives power loss.
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise DeliveryError(f"cannot open the outbox {path}: {exc}") from exc
-        return cls(conn, path)
+        return cls(conn, path, synchronous)
 
     def close(self) -> None:
         with self._lock:
@@ -187,13 +194,21 @@ class Outbox:
 
     def enqueue(self, event: CallEvent) -> bool:
         """Store ``event`` durably; False when an event with this ``event_id`` is already in."""
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO events (event_id, kind, payload, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (event.event_id, event.kind, event.to_json(), event.occurred_at),
-            )
-            return cur.rowcount == 1
+        if self._synchronous != "FULL":
+            with self._lock:
+                self._conn.execute("PRAGMA synchronous=FULL")
+        try:
+            with self._tx() as db:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO events (event_id, kind, payload, created_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (event.event_id, event.kind, event.to_json(), event.occurred_at),
+                )
+                return cur.rowcount == 1
+        finally:
+            if self._synchronous != "FULL":
+                with self._lock:
+                    self._conn.execute(f"PRAGMA synchronous={self._synchronous}")
 
     # -- the worker ---------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import httpx
 from pbxgate.config import Secret
 from pbxgate.notify.channels.base import Dead, Message, Outcome, Retry, Sent
 from pbxgate.notify.logmask import register_secret
-from pbxgate.notify.ratelimit import AsyncLimiter
+from pbxgate.notify.ratelimit import AsyncLimiter, SendWindow
 from pbxgate.notify.settings import VkSettings
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,11 @@ log = logging.getLogger(__name__)
 CHAT_PEER_BASE = 2_000_000_000  # messages.send: peer_id = 2000000000 + chat_id for a chat
 MAX_MESSAGE = 9000  # messages.send: message is at most 9000 characters
 # Requests are paced at 90% of the configured limit: with even spacing, 20 intervals then span
-# 1.11 s instead of exactly 1 s, so up to 110 ms of network jitter can never put 21 requests
-# into one of VK's one-second windows (measured: pacing at exactly 20/s provoked error 6).
+# 1.11 s instead of exactly 1 s, so network jitter does not put 21 requests into one of VK's
+# one-second windows (measured: pacing at exactly 20/s provoked error 6). A second guard counts
+# real send times: never more than the limit within WINDOW seconds, even after a stall.
 HEADROOM = 0.9
+WINDOW = 1.15
 
 # VK error codes (schema errors.json, reference/vk.md §6) that are worth retrying later.
 TRANSIENT = {
@@ -122,7 +124,9 @@ class VkChannel:
         self._token = token
         self.settings = settings
         self.url = settings.api_base.rstrip("/") + "/method/messages.send"
-        self.limiter = limiter or AsyncLimiter(settings.effective_rate() * HEADROOM)
+        rate = settings.effective_rate()
+        guard = SendWindow(max(1, int(rate)), WINDOW)
+        self.limiter = limiter or AsyncLimiter(rate * HEADROOM, window=guard)
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout)
 
     async def send(self, message: Message, recipient: str, key: str) -> Outcome:
