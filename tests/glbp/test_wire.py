@@ -202,6 +202,8 @@ def test_encoder_refuses_values_that_do_not_fit() -> None:
     with pytest.raises(ValueError):
         Packet(1, b"\x00" * 5)
     with pytest.raises(ValueError):
+        Packet(1024, OWNER)
+    with pytest.raises(ValueError):
         virtual_mac(1024, 1)
 
 

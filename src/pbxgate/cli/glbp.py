@@ -32,9 +32,9 @@ def shell(config_file: Path, privileged: bool) -> None:
 
     \b
     Example:
-      pbxgate glbp shell examples/glbp/R2.cfg
+      pbxgate glbp shell R2.cfg
       printf 'enable\\nconf t\\nint e0/0\\nglbp 1 priority 120\\ndo show run\\n' \\
-        | pbxgate glbp shell examples/glbp/R2.cfg
+        | pbxgate glbp shell R2.cfg
     """
     try:
         text = config_file.read_text(encoding="utf-8")

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pbxgate.glbp.wire._fields import check_mac, check_uint
+from pbxgate.glbp.wire._fields import check_mac
 from pbxgate.glbp.wire.auth_tlv import Auth
 from pbxgate.glbp.wire.constants import GROUP_MAX, HEADER_LEN, TLV_HEADER_LEN, VERSION, TlvType
 from pbxgate.glbp.wire.errors import DecodeError
@@ -53,7 +53,8 @@ class Packet:
     tlvs: tuple[Tlv, ...] = ()
 
     def __post_init__(self) -> None:
-        check_uint("group", self.group, 16)
+        if not 0 <= self.group <= GROUP_MAX:
+            raise ValueError(f"group {self.group} is outside 0-{GROUP_MAX}")
         check_mac("owner_id", self.owner_id)
 
     @property
