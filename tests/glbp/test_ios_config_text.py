@@ -93,6 +93,21 @@ def test_defaults_are_not_printed() -> None:
     )
 
 
+def test_ipv6_and_secondary_addresses_round_trip() -> None:
+    text = (
+        "interface e0/0\n glbp 55 ipv6 fe80::1:254\n glbp 1 ip 10.0.0.254\n"
+        " glbp 1 ip 10.0.1.254 secondary\n glbp 1 ip 10.0.2.254 secondary\n"
+        " no glbp 1 ip 10.0.1.254 secondary\n"
+    )
+    config = parse_config(text)
+    e00 = config.interface("Ethernet0/0")
+    assert e00 is not None
+    assert str(e00.group(55).virtual_ip) == "fe80::1:254"  # type: ignore[union-attr]
+    assert e00.group(1).secondary_ips == (IPv4Address("10.0.2.254"),)  # type: ignore[union-attr]
+    assert " glbp 55 ipv6 fe80::1:254\n" in render_config(config)
+    assert parse_config(render_config(config)) == config
+
+
 def test_no_forms_restore_defaults() -> None:
     text = (GOLDENS / "ios_R2_input.cfg").read_text(encoding="utf-8").replace("end\n", "")
     text += "\n".join(

@@ -34,6 +34,12 @@ HELP = {
     "running-config": "Current operating configuration",
     "brief": "Brief output",
     "detail": "Detailed output",
+    "active": "Active routers",
+    "disabled": "Disabled routers",
+    "init": "Routers in init state",
+    "listen": "Routers in listen state",
+    "speak": "Routers in speak state",
+    "standby": "Standby routers",
     "all": "Enable all debugging",
     "interface": "Select an interface to configure",
     "if": "Interface name",
@@ -118,16 +124,27 @@ def _debug(on: bool) -> Callable[[Context], None]:
     return apply
 
 
+# show glbp [<if>] [<group>] [<state>] [brief | detail] (reference/glbp.md §4)
+SHOW_STATES = ("active", "disabled", "init", "listen", "speak", "standby")
+
+
+def _add_show_glbp(g: Grammar) -> None:
+    for prefix in (
+        "show glbp",
+        "show glbp {if:IF}",
+        "show glbp {if:IF} {group:0-1023}",
+        "show glbp {group:0-1023}",
+    ):
+        g.add(prefix, _show, HELP)
+        for tail in ("brief", "detail", *SHOW_STATES, *(f"{s} brief" for s in SHOW_STATES)):
+            g.add(f"{prefix} {tail}", _show, HELP)
+
+
 def exec_grammar(privileged: bool) -> Grammar:
     g = Grammar()
     g.add("exit", _goto(None), HELP)
     g.add("logout", _goto(None), HELP)
-    show = "show glbp {if:IF} {group:0-1023} brief"
-    for pattern in (show, "show glbp {if:IF} {group:0-1023} detail", "show glbp brief"):
-        g.add(pattern, _show, HELP, accept_from=2)
-    g.add("show glbp {group:0-1023} brief", _show, HELP, accept_from=3)
-    g.add("show glbp {if:IF} brief", _show, HELP)
-    g.add("show glbp detail", _show, HELP)
+    _add_show_glbp(g)
     g.add("show track {object:1-1000} brief", _show, HELP, accept_from=2)
     g.add("show track brief", _show, HELP)
     g.add("show running-config", _show, HELP)
