@@ -41,8 +41,6 @@ from pbxgate.agi.settings import AgiSettings
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 65536
-
 Handler = Callable[["AgiConnection"], Awaitable[None]]
 
 
@@ -50,21 +48,51 @@ class PeerClosed(ProtocolError):
     """The peer closed the connection while we waited for it."""
 
 
-class AgiConnection:
-    """One FastAGI conversation over asyncio streams."""
+class AgiConnection(asyncio.Protocol):
+    """One FastAGI conversation: an asyncio Protocol feeding an :class:`AgiSession`.
 
-    def __init__(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        session: AgiSession,
-        idle_timeout: float,
-    ) -> None:
-        self.reader = reader
-        self.writer = writer
+    A bare Protocol rather than streams: the server spends its time here, thousands of times
+    a second, and the session object already does the buffering and line splitting.
+    """
+
+    def __init__(self, session: AgiSession, idle_timeout: float) -> None:
         self.session = session
         self.idle_timeout = idle_timeout
+        self.transport: asyncio.Transport | None = None
         self._environment: Environment | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._lost = False
+        self._paused = False
+        # A peer may not make the session buffer grow beyond what one reply can need.
+        self._flood_limit = session.max_header_bytes + session.max_line_bytes
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.session.receive_data(data)
+        if self.session.buffered_bytes > self._flood_limit and self.transport is not None:
+            self.transport.pause_reading()  # until the handler has read what is buffered
+            self._paused = True
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.session.receive_data(b"")
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self.session.receive_data(b"")
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    # -- what handlers use ------------------------------------------------------------------
 
     @property
     def environment(self) -> Environment:
@@ -76,10 +104,13 @@ class AgiConnection:
     def hung_up(self) -> bool:
         return self.session.hung_up
 
+    @property
+    def peer(self) -> object:
+        return None if self.transport is None else self.transport.get_extra_info("peername")
+
     async def read_environment(self) -> Environment:
         """The agi_* block; all of it must arrive within ``idle_timeout``."""
-        async with asyncio.timeout(self.idle_timeout):
-            event = await self._next_event()
+        event = await self._next_event(self._deadline())
         if not isinstance(event, Environment):  # pragma: no cover - the table forbids it
             raise PeerClosed("no AGI environment")
         self._environment = event
@@ -87,15 +118,18 @@ class AgiConnection:
 
     async def command(self, name: str, *args: str | int) -> Reply:
         """Send one command and wait (at most ``idle_timeout``) for its reply."""
-        self.writer.write(self.session.send_command(name, *args))
-        async with asyncio.timeout(self.idle_timeout):
-            while True:
-                event = await self._next_event()
-                if isinstance(event, Reply):
-                    return event
-                if isinstance(event, ConnectionClosed):  # pragma: no cover - table: error
-                    raise PeerClosed("connection closed")
-                # Hangup: res_agi.c writes "HANGUP" inline; the reply still follows.
+        line = self.session.send_command(name, *args)
+        if self.transport is None or self._lost:
+            raise PeerClosed("connection closed")
+        self.transport.write(line)
+        deadline = self._deadline()
+        while True:
+            event = await self._next_event(deadline)
+            if isinstance(event, Reply):
+                return event
+            if isinstance(event, ConnectionClosed):  # pragma: no cover - table: error
+                raise PeerClosed("connection closed")
+            # Hangup: res_agi.c writes "HANGUP" inline; the reply still follows.
 
     async def try_command(self, name: str, *args: str | int) -> Reply | None:
         """:meth:`command`, but None when the peer is gone (a hung-up channel may close)."""
@@ -105,12 +139,36 @@ class AgiConnection:
             log.debug("%s failed: %s", name, exc)
             return None
 
-    async def _next_event(self) -> Environment | Reply | Hangup | ConnectionClosed:
-        while True:
-            event = self.session.next_event()
-            if not isinstance(event, NeedData):
-                return event
-            self.session.receive_data(await self.reader.read(READ_SIZE))
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _deadline(self) -> float:
+        return asyncio.get_running_loop().time() + self.idle_timeout
+
+    async def _next_event(self, deadline: float) -> Environment | Reply | Hangup | ConnectionClosed:
+        """The next event; TimeoutError when none is complete by ``deadline`` (loop time).
+
+        One timer handle per wait rather than ``asyncio.timeout()``: this runs for every
+        session, and the handle is all the timeout needs.
+        """
+        while isinstance(event := self.session.next_event(), NeedData):
+            if self._paused and self.transport is not None and not self._lost:
+                self._paused = False
+                self.transport.resume_reading()
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_at(deadline, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        return event
 
 
 @dataclass
@@ -138,11 +196,11 @@ class FastAgiServer:
         self._idle.set()
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
-        self._server = await asyncio.start_server(
-            self._on_connect,
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._new_connection,
             host or self.settings.listen_host,
             self.settings.listen_port if port is None else port,
-            limit=self.settings.max_line_bytes,
             backlog=1024,
         )
 
@@ -175,51 +233,63 @@ class FastAgiServer:
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if len(self._tasks) >= self.settings.max_sessions or task is None:
+    def _new_connection(self) -> asyncio.Protocol:
+        if len(self._tasks) >= self.settings.max_sessions:
             self.stats.refused += 1
             log.warning("FastAGI: %d sessions open, refusing a connection", len(self._tasks))
-            writer.close()
-            return
+            return _Refused()
+        conn = AgiConnection(self.settings.new_session(), self.settings.idle_timeout)
         self.stats.accepted += 1
+        task = asyncio.get_running_loop().create_task(self._serve(conn))
         self._tasks.add(task)
         self._idle.clear()
-        try:
-            await self._serve(reader, writer)
-        finally:
-            self._tasks.discard(task)
-            if not self._tasks:
-                self._idle.set()
-            writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await writer.wait_closed()
+        task.add_done_callback(self._session_done)
+        return conn
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        session = self.settings.new_session()
-        conn = AgiConnection(reader, writer, session, self.settings.idle_timeout)
-        peer = writer.get_extra_info("peername")
+    def _session_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self._idle.set()
+
+    async def _serve(self, conn: AgiConnection) -> None:
         try:
             env = await conn.read_environment()
             handler = self.handlers.get(env.script.lower())
             if handler is None:
                 self.stats.unrouted += 1
-                log.warning("FastAGI: no handler for script %r from %s", env.script, peer)
+                log.warning("FastAGI: no handler for script %r from %s", env.script, conn.peer)
                 return
             await handler(conn)
             self.stats.completed += 1
         except TimeoutError:
             self.stats.timed_out += 1
-            log.info("FastAGI: dropped %s after %.1fs of silence", peer, conn.idle_timeout)
+            log.info("FastAGI: dropped %s after %.1fs of silence", conn.peer, conn.idle_timeout)
         except ProtocolError as exc:
             self.stats.protocol_errors += 1
-            log.info("FastAGI: %s: %s", peer, exc)
+            log.info("FastAGI: %s: %s", conn.peer, exc)
         except ConnectionError as exc:
             self.stats.dropped += 1
-            log.info("FastAGI: %s went away: %s", peer, exc)
+            log.info("FastAGI: %s went away: %s", conn.peer, exc)
+        except asyncio.CancelledError:
+            conn.abort()
+            raise
         except Exception:
             self.stats.handler_errors += 1
-            log.exception("FastAGI: handler failed for %s", peer)
+            log.exception("FastAGI: handler failed for %s", conn.peer)
+        finally:
+            conn.close()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+class _Refused(asyncio.Protocol):
+    """Closes the connection at once (over ``max_sessions``)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
 
 
 __all__ = ["AgiConnection", "FastAgiServer", "Handler", "PeerClosed", "ServerStats"]

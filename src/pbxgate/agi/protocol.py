@@ -54,6 +54,10 @@ USAGE_END_LINE = "520 End of proper usage."
 
 _REPLY_200 = re.compile(r"200 result=(-?\d+)(?: \((.*)\))?(?: endpos=(-?\d+))?")
 _REPLY_CODE = re.compile(r"(\d{3})(?: (.*))?")
+_ENV_KEY = re.compile(rb"agi_[A-Za-z0-9_]+")
+_BLOCK_END = re.compile(rb"\n\r?\n")
+# One environment line, anchored at a line start; the one space after ":" is syntax.
+_ENV_PAIR = re.compile(r"^(agi_[A-Za-z0-9_]+): ?([^\n]*)\n", re.MULTILINE)
 _COMMAND_WORDS = re.compile(r"[A-Za-z][A-Za-z ]*[A-Za-z]|[A-Za-z]")
 
 
@@ -218,8 +222,7 @@ Event = Environment | Reply | Hangup | ConnectionClosed
 class _Pending:
     """Partial results while a multi-line item is read."""
 
-    env: dict[str, str] = field(default_factory=dict)
-    env_bytes: int = 0
+    first_line_checked: bool = False
     usage_first: str = ""
     usage: list[str] = field(default_factory=list)
     usage_bytes: int = 0
@@ -250,6 +253,11 @@ class AgiSession:
 
     # -- receiving -------------------------------------------------------------------------
 
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes received and not yet turned into events."""
+        return len(self._buffer)
+
     def receive_data(self, data: bytes) -> None:
         """Buffer bytes from the peer; ``b""`` marks the end of the stream."""
         if self._eof:
@@ -266,6 +274,11 @@ class AgiSession:
         while True:
             if self.state is State.ERROR:
                 raise RemoteProtocolError("the AGI session already failed")
+            if self.state is State.ENVIRONMENT:
+                env = self._consume_environment()
+                if env is None:
+                    return self._no_line()
+                return env
             line = self._take_line()
             if line is None:
                 return self._no_line()
@@ -297,14 +310,12 @@ class AgiSession:
     def _no_line(self) -> Event | NeedData:
         if not self._eof:
             return NEED_DATA
-        if self._buffer:
+        if self._buffer and not self._buffer.endswith(b"\n"):
             self._fail("connection closed in the middle of a line")
         self._apply(Input.EOF)
         return ConnectionClosed()
 
     def _handle_line(self, line: bytes) -> Event | None:
-        if self.state is State.ENVIRONMENT:
-            return self._environment_line(line)
         if self.state is State.USAGE:
             return self._usage_line(line)
         if line == b"HANGUP":
@@ -321,24 +332,62 @@ class AgiSession:
         self._apply(Input.REPLY)
         return reply
 
-    def _environment_line(self, line: bytes) -> Event | None:
-        pending = self._pending
-        pending.env_bytes += len(line) + 1
-        if pending.env_bytes > self.max_header_bytes:
+    def _consume_environment(self) -> Environment | None:
+        """The environment once its blank line has arrived; checks caps on the way.
+
+        The block is where a FastAGI server spends its parsing time (22 lines per call), so it
+        is split in one pass once complete. The first line is checked as soon as it arrives,
+        so a peer that is not Asterisk (an HTTP probe) is dropped at once.
+        """
+        buf = self._buffer
+        if buf[:1] == b"\n" or buf[:2] == b"\r\n":
+            end, size = 0, buf.index(b"\n") + 1
+        else:
+            match = _BLOCK_END.search(buf, self._scan_from)
+            if match is None:
+                self._check_partial_environment()
+                return None
+            end, size = match.start(), match.end()
+        if size > self.max_header_bytes:
             self._fail(f"AGI environment larger than {self.max_header_bytes} bytes")
-        if not line:
-            self._apply(Input.ENV_END)
-            self.environment = Environment(pending.env)
-            pending.env = {}
-            return self.environment
+        block = bytes(buf[:end])
+        lines = block.split(b"\n") if end else []
+        del buf[:size]
+        self._scan_from = 0
+        if lines and max(map(len, lines)) > self.max_line_bytes:
+            self._fail(f"line longer than {self.max_line_bytes} bytes")
+        env = _fast_environment(block, len(lines))
+        if env is None:  # not plain UTF-8 with LF endings, or a malformed line: line by line
+            env = {}
+            for line in lines:
+                key, value = self._environment_line(line[:-1] if line[-1:] == b"\r" else line)
+                env[key] = value
+        if lines:
+            self._apply(Input.ENV_LINE)
+        self._apply(Input.ENV_END)
+        self.environment = Environment(env)
+        return self.environment
+
+    def _check_partial_environment(self) -> None:
+        buf = self._buffer
+        if len(buf) > self.max_header_bytes:
+            self._fail(f"AGI environment larger than {self.max_header_bytes} bytes")
+        last = buf.rfind(b"\n")
+        if len(buf) - last - 1 > self.max_line_bytes:
+            self._fail(f"line longer than {self.max_line_bytes} bytes")
+        if last >= 0 and not self._pending.first_line_checked:
+            first = bytes(buf[: buf.index(b"\n")])
+            self._environment_line(first[:-1] if first[-1:] == b"\r" else first)
+            self._pending.first_line_checked = True
+        # The blank line can straddle two reads: rescan from just before the old end.
+        self._scan_from = max(0, len(buf) - 2)
+
+    def _environment_line(self, line: bytes) -> tuple[str, str]:
         key, sep, value = line.partition(b":")
-        if not sep or not key.startswith(b"agi_") or not key[4:].replace(b"_", b"").isalnum():
+        if not sep or _ENV_KEY.fullmatch(key) is None:
             self._fail(f"malformed AGI environment line {self._preview(line)}")
-        self._apply(Input.ENV_LINE)
         # setup_env() writes "key: value"; only that one space belongs to the syntax.
-        raw = value[1:] if value.startswith(b" ") else value
-        pending.env[key.decode("ascii")] = self._decode(raw)
-        return None
+        return key.decode("ascii"), self._decode(value[1:] if value[:1] == b" " else value)
 
     def _usage_line(self, line: bytes) -> Event | None:
         pending = self._pending
@@ -416,6 +465,18 @@ class AgiSession:
     @staticmethod
     def _preview(line: bytes) -> str:
         return repr(line[:60])
+
+
+def _fast_environment(block: bytes, count: int) -> dict[str, str] | None:
+    """The common case in one regex pass: valid UTF-8, LF endings, every line well formed."""
+    if not count or b"\r" in block:
+        return None
+    try:
+        text = block.decode("utf-8") + "\n"
+    except UnicodeDecodeError:
+        return None
+    pairs = _ENV_PAIR.findall(text)
+    return dict(pairs) if len(pairs) == count else None
 
 
 def _quote(arg: str | int) -> str:
