@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pbxgate.cdr.csvexport import master_csv_line
-from pbxgate.cdr.csvimport import import_csv, layout_for, parse_row
+from pbxgate.cdr.csvimport import follow_csv, import_csv, layout_for, parse_row
 from pbxgate.cdr.generate import generate
 from pbxgate.cdr.store import Store
 from pbxgate.cdr.window import Zones, zone
@@ -148,3 +148,35 @@ def test_quoted_newline_stays_one_record(tmp_path: Path) -> None:
 def test_layout_detection_names_the_problem() -> None:
     with pytest.raises(ValueError, match="no start time"):
         layout_for(["x"] * 18)
+
+
+def test_follow_picks_up_appended_rows_and_rotation(tmp_path: Path) -> None:
+    day = datetime(2026, 1, 5).date()
+    lines = [master_csv_line(leg) + "\n" for leg in generate(day, day, seed=5)][:30]
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("".join(lines[:10]), encoding="utf-8")
+    target = store(tmp_path)
+    first = import_csv(csv_file, target, LOCAL, complete_only=True)
+    assert first.inserted == 10
+
+    def append(text: str) -> None:
+        with csv_file.open("a", encoding="utf-8") as fh:
+            fh.write(text)
+
+    steps = [
+        lambda: append("".join(lines[10:15]) + lines[15][:40]),  # and half a row
+        lambda: append(lines[15][40:]),  # Asterisk finishes the row
+        lambda: csv_file.write_text("".join(lines[20:30])),  # rotated: a new, shorter file
+    ]
+    batches: list[int] = []
+
+    def wait() -> bool:
+        if not steps:
+            return False
+        steps.pop(0)()
+        return True
+
+    follow_csv(csv_file, target, LOCAL, offset=first.bytes_read, wait=wait,
+               on_batch=lambda r: batches.append(r.inserted))  # fmt: skip
+    assert batches == [5, 1, 10]
+    assert target.count() == 26

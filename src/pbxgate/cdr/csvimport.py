@@ -22,16 +22,16 @@ keyed (:func:`pbxgate.cdr.store.rowkey`), so importing the same file twice adds 
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pbxgate.cdr.model import Leg
-from pbxgate.cdr.store import InsertResult, Store
+from pbxgate.cdr.schema import LEG_COLUMNS
+from pbxgate.cdr.store import KEY_FIELDS, InsertResult, Store, key_of
 from pbxgate.cdr.window import Zones
 from pbxgate.errors import InputError
 
@@ -48,7 +48,6 @@ CUSTOM = (
 _UNIQUEID = re.compile(r"^\d+\.\d+$")
 _DATE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 _NAME_NUM = re.compile(r'^"?(?P<name>.*?)"?\s*<(?P<num>[^>]*)>$')
-MAX_RECORD = 64 * 1024  # cdr_csv drops records over 1 KiB; anything this long is not a CDR
 
 
 def layout_for(fields: list[str]) -> tuple[str, ...]:
@@ -71,15 +70,19 @@ def layout_for(fields: list[str]) -> tuple[str, ...]:
     raise ValueError(f"{n} fields do not match any cdr_csv column set")
 
 
-def _time(value: str, column: str) -> datetime | None:
+def _time(value: str, column: str, zones: Zones) -> str:
+    """A validated ``YYYY-MM-DD HH:MM:SS`` in the display zone ("" for an unset time)."""
     if not value:
         if column == "start":
             raise ValueError("start time is empty")
-        return None
+        return ""
     try:
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{column} {value!r} is not a date and time") from None
+    if zones.same and len(value) == 19:
+        return value
+    return zones.to_display(moment.replace(microsecond=0)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _int(value: str, column: str) -> int:
@@ -89,48 +92,58 @@ def _int(value: str, column: str) -> int:
         raise ValueError(f"{column} {value!r} is not a whole number") from None
 
 
-def parse_row(fields: list[str], zones: Zones) -> Leg:
-    """One Master.csv row as a leg; raises ValueError with the reason when it is broken."""
-    names = layout_for(fields)
-    row = dict(zip(names, fields, strict=True))
-    start = _time(row["start"], "start")
-    answer = _time(row["answer"], "answer")
-    end = _time(row["end"], "end")
-    duration = _int(row["duration"], "duration")
-    billsec = _int(row["billsec"], "billsec")
+def _checked(fields: list[str], zones: Zones) -> dict[str, Any]:
+    """The row's fields by name, times validated and converted, numbers parsed."""
+    row: dict[str, Any] = dict(zip(layout_for(fields), fields, strict=True))
+    for col in ("start", "answer", "end"):
+        row[col] = _time(row[col], col, zones)
+    duration = row["duration"] = _int(row["duration"], "duration")
+    billsec = row["billsec"] = _int(row["billsec"], "billsec")
+    row["sequence"] = _int(row.get("sequence", ""), "sequence")
     if duration < 0 or billsec < 0:
         raise ValueError("negative duration or billsec")
     if billsec > duration:
         raise ValueError(f"billsec {billsec} exceeds duration {duration}")
-    assert start is not None
-    conv = zones.to_display
     match = _NAME_NUM.match(row["clid"])
-    cnam = match.group("name").replace('""', '"') if match else ""
-    return Leg(
-        start=conv(start),
-        answer=conv(answer) if answer else None,
-        end=conv(end) if end else None,
-        src=row["src"],
-        dst=row["dst"],
-        duration=duration,
-        billsec=billsec,
-        disposition=row["disposition"],
-        clid=row["clid"],
-        dcontext=row["dcontext"],
-        channel=row["channel"],
-        dstchannel=row["dstchannel"],
-        lastapp=row["lastapp"],
-        lastdata=row["lastdata"],
-        amaflags=row["amaflags"],
-        accountcode=row["accountcode"],
-        uniqueid=row.get("uniqueid", ""),
-        userfield=row.get("userfield", ""),
-        cnum=row["src"],
-        cnam=cnam if cnam != row["src"] else "",
-        linkedid=row.get("linkedid", ""),
-        peeraccount=row.get("peeraccount", ""),
-        sequence=_int(row.get("sequence", "0"), "sequence"),
-    )
+    cnam = match.group("name") if match else ""
+    row["cnam"] = cnam if cnam != row["src"] else ""
+    return row
+
+
+def store_row(fields: list[str], zones: Zones) -> tuple[Any, ...]:
+    """One Master.csv row as a store row (:data:`pbxgate.cdr.store.STORE_COLUMNS` order)."""
+    if not all(map(str.isascii, fields)):
+        try:
+            "".join(fields).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("not valid UTF-8 (convert the file with iconv -f cp1251)") from None
+    row = _checked(fields, zones)
+    values = [row.get(col, "") for col in _STORE_FROM_ROW]
+    key = key_of([row["start"], *(str(row.get(f, "")) for f in KEY_FIELDS)])
+    return (*values, row["answer"] or None, row["end"] or None, key)
+
+
+# Where each store column comes from in a checked row (calldate is the start, cnum the src).
+_STORE_FROM_ROW = tuple(
+    "start" if col == "calldate" else "src" if col == "cnum" else col for col in LEG_COLUMNS
+)
+
+
+def parse_row(fields: list[str], zones: Zones) -> Leg:
+    """One Master.csv row as a leg; raises ValueError with the reason when it is broken."""
+    row = _checked(fields, zones)
+
+    def when(text: str) -> datetime | None:
+        return datetime.fromisoformat(text) if text else None
+
+    start = when(row["start"])
+    assert start is not None
+    names = [f for f in row if f in Leg.__slots__ and f not in ("start", "answer", "end")]
+    leg = Leg(start=start, answer=when(row["answer"]), end=when(row["end"]))
+    for name in names:
+        setattr(leg, name, row[name])
+    leg.cnum = row["src"]
+    return leg
 
 
 @dataclass
@@ -153,46 +166,64 @@ class ImportResult:
         return len(self.rejects)
 
 
+class _Lines:
+    """Feeds the csv reader line by line from a binary file, counting bytes exactly and
+    keeping the raw lines of the record being read (for the reject file).
+
+    With ``complete_only`` a trailing line without its newline is left unread: Asterisk may
+    be writing it right now (``--follow``)."""
+
+    def __init__(self, fh: IO[bytes], complete_only: bool) -> None:
+        self.fh = fh
+        self.complete_only = complete_only
+        self.consumed = 0
+        self.lines = 0
+        self.current: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        for raw in self.fh:
+            if self.complete_only and not raw.endswith(b"\n"):
+                return
+            self.consumed += len(raw)
+            self.lines += 1
+            text = raw.decode("utf-8", "surrogateescape")
+            self.current.append(text)
+            yield text
+
+
 def read_rows(
-    stream: IO[str], zones: Zones, first_line: int = 1
-) -> Iterator[tuple[int, Leg | Reject, int]]:
-    """``(line number, leg or reject, bytes consumed)`` for each physical record in ``stream``.
+    fh: IO[bytes], zones: Zones, *, complete_only: bool = False
+) -> Iterator[tuple[int, tuple[Any, ...] | Reject, int]]:
+    """``(first line, store row or reject, bytes consumed so far)`` per record of ``fh``.
 
-    A record is read line by line so that a quoted field with a newline inside stays one
-    record; its reason for rejection names the first line it started on."""
-    lineno = first_line
+    One csv reader runs over the whole file (a quoted field may hold a newline); a record that
+    the reader or the row checks refuse becomes a :class:`Reject` with its raw lines."""
+    lines = _Lines(fh, complete_only)
+    reader = csv.reader(lines, strict=True)
     while True:
-        raw = stream.readline()
-        if not raw:
-            return
-        start_line = lineno
-        lineno += 1
-        while raw.count('"') % 2 and len(raw) < MAX_RECORD:
-            more = stream.readline()
-            if not more:
-                break
-            raw += more
-            lineno += 1
-        used = len(raw) if raw.isascii() else len(raw.encode("utf-8", "surrogateescape"))
-        text = raw.rstrip("\r\n")
-        if not text.strip():
-            continue
-        yield start_line, _parse_record(text, start_line, zones), used
-
-
-def _parse_record(text: str, line: int, zones: Zones) -> Leg | Reject:
-    if not text.isascii():
+        first = lines.lines + 1
         try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return Reject(line, "not valid UTF-8 (convert the file with iconv)", text)
-    if text.count('"') % 2:
-        return Reject(line, "unbalanced quotes", text)
-    try:
-        fields = next(csv.reader(io.StringIO(text), strict=True))
-        return parse_row(fields, zones)
-    except (csv.Error, ValueError) as exc:
-        return Reject(line, str(exc), text)
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield first, _reject(lines, first, f"malformed CSV: {exc}"), lines.consumed
+            continue
+        if not fields or fields == [""]:
+            lines.current.clear()
+            continue
+        try:
+            item: tuple[Any, ...] | Reject = store_row(fields, zones)
+        except ValueError as exc:
+            item = _reject(lines, first, str(exc))
+        lines.current.clear()
+        yield first, item, lines.consumed
+
+
+def _reject(lines: _Lines, first: int, reason: str) -> Reject:
+    raw = "".join(lines.current).rstrip("\r\n")
+    lines.current.clear()
+    return Reject(first, reason, raw)
 
 
 def import_csv(
@@ -203,22 +234,23 @@ def import_csv(
     reject_file: Path | None = None,
     progress: Callable[[int], None] | None = None,
     offset: int = 0,
-    batch: int = 5000,
+    complete_only: bool = False,
+    batch: int = 20000,
 ) -> ImportResult:
-    """Import ``path`` into ``store``; rejects go to ``reject_file`` (created only if needed)."""
+    """Import ``path`` (from byte ``offset``) into ``store``; rejects go to ``reject_file``
+    (created only when there is one). ``result.bytes_read`` says where to resume."""
     result = ImportResult()
     try:
-        fh = path.open("r", encoding="utf-8", errors="surrogateescape", newline="")
+        fh = path.open("rb")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     rejects_out: IO[str] | None = None
     try:
-        if offset:
-            fh.seek(offset)
-        pending: list[Leg] = []
-        for _line, item, used in read_rows(fh, zones):
+        fh.seek(offset)
+        pending: list[tuple[Any, ...]] = []
+        for _line, item, consumed in read_rows(fh, zones, complete_only=complete_only):
             result.rows += 1
-            result.bytes_read += used
+            result.bytes_read = consumed
             if isinstance(item, Reject):
                 result.rejects.append(item)
                 if reject_file is not None:
@@ -228,8 +260,8 @@ def import_csv(
                     rejects_out.write(item.raw + "\n")
             else:
                 pending.append(item)
-            if len(pending) >= batch:
-                _flush(store, pending, result, progress)
+                if len(pending) >= batch:
+                    _flush(store, pending, result, progress)
         _flush(store, pending, result, progress)
     finally:
         fh.close()
@@ -238,11 +270,46 @@ def import_csv(
     return result
 
 
+def follow_csv(
+    path: Path,
+    store: Store,
+    zones: Zones,
+    *,
+    offset: int,
+    wait: Callable[[], bool],
+    on_batch: Callable[[ImportResult], None],
+    reject_file: Path | None = None,
+) -> int:
+    """Keep importing what Asterisk appends to ``path`` (cdr_csv opens, appends and closes
+    the file per record). ``wait()`` sleeps between polls and returns False to stop; a file
+    that shrank was rotated or truncated and is read again from the top. Only complete lines
+    are read, so a record being written is picked up on the next poll. Returns the offset."""
+    while wait():
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:  # rotated away; the new file appears on a later poll
+            continue
+        if size < offset:
+            offset = 0
+        if size == offset:
+            continue
+        more = import_csv(
+            path, store, zones, reject_file=reject_file, offset=offset, complete_only=True
+        )
+        offset += more.bytes_read
+        if more.rows:
+            on_batch(more)
+    return offset
+
+
 def _flush(
-    store: Store, pending: list[Leg], result: ImportResult, progress: Callable[[int], None] | None
+    store: Store,
+    pending: list[tuple[Any, ...]],
+    result: ImportResult,
+    progress: Callable[[int], None] | None,
 ) -> None:
     if pending:
-        outcome: InsertResult = store.insert(pending, batch=len(pending))
+        outcome: InsertResult = store.insert_rows(pending)
         result.inserted += outcome.inserted
         result.duplicates += outcome.duplicates
         pending.clear()
@@ -250,4 +317,13 @@ def _flush(
         progress(result.bytes_read)
 
 
-__all__ = ["ImportResult", "Reject", "import_csv", "layout_for", "parse_row", "read_rows"]
+__all__ = [
+    "ImportResult",
+    "Reject",
+    "follow_csv",
+    "import_csv",
+    "layout_for",
+    "parse_row",
+    "read_rows",
+    "store_row",
+]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Index,
@@ -140,7 +141,8 @@ def store_table(metadata: MetaData, name: str = "cdr") -> Table:
     columns += [
         Column("answer", DateTime, nullable=True),
         Column("end", DateTime, nullable=True),
-        Column("rowkey", String(40), nullable=False, unique=True),
+        # A 64-bit digest (see pbxgate.cdr.store.rowkey): small, so its unique index stays fast.
+        Column("rowkey", BigInteger, nullable=False, unique=True),
     ]
     table = Table(name, metadata, *columns)
     for cols in RECOMMENDED_INDEXES:

@@ -16,7 +16,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Index, MetaData, Table, create_engine, inspect
+from sqlalchemy import Engine, Index, MetaData, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,7 +25,7 @@ from pbxgate.cdr.schema import LEG_COLUMNS, store_table
 from pbxgate.errors import SourceError
 
 STORE_COLUMNS: tuple[str, ...] = (*LEG_COLUMNS, "answer", "end", "rowkey")
-_KEY_FIELDS = (
+KEY_FIELDS = (
     "uniqueid",
     "linkedid",
     "sequence",
@@ -50,11 +50,18 @@ FREEPBX_INDEXES = (
 )
 
 
-def rowkey(leg: Leg) -> str:
-    """A digest of what identifies one CDR row (its start and its Asterisk identity)."""
-    parts = [leg.start.isoformat(sep=" ")]
-    parts += [str(getattr(leg, name)) for name in _KEY_FIELDS]
-    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+def key_of(parts: list[str]) -> int:
+    """A signed 64-bit digest of the identifying fields (start time, then ``KEY_FIELDS``)."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def rowkey(leg: Leg) -> int:
+    """What identifies one CDR row: its start and its Asterisk identity (uniqueid, sequence,
+    the parties, the outcome). Two imports of the same record give the same key."""
+    parts = [leg.start.strftime("%Y-%m-%d %H:%M:%S")]
+    parts += [str(getattr(leg, name)) for name in KEY_FIELDS]
+    return key_of(parts)
 
 
 def _fmt(value: datetime | None) -> str | None:
@@ -92,7 +99,9 @@ class Store:
     @classmethod
     def open_sqlite(cls, path: Path) -> Store:
         path.parent.mkdir(parents=True, exist_ok=True)
-        store = cls(create_engine(f"sqlite:///{path}"))
+        engine = create_engine(f"sqlite:///{path}")
+        event.listen(engine, "connect", _fast_sqlite)
+        store = cls(engine)
         store.ensure_schema()
         return store
 
@@ -104,13 +113,14 @@ class Store:
 
     def insert(self, legs: Iterable[Leg], batch: int = 5000) -> InsertResult:
         total = InsertResult()
+        text_dates = self.engine.dialect.name == "sqlite"
         for chunk in _chunks(legs, batch):
-            total.add(self._insert_batch(chunk))
+            total.add(self.insert_rows([leg_values(leg, text_dates=text_dates) for leg in chunk]))
         return total
 
-    def _insert_batch(self, legs: list[Leg]) -> InsertResult:
+    def insert_rows(self, rows: list[tuple[Any, ...]]) -> InsertResult:
+        """Insert ready rows in :data:`STORE_COLUMNS` order; rows already present are skipped."""
         dialect = self.engine.dialect.name
-        rows = [leg_values(leg, text_dates=dialect == "sqlite") for leg in legs]
         cols = ", ".join(_quote(c, dialect) for c in STORE_COLUMNS)
         marks = ", ".join(["?" if dialect == "sqlite" else "%s"] * len(STORE_COLUMNS))
         verb = {"sqlite": "INSERT OR IGNORE", "mysql": "INSERT IGNORE"}.get(dialect, "INSERT")
@@ -144,6 +154,15 @@ def _quote(name: str, dialect: str) -> str:
     return "`end`" if dialect == "mysql" else '"end"'
 
 
+def _fast_sqlite(dbapi_conn: Any, _record: Any) -> None:
+    # WAL: readers (queries, the notifier's name look-up) never wait for an import.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA cache_size = -65536")
+    cur.close()
+
+
 def _chunks(items: Iterable[Leg], size: int) -> Iterator[list[Leg]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
@@ -172,4 +191,13 @@ def open_target(url: str, table: str = "cdr", *, freepbx: bool = False) -> Store
     return store
 
 
-__all__ = ["STORE_COLUMNS", "InsertResult", "Store", "leg_values", "open_target", "rowkey"]
+__all__ = [
+    "KEY_FIELDS",
+    "STORE_COLUMNS",
+    "InsertResult",
+    "Store",
+    "key_of",
+    "leg_values",
+    "open_target",
+    "rowkey",
+]

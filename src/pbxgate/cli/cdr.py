@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from pbxgate.cdr import api
-from pbxgate.cdr.csvimport import ImportResult, import_csv
+from pbxgate.cdr.csvimport import ImportResult, follow_csv, import_csv
 from pbxgate.cdr.doctor import FAIL, diagnose
 from pbxgate.cdr.generate import generate as generate_legs
 from pbxgate.cdr.kpi import BREAKDOWNS
@@ -286,22 +286,34 @@ def import_(
             bar.update(done - seen[0])
             seen[0] = done
 
-        result = import_csv(csv_file, store, zones, reject_file=reject_file, progress=progress)
+        result = import_csv(
+            csv_file,
+            store,
+            zones,
+            reject_file=reject_file,
+            progress=progress,
+            complete_only=follow,
+        )
     _report_import(result, reject_file)
-    offset = result.bytes_read
-    while follow:
-        try:
-            time.sleep(interval)
-        except KeyboardInterrupt:
-            break
-        size = csv_file.stat().st_size
-        if size < offset:  # rotated or truncated: start again from the top
-            offset = 0
-        if size > offset:
-            more = import_csv(csv_file, store, zones, reject_file=reject_file, offset=offset)
-            offset += more.bytes_read
-            if more.rows:
-                _report_import(more, reject_file)
+    if follow:
+        click.echo(f"following {csv_file} (Ctrl-C stops)", err=True)
+
+        def wait() -> bool:
+            try:
+                time.sleep(interval)
+            except KeyboardInterrupt:
+                return False
+            return True
+
+        follow_csv(
+            csv_file,
+            store,
+            zones,
+            offset=result.bytes_read,
+            wait=wait,
+            on_batch=lambda more: _report_import(more, reject_file),
+            reject_file=reject_file,
+        )
     if result.rejected:
         raise click.exceptions.Exit(EXIT_REJECTED)
 
