@@ -142,6 +142,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class FakeVkServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog of 5 drops connections under a burst, and the
+    # client's SYN retry then bunches requests together: not what VK does.
+    request_queue_size = 128
 
     def __init__(
         self,
