@@ -97,7 +97,7 @@ class StatsResult:
 def stats(source: Source, window: Window, filters: Filters, by: str | None = None) -> StatsResult:
     """KPIs over the calls that start in ``window`` (and pass ``filters``), grouped ``by``."""
     wide = Window(window.start - CALL_MARGIN, window.end)
-    everything = fetch_calls(source, wide, Filters(rule=filters.rule))
+    everything = fetch_calls(source, wide, Filters(rule=filters.rule), lean=True)
     chosen = [c for c in everything if c.start in window and filters.accepts_call(c)]
     overlap = [c for c in everything if filters.accepts_call(c)]
     totals = compute(chosen, window, overlap=overlap)
@@ -124,7 +124,7 @@ def missed(
     if now is not None:
         horizon_end = max(window.end, min(horizon_end, now))
     wide = Window(window.start, horizon_end)
-    calls = fetch_calls(source, wide, Filters(rule=filters.rule))
+    calls = fetch_calls(source, wide, Filters(rule=filters.rule), lean=True)
     inside = [c for c in calls if c.start in window and filters.accepts_call(c)]
     rows = []
     for item in missed_calls(inside, calls):
