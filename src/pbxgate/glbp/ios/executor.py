@@ -7,8 +7,8 @@ command unknown in a sub-mode is tried in its parent modes (``interface e0/1`` t
 and a ``None`` mode means the session ended (``exit`` in exec).
 
 Errors print the way IOS prints them after the echoed command line: the ``^`` marker under the
-first character of the bad word (counted from the start of the prompt), the message, and a
-blank line. Nothing here does I/O: the caller prints, and supplies the ``show`` handler.
+first bad character (counted from the start of the prompt), the message, and a blank line.
+Nothing here does I/O: the caller prints, and supplies the ``show`` handler.
 """
 
 from __future__ import annotations
@@ -110,7 +110,10 @@ def _failure(failure: Failure, mode: Mode, line: str, base: int, indent: int) ->
     error = failure.message
     if failure.column is not None:
         lines.insert(0, " " * (indent + failure.column) + "^")
-        word = line[failure.column - base :].split(maxsplit=1)[0]
+        word = next(
+            (t.text for t in tokenize(line, base) if failure.column < t.start + len(t.text)),
+            line.strip(),
+        )
         hidden = mask_secrets(line) != line
         error = f"invalid input at {'column ' + str(failure.column + 1) if hidden else repr(word)}"
     return Result(mode, _lines(lines), error)

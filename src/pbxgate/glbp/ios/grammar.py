@@ -9,7 +9,7 @@ after its first ``k`` tokens too (``no glbp 1 priority [<1-255>]``).
 
 :meth:`Grammar.parse` returns a :class:`Match`, or a :class:`Failure` carrying IOS's own
 messages: ``% Invalid input detected at '^' marker.`` (with the column of the first character
-of the bad word), ``% Incomplete command.``, ``% Ambiguous command:  "..."``; or :class:`Help`
+no keyword allows), ``% Incomplete command.``, ``% Ambiguous command:  "..."``; or :class:`Help`
 for a line ending in ``?``.
 """
 
@@ -232,7 +232,20 @@ def _step(
     for child in node.children:
         if child.kind is Kind.WORD:
             return child, token.text, 1
-    return Failure(INVALID, token.start, unknown_command=index == 0)
+    # IOS matches keywords character by character: the marker goes under the first character
+    # that no keyword allows ("ip http" on a router without "http" marks the "t", after "h"
+    # matched "host"). A bad number or address is marked at its first character.
+    matched = max((_common_prefix(text, c.word.lower()) for c in keywords), default=0)
+    return Failure(INVALID, token.start + matched, unknown_command=index == 0)
+
+
+def _common_prefix(left: str, right: str) -> int:
+    size = 0
+    for a, b in zip(left, right, strict=False):
+        if a != b:
+            break
+        size += 1
+    return size
 
 
 def _help(node: Node, prefix: str, last: bool) -> Help | Failure:
