@@ -73,8 +73,11 @@ def list_calls(source: Source, window: Window, filters: Filters) -> list[Call]:
     return fetch_calls(source, window, filters)
 
 
-def list_legs(source: Source, window: Window, filters: Filters) -> list[Leg]:
-    return list(fetch_legs(source, window, filters))
+def list_legs(
+    source: Source, window: Window, filters: Filters, columns: list[str] | None = None
+) -> list[Leg]:
+    """Raw CDR rows in ``window``; ``columns`` limits what is read to what will be shown."""
+    return list(fetch_legs(source, window, filters, columns=columns))
 
 
 @dataclass

@@ -217,10 +217,15 @@ def fetch_legs(
     *,
     margin: timedelta = timedelta(),
     lean: bool = False,
+    columns: list[str] | None = None,
 ) -> Iterator[Leg]:
-    """The legs that start in ``window`` (widened by ``margin``), in start order."""
+    """The legs that start in ``window`` (widened by ``margin``), in start order; with
+    ``columns`` only those (and the start time) are read, the rest stay empty."""
     layout = source.layout
     names = selected_columns(layout, lean=lean)
+    if columns is not None:
+        wanted = {layout.time_column if c == "calldate" else c for c in columns}
+        names = [n for n in names if n in wanted or n == layout.time_column]
     fields = ["start" if n == layout.time_column else n for n in names]
     lo, hi = _bound(source, window.start - margin), _bound(source, window.end + margin)
     stmt = leg_select(layout, lo, hi, filters, names)

@@ -242,7 +242,11 @@ def _create_engine(spec: SourceSpec, timeout: float) -> Engine:
     elif backend in ("mysql", "mariadb"):
         connect_args["connect_timeout"] = max(1, int(min(timeout, 10)))
     try:
-        engine = create_engine(url, poolclass=NullPool, connect_args=connect_args)
+        # SQLite: a connection per use; servers: one kept open (a report runs several queries).
+        pool: dict[str, Any] = (
+            {"poolclass": NullPool} if backend == "sqlite" else {"pool_size": 1, "max_overflow": 2}
+        )
+        engine = create_engine(url, connect_args=connect_args, **pool)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise SourceError(f"cannot use {spec.label}: {exc}") from exc
     event.listen(engine, "connect", _session_setup(backend, timeout, spec.writable))

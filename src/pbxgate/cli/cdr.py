@@ -148,9 +148,10 @@ def calls(
     filters = _filters(settings, opts)
     with _source(app, opts.get("source")) as source:
         if legs:
-            rows = [api.leg_row(leg) for leg in api.list_legs(source, window, filters)]
-            default = api.LEG_DEFAULT_COLUMNS
-            known = api.LEG_ALL_COLUMNS
+            chosen = _columns(columns, api.LEG_DEFAULT_COLUMNS, api.LEG_ALL_COLUMNS)
+            found = api.list_legs(source, window, filters, chosen)
+            rows = [api.leg_row(leg) for leg in found]
+            default = known = chosen
         else:
             monitor = settings.monitor_dir if recordings else None
             rows = [api.call_row(c, monitor) for c in api.list_calls(source, window, filters)]
