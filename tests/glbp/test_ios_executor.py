@@ -161,6 +161,37 @@ def test_show_commands_go_to_the_callers_handler() -> None:
     ]
 
 
+def test_output_modifiers() -> None:
+    state = IosState(parse_config((GOLDENS / "ios_R2_input.cfg").read_text(encoding="utf-8")))
+    _, included = execute(state, EXEC, "show running-config | include glbp 1 ")
+    assert included.splitlines() == [
+        " glbp 1 ip 192.168.0.254",
+        " glbp 1 priority 110",
+        " glbp 1 preempt",
+        " glbp 1 weighting 130 lower 20 upper 129",
+        " glbp 1 load-balancing host-dependent",
+        " glbp 1 forwarder preempt delay minimum 60",
+        " glbp 1 weighting track 1 decrement 111",
+    ]
+    _, section = execute(state, EXEC, "sh run | sec Ethernet0/1")
+    assert section.splitlines() == [
+        "track 1 interface Ethernet0/1 line-protocol",
+        "interface Ethernet0/1",
+        " ip address 10.0.0.1 255.255.255.252",
+        " shutdown",
+    ]
+    _, begun = execute(state, EXEC, "sh run | b ^interface Ethernet0/1")
+    assert begun.splitlines()[0] == "interface Ethernet0/1" and begun.endswith("end\n")
+    _, excluded = execute(state, EXEC, "sh run | e glbp|key|!")
+    assert "glbp" not in excluded and "hostname R2\n" in excluded
+    config_if = Mode(ModeKind.CONFIG_IF, "Ethernet0/0")
+    assert execute(state, config_if, "do sh run | i hostname")[1] == "hostname R2\n"
+    marker = execute(state, EXEC, "sh run | x")[1].splitlines()[0]
+    assert marker.index("^") == len("R2#sh run | ")
+    assert execute(state, EXEC, "sh run | i (")[1].startswith("% Invalid regular expression")
+    assert execute(state, EXEC, "sh glbpx | i a")[1].startswith(" " * len("R2#sh glbp") + "^")
+
+
 def test_debug_switches() -> None:
     state = IosState(RouterConfig("R2"))
     assert execute(state, EXEC, "debug glbp")[1] == "GLBP debugging is on\n"

@@ -20,6 +20,7 @@ from functools import cache
 from pbxgate.config import MASK
 from pbxgate.errors import InputError
 from pbxgate.glbp.config import RouterConfig
+from pbxgate.glbp.ios import pipe
 from pbxgate.glbp.ios.commands import DO, grammars
 from pbxgate.glbp.ios.grammar import Failure, Grammar, Help, Match, tokenize
 from pbxgate.glbp.ios.state import CONFIG, EXEC, Context, IosState, Mode, ModeKind
@@ -64,6 +65,8 @@ def run(state: IosState, mode: Mode, line: str) -> Result:
 
 
 def _run(state: IosState, mode: Mode, line: str, base: int, indent: int) -> Result:
+    if mode.kind in (ModeKind.USER_EXEC, ModeKind.PRIV_EXEC) and "|" in line:
+        return _run_piped(state, mode, line, base, indent)
     outcome, used = _parse(mode, line, base)
     if isinstance(outcome, Help):
         return Result(mode, _lines([*outcome.lines, ""]))
@@ -77,6 +80,20 @@ def _run(state: IosState, mode: Mode, line: str, base: int, indent: int) -> Resu
     ctx = Context(state, used, outcome.values, outcome.words)
     outcome.handler(ctx)
     return Result(ctx.mode, _lines(ctx.output), ctx.error)
+
+
+def _run_piped(state: IosState, mode: Mode, line: str, base: int, indent: int) -> Result:
+    """``<exec command> | include|exclude|begin|section <regex>``."""
+    command, text, column = pipe.split_pipe(line)
+    modifier = pipe.parse_modifier(text or "", base + column)
+    if isinstance(modifier, Help):
+        return Result(mode, _lines([*modifier.lines, ""]))
+    if isinstance(modifier, Failure):
+        return _failure(modifier, mode, text or "", base + column, indent)
+    result = _run(state, mode, command, base, indent)
+    if result.error is not None:
+        return result
+    return Result(result.mode, pipe.apply(modifier, result.output))
 
 
 def _parse(mode: Mode, line: str, base: int) -> tuple[Match | Failure | Help, Mode]:
