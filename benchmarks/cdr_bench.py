@@ -1,0 +1,240 @@
+"""CDR benchmarks, each beside its hand-written baseline in the same run.
+
+* import: a 1,000,000-row Master.csv into pbxgate's SQLite store (validation, dedupe keys,
+  indexes) against plain ``sqlite3`` executemany of the same rows into the same indexed table.
+* query: the article's query (inbound external calls, 10 minutes) over the 10,000,000-row
+  MariaDB table, through pbxgate's library against the article's SQL run with PyMySQL.
+* stats: one month of ``pbxgate cdr stats`` on MariaDB, PostgreSQL and SQLite against a
+  hand-written call-level aggregate (calls, answered, talk time) in SQL.
+
+Prepare the tables first with ``benchmarks/cdr_dataset.py`` (see docs/benchmarks.md), then:
+
+    python benchmarks/cdr_bench.py import query stats
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pbxgate.cdr import api
+from pbxgate.cdr.csvimport import import_csv
+from pbxgate.cdr.query import Filters
+from pbxgate.cdr.schema import LEG_COLUMNS
+from pbxgate.cdr.settings import CdrSettings, SourceSettings
+from pbxgate.cdr.source import open_source
+from pbxgate.cdr.store import Store
+from pbxgate.cdr.window import Window, Zones
+
+DATA = Path(__file__).parent / ".data"
+TSV = DATA / "cdr_10000000.tsv"
+MARIADB = "mysql+pymysql://root@127.0.0.1:3306/pbxgate_bench"
+POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/pbxgate_bench"
+SQLITE = DATA / "cdr10m.sqlite3"
+ARTICLE_WINDOW = Window(datetime(2024, 3, 18, 12, 0), datetime(2024, 3, 18, 12, 10))
+MONTH = Window(datetime(2024, 3, 1), datetime(2024, 4, 1))
+ARTICLE_SQL = (
+    "SELECT dst, src, duration, calldate, recordingfile FROM cdr "
+    "WHERE calldate >= %s AND calldate < %s AND LENGTH(src) > 3"
+)
+BASELINE_STATS = (
+    "SELECT COUNT(*), SUM(answered), SUM(talk) FROM ("
+    " SELECT linkedid, MAX(CASE WHEN disposition = 'ANSWERED' THEN 1 ELSE 0 END) AS answered,"
+    " SUM(CASE WHEN disposition = 'ANSWERED' THEN billsec ELSE 0 END) AS talk"
+    " FROM cdr WHERE calldate >= {p} AND calldate < {p} GROUP BY linkedid) AS calls"
+)
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
+    """Median wall time of ``runs`` calls (after one warm-up) and the last result."""
+    result = fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), result
+
+
+# -- import --------------------------------------------------------------------------------
+def master_csv(rows: int) -> Path:
+    """The first ``rows`` rows of the dataset written as cdr_csv writes Master.csv."""
+    path = DATA / f"Master_{rows}.csv"
+    if path.exists():
+        return path
+    idx = {c: i for i, c in enumerate(LEG_COLUMNS)}
+    with TSV.open(encoding="utf-8") as src, path.open("w", encoding="utf-8") as out:
+        for n, line in enumerate(src):
+            if n >= rows:
+                break
+            f = line.rstrip("\n").split("\t")
+            start = datetime.fromisoformat(f[idx["calldate"]])
+            dur, bill = int(f[idx["duration"]]), int(f[idx["billsec"]])
+            end = start + timedelta(seconds=dur)
+            answer = end - timedelta(seconds=bill) if f[idx["disposition"]] == "ANSWERED" else None
+            quoted = [
+                '"' + f[idx[c]].replace('"', '""') + '"'
+                for c in ("accountcode", "src", "dst", "dcontext", "clid", "channel",
+                          "dstchannel", "lastapp", "lastdata")
+            ]  # fmt: skip
+            fmt = '"%Y-%m-%d %H:%M:%S"'
+            times = [start.strftime(fmt), answer.strftime(fmt) if answer else "", end.strftime(fmt)]
+            tail = [str(dur), str(bill), f'"{f[idx["disposition"]]}"', '"DOCUMENTATION"',
+                    f'"{f[idx["uniqueid"]]}"', '""']  # fmt: skip
+            out.write(",".join(quoted + times + tail) + "\n")
+    return path
+
+
+def bench_import(rows: int) -> dict[str, Any]:
+    path = master_csv(rows)
+    store_path = DATA / "import_bench.sqlite3"
+    for p in DATA.glob("import_bench.sqlite3*"):
+        p.unlink()
+    store = Store.open_sqlite(store_path)
+    t = time.perf_counter()
+    result = import_csv(path, store, Zones(None, None))
+    ours = time.perf_counter() - t
+    assert result.inserted == rows and not result.rejects, result.rejected
+    t = time.perf_counter()
+    again = import_csv(path, store, Zones(None, None))
+    reimport = time.perf_counter() - t
+    assert again.inserted == 0
+    base = baseline_import(path)
+    return {
+        "rows": rows,
+        "pbxgate_s": ours,
+        "pbxgate_rows_per_s": rows / ours,
+        "reimport_s": reimport,
+        "baseline_s": base,
+        "baseline_rows_per_s": rows / base,
+        "ratio": ours / base,
+    }
+
+
+def baseline_import(path: Path) -> float:
+    """csv.reader + sqlite3 executemany into a table with the same indexes, no checks."""
+    db = DATA / "import_baseline.sqlite3"
+    for p in DATA.glob("import_baseline.sqlite3*"):
+        p.unlink()
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = NORMAL")
+    cols = [f"c{i}" for i in range(18)]
+    con.execute(f"CREATE TABLE cdr ({', '.join(cols)}, rowkey INTEGER UNIQUE)")
+    for ix in ("c9", "c2, c9", "c1, c9", "c16"):
+        con.execute(f"CREATE INDEX ix_{ix.replace(', ', '_')} ON cdr ({ix})")
+    t = time.perf_counter()
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = ((*r, hash(tuple(r))) for r in csv.reader(fh))
+        con.executemany(f"INSERT OR IGNORE INTO cdr VALUES ({', '.join('?' * 19)})", rows)
+    con.commit()
+    elapsed = time.perf_counter() - t
+    con.close()
+    return elapsed
+
+
+# -- query ---------------------------------------------------------------------------------
+def source_for(url: str) -> Any:
+    settings = CdrSettings(sources={"b": SourceSettings(url=url)})
+    return open_source(settings, "b")
+
+
+def bench_query(runs: int) -> dict[str, Any]:
+    import pymysql
+
+    src = source_for(MARIADB)
+    cols = ["dst", "src", "duration", "calldate", "recordingfile"]
+    ours, legs = timed(
+        lambda: api.list_legs(src, ARTICLE_WINDOW, Filters(direction="inbound"), cols), runs
+    )
+    conn = pymysql.connect(host="127.0.0.1", user="root", database="pbxgate_bench")
+
+    def hand() -> list[Any]:
+        with conn.cursor() as cur:
+            cur.execute(ARTICLE_SQL, (ARTICLE_WINDOW.start, ARTICLE_WINDOW.end))
+            return list(cur.fetchall())
+
+    base, rows = timed(hand, runs)
+    assert len(rows) == len(legs), (len(rows), len(legs))
+    conn.close()
+    src.close()
+    return {
+        "rows": len(legs),
+        "pbxgate_ms": ours * 1000,
+        "baseline_ms": base * 1000,
+        "ratio": ours / base,
+    }
+
+
+# -- stats ---------------------------------------------------------------------------------
+def bench_stats(runs: int) -> dict[str, Any]:
+    out = {}
+    for name, url in (
+        ("mariadb", MARIADB),
+        ("postgresql", POSTGRESQL),
+        ("sqlite", f"sqlite:///{SQLITE}"),
+    ):
+        src = source_for(url)
+        ours, result = timed(lambda src=src: api.stats(src, MONTH, Filters()), runs)
+        base, row = timed(lambda src=src: _baseline_stats(src), runs)
+        legs = _count_legs(src)
+        out[name] = {
+            "month_rows": legs,
+            "calls": result.kpis.calls,
+            "baseline_calls": int(row[0]),
+            "pbxgate_s": ours,
+            "baseline_s": base,
+            "ratio": ours / base,
+        }
+        src.close()
+    return out
+
+
+def _baseline_stats(src: Any) -> Any:
+    p = "?" if src.dialect == "sqlite" else "%s"
+    lo, hi = (MONTH.start, MONTH.end)
+    if src.dialect == "sqlite":
+        lo, hi = (f"{lo:%Y-%m-%d %H:%M:%S}", f"{hi:%Y-%m-%d %H:%M:%S}")
+    with src.engine.connect() as conn:
+        return conn.exec_driver_sql(BASELINE_STATS.format(p=p), (lo, hi)).one()
+
+
+def _count_legs(src: Any) -> int:
+    p = "?" if src.dialect == "sqlite" else "%s"
+    lo, hi = (MONTH.start, MONTH.end)
+    if src.dialect == "sqlite":
+        lo, hi = (f"{lo:%Y-%m-%d %H:%M:%S}", f"{hi:%Y-%m-%d %H:%M:%S}")
+    sql = f"SELECT COUNT(*) FROM cdr WHERE calldate >= {p} AND calldate < {p}"
+    with src.engine.connect() as conn:
+        return int(conn.exec_driver_sql(sql, (lo, hi)).scalar_one())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("which", nargs="+", choices=["import", "query", "stats"])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the import run")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    for which in args.which:
+        if which == "import":
+            res = bench_import(args.rows)
+        elif which == "query":
+            res = bench_query(max(args.runs, 20))
+        else:
+            res = bench_stats(args.runs)
+        print(which, res, flush=True)
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
