@@ -244,3 +244,45 @@ def test_decode_raises_only_decode_error_on_mutated_packets(
     except DecodeError:
         return
     assert decode(encode(packet)) == packet
+
+
+u8, u16, u32 = st.integers(0, 255), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF)
+hellos = st.builds(
+    Hello,
+    st.sampled_from(VgState),
+    u8,
+    u32,
+    u32,
+    u16,
+    u16,
+    st.one_of(
+        st.none(),
+        st.ip_addresses(v=4).filter(lambda a: int(a) != 0),
+        st.ip_addresses(v=6),
+    ),
+)
+forwarders = st.builds(
+    ReqResp, u8, st.sampled_from(VfState), u8, u8, st.binary(min_size=6, max_size=6)
+)
+auths = st.one_of(
+    st.builds(
+        Auth,
+        st.sampled_from([AuthType.NONE, AuthType.TEXT, AuthType.MD5_STRING]),
+        st.binary(max_size=40),
+    ),
+    st.builds(Auth, st.just(AuthType.MD5_CHAIN), st.binary(max_size=40), u32),
+)
+unknowns = st.builds(UnknownTlv, st.integers(4, 255), st.binary(max_size=60))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 1023),
+    st.binary(min_size=6, max_size=6),
+    st.lists(st.one_of(hellos, forwarders, auths, unknowns), max_size=6),
+)
+def test_every_valid_packet_round_trips(group: int, owner: bytes, tlvs: list[object]) -> None:
+    packet = Packet(group, owner, tuple(tlvs))  # type: ignore[arg-type]
+    data = encode(packet)
+    assert decode(data) == packet
+    assert len(data) == 12 + sum(2 + len(t.encode_value()) for t in packet.tlvs)
