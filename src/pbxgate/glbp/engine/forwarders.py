@@ -1,0 +1,306 @@
+"""Virtual forwarders of one group as seen by one router.
+
+Theory of operation (REF §3 [confirmed: NX, TAC, CCNA60, JTD]):
+
+- The AVG numbers forwarders 1-4 in request order and tells each requester its number; that
+  router *owns* the number and is its **primary** forwarder (VF priority 167). Every other
+  member learns the forwarder from hellos and is **secondary** (Listen) for its vMAC.
+- A hello lists the forwarders its sender is Active for, plus the one it owns when it is
+  only listening for it (so the owner is known to be alive). Each owner hello refreshes the
+  forwarder's *redirect* and *timeout* countdowns; with the owner silent the AVG stops handing
+  out the vMAC after ``redirect`` seconds and after ``timeout`` seconds every member forgets
+  the forwarder, so its number can be given out again.
+- A secondary whose holder stays silent for the hold time takes the vMAC over (VF priority 135);
+  two claimants resolve by VF priority, then by the higher IP (ANSA). The owner takes it back
+  after the forwarder preemption delay (on, 30 s: CREF).
+- A router whose weighting fell below the lower threshold gives up every forwarder and takes
+  no new one until the weighting is back at the upper threshold (see ``weighting.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+from typing import Protocol
+
+from pbxgate.glbp.config import GlbpGroupConfig
+from pbxgate.glbp.engine.balancing import Candidate
+from pbxgate.glbp.engine.events import Event, FwdStateChange
+from pbxgate.glbp.engine.messages import (
+    VF_PRIORITY_OWNER,
+    VF_PRIORITY_SECONDARY,
+    ForwarderPart,
+)
+from pbxgate.glbp.engine.names import MAX_FORWARDERS, virtual_mac
+from pbxgate.glbp.engine.states import VfInput, VfState, apply_vf
+
+IPAddress = IPv4Address | IPv6Address
+
+
+class Host(Protocol):
+    """What the forwarder table needs from its engine."""
+
+    interface: str
+    group: int
+    address: IPAddress
+    bia: str
+    config: GlbpGroupConfig
+
+    @property
+    def weight(self) -> int: ...
+    @property
+    def weight_ok(self) -> bool: ...
+    @property
+    def hold(self) -> float: ...
+    @property
+    def redirect(self) -> int: ...
+    @property
+    def timeout(self) -> int: ...
+
+
+@dataclass
+class Forwarder:
+    """One virtual forwarder: who owns it, who forwards for it, and its countdowns."""
+
+    number: int
+    vmac: str
+    owner_mac: str
+    owner_ip: IPAddress | None
+    state: VfState = VfState.INIT
+    changes: int = 0
+    last_change: float | None = None
+    holder_ip: IPAddress | None = None  # the remote router Active for it
+    holder_priority: int = 0
+    holder_weight: int = 0
+    holder_deadline: float | None = None
+    owner_seen: float = 0.0  # last owner hello (redirect/timeout are counted from it)
+    preempt_deadline: float | None = None
+    selections: int = 0  # "Client selection count" on the AVG
+
+    def redirect_deadline(self, redirect: int) -> float:
+        return self.owner_seen + redirect
+
+    def timeout_deadline(self, timeout: int) -> float:
+        return self.owner_seen + timeout
+
+
+def _key(priority: int, ip: IPAddress) -> tuple[int, int]:
+    return (priority, int(ip))
+
+
+class ForwarderTable:
+    """The forwarders of one group on one router; events go to ``emit``."""
+
+    def __init__(self, host: Host, emit: Callable[[Event], None]) -> None:
+        self.host = host
+        self.emit = emit
+        self.items: dict[int, Forwarder] = {}
+
+    def __iter__(self) -> Iterator[Forwarder]:
+        return iter(sorted(self.items.values(), key=lambda f: f.number))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def is_mine(self, fwd: Forwarder) -> bool:
+        return fwd.owner_mac == self.host.bia
+
+    def owned(self) -> Forwarder | None:
+        for fwd in self.items.values():
+            if self.is_mine(fwd):
+                return fwd
+        return None
+
+    def my_priority(self, fwd: Forwarder) -> int:
+        return VF_PRIORITY_OWNER if self.is_mine(fwd) else VF_PRIORITY_SECONDARY
+
+    def _step(self, fwd: Forwarder, event: VfInput, now: float) -> None:
+        new = apply_vf(fwd.state, event)
+        if new is fwd.state:
+            return
+        old, fwd.state = fwd.state, new
+        fwd.changes += 1
+        fwd.last_change = now
+        fwd.preempt_deadline = None
+        host = self.host
+        self.emit(FwdStateChange(now, host.interface, host.group, fwd.number, old, new))
+
+    # -- inputs --------------------------------------------------------------------------
+
+    def on_hello(
+        self,
+        sender_ip: IPAddress,
+        sender_mac: str,
+        parts: tuple[ForwarderPart, ...],
+        hold: float,
+        now: float,
+    ) -> None:
+        """Learn from the forwarder parts of a hello sent by ``sender_ip``."""
+        advertised: set[int] = set()
+        for part in parts:
+            if part.is_request or not 1 <= part.forwarder <= MAX_FORWARDERS:
+                continue
+            advertised.add(part.forwarder)
+            self._on_part(sender_ip, sender_mac, part, hold, now)
+        # A holder that stopped listing a forwarder gave it up (weighting below lower).
+        for fwd in self.items.values():
+            if fwd.holder_ip == sender_ip and fwd.number not in advertised:
+                fwd.holder_ip = None
+                fwd.holder_deadline = now
+
+    def _on_part(
+        self, ip: IPAddress, mac: str, part: ForwarderPart, hold: float, now: float
+    ) -> None:
+        fwd = self.items.get(part.forwarder)
+        owner = part.priority == VF_PRIORITY_OWNER
+        if fwd is None:
+            if part.state is not VfState.ACTIVE and not owner:
+                return
+            fwd = Forwarder(part.forwarder, part.vmac, mac, ip, owner_seen=now)
+            fwd.holder_deadline = now + hold
+            self.items[part.forwarder] = fwd
+            self._step(fwd, VfInput.LEARNT, now)
+        if owner:
+            if self.is_mine(fwd) and mac != self.host.bia:
+                self._resolve_conflict(fwd, ip, mac, now)
+                return
+            fwd.owner_mac, fwd.owner_ip, fwd.owner_seen = mac, ip, now
+        if part.state is not VfState.ACTIVE:
+            return
+        fwd.holder_ip, fwd.holder_priority, fwd.holder_weight = ip, part.priority, part.weight
+        fwd.holder_deadline = now + hold
+        if fwd.state is VfState.ACTIVE:
+            theirs, mine = _key(part.priority, ip), _key(self.my_priority(fwd), self.host.address)
+            event = VfInput.HIGHER_PRI_ACTIVE if theirs > mine else VfInput.LOWER_PRI_ACTIVE
+            self._step(fwd, event, now)
+        self._maybe_schedule_preempt(fwd, now)
+
+    def _resolve_conflict(self, fwd: Forwarder, ip: IPAddress, mac: str, now: float) -> None:
+        """Two owners of one number (after a partition): the higher IP keeps it."""
+        if int(ip) > int(self.host.address):
+            self._step(fwd, VfInput.TIMEOUT, now)
+            del self.items[fwd.number]
+
+    def assigned(self, number: int, now: float) -> Forwarder:
+        """The AVG gave us ``number``: we own it and forward at once unless someone holds it."""
+        vmac = virtual_mac(self.host.group, number)
+        fwd = self.items.get(number)
+        if fwd is None or fwd.vmac != vmac:
+            fwd = Forwarder(number, vmac, self.host.bia, self.host.address, owner_seen=now)
+            self.items[number] = fwd
+        fwd.owner_mac, fwd.owner_ip, fwd.owner_seen = self.host.bia, self.host.address, now
+        held = fwd.holder_ip is not None and (fwd.holder_deadline or 0) > now
+        if fwd.state is VfState.INIT and (held or not self.host.weight_ok):
+            self._step(fwd, VfInput.LEARNT, now)
+        else:
+            self._step(fwd, VfInput.ASSIGNED, now)
+        self._maybe_schedule_preempt(fwd, now)
+        return fwd
+
+    def allocate(self, mac: str, ip: IPAddress, now: float) -> Forwarder | None:
+        """AVG: the forwarder for a requester (its old one, else the lowest free number)."""
+        for fwd in self.items.values():
+            if fwd.owner_mac == mac:
+                return fwd
+        free = [n for n in range(1, MAX_FORWARDERS + 1) if n not in self.items]
+        if not free:
+            return None  # a 5th router gets no forwarder and waits (REF §3 [single: seed])
+        number = free[0]
+        fwd = Forwarder(number, virtual_mac(self.host.group, number), mac, ip, owner_seen=now)
+        fwd.holder_deadline = now + self.host.hold
+        self.items[number] = fwd
+        if mac != self.host.bia:
+            self._step(fwd, VfInput.LEARNT, now)
+        return fwd
+
+    def weight_changed(self, now: float) -> None:
+        """Give every forwarder up below lower; look at taking ours back above upper."""
+        for fwd in list(self.items.values()):
+            if not self.host.weight_ok and fwd.state is VfState.ACTIVE:
+                self._step(fwd, VfInput.WEIGHTING_LOW, now)
+            elif self.host.weight_ok:
+                self._maybe_schedule_preempt(fwd, now)
+
+    def _maybe_schedule_preempt(self, fwd: Forwarder, now: float) -> None:
+        cfg = self.host.config
+        if not (self.is_mine(fwd) and fwd.state is VfState.LISTEN and self.host.weight_ok):
+            return
+        if fwd.holder_ip is None or (fwd.holder_deadline or 0) <= now:
+            fwd.preempt_deadline = now  # nobody forwards for it: take it now
+        elif (
+            cfg.forwarder_preempt
+            and fwd.holder_priority < VF_PRIORITY_OWNER
+            and fwd.preempt_deadline is None
+        ):
+            fwd.preempt_deadline = now + cfg.forwarder_preempt_delay
+
+    def clear(self, now: float) -> None:
+        """Interface down or group disabled: every forwarder goes to Init, then is forgotten."""
+        for fwd in list(self.items.values()):
+            self._step(fwd, VfInput.INTERFACE_DOWN, now)
+        self.items.clear()
+
+    # -- timers --------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        best: float | None = None
+        redirect, timeout = self.host.redirect, self.host.timeout
+        for fwd in self.items.values():
+            for value in self._deadlines(fwd, redirect, timeout):
+                if value is not None and (best is None or value < best):
+                    best = value
+        return best
+
+    def _deadlines(self, fwd: Forwarder, redirect: int, timeout: int) -> tuple[float | None, ...]:
+        takeover = fwd.holder_deadline if fwd.state is VfState.LISTEN else None
+        expiry = None if self.is_mine(fwd) else fwd.timeout_deadline(timeout)
+        return (takeover, fwd.preempt_deadline, expiry)
+
+    def handle_timer(self, now: float) -> None:
+        timeout = self.host.timeout
+        for fwd in list(self.items.values()):
+            if not self.is_mine(fwd) and fwd.timeout_deadline(timeout) <= now:
+                self._step(fwd, VfInput.TIMEOUT, now)
+                del self.items[fwd.number]
+                continue
+            if fwd.preempt_deadline is not None and fwd.preempt_deadline <= now:
+                fwd.preempt_deadline = None
+                if fwd.state is VfState.LISTEN and self.host.weight_ok:
+                    self._step(fwd, VfInput.PREEMPT, now)
+                continue
+            if fwd.state is VfState.LISTEN and (fwd.holder_deadline or 0) <= now:
+                fwd.holder_ip = None
+                fwd.holder_deadline = None
+                if self.host.weight_ok:
+                    self._step(fwd, VfInput.ACTIVE_TIMER_EXPIRED, now)
+
+    # -- output --------------------------------------------------------------------------
+
+    def hello_parts(self) -> tuple[ForwarderPart, ...]:
+        weight = self.host.weight
+        parts = []
+        for fwd in self:
+            mine = self.is_mine(fwd)
+            if fwd.state is VfState.ACTIVE or (mine and fwd.state is VfState.LISTEN):
+                pri = VF_PRIORITY_OWNER if mine else VF_PRIORITY_SECONDARY
+                parts.append(ForwarderPart(fwd.number, fwd.state, pri, weight, fwd.vmac))
+        return tuple(parts)
+
+    def candidates(self, now: float) -> list[Candidate]:
+        """AVG: forwarders it may hand out (someone forwards, redirect not expired)."""
+        redirect = self.host.redirect
+        out = []
+        for fwd in self:
+            if not self.is_mine(fwd) and fwd.redirect_deadline(redirect) <= now:
+                continue  # redirect expired: stop handing out a dead owner's vMAC (NX)
+            if fwd.state is VfState.ACTIVE:
+                out.append(Candidate(fwd.number, fwd.vmac, self.host.weight))
+            elif fwd.holder_ip is not None:
+                out.append(Candidate(fwd.number, fwd.vmac, fwd.holder_weight))
+        return out
+
+
+__all__ = ["Forwarder", "ForwarderTable", "Host"]

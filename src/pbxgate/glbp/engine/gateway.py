@@ -1,0 +1,565 @@
+"""The GLBP engine of one router and one group: no sockets, no clock, no global randomness.
+
+Theory of operation (aioquic style, STYLE habit 1). A driver feeds the engine what happened —
+``receive_packet``/``receive_message`` (a packet from ``src``), ``handle_timer`` (when the time
+returned by ``get_timer`` has come), ``set_config``, ``set_interface``, ``set_track`` and
+``arp_request`` — each with ``now`` in seconds. After each call the driver collects what to send
+(``packets_to_send``/``messages_to_send``) and the events (``next_event``). The simulator and
+the live daemon are two such drivers.
+
+The virtual gateway (AVG election) is an HSRP-like state machine (``states.py``): priority, then
+the higher IP, decides; a Listen router that hears no Active (or no Standby) for the hold time
+speaks up; after one hold time of speaking it becomes Standby, or Active if there is none. AVG
+preemption is off by default (IOS-CG). Hello and hold times are learned from the AVG (REF §3
+[single: LAB]); the configured values are kept for ``show glbp``. Forwarders are in
+``forwarders.py``, weighting in ``weighting.py``, the AVG's choice of vMAC in ``balancing.py``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+
+from pbxgate.glbp.config import GlbpGroupConfig
+from pbxgate.glbp.engine.balancing import Balancer
+from pbxgate.glbp.engine.events import BadAuth, DebugEvent, Event, StateChange
+from pbxgate.glbp.engine.forwarders import ForwarderTable
+from pbxgate.glbp.engine.messages import ZERO_MAC, ForwarderPart, HelloPart, Message
+from pbxgate.glbp.engine.names import MAX_FORWARDERS, normalize_mac, short_interface
+from pbxgate.glbp.engine.states import VgInput, VgState, apply_vg
+from pbxgate.glbp.engine.weighting import current_weight, next_ok
+
+IPAddress = IPv4Address | IPv6Address
+
+# Hello jitter: each interval is shortened by up to this fraction so that routers booted
+# together do not stay in lock-step (the same idea as IOS timer jitter). 0 with no rng.
+HELLO_JITTER = 0.1
+
+_ROLE_STATES = (VgState.LISTEN, VgState.SPEAK, VgState.STANDBY, VgState.ACTIVE)
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """A remote Active or Standby router: address, priority and when it expires."""
+
+    ip: IPAddress
+    priority: int
+    deadline: float
+
+
+@dataclass(slots=True)
+class Member:
+    """A group member heard from (``Group members:`` in ``show glbp``)."""
+
+    mac: str
+    ip: IPAddress
+    deadline: float
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message to send; ``destination`` None means the GLBP multicast group."""
+
+    message: Message
+    destination: IPAddress | None = None
+
+
+@dataclass
+class Counters:
+    received: int = 0
+    sent: int = 0
+    bad_auth: int = 0
+    malformed: int = 0
+    wrong_group: int = 0
+
+
+class GlbpEngine:
+    """One router's view of one GLBP group (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        interface: str,
+        address: IPAddress,
+        bia: str,
+        config: GlbpGroupConfig,
+        now: float,
+        rng: random.Random | None = None,
+        interface_up: bool = True,
+        tracks: Mapping[int, bool] | None = None,
+        debug: bool = False,
+    ) -> None:
+        self.interface = interface
+        self.group = config.group
+        self.address = address
+        self.bia = normalize_mac(bia)
+        self.config = config
+        self.rng = rng
+        self.debug = debug
+        self.counters = Counters()
+        self.state = VgState.DISABLED
+        self.state_changes = 0
+        self.last_change: float | None = None
+        self.active: Role | None = None
+        self.standby: Role | None = None
+        self.members: dict[str, Member] = {}
+        self.learned_hello: float | None = None
+        self.learned_hold: float | None = None
+        self.learned_redirect: int | None = None
+        self.learned_timeout: int | None = None
+        self.learned_vip: IPAddress | None = None
+        self.interface_up = interface_up
+        self.tracks: dict[int, bool] = dict(tracks or {})
+        self._weight = current_weight(config, self.tracks)
+        self._weight_ok = next_ok(config, self._weight, True)
+        self.forwarders = ForwarderTable(self, self._emit)
+        self.balancer = Balancer(config.load_balancing)
+        self.next_hello: float | None = None
+        self.active_deadline: float | None = None
+        self.standby_deadline: float | None = None
+        self.speak_deadline: float | None = None
+        self.preempt_deadline: float | None = None
+        self.request_at: float | None = None
+        self._listen_since = now
+        self._events: deque[Event] = deque()
+        self._out: list[Outgoing] = []
+        self._update_enabled(now)
+
+    # -- derived values ------------------------------------------------------------------
+
+    @property
+    def virtual_ip(self) -> IPAddress | None:
+        return self.config.virtual_ip or self.learned_vip
+
+    @property
+    def hello(self) -> float:
+        return self.learned_hello if self.learned_hello is not None else self.config.hello
+
+    @property
+    def hold(self) -> float:
+        return self.learned_hold if self.learned_hold is not None else self.config.hold
+
+    @property
+    def redirect(self) -> int:
+        return self.config.redirect if self.learned_redirect is None else self.learned_redirect
+
+    @property
+    def timeout(self) -> int:
+        return self.config.timeout if self.learned_timeout is None else self.learned_timeout
+
+    @property
+    def weight(self) -> int:
+        return self._weight
+
+    @property
+    def weight_ok(self) -> bool:
+        return self._weight_ok
+
+    @property
+    def is_avg(self) -> bool:
+        return self.state is VgState.ACTIVE
+
+    def _me(self) -> tuple[int, int]:
+        return (self.config.priority, int(self.address))
+
+    # -- driver API ----------------------------------------------------------------------
+
+    def get_timer(self) -> float | None:
+        """The earliest time ``handle_timer`` must be called, or None."""
+        state = self.state
+        listening = state is VgState.LISTEN
+        values = (
+            self.next_hello,
+            self.active_deadline if listening or state is VgState.STANDBY else None,
+            self.standby_deadline if listening else None,
+            self.speak_deadline if state is VgState.SPEAK else None,
+            self.preempt_deadline,
+            self.request_at,
+            self.forwarders.next_deadline(),
+        )
+        best: float | None = None
+        for value in values:
+            if value is not None and (best is None or value < best):
+                best = value
+        return best
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def messages_to_send(self) -> list[Outgoing]:
+        out, self._out = self._out, []
+        self.counters.sent += len(out)
+        return out
+
+    def receive_message(self, message: Message, src: IPAddress, now: float) -> None:
+        """A decoded (and authenticated) packet from ``src``."""
+        if self.state in (VgState.DISABLED, VgState.INIT) and not self._can_learn(message):
+            return
+        if message.group != self.group:
+            self.counters.wrong_group += 1
+            return
+        if message.owner_id == self.bia:
+            return  # our own multicast looped back
+        self.counters.received += 1
+        if message.hello is None:
+            self._on_assignment_or_request(message, src, now)
+            return
+        self._on_hello(message, message.hello, src, now)
+
+    def report_bad_auth(self, src: IPAddress, now: float) -> None:
+        """A packet failed authentication: count it, log ``%GLBP-4-BADAUTH``, drop it."""
+        self.counters.bad_auth += 1
+        self._emit(BadAuth(now, str(src), self.group))
+
+    def report_malformed(self) -> None:
+        self.counters.malformed += 1
+
+    def handle_timer(self, now: float) -> None:
+        """Run everything that is due at ``now``."""
+        if self.state not in _ROLE_STATES:
+            return
+        self._expire_roles(now)
+        self._vg_timers(now)
+        if self.preempt_deadline is not None and self.preempt_deadline <= now:
+            self.preempt_deadline = None
+            if self._preempt_allowed():
+                self._step(VgInput.PREEMPT, now, self._active_text())
+        self.forwarders.handle_timer(now)
+        if self.request_at is not None and self.request_at <= now:
+            self._send_request(now)
+        if self.next_hello is not None and self.next_hello <= now:
+            self._send_hello(now)
+
+    def set_config(self, config: GlbpGroupConfig, now: float) -> None:
+        """A new configuration for this group (the result of an IOS command)."""
+        old = self.config
+        self.config = config
+        if config.load_balancing is not old.load_balancing:
+            self.balancer = Balancer(config.load_balancing)
+        self._recompute_weight(now)
+        if self.state is VgState.ACTIVE and (old.hello, old.hold) != (config.hello, config.hold):
+            self.next_hello = now
+        if config.preempt and self.state in (VgState.LISTEN, VgState.SPEAK, VgState.STANDBY):
+            self._check_preempt(now)
+        self._update_enabled(now)
+
+    def set_interface(self, up: bool, now: float) -> None:
+        """The interface's line protocol went up or down."""
+        if up == self.interface_up:
+            return
+        self.interface_up = up
+        if not up and self.state is not VgState.DISABLED:
+            self._step(VgInput.INTERFACE_DOWN, now)
+        self._update_enabled(now)
+
+    def set_track(self, number: int, up: bool, now: float) -> None:
+        """A tracked object changed state; the weighting follows it."""
+        self.tracks[number] = up
+        self._recompute_weight(now)
+
+    def arp_request(self, host_mac: str, now: float) -> str | None:
+        """AVG only: the vMAC to answer an ARP for the virtual IP with, else None."""
+        if self.state is not VgState.ACTIVE:
+            return None
+        own = self.forwarders.owned()
+        candidates = self.forwarders.candidates(now)
+        choice = self.balancer.choose(host_mac, candidates, own.number if own else None)
+        if choice is None:
+            return None
+        self.forwarders.items[choice.number].selections += 1
+        return choice.vmac
+
+    def forwards(self, vmac: str) -> bool:
+        """Whether this router forwards traffic sent to ``vmac`` now."""
+        for fwd in self.forwarders.items.values():
+            if fwd.vmac == vmac:
+                return fwd.state.name == "ACTIVE"
+        return False
+
+    # -- state machine -------------------------------------------------------------------
+
+    def _step(self, event: VgInput, now: float, detail: str = "") -> None:
+        old = self.state
+        new = apply_vg(old, event)
+        if self.debug:
+            text = f"GLBP: {short_interface(self.interface)} {self.group} {old.label}: {event.text}"
+            self._emit(DebugEvent(now, f"{text} ({detail})" if detail else text))
+        if new is old:
+            return
+        self.state = new
+        self.state_changes += 1
+        self.last_change = now
+        self._emit(StateChange(now, self.interface, self.group, old, new))
+        self._enter(new, now)
+
+    def _enter(self, state: VgState, now: float) -> None:
+        self.speak_deadline = None
+        self.preempt_deadline = None
+        if state is VgState.LISTEN:
+            self._listen_since = now
+            self.active_deadline = self.active.deadline if self.active else now + self.hold
+            self.standby_deadline = self.standby.deadline if self.standby else now + self.hold
+            if self.next_hello is None:
+                self.next_hello = now
+            self._schedule_request(now)
+        elif state is VgState.SPEAK:
+            self.speak_deadline = now + self.hold
+            self.standby_deadline = None
+            self.next_hello = now
+        elif state is VgState.STANDBY:
+            self.standby = None
+            self.standby_deadline = None
+            self.active_deadline = self.active.deadline if self.active else now
+        elif state is VgState.ACTIVE:
+            self._become_active(now)
+        else:
+            self._reset(now)
+
+    def _become_active(self, now: float) -> None:
+        self.active = None
+        self.active_deadline = self.standby_deadline = None
+        self.learned_hello = self.learned_hold = None
+        self.learned_redirect = self.learned_timeout = None
+        self.request_at = None
+        if self.forwarders.owned() is None and self._weight_ok:
+            fwd = self.forwarders.allocate(self.bia, self.address, now)
+            if fwd is not None:
+                self.forwarders.assigned(fwd.number, now)
+        self.next_hello = now
+
+    def _reset(self, now: float) -> None:
+        self.active = self.standby = None
+        self.members.clear()
+        self.next_hello = self.active_deadline = self.standby_deadline = None
+        self.request_at = None
+        self.learned_hello = self.learned_hold = None
+        self.learned_redirect = self.learned_timeout = None
+        self.forwarders.clear(now)
+
+    def _update_enabled(self, now: float) -> None:
+        """Disabled <-> Init <-> Listen from the configuration and the interface."""
+        enabled = self.config.enabled and self.virtual_ip is not None
+        if not self.config.enabled and self.state is not VgState.DISABLED:
+            self._step(VgInput.DISABLE, now)
+            return
+        if enabled and self.state is VgState.DISABLED:
+            self._step(VgInput.ENABLE, now)
+        if self.state is VgState.INIT and self.interface_up:
+            self._step(VgInput.INTERFACE_UP, now)
+
+    def _can_learn(self, message: Message) -> bool:
+        """A router enabled without a VIP listens for one in Disabled (HSRP-like)."""
+        return (
+            self.state is VgState.DISABLED
+            and self.config.enabled
+            and self.interface_up
+            and message.hello is not None
+            and message.hello.state is VgState.ACTIVE
+        )
+
+    # -- timers --------------------------------------------------------------------------
+
+    def _expire_roles(self, now: float) -> None:
+        if self.active is not None and self.active.deadline <= now:
+            self.active = None
+        if self.standby is not None and self.standby.deadline <= now:
+            self.standby = None
+        for mac, member in list(self.members.items()):
+            if member.deadline <= now:
+                del self.members[mac]
+
+    def _vg_timers(self, now: float) -> None:
+        state = self.state
+        if state is VgState.LISTEN:
+            if self.active_deadline is not None and self.active_deadline <= now:
+                self._step(VgInput.ACTIVE_TIMER_EXPIRED, now)
+            elif self.standby_deadline is not None and self.standby_deadline <= now:
+                self._step(VgInput.STANDBY_TIMER_EXPIRED, now)
+        elif state is VgState.SPEAK:
+            if self.speak_deadline is not None and self.speak_deadline <= now:
+                if self.active is None:
+                    self._step(VgInput.ACTIVE_TIMER_EXPIRED, now)
+                else:
+                    self._step(VgInput.SPEAK_TIMER_EXPIRED, now)
+        elif (
+            state is VgState.STANDBY
+            and self.active_deadline is not None
+            and self.active_deadline <= now
+        ):
+            self._step(VgInput.ACTIVE_TIMER_EXPIRED, now, self._active_text())
+        if self.state is VgState.ACTIVE:
+            self.standby_deadline = None
+
+    def _active_text(self) -> str:
+        return str(self.active.ip) if self.active else ""
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def _on_hello(self, message: Message, hello: HelloPart, src: IPAddress, now: float) -> None:
+        hold = hello.hold_ms / 1000.0
+        if self.state is VgState.DISABLED:
+            self.learned_vip = hello.virtual_ip
+            self._update_enabled(now)
+            if self.state not in _ROLE_STATES:
+                return
+        self.members[message.owner_id] = Member(message.owner_id, src, now + hold)
+        them = (hello.priority, int(src))
+        if hello.state is VgState.ACTIVE:
+            self._on_active_hello(hello, src, them, hold, now)
+        else:
+            if self.active is not None and self.active.ip == src:
+                self.active = None  # the AVG resigned: act as if its timer ran out
+                self.active_deadline = now
+            self._on_candidate_hello(hello, src, them, hold, now)
+        self.forwarders.on_hello(src, message.owner_id, message.forwarders, hold, now)
+        if self.is_avg and self.forwarders.owned() is None and self._weight_ok:
+            self._become_active(now)
+
+    def _on_active_hello(
+        self, hello: HelloPart, src: IPAddress, them: tuple[int, int], hold: float, now: float
+    ) -> None:
+        if self.standby is not None and self.standby.ip == src:
+            self.standby = None
+        if self.state is VgState.ACTIVE:
+            if them > self._me():
+                self._step(VgInput.HIGHER_PRI_ACTIVE, now, f"{hello.priority}/{src}")
+            else:
+                return
+        first = self.active is None or self.active.ip != src
+        self.active = Role(src, hello.priority, now + hold)
+        self.active_deadline = now + hold
+        self._learn_timers(hello)
+        if self.config.virtual_ip is None and hello.virtual_ip is not None:
+            self.learned_vip = hello.virtual_ip
+        if first:
+            self._schedule_request(now)
+        self._check_preempt(now)
+
+    def _on_candidate_hello(
+        self, hello: HelloPart, src: IPAddress, them: tuple[int, int], hold: float, now: float
+    ) -> None:
+        if hello.state is VgState.STANDBY:
+            self.standby = Role(src, hello.priority, now + hold)
+            if self.state is VgState.LISTEN:
+                self.standby_deadline = now + hold
+        elif self.standby is not None and self.standby.ip == src:
+            self.standby = None
+        if hello.state not in (VgState.SPEAK, VgState.STANDBY):
+            return
+        if them > self._me():
+            if self.state is VgState.LISTEN:
+                self.standby_deadline = now + hold  # a better router is taking the role
+            elif self.state in (VgState.SPEAK, VgState.STANDBY):
+                self._step(VgInput.HIGHER_PRI_SPEAK, now, f"{hello.priority}/{src}")
+        elif hello.state is VgState.STANDBY and self.state is VgState.LISTEN:
+            self._step(VgInput.LOWER_PRI_STANDBY, now, f"{hello.priority}/{src}")
+
+    def _learn_timers(self, hello: HelloPart) -> None:
+        """Non-AVG routers use the AVG's timers; configured ones stay for ``show glbp``."""
+        self.learned_hello = hello.hello_ms / 1000.0
+        self.learned_hold = hello.hold_ms / 1000.0
+        self.learned_redirect = hello.redirect
+        self.learned_timeout = hello.timeout
+
+    def _check_preempt(self, now: float) -> None:
+        if not self._preempt_allowed():
+            self.preempt_deadline = None
+            return
+        if self.preempt_deadline is None:
+            self.preempt_deadline = now + self.config.preempt_delay
+
+    def _preempt_allowed(self) -> bool:
+        return (
+            self.config.preempt
+            and self.state in (VgState.LISTEN, VgState.SPEAK, VgState.STANDBY)
+            and self.active is not None
+            and (self.active.priority, int(self.active.ip)) < self._me()
+        )
+
+    # -- forwarder requests --------------------------------------------------------------
+
+    def _schedule_request(self, now: float) -> None:
+        """Ask the AVG for a forwarder once we have listened for one hold time."""
+        if self.forwarders.owned() is not None or self.is_avg:
+            self.request_at = None
+            return
+        self.request_at = max(now, self._listen_since + self.config.hold)
+
+    def _send_request(self, now: float) -> None:
+        self.request_at = None
+        if self.forwarders.owned() is not None or self.active is None or not self._weight_ok:
+            return
+        if len(self.forwarders) < MAX_FORWARDERS:
+            part = ForwarderPart(0, None, 0, self._weight, ZERO_MAC)
+            message = Message(self.group, self.bia, None, (part,))
+            self._out.append(Outgoing(message, self.active.ip))
+        self.request_at = now + self.hello  # retried until assigned (a 5th router keeps waiting)
+
+    def _on_assignment_or_request(self, message: Message, src: IPAddress, now: float) -> None:
+        for part in message.forwarders:
+            if part.is_request and self.is_avg:
+                fwd = self.forwarders.allocate(message.owner_id, src, now)
+                if fwd is not None:
+                    reply = ForwarderPart(fwd.number, fwd.state, 0, self._weight, fwd.vmac)
+                    out = Message(self.group, self.bia, None, (reply,))
+                    self._out.append(Outgoing(out, src))
+            elif self._is_my_assignment(part, src):
+                self.forwarders.assigned(part.forwarder, now)
+                self.request_at = None
+                self.next_hello = now
+
+    def _is_my_assignment(self, part: ForwarderPart, src: IPAddress) -> bool:
+        return (
+            not part.is_request
+            and self.active is not None
+            and src == self.active.ip
+            and self.forwarders.owned() is None
+            and self._weight_ok
+        )
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _send_hello(self, now: float) -> None:
+        cfg = self.config
+        hello_s, hold_s = (cfg.hello, cfg.hold) if self.is_avg else (self.hello, self.hold)
+        part = HelloPart(
+            self.state,
+            cfg.priority,
+            round(hello_s * 1000),
+            round(hold_s * 1000),
+            self.redirect,
+            self.timeout,
+            self.virtual_ip,
+        )
+        message = Message(self.group, self.bia, part, self.forwarders.hello_parts())
+        self._out.append(Outgoing(message))
+        jitter = self.rng.random() * HELLO_JITTER if self.rng is not None else 0.0
+        self.next_hello = now + hello_s * (1.0 - jitter)
+
+    def _recompute_weight(self, now: float) -> None:
+        weight = current_weight(self.config, self.tracks)
+        ok = next_ok(self.config, weight, self._weight_ok)
+        changed = (weight, ok) != (self._weight, self._weight_ok)
+        self._weight, self._weight_ok = weight, ok
+        if changed and self.state in _ROLE_STATES:
+            self.forwarders.weight_changed(now)
+            if ok and self.forwarders.owned() is None:
+                if self.is_avg:
+                    self._become_active_forwarder(now)
+                else:
+                    self._schedule_request(now)
+            self.next_hello = now
+
+    def _become_active_forwarder(self, now: float) -> None:
+        fwd = self.forwarders.allocate(self.bia, self.address, now)
+        if fwd is not None:
+            self.forwarders.assigned(fwd.number, now)
+
+    def _emit(self, event: Event) -> None:
+        self._events.append(event)
+
+
+__all__ = ["Counters", "GlbpEngine", "Member", "Outgoing", "Role"]

@@ -1,0 +1,160 @@
+"""A virtual LAN that drives GLBP engines on a virtual clock.
+
+Theory of operation: one heap of ``(time, seq, action)``. An engine's timer is an entry that
+is invalidated (by a version number) whenever the engine is touched; a sent message is an
+entry delivered to the other engines of the same segment (multicast) or to the one owning the
+destination address (unicast). Everything happens in heap order, so a run with the same inputs
+and seed replays exactly. The network is one of two drivers of the engine (the other is the
+live daemon); it is shared by the simulator, the tests and the benchmark.
+
+Messages travel either as engine messages (fast; used by the benchmark) or, when a
+``Transport`` is given, as bytes through the wire codec and authentication, which is what the
+simulator and ``--pcap`` use.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+from typing import Protocol
+
+from pbxgate.glbp.engine import Event, GlbpEngine, Message, Outgoing
+
+IPAddress = IPv4Address | IPv6Address
+
+
+class Transport(Protocol):
+    """Turns an outgoing message into bytes and feeds received bytes to an engine."""
+
+    def encode(self, sender: GlbpEngine, out: Outgoing) -> bytes: ...
+
+    def deliver(self, receiver: GlbpEngine, data: bytes, src: IPAddress, now: float) -> None: ...
+
+
+@dataclass
+class Node:
+    """One engine (router ``name``, one group) attached to ``segment``."""
+
+    name: str
+    engine: GlbpEngine
+    segment: str = "lan"
+    powered: bool = True
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    time: float
+    router: str
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A GLBP packet on the wire, for pcap output and counting."""
+
+    time: float
+    sender: str
+    src: IPAddress
+    src_mac: str
+    destination: IPAddress | None
+    message: Message
+    data: bytes | None
+
+
+@dataclass
+class Network:
+    """The virtual clock, the event heap and the attached engines."""
+
+    now: float = 0.0
+    transport: Transport | None = None
+    nodes: list[Node] = field(default_factory=list)
+    events: list[LoggedEvent] = field(default_factory=list)
+    on_frame: Callable[[Frame], None] | None = None
+    keep_events: bool = True
+    delivered: int = 0
+    _heap: list[tuple[float, int, int, Node, Frame | None]] = field(default_factory=list)
+    _seq: itertools.count[int] = field(default_factory=itertools.count)
+
+    def attach(self, node: Node) -> Node:
+        self.nodes.append(node)
+        self.service(node)
+        return node
+
+    def detach(self, node: Node) -> None:
+        """Power off: the engine vanishes without a word (its peers notice by hold time)."""
+        node.powered = False
+        node.version += 1
+
+    def node(self, name: str, group: int | None = None) -> Node:
+        for item in self.nodes:
+            if item.name == name and item.powered and group in (None, item.engine.group):
+                return item
+        raise KeyError(name)
+
+    def service(self, node: Node) -> None:
+        """Collect what ``node`` wants to send and log; re-arm its timer."""
+        if not node.powered:
+            return
+        engine = node.engine
+        for out in engine.messages_to_send():
+            self._send(node, out)
+        while (event := engine.next_event()) is not None:
+            if self.keep_events:
+                self.events.append(LoggedEvent(event.time, node.name, event))
+        node.version += 1
+        when = engine.get_timer()
+        if when is not None:
+            heapq.heappush(
+                self._heap, (max(when, self.now), next(self._seq), node.version, node, None)
+            )
+
+    def _send(self, node: Node, out: Outgoing) -> None:
+        engine = node.engine
+        data = self.transport.encode(engine, out) if self.transport is not None else None
+        frame = Frame(
+            self.now, node.name, engine.address, engine.bia, out.destination, out.message, data
+        )
+        if self.on_frame is not None:
+            self.on_frame(frame)
+        heapq.heappush(self._heap, (self.now, next(self._seq), 0, node, frame))
+
+    def _deliver(self, sender: Node, frame: Frame) -> None:
+        for node in self.nodes:
+            if node is sender or not node.powered or node.segment != sender.segment:
+                continue
+            engine = node.engine
+            if frame.destination is not None and engine.address != frame.destination:
+                continue
+            if engine.group != frame.message.group:
+                continue
+            self.delivered += 1
+            if frame.data is not None and self.transport is not None:
+                self.transport.deliver(engine, frame.data, frame.src, self.now)
+            else:
+                engine.receive_message(frame.message, frame.src, self.now)
+            self.service(node)
+
+    def run_until(self, until: float) -> None:
+        """Process everything due up to and including ``until``; the clock ends at ``until``."""
+        heap = self._heap
+        while heap and heap[0][0] <= until:
+            when, _seq, version, node, frame = heapq.heappop(heap)
+            self.now = when
+            if frame is not None:
+                if node.powered:
+                    self._deliver(node, frame)
+                continue
+            if node.powered and version == node.version:
+                node.engine.handle_timer(when)
+                self.service(node)
+        self.now = until
+
+    def run_for(self, seconds: float) -> None:
+        self.run_until(self.now + seconds)
+
+
+__all__ = ["Frame", "LoggedEvent", "Network", "Node", "Transport"]
