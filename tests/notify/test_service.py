@@ -51,3 +51,48 @@ def test_accept_does_not_import_http_or_templates() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_run_worker_delivers_what_accept_stores_in_the_same_process(tmp_path: Path) -> None:
+    import asyncio
+
+    import httpx
+
+    token = tmp_path / "vk.token"
+    token.write_text("service-test-token\n")
+    settings = Settings(
+        {
+            "notify": {
+                "outbox": str(tmp_path / "o.sqlite3"),
+                "poll_interval": 3600,  # only accept()'s wake-up can make this test pass
+                "vk": {"enabled": True, "token_file": str(token), "recipients": ["7"]},
+            }
+        }
+    )
+    seen: list[bytes] = []
+
+    async def scenario() -> None:
+        got = asyncio.Event()
+
+        def handler(req: httpx.Request) -> httpx.Response:
+            seen.append(req.content)
+            got.set()
+            return httpx.Response(200, json={"response": 1})
+
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            service.run_worker(settings, stop, transport=httpx.MockTransport(handler))
+        )
+        await asyncio.sleep(0)
+        while not service._wakers:  # the worker registers once it holds the outbox lock
+            await asyncio.sleep(0)
+        assert service.accept(settings, make_event(1))
+        await asyncio.wait_for(got.wait(), 10)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        service.close_outboxes()
+    assert len(seen) == 1 and b"peer_id=7" in seen[0]
