@@ -199,7 +199,7 @@ def main() -> None:
         return serve_panoramisk()
     print(
         f"{args.concurrency} concurrent connections, {args.seconds:.0f} s per server,"
-        f" {os.cpu_count()} CPUs"
+        f" {os.cpu_count()} CPUs, load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
     )
     me = [sys.executable, str(HERE)]
     if args.only in (None, "pbxgate-echo"):

@@ -1,0 +1,223 @@
+"""How long an incoming call is held by the notification, with VK slow (2 s) or unreachable.
+
+Hold time = from the first byte the simulated Asterisk sends to the end of the AGI session
+(FastAGI: the server closes the connection; a process script: it exits, since Asterisk waits
+for both). Measured in one run, against a local fake VK:
+
+* ``fastagi``: ``pbxgate serve`` (FastAGI + the delivery worker, which keeps talking to the
+  slow or unreachable VK meanwhile); each call commits the event to the outbox (fsync);
+* ``script``: ``pbxgate-agi`` started per call (fork + exec + interpreter start-up + commit);
+* ``sync-baseline``: ``agi_sync_baseline.py``, which POSTs to VK before exiting, as the
+  article's PHP script does (timeout 10 s; PHP's default_socket_timeout is 60 s).
+
+"slow" = the fake VK answers after 2 s; "unreachable" = a listener that never accepts, so
+connections hang until the client's timeout.
+
+Run:  .venv/bin/python benchmarks/agi_hold.py [--calls 1000] [--script-calls 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(HERE.parent))
+
+from agi_throughput import ENV_BLOCK  # noqa: E402 - benchmarks are plain scripts
+from pbxgate.notify.fakevk import FakeVkServer, FakeVkState  # noqa: E402
+
+LOCAL_ENV = (
+    b"agi_request: /usr/local/bin/pbxgate-agi\nagi_channel: PJSIP/trunk-00000001\n"
+    b"agi_language: ru\nagi_type: PJSIP\nagi_uniqueid: %d.%d\nagi_version: 22.10.1\n"
+    b"agi_callerid: 84991111111\nagi_calleridname: Oleg Ivanov\nagi_dnid: 4996491913\n"
+    b"agi_rdnis: unknown\nagi_context: from-trunk\nagi_extension: 4996491913\n"
+    b"agi_priority: 2\nagi_enhanced: 0.0\nagi_accountcode: \nagi_threadid: 1\n"
+    b"agi_arg_1: notify\n\n"
+)
+REPLIES = b"200 result=0\n200 result=1\n"  # GET VARIABLE (unset), SET VARIABLE
+
+
+@contextlib.contextmanager
+def vk_endpoint(kind: str) -> Iterator[str]:
+    """The API base URL of a fake VK that is slow (2 s) or unreachable."""
+    if kind == "slow":
+        server = FakeVkServer(0, FakeVkState(delay=2.0, rate=1000.0)).start()
+        try:
+            yield server.base_url
+        finally:
+            server.stop()
+        return
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)  # never accepted: once the backlog is full, connections hang
+    try:
+        yield f"http://127.0.0.1:{hole.getsockname()[1]}"
+    finally:
+        hole.close()
+
+
+def settings_env(tmp: Path, api_base: str) -> dict[str, str]:
+    config = tmp / "config.toml"
+    config.write_text(
+        '[notify.vk]\nenabled = true\ntoken = "bench-token"\nrecipients = ["1"]\n'
+        f'api_base = "{api_base}"\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp / "data"), "PBXGATE_CONFIG": str(config)}
+    env["XDG_CONFIG_HOME"] = str(tmp / "config")
+    return env
+
+
+# -- FastAGI -------------------------------------------------------------------------------------
+
+
+class TimedCall(asyncio.Protocol):
+    """A simulated Asterisk that notes when it sent its first byte and when the session ended."""
+
+    def __init__(self, env: bytes, done: asyncio.Future[float]) -> None:
+        self.env, self.done, self.pending = env, done, b""
+        self.started = 0.0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.started = time.perf_counter()
+        transport.write(self.env)
+
+    def data_received(self, data: bytes) -> None:
+        lines = (self.pending + data).split(b"\n")
+        self.pending = lines.pop()
+        if lines and self.transport is not None:
+            self.transport.write(b"200 result=1\n" * len(lines))
+
+    def eof_received(self) -> bool:
+        if not self.done.done():
+            self.done.set_result(time.perf_counter() - self.started)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(time.perf_counter() - self.started)
+
+
+async def fastagi_holds(port: int, calls: int, concurrency: int) -> list[float]:
+    loop = asyncio.get_running_loop()
+    holds: list[float] = []
+    seq = iter(range(calls))
+    base = int(time.time() * 1000)
+
+    async def call(env: bytes) -> float:
+        done: asyncio.Future[float] = loop.create_future()
+        await loop.create_connection(lambda: TimedCall(env, done), "127.0.0.1", port)
+        return await done
+
+    async def caller() -> None:
+        for i in seq:
+            holds.append(await call(ENV_BLOCK % (base, i)))
+
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return holds
+
+
+def run_fastagi(
+    env: dict[str, str], calls: int, concurrency: int, worker: bool = True
+) -> list[float]:
+    argv = [str(BIN / "pbxgate"), "serve", "--listen", "127.0.0.1:0"]
+    proc = subprocess.Popen(
+        argv if worker else [*argv, "--no-worker"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    ready = proc.stderr.readline()
+    match = re.search(r"FastAGI on 127\.0\.0\.1:(\d+)", ready)
+    if not match:
+        proc.kill()
+        raise SystemExit(f"pbxgate serve did not start: {ready!r}")
+    try:
+        asyncio.run(fastagi_holds(int(match.group(1)), 50, concurrency))  # warm-up
+        return asyncio.run(fastagi_holds(int(match.group(1)), calls, concurrency))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        proc.stderr.close()
+
+
+# -- process scripts -----------------------------------------------------------------------------
+
+
+def run_process(argv: list[str], stdin: bytes, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, input=stdin, env=env, stdout=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - started
+
+
+def run_scripts(env: dict[str, str], calls: int) -> list[float]:
+    base = int(time.time() * 1000)
+    argv = [str(BIN / "pbxgate-agi"), "notify"]
+    return [run_process(argv, (LOCAL_ENV % (base, i)) + REPLIES, env) for i in range(calls)]
+
+
+def run_baseline(env: dict[str, str], api_base: str, calls: int) -> list[float]:
+    argv = [sys.executable, str(HERE.with_name("agi_sync_baseline.py")), api_base, "10"]
+    return [run_process(argv, LOCAL_ENV % (0, i), env) for i in range(calls)]
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+
+def row(mode: str, vk: str, holds: list[float]) -> str:
+    ms = sorted(h * 1000 for h in holds)
+    p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
+    return (
+        f"{mode:14} {vk:12} {len(ms):6d} {statistics.median(ms):10.2f} {p99:10.2f} {ms[-1]:10.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=1000, help="FastAGI calls per VK mode")
+    parser.add_argument("--concurrency", type=int, default=1, help="FastAGI calls in flight")
+    parser.add_argument("--script-calls", type=int, default=30)
+    parser.add_argument("--baseline-calls", type=int, default=3)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=HERE.parent / ".data",
+        help="where the outbox lives (its disk's fsync time is most of the hold)",
+    )
+    parser.add_argument("--no-worker", action="store_true", help="FastAGI without the worker")
+    args = parser.parse_args()
+    data = args.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{os.cpu_count()} CPUs, load average {load}; outbox in {data}")
+    print(f"{'mode':14} {'VK':12} {'calls':>6} {'p50 ms':>10} {'p99 ms':>10} {'max ms':>10}")
+    for vk in ("slow", "unreachable"):
+        with vk_endpoint(vk) as api_base, tempfile.TemporaryDirectory(dir=data) as tmp:
+            env = settings_env(Path(tmp), api_base)
+            holds = run_fastagi(env, args.calls, args.concurrency, not args.no_worker)
+            print(row("fastagi", vk, holds), flush=True)
+            print(row("script", vk, run_scripts(env, args.script_calls)), flush=True)
+            baseline = run_baseline(env, api_base, args.baseline_calls)
+            print(row("sync-baseline", vk, baseline), flush=True)
+
+
+if __name__ == "__main__":
+    main()
