@@ -146,6 +146,10 @@ def test_type7_key_strings() -> None:
     encrypted = AuthConfig(AuthMode.MD5_KEY_STRING, Secret("094F471A1A0A"), encrypted=True)
     plain = AuthConfig(AuthMode.MD5_KEY_STRING, Secret("cisco"))
     assert verify(sign(PACKET, encrypted, source=SOURCE), plain, source=SOURCE)
+    hidden = (KeyChain("GLBP", (KeyChainKey(7, Secret("094F471A1A0A"), encrypted=True),)),)
+    plain = (KeyChain("GLBP", (KeyChainKey(7, Secret("cisco")),)),)
+    data = sign(PACKET, CHAIN, source=SOURCE, key_chains=hidden)
+    assert verify(data, CHAIN, source=SOURCE, key_chains=plain)
     for bad in ("9", "xx4F47", "094F47Z"):
         with pytest.raises(AuthConfigError):
             decode_type7(bad)

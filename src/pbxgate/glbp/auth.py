@@ -31,7 +31,7 @@ from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address
 
 from pbxgate.errors import ConfigError
-from pbxgate.glbp.config import AuthConfig, AuthMode, KeyChain
+from pbxgate.glbp.config import AuthConfig, AuthMode, KeyChain, KeyChainKey
 from pbxgate.glbp.wire import (
     HEADER_LEN,
     Auth,
@@ -192,7 +192,12 @@ def _signing_key(auth: AuthConfig, key_chains: Sequence[KeyChain]) -> tuple[byte
             f"key chain {auth.key_chain!r} has no key with a key-string",
             hint="add 'key 1' and 'key-string ...' under 'key chain'",
         )
-    return key.key_string.reveal().encode("utf-8"), key.key_id
+    return _key_bytes(key), key.key_id
+
+
+def _key_bytes(key: KeyChainKey) -> bytes:
+    text = key.key_string.reveal() if key.key_string is not None else ""
+    return (decode_type7(text) if key.encrypted else text).encode("utf-8")
 
 
 def _chain_key(
@@ -202,7 +207,7 @@ def _chain_key(
     key = chain.key(key_id) if chain and key_id is not None else None
     if key is None or key.key_string is None:
         return None
-    return key.key_string.reveal().encode("utf-8")
+    return _key_bytes(key)
 
 
 def _find_chain(auth: AuthConfig, key_chains: Sequence[KeyChain]) -> KeyChain | None:

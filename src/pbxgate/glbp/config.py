@@ -215,6 +215,7 @@ class KeyChainKey:
 
     key_id: int
     key_string: Secret | None = None
+    encrypted: bool = False  # "key-string 7 <type-7 string>" (decoded when used)
 
 
 @dataclass(frozen=True)

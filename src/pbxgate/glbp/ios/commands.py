@@ -275,12 +275,16 @@ def _no_key(ctx: Context) -> None:
     ctx.state.config = ctx.state.config.with_key_chain(replace(chain, keys=keys))
 
 
-def _key_string(value: bool) -> Callable[[Context], None]:
+def _key_string(value: bool, encrypted: bool = False) -> Callable[[Context], None]:
     def apply(ctx: Context) -> None:
         chain = _chain(ctx)
         key_id = ctx.mode.key_id if ctx.mode else None
         secret = Secret(str(ctx.values["string"])) if value else None
-        keys = tuple(replace(k, key_string=secret) if k.key_id == key_id else k for k in chain.keys)
+        hidden = encrypted and value
+        keys = tuple(
+            replace(k, key_string=secret, encrypted=hidden) if k.key_id == key_id else k
+            for k in chain.keys
+        )
         ctx.state.config = ctx.state.config.with_key_chain(replace(chain, keys=keys))
 
     return apply
@@ -299,6 +303,7 @@ def key_grammar() -> Grammar:
     _add_common(g)
     g.add("key-string {string:WORD}", _key_string(True), HELP)
     g.add("key-string 0 {string:WORD}", _key_string(True), HELP)
+    g.add("key-string 7 {string:WORD}", _key_string(True, encrypted=True), HELP)
     g.add("no key-string", _key_string(False), HELP)
     return g
 

@@ -46,7 +46,8 @@ def _key_chain(chain: KeyChain) -> Iterator[str]:
     for key in chain.keys:
         yield f" key {key.key_id}"
         if key.key_string is not None:
-            yield f"  key-string {key.key_string.reveal()}"
+            hidden = "7 " if key.encrypted else ""
+            yield f"  key-string {hidden}{key.key_string.reveal()}"
 
 
 def _interface(interface: InterfaceConfig) -> Iterator[str]:
