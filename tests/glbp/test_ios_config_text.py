@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
@@ -154,6 +155,24 @@ def test_bad_lines_name_file_line_and_word(text: str, message: str) -> None:
     with pytest.raises(IosConfigError) as info:
         parse_config(text, source="r2.cfg")
     assert message in str(info.value)
+
+
+def test_a_real_router_configuration_loads_with_unmodelled_lines_skipped() -> None:
+    text = (GOLDENS / "ios_real_router.cfg").read_text(encoding="utf-8")
+    with pytest.raises(IosConfigError, match=re.escape("R3.cfg:8: 'service timestamps debug")):
+        parse_config(text, source="R3.cfg")
+    skipped: list[str] = []
+    config = parse_config(text, source="R3.cfg", skipped=skipped)
+    assert config.hostname == "R3" and config.tracks == (TrackConfig(2, "Ethernet0/1"),)
+    group = config.interface("Ethernet0/0").group(1)  # type: ignore[union-attr]
+    assert group is not None and group.weighting_tracks == (WeightingTrack(2, 20),)
+    assert skipped[0] == "R3.cfg:8: service timestamps debug datetime msec"
+    assert "R3.cfg:28: duplex auto" in skipped and "R3.cfg:34: ip ospf cost 10" in skipped
+    assert "R3.cfg:37: network 10.0.1.0 0.0.0.3 area 0" in skipped
+    assert len(skipped) == 23
+    bad_glbp = text.replace(" glbp 1 ip 192.168.0.254", " glbp 1 ip 192.168.0.2544")
+    with pytest.raises(IosConfigError, match=re.escape("R3.cfg:29:")):
+        parse_config(bad_glbp, source="R3.cfg", skipped=[])
 
 
 def test_secrets_never_appear_in_errors() -> None:

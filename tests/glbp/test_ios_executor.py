@@ -245,6 +245,25 @@ def test_cli_shell_bad_config_is_one_line(
     assert "cannot read" in capsys.readouterr().err
 
 
+def test_cli_shell_skip_unknown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "R3.cfg"
+    config.write_text((GOLDENS / "ios_real_router.cfg").read_text(encoding="utf-8"))
+    assert main(["glbp", "shell", str(config)]) == 2
+    assert "service timestamps" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("show running-config | include glbp\n"))
+    assert main(["glbp", "shell", "--skip-unknown", str(config)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("skipped 23 unsupported lines, first ")
+    assert captured.out == (
+        "R3>show running-config | include glbp\n"
+        " glbp 1 ip 192.168.0.254\n"
+        " glbp 1 weighting track 2 decrement 20\n"
+        "R3>\n"
+    )
+
+
 def test_cli_shell_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["glbp", "shell", "--help"]) == 0
     assert "Example:" in capsys.readouterr().out

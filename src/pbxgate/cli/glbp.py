@@ -23,7 +23,13 @@ def glbp() -> None:
 @glbp.command("shell")
 @click.argument("config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--privileged", is_flag=True, help="Start in privileged exec (R2#), not R2>.")
-def shell(config_file: Path, privileged: bool) -> None:
+@click.option(
+    "--skip-unknown",
+    is_flag=True,
+    help="Skip configuration lines pbxgate does not model (routing, lines, banners), "
+    "counting them on stderr, instead of stopping at the first one.",
+)
+def shell(config_file: Path, privileged: bool, skip_unknown: bool) -> None:
     """Configure one GLBP router with IOS commands, starting from CONFIG_FILE.
 
     Commands are read from the terminal (with ? help and abbreviations, as on IOS), or from
@@ -40,7 +46,10 @@ def shell(config_file: Path, privileged: bool) -> None:
         text = config_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {config_file}: {exc}") from exc
-    state = IosState(parse_config(text, source=str(config_file)))
+    skipped: list[str] | None = [] if skip_unknown else None
+    state = IosState(parse_config(text, source=str(config_file), skipped=skipped))
+    if skipped:
+        click.echo(f"skipped {len(skipped)} unsupported lines, first {skipped[0]}", err=True)
     mode = EXEC if privileged else USER_EXEC
 
     def write(chunk: str) -> None:

@@ -148,10 +148,15 @@ def _lines(lines: list[str]) -> str:
 _SKIP = ("Building configuration", "Current configuration", "version ", "end")
 
 
-def parse_config(text: str, *, source: str = "config") -> RouterConfig:
+def parse_config(
+    text: str, *, source: str = "config", skipped: list[str] | None = None
+) -> RouterConfig:
     """Read IOS configuration text (``show running-config`` style) into a RouterConfig.
 
     Raises :class:`IosConfigError` naming the file and line of the first refused command.
+    With a ``skipped`` list, lines pbxgate does not model (``router ospf 1``, ``line con 0``,
+    ``ip route ...``, ``duplex auto``) are skipped and listed there instead, so a real
+    router's configuration can be loaded; refused ``glbp`` and ``track`` lines still raise.
     """
     state = IosState()
     mode: Mode | None = CONFIG
@@ -162,9 +167,20 @@ def parse_config(text: str, *, source: str = "config") -> RouterConfig:
         result = run(state, mode or CONFIG, line)
         if result.error is not None:
             shown = mask_secrets(line.strip())
-            raise IosConfigError(f"{source}:{number}: {shown!r}: {result.error}")
+            if skipped is None or _modelled(line):
+                raise IosConfigError(f"{source}:{number}: {shown!r}: {result.error}")
+            skipped.append(f"{source}:{number}: {shown}")
+            continue
         mode = result.mode if result.mode and result.mode.is_config else CONFIG
     return state.config
+
+
+def _modelled(line: str) -> bool:
+    """Lines of the commands this layer models: their errors are never skipped."""
+    words = line.split()
+    if words and words[0] == "no":
+        words = words[1:]
+    return bool(words) and words[0] in ("glbp", "track", "hostname", "key-string")
 
 
 __all__ = ["IosConfigError", "Result", "execute", "mask_secrets", "parse_config", "run"]
