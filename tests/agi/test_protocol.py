@@ -380,3 +380,14 @@ def test_crlf_lines_are_accepted():
     session.receive_data(b"agi_callerid: 100\r\n\r\n")
     env = session.next_event()
     assert isinstance(env, Environment) and env.get("callerid") == "100"
+
+
+def test_query_keeps_plus_signs_and_decodes_escapes():
+    session = AgiSession()
+    session.receive_data(
+        b"agi_network: yes\nagi_network_script: missed?did=+74951234567&n=a%26b&flag&e=\n\n"
+    )
+    env = session.next_event()
+    assert isinstance(env, Environment)
+    assert env.script == "missed"
+    assert env.query == (("did", "+74951234567"), ("n", "a&b"), ("flag", ""), ("e", ""))

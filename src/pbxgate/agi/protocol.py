@@ -36,7 +36,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NoReturn
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from pbxgate.agi.errors import LocalProtocolError, RemoteProtocolError
 
@@ -167,9 +167,18 @@ class Environment:
 
     @property
     def query(self) -> tuple[tuple[str, str], ...]:
-        """The FastAGI query string, parsed (``notify?x=1`` gives ``(("x", "1"),)``)."""
+        """The FastAGI query string, parsed (``notify?x=1`` gives ``(("x", "1"),)``).
+
+        Asterisk passes the dialplan's text as is, so ``+`` stays a plus (``did=+74951234567``)
+        rather than becoming a space as in HTML forms; ``%XX`` escapes are decoded.
+        """
         _, _, qs = self.variables.get("agi_network_script", "").partition("?")
-        return tuple(parse_qsl(qs, keep_blank_values=True))
+        pairs = []
+        for item in qs.split("&"):
+            if item:
+                key, _, value = item.partition("=")
+                pairs.append((unquote(key), unquote(value)))
+        return tuple(pairs)
 
     @property
     def args(self) -> tuple[str, ...]:
