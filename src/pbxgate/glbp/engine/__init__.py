@@ -4,7 +4,7 @@ from pbxgate.glbp.engine.balancing import Balancer, Candidate, host_dependent
 from pbxgate.glbp.engine.errors import GlbpEngineError, GlbpStateError
 from pbxgate.glbp.engine.events import BadAuth, DebugEvent, Event, FwdStateChange, StateChange
 from pbxgate.glbp.engine.forwarders import Forwarder, ForwarderTable
-from pbxgate.glbp.engine.gateway import Counters, GlbpEngine, Member, Outgoing, Role
+from pbxgate.glbp.engine.gateway import Counters, Datagram, GlbpEngine, Member, Outgoing, Role
 from pbxgate.glbp.engine.messages import (
     VF_PRIORITY_OWNER,
     VF_PRIORITY_SECONDARY,
@@ -22,6 +22,7 @@ __all__ = [
     "Balancer",
     "Candidate",
     "Counters",
+    "Datagram",
     "DebugEvent",
     "Event",
     "Forwarder",

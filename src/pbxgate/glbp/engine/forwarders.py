@@ -57,6 +57,7 @@ class Host(Protocol):
     def redirect(self) -> int: ...
     @property
     def timeout(self) -> int: ...
+    def may_take_over(self, fwd: Forwarder) -> bool: ...
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Forwarder:
     owner_seen: float = 0.0  # last owner hello (redirect/timeout are counted from it)
     preempt_deadline: float | None = None
     selections: int = 0  # "Client selection count" on the AVG
+    waited: bool = False  # let a better-placed secondary take over first
 
     def redirect_deadline(self, redirect: int) -> float:
         return self.owner_seen + redirect
@@ -96,6 +98,7 @@ class ForwarderTable:
         self.host = host
         self.emit = emit
         self.items: dict[int, Forwarder] = {}
+        self.passive: set[IPAddress] = set()  # members that will not take a forwarder over
 
     def __iter__(self) -> Iterator[Forwarder]:
         return iter(sorted(self.items.values(), key=lambda f: f.number))
@@ -140,11 +143,19 @@ class ForwarderTable:
     ) -> None:
         """Learn from the forwarder parts of a hello sent by ``sender_ip``."""
         advertised: set[int] = set()
+        passive = False
         for part in parts:
             if part.is_request or not 1 <= part.forwarder <= MAX_FORWARDERS:
                 continue
-            advertised.add(part.forwarder)
+            if part.state is VfState.ACTIVE:
+                advertised.add(part.forwarder)
+            else:
+                passive = True  # its own forwarder in Listen: weighting low or preempt pending
             self._on_part(sender_ip, sender_mac, part, hold, now)
+        if passive:
+            self.passive.add(sender_ip)
+        else:
+            self.passive.discard(sender_ip)
         # A holder that stopped listing a forwarder gave it up (weighting below lower).
         for fwd in self.items.values():
             if fwd.holder_ip == sender_ip and fwd.number not in advertised:
@@ -172,6 +183,7 @@ class ForwarderTable:
             return
         fwd.holder_ip, fwd.holder_priority, fwd.holder_weight = ip, part.priority, part.weight
         fwd.holder_deadline = now + hold
+        fwd.waited = False
         if fwd.state is VfState.ACTIVE:
             theirs, mine = _key(part.priority, ip), _key(self.my_priority(fwd), self.host.address)
             event = VfInput.HIGHER_PRI_ACTIVE if theirs > mine else VfInput.LOWER_PRI_ACTIVE
@@ -242,6 +254,7 @@ class ForwarderTable:
         for fwd in list(self.items.values()):
             self._step(fwd, VfInput.INTERFACE_DOWN, now)
         self.items.clear()
+        self.passive.clear()
 
     # -- timers --------------------------------------------------------------------------
 
@@ -272,10 +285,26 @@ class ForwarderTable:
                     self._step(fwd, VfInput.PREEMPT, now)
                 continue
             if fwd.state is VfState.LISTEN and (fwd.holder_deadline or 0) <= now:
-                fwd.holder_ip = None
-                fwd.holder_deadline = None
-                if self.host.weight_ok:
-                    self._step(fwd, VfInput.ACTIVE_TIMER_EXPIRED, now)
+                self._holder_expired(fwd, now)
+
+    def _holder_expired(self, fwd: Forwarder, now: float) -> None:
+        """Nobody forwards for ``fwd``: the best-placed secondary takes it, the others wait.
+
+        Every secondary ranks the live members the same way (fewest forwarders first, so a
+        router without one — the 5th — is preferred, then the higher IP) and only the first
+        takes over; if it does not within another hold time, anyone does, and two claimants
+        resolve by VF priority and IP.
+        """
+        fwd.holder_ip = None
+        fwd.holder_deadline = None
+        if not self.host.weight_ok:
+            return
+        if fwd.waited or self.host.may_take_over(fwd):
+            fwd.waited = False
+            self._step(fwd, VfInput.ACTIVE_TIMER_EXPIRED, now)
+        else:
+            fwd.waited = True
+            fwd.holder_deadline = now + self.host.hold
 
     # -- output --------------------------------------------------------------------------
 

@@ -19,17 +19,25 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
-from pbxgate.glbp.config import GlbpGroupConfig
+from pbxgate.glbp import wire
+from pbxgate.glbp.auth import sign, verify
+from pbxgate.glbp.config import GlbpGroupConfig, KeyChain
 from pbxgate.glbp.engine.balancing import Balancer
+from pbxgate.glbp.engine.codec import from_packet, to_packet
 from pbxgate.glbp.engine.events import BadAuth, DebugEvent, Event, StateChange
-from pbxgate.glbp.engine.forwarders import ForwarderTable
+from pbxgate.glbp.engine.forwarders import Forwarder, ForwarderTable
 from pbxgate.glbp.engine.messages import ZERO_MAC, ForwarderPart, HelloPart, Message
-from pbxgate.glbp.engine.names import MAX_FORWARDERS, normalize_mac, short_interface
-from pbxgate.glbp.engine.states import VgInput, VgState, apply_vg
+from pbxgate.glbp.engine.names import (
+    MAX_FORWARDERS,
+    mac_bytes,
+    normalize_mac,
+    short_interface,
+)
+from pbxgate.glbp.engine.states import VfState, VgInput, VgState, apply_vg
 from pbxgate.glbp.engine.weighting import current_weight, next_ok
 
 IPAddress = IPv4Address | IPv6Address
@@ -67,6 +75,14 @@ class Outgoing:
     destination: IPAddress | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Datagram:
+    """Bytes to send as a UDP 3222 payload; ``destination`` None means 224.0.0.102."""
+
+    data: bytes
+    destination: IPAddress | None = None
+
+
 @dataclass
 class Counters:
     received: int = 0
@@ -91,14 +107,17 @@ class GlbpEngine:
         interface_up: bool = True,
         tracks: Mapping[int, bool] | None = None,
         debug: bool = False,
+        key_chains: Sequence[KeyChain] = (),
     ) -> None:
         self.interface = interface
         self.group = config.group
         self.address = address
         self.bia = normalize_mac(bia)
+        self._bia_bytes = mac_bytes(self.bia)
         self.config = config
         self.rng = rng
         self.debug = debug
+        self.key_chains = tuple(key_chains)
         self.counters = Counters()
         self.state = VgState.DISABLED
         self.state_changes = 0
@@ -194,6 +213,41 @@ class GlbpEngine:
         self.counters.sent += len(out)
         return out
 
+    def receive_packet(self, data: bytes, src: IPAddress, now: float) -> None:
+        """A UDP 3222 payload from ``src``: decoded, authenticated, then handled.
+
+        A malformed packet is counted and dropped; one that fails authentication is counted,
+        logged as ``%GLBP-4-BADAUTH`` and dropped. Neither raises.
+        """
+        try:
+            packet = wire.decode(data)
+            message = from_packet(packet)
+        except (wire.DecodeError, ValueError):
+            self.report_malformed()
+            return
+        if packet.group != self.group:
+            self.counters.wrong_group += 1
+            return
+        if packet.owner_id == self._bia_bytes:
+            return
+        if not verify(data, self.config.authentication, source=src, key_chains=self.key_chains):
+            self.report_bad_auth(src, now)
+            return
+        self.receive_message(message, src, now)
+
+    def packets_to_send(self, now: float) -> list[Datagram]:
+        """What to send now, as signed UDP payloads."""
+        return [Datagram(self.encode(out), out.destination) for out in self.messages_to_send()]
+
+    def encode(self, out: Outgoing) -> bytes:
+        """``out`` as a signed UDP payload (the configured authentication)."""
+        return sign(
+            to_packet(out.message),
+            self.config.authentication,
+            source=self.address,
+            key_chains=self.key_chains,
+        )
+
     def receive_message(self, message: Message, src: IPAddress, now: float) -> None:
         """A decoded (and authenticated) packet from ``src``."""
         if self.state in (VgState.DISABLED, VgState.INIT) and not self._can_learn(message):
@@ -272,11 +326,28 @@ class GlbpEngine:
         self.forwarders.items[choice.number].selections += 1
         return choice.vmac
 
+    def may_take_over(self, fwd: Forwarder) -> bool:
+        """Whether we are the live member that should take ``fwd`` over (forwarders.py)."""
+        held: dict[int, int] = {}
+        mine = 0
+        for item in self.forwarders.items.values():
+            if item.state is VfState.ACTIVE:
+                mine += 1
+            elif item.holder_ip is not None and item is not fwd:
+                held[int(item.holder_ip)] = held.get(int(item.holder_ip), 0) + 1
+        me = (-mine, int(self.address))
+        passive = self.forwarders.passive
+        return all(
+            (-held.get(int(m.ip), 0), int(m.ip)) <= me
+            for m in self.members.values()
+            if m.ip not in passive
+        )
+
     def forwards(self, vmac: str) -> bool:
         """Whether this router forwards traffic sent to ``vmac`` now."""
         for fwd in self.forwarders.items.values():
             if fwd.vmac == vmac:
-                return fwd.state.name == "ACTIVE"
+                return fwd.state is VfState.ACTIVE
         return False
 
     # -- state machine -------------------------------------------------------------------
@@ -562,4 +633,4 @@ class GlbpEngine:
         self._events.append(event)
 
 
-__all__ = ["Counters", "GlbpEngine", "Member", "Outgoing", "Role"]
+__all__ = ["Counters", "Datagram", "GlbpEngine", "Member", "Outgoing", "Role"]

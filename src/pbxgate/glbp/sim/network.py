@@ -34,6 +34,16 @@ class Transport(Protocol):
     def deliver(self, receiver: GlbpEngine, data: bytes, src: IPAddress, now: float) -> None: ...
 
 
+class WireTransport:
+    """Every message goes through the wire codec and authentication, like on a real LAN."""
+
+    def encode(self, sender: GlbpEngine, out: Outgoing) -> bytes:
+        return sender.encode(out)
+
+    def deliver(self, receiver: GlbpEngine, data: bytes, src: IPAddress, now: float) -> None:
+        receiver.receive_packet(data, src, now)
+
+
 @dataclass
 class Node:
     """One engine (router ``name``, one group) attached to ``segment``."""
@@ -157,4 +167,4 @@ class Network:
         self.run_until(self.now + seconds)
 
 
-__all__ = ["Frame", "LoggedEvent", "Network", "Node", "Transport"]
+__all__ = ["Frame", "LoggedEvent", "Network", "Node", "Transport", "WireTransport"]
