@@ -151,3 +151,44 @@ def test_every_command_has_help_with_an_example(name: str) -> None:
     result = CliRunner().invoke(cli, ["notify", name, "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output
+
+
+def test_test_webhook_through_send_test(tmp_path: Path) -> None:
+    import asyncio
+
+    import httpx
+
+    from pbxgate.config import Settings
+    from pbxgate.notify.testsend import send_test
+
+    settings = Settings({"notify": {"webhook": {"enabled": True, "recipients": ["http://h/x"]}}})
+    seen: list[httpx.Request] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append(req)
+        return httpx.Response(500) if req.url.path == "/down" else httpx.Response(200)
+
+    transport = httpx.MockTransport(handler)
+    result = asyncio.run(send_test(settings, "webhook", [], transport=transport))
+    assert result == [("http://h/x", "sent", "HTTP 200 from h")]
+    result = asyncio.run(send_test(settings, "webhook", ["http://h/down"], transport=transport))
+    assert result == [("http://h/down", "retry later", "HTTP 500 from h")]
+    assert json.loads(seen[0].content)["text"].startswith("Сейчас поступит звонок с номера:")
+
+
+def test_vk_token_from_the_environment(tmp_path: Path, fake_vk: FakeVkServer) -> None:
+    import asyncio
+
+    from pbxgate.config import Settings
+    from pbxgate.notify.testsend import send_test
+
+    raw = {"notify": {"vk": {"enabled": True, "api_base": fake_vk.base_url}}}
+    settings = Settings(raw, environ={"PBXGATE_NOTIFY_VK_TOKEN": "token-from-environment"})
+    result = asyncio.run(send_test(settings, "vk", ["5"]))
+    assert result[0][1] == "sent"
+    no_token = Settings(raw, environ={})
+    result = asyncio.run(send_test(no_token, "vk", ["5"]))
+    assert result[0][1:] == (
+        "refused",
+        "no VK token configured ([notify.vk] token, token_file or token_env)",
+    )
