@@ -116,3 +116,25 @@ def test_kill_9_mid_delivery_loses_nothing_and_shows_nothing_twice(tmp_path: Pat
     (final,) = box.status()
     assert (final.sent, final.pending, final.in_flight, final.dead) == (EVENTS, 0, 0, 0)
     box.close()
+
+
+def test_sigterm_stops_the_worker_cleanly(tmp_path: Path) -> None:
+    box = Outbox.open(tmp_path / "outbox.sqlite3")
+    box.enqueue(make_event(1))
+    delivered = threading.Event()
+    state = FakeVkState(rate=1000)
+    state.before_reply = lambda form, body: delivered.set()
+    server = FakeVkServer(0, state).start()
+    try:
+        config = write_config(tmp_path, server.base_url)
+        proc = subprocess.Popen(worker_cmd(config), stderr=subprocess.PIPE)
+        assert delivered.wait(60), "the worker never reached the fake VK"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err.decode()
+        assert b"Traceback" not in err
+    finally:
+        server.stop()
+    # The lock went with the worker: a new one may start at once.
+    box.acquire_worker_lock()
+    box.close()
