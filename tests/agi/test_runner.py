@@ -1,0 +1,55 @@
+"""run_service: FastAGI and the worker in one loop; stop order; a failing worker ends it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pbxgate.agi.runner import run_service
+from pbxgate.config import Settings
+from pbxgate.errors import DeliveryError
+from tests.agi.fakes import default_responder, environment, fake_asterisk
+
+
+def test_worker_stops_after_the_fastagi_drain():
+    order: list[str] = []
+
+    async def worker(settings: Settings, stop: asyncio.Event) -> None:
+        order.append("worker started")
+        await stop.wait()
+        order.append("worker stopped")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        ready: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+        service = asyncio.create_task(
+            run_service(
+                Settings(),
+                stop,
+                listen=("127.0.0.1", 0),
+                worker=worker,
+                on_ready=ready.set_result,
+            )
+        )
+        _, port = await ready
+        commands = await fake_asterisk(port, environment(), default_responder("R1"))
+        assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
+        assert order == ["worker started"]
+        stop.set()
+        stats = await service
+        assert stats.completed == 1
+        assert order == ["worker started", "worker stopped"]
+
+    asyncio.run(main())
+
+
+def test_a_worker_that_fails_ends_the_service_with_its_error():
+    async def worker(settings: Settings, stop: asyncio.Event) -> None:
+        raise DeliveryError("another worker is already delivering from x")
+
+    async def main() -> None:
+        await run_service(Settings(), asyncio.Event(), listen=("127.0.0.1", 0), worker=worker)
+
+    with pytest.raises(DeliveryError, match="another worker"):
+        asyncio.run(main())
