@@ -41,13 +41,13 @@ def test_default_outbox_is_in_the_data_dir(isolated_home: Path) -> None:
     assert (isolated_home / "data" / "pbxgate" / "outbox.sqlite3").is_file()
 
 
-def test_accept_does_not_import_http_or_templates() -> None:
+def test_accept_does_not_import_http_templates_or_asyncio() -> None:
     import subprocess
     import sys
 
     code = (
         "import sys, pbxgate.notify.service;"
-        "print(sorted(m for m in ('httpx', 'jinja2') if m in sys.modules))"
+        "print(sorted(m for m in ('httpx', 'jinja2', 'asyncio') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

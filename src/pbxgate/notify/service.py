@@ -8,7 +8,6 @@ starts fast and returns control to the dialplan at once. ``run_worker`` runs ins
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +19,9 @@ from pbxgate.notify.events import CallEvent
 from pbxgate.notify.outbox import Outbox
 from pbxgate.notify.settings import NotifySettings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # not imported at run time: pbxgate-agi starts faster without them
+    import asyncio
+
     import httpx
 
 _outboxes: dict[Path, Outbox] = {}
@@ -74,7 +75,9 @@ async def run_worker(
 
     ``until_idle`` also returns when nothing is left to deliver (``notify worker --until-idle``).
     """
-    from pbxgate.notify.build import build_worker  # noqa: PLC0415 - keep accept()'s imports lean
+    import asyncio  # noqa: PLC0415 - keep accept()'s imports lean
+
+    from pbxgate.notify.build import build_worker  # noqa: PLC0415
 
     worker, channels = build_worker(settings, transport=transport)
     box = worker.outbox
