@@ -125,8 +125,9 @@ class ForwarderTable:
         if new is fwd.state:
             return
         old, fwd.state = fwd.state, new
-        fwd.changes += 1
-        fwd.last_change = now
+        if VfState.ACTIVE in (old, new):  # IOS counts only changes into or out of Active
+            fwd.changes += 1
+            fwd.last_change = now
         fwd.preempt_deadline = None
         host = self.host
         self.emit(FwdStateChange(now, host.interface, host.group, fwd.number, old, new))

@@ -46,6 +46,10 @@ IPAddress = IPv4Address | IPv6Address
 # together do not stay in lock-step (the same idea as IOS timer jitter). 0 with no rng.
 HELLO_JITTER = 0.1
 
+# "N state changes" in show glbp counts role changes only: the article's freshly elected AVG
+# shows "1 state change" after Listen -> Speak -> Active (seed article, R2).
+_COUNTED = (VgState.STANDBY, VgState.ACTIVE)
+
 _ROLE_STATES = (VgState.LISTEN, VgState.SPEAK, VgState.STANDBY, VgState.ACTIVE)
 
 
@@ -361,8 +365,9 @@ class GlbpEngine:
         if new is old:
             return
         self.state = new
-        self.state_changes += 1
-        self.last_change = now
+        if new in _COUNTED or old in _COUNTED:
+            self.state_changes += 1
+            self.last_change = now
         self._emit(StateChange(now, self.interface, self.group, old, new))
         self._enter(new, now)
 
@@ -563,11 +568,13 @@ class GlbpEngine:
         self.request_at = None
         if self.forwarders.owned() is not None or self.active is None or not self._weight_ok:
             return
-        if len(self.forwarders) < MAX_FORWARDERS:
-            part = ForwarderPart(0, None, 0, self._weight, ZERO_MAC)
-            message = Message(self.group, self.bia, None, (part,))
-            self._out.append(Outgoing(message, self.active.ip))
-        self.request_at = now + self.hello  # retried until assigned (a 5th router keeps waiting)
+        part = ForwarderPart(0, None, 0, self._weight, ZERO_MAC)
+        message = Message(self.group, self.bia, None, (part,))
+        self._out.append(Outgoing(message, self.active.ip))
+        # Retried until assigned. The AVG may remember us as the owner of a number even when
+        # four are known, so we always ask; a 5th router then asks only every few hold times.
+        full = len(self.forwarders) >= MAX_FORWARDERS
+        self.request_at = now + (3 * self.hold if full else self.hello)
 
     def _on_assignment_or_request(self, message: Message, src: IPAddress, now: float) -> None:
         for part in message.forwarders:
