@@ -139,10 +139,10 @@ def test_fake_vk_rejects_bad_fail_spec(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_bad_route_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[notify]\n[[notify.routes]]\nchannels = ["vk"]\n')
+    cfg.write_text('[notify.routes.night]\nchannels = ["vk"]\n')
     assert main(["--config", str(cfg), "notify", "worker", "--until-idle"]) == 2
     assert capsys.readouterr().err == (
-        "error: notify.routes[0] names channel 'vk', which is not enabled (enabled: none)\n"
+        "error: notify.routes.night names channel 'vk', which is not enabled (enabled: none)\n"
     )
 
 

@@ -17,7 +17,7 @@ NOON = 1700038800.0
 
 
 def router(*routes: RouteSettings) -> Router:
-    return Router.from_settings(list(routes), RCPTS, MSK)
+    return Router.from_settings({f"r{i}": r for i, r in enumerate(routes)}, RCPTS, MSK)
 
 
 def test_no_routes_means_everyone() -> None:
@@ -73,3 +73,24 @@ def test_overlapping_routes_do_not_duplicate() -> None:
 def test_bad_routes_are_config_errors(route: RouteSettings, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         router(route)
+
+
+def test_routes_from_toml_and_environment_keep_file_order() -> None:
+    from pbxgate.config import Settings
+    from pbxgate.notify.settings import NotifySettings
+
+    raw = {
+        "notify": {
+            "routes": {
+                "day": {"channels": ["vk"], "hours": "09:00-18:00"},
+                "night": {"channels": ["telegram"], "hours": "18:00-09:00"},
+            }
+        }
+    }
+    ns = Settings(raw, environ={"PBXGATE_NOTIFY_ROUTES_NIGHT_HOURS": "20:00-08:00"}).get(
+        NotifySettings
+    )
+    assert list(ns.routes) == ["day", "night"]
+    assert ns.routes["night"].hours == "20:00-08:00"
+    r = Router.from_settings(ns.routes, RCPTS, MSK)
+    assert r.targets(make_event(1, occurred_at=NIGHT)) == [("telegram", "-100")]

@@ -1,7 +1,7 @@
 """Routing rules: which (channel, recipient) pairs a call event goes to.
 
-Without ``[[notify.routes]]`` every enabled channel gets every event for all its recipients.
-With routes, an event goes to the union of the matching routes' targets. A route matches when
+Without ``[notify.routes.<name>]`` tables every enabled channel gets every event for all its
+recipients. With routes, an event goes to the union of the matching routes' targets. A route matches when
 every condition it sets holds: event kind, DID and caller (regular expressions matched in full),
 time of day (``HH:MM-HH:MM`` in the PBX's zone, wrapping midnight when the end is earlier) and
 weekday. Time is the moment the AGI saw the call, so a retry a day later routes the same way.
@@ -102,19 +102,21 @@ class Router:
     @classmethod
     def from_settings(
         cls,
-        routes: Sequence[RouteSettings],
+        routes: Mapping[str, RouteSettings],
         recipients: Mapping[str, Sequence[str]],
         zone: tzinfo | None,
     ) -> Router:
-        parsed = [Route.from_settings(r, f"notify.routes[{i}]") for i, r in enumerate(routes)]
-        for i, route in enumerate(parsed):
+        parsed = {
+            name: Route.from_settings(r, f"notify.routes.{name}") for name, r in routes.items()
+        }
+        for name, route in parsed.items():
             unknown = [c for c in route.channels if c not in recipients]
             if unknown:
                 raise ConfigError(
-                    f"notify.routes[{i}] names channel {unknown[0]!r}, which is not enabled",
+                    f"notify.routes.{name} names channel {unknown[0]!r}, which is not enabled",
                     hint=f"enabled: {', '.join(sorted(recipients)) or 'none'}",
                 )
-        return cls(parsed, recipients, zone)
+        return cls(list(parsed.values()), recipients, zone)
 
     def targets(self, event: CallEvent) -> list[tuple[str, str]]:
         """The (channel, recipient) pairs for ``event``, in a stable order, without repeats."""

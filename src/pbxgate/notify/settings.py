@@ -10,8 +10,8 @@ Example (``~/.config/pbxgate/config.toml``)::
     token_file = "/etc/pbxgate/vk.token"     # or token_env = "VK_TOKEN"; never on a command line
     recipients = ["123456", "chat:2"]        # user ids; chat:N is peer 2000000000 + N
 
-    # optional: without routes every channel gets every call
-    [[notify.routes]]
+    # optional, named routes: without any, every channel gets every call
+    [notify.routes.office]
     channels = ["vk"]
     did = "7495.*"
     hours = "09:00-18:00"
@@ -121,7 +121,8 @@ class NotifySettings:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
-    routes: list[RouteSettings] = field(default_factory=list)
+    # Named routing rules ([notify.routes.<name>]), applied in file order.
+    routes: dict[str, RouteSettings] = field(default_factory=dict)
 
     def outbox_path(self) -> Path:
         return self.outbox or data_dir() / "outbox.sqlite3"
