@@ -1,10 +1,11 @@
 """Routing rules: which (channel, recipient) pairs a call event goes to.
 
 Without ``[notify.routes.<name>]`` tables every enabled channel gets every event for all its
-recipients. With routes, an event goes to the union of the matching routes' targets. A route matches when
-every condition it sets holds: event kind, DID and caller (regular expressions matched in full),
-time of day (``HH:MM-HH:MM`` in the PBX's zone, wrapping midnight when the end is earlier) and
-weekday. Time is the moment the AGI saw the call, so a retry a day later routes the same way.
+recipients. With routes, an event goes to the union of the matching routes' targets. A route
+matches when every condition it sets holds: event kind, DID and caller (regular expressions
+matched in full), time of day (``HH:MM-HH:MM`` in the PBX's zone, wrapping midnight when the end
+is earlier) and weekday. Time is the moment the AGI saw the call, so a retry a day later routes
+the same way.
 """
 
 from __future__ import annotations
