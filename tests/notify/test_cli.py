@@ -124,7 +124,7 @@ def test_walkthrough_send_status_worker_retry_purge(
     assert "dead letters" in text and "42: VK error 901" in text
     fake_vk.state.fail.clear()  # the user allowed messages
     assert main(["--config", cfg, "notify", "retry", "--channel", "vk"]) == 0
-    assert capsys.readouterr().out == "1 dead letter(s) queued again\n"
+    assert capsys.readouterr().out == "1 dead letter(s) queued again, 0 waiting retries due now\n"
     assert main(["--config", cfg, "notify", "worker", "--until-idle"]) == 0
     assert [s.peer_id for s in fake_vk.state.shown] == [1001, 42]
     assert "Имя: Иван" in fake_vk.state.shown[1].message

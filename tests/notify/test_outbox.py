@@ -53,6 +53,12 @@ def test_plan_claim_sent(box: Outbox) -> None:
     assert not box.mark_sent(claimed[0].id, now=101.0)  # sent -> sent is not allowed
     (st_vk,) = box.status()
     assert (st_vk.pending, st_vk.in_flight, st_vk.sent, st_vk.dead) == (0, 1, 1, 0)
+    assert box.mark_retry(claimed[1].id, now=102.0, next_at=500.0, error="VK error 10")
+    (st_vk,) = box.status()
+    assert (st_vk.pending, st_vk.retrying, st_vk.last_error) == (1, 1, "VK error 10")
+    assert box.hurry(now=103.0, channel="telegram") == 0
+    assert box.hurry(now=103.0) == 1
+    assert [d.id for d in box.claim(now=103.0, lease=30.0, limit=10)] == [claimed[1].id]
 
 
 def test_expired_lease_is_claimed_again(box: Outbox) -> None:

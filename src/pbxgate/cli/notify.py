@@ -129,7 +129,7 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
 @click.option("--channel", help="Only this channel's dead letters.")
 @pass_app
 def retry(app: AppContext, channel: str | None) -> None:
-    """Send dead letters again (after fixing the token, permissions or recipient).
+    """Send dead letters again and make waiting retries due now (after fixing the cause).
 
     \b
     Example:
@@ -138,10 +138,12 @@ def retry(app: AppContext, channel: str | None) -> None:
 
     box = Outbox.open(app.settings.get(NotifySettings).outbox_path())
     try:
-        count = box.revive(time.time(), channel)
+        now = time.time()
+        hurried = box.hurry(now, channel)
+        count = box.revive(now, channel)
     finally:
         box.close()
-    click.echo(f"{count} dead letter(s) queued again")
+    click.echo(f"{count} dead letter(s) queued again, {hurried} waiting retries due now")
 
 
 @notify.command("purge")

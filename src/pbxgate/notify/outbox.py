@@ -110,6 +110,7 @@ class Delivery:
 class ChannelStatus:
     channel: str
     pending: int
+    retrying: int  # pending deliveries that already failed at least once (waiting for backoff)
     in_flight: int
     sent: int
     dead: int
@@ -309,6 +310,16 @@ class Outbox:
         sets = "attempts = 0, updated_at = ?, next_attempt_at = ?"
         return self._move(Action.REVIVE, ids, sets, (now, now))
 
+    def hurry(self, now: float, channel: str | None = None) -> int:
+        """Make deliveries waiting for a backoff due now (after fixing the network, say)."""
+        sql = "UPDATE deliveries SET next_attempt_at = ? WHERE state = ? AND next_attempt_at > ?"
+        params: list[object] = [now, State.PENDING.value, now]
+        if channel:
+            sql += " AND channel = ?"
+            params.append(channel)
+        with self._tx() as db:
+            return int(db.execute(sql, params).rowcount)
+
     def _ids_in(self, state: State, channel: str | None) -> list[tuple[object, ...]]:
         sql = "SELECT id FROM deliveries WHERE state = ?"
         params: list[object] = [state.value]
@@ -335,12 +346,13 @@ class Outbox:
     def status(self) -> list[ChannelStatus]:
         rows = self._query(
             "SELECT channel,"
-            " sum(state = 'pending'), sum(state = 'in-flight'), sum(state = 'sent'),"
+            " sum(state = 'pending'), sum(state = 'pending' AND attempts > 0),"
+            " sum(state = 'in-flight'), sum(state = 'sent'),"
             " sum(state = 'dead'), min(CASE WHEN state = 'pending' THEN e.created_at END)"
             " FROM deliveries JOIN events e USING (event_id) GROUP BY channel ORDER BY channel"
         )
         out = []
-        for ch, pending, inflight, sent, dead, oldest in rows:
+        for ch, pending, retrying, inflight, sent, dead, oldest in rows:
             err = self._query(
                 "SELECT last_error, updated_at FROM deliveries WHERE channel = ?"
                 " AND state != 'sent' AND last_error != '' ORDER BY updated_at DESC LIMIT 1",
@@ -350,6 +362,7 @@ class Outbox:
                 ChannelStatus(
                     channel=str(ch),
                     pending=int(str(pending)),
+                    retrying=int(str(retrying)),
                     in_flight=int(str(inflight)),
                     sent=int(str(sent)),
                     dead=int(str(dead)),

@@ -32,13 +32,15 @@ def status_lines(data: dict[str, Any], now: float) -> Iterator[str]:
     if not data["channels"]:
         yield "no deliveries yet"
     else:
-        head = f"{'channel':<10}{'pending':>8}{'in-flight':>10}{'sent':>8}{'dead':>6}"
+        head = (
+            f"{'channel':<10}{'pending':>8}{'retrying':>9}{'in-flight':>10}{'sent':>8}{'dead':>6}"
+        )
         yield head + "  oldest pending"
     for c in data["channels"]:
         oldest = c["oldest_pending_at"]
         age = _age(now - oldest) if oldest is not None else "-"
         yield (
-            f"{c['channel']:<10}{c['pending']:>8}{c['in_flight']:>10}{c['sent']:>8}"
+            f"{c['channel']:<10}{c['pending']:>8}{c['retrying']:>9}{c['in_flight']:>10}{c['sent']:>8}"
             f"{c['dead']:>6}  {age}"
         )
         if c["last_error"]:
