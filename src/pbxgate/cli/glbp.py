@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import click
 from pbxgate.errors import InputError
 from pbxgate.glbp.ios import EXEC, IosState, parse_config
 from pbxgate.glbp.ios.shell import USER_EXEC, interact, run_session
+from pbxgate.glbp.pcap import write_pcap
+from pbxgate.glbp.sim import load_topology, run_simulation
 
 
 @click.group()
@@ -62,3 +65,45 @@ def shell(config_file: Path, privileged: bool, skip_unknown: bool) -> None:
 
 
 # ---- end of pbxgate glbp shell ----------------------------------------------------------
+
+
+# ---- pbxgate glbp sim: the simulator (pbxgate.glbp.sim) ----------------------------------
+
+
+@glbp.command("sim")
+@click.argument("topology", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--pcap",
+    "pcap_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write every GLBP and ARP frame of the run, with its simulated time, to this pcap.",
+)
+@click.option("--seed", type=int, help="Override the topology's seed (a run replays exactly).")
+@click.option("--duration", type=float, help="Override the simulated duration, in seconds.")
+def sim(topology: Path, pcap_path: Path | None, seed: int | None, duration: float | None) -> None:
+    """Simulate the GLBP routers and hosts of TOPOLOGY (a TOML file) on a virtual clock.
+
+    Prints the event timeline with IOS log lines, the show output the timeline asks for,
+    which forwarder each host uses and how traffic divides among forwarders.
+
+    \b
+    Example:
+      pbxgate glbp sim examples/glbp/article.toml --pcap article.pcap
+      wireshark article.pcap
+    """
+    plan = load_topology(topology)
+    if seed is not None:
+        plan = dataclasses.replace(plan, seed=seed)
+    if duration is not None:
+        plan = dataclasses.replace(plan, duration=duration)
+    result = run_simulation(plan, capture=pcap_path is not None)
+    click.echo(result.report, nl=False)
+    if pcap_path is not None:
+        try:
+            count = write_pcap(pcap_path, result.frames)
+        except OSError as exc:
+            raise InputError(f"cannot write {pcap_path}: {exc.strerror or exc}") from exc
+        click.echo(f"wrote {count} frames to {pcap_path}", err=True)
+
+
+# ---- end of pbxgate glbp sim -------------------------------------------------------------

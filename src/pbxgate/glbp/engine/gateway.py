@@ -388,6 +388,7 @@ class GlbpEngine:
         elif state is VgState.STANDBY:
             self.standby = None
             self.standby_deadline = None
+            self.next_hello = now  # announce the new role at once (as HSRP does)
             self.active_deadline = self.active.deadline if self.active else now
         elif state is VgState.ACTIVE:
             self._become_active(now)

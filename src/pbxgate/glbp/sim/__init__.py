@@ -8,5 +8,20 @@ from pbxgate.glbp.sim.network import (
     Transport,
     WireTransport,
 )
+from pbxgate.glbp.sim.runner import SimResult, Simulation, run_simulation
+from pbxgate.glbp.sim.topology import Topology, load_topology, parse_topology
 
-__all__ = ["Frame", "LoggedEvent", "Network", "Node", "Transport", "WireTransport"]
+__all__ = [
+    "Frame",
+    "LoggedEvent",
+    "Network",
+    "Node",
+    "SimResult",
+    "Simulation",
+    "Topology",
+    "Transport",
+    "WireTransport",
+    "load_topology",
+    "parse_topology",
+    "run_simulation",
+]

@@ -1,0 +1,443 @@
+"""Run a topology: boot routers, replay the scenario timeline, report what happened.
+
+The run is a pure function of the topology (and its seed): one virtual clock
+(:class:`~pbxgate.glbp.sim.network.Network`), one seeded ``random.Random`` per engine, events in
+file order at equal times. The report is plain text: IOS log lines with their simulated time,
+``show`` output where the timeline asks for it, which forwarder each host uses, and how
+traffic divides among forwarders. ``Simulation.pcap`` holds every GLBP and ARP frame with its
+simulated timestamp when asked for.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address, IPv4Interface
+
+from pbxgate.glbp.config import GlbpGroupConfig, InterfaceConfig, RouterConfig
+from pbxgate.glbp.engine import GlbpEngine
+from pbxgate.glbp.engine.names import mac_bytes
+from pbxgate.glbp.engine.views import snapshot
+from pbxgate.glbp.ios import EXEC, IosState, ShowHandler, run
+from pbxgate.glbp.pcap import Record, arp_reply, arp_request, glbp_frame
+from pbxgate.glbp.show import TrackStatus, debug_packet, show_glbp, show_track
+from pbxgate.glbp.sim.network import Frame, Network, Node, WireTransport
+from pbxgate.glbp.sim.topology import EventDef, HostDef, RouterDef, Topology
+
+
+@dataclass
+class SimRouter:
+    """A router of the topology: its current configuration, links and engines."""
+
+    definition: RouterDef
+    config: RouterConfig
+    ios: IosState
+    powered: bool = False
+    link_down: set[str] = field(default_factory=set)  # interfaces whose link is down
+    nodes: list[Node] = field(default_factory=list)
+    track_changes: dict[int, tuple[int, float | None]] = field(default_factory=dict)
+    track_up: dict[int, bool] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    def segment(self, interface: str) -> str:
+        return self.definition.links.get(interface, "lan")
+
+
+@dataclass
+class SimHost:
+    definition: HostDef
+    vmac: str | None = None
+    packets: int = 0
+
+
+class Simulation:
+    """One run of a topology (see the module docstring)."""
+
+    def __init__(self, topology: Topology, *, capture: bool = False) -> None:
+        self.topology = topology
+        self.net = Network(transport=WireTransport())
+        self.capture = capture
+        self.pcap: list[Record] = []
+        self.lines: list[str] = []
+        self.routers = {
+            r.name: SimRouter(r, r.config, IosState(r.config)) for r in topology.routers
+        }
+        for router in self.routers.values():
+            router.ios.show = self._show_handler(router)
+        self.hosts = {h.name: SimHost(h) for h in topology.hosts}
+        self.net.on_frame = self._on_frame
+        self._logged = 0
+
+    # -- running -------------------------------------------------------------------------
+
+    def run(self) -> str:
+        """Replay the whole timeline and return the report."""
+        self.lines.append(f"# pbxgate glbp sim {self.topology.source} (seed {self.topology.seed})")
+        boots = [
+            EventDef(r.boot, "power-on", r.name)
+            for r in self.topology.routers
+            if r.boot is not None
+        ]
+        timeline = sorted([*boots, *self.topology.events], key=lambda e: e.at)
+        for event in timeline:
+            if event.at > self.topology.duration:
+                break
+            self._advance(event.at)
+            self._apply(event)
+            self._flush()
+        self._advance(self.topology.duration)
+        self._summary()
+        return "\n".join(self.lines) + "\n"
+
+    def _advance(self, until: float) -> None:
+        self.net.run_until(until)
+        self._flush()
+
+    def _flush(self) -> None:
+        events = self.net.events
+        while self._logged < len(events):
+            item = events[self._logged]
+            self._logged += 1
+            self.lines.append(f"{_t(item.time)}  {item.router:<6} {item.event.log_line}")
+
+    def _apply(self, event: EventDef) -> None:
+        handler = {
+            "power-on": self._power_on,
+            "power-off": self._power_off,
+            "link-down": self._link,
+            "link-up": self._link,
+            "arp": self._arp,
+            "traffic": self._traffic,
+            "show": self._show,
+            "command": self._command,
+        }[event.action]
+        handler(event)
+
+    # -- routers -------------------------------------------------------------------------
+
+    def _router(self, event: EventDef) -> SimRouter:
+        assert event.router is not None  # checked by the topology loader
+        return self.routers[event.router]
+
+    def _power_on(self, event: EventDef) -> None:
+        router = self._router(event)
+        if router.powered:
+            return
+        router.powered = True
+        self.lines.append(f"{_t(self.net.now)}  {router.name:<6} power on")
+        self._update_tracks(router)
+        for iface in router.config.interfaces:
+            for group in iface.glbp:
+                self._start_engine(router, iface, group)
+
+    def _start_engine(
+        self, router: SimRouter, iface: InterfaceConfig, group: GlbpGroupConfig
+    ) -> None:
+        if not isinstance(iface.address, IPv4Interface) or iface.mac_address is None:
+            return
+        seed = f"{self.topology.seed}/{router.name}/{iface.name}/{group.group}"
+        engine = GlbpEngine(
+            interface=iface.name,
+            address=iface.address.ip,
+            bia=iface.mac_address,
+            config=group,
+            now=self.net.now,
+            rng=random.Random(seed),
+            interface_up=self._iface_up(router, iface),
+            tracks=dict(router.track_up),
+            debug=router.definition.debug,
+            key_chains=router.config.key_chains,
+        )
+        node = Node(router.name, engine, router.segment(iface.name))
+        router.nodes.append(node)
+        self.net.attach(node)
+
+    def _power_off(self, event: EventDef) -> None:
+        router = self._router(event)
+        if not router.powered:
+            return
+        router.powered = False
+        self.lines.append(f"{_t(self.net.now)}  {router.name:<6} power off")
+        for node in router.nodes:
+            self.net.detach(node)
+        router.nodes.clear()
+        self._update_tracks(router)
+
+    def _link(self, event: EventDef) -> None:
+        down = event.action == "link-down"
+        touched: dict[str, SimRouter] = {}
+        for router in self.routers.values():
+            for iface in router.config.interfaces:
+                hit = (event.router == router.name and event.interface == iface.name) or (
+                    event.segment is not None and router.segment(iface.name) == event.segment
+                )
+                if hit:
+                    (router.link_down.add if down else router.link_down.discard)(iface.name)
+                    touched[router.name] = router
+        word = "down" if down else "up"
+        what = event.segment or f"{event.router} {event.interface}"
+        self.lines.append(f"{_t(self.net.now)}  {'link':<6} {what} {word}")
+        for router in touched.values():
+            self._refresh(router)
+
+    def _iface_up(self, router: SimRouter, iface: InterfaceConfig) -> bool:
+        return router.powered and not iface.shutdown and iface.name not in router.link_down
+
+    def _update_tracks(self, router: SimRouter) -> None:
+        now = self.net.now
+        for track in router.config.tracks:
+            iface = router.config.interface(track.interface)
+            up = iface is not None and self._iface_up(router, iface)
+            if router.track_up.get(track.number) != up:
+                count, _ = router.track_changes.get(track.number, (0, None))
+                router.track_changes[track.number] = (count + 1, now)
+                router.track_up[track.number] = up
+
+    def _refresh(self, router: SimRouter) -> None:
+        """Push interface, track and configuration state into the router's engines."""
+        self._update_tracks(router)
+        now = self.net.now
+        for node in router.nodes:
+            engine = node.engine
+            iface = router.config.interface(engine.interface)
+            group = iface.group(engine.group) if iface else None
+            if group is None:
+                group = replace(engine.config, enabled=False)
+            engine.set_config(group, now)
+            engine.set_interface(iface is not None and self._iface_up(router, iface), now)
+            for number, up in router.track_up.items():
+                if engine.tracks.get(number) != up:
+                    engine.set_track(number, up, now)
+            self.net.service(node)
+        if router.powered:
+            running = {(n.engine.interface, n.engine.group) for n in router.nodes}
+            for iface in router.config.interfaces:
+                for group in iface.glbp:
+                    if (iface.name, group.group) not in running:
+                        self._start_engine(router, iface, group)
+
+    # -- IOS commands --------------------------------------------------------------------
+
+    def _show_handler(self, router: SimRouter) -> ShowHandler:
+        def handle(words: tuple[str, ...], config: RouterConfig) -> str:
+            now = self.net.now
+            if len(words) > 1 and words[1] == "track":
+                return show_track(self._tracks(router), now, brief="brief" in words)
+            views = [snapshot(n.engine) for n in router.nodes]
+            return show_glbp(views, now, words[2:])
+
+        return handle
+
+    def _tracks(self, router: SimRouter) -> list[TrackStatus]:
+        out = []
+        for track in router.config.tracks:
+            count, last = router.track_changes.get(track.number, (0, None))
+            users = tuple(
+                (iface.name, g.group)
+                for iface in router.config.interfaces
+                for g in iface.glbp
+                if g.track_decrement(track.number) is not None
+            )
+            up = router.track_up.get(track.number, False)
+            out.append(TrackStatus(track.number, track.interface, up, count, last, users))
+        return out
+
+    def _show(self, event: EventDef) -> None:
+        router = self._router(event)
+        command = event.command or "show glbp"
+        self.lines.append(f"--- {_t(self.net.now)} {router.name}#{command}")
+        if not router.powered:
+            self.lines.append("(powered off)")
+            return
+        result = run(router.ios, EXEC, command)
+        self.lines.append(result.output.rstrip("\n"))
+
+    def _command(self, event: EventDef) -> None:
+        router = self._router(event)
+        mode = EXEC
+        self.lines.append(f"--- {_t(self.net.now)} {router.name} configuration")
+        for line in event.lines:
+            prompt = router.ios.prompt(mode)
+            result = run(router.ios, mode, line)
+            self.lines.append(f"{prompt}{line}")
+            if result.output.strip():
+                self.lines.append(result.output.rstrip("\n"))
+            mode = result.mode or EXEC
+        router.config = router.ios.config
+        if router.powered:
+            self._refresh(router)
+
+    # -- hosts ---------------------------------------------------------------------------
+
+    def _chosen_hosts(self, event: EventDef) -> list[SimHost]:
+        if event.host in (None, "all"):
+            return list(self.hosts.values())
+        return [self.hosts[event.host]]
+
+    def _gateway(self, host: HostDef) -> IPv4Address | None:
+        if host.gateway is not None:
+            return host.gateway
+        for router in self.routers.values():
+            for iface in router.config.interfaces:
+                if router.segment(iface.name) != host.segment:
+                    continue
+                for group in iface.glbp:
+                    if isinstance(group.virtual_ip, IPv4Address):
+                        return group.virtual_ip
+        return None
+
+    def _nodes_for(self, host: HostDef, gateway: IPv4Address) -> list[Node]:
+        return [
+            n
+            for r in self.routers.values()
+            for n in r.nodes
+            if n.powered and n.segment == host.segment and n.engine.virtual_ip == gateway
+        ]
+
+    def _arp(self, event: EventDef) -> None:
+        hosts = self._chosen_hosts(event)
+        self.lines.append(f"--- {_t(self.net.now)} ARP for the gateway from {len(hosts)} host(s)")
+        for host in hosts:
+            self._resolve(host)
+            self.lines.append(f"    {self._host_line(host)}")
+
+    def _resolve(self, host: SimHost) -> None:
+        spec, now = host.definition, self.net.now
+        gateway = self._gateway(spec)
+        host.vmac = None
+        if gateway is None:
+            return
+        if self.capture:
+            self.pcap.append(Record(now, arp_request(mac_bytes(spec.mac), spec.ip, gateway)))
+        for node in self._nodes_for(spec, gateway):
+            vmac = node.engine.arp_request(spec.mac, now)
+            if vmac is None:
+                continue
+            host.vmac = vmac  # with two AVGs (a partition) the last answer wins, as in ARP caches
+            if self.capture:
+                frame = arp_reply(mac_bytes(vmac), gateway, mac_bytes(spec.mac), spec.ip)
+                self.pcap.append(Record(now, frame))
+
+    def _forwarder_of(self, host: SimHost) -> tuple[str, int] | None:
+        gateway = self._gateway(host.definition)
+        if host.vmac is None or gateway is None:
+            return None
+        for node in self._nodes_for(host.definition, gateway):
+            if node.engine.forwards(host.vmac):
+                return node.name, int(host.vmac[-2:], 16)
+        return None
+
+    def _host_line(self, host: SimHost) -> str:
+        spec = host.definition
+        where = self._forwarder_of(host)
+        target = f"Fwd {where[1]} on {where[0]}" if where else "no forwarder"
+        return f"{spec.name:<8} {spec.mac} -> {host.vmac or 'no answer':<15} {target}"
+
+    def _traffic(self, event: EventDef) -> None:
+        hosts = self._chosen_hosts(event)
+        shares: Counter[str] = Counter()
+        users: dict[str, set[str]] = {}
+        for host in hosts:
+            if host.vmac is None:
+                self._resolve(host)
+            where = self._forwarder_of(host)
+            key = f"{where[0]:<7} Fwd {where[1]}  {host.vmac}" if where else "(lost)"
+            shares[key] += event.packets
+            users.setdefault(key, set()).add(host.definition.name)
+            host.packets += event.packets
+        total = sum(shares.values()) or 1
+        self.lines.append(
+            f"--- {_t(self.net.now)} traffic: {event.packets} packet(s) from each of "
+            f"{len(hosts)} host(s)"
+        )
+        for key in sorted(shares):
+            share = 100.0 * shares[key] / total
+            self.lines.append(
+                f"    {key:<34} hosts {len(users[key]):>4}  packets {shares[key]:>7}  {share:5.1f}%"
+            )
+
+    # -- output --------------------------------------------------------------------------
+
+    def _on_frame(self, frame: Frame) -> None:
+        if self.capture and frame.data is not None:
+            self.pcap.append(Record(frame.time, self._ethernet(frame)))
+        self._debug_frame(frame)
+
+    def _ethernet(self, frame: Frame) -> bytes:
+        assert frame.data is not None
+        src_mac = mac_bytes(frame.src_mac)
+        if frame.destination is None:
+            return glbp_frame(src_mac, frame.src, frame.data)
+        dst_mac = bytes(6)
+        for router in self.routers.values():
+            for node in router.nodes:
+                if node.engine.address == frame.destination:
+                    dst_mac = mac_bytes(node.engine.bia)
+        return glbp_frame(src_mac, frame.src, frame.data, dst_ip=frame.destination, dst_mac=dst_mac)
+
+    def _debug_frame(self, frame: Frame) -> None:
+        for router in self.routers.values():
+            if not router.definition.debug:
+                continue
+            for node in router.nodes:
+                engine = node.engine
+                if engine.group != frame.message.group or not node.powered:
+                    continue
+                if engine.address == frame.src:
+                    line = debug_packet(engine.interface, "out", frame.src, frame.message)
+                elif frame.destination in (None, engine.address):
+                    line = debug_packet(engine.interface, "in", frame.src, frame.message)
+                else:
+                    continue
+                self.lines.append(f"{_t(frame.time)}  {router.name:<6} {line}")
+
+    def _summary(self) -> None:
+        now = self.net.now
+        self.lines.append(f"=== {_t(now)} end of run")
+        for router in self.routers.values():
+            if not router.nodes:
+                self.lines.append(f"{router.name}: powered off")
+                continue
+            views = [snapshot(n.engine) for n in router.nodes]
+            self.lines.append(f"{router.name}#show glbp brief")
+            self.lines.append(show_glbp(views, now, ["brief"]))
+            counters = [n.engine.counters for n in router.nodes]
+            self.lines.append(
+                f"  packets sent {sum(c.sent for c in counters)}, received "
+                f"{sum(c.received for c in counters)}, bad authentication "
+                f"{sum(c.bad_auth for c in counters)}, "
+                f"malformed {sum(c.malformed for c in counters)}"
+            )
+        if self.hosts:
+            self.lines.append("Hosts (gateway MAC in the ARP cache, who forwards for it now):")
+            for host in self.hosts.values():
+                self.lines.append(f"    {self._host_line(host)}")
+
+
+def _t(value: float) -> str:
+    """Simulated time as IOS-like ``hh:mm:ss.mmm``."""
+    millis = round(value * 1000)
+    secs, ms = divmod(millis, 1000)
+    hours, rest = divmod(secs, 3600)
+    minutes, s = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}:{s:02d}.{ms:03d}"
+
+
+@dataclass(frozen=True)
+class SimResult:
+    report: str
+    frames: tuple[Record, ...]
+
+
+def run_simulation(topology: Topology, *, capture: bool = False) -> SimResult:
+    """Run ``topology`` to its end: the text report and (with ``capture``) every frame."""
+    simulation = Simulation(topology, capture=capture)
+    report = simulation.run()
+    return SimResult(report, tuple(simulation.pcap))
+
+
+__all__ = ["SimHost", "SimResult", "SimRouter", "Simulation", "run_simulation"]
