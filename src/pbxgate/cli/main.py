@@ -14,6 +14,7 @@ from pbxgate.cli.config_cmd import config
 from pbxgate.cli.context import AppContext
 from pbxgate.cli.glbp import glbp
 from pbxgate.cli.notify import notify
+from pbxgate.cli.report import report
 from pbxgate.cli.serve import serve
 from pbxgate.errors import PbxgateError
 
@@ -42,6 +43,7 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool, verbose: bool
     ctx.obj = AppContext(config_path=config_path, debug=debug)
 
 
+cdr.add_command(report)
 cli.add_command(cdr)
 cli.add_command(config)
 cli.add_command(notify)

@@ -1,0 +1,143 @@
+"""Charts of a report as PNG bytes (matplotlib, Agg, no pyplot global state).
+
+Readable in grey-scale and by colour-blind readers: each outcome has a hatch pattern as well
+as a colour, axes are labelled with units, the heat map prints its numbers in the cells.
+matplotlib is imported inside the functions: importing pbxgate (the AGI path above all) must
+not pay for it.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from pbxgate.cdr.report.build import OUTCOMES
+from pbxgate.cdr.report.i18n import WEEKDAYS, label
+
+# (face colour, hatch) per outcome: the hatch tells them apart when printed in grey.
+STYLE = {
+    "answered": ("#2f6db5", ""),
+    "no_answer": ("#f0a040", "///"),
+    "busy": ("#c8403a", "xxx"),
+    "failed": ("#9aa3ad", "..."),
+}
+DPI = 100
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    # No "Software" text chunk: the same report gives the same bytes.
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _stacked(ax: Any, xs: list[int], rows: list[dict[str, Any]], lang: str) -> None:
+    bottom = [0] * len(rows)
+    for key in OUTCOMES:
+        values = [r[key] for r in rows]
+        face, hatch = STYLE[key]
+        ax.bar(xs, values, bottom=bottom, color=face, hatch=hatch, edgecolor="#333333",
+               linewidth=0.6, label=label(lang, key), width=0.8)  # fmt: skip
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ax.set_ylabel(label(lang, "calls_axis"))
+    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.legend(loc="upper left", fontsize=8, ncols=4, frameon=False)
+    ax.set_ylim(0, max(1, *bottom) * 1.25)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def hourly_chart(report: dict[str, Any]) -> bytes | None:
+    """Inbound calls per hour of day, stacked by outcome; None when there were none."""
+    rows = report["hourly"]
+    if not any(r["total"] for r in rows):
+        return None
+    lang = report["language"]
+    active = [r["hour"] for r in rows if r["total"]]
+    lo, hi = min(*active, 8), max(*active, 19)
+    shown = rows[lo : hi + 1]
+    fig = _figure(8.0, 3.2)
+    ax = fig.add_subplot()
+    xs = [r["hour"] for r in shown]
+    _stacked(ax, xs, shown, lang)
+    ax.set_xticks(xs, [f"{h:02d}" for h in xs], fontsize=8)
+    ax.set_xlabel(label(lang, "hour_axis"))
+    ax.set_title(label(lang, "hourly"), fontsize=11, loc="left")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def daily_chart(report: dict[str, Any]) -> bytes | None:
+    """Inbound calls per day of the period, stacked by outcome (weeks and months)."""
+    rows = report["daily"]
+    if len(rows) < 2 or not any(r["total"] for r in rows):
+        return None
+    lang = report["language"]
+    days = WEEKDAYS[lang if lang in WEEKDAYS else "ru"]
+    fig = _figure(8.0, 3.0)
+    ax = fig.add_subplot()
+    xs = list(range(len(rows)))
+    _stacked(ax, xs, rows, lang)
+    step = 1 if len(rows) <= 14 else 2
+    ticks = xs[::step]
+    names = [f"{rows[i]['day'][8:10]}.{rows[i]['day'][5:7]}\n{days[rows[i]['weekday']]}"
+             for i in ticks]  # fmt: skip
+    ax.set_xticks(ticks, names, fontsize=7)
+    ax.set_xlabel(label(lang, "period"))
+    ax.set_title(label(lang, "daily"), fontsize=11, loc="left")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def heatmap_chart(report: dict[str, Any]) -> bytes | None:
+    """Weekday × hour of inbound calls, grey scale with the count printed in each cell."""
+    grid = report["heatmap"]
+    if not grid or not any(any(row) for row in grid):
+        return None
+    lang = report["language"]
+    hours = [h for h in range(24) if any(row[h] for row in grid)]
+    lo, hi = min(*hours, 8), max(*hours, 19)
+    cols = list(range(lo, hi + 1))
+    data = [[row[h] for h in cols] for row in grid]
+    top = max(max(r) for r in data)
+    fig = _figure(8.0, 3.2)
+    ax = fig.add_subplot()
+    image = ax.imshow(data, cmap="Greys", aspect="auto", vmin=0, vmax=top)
+    for y, row in enumerate(data):
+        for x, value in enumerate(row):
+            if value:
+                ink = "white" if value > top * 0.55 else "black"
+                ax.text(x, y, str(value), ha="center", va="center", fontsize=7, color=ink)
+    ax.set_xticks(range(len(cols)), [f"{h:02d}" for h in cols], fontsize=8)
+    ax.set_yticks(range(7), list(WEEKDAYS[lang if lang in WEEKDAYS else "ru"]), fontsize=8)
+    ax.set_xlabel(label(lang, "hour_axis"))
+    ax.set_ylabel(label(lang, "weekday"))
+    ax.set_title(label(lang, "heatmap"), fontsize=11, loc="left")
+    bar = fig.colorbar(image, ax=ax, pad=0.01)
+    bar.set_label(label(lang, "calls_axis"))
+    fig.tight_layout()
+    return _png(fig)
+
+
+def render_charts(report: dict[str, Any]) -> dict[str, bytes]:
+    """The charts this report has, by name, in the order they are shown."""
+    charts = {
+        "hourly": hourly_chart(report),
+        "daily": daily_chart(report),
+        "heatmap": heatmap_chart(report),
+    }
+    return {name: png for name, png in charts.items() if png is not None}
+
+
+__all__ = ["STYLE", "daily_chart", "heatmap_chart", "hourly_chart", "render_charts"]

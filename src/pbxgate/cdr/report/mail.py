@@ -1,0 +1,141 @@
+"""The report as an e-mail, and sending it over SMTP.
+
+Structure (what mail clients render best, RFC 2046 §5.1.4 and RFC 2387)::
+
+    multipart/mixed                (only when a file is attached)
+    └── multipart/alternative
+        ├── text/plain             the terminal text: for clients that show no HTML
+        └── multipart/related
+            ├── text/html          <img src="cid:hourly.…@pbxgate">
+            └── image/png …        one inline part per chart, Content-ID matching the src
+    └── application/… attachment   xlsx / csv / json, when the schedule asks for one
+
+Errors are one line naming the server and its SMTP reply; the password never appears in them
+(smtplib's exceptions carry the server's reply, not the credentials we sent).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from pbxgate.cdr.report.i18n import label
+from pbxgate.cdr.report.settings import SmtpSettings
+from pbxgate.errors import DeliveryError
+
+
+class SmtpError(DeliveryError):
+    """The SMTP server could not be reached, refused the login or the message."""
+
+
+def subject(report: dict[str, Any]) -> str:
+    lang = report["language"]
+    calls = next((k["value"] for k in report["kpis"] if k["key"] == "calls"), 0)
+    missed = next((k["value"] for k in report["kpis"] if k["key"] == "missed"), 0)
+    return (f"{label(lang, 'title')}: {report['period']['label']} — {label(lang, 'calls')} "
+            f"{calls}, {label(lang, 'missed').split(' (')[0].lower()} {missed}")  # fmt: skip
+
+
+def build_message(
+    report: dict[str, Any],
+    *,
+    sender: str,
+    to: list[str],
+    attachment: tuple[str, str, bytes] | None = None,
+    max_rows: int = 100,
+    message_id: str | None = None,
+    html: bool = True,
+) -> EmailMessage:
+    """The message: text and HTML alternatives, charts as CID parts, an optional file
+    ``(name, mime type, bytes)``. A fixed ``message_id`` lets clients drop a repeat."""
+    from pbxgate.cdr.report.text import render_text  # noqa: PLC0415
+
+    msg = EmailMessage()
+    msg["Subject"] = subject(report)
+    msg["From"] = sender
+    msg["To"] = ", ".join(to)
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = message_id or make_msgid(domain="pbxgate")
+    msg.set_content(render_text(report, max_rows=max_rows))
+    if html:
+        _add_html(msg, report, max_rows)
+    if attachment is not None:
+        name, mime, data = attachment
+        maintype, subtype = mime.split("/", 1)
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return msg
+
+
+def _add_html(msg: EmailMessage, report: dict[str, Any], max_rows: int) -> None:
+    from pbxgate.cdr.report.charts import render_charts  # noqa: PLC0415 - matplotlib
+    from pbxgate.cdr.report.html import render_html  # noqa: PLC0415
+
+    charts = render_charts(report)
+    cids = {name: make_msgid(idstring=name, domain="pbxgate") for name in charts}
+    images = {name: "cid:" + cid[1:-1] for name, cid in cids.items()}
+    msg.add_alternative(render_html(report, images, max_rows=max_rows), subtype="html")
+    parts = msg.get_payload()
+    assert isinstance(parts, list)
+    html_part = parts[1]
+    assert isinstance(html_part, EmailMessage)
+    for name, png in charts.items():
+        html_part.add_related(png, maintype="image", subtype="png", cid=cids[name],
+                              filename=f"{name}.png", disposition="inline")  # fmt: skip
+
+
+def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
+    """Hand ``msg`` to the server; raises :class:`SmtpError` with one clear line."""
+    where = smtp.where
+    try:
+        with _connect(smtp) as client:
+            if smtp.security == "starttls":
+                client.starttls(context=_tls(smtp))
+            if smtp.user:
+                password = smtp.password.reveal() if smtp.password else ""
+                client.login(smtp.user, password)
+            client.send_message(msg)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise SmtpError(f"SMTP server {where} refused the login for {smtp.user}: "
+                        f"{exc.smtp_code} {_reply(exc.smtp_error)}") from None  # fmt: skip
+    except smtplib.SMTPRecipientsRefused as exc:
+        rcpt, (code, text) = next(iter(exc.recipients.items()))
+        raise SmtpError(f"SMTP server {where} refused {rcpt}: {code} {_reply(text)}") from None
+    except smtplib.SMTPResponseException as exc:
+        raise SmtpError(
+            f"SMTP server {where} answered {exc.smtp_code} {_reply(exc.smtp_error)}"
+        ) from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise SmtpError(
+            f"SMTP server {where}: {exc}", hint="check [report.smtp] security"
+        ) from None
+    except (smtplib.SMTPException, ssl.SSLError) as exc:
+        raise SmtpError(f"SMTP server {where}: {type(exc).__name__}: {exc}") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SmtpError(f"cannot reach SMTP server {where}: {reason}",
+                        hint="check [report.smtp] host and port") from None  # fmt: skip
+
+
+def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
+    if smtp.security == "ssl":
+        return smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=_tls(smtp))
+    return smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
+
+
+def _tls(smtp: SmtpSettings) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if not smtp.verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _reply(raw: bytes | str) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return " ".join(text.split())[:200]
+
+
+__all__ = ["SmtpError", "build_message", "send", "subject"]

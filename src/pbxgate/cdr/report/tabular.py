@@ -1,0 +1,64 @@
+"""The report as JSON (the dict itself) and CSV (one block per table): pure dict -> str.
+
+CSV has one table per file by nature; a report has several. Each block starts with a line
+``# <section>``, then a header row, then the rows, and blocks are separated by an empty line:
+spreadsheet programs open it as is and a script splits it on the ``#`` lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from pbxgate.cdr.report.i18n import WEEKDAYS
+
+
+def render_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+
+
+def sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """``(name, header, rows)`` of every table in the report; shared by CSV and XLSX."""
+    out: list[tuple[str, list[str], list[list[Any]]]] = []
+    period = report["period"]
+    out.append(("period", ["from", "to", "previous_from", "previous_to", "source"],
+                [[period["from"], period["to"], report["previous"]["from"],
+                  report["previous"]["to"], report["source"]]]))  # fmt: skip
+    out.append(_dicts("kpis", report["kpis"],
+                      ["key", "unit", "value", "previous", "delta", "change_pct"]))  # fmt: skip
+    out.append(_dicts("hourly", report["hourly"], None))
+    if report["daily"]:
+        out.append(_dicts("daily", report["daily"], None))
+    if report["heatmap"]:
+        days = WEEKDAYS["en"]
+        out.append(("heatmap", ["weekday", *(f"{h:02d}" for h in range(24))],
+                    [[days[d], *row] for d, row in enumerate(report["heatmap"])]))  # fmt: skip
+    for name in ("top_callers", "top_dids", "missed", "extensions", "recordings"):
+        out.append(_dicts(name, report[name], None))
+    return out
+
+
+def _dicts(
+    name: str, rows: list[dict[str, Any]], columns: list[str] | None
+) -> tuple[str, list[str], list[list[Any]]]:
+    header = columns or (list(rows[0]) if rows else [])
+    return name, header, [[row.get(c) for c in header] for row in rows]
+
+
+def render_csv(report: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for i, (name, header, rows) in enumerate(sections(report)):
+        if i:
+            buf.write("\n")
+        buf.write(f"# {name}\n")
+        if header:
+            writer.writerow(header)
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in row])
+    return buf.getvalue()
+
+
+__all__ = ["render_csv", "render_json", "sections"]
