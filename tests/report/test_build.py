@@ -48,10 +48,22 @@ def test_hourly_splits_inbound_calls_by_outcome() -> None:
     hourly = {r["hour"]: r for r in day_report()["hourly"]}
     # Inbound: 12h A B C (C missed: NO ANSWER+BUSY ranks as no answer); 13h F busy, G failed,
     # H answered; 14h I no answer, J answered.
-    assert hourly[12] == {"hour": 12, "answered": 2, "no_answer": 1, "busy": 0, "failed": 0,
-                          "total": 3}  # fmt: skip
-    assert hourly[13] == {"hour": 13, "answered": 1, "no_answer": 0, "busy": 1, "failed": 1,
-                          "total": 3}  # fmt: skip
+    assert hourly[12] == {
+        "hour": 12,
+        "answered": 2,
+        "no_answer": 1,
+        "busy": 0,
+        "failed": 0,
+        "total": 3,
+    }
+    assert hourly[13] == {
+        "hour": 13,
+        "answered": 1,
+        "no_answer": 0,
+        "busy": 1,
+        "failed": 1,
+        "total": 3,
+    }
     assert hourly[14]["total"] == 2
     assert sum(r["total"] for r in hourly.values()) == EXPECTED["inbound"]
 
@@ -59,8 +71,11 @@ def test_hourly_splits_inbound_calls_by_outcome() -> None:
 def test_missed_calls_with_call_backs() -> None:
     missed = {m["src"]: m for m in day_report()["missed"]}
     assert set(missed) == {"84993333333", "89165555555", "84996666666", "84998888888"}
-    assert (missed["84993333333"]["resolution"], missed["84993333333"]["after_seconds"],
-            missed["84993333333"]["by"]) == ("called back", 884, "113")  # fmt: skip
+    assert (
+        missed["84993333333"]["resolution"],
+        missed["84993333333"]["after_seconds"],
+        missed["84993333333"]["by"],
+    ) == ("called back", 884, "113")
     assert missed["84998888888"]["resolution"] == "got through"
     assert missed["84998888888"]["after_seconds"] == 580
     assert missed["89165555555"]["resolution"] == "not yet"
@@ -68,16 +83,36 @@ def test_missed_calls_with_call_backs() -> None:
 
 def test_top_callers_dids_and_extensions() -> None:
     report = day_report()
-    assert report["top_callers"][0] == {"number": "84998888888", "name": "", "calls": 2,
-                                        "answered": 1, "missed": 1, "talk_seconds": 40}  # fmt: skip
+    assert report["top_callers"][0] == {
+        "number": "84998888888",
+        "name": "",
+        "calls": 2,
+        "answered": 1,
+        "missed": 1,
+        "talk_seconds": 40,
+    }
     # talk: A 130 + B 67 + H 30+90 + J 40
-    assert report["top_dids"] == [{"did": "4996491913", "calls": 8, "answered": 4, "missed": 4,
-                                   "asr": 50.0, "talk_seconds": 357}]  # fmt: skip
+    assert report["top_dids"] == [
+        {
+            "did": "4996491913",
+            "calls": 8,
+            "answered": 4,
+            "missed": 4,
+            "asr": 50.0,
+            "talk_seconds": 357,
+        }
+    ]
     ext = {e["extension"]: e for e in report["extensions"]}
     # H was answered by 104 and transferred to 105: the extension is who answered first.
     assert ext["104"]["answered"] == 2 and ext["104"]["missed"] == 1
-    assert ext["113"] == {"extension": "113", "calls": 3, "answered": 1, "missed": 2,
-                          "talk_seconds": 130, "acd": 130.0}  # fmt: skip
+    assert ext["113"] == {
+        "extension": "113",
+        "calls": 3,
+        "answered": 1,
+        "missed": 2,
+        "talk_seconds": 130,
+        "acd": 130.0,
+    }
 
 
 def test_recordings_resolve_to_paths_and_links(tmp_path: Path) -> None:

@@ -83,8 +83,16 @@ def test_html_file_is_self_contained_with_charts() -> None:
     report = week_report("ru")
     html = render(report, "html").decode()
     page = parse(html)
-    assert page.ids == ["kpis", "hourly", "heatmap", "top-callers", "top-dids", "missed",
-                        "extensions", "recordings"]  # fmt: skip
+    assert page.ids == [
+        "kpis",
+        "hourly",
+        "heatmap",
+        "top-callers",
+        "top-dids",
+        "missed",
+        "extensions",
+        "recordings",
+    ]
     assert [i["alt"] for i in page.images] == [
         "Входящие звонки по часам",
         "Входящие звонки по дням",
@@ -96,8 +104,18 @@ def test_html_file_is_self_contained_with_charts() -> None:
         assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG)
     assert page.scripts == 0 and page.external == []
     # KPI grid 2 rows + top callers 5+1 + DIDs 3+1 + missed (capped at 100) + extensions
-    assert page.rows == 2 + 6 + 4 + min(100, len(report["missed"])) + 1 + \
-        len(report["extensions"]) + 1 + min(100, len(report["recordings"])) + 1  # fmt: skip
+    assert (
+        page.rows
+        == 2
+        + 6
+        + 4
+        + min(100, len(report["missed"]))
+        + 1
+        + len(report["extensions"])
+        + 1
+        + min(100, len(report["recordings"]))
+        + 1
+    )
     assert "▲" in html or "▼" in html
 
 
@@ -111,8 +129,18 @@ def test_xlsx_structure() -> None:
     openpyxl = pytest.importorskip("openpyxl")
     report = week_report("ru")
     book = openpyxl.load_workbook(io.BytesIO(render(report, "xlsx")))
-    assert book.sheetnames == ["period", "kpis", "hourly", "daily", "heatmap", "top_callers",
-                               "top_dids", "missed", "extensions", "recordings"]  # fmt: skip
+    assert book.sheetnames == [
+        "period",
+        "kpis",
+        "hourly",
+        "daily",
+        "heatmap",
+        "top_callers",
+        "top_dids",
+        "missed",
+        "extensions",
+        "recordings",
+    ]
     kpis = book["kpis"]
     assert [c.value for c in kpis[1]][:4] == ["Показатель", "unit", "Значение", "Было"]
     first = report["kpis"][0]["value"]

@@ -23,10 +23,18 @@ from pbxgate.errors import InputError
 @click.option("--from", "start", metavar="WHEN", help="Start, e.g. 2024-03-01.")
 @click.option("--to", "end", metavar="WHEN", help="End (exclusive); a bare date = its end.")
 @click.option("--source", help="Source name from [cdr.sources], a URL or an SQLite file.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS),
-              help="Output format. Default: text on screen, html by mail.")  # fmt: skip
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file instead of standard output.")  # fmt: skip
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Output format. Default: text on screen, html by mail.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
 @click.option("--language", type=click.Choice(LANGUAGES), help="Default: [report] language.")
 @click.option("--top", type=click.IntRange(1), help="Rows of top callers and DIDs.")
 @click.option("--mail", metavar="TO[,TO...]", help="E-mail the report via [report.smtp].")
@@ -62,8 +70,7 @@ def report(
     now = now_in(zone(cdr.timezone))
     chosen = period or ("" if start or end else "yesterday")
     window = resolve_window(start=start, end=end, period=chosen or None, now=now)
-    opts = options(settings, period=chosen, language=language or "", source=source or "",
-                   top=top)  # fmt: skip
+    opts = options(settings, period=chosen, language=language or "", source=source or "", top=top)
     data = make_report(settings, window, opts, now)
     if mail:
         to = [a.strip() for a in mail.split(",") if a.strip()]

@@ -59,8 +59,9 @@ class ReportOptions:
     source: str = ""
 
 
-def collect(source: Source, window: Window, rule: InternalRule, opts: ReportOptions,
-            now: datetime) -> list[Call]:  # fmt: skip
+def collect(
+    source: Source, window: Window, rule: InternalRule, opts: ReportOptions, now: datetime
+) -> list[Call]:
     """Calls from the previous period's start to the call-back horizon, in one query."""
     horizon = max(window.end, min(window.end + timedelta(hours=opts.callback_hours), now))
     wide = Window(window.previous().start, horizon)
@@ -215,9 +216,16 @@ def _top_dids(inbound: list[Call], top: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for did, calls in by_did.items():
         k = compute(calls)
-        rows.append({"did": did, "calls": k.calls, "answered": k.answered, "missed": k.missed,
-                     "asr": None if k.asr is None else round(k.asr, 1),
-                     "talk_seconds": k.talk_seconds})  # fmt: skip
+        rows.append(
+            {
+                "did": did,
+                "calls": k.calls,
+                "answered": k.answered,
+                "missed": k.missed,
+                "asr": None if k.asr is None else round(k.asr, 1),
+                "talk_seconds": k.talk_seconds,
+            }
+        )
     rows.sort(key=lambda r: (-int(r["calls"]), str(r["did"])))
     return rows[:top]
 
@@ -254,8 +262,16 @@ def _extensions(inbound: list[Call]) -> list[dict[str, Any]]:
     for ext in sorted(groups, key=lambda e: (len(e), e)):
         k = compute(groups[ext])
         acd = None if k.acd is None else round(k.acd, 1)
-        rows.append({"extension": ext, "calls": k.calls, "answered": k.answered,
-                     "missed": k.missed, "talk_seconds": k.talk_seconds, "acd": acd})  # fmt: skip
+        rows.append(
+            {
+                "extension": ext,
+                "calls": k.calls,
+                "answered": k.answered,
+                "missed": k.missed,
+                "talk_seconds": k.talk_seconds,
+                "acd": acd,
+            }
+        )
     return rows
 
 
@@ -291,8 +307,9 @@ def _url(path: Path, opts: ReportOptions) -> str | None:
     return opts.recordings_url.rstrip("/") + "/" + rel.as_posix()
 
 
-def build_report(source: Source, window: Window, rule: InternalRule, opts: ReportOptions,
-                 now: datetime) -> dict[str, Any]:  # fmt: skip
+def build_report(
+    source: Source, window: Window, rule: InternalRule, opts: ReportOptions, now: datetime
+) -> dict[str, Any]:
     """Read the calls and assemble the report: the one entry point the CLI and scheduler use."""
     return assemble(collect(source, window, rule, opts, now), window, opts, now)
 

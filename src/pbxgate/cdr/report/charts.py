@@ -45,8 +45,17 @@ def _stacked(ax: Any, xs: list[int], rows: list[dict[str, Any]], lang: str) -> N
     for key in OUTCOMES:
         values = [r[key] for r in rows]
         face, hatch = STYLE[key]
-        ax.bar(xs, values, bottom=bottom, color=face, hatch=hatch, edgecolor="#333333",
-               linewidth=0.6, label=label(lang, key), width=0.8)  # fmt: skip
+        ax.bar(
+            xs,
+            values,
+            bottom=bottom,
+            color=face,
+            hatch=hatch,
+            edgecolor="#333333",
+            linewidth=0.6,
+            label=label(lang, key),
+            width=0.8,
+        )
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set_ylabel(label(lang, "calls_axis"))
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
@@ -91,8 +100,9 @@ def daily_chart(report: dict[str, Any]) -> bytes | None:
     _stacked(ax, xs, rows, lang)
     step = 1 if len(rows) <= 14 else 2
     ticks = xs[::step]
-    names = [f"{rows[i]['day'][8:10]}.{rows[i]['day'][5:7]}\n{days[rows[i]['weekday']]}"
-             for i in ticks]  # fmt: skip
+    names = [
+        f"{rows[i]['day'][8:10]}.{rows[i]['day'][5:7]}\n{days[rows[i]['weekday']]}" for i in ticks
+    ]
     ax.set_xticks(ticks, names, fontsize=7)
     ax.set_xlabel(label(lang, "period"))
     ax.set_title(label(lang, "daily"), fontsize=11, loc="left")

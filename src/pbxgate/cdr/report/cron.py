@@ -73,8 +73,9 @@ class Cron:
             )
         sets = [_field(p, *spec, text) for p, spec in zip(parts, _FIELDS, strict=True)]
         weekdays = frozenset(d % 7 for d in sets[4])
-        return cls(text, sets[0], sets[1], sets[2], sets[3], weekdays,
-                   parts[2] != "*", parts[4] != "*")  # fmt: skip
+        return cls(
+            text, sets[0], sets[1], sets[2], sets[3], weekdays, parts[2] != "*", parts[4] != "*"
+        )
 
     def matches_day(self, day: date) -> bool:
         if day.month not in self.months:

@@ -35,8 +35,10 @@ def subject(report: dict[str, Any]) -> str:
     lang = report["language"]
     calls = next((k["value"] for k in report["kpis"] if k["key"] == "calls"), 0)
     missed = next((k["value"] for k in report["kpis"] if k["key"] == "missed"), 0)
-    return (f"{label(lang, 'title')}: {report['period']['label']} — {label(lang, 'calls')} "
-            f"{calls}, {label(lang, 'missed').split(' (')[0].lower()} {missed}")  # fmt: skip
+    return (
+        f"{label(lang, 'title')}: {report['period']['label']} — {label(lang, 'calls')} "
+        f"{calls}, {label(lang, 'missed').split(' (')[0].lower()} {missed}"
+    )
 
 
 def build_message(
@@ -82,8 +84,14 @@ def _add_html(msg: EmailMessage, report: dict[str, Any], max_rows: int) -> None:
     html_part = parts[1]
     assert isinstance(html_part, EmailMessage)
     for name, png in charts.items():
-        html_part.add_related(png, maintype="image", subtype="png", cid=cids[name],
-                              filename=f"{name}.png", disposition="inline")  # fmt: skip
+        html_part.add_related(
+            png,
+            maintype="image",
+            subtype="png",
+            cid=cids[name],
+            filename=f"{name}.png",
+            disposition="inline",
+        )
 
 
 def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
@@ -98,8 +106,10 @@ def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
                 client.login(smtp.user, password)
             client.send_message(msg)
     except smtplib.SMTPAuthenticationError as exc:
-        raise SmtpError(f"SMTP server {where} refused the login for {smtp.user}: "
-                        f"{exc.smtp_code} {_reply(exc.smtp_error)}") from None  # fmt: skip
+        raise SmtpError(
+            f"SMTP server {where} refused the login for {smtp.user}: "
+            f"{exc.smtp_code} {_reply(exc.smtp_error)}"
+        ) from None
     except smtplib.SMTPRecipientsRefused as exc:
         rcpt, (code, text) = next(iter(exc.recipients.items()))
         raise SmtpError(f"SMTP server {where} refused {rcpt}: {code} {_reply(text)}") from None
@@ -111,12 +121,18 @@ def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
         raise SmtpError(
             f"SMTP server {where}: {exc}", hint="check [report.smtp] security"
         ) from None
+    except UnicodeEncodeError:  # smtplib sends credentials as ASCII only
+        raise SmtpError(
+            f"SMTP login for {smtp.user} at {where} failed: the user name or "
+            "password has non-ASCII characters, which smtplib cannot send"
+        ) from None
     except (smtplib.SMTPException, ssl.SSLError) as exc:
         raise SmtpError(f"SMTP server {where}: {type(exc).__name__}: {exc}") from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise SmtpError(f"cannot reach SMTP server {where}: {reason}",
-                        hint="check [report.smtp] host and port") from None  # fmt: skip
+        raise SmtpError(
+            f"cannot reach SMTP server {where}: {reason}", hint="check [report.smtp] host and port"
+        ) from None
 
 
 def _connect(smtp: SmtpSettings) -> smtplib.SMTP:

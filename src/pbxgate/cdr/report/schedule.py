@@ -164,9 +164,13 @@ async def run_schedules(
 
 
 async def _attempt(
-    job: Job, now: datetime, sent: SentLog, send: Deliver, rep: ReportSettings,
+    job: Job,
+    now: datetime,
+    sent: SentLog,
+    send: Deliver,
+    rep: ReportSettings,
     display: tzinfo | None,
-) -> Job:  # fmt: skip
+) -> Job:
     """Try ``job`` once; return the job to wait for next (a retry, or the next fire)."""
     name = job.plan.name
     if sent.was_sent(name, job.key):
@@ -177,16 +181,29 @@ async def _attempt(
         attempts = job.attempts + 1
         reason = str(exc) if isinstance(exc, PbxgateError) else f"{type(exc).__name__}: {exc}"
         if now - job.fire_at >= timedelta(hours=rep.give_up_hours):
-            log.error("report %s for %s not sent after %d attempts, giving up: %s",
-                      name, job.window.describe(), attempts, reason)  # fmt: skip
+            log.error(
+                "report %s for %s not sent after %d attempts, giving up: %s",
+                name,
+                job.window.describe(),
+                attempts,
+                reason,
+            )
             return next_job(job.plan, job.fire_at, display)
-        delay = retry_delay(attempts, rep.retry_seconds)
-        log.warning("report %s for %s not sent (attempt %d): %s; trying again in %.0f s",
-                    name, job.window.describe(), attempts, reason, delay)  # fmt: skip
+        last_try = job.fire_at + timedelta(hours=rep.give_up_hours)
+        delay = min(retry_delay(attempts, rep.retry_seconds), (last_try - now).total_seconds())
+        log.warning(
+            "report %s for %s not sent (attempt %d): %s; trying again in %.0f s",
+            name,
+            job.window.describe(),
+            attempts,
+            reason,
+            delay,
+        )
         return replace(job, attempts=attempts, due=now + timedelta(seconds=delay))
     sent.mark_sent(name, job.key, now, job.plan.schedule.to)
-    log.info("report %s for %s sent to %s", name, job.window.describe(),
-             ", ".join(job.plan.schedule.to))  # fmt: skip
+    log.info(
+        "report %s for %s sent to %s", name, job.window.describe(), ", ".join(job.plan.schedule.to)
+    )
     return next_job(job.plan, job.fire_at, display)
 
 

@@ -16,9 +16,13 @@ from pbxgate.config import Settings
 
 
 def options(
-    settings: Settings, *, period: str = "", language: str = "", source: str = "",
+    settings: Settings,
+    *,
+    period: str = "",
+    language: str = "",
+    source: str = "",
     top: int | None = None,
-) -> ReportOptions:  # fmt: skip
+) -> ReportOptions:
     cdr = settings.get(CdrSettings)
     rep = settings.get(ReportSettings)
     return ReportOptions(
@@ -32,8 +36,9 @@ def options(
     )
 
 
-def make_report(settings: Settings, window: Window, opts: ReportOptions,
-                now: datetime) -> dict[str, Any]:  # fmt: skip
+def make_report(
+    settings: Settings, window: Window, opts: ReportOptions, now: datetime
+) -> dict[str, Any]:
     """Open the source named in ``opts``, build the report, close the source."""
     cdr = settings.get(CdrSettings)
     source = open_source(cdr, opts.source or None)
@@ -60,9 +65,15 @@ def mail_report(
     if fmt in ("xlsx", "csv", "json"):
         mime = "/".join(MIME[fmt])
         attachment = (file_name(report, fmt), mime, render(report, fmt, max_rows=rep.max_rows))
-    msg = build_message(report, sender=rep.smtp.sender, to=to, attachment=attachment,
-                        max_rows=rep.max_rows, message_id=message_id,
-                        html=fmt != "text")  # fmt: skip
+    msg = build_message(
+        report,
+        sender=rep.smtp.sender,
+        to=to,
+        attachment=attachment,
+        max_rows=rep.max_rows,
+        message_id=message_id,
+        html=fmt != "text",
+    )
     send(msg, rep.smtp)
 
 

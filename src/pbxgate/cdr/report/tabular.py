@@ -23,18 +23,36 @@ def sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any
     """``(name, header, rows)`` of every table in the report; shared by CSV and XLSX."""
     out: list[tuple[str, list[str], list[list[Any]]]] = []
     period = report["period"]
-    out.append(("period", ["from", "to", "previous_from", "previous_to", "source"],
-                [[period["from"], period["to"], report["previous"]["from"],
-                  report["previous"]["to"], report["source"]]]))  # fmt: skip
-    out.append(_dicts("kpis", report["kpis"],
-                      ["key", "unit", "value", "previous", "delta", "change_pct"]))  # fmt: skip
+    out.append(
+        (
+            "period",
+            ["from", "to", "previous_from", "previous_to", "source"],
+            [
+                [
+                    period["from"],
+                    period["to"],
+                    report["previous"]["from"],
+                    report["previous"]["to"],
+                    report["source"],
+                ]
+            ],
+        )
+    )
+    out.append(
+        _dicts("kpis", report["kpis"], ["key", "unit", "value", "previous", "delta", "change_pct"])
+    )
     out.append(_dicts("hourly", report["hourly"], None))
     if report["daily"]:
         out.append(_dicts("daily", report["daily"], None))
     if report["heatmap"]:
         days = WEEKDAYS["en"]
-        out.append(("heatmap", ["weekday", *(f"{h:02d}" for h in range(24))],
-                    [[days[d], *row] for d, row in enumerate(report["heatmap"])]))  # fmt: skip
+        out.append(
+            (
+                "heatmap",
+                ["weekday", *(f"{h:02d}" for h in range(24))],
+                [[days[d], *row] for d, row in enumerate(report["heatmap"])],
+            )
+        )
     for name in ("top_callers", "top_dids", "missed", "extensions", "recordings"):
         out.append(_dicts(name, report[name], None))
     return out

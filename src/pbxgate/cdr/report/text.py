@@ -47,8 +47,10 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
-        parts = [c.rjust(w) if i in right else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))]  # fmt: skip
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
         return "  ".join(parts).rstrip()
 
     yield line(headers)
@@ -88,50 +90,101 @@ def text_lines(report: dict[str, Any], *, max_rows: int = 100) -> Iterator[str]:
         yield from _section(t("heatmap"))
         yield from _heatmap(report["heatmap"], lang)
     yield from _section(t("top_callers"))
-    yield from _rows(report["top_callers"], t, [
-        ("number", "number", str), ("name", "name", str), ("calls", "calls", number),
-        ("answered", "answered", number), ("no_answer", "missed", number),
-        ("talk", "talk_seconds", duration)])  # fmt: skip
+    yield from _rows(
+        report["top_callers"],
+        t,
+        [
+            ("number", "number", str),
+            ("name", "name", str),
+            ("calls", "calls", number),
+            ("answered", "answered", number),
+            ("no_answer", "missed", number),
+            ("talk", "talk_seconds", duration),
+        ],
+    )
     yield from _section(t("top_dids"))
-    yield from _rows(report["top_dids"], t, [
-        ("did", "did", str), ("calls", "calls", number), ("answered", "answered", number),
-        ("no_answer", "missed", number), ("asr_col", "asr", number),
-        ("talk", "talk_seconds", duration)])  # fmt: skip
+    yield from _rows(
+        report["top_dids"],
+        t,
+        [
+            ("did", "did", str),
+            ("calls", "calls", number),
+            ("answered", "answered", number),
+            ("no_answer", "missed", number),
+            ("asr_col", "asr", number),
+            ("talk", "talk_seconds", duration),
+        ],
+    )
     yield from _section(t("missed_list"))
     shown, more = _capped(report["missed"], max_rows)
-    yield from _rows(shown, t, [
-        ("start", "start", moment), ("caller", "src", str), ("did", "did", str),
-        ("dst", "dst", str), ("outcome", "outcome", t), ("ring", "ring", number),
-        ("resolution", "resolution", t), ("after", "after_seconds", duration),
-        ("by", "by", str)])  # fmt: skip
+    yield from _rows(
+        shown,
+        t,
+        [
+            ("start", "start", moment),
+            ("caller", "src", str),
+            ("did", "did", str),
+            ("dst", "dst", str),
+            ("outcome", "outcome", t),
+            ("ring", "ring", number),
+            ("resolution", "resolution", t),
+            ("after", "after_seconds", duration),
+            ("by", "by", str),
+        ],
+    )
     if more:
         yield "… " + t("more").format(n=more)
     yield from _section(t("extensions"))
-    yield from _rows(report["extensions"], t, [
-        ("extension", "extension", str), ("calls", "calls", number),
-        ("answered", "answered", number), ("no_answer", "missed", number),
-        ("talk", "talk_seconds", duration), ("acd_col", "acd", duration)])  # fmt: skip
+    yield from _rows(
+        report["extensions"],
+        t,
+        [
+            ("extension", "extension", str),
+            ("calls", "calls", number),
+            ("answered", "answered", number),
+            ("no_answer", "missed", number),
+            ("talk", "talk_seconds", duration),
+            ("acd_col", "acd", duration),
+        ],
+    )
     if report["recordings"]:
         yield from _section(t("recordings"))
         shown, more = _capped(report["recordings"], max_rows)
-        yield from _rows(shown, t, [
-            ("start", "start", moment), ("caller", "src", str), ("dst", "dst", str),
-            ("file", "url", str)] if any(r["url"] for r in shown) else [
-            ("start", "start", moment), ("caller", "src", str), ("dst", "dst", str),
-            ("file", "file", str)])  # fmt: skip
+        yield from _rows(
+            shown,
+            t,
+            [
+                ("start", "start", moment),
+                ("caller", "src", str),
+                ("dst", "dst", str),
+                ("file", "url", str),
+            ]
+            if any(r["url"] for r in shown)
+            else [
+                ("start", "start", moment),
+                ("caller", "src", str),
+                ("dst", "dst", str),
+                ("file", "file", str),
+            ],
+        )
         if more:
             yield "… " + t("more").format(n=more)
 
 
 def _kpi_table(kpis: list[dict[str, Any]], t: Any) -> Iterator[str]:
-    rows = [[t(k["key"]), kpi_value(k, k["value"]), kpi_value(k, k["previous"]), kpi_change(k)]
-            for k in kpis]  # fmt: skip
+    rows = [
+        [t(k["key"]), kpi_value(k, k["value"]), kpi_value(k, k["previous"]), kpi_change(k)]
+        for k in kpis
+    ]
     yield from _table([t("kpi"), t("value"), t("prev_value"), t("change")], rows, {1, 2, 3})
 
 
 def _hourly(hourly: list[dict[str, Any]], t: Any) -> Iterator[str]:
-    rows = [[f"{r['hour']:02d}:00", *(str(r[k]) for k in OUTCOMES), str(r["total"])]
-            for r in hourly if r["total"]]  # fmt: skip
+    rows = [
+        [f"{r['hour']:02d}:00", *(str(r[k]) for k in OUTCOMES), str(r["total"])]
+        for r in hourly
+        if r["total"]
+    ]
     if not rows:
         yield t("none")
         return
@@ -140,8 +193,10 @@ def _hourly(hourly: list[dict[str, Any]], t: Any) -> Iterator[str]:
 
 def _heatmap(grid: list[list[int]], lang: str) -> Iterator[str]:
     hours = [h for h in range(24) if any(row[h] for row in grid)] or list(range(8, 20))
-    rows = [[WEEKDAYS[lang if lang in WEEKDAYS else "ru"][d], *(str(grid[d][h]) for h in hours)]
-            for d in range(7)]  # fmt: skip
+    rows = [
+        [WEEKDAYS[lang if lang in WEEKDAYS else "ru"][d], *(str(grid[d][h]) for h in hours)]
+        for d in range(7)
+    ]
     yield from _table(["", *(f"{h:02d}" for h in hours)], rows, set(range(1, len(hours) + 1)))
 
 

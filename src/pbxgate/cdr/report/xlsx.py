@@ -17,20 +17,47 @@ from pbxgate.cdr.report.tabular import sections
 
 # Sheet titles: at most 31 characters, no []:*?/\ (Excel's rules).
 SHEETS = {
-    "period": "period", "kpis": "kpis", "hourly": "hourly", "daily": "daily",
-    "heatmap": "heatmap", "top_callers": "top_callers", "top_dids": "top_dids",
-    "missed": "missed", "extensions": "extensions", "recordings": "recordings",
-}  # fmt: skip
+    "period": "period",
+    "kpis": "kpis",
+    "hourly": "hourly",
+    "daily": "daily",
+    "heatmap": "heatmap",
+    "top_callers": "top_callers",
+    "top_dids": "top_dids",
+    "missed": "missed",
+    "extensions": "extensions",
+    "recordings": "recordings",
+}
 # Column headers that have a word of their own in the report's language.
 _HEADER_WORDS = {
-    "key": "kpi", "value": "value", "previous": "prev_value", "delta": "change",
-    "hour": "hour", "answered": "answered", "no_answer": "no_answer", "busy": "busy",
-    "failed": "failed", "total": "total", "number": "number", "name": "name",
-    "calls": "calls", "missed": "no_answer", "talk_seconds": "talk", "did": "did",
-    "start": "start", "src": "caller", "dst": "dst", "outcome": "outcome", "ring": "ring",
-    "resolution": "resolution", "by": "by", "attempts": "attempts",
-    "extension": "extension", "file": "file", "weekday": "weekday",
-}  # fmt: skip
+    "key": "kpi",
+    "value": "value",
+    "previous": "prev_value",
+    "delta": "change",
+    "hour": "hour",
+    "answered": "answered",
+    "no_answer": "no_answer",
+    "busy": "busy",
+    "failed": "failed",
+    "total": "total",
+    "number": "number",
+    "name": "name",
+    "calls": "calls",
+    "missed": "no_answer",
+    "talk_seconds": "talk",
+    "did": "did",
+    "start": "start",
+    "src": "caller",
+    "dst": "dst",
+    "outcome": "outcome",
+    "ring": "ring",
+    "resolution": "resolution",
+    "by": "by",
+    "attempts": "attempts",
+    "extension": "extension",
+    "file": "file",
+    "weekday": "weekday",
+}
 
 
 def render_xlsx(report: dict[str, Any]) -> bytes:
@@ -85,8 +112,9 @@ def _hourly_chart(sheet: Any, header: list[str], count: int, lang: str) -> None:
     chart.x_axis.title = label(lang, "hour_axis")
     chart.y_axis.title = label(lang, "calls_axis")
     first = header.index(OUTCOMES[0]) + 1
-    data = Reference(sheet, min_col=first, max_col=first + len(OUTCOMES) - 1, min_row=1,
-                     max_row=count + 1)  # fmt: skip
+    data = Reference(
+        sheet, min_col=first, max_col=first + len(OUTCOMES) - 1, min_row=1, max_row=count + 1
+    )
     chart.add_data(data, titles_from_data=True)
     chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=count + 1))
     chart.width, chart.height = 22, 9

@@ -1,0 +1,232 @@
+"""The report by e-mail against a local aiosmtpd server: structure, inline charts, errors."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from pbxgate.cdr.report.mail import SmtpError, build_message, send
+from pbxgate.cdr.report.settings import SmtpSettings
+from pbxgate.cli.main import main
+from pbxgate.config import Secret
+from tests.report.helpers import day_report, week_report, write_config
+
+PASSWORD = "s3cret-Parol"
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))
+        return "250 OK"
+
+
+def check_login(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+        b"pbx",
+        PASSWORD.encode(),
+    )
+    return AuthResult(success=ok, handled=False)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:  # Controller's start-up check cannot use port 0
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Sink, int]]:
+    sink = Sink()
+    port = free_port()
+    controller = Controller(
+        sink, hostname="127.0.0.1", port=port, authenticator=check_login, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+def parse(raw: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def test_message_structure_alternative_with_related_inline_charts() -> None:
+    report = week_report("ru")
+    msg = parse(bytes(build_message(report, sender="pbx@example.org", to=["a@example.org"])))
+    assert msg.get_content_type() == "multipart/alternative"
+    plain, related = msg.get_payload()  # type: ignore[misc]
+    assert plain.get_content_type() == "text/plain"
+    assert "Отчёт о звонках: 2024-03-04 – 2024-03-10" in plain.get_content()
+    assert related.get_content_type() == "multipart/related"
+    html, *images = related.get_payload()
+    assert html.get_content_type() == "text/html"
+    assert [i.get_content_type() for i in images] == ["image/png"] * 3
+    body = html.get_content()
+    for image in images:
+        cid = image["Content-ID"].strip("<>")
+        assert f'src="cid:{cid}"' in body
+        assert image.get_content_disposition() == "inline"
+        assert image.get_content().startswith(b"\x89PNG")
+    assert "data:image" not in body
+    assert msg["Subject"].startswith("Отчёт о звонках: 2024-03-04 – 2024-03-10 — Звонков 350")
+
+
+def test_attachment_makes_it_mixed() -> None:
+    report = day_report("en")
+    msg = parse(
+        bytes(
+            build_message(
+                report,
+                sender="s@x.org",
+                to=["a@x.org"],
+                attachment=("calls.csv", "text/csv", b"a,b\n"),
+            )
+        )
+    )
+    assert msg.get_content_type() == "multipart/mixed"
+    alt, att = msg.get_payload()  # type: ignore[misc]
+    assert alt.get_content_type() == "multipart/alternative"
+    assert att.get_filename() == "calls.csv"
+
+
+def test_cli_mails_the_report(
+    tmp_path: Path, smtp_server: tuple[Sink, int], monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    sink, port = smtp_server
+    monkeypatch.setenv("SMTP_PASS", PASSWORD)
+    cfg = write_config(
+        tmp_path,
+        smtp=(
+            f'[report.smtp]\nport = {port}\nuser = "pbx"\npassword_env = "SMTP_PASS"\n'
+            f'sender = "PBX <pbx@example.org>"\n'
+        ),
+    )
+    code = main(
+        [
+            "--config",
+            str(cfg),
+            "cdr",
+            "report",
+            "--from",
+            "2016-03-18",
+            "--to",
+            "2016-03-18",
+            "--language",
+            "en",
+            "--mail",
+            "boss@example.org,ops@example.org",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "sent to boss@example.org, ops@example.org" in err
+    ((rcpts, raw),) = sink.messages
+    assert rcpts == ["boss@example.org", "ops@example.org"]
+    msg = parse(raw)
+    assert msg["From"] == "PBX <pbx@example.org>"
+    assert msg["Subject"] == "Call report: 2016-03-18 — Calls 10, missed 4"
+    plain = msg.get_body(("plain",))
+    html = msg.get_body(("html",))
+    assert plain is not None and "called back" in plain.get_content()
+    assert html is not None and 'src="cid:' in html.get_content()
+    assert PASSWORD not in out + err
+
+
+def test_refused_login_is_one_line_naming_server_and_reply(
+    tmp_path: Path, smtp_server: tuple[Sink, int], capsys: Any
+) -> None:
+    _, port = smtp_server
+    (tmp_path / "pass").write_text("wrong-" + PASSWORD)
+    cfg = write_config(
+        tmp_path,
+        smtp=(f'[report.smtp]\nport = {port}\nuser = "pbx"\npassword_file = "{tmp_path}/pass"\n'),
+    )
+    code = main(
+        [
+            "--config",
+            str(cfg),
+            "cdr",
+            "report",
+            "--from",
+            "2016-03-18",
+            "--to",
+            "2016-03-18",
+            "--mail",
+            "boss@example.org",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 5
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: SMTP server 127.0.0.1:{port} refused the login for pbx: 535")
+    assert PASSWORD not in out + err
+
+
+def test_unreachable_server_is_one_line(tmp_path: Path, capsys: Any) -> None:
+    port = free_port()  # nothing listens there
+    cfg = write_config(
+        tmp_path, smtp=f'[report.smtp]\nport = {port}\npassword = "{PASSWORD}"\nuser = "pbx"\n'
+    )
+    code = main(
+        [
+            "--config",
+            str(cfg),
+            "cdr",
+            "report",
+            "--from",
+            "2016-03-18",
+            "--to",
+            "2016-03-18",
+            "--mail",
+            "boss@example.org",
+        ]
+    )
+    _, err = capsys.readouterr()
+    assert code == 5
+    assert err == (
+        f"error: cannot reach SMTP server 127.0.0.1:{port}: Connection refused "
+        "(check [report.smtp] host and port)\n"
+    )
+    assert PASSWORD not in err
+
+
+def test_starttls_against_a_server_without_it_says_so(smtp_server: tuple[Sink, int]) -> None:
+    _, port = smtp_server
+    smtp = SmtpSettings(port=port, security="starttls", user="pbx", password=Secret(PASSWORD))
+    msg = build_message(day_report(), sender="s@x.org", to=["a@x.org"], html=False)
+    with pytest.raises(SmtpError, match=rf"SMTP server 127.0.0.1:{port}: STARTTLS") as info:
+        send(msg, smtp)
+    assert PASSWORD not in str(info.value)
+
+
+def test_text_only_mail_has_no_html(smtp_server: tuple[Sink, int]) -> None:
+    sink, port = smtp_server
+    msg = build_message(day_report(), sender="s@x.org", to=["a@x.org"], html=False)
+    send(msg, SmtpSettings(port=port))
+    ((_, raw),) = sink.messages
+    assert parse(raw).get_content_type() == "text/plain"
+
+
+def test_non_ascii_password_is_a_clear_error(smtp_server: tuple[Sink, int]) -> None:
+    _, port = smtp_server
+    smtp = SmtpSettings(port=port, user="pbx", password=Secret("пароль-123"))
+    msg = build_message(day_report(), sender="s@x.org", to=["a@x.org"], html=False)
+    with pytest.raises(SmtpError, match="non-ASCII") as info:
+        send(msg, smtp)
+    assert "пароль" not in str(info.value)
