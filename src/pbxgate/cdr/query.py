@@ -9,13 +9,24 @@ grouped by ``linkedid`` and filtered as calls: one call is one row.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, column, func, or_, select, table
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy.sql import Select
 
 from pbxgate.cdr.model import (
@@ -74,12 +85,18 @@ class NumberFilter:
             return number.endswith(value)
         return value in number
 
-    def clause(self, col: Any) -> ColumnElement[bool]:
+    def sql_value(self) -> str:
+        """What the SQL compares with: the number itself, or a LIKE pattern."""
         mode, value = self.mode, _escape_like(self.value)
         if mode == "exact":
-            return col == self.value  # type: ignore[no-any-return]
-        pattern = {"prefix": f"{value}%", "suffix": f"%{value}", "contains": f"%{value}%"}[mode]
-        return col.like(pattern, escape="\\")  # type: ignore[no-any-return]
+            return self.value
+        return {"prefix": f"{value}%", "suffix": f"%{value}", "contains": f"%{value}%"}[mode]
+
+    def clause(self, col: Any, name: str) -> ColumnElement[bool]:
+        param: Any = bindparam(name)
+        if self.mode == "exact":
+            return col == param  # type: ignore[no-any-return]
+        return col.like(param, escape="\\")  # type: ignore[no-any-return]
 
 
 def _escape_like(text: str) -> str:
@@ -162,20 +179,45 @@ def selected_columns(layout: Layout, *, lean: bool = False) -> list[str]:
 
 
 def leg_select(
-    layout: Layout,
-    lo: datetime | str,
-    hi: datetime | str,
-    filters: Filters | None = None,
-    columns: list[str] | None = None,
+    layout: Layout, filters: Filters | None = None, columns: list[str] | None = None
 ) -> Select[Any]:
-    """``SELECT <columns> FROM cdr WHERE t >= :lo AND t < :hi [AND filters] ORDER BY t``."""
+    """``SELECT <columns> FROM cdr WHERE t >= :lo AND t < :hi [AND filters] ORDER BY t``.
+
+    Every value is a named bind parameter (:func:`leg_params` gives them), so one statement
+    serves every window and every number of the same shape, compiled once per source."""
     names = columns or selected_columns(layout)
     tbl = table(layout.table, *(column(n) for n in set(names) | {layout.time_column}))
     when = tbl.c[layout.time_column]
-    clauses: list[ColumnElement[bool]] = [when >= lo, when < hi]
+    clauses: list[ColumnElement[bool]] = [when >= bindparam("lo"), when < bindparam("hi")]
     if filters is not None:
         clauses += _pushdown(filters, layout)
     return select(*(tbl.c[n] for n in names)).where(and_(*clauses)).order_by(when)
+
+
+def leg_params(lo: datetime | str, hi: datetime | str, filters: Filters | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"lo": lo, "hi": hi}
+    if filters is not None:
+        params.update({f"disp{i}": d for i, d in enumerate(filters.dispositions)})
+        params.update({f"num{i}": nf.sql_value() for i, nf in enumerate(filters.numbers)})
+        if filters.min_billsec is not None:
+            params["min_billsec"] = filters.min_billsec
+        if filters.accountcode is not None:
+            params["accountcode"] = filters.accountcode
+    return params
+
+
+def shape_of(filters: Filters | None) -> tuple[Any, ...]:
+    """What decides the statement's text (not its values): the key of the compiled cache."""
+    if filters is None:
+        return ()
+    return (
+        filters.direction if filters.rule.sql_pushdown else None,
+        filters.rule.max_digits,
+        len(filters.dispositions),
+        filters.min_billsec is not None,
+        filters.accountcode is not None,
+        tuple((nf.column, nf.mode) for nf in filters.numbers),
+    )
 
 
 def _pushdown(filters: Filters, layout: Layout) -> list[ColumnElement[bool]]:
@@ -183,8 +225,8 @@ def _pushdown(filters: Filters, layout: Layout) -> list[ColumnElement[bool]]:
     col = column
     if filters.direction and filters.rule.sql_pushdown:
         n = filters.rule.max_digits
-        src_ext = func.length(col("src")) > n
-        dst_ext = func.length(col("dst")) > n
+        src_ext = func.length(col("src")) > literal_column(str(int(n)))
+        dst_ext = func.length(col("dst")) > literal_column(str(int(n)))
         if filters.direction == INBOUND:
             out.append(src_ext)
         elif filters.direction == OUTBOUND:
@@ -192,15 +234,22 @@ def _pushdown(filters: Filters, layout: Layout) -> list[ColumnElement[bool]]:
         else:
             out.append(and_(~src_ext, ~dst_ext))
     if filters.dispositions:
-        out.append(or_(*(col("disposition") == d for d in filters.dispositions)))
+        out.append(
+            or_(
+                *(
+                    col("disposition") == bindparam(f"disp{i}")
+                    for i in range(len(filters.dispositions))
+                )
+            )
+        )
     if filters.min_billsec is not None:
-        out.append(col("billsec") >= filters.min_billsec)
+        out.append(col("billsec") >= bindparam("min_billsec"))
     if filters.accountcode is not None and layout.has("accountcode"):
-        out.append(col("accountcode") == filters.accountcode)
-    for nf in filters.numbers:
+        out.append(col("accountcode") == bindparam("accountcode"))
+    for i, nf in enumerate(filters.numbers):
         if not layout.has(nf.column):
             raise InputError(f"this CDR table has no {nf.column} column to filter on")
-        out.append(nf.clause(col(nf.column)))
+        out.append(nf.clause(col(nf.column), f"num{i}"))
     return out
 
 
@@ -228,35 +277,56 @@ def fetch_legs(
         names = [n for n in names if n in wanted or n == layout.time_column]
     fields = ["start" if n == layout.time_column else n for n in names]
     lo, hi = _bound(source, window.start - margin), _bound(source, window.end + margin)
-    stmt = leg_select(layout, lo, hi, filters, names)
+    key = ("legs", tuple(names), shape_of(filters))
+    stmt = source.cached(key, lambda: leg_select(layout, filters, names))
     convert = _row_converter(fields, layout, source)
-    for row in source.stream(stmt):
+    for row in source.stream(stmt, leg_params(lo, hi, filters)):
         leg = convert(row)
         if filters is None or filters.rule.sql_pushdown or filters.accepts_leg(leg):
             yield leg
 
 
 def _row_converter(fields: list[str], layout: Layout, source: Source) -> Any:
-    keep = [(i, f) for i, f in enumerate(fields) if f in _LEG_FIELDS]
-    numeric_ama = layout.amaflags_numeric
+    """A function from a result row to a :class:`Leg`, specialised once per query: each
+    column gets its own small converter, so the per-row loop does no name tests."""
     zones = source.zones
 
+    def when(value: Any) -> datetime | None:
+        moment = _as_datetime(value)
+        return moment if moment is None or zones.same else zones.to_display(moment)
+
+    def text(value: Any) -> str:
+        return value if type(value) is str else "" if value is None else str(value)
+
+    def number(value: Any) -> int:
+        return value if type(value) is int else int(value or 0)
+
+    def ama(value: Any) -> str:
+        return AMAFLAGS.get(int(value or 0), str(value))
+
+    plan: list[tuple[int, str, Any]] = []
+    for i, name in enumerate(fields):
+        if name not in _LEG_FIELDS:
+            continue
+        if name in ("start", "answer", "end"):
+            plan.append((i, name, when))
+        elif name in _INT_FIELDS:
+            plan.append((i, name, number))
+        elif name == "amaflags" and layout.amaflags_numeric:
+            plan.append((i, name, ama))
+        else:
+            plan.append((i, name, text))
+
+    defaults = {f.name: f.default for f in dataclasses.fields(Leg)}
+    slots = [next(((i, conv) for i, n, conv in plan if n == name), None) for name in defaults]
+    fixed: list[Any] = [defaults[name] for name in defaults]
+    where = [(k, i, conv) for k, got in enumerate(slots) if got is not None for i, conv in [got]]
+
     def convert(row: Any) -> Leg:
-        values: dict[str, Any] = {}
-        for i, name in keep:
-            value = row[i]
-            if name in ("start", "answer", "end"):
-                value = _as_datetime(value)
-                if value is not None and not zones.same:
-                    value = zones.to_display(value)
-            elif name in _INT_FIELDS:
-                value = int(value or 0)
-            elif name == "amaflags" and numeric_ama:
-                value = AMAFLAGS.get(int(value or 0), str(value))
-            else:
-                value = "" if value is None else str(value)
-            values[name] = value
-        return Leg(**values)
+        values = fixed.copy()
+        for k, i, conv in where:
+            values[k] = conv(row[i])
+        return Leg(*values)
 
     return convert
 
@@ -265,6 +335,8 @@ def _as_datetime(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
+        if value.tzinfo is None and not value.microsecond:
+            return value
         return value.replace(tzinfo=None, microsecond=0)
     text = str(value)
     if text.startswith(("0000-00-00", "1000-01-01")):
@@ -316,6 +388,7 @@ __all__ = [
     "fetch_calls",
     "fetch_legs",
     "group_calls",
+    "leg_params",
     "leg_select",
     "selected_columns",
 ]
