@@ -6,6 +6,8 @@ The engine reasons about messages; ``pbxgate.glbp.wire`` owns the byte layout an
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pbxgate.glbp import wire
 from pbxgate.glbp.engine.messages import ForwarderPart, HelloPart, Message
 from pbxgate.glbp.engine.names import mac_bytes, mac_from_bytes
@@ -62,4 +64,13 @@ def from_packet(packet: wire.Packet) -> Message:
     return Message(packet.group, mac_from_bytes(packet.owner_id), hello, tuple(parts))
 
 
-__all__ = ["from_packet", "to_packet"]
+@lru_cache(maxsize=8192)
+def decode_message(data: bytes) -> tuple[Message, bool]:
+    """``data`` as a message, and whether it carries an Auth TLV; raises ``wire.DecodeError``
+    or ValueError. Routers repeat the same hello every few seconds, so results are cached.
+    """
+    packet = wire.decode(data)
+    return from_packet(packet), packet.auth is not None
+
+
+__all__ = ["decode_message", "from_packet", "to_packet"]

@@ -99,6 +99,11 @@ class ForwarderTable:
         self.emit = emit
         self.items: dict[int, Forwarder] = {}
         self.passive: set[IPAddress] = set()  # members that will not take a forwarder over
+        # next_deadline() is cached. Hellos only move deadlines later, so a stale cached value
+        # is early, and an early handle_timer is harmless; anything that can move a deadline
+        # earlier calls invalidate().
+        self._next: float | None = None
+        self._valid = False
 
     def __iter__(self) -> Iterator[Forwarder]:
         return iter(sorted(self.items.values(), key=lambda f: f.number))
@@ -120,7 +125,11 @@ class ForwarderTable:
     def my_priority(self, fwd: Forwarder) -> int:
         return VF_PRIORITY_OWNER if self.is_mine(fwd) else VF_PRIORITY_SECONDARY
 
+    def invalidate(self) -> None:
+        self._valid = False
+
     def _step(self, fwd: Forwarder, event: VfInput, now: float) -> None:
+        self._valid = False
         new = apply_vf(fwd.state, event)
         if new is fwd.state:
             return
@@ -159,9 +168,15 @@ class ForwarderTable:
             self.passive.discard(sender_ip)
         # A holder that stopped listing a forwarder gave it up (weighting below lower).
         for fwd in self.items.values():
-            if fwd.holder_ip == sender_ip and fwd.number not in advertised:
+            holder = fwd.holder_ip
+            if (
+                holder is not None
+                and fwd.number not in advertised
+                and (holder is sender_ip or holder == sender_ip)
+            ):
                 fwd.holder_ip = None
                 fwd.holder_deadline = now
+                self._valid = False
 
     def _on_part(
         self, ip: IPAddress, mac: str, part: ForwarderPart, hold: float, now: float
@@ -174,6 +189,7 @@ class ForwarderTable:
             fwd = Forwarder(part.forwarder, part.vmac, mac, ip, owner_seen=now)
             fwd.holder_deadline = now + hold
             self.items[part.forwarder] = fwd
+            self._valid = False
             self._step(fwd, VfInput.LEARNT, now)
         if owner:
             if self.is_mine(fwd) and mac != self.host.bia:
@@ -193,12 +209,14 @@ class ForwarderTable:
 
     def _resolve_conflict(self, fwd: Forwarder, ip: IPAddress, mac: str, now: float) -> None:
         """Two owners of one number (after a partition): the higher IP keeps it."""
+        self._valid = False
         if int(ip) > int(self.host.address):
             self._step(fwd, VfInput.TIMEOUT, now)
             del self.items[fwd.number]
 
     def assigned(self, number: int, now: float) -> Forwarder:
         """The AVG gave us ``number``: we own it and forward at once unless someone holds it."""
+        self._valid = False
         vmac = virtual_mac(self.host.group, number)
         fwd = self.items.get(number)
         if fwd is None or fwd.vmac != vmac:
@@ -215,6 +233,7 @@ class ForwarderTable:
 
     def allocate(self, mac: str, ip: IPAddress, now: float) -> Forwarder | None:
         """AVG: the forwarder for a requester (its old one, else the lowest free number)."""
+        self._valid = False
         for fwd in self.items.values():
             if fwd.owner_mac == mac:
                 return fwd
@@ -238,6 +257,7 @@ class ForwarderTable:
                 self._maybe_schedule_preempt(fwd, now)
 
     def _maybe_schedule_preempt(self, fwd: Forwarder, now: float) -> None:
+        self._valid = False
         cfg = self.host.config
         if not (self.is_mine(fwd) and fwd.state is VfState.LISTEN and self.host.weight_ok):
             return
@@ -252,6 +272,7 @@ class ForwarderTable:
 
     def clear(self, now: float) -> None:
         """Interface down or group disabled: every forwarder goes to Init, then is forgotten."""
+        self._valid = False
         for fwd in list(self.items.values()):
             self._step(fwd, VfInput.INTERFACE_DOWN, now)
         self.items.clear()
@@ -260,6 +281,12 @@ class ForwarderTable:
     # -- timers --------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
+        if not self._valid:
+            self._next = self._compute_deadline()
+            self._valid = True
+        return self._next
+
+    def _compute_deadline(self) -> float | None:
         best: float | None = None
         redirect, timeout = self.host.redirect, self.host.timeout
         for fwd in self.items.values():
@@ -274,6 +301,7 @@ class ForwarderTable:
         return (takeover, fwd.preempt_deadline, expiry)
 
     def handle_timer(self, now: float) -> None:
+        self._valid = False
         timeout = self.host.timeout
         for fwd in list(self.items.values()):
             if not self.is_mine(fwd) and fwd.timeout_deadline(timeout) <= now:
@@ -296,6 +324,7 @@ class ForwarderTable:
         takes over; if it does not within another hold time, anyone does, and two claimants
         resolve by VF priority and IP.
         """
+        self._valid = False
         fwd.holder_ip = None
         fwd.holder_deadline = None
         if not self.host.weight_ok:

@@ -25,15 +25,14 @@ from ipaddress import IPv4Address, IPv6Address
 
 from pbxgate.glbp import wire
 from pbxgate.glbp.auth import sign, verify
-from pbxgate.glbp.config import GlbpGroupConfig, KeyChain
+from pbxgate.glbp.config import AuthMode, GlbpGroupConfig, KeyChain
 from pbxgate.glbp.engine.balancing import Balancer
-from pbxgate.glbp.engine.codec import from_packet, to_packet
+from pbxgate.glbp.engine.codec import decode_message, to_packet
 from pbxgate.glbp.engine.events import BadAuth, DebugEvent, Event, StateChange
 from pbxgate.glbp.engine.forwarders import Forwarder, ForwarderTable
 from pbxgate.glbp.engine.messages import ZERO_MAC, ForwarderPart, HelloPart, Message
 from pbxgate.glbp.engine.names import (
     MAX_FORWARDERS,
-    mac_bytes,
     normalize_mac,
     short_interface,
 )
@@ -117,7 +116,7 @@ class GlbpEngine:
         self.group = config.group
         self.address = address
         self.bia = normalize_mac(bia)
-        self._bia_bytes = mac_bytes(self.bia)
+        self._encoded: tuple[Message, GlbpGroupConfig, bytes] | None = None
         self.config = config
         self.rng = rng
         self.debug = debug
@@ -224,17 +223,20 @@ class GlbpEngine:
         logged as ``%GLBP-4-BADAUTH`` and dropped. Neither raises.
         """
         try:
-            packet = wire.decode(data)
-            message = from_packet(packet)
+            message, signed = decode_message(data)
         except (wire.DecodeError, ValueError):
             self.report_malformed()
             return
-        if packet.group != self.group:
+        if message.group != self.group:
             self.counters.wrong_group += 1
             return
-        if packet.owner_id == self._bia_bytes:
+        if message.owner_id == self.bia:
             return
-        if not verify(data, self.config.authentication, source=src, key_chains=self.key_chains):
+        auth = self.config.authentication
+        # Without authentication configured a packet without an Auth TLV is accepted as is;
+        # everything else goes through auth.verify.
+        plain = auth.mode is AuthMode.NONE and not signed
+        if not plain and not verify(data, auth, source=src, key_chains=self.key_chains):
             self.report_bad_auth(src, now)
             return
         self.receive_message(message, src, now)
@@ -245,12 +247,17 @@ class GlbpEngine:
 
     def encode(self, out: Outgoing) -> bytes:
         """``out`` as a signed UDP payload (the configured authentication)."""
-        return sign(
+        cached = self._encoded
+        if cached is not None and cached[0] == out.message and cached[1] is self.config:
+            return cached[2]  # the same hello as last time: same bytes (MD5 has no nonce here)
+        data = sign(
             to_packet(out.message),
             self.config.authentication,
             source=self.address,
             key_chains=self.key_chains,
         )
+        self._encoded = (out.message, self.config, data)
+        return data
 
     def receive_message(self, message: Message, src: IPAddress, now: float) -> None:
         """A decoded (and authenticated) packet from ``src``."""
@@ -295,6 +302,7 @@ class GlbpEngine:
         """A new configuration for this group (the result of an IOS command)."""
         old = self.config
         self.config = config
+        self.forwarders.invalidate()
         if config.load_balancing is not old.load_balancing:
             self.balancer = Balancer(config.load_balancing)
         self._recompute_weight(now)
@@ -396,6 +404,7 @@ class GlbpEngine:
             self._reset(now)
 
     def _become_active(self, now: float) -> None:
+        self.forwarders.invalidate()
         self.active = None
         self.active_deadline = self.standby_deadline = None
         self.learned_hello = self.learned_hold = None
@@ -538,6 +547,8 @@ class GlbpEngine:
         """Non-AVG routers use the AVG's timers; configured ones stay for ``show glbp``."""
         self.learned_hello = hello.hello_ms / 1000.0
         self.learned_hold = hello.hold_ms / 1000.0
+        if (self.learned_redirect, self.learned_timeout) != (hello.redirect, hello.timeout):
+            self.forwarders.invalidate()
         self.learned_redirect = hello.redirect
         self.learned_timeout = hello.timeout
 

@@ -53,6 +53,7 @@ class Node:
     segment: str = "lan"
     powered: bool = True
     version: int = 0
+    scheduled: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +87,13 @@ class Network:
     on_frame: Callable[[Frame], None] | None = None
     keep_events: bool = True
     delivered: int = 0
+    _segments: dict[str, list[Node]] = field(default_factory=dict)
     _heap: list[tuple[float, int, int, Node, Frame | None]] = field(default_factory=list)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
 
     def attach(self, node: Node) -> Node:
         self.nodes.append(node)
+        self._segments.setdefault(node.segment, []).append(node)
         self.service(node)
         return node
 
@@ -98,6 +101,7 @@ class Network:
         """Power off: the engine vanishes without a word (its peers notice by hold time)."""
         node.powered = False
         node.version += 1
+        self._segments[node.segment].remove(node)
 
     def node(self, name: str, group: int | None = None) -> Node:
         for item in self.nodes:
@@ -115,12 +119,14 @@ class Network:
         while (event := engine.next_event()) is not None:
             if self.keep_events:
                 self.events.append(LoggedEvent(event.time, node.name, event))
-        node.version += 1
         when = engine.get_timer()
-        if when is not None:
-            heapq.heappush(
-                self._heap, (max(when, self.now), next(self._seq), node.version, node, None)
-            )
+        # One live heap entry per node: push only when the timer moved earlier. An entry left
+        # behind by a timer that moved later fires early, which handle_timer tolerates.
+        if when is not None and (node.scheduled is None or when < node.scheduled):
+            when = max(when, self.now)
+            node.version += 1
+            node.scheduled = when
+            heapq.heappush(self._heap, (when, next(self._seq), node.version, node, None))
 
     def _send(self, node: Node, out: Outgoing) -> None:
         engine = node.engine
@@ -133,8 +139,8 @@ class Network:
         heapq.heappush(self._heap, (self.now, next(self._seq), 0, node, frame))
 
     def _deliver(self, sender: Node, frame: Frame) -> None:
-        for node in self.nodes:
-            if node is sender or not node.powered or node.segment != sender.segment:
+        for node in self._segments.get(sender.segment, ()):
+            if node is sender or not node.powered:
                 continue
             engine = node.engine
             if frame.destination is not None and engine.address != frame.destination:
@@ -159,6 +165,7 @@ class Network:
                     self._deliver(node, frame)
                 continue
             if node.powered and version == node.version:
+                node.scheduled = None
                 node.engine.handle_timer(when)
                 self.service(node)
         self.now = until
