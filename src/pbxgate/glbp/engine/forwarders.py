@@ -129,10 +129,10 @@ class ForwarderTable:
         self._valid = False
 
     def _step(self, fwd: Forwarder, event: VfInput, now: float) -> None:
-        self._valid = False
         new = apply_vf(fwd.state, event)
         if new is fwd.state:
             return
+        self._valid = False
         old, fwd.state = fwd.state, new
         if VfState.ACTIVE in (old, new):  # IOS counts only changes into or out of Active
             fwd.changes += 1
@@ -257,10 +257,10 @@ class ForwarderTable:
                 self._maybe_schedule_preempt(fwd, now)
 
     def _maybe_schedule_preempt(self, fwd: Forwarder, now: float) -> None:
-        self._valid = False
         cfg = self.host.config
         if not (self.is_mine(fwd) and fwd.state is VfState.LISTEN and self.host.weight_ok):
             return
+        self._valid = False
         if fwd.holder_ip is None or (fwd.holder_deadline or 0) <= now:
             fwd.preempt_deadline = now  # nobody forwards for it: take it now
         elif (

@@ -52,7 +52,7 @@ _COUNTED = (VgState.STANDBY, VgState.ACTIVE)
 _ROLE_STATES = (VgState.LISTEN, VgState.SPEAK, VgState.STANDBY, VgState.ACTIVE)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Role:
     """A remote Active or Standby router: address, priority and when it expires."""
 
@@ -93,6 +93,11 @@ class Counters:
     bad_auth: int = 0
     malformed: int = 0
     wrong_group: int = 0
+
+
+def _same(a: IPAddress, b: IPAddress) -> bool:
+    """Address equality; the same object (the common case on a LAN) skips ``__eq__``."""
+    return a is b or a == b
 
 
 class GlbpEngine:
@@ -491,12 +496,16 @@ class GlbpEngine:
             self._update_enabled(now)
             if self.state not in _ROLE_STATES:
                 return
-        self.members[message.owner_id] = Member(message.owner_id, src, now + hold)
+        member = self.members.get(message.owner_id)
+        if member is not None and (member.ip is src or member.ip == src):
+            member.deadline = now + hold
+        else:
+            self.members[message.owner_id] = Member(message.owner_id, src, now + hold)
         them = (hello.priority, int(src))
         if hello.state is VgState.ACTIVE:
             self._on_active_hello(hello, src, them, hold, now)
         else:
-            if self.active is not None and self.active.ip == src:
+            if self.active is not None and _same(self.active.ip, src):
                 self.active = None  # the AVG resigned: act as if its timer ran out
                 self.active_deadline = now
             self._on_candidate_hello(hello, src, them, hold, now)
@@ -507,7 +516,7 @@ class GlbpEngine:
     def _on_active_hello(
         self, hello: HelloPart, src: IPAddress, them: tuple[int, int], hold: float, now: float
     ) -> None:
-        if self.standby is not None and self.standby.ip == src:
+        if self.standby is not None and _same(self.standby.ip, src):
             self.standby = None
         if self.state is VgState.ACTIVE:
             if them > self._me():
@@ -531,7 +540,7 @@ class GlbpEngine:
             self.standby = Role(src, hello.priority, now + hold)
             if self.state is VgState.LISTEN:
                 self.standby_deadline = now + hold
-        elif self.standby is not None and self.standby.ip == src:
+        elif self.standby is not None and _same(self.standby.ip, src):
             self.standby = None
         if hello.state not in (VgState.SPEAK, VgState.STANDBY):
             return
