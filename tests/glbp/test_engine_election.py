@@ -108,3 +108,18 @@ def test_msec_timers_fail_over_within_the_hold_time() -> None:
     assert net.node("R1").engine.state is VgState.STANDBY
     net.run_for(0.31)
     assert net.node("R1").engine.state is VgState.ACTIVE
+
+
+def test_debug_events_use_the_ios_letter_codes() -> None:
+    net = Network()
+    nodes = [power_on(net, spec) for spec in routers(3)]
+    for node in nodes:
+        node.engine.debug = True
+    net.run_until(60.0)
+    net.detach(net.node("R3"))
+    net.run_for(15.0)
+    lines = [e.event.log_line for e in net.events if e.router == "R2"]
+    # JTD (real IOS): "GLBP: Fa0/0 1 Standby: g/Active timer expired (10.10.10.3)"
+    assert "GLBP: Et0/0 1 Standby: g/Active timer expired (192.168.0.3)" in lines
+    index = lines.index("GLBP: Et0/0 1 Standby: g/Active timer expired (192.168.0.3)")
+    assert lines[index + 1] == "%GLBP-6-STATECHANGE: Ethernet0/0 Grp 1 state Standby -> Active"

@@ -214,3 +214,17 @@ def test_bad_ios_line_in_a_router_config_names_file_and_line(tmp_path: Path) -> 
     )
     with pytest.raises(InputError, match=r"R1.cfg:2"):
         load_topology(bad)
+
+
+def test_debug_glbp_typed_in_the_timeline_logs_packets() -> None:
+    routers = [_router("R1", 1), _router("R2", 2)]
+    events = [{"at": 50, "action": "command", "router": "R1", "lines": ["debug glbp"]}]
+    report = run_simulation(_topology(routers, events, duration=56)).report
+    debug = [line for line in report.splitlines() if "R1     GLBP: Et0/0 Grp 1 Hello" in line]
+    assert any(
+        " in  192.168.0.2 VG Active  pri 100 vIP 192.168.0.254 hello 3000, hold 10000"
+        " VF 1 Active  pri 167 vMAC 0007.b400.0101" in line
+        for line in debug
+    )
+    assert any(" out 192.168.0.1 VG Standby pri 100" in line for line in debug)
+    assert all(line >= "00:00:50" for line in debug)

@@ -151,6 +151,7 @@ class GlbpEngine:
         self.preempt_deadline: float | None = None
         self.request_at: float | None = None
         self._listen_since = now
+        self._last_active: IPAddress | None = None
         self._events: deque[Event] = deque()
         self._out: list[Outgoing] = []
         self._update_enabled(now)
@@ -455,6 +456,7 @@ class GlbpEngine:
 
     def _expire_roles(self, now: float) -> None:
         if self.active is not None and self.active.deadline <= now:
+            self._last_active = self.active.ip
             self.active = None
         if self.standby is not None and self.standby.deadline <= now:
             self.standby = None
@@ -485,7 +487,10 @@ class GlbpEngine:
             self.standby_deadline = None
 
     def _active_text(self) -> str:
-        return str(self.active.ip) if self.active else ""
+        """The Active router for a debug line: JTD's "g/Active timer expired (10.10.10.3)"."""
+        if self.active is not None:
+            return str(self.active.ip)
+        return str(self._last_active) if self._last_active is not None else ""
 
     # -- receiving -----------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ class SimRouter:
     nodes: list[Node] = field(default_factory=list)
     track_changes: dict[int, tuple[int, float | None]] = field(default_factory=dict)
     track_up: dict[int, bool] = field(default_factory=dict)
+    debug: bool = False
 
     @property
     def name(self) -> str:
@@ -64,7 +65,8 @@ class Simulation:
         self.pcap: list[Record] = []
         self.lines: list[str] = []
         self.routers = {
-            r.name: SimRouter(r, r.config, IosState(r.config)) for r in topology.routers
+            r.name: SimRouter(r, r.config, IosState(r.config), debug=r.debug)
+            for r in topology.routers
         }
         for router in self.routers.values():
             router.ios.show = self._show_handler(router)
@@ -149,7 +151,7 @@ class Simulation:
             rng=random.Random(seed),
             interface_up=self._iface_up(router, iface),
             tracks=dict(router.track_up),
-            debug=router.definition.debug,
+            debug=router.debug,
             key_chains=router.config.key_chains,
         )
         node = Node(router.name, engine, router.segment(iface.name))
@@ -268,6 +270,9 @@ class Simulation:
                 self.lines.append(result.output.rstrip("\n"))
             mode = result.mode or EXEC
         router.config = router.ios.config
+        router.debug = bool(router.ios.debugs) or router.definition.debug
+        for node in router.nodes:
+            node.engine.debug = router.debug
         if router.powered:
             self._refresh(router)
 
@@ -381,7 +386,7 @@ class Simulation:
 
     def _debug_frame(self, frame: Frame) -> None:
         for router in self.routers.values():
-            if not router.definition.debug:
+            if not router.debug:
                 continue
             for node in router.nodes:
                 engine = node.engine
