@@ -101,8 +101,8 @@ def stats(source: Source, window: Window, filters: Filters, by: str | None = Non
     """KPIs over the calls that start in ``window`` (and pass ``filters``), grouped ``by``."""
     wide = Window(window.start - CALL_MARGIN, window.end)
     everything = fetch_calls(source, wide, Filters(rule=filters.rule), lean=True)
-    chosen = [c for c in everything if c.start in window and filters.accepts_call(c)]
-    overlap = [c for c in everything if filters.accepts_call(c)]
+    overlap = everything if filters.empty else [c for c in everything if filters.accepts_call(c)]
+    chosen = [c for c in overlap if window.start <= c.start < window.end]
     totals = compute(chosen, window, overlap=overlap)
     groups = breakdown(chosen, by, window) if by else []
     return StatsResult(window, totals, groups, by)

@@ -7,8 +7,10 @@ inflates calls and missed calls, so every KPI in pbxgate is computed over :class
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 ANSWERED = "ANSWERED"
 NO_ANSWER = "NO ANSWER"
@@ -85,23 +87,50 @@ def outcome_of(dispositions: list[str]) -> str:
     return min(dispositions, key=lambda d: (_OUTCOME_RANK.get(d, 9), d))
 
 
-@dataclass(slots=True)
-class Call:
-    """The legs of one call, in start order, with the call-level facts derived from them."""
+_T = TypeVar("_T")
 
-    key: str
-    legs: list[Leg] = field(default_factory=list)
-    direction: str = INBOUND
+
+class cached_property(Generic[_T]):  # reads like the functools one it replaces
+    """Computed on first use, then a plain attribute: functools.cached_property takes a lock
+    on every first access in Python 3.11, which a month of calls feels."""
+
+    def __init__(self, fn: Callable[[Any], _T]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+
+    def __get__(self, obj: Any, cls: Any = None) -> _T:
+        if obj is None:
+            return self  # type: ignore[return-value]
+        value: _T = self.fn(obj)
+        obj.__dict__[self.name] = value
+        return value
+
+
+class Call:
+    """The legs of one call, in start order, with the call-level facts derived from them.
+
+    The facts are computed on first use and kept: a month of calls asks each of them several
+    times (KPIs, breakdowns, filters)."""
+
+    __slots__ = ("__dict__", "direction", "key", "legs")
+
+    def __init__(self, key: str, legs: list[Leg] | None = None, direction: str = INBOUND) -> None:
+        self.key = key
+        self.legs: list[Leg] = legs if legs is not None else []
+        self.direction = direction
+
+    def __repr__(self) -> str:
+        return f"Call({self.key!r}, {len(self.legs)} legs, {self.direction})"
 
     @property
     def first(self) -> Leg:
         return self.legs[0]
 
-    @property
+    @cached_property
     def start(self) -> datetime:
-        return self.first.start
+        return self.legs[0].start
 
-    @property
+    @cached_property
     def end(self) -> datetime:
         return max(leg.finish for leg in self.legs)
 
@@ -117,21 +146,21 @@ class Call:
     def dst(self) -> str:
         return self.first.dst
 
-    @property
+    @cached_property
     def did(self) -> str:
         return next((leg.did for leg in self.legs if leg.did), "")
 
-    @property
+    @cached_property
     def outcome(self) -> str:
         return outcome_of([leg.disposition for leg in self.legs])
 
-    @property
-    def answered(self) -> bool:
-        return any(leg.disposition == ANSWERED for leg in self.legs)
-
-    @property
+    @cached_property
     def answered_leg(self) -> Leg | None:
         return next((leg for leg in self.legs if leg.disposition == ANSWERED), None)
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_leg is not None
 
     @property
     def answered_by(self) -> str:
@@ -149,7 +178,7 @@ class Call:
         stop = self.answered_at or self.end
         return max(0, int((stop - self.start).total_seconds()))
 
-    @property
+    @cached_property
     def talk_seconds(self) -> int:
         return sum(leg.billsec for leg in self.legs if leg.disposition == ANSWERED)
 
