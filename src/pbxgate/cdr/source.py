@@ -14,6 +14,7 @@ port, user and the server's reason, and never the password.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -99,11 +100,21 @@ def _spec_from(
         raise SourceError(f"source {name!r} has an invalid URL: {exc}") from exc
     if parsed.password and password is None:
         password = Secret(str(parsed.password))
-    parsed = parsed.set(password=None)
+    parsed = _with_driver(parsed._replace(password=None))  # set(password=None) keeps it
     tz = (src.timezone if src else "") or settings.timezone
     return SourceSpec(
         name, parsed, password, src.table if src else "cdr", tz, bool(src and src.usegmtime)
     )
+
+
+def _with_driver(url: URL) -> URL:
+    """``mysql://`` and ``mariadb://`` without a driver: mysqlclient when it is installed (its
+    C row parser reads a month of a large table about three times faster), else PyMySQL,
+    which installs anywhere. An explicit ``mysql+pymysql://`` is kept as written."""
+    if url.drivername not in ("mysql", "mariadb"):
+        return url
+    driver = "mysqldb" if importlib.util.find_spec("MySQLdb") else "pymysql"
+    return url.set(drivername=f"{url.drivername}+{driver}")
 
 
 class Source:
