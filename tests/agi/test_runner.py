@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from pbxgate.agi.runner import run_service
+from pbxgate.agi.runner import loop_factory, run_service
+from pbxgate.agi.settings import AgiSettings
 from pbxgate.config import Settings
 from pbxgate.errors import DeliveryError
 from tests.agi.fakes import default_responder, environment, fake_asterisk
@@ -53,3 +54,14 @@ def test_a_worker_that_fails_ends_the_service_with_its_error():
 
     with pytest.raises(DeliveryError, match="another worker"):
         asyncio.run(main())
+
+
+def test_loop_factory_is_uvloop_only_when_wanted_and_installed():
+    assert loop_factory(AgiSettings(uvloop=False)) is None
+    factory = loop_factory(AgiSettings())
+    try:
+        import uvloop
+    except ImportError:
+        assert factory is None
+    else:
+        assert factory is uvloop.new_event_loop

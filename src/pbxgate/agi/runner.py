@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import logging
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,18 @@ from pbxgate.notify.service import accept, close_outboxes, run_worker
 log = logging.getLogger(__name__)
 
 WorkerFactory = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def loop_factory(agi: AgiSettings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when it is installed and wanted, else None (the standard loop)."""
+    if not agi.uvloop:
+        return None
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -96,4 +109,4 @@ async def _until_stopped(stop: asyncio.Event, worker_task: asyncio.Task[None] | 
         log.warning("the delivery worker stopped on its own")
 
 
-__all__ = ["WorkerFactory", "parse_listen", "run_service"]
+__all__ = ["WorkerFactory", "loop_factory", "parse_listen", "run_service"]

@@ -44,6 +44,9 @@ class AgiSettings:
     drain_timeout: float = 5.0
     # Channel variable the AGI sets to queued/skipped/failed ("" = set nothing).
     result_variable: str = "PBXGATE_EVENT"
+    # `pbxgate serve` runs on uvloop when it is installed (about a third less CPU per session);
+    # false keeps the standard asyncio loop.
+    uvloop: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.listen_port < 65536:

@@ -29,14 +29,18 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
       pbxgate serve --listen 127.0.0.1:4573
       # dialplan: same => n,AGI(agi://127.0.0.1/notify)
     """
-    from pbxgate.agi.runner import parse_listen, run_service  # noqa: PLC0415 - asyncio stack
+    from pbxgate.agi.runner import loop_factory, parse_listen, run_service  # noqa: PLC0415
+    from pbxgate.agi.settings import AgiSettings  # noqa: PLC0415
 
     address = parse_listen(listen) if listen else None
     settings = app.settings
 
     def ready(bound: tuple[str, int]) -> None:
         worker = "without a worker" if no_worker else "with the delivery worker"
-        click.echo(f"pbxgate serve: FastAGI on {bound[0]}:{bound[1]}, {worker}", err=True)
+        loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+        click.echo(
+            f"pbxgate serve: FastAGI on {bound[0]}:{bound[1]}, {worker} ({loop} loop)", err=True
+        )
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -53,4 +57,5 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
             err=True,
         )
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory(settings.get(AgiSettings))) as runner:
+        runner.run(main())
