@@ -140,3 +140,10 @@ def test_heatmap_only_for_a_week_or_more() -> None:
 def test_the_dict_is_plain_json() -> None:
     report = week_report()
     assert json.loads(json.dumps(report)) == report
+
+
+def test_call_backs_count_only_within_callback_hours() -> None:
+    rows = week_report()["missed"]
+    afters = [m["after_seconds"] for m in rows if m["after_seconds"] is not None]
+    assert afters and max(afters) <= 24 * 3600
+    assert any(m["resolution"] == "not yet" and m["attempts"] == 0 for m in rows)

@@ -86,6 +86,7 @@ def test_html_file_is_self_contained_with_charts() -> None:
     assert page.ids == [
         "kpis",
         "hourly",
+        "daily",
         "heatmap",
         "top-callers",
         "top-dids",

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from pbxgate.cdr.kpi import Kpis, compute, extension_of
-from pbxgate.cdr.missed import missed_calls
+from pbxgate.cdr.missed import OPEN, MissedCall, missed_calls
 from pbxgate.cdr.model import ANSWERED, BUSY, CANCEL, INBOUND, NO_ANSWER, Call
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.query import CALL_MARGIN, LEAN_COLUMNS, fetch_legs, group_calls
@@ -92,7 +92,7 @@ def assemble(
         "heatmap": _heatmap(inbound) if window.days >= HEATMAP_DAYS else None,
         "top_callers": _top_callers(inbound, opts.top),
         "top_dids": _top_dids(inbound, opts.top),
-        "missed": _missed(current, calls),
+        "missed": _missed(current, calls, opts.callback_hours),
         "extensions": _extensions(inbound),
         "recordings": _recordings(current, opts),
     }
@@ -165,14 +165,14 @@ def _hourly(inbound: list[Call]) -> list[dict[str, Any]]:
 
 
 def _daily(inbound: list[Call], window: Window) -> list[dict[str, Any]]:
-    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    counts: dict[date, Counter[str]] = defaultdict(Counter)
     for call in inbound:
-        counts[call.start.strftime("%Y-%m-%d")][outcome_class(call)] += 1
+        counts[call.start.date()][outcome_class(call)] += 1
     rows: list[dict[str, Any]] = []
     day = window.start.replace(hour=0, minute=0, second=0)
     while day < window.end:
-        key = day.strftime("%Y-%m-%d")
-        row: dict[str, Any] = {"day": key, "weekday": day.weekday()}
+        key = day.date()
+        row: dict[str, Any] = {"day": f"{key:%Y-%m-%d}", "weekday": day.weekday()}
         row.update({k: counts[key][k] for k in OUTCOMES})
         row["total"] = sum(counts[key].values())
         rows.append(row)
@@ -215,24 +215,28 @@ def _top_dids(inbound: list[Call], top: int) -> list[dict[str, Any]]:
         by_did[call.did or "-"].append(call)
     rows: list[dict[str, Any]] = []
     for did, calls in by_did.items():
-        k = compute(calls)
+        tally = _tally(calls)
         rows.append(
             {
                 "did": did,
-                "calls": k.calls,
-                "answered": k.answered,
-                "missed": k.missed,
-                "asr": None if k.asr is None else round(k.asr, 1),
-                "talk_seconds": k.talk_seconds,
+                "calls": tally["calls"],
+                "answered": tally["answered"],
+                "missed": tally["missed"],
+                "asr": tally["asr"],
+                "talk_seconds": tally["talk_seconds"],
             }
         )
     rows.sort(key=lambda r: (-int(r["calls"]), str(r["did"])))
     return rows[:top]
 
 
-def _missed(current: list[Call], later: list[Call]) -> list[dict[str, Any]]:
+def _missed(current: list[Call], later: list[Call], hours: int) -> list[dict[str, Any]]:
+    """Missed inbound calls and what followed within ``hours`` of each (a call-back two days
+    later is "not yet" in the report of the day: it came too late to count)."""
     rows: list[dict[str, Any]] = []
-    for item in missed_calls(current, later):
+    for found in missed_calls(current, later):
+        late = found.after_seconds is not None and found.after_seconds > hours * 3600
+        item = MissedCall(found.call, OPEN, None, "", found.attempts) if late else found
         call = item.call
         rows.append(
             {
@@ -260,19 +264,34 @@ def _extensions(inbound: list[Call]) -> list[dict[str, Any]]:
             groups[ext].append(call)
     rows: list[dict[str, Any]] = []
     for ext in sorted(groups, key=lambda e: (len(e), e)):
-        k = compute(groups[ext])
-        acd = None if k.acd is None else round(k.acd, 1)
+        tally = _tally(groups[ext])
         rows.append(
             {
                 "extension": ext,
-                "calls": k.calls,
-                "answered": k.answered,
-                "missed": k.missed,
-                "talk_seconds": k.talk_seconds,
-                "acd": acd,
+                "calls": tally["calls"],
+                "answered": tally["answered"],
+                "missed": tally["missed"],
+                "talk_seconds": tally["talk_seconds"],
+                "acd": tally["acd"],
             }
         )
     return rows
+
+
+def _tally(calls: list[Call]) -> dict[str, Any]:
+    """The per-group numbers of :func:`~pbxgate.cdr.kpi.compute` (same definitions), without
+    its busy hour and concurrency sweep: DIDs and extensions need only these."""
+    answered = [c for c in calls if c.answered]
+    talk = sum(c.talk_seconds for c in answered)
+    n = len(calls)
+    return {
+        "calls": n,
+        "answered": len(answered),
+        "missed": sum(1 for c in calls if c.direction == INBOUND and not c.answered),
+        "talk_seconds": talk,
+        "asr": round(100 * len(answered) / n, 1) if n else None,
+        "acd": round(talk / len(answered), 1) if answered else None,
+    }
 
 
 def _recordings(current: list[Call], opts: ReportOptions) -> list[dict[str, Any]]:

@@ -82,7 +82,6 @@ def hourly_chart(report: dict[str, Any]) -> bytes | None:
     _stacked(ax, xs, shown, lang)
     ax.set_xticks(xs, [f"{h:02d}" for h in xs], fontsize=8)
     ax.set_xlabel(label(lang, "hour_axis"))
-    ax.set_title(label(lang, "hourly"), fontsize=11, loc="left")
     fig.tight_layout()
     return _png(fig)
 
@@ -105,7 +104,6 @@ def daily_chart(report: dict[str, Any]) -> bytes | None:
     ]
     ax.set_xticks(ticks, names, fontsize=7)
     ax.set_xlabel(label(lang, "period"))
-    ax.set_title(label(lang, "daily"), fontsize=11, loc="left")
     fig.tight_layout()
     return _png(fig)
 
@@ -133,7 +131,6 @@ def heatmap_chart(report: dict[str, Any]) -> bytes | None:
     ax.set_yticks(range(7), list(WEEKDAYS[lang if lang in WEEKDAYS else "ru"]), fontsize=8)
     ax.set_xlabel(label(lang, "hour_axis"))
     ax.set_ylabel(label(lang, "weekday"))
-    ax.set_title(label(lang, "heatmap"), fontsize=11, loc="left")
     bar = fig.colorbar(image, ax=ax, pad=0.01)
     bar.set_label(label(lang, "calls_axis"))
     fig.tight_layout()

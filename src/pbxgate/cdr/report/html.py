@@ -46,6 +46,7 @@ def render_html(report: dict[str, Any], images: dict[str, str], *, max_rows: int
         duration=duration,
         number=number,
         moment=moment,
+        percent=lambda v: "–" if v is None else f"{v:.1f}",
     )
 
 
