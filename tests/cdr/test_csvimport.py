@@ -12,6 +12,7 @@ from pbxgate.cdr.csvimport import follow_csv, import_csv, layout_for, parse_row
 from pbxgate.cdr.generate import generate
 from pbxgate.cdr.store import Store
 from pbxgate.cdr.window import Zones, zone
+from pbxgate.errors import SourceError
 
 LOCAL = Zones(source=zone("Europe/Moscow"), display=zone("Europe/Moscow"))
 
@@ -180,3 +181,33 @@ def test_follow_picks_up_appended_rows_and_rotation(tmp_path: Path) -> None:
                on_batch=lambda r: batches.append(r.inserted))  # fmt: skip
     assert batches == [5, 1, 10]
     assert target.count() == 26
+
+
+def test_bulk_import_rebuilds_indexes_and_still_dedupes(tmp_path: Path) -> None:
+    day = datetime(2026, 1, 5).date()
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("".join(master_csv_line(leg) + "\n" for leg in generate(day, day)))
+    target = store(tmp_path)
+    first = import_csv(csv_file, target, LOCAL, bulk=True, batch=100)
+    again = import_csv(csv_file, target, LOCAL, bulk=True, batch=100)
+    assert first.inserted > 100 and (again.inserted, again.duplicates) == (0, first.inserted)
+    with target.engine.connect() as conn:
+        names = {
+            row[0]
+            for row in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+    assert {"ix_cdr_calldate", "ix_cdr_linkedid", "ix_cdr_src_calldate"} <= names
+
+
+def test_a_failing_write_stops_the_import_without_hanging(tmp_path: Path) -> None:
+    day = datetime(2026, 1, 5).date()
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("".join(master_csv_line(leg) + "\n" for leg in generate(day, day)))
+    target = store(tmp_path)
+
+    def broken(rows: object) -> object:
+        raise SourceError("disk full")
+
+    target.insert_rows = broken  # type: ignore[method-assign]
+    with pytest.raises(SourceError, match="disk full"):
+        import_csv(csv_file, target, LOCAL, batch=10)
