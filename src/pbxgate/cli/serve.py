@@ -31,6 +31,7 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
     """
     from pbxgate.agi.runner import loop_factory, parse_listen, run_service  # noqa: PLC0415
     from pbxgate.agi.settings import AgiSettings  # noqa: PLC0415
+    from pbxgate.cdr.report.schedule import schedules_task  # noqa: PLC0415
 
     address = parse_listen(listen) if listen else None
     settings = app.settings
@@ -47,10 +48,13 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        reports = schedules_task(settings, stop)  # None unless [report.schedules] are set
         if no_worker:
             stats = await run_service(settings, stop, listen=address, on_ready=ready, worker=None)
         else:
             stats = await run_service(settings, stop, listen=address, on_ready=ready)
+        if reports is not None:
+            await reports
         click.echo(
             f"pbxgate serve: stopped after {stats.completed} AGI session(s)"
             f" ({stats.timed_out} timed out, {stats.protocol_errors} malformed)",
