@@ -103,7 +103,7 @@ def daily_chart(report: dict[str, Any]) -> bytes | None:
         f"{rows[i]['day'][8:10]}.{rows[i]['day'][5:7]}\n{days[rows[i]['weekday']]}" for i in ticks
     ]
     ax.set_xticks(ticks, names, fontsize=7)
-    ax.set_xlabel(label(lang, "period"))
+    ax.set_xlabel(label(lang, "day"))
     fig.tight_layout()
     return _png(fig)
 
@@ -133,6 +133,7 @@ def heatmap_chart(report: dict[str, Any]) -> bytes | None:
     ax.set_ylabel(label(lang, "weekday"))
     bar = fig.colorbar(image, ax=ax, pad=0.01)
     bar.set_label(label(lang, "calls_axis"))
+    bar.ax.yaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
     return _png(fig)
 
