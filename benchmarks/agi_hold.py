@@ -134,19 +134,27 @@ async def fastagi_holds(port: int, calls: int, concurrency: int) -> list[float]:
 
 
 def run_fastagi(
-    env: dict[str, str], calls: int, concurrency: int, worker: bool = True
+    env: dict[str, str], calls: int, concurrency: int, worker: bool = True, echo: bool = False
 ) -> list[float]:
+    """Hold times against ``pbxgate serve``, or (``echo``) against the same FastAGI server
+    with a handler that sends one VERBOSE and commits nothing: this machine's floor."""
     argv = [str(BIN / "pbxgate"), "serve", "--listen", "127.0.0.1:0"]
+    if not worker:
+        argv.append("--no-worker")
+    if echo:
+        argv = [sys.executable, str(HERE.with_name("agi_throughput.py")), "--serve"]
+        argv.append("pbxgate-echo-uvloop")
     proc = subprocess.Popen(
-        argv if worker else [*argv, "--no-worker"],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
+        argv,
+        stderr=subprocess.STDOUT if echo else subprocess.PIPE,
+        stdout=subprocess.PIPE if echo else subprocess.DEVNULL,
         text=True,
         env=env,
     )
-    assert proc.stderr is not None
-    ready = proc.stderr.readline()
-    match = re.search(r"FastAGI on 127\.0\.0\.1:(\d+)", ready)
+    stream = proc.stdout if echo else proc.stderr
+    assert stream is not None
+    ready = stream.readline()
+    match = re.search(r"(?:READY |FastAGI on 127\.0\.0\.1:)(\d+)", ready)
     if not match:
         proc.kill()
         raise SystemExit(f"pbxgate serve did not start: {ready!r}")
@@ -156,7 +164,7 @@ def run_fastagi(
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-        proc.stderr.close()
+        stream.close()
 
 
 # -- process scripts -----------------------------------------------------------------------------
@@ -203,6 +211,11 @@ def main() -> None:
         help="where the outbox lives (its disk's fsync time is most of the hold)",
     )
     parser.add_argument("--no-worker", action="store_true", help="FastAGI without the worker")
+    parser.add_argument(
+        "--modes",
+        default="echo-floor,fastagi,script,sync-baseline",
+        help="comma-separated subset to run",
+    )
     args = parser.parse_args()
     data = args.data_dir
     data.mkdir(parents=True, exist_ok=True)
@@ -212,11 +225,17 @@ def main() -> None:
     for vk in ("slow", "unreachable"):
         with vk_endpoint(vk) as api_base, tempfile.TemporaryDirectory(dir=data) as tmp:
             env = settings_env(Path(tmp), api_base)
-            holds = run_fastagi(env, args.calls, args.concurrency, not args.no_worker)
-            print(row("fastagi", vk, holds), flush=True)
-            print(row("script", vk, run_scripts(env, args.script_calls)), flush=True)
-            baseline = run_baseline(env, api_base, args.baseline_calls)
-            print(row("sync-baseline", vk, baseline), flush=True)
+            if "echo-floor" in args.modes:
+                holds = run_fastagi(env, args.calls, args.concurrency, echo=True)
+                print(row("echo-floor", vk, holds), flush=True)
+            if "fastagi" in args.modes.split(","):
+                holds = run_fastagi(env, args.calls, args.concurrency, not args.no_worker)
+                print(row("fastagi", vk, holds), flush=True)
+            if "script" in args.modes:
+                print(row("script", vk, run_scripts(env, args.script_calls)), flush=True)
+            if "sync-baseline" in args.modes:
+                baseline = run_baseline(env, api_base, args.baseline_calls)
+                print(row("sync-baseline", vk, baseline), flush=True)
 
 
 if __name__ == "__main__":
