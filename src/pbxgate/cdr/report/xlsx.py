@@ -61,12 +61,14 @@ _HEADER_WORDS = {
 
 
 def render_xlsx(report: dict[str, Any]) -> bytes:
+    """The workbook, written row by row (openpyxl's write-only mode: a month of missed calls
+    and recordings is 100,000+ rows, twice as fast and a fraction of the memory)."""
     from openpyxl import Workbook  # type: ignore[import-untyped]  # noqa: PLC0415
+    from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]  # noqa: PLC0415
     from openpyxl.styles import Font  # type: ignore[import-untyped]  # noqa: PLC0415
 
     lang = report["language"]
-    book = Workbook()
-    book.remove(book.active)
+    book = Workbook(write_only=True)
     stamp = datetime.fromisoformat(report["generated"])
     book.properties.created = stamp
     book.properties.modified = stamp
@@ -74,13 +76,16 @@ def render_xlsx(report: dict[str, Any]) -> bytes:
     bold = Font(bold=True)
     for name, header, rows in sections(report):
         sheet = book.create_sheet(SHEETS[name])
-        sheet.append([_header(lang, h) for h in header])
-        for cell in sheet[1]:
-            cell.font = bold
-        for row in rows:
-            sheet.append(row)
         sheet.freeze_panes = "A2"
         _widths(sheet, header, rows)
+        titles = []
+        for text in (_header(lang, h) for h in header):
+            cell = WriteOnlyCell(sheet, value=text)
+            cell.font = bold
+            titles.append(cell)
+        sheet.append(titles)
+        for row in rows:
+            sheet.append(row)
         if name == "hourly" and rows:
             _hourly_chart(sheet, header, len(rows), lang)
     buf = io.BytesIO()
