@@ -160,3 +160,21 @@ def test_help_has_an_example():
     done = run_script(b"", "--help")
     assert done.returncode == 0
     assert b"exten => _X.,1,AGI(/usr/local/bin/pbxgate-agi,notify)" in done.stdout
+
+
+def test_silent_asterisk_is_given_up_after_the_idle_timeout(monkeypatch):
+    monkeypatch.setenv("PBXGATE_AGI_IDLE_TIMEOUT", "1")
+    proc = subprocess.Popen(
+        [str(SCRIPT), "notify"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin and proc.stdout and proc.stderr
+    proc.stdin.write(b"agi_request: /usr/local/bin/pbxgate-agi\n")  # and then nothing
+    proc.stdin.flush()
+    assert proc.wait(timeout=60) == 2
+    assert proc.stdout.read() == b""
+    assert proc.stderr.read() == b"pbxgate-agi: Asterisk sent nothing for the idle timeout\n"
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        pipe.close()
