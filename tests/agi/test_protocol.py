@@ -391,3 +391,25 @@ def test_query_keeps_plus_signs_and_decodes_escapes():
     assert isinstance(env, Environment)
     assert env.script == "missed"
     assert env.query == (("did", "+74951234567"), ("n", "a&b"), ("flag", ""), ("e", ""))
+
+
+@pytest.mark.parametrize("tail", [b"", b"\n"], ids=["unterminated", "terminated"])
+def test_reply_line_cap(tail):
+    session = AgiSession(max_line_bytes=64)
+    session.receive_data(ENV)
+    list(session.events())
+    session.send_command("GET VARIABLE", "X")
+    session.receive_data(b"200 result=1 (" + b"v" * 80 + b")" + tail)
+    with pytest.raises(RemoteProtocolError, match="longer than 64"):
+        session.next_event()
+
+
+def test_complete_block_over_the_header_cap():
+    session = AgiSession(max_header_bytes=40)
+    session.receive_data(b"agi_request: agi://h/notify\nagi_arg_1: 0123456789\n\n")
+    with pytest.raises(RemoteProtocolError, match="environment larger than 40"):
+        session.next_event()
+
+
+def test_repr_of_need_data():
+    assert repr(NEED_DATA) == "NEED_DATA"
