@@ -207,3 +207,30 @@ def test_inbound_only_stats(source: Source) -> None:
     kpis = api.stats(source, WHOLE_DAY, Filters(direction="inbound")).kpis
     assert (kpis.calls, kpis.answered, kpis.missed) == (8, 4, 4)
     assert kpis.asr == 50.0
+
+
+def test_stats_with_leg_level_filters(source: Source) -> None:
+    kpis = api.stats(source, WHOLE_DAY, Filters(numbers=(NumberFilter("src", "8499*"),))).kpis
+    assert (kpis.calls, kpis.answered, kpis.missed) == (6, 3, 3)
+
+
+def test_call_facts_and_calls_agree_on_generated_traffic(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from pbxgate.cdr.facts import fetch_facts, in_window
+    from pbxgate.cdr.generate import generate
+    from pbxgate.cdr.kpi import breakdown, compute
+    from pbxgate.cdr.numbers import InternalRule
+    from pbxgate.cdr.query import fetch_calls
+
+    db = tmp_path_factory.mktemp("agree") / "gen.sqlite3"
+    Store.open_sqlite(db).insert(generate(DAY.date(), (DAY + timedelta(days=2)).date(), seed=9))
+    src = open_source(CdrSettings(sources={"g": SourceSettings(url=f"sqlite:///{db}")}), "g")
+    window = Window(DAY, DAY + timedelta(days=3))
+    calls = fetch_calls(src, window, Filters())
+    facts = in_window(fetch_facts(src, window, InternalRule(), margin=timedelta(hours=1)), window)
+    assert len(calls) == len(facts) > 150
+    assert compute(calls, window) == compute(facts, window)
+    for by in ("did", "extension", "disposition", "direction"):
+        assert breakdown(calls, by) == breakdown(facts, by)
+    src.close()

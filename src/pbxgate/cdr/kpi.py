@@ -15,11 +15,12 @@ Definitions (reference cdr.md §6), all over calls (legs grouped by linkedid), n
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from pbxgate.cdr.model import INBOUND, NER_OUTCOMES, OUTBOUND, Call
+from pbxgate.cdr.model import INBOUND, NER_OUTCOMES, OUTBOUND
 from pbxgate.cdr.window import Window
 
 BREAKDOWNS = ("hour", "day", "weekday", "did", "extension", "disposition", "direction")
@@ -85,8 +86,37 @@ def peak_concurrency(
     return best, best_at
 
 
+class CallLike(Protocol):
+    """What the KPIs read of a call: a :class:`~pbxgate.cdr.model.Call` or a
+    :class:`~pbxgate.cdr.facts.CallFacts`."""
+
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def answered(self) -> bool: ...
+    @property
+    def talk_seconds(self) -> int: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def did(self) -> str: ...
+    @property
+    def answered_by(self) -> str: ...
+    @property
+    def dst(self) -> str: ...
+    @property
+    def src(self) -> str: ...
+
+
 def compute(
-    calls: list[Call], window: Window | None = None, *, overlap: list[Call] | None = None
+    calls: Sequence[CallLike],
+    window: Window | None = None,
+    *,
+    overlap: Sequence[CallLike] | None = None,
 ) -> Kpis:
     """KPIs of ``calls``; ``overlap`` adds calls that began before the window for concurrency."""
     answered = [c for c in calls if c.answered]
@@ -116,14 +146,14 @@ def compute(
     )
 
 
-def extension_of(call: Call) -> str:
+def extension_of(call: CallLike) -> str:
     """The office side of a call: who answered (or was rung) inbound, who dialled otherwise."""
     if call.direction == INBOUND:
         return call.answered_by or call.dst
     return call.src
 
 
-_KEYS: dict[str, Callable[[Call], str]] = {
+_KEYS: dict[str, Callable[[CallLike], str]] = {
     "hour": lambda c: f"{c.start.hour:02d}:00",
     "day": lambda c: c.start.strftime("%Y-%m-%d"),
     "weekday": lambda c: f"{c.start.isoweekday()} {c.start:%a}",
@@ -134,13 +164,23 @@ _KEYS: dict[str, Callable[[Call], str]] = {
 }
 
 
-def breakdown(calls: list[Call], by: str, window: Window | None = None) -> list[tuple[str, Kpis]]:
+def breakdown(
+    calls: Sequence[CallLike], by: str, window: Window | None = None
+) -> list[tuple[str, Kpis]]:
     """KPIs per group (hour of day, day, DID, extension, disposition...), in key order."""
     key = _KEYS[by]
-    groups: dict[str, list[Call]] = defaultdict(list)
+    groups: dict[str, list[CallLike]] = defaultdict(list)
     for call in calls:
         groups[key(call)].append(call)
     return [(k, compute(groups[k], window)) for k in sorted(groups)]
 
 
-__all__ = ["BREAKDOWNS", "Kpis", "breakdown", "compute", "extension_of", "peak_concurrency"]
+__all__ = [
+    "BREAKDOWNS",
+    "CallLike",
+    "Kpis",
+    "breakdown",
+    "compute",
+    "extension_of",
+    "peak_concurrency",
+]

@@ -137,6 +137,19 @@ class Filters:
             self.direction or self.numbers or self.dispositions or self.accountcode is not None
         ) and (self.min_billsec is None)
 
+    @property
+    def call_level(self) -> bool:
+        """Whether every filter can be decided from call facts (no per-leg number tests)."""
+        return not self.numbers and self.accountcode is None
+
+    def accepts_facts(self, call: Any) -> bool:
+        """For filters where :attr:`call_level` holds, on a Call or CallFacts."""
+        if self.direction and call.direction != self.direction:
+            return False
+        if self.dispositions and call.outcome not in self.dispositions:
+            return False
+        return self.min_billsec is None or call.talk_seconds >= self.min_billsec
+
     def accepts_call(self, call: Call) -> bool:
         if self.direction and call.direction != self.direction:
             return False
