@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -262,6 +263,31 @@ def test_enqueue_failure_sets_failed_and_logs_the_event(caplog):
     assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "failed"\n'
     assert "could not queue incoming:L9 (disk full)" in caplog.text
     assert '"caller_number":"84991111111"' in caplog.text
+
+
+def test_a_stuck_commit_does_not_hold_the_call(caplog):
+    release = threading.Event()
+    accept = RecordingAccept()
+
+    def slow_accept(event):
+        release.wait(30)
+        return accept(event)
+
+    async def main() -> list[bytes]:
+        handler = CallHandler(slow_accept, commit_timeout=0.2)
+        server = FastAgiServer(AgiSettings(), handler.routes())
+        await server.start("127.0.0.1", 0)
+        commands = await fake_asterisk(server.address[1], environment(), default_responder("S1"))
+        assert accept.events == []  # the call went on before the commit
+        release.set()
+        await server.drain()
+        return commands
+
+    with caplog.at_level(logging.ERROR, logger="pbxgate.agi.handlers"):
+        commands = asyncio.run(main())
+    assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "failed"\n'
+    assert "queueing incoming:S1 takes over 0.2s" in caplog.text
+    assert [e.event_id for e in accept.events] == ["incoming:S1"]  # it landed after all
 
 
 def test_drain_stops_listening_and_waits_for_open_sessions():

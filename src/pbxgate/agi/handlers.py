@@ -38,11 +38,13 @@ class CallHandler:
         *,
         executor: Executor | None = None,
         result_variable: str = "PBXGATE_EVENT",
+        commit_timeout: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.accept = accept
         self.executor = executor
         self.result_variable = result_variable
+        self.commit_timeout = commit_timeout
         self.clock = clock
 
     def routes(self) -> dict[str, Handler]:
@@ -66,8 +68,19 @@ class CallHandler:
             log.debug("no event: %s", built.reason)
             return SKIPPED
         loop = asyncio.get_running_loop()
+        commit = loop.run_in_executor(self.executor, self.accept, built)
         try:
-            queued = await loop.run_in_executor(self.executor, self.accept, built)
+            # The call waits for this; a stuck disk must not hold it longer than the timeout.
+            # The commit itself goes on in its thread and lands later (same event id).
+            queued = await asyncio.wait_for(asyncio.shield(commit), self.commit_timeout)
+        except TimeoutError:
+            log.error(
+                "queueing %s takes over %.1fs; the call goes on (the commit continues); event: %s",
+                built.event_id,
+                self.commit_timeout,
+                built.to_json(),
+            )
+            return FAILED
         except Exception as exc:
             # One line with the whole event: nothing is lost silently.
             log.error("could not queue %s (%s); event: %s", built.event_id, exc, built.to_json())

@@ -66,6 +66,7 @@ async def run_service(
         functools.partial(accept, settings),
         executor=executor,
         result_variable=agi.result_variable,
+        commit_timeout=agi.commit_timeout,
     )
     server = FastAgiServer(agi, handler.routes())
     host, port = listen or (agi.listen_host, agi.listen_port)

@@ -40,6 +40,9 @@ class AgiSettings:
     # Connections beyond this are closed at once (Asterisk then sets AGISTATUS=SUCCESS
     # without an event; the refusal is logged).
     max_sessions: int = 10000
+    # FastAGI: seconds the call may wait for the outbox commit (a stuck disk, a locked file);
+    # past it the session ends with PBXGATE_EVENT=failed while the commit continues.
+    commit_timeout: float = 2.0
     # Seconds `pbxgate serve` waits for open sessions on SIGTERM before cutting them.
     drain_timeout: float = 5.0
     # Channel variable the AGI sets to queued/skipped/failed ("" = set nothing).
@@ -54,8 +57,8 @@ class AgiSettings:
         for name in ("max_line_bytes", "max_header_bytes", "max_command_bytes", "max_sessions"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.idle_timeout <= 0:
-            raise ValueError("idle_timeout must be positive")
+        if self.idle_timeout <= 0 or self.commit_timeout <= 0:
+            raise ValueError("idle_timeout and commit_timeout must be positive")
         if self.fallback_encoding:
             import codecs  # noqa: PLC0415 - only to validate the name
 
