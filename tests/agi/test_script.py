@@ -175,6 +175,8 @@ def test_silent_asterisk_is_given_up_after_the_idle_timeout(monkeypatch):
     proc.stdin.flush()
     assert proc.wait(timeout=60) == 2
     assert proc.stdout.read() == b""
-    assert proc.stderr.read() == b"pbxgate-agi: Asterisk sent nothing for the idle timeout\n"
+    assert proc.stderr.read() == (
+        b"pbxgate-agi: gave up after [agi] idle_timeout: Asterisk silent or the outbox stuck\n"
+    )
     for pipe in (proc.stdin, proc.stdout, proc.stderr):
         pipe.close()

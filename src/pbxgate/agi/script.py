@@ -154,7 +154,8 @@ def report_failure(line: str) -> None:
 
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
-    raise TimeoutError("Asterisk sent nothing for the idle timeout")
+    # Whatever is slow (Asterisk silent, the outbox locked), the call must not wait longer.
+    raise TimeoutError("gave up after [agi] idle_timeout: Asterisk silent or the outbox stuck")
 
 
 def main(argv: list[str] | None = None) -> int:
