@@ -84,14 +84,15 @@ def test_fastagi_call_reaches_the_fake_vk_and_sigterm_stops_cleanly(tmp_path, mo
     assert "test-token" not in "".join(messages)
 
 
-def test_sigterm_lets_an_open_session_finish():
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_lets_an_open_session_finish(sig):
     with serving("--no-worker") as (proc, port):
 
         async def call() -> list[bytes]:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(environment("notify"))
             first = await reader.readline()
-            proc.send_signal(signal.SIGTERM)  # mid-session: the server must drain, not cut
+            proc.send_signal(sig)  # mid-session: the server must drain, not cut
             writer.write(default_responder("DRAIN.1")(first))
             second = await reader.readline()
             writer.write(b"200 result=1\n")
