@@ -86,11 +86,18 @@ def _normalizer(cols: list[str | None], source: Source) -> Any:
     pad = (None,)
     zones = source.zones
     plain = source.dialect != "sqlite" and zones.same
+    texts = source.dialect == "sqlite" and zones.same  # SQLite keeps times as text
+    parse = datetime.fromisoformat
 
     def normalize(raw: Any) -> tuple[Any, ...]:
-        row = pick((*raw, *pad))
-        if plain and None not in row[:END]:
-            return row  # type: ignore[no-any-return]
+        row: tuple[Any, ...] = pick((*raw, *pad))
+        if None in row[:END]:
+            return _careful(row, zones)
+        if plain:
+            return row
+        if texts and type(row[T]) is str:
+            end = row[END]
+            return (parse(row[T]), *row[SRC:END], parse(end) if end else None)
         return _careful(row, zones)
 
     return normalize
