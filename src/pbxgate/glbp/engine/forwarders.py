@@ -87,6 +87,10 @@ class Forwarder:
         return self.owner_seen + timeout
 
 
+def _same(a: IPAddress, b: IPAddress) -> bool:
+    return a is b or a == b
+
+
 def _key(priority: int, ip: IPAddress) -> tuple[int, int]:
     return (priority, int(ip))
 
@@ -94,9 +98,12 @@ def _key(priority: int, ip: IPAddress) -> tuple[int, int]:
 class ForwarderTable:
     """The forwarders of one group on one router; events go to ``emit``."""
 
-    def __init__(self, host: Host, emit: Callable[[Event], None]) -> None:
+    def __init__(
+        self, host: Host, emit: Callable[[Event], None], touch: Callable[[], None]
+    ) -> None:
         self.host = host
         self.emit = emit
+        self._touch = touch  # any change other than a deadline moving later (fastpath.py)
         self.items: dict[int, Forwarder] = {}
         self.passive: set[IPAddress] = set()  # members that will not take a forwarder over
         # next_deadline() is cached. Hellos only move deadlines later, so a stale cached value
@@ -126,13 +133,17 @@ class ForwarderTable:
         return VF_PRIORITY_OWNER if self.is_mine(fwd) else VF_PRIORITY_SECONDARY
 
     def invalidate(self) -> None:
+        self._dirty()
+
+    def _dirty(self) -> None:
         self._valid = False
+        self._touch()
 
     def _step(self, fwd: Forwarder, event: VfInput, now: float) -> None:
         new = apply_vf(fwd.state, event)
         if new is fwd.state:
             return
-        self._valid = False
+        self._dirty()
         old, fwd.state = fwd.state, new
         if VfState.ACTIVE in (old, new):  # IOS counts only changes into or out of Active
             fwd.changes += 1
@@ -162,10 +173,12 @@ class ForwarderTable:
             else:
                 passive = True  # its own forwarder in Listen: weighting low or preempt pending
             self._on_part(sender_ip, sender_mac, part, hold, now)
-        if passive:
-            self.passive.add(sender_ip)
-        else:
-            self.passive.discard(sender_ip)
+        if passive != (sender_ip in self.passive):
+            self._touch()
+            if passive:
+                self.passive.add(sender_ip)
+            else:
+                self.passive.discard(sender_ip)
         # A holder that stopped listing a forwarder gave it up (weighting below lower).
         for fwd in self.items.values():
             holder = fwd.holder_ip
@@ -176,7 +189,7 @@ class ForwarderTable:
             ):
                 fwd.holder_ip = None
                 fwd.holder_deadline = now
-                self._valid = False
+                self._dirty()
 
     def _on_part(
         self, ip: IPAddress, mac: str, part: ForwarderPart, hold: float, now: float
@@ -189,15 +202,25 @@ class ForwarderTable:
             fwd = Forwarder(part.forwarder, part.vmac, mac, ip, owner_seen=now)
             fwd.holder_deadline = now + hold
             self.items[part.forwarder] = fwd
-            self._valid = False
+            self._dirty()
             self._step(fwd, VfInput.LEARNT, now)
         if owner:
             if self.is_mine(fwd) and mac != self.host.bia:
                 self._resolve_conflict(fwd, ip, mac, now)
                 return
+            if fwd.owner_mac != mac or fwd.owner_ip is None or not _same(fwd.owner_ip, ip):
+                self._touch()
             fwd.owner_mac, fwd.owner_ip, fwd.owner_seen = mac, ip, now
         if part.state is not VfState.ACTIVE:
             return
+        holder = fwd.holder_ip
+        if (
+            holder is None
+            or not _same(holder, ip)
+            or (fwd.holder_priority, fwd.holder_weight) != (part.priority, part.weight)
+            or fwd.waited
+        ):
+            self._touch()
         fwd.holder_ip, fwd.holder_priority, fwd.holder_weight = ip, part.priority, part.weight
         fwd.holder_deadline = now + hold
         fwd.waited = False
@@ -209,14 +232,14 @@ class ForwarderTable:
 
     def _resolve_conflict(self, fwd: Forwarder, ip: IPAddress, mac: str, now: float) -> None:
         """Two owners of one number (after a partition): the higher IP keeps it."""
-        self._valid = False
+        self._dirty()
         if int(ip) > int(self.host.address):
             self._step(fwd, VfInput.TIMEOUT, now)
             del self.items[fwd.number]
 
     def assigned(self, number: int, now: float) -> Forwarder:
         """The AVG gave us ``number``: we own it and forward at once unless someone holds it."""
-        self._valid = False
+        self._dirty()
         vmac = virtual_mac(self.host.group, number)
         fwd = self.items.get(number)
         if fwd is None or fwd.vmac != vmac:
@@ -233,7 +256,7 @@ class ForwarderTable:
 
     def allocate(self, mac: str, ip: IPAddress, now: float) -> Forwarder | None:
         """AVG: the forwarder for a requester (its old one, else the lowest free number)."""
-        self._valid = False
+        self._dirty()
         for fwd in self.items.values():
             if fwd.owner_mac == mac:
                 return fwd
@@ -260,7 +283,7 @@ class ForwarderTable:
         cfg = self.host.config
         if not (self.is_mine(fwd) and fwd.state is VfState.LISTEN and self.host.weight_ok):
             return
-        self._valid = False
+        self._dirty()
         if fwd.holder_ip is None or (fwd.holder_deadline or 0) <= now:
             fwd.preempt_deadline = now  # nobody forwards for it: take it now
         elif (
@@ -272,7 +295,7 @@ class ForwarderTable:
 
     def clear(self, now: float) -> None:
         """Interface down or group disabled: every forwarder goes to Init, then is forgotten."""
-        self._valid = False
+        self._dirty()
         for fwd in list(self.items.values()):
             self._step(fwd, VfInput.INTERFACE_DOWN, now)
         self.items.clear()
@@ -301,7 +324,7 @@ class ForwarderTable:
         return (takeover, fwd.preempt_deadline, expiry)
 
     def handle_timer(self, now: float) -> None:
-        self._valid = False
+        self._valid = False  # recompute the next deadline; changes below touch the epoch
         timeout = self.host.timeout
         for fwd in list(self.items.values()):
             if not self.is_mine(fwd) and fwd.timeout_deadline(timeout) <= now:
@@ -324,7 +347,7 @@ class ForwarderTable:
         takes over; if it does not within another hold time, anyone does, and two claimants
         resolve by VF priority and IP.
         """
-        self._valid = False
+        self._dirty()
         fwd.holder_ip = None
         fwd.holder_deadline = None
         if not self.host.weight_ok:

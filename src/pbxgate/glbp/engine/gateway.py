@@ -29,6 +29,7 @@ from pbxgate.glbp.config import AuthMode, GlbpGroupConfig, KeyChain
 from pbxgate.glbp.engine.balancing import Balancer
 from pbxgate.glbp.engine.codec import decode_message, to_packet
 from pbxgate.glbp.engine.events import BadAuth, DebugEvent, Event, StateChange
+from pbxgate.glbp.engine.fastpath import Plan, apply_plan, make_plan
 from pbxgate.glbp.engine.forwarders import Forwarder, ForwarderTable
 from pbxgate.glbp.engine.messages import ZERO_MAC, ForwarderPart, HelloPart, Message
 from pbxgate.glbp.engine.names import (
@@ -142,7 +143,11 @@ class GlbpEngine:
         self.tracks: dict[int, bool] = dict(tracks or {})
         self._weight = current_weight(config, self.tracks)
         self._weight_ok = next_ok(config, self._weight, True)
-        self.forwarders = ForwarderTable(self, self._emit)
+        self.epoch = 0  # bumped by every change except deadlines moving later (fastpath.py)
+        self.fast_path = True
+        self.settled = False  # the last input only moved deadlines later
+        self._plans: dict[str, Plan] = {}
+        self.forwarders = ForwarderTable(self, self._emit, self._touch)
         self.balancer = Balancer(config.load_balancing)
         self.next_hello: float | None = None
         self.active_deadline: float | None = None
@@ -275,10 +280,32 @@ class GlbpEngine:
         if message.owner_id == self.bia:
             return  # our own multicast looped back
         self.counters.received += 1
-        if message.hello is None:
+        hello = message.hello
+        if hello is None:
+            self.settled = False
+            self._touch()
             self._on_assignment_or_request(message, src, now)
             return
-        self._on_hello(message, message.hello, src, now)
+        plan = self._plans.get(message.owner_id)
+        if (
+            plan is not None
+            and plan.message is message
+            and plan.epoch == self.epoch
+            and _same(plan.src, src)
+        ):
+            apply_plan(self, plan, now)
+            self.settled = True
+            return
+        self.settled = False
+        before = self.epoch
+        self._on_hello(message, hello, src, now)
+        if self.fast_path and self.epoch == before and not self._out and not self._events:
+            made = make_plan(self, message, src)
+            if made is not None:
+                self._plans[message.owner_id] = made
+
+    def _touch(self) -> None:
+        self.epoch += 1
 
     def report_bad_auth(self, src: IPAddress, now: float) -> None:
         """A packet failed authentication: count it, log ``%GLBP-4-BADAUTH``, drop it."""
@@ -296,6 +323,7 @@ class GlbpEngine:
         self._vg_timers(now)
         if self.preempt_deadline is not None and self.preempt_deadline <= now:
             self.preempt_deadline = None
+            self._touch()
             if self._preempt_allowed():
                 self._step(VgInput.PREEMPT, now, self._active_text())
         self.forwarders.handle_timer(now)
@@ -306,6 +334,7 @@ class GlbpEngine:
 
     def set_config(self, config: GlbpGroupConfig, now: float) -> None:
         """A new configuration for this group (the result of an IOS command)."""
+        self._touch()
         old = self.config
         self.config = config
         self.forwarders.invalidate()
@@ -320,6 +349,7 @@ class GlbpEngine:
 
     def set_interface(self, up: bool, now: float) -> None:
         """The interface's line protocol went up or down."""
+        self._touch()
         if up == self.interface_up:
             return
         self.interface_up = up
@@ -329,6 +359,7 @@ class GlbpEngine:
 
     def set_track(self, number: int, up: bool, now: float) -> None:
         """A tracked object changed state; the weighting follows it."""
+        self._touch()
         self.tracks[number] = up
         self._recompute_weight(now)
 
@@ -378,6 +409,7 @@ class GlbpEngine:
             self._emit(DebugEvent(now, f"{text} ({detail})" if detail else text))
         if new is old:
             return
+        self._touch()
         self.state = new
         if new in _COUNTED or old in _COUNTED:
             self.state_changes += 1
@@ -410,6 +442,7 @@ class GlbpEngine:
             self._reset(now)
 
     def _become_active(self, now: float) -> None:
+        self._touch()
         self.forwarders.invalidate()
         self.active = None
         self.active_deadline = self.standby_deadline = None
@@ -423,6 +456,8 @@ class GlbpEngine:
         self.next_hello = now
 
     def _reset(self, now: float) -> None:
+        self._touch()
+        self._plans.clear()
         self.active = self.standby = None
         self.members.clear()
         self.next_hello = self.active_deadline = self.standby_deadline = None
@@ -458,11 +493,14 @@ class GlbpEngine:
         if self.active is not None and self.active.deadline <= now:
             self._last_active = self.active.ip
             self.active = None
+            self._touch()
         if self.standby is not None and self.standby.deadline <= now:
             self.standby = None
+            self._touch()
         for mac, member in list(self.members.items()):
             if member.deadline <= now:
                 del self.members[mac]
+                self._touch()
 
     def _vg_timers(self, now: float) -> None:
         state = self.state
@@ -506,6 +544,7 @@ class GlbpEngine:
             member.deadline = now + hold
         else:
             self.members[message.owner_id] = Member(message.owner_id, src, now + hold)
+            self._touch()
         them = (hello.priority, int(src))
         if hello.state is VgState.ACTIVE:
             self._on_active_hello(hello, src, them, hold, now)
@@ -513,27 +552,40 @@ class GlbpEngine:
             if self.active is not None and _same(self.active.ip, src):
                 self.active = None  # the AVG resigned: act as if its timer ran out
                 self.active_deadline = now
+                self._touch()
             self._on_candidate_hello(hello, src, them, hold, now)
         self.forwarders.on_hello(src, message.owner_id, message.forwarders, hold, now)
-        if self.is_avg and self.forwarders.owned() is None and self._weight_ok:
-            self._become_active(now)
+        if (
+            self.is_avg
+            and self._weight_ok
+            and self.forwarders.owned() is None
+            and len(self.forwarders) < MAX_FORWARDERS
+        ):
+            self._become_active_forwarder(now)
 
     def _on_active_hello(
         self, hello: HelloPart, src: IPAddress, them: tuple[int, int], hold: float, now: float
     ) -> None:
         if self.standby is not None and _same(self.standby.ip, src):
             self.standby = None
+            self._touch()
         if self.state is VgState.ACTIVE:
             if them > self._me():
                 self._step(VgInput.HIGHER_PRI_ACTIVE, now, f"{hello.priority}/{src}")
             else:
                 return
-        first = self.active is None or self.active.ip != src
-        self.active = Role(src, hello.priority, now + hold)
+        role = self.active
+        first = role is None or not _same(role.ip, src)
+        if role is not None and not first and role.priority == hello.priority:
+            role.deadline = now + hold
+        else:
+            self.active = Role(src, hello.priority, now + hold)
+            self._touch()
         self.active_deadline = now + hold
         self._learn_timers(hello)
-        if self.config.virtual_ip is None and hello.virtual_ip is not None:
+        if self.config.virtual_ip is None and hello.virtual_ip not in (None, self.learned_vip):
             self.learned_vip = hello.virtual_ip
+            self._touch()
         if first:
             self._schedule_request(now)
         self._check_preempt(now)
@@ -542,11 +594,17 @@ class GlbpEngine:
         self, hello: HelloPart, src: IPAddress, them: tuple[int, int], hold: float, now: float
     ) -> None:
         if hello.state is VgState.STANDBY:
-            self.standby = Role(src, hello.priority, now + hold)
+            role = self.standby
+            if role is not None and _same(role.ip, src) and role.priority == hello.priority:
+                role.deadline = now + hold
+            else:
+                self.standby = Role(src, hello.priority, now + hold)
+                self._touch()
             if self.state is VgState.LISTEN:
                 self.standby_deadline = now + hold
         elif self.standby is not None and _same(self.standby.ip, src):
             self.standby = None
+            self._touch()
         if hello.state not in (VgState.SPEAK, VgState.STANDBY):
             return
         if them > self._me():
@@ -559,6 +617,16 @@ class GlbpEngine:
 
     def _learn_timers(self, hello: HelloPart) -> None:
         """Non-AVG routers use the AVG's timers; configured ones stay for ``show glbp``."""
+        learned = (hello.hello_ms / 1000.0, hello.hold_ms / 1000.0, hello.redirect, hello.timeout)
+        current = (
+            self.learned_hello,
+            self.learned_hold,
+            self.learned_redirect,
+            self.learned_timeout,
+        )
+        if learned == current:
+            return
+        self._touch()
         self.learned_hello = hello.hello_ms / 1000.0
         self.learned_hold = hello.hold_ms / 1000.0
         if (self.learned_redirect, self.learned_timeout) != (hello.redirect, hello.timeout):
@@ -568,10 +636,13 @@ class GlbpEngine:
 
     def _check_preempt(self, now: float) -> None:
         if not self._preempt_allowed():
-            self.preempt_deadline = None
+            if self.preempt_deadline is not None:
+                self.preempt_deadline = None
+                self._touch()
             return
         if self.preempt_deadline is None:
             self.preempt_deadline = now + self.config.preempt_delay
+            self._touch()
 
     def _preempt_allowed(self) -> bool:
         return (
@@ -585,6 +656,7 @@ class GlbpEngine:
 
     def _schedule_request(self, now: float) -> None:
         """Ask the AVG for a forwarder once we have listened for one hold time."""
+        self._touch()
         if self.forwarders.owned() is not None or self.is_avg:
             self.request_at = None
             return
@@ -644,6 +716,7 @@ class GlbpEngine:
         self.next_hello = now + hello_s * (1.0 - jitter)
 
     def _recompute_weight(self, now: float) -> None:
+        self._touch()
         weight = current_weight(self.config, self.tracks)
         ok = next_ok(self.config, weight, self._weight_ok)
         changed = (weight, ok) != (self._weight, self._weight_ok)

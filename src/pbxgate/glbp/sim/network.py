@@ -152,7 +152,8 @@ class Network:
                 self.transport.deliver(engine, frame.data, frame.src, self.now)
             else:
                 engine.receive_message(frame.message, frame.src, self.now)
-            self.service(node)
+            if not engine.settled:  # only deadlines moved later: nothing to collect
+                self.service(node)
 
     def run_until(self, until: float) -> None:
         """Process everything due up to and including ``until``; the clock ends at ``until``."""

@@ -58,8 +58,11 @@ class SimHost:
 class Simulation:
     """One run of a topology (see the module docstring)."""
 
-    def __init__(self, topology: Topology, *, capture: bool = False) -> None:
+    def __init__(
+        self, topology: Topology, *, capture: bool = False, fast_path: bool = True
+    ) -> None:
         self.topology = topology
+        self.fast_path = fast_path
         self.net = Network(transport=WireTransport())
         self.capture = capture
         self.pcap: list[Record] = []
@@ -154,6 +157,7 @@ class Simulation:
             debug=router.debug,
             key_chains=router.config.key_chains,
         )
+        engine.fast_path = self.fast_path
         node = Node(router.name, engine, router.segment(iface.name))
         router.nodes.append(node)
         self.net.attach(node)
@@ -438,9 +442,15 @@ class SimResult:
     frames: tuple[Record, ...]
 
 
-def run_simulation(topology: Topology, *, capture: bool = False) -> SimResult:
-    """Run ``topology`` to its end: the text report and (with ``capture``) every frame."""
-    simulation = Simulation(topology, capture=capture)
+def run_simulation(
+    topology: Topology, *, capture: bool = False, fast_path: bool = True
+) -> SimResult:
+    """Run ``topology`` to its end: the text report and (with ``capture``) every frame.
+
+    ``fast_path=False`` handles every hello in full (see ``engine/fastpath.py``); the report
+    is the same either way.
+    """
+    simulation = Simulation(topology, capture=capture, fast_path=fast_path)
     report = simulation.run()
     return SimResult(report, tuple(simulation.pcap))
 
