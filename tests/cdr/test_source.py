@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from pbxgate.cdr import api
 from pbxgate.cdr import source as source_mod
+from pbxgate.cdr.query import Filters
 from pbxgate.cdr.settings import CdrSettings, SourceSettings
 from pbxgate.cdr.source import open_source, resolve_source
 from pbxgate.cdr.store import Store
+from pbxgate.cdr.window import Window
 from pbxgate.errors import QueryTimeout, SourceError
 from tests.cdr.fixture_calls import LEGS
 from tests.conftest import require_dsn
@@ -94,3 +98,72 @@ def test_postgresql_session_is_read_only_and_time_limited() -> None:
         list(src.stream(text("SELECT pg_sleep(3)")))
     src.close()
     assert make_url(dsn).get_backend_name() == "postgresql"
+
+
+def _fixture_table(fixtures: Path, section: str) -> tuple[list[str], list[list[str]]]:
+    lines = (fixtures / "cdr_samples.txt").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"## {section}"))
+    block = []
+    for line in lines[start + 1 :]:
+        if line.startswith("## ") or not line.strip():
+            break
+        block.append(line)
+    sep = "|" if "|" in block[0] else "\t"
+    return block[0].split(sep), [row.split(sep) for row in block[1:]]
+
+
+def test_cdr_sqlite3_custom_master_db(asterisk_fixtures: Path, tmp_path: Path) -> None:
+    """The master.db Asterisk 22's cdr_sqlite3_custom wrote, read as a source file."""
+    import sqlite3
+
+    header, rows = _fixture_table(asterisk_fixtures, "cdr_sqlite3_custom")
+    db = tmp_path / "master.db"
+    con = sqlite3.connect(db)
+    cols = ", ".join(f"{c} TEXT" if c != "AcctId" else "AcctId INTEGER PRIMARY KEY" for c in header)
+    con.execute(f"CREATE TABLE cdr ({cols})")
+    con.executemany(f"INSERT INTO cdr VALUES ({', '.join('?' * len(header))})", rows)
+    con.commit()
+    con.close()
+    src = open_source(CdrSettings(), str(db))
+    assert src.layout.kind == "freepbx" and src.layout.group_column == "linkedid"
+    window = Window(datetime(2026, 11, 26), datetime(2026, 11, 27))
+    (call,) = api.list_calls(src, window, Filters())
+    assert (call.src, call.caller_name, call.did, call.outcome) == (
+        "84991111111", "Oleg Ivanov", "100", "ANSWERED",
+    )  # fmt: skip
+    assert (call.key, call.talk_seconds, call.first.amaflags) == (
+        "1795696949.0",
+        2,
+        "DOCUMENTATION",
+    )
+    src.close()
+
+
+def test_freepbx_row_written_by_adaptive_odbc(asterisk_fixtures: Path) -> None:
+    """The row cdr_adaptive_odbc wrote into FreePBX's MariaDB table (amaflags as a number)."""
+    dsn = require_dsn("PBXGATE_TEST_MARIADB_DSN")
+    header, rows = _fixture_table(asterisk_fixtures, "cdr_adaptive_odbc")
+    ints = {"duration", "billsec", "amaflags", "sequence"}
+    cols = ", ".join(
+        f"{c} DATETIME" if c == "calldate" else f"{c} INT" if c in ints else f"{c} VARCHAR(80)"
+        for c in header
+    )
+    writer = create_engine(dsn)
+    with writer.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS cdr_odbc_fixture")
+        conn.exec_driver_sql(f"CREATE TABLE cdr_odbc_fixture ({cols})")
+        marks = ", ".join(["%s"] * len(header))
+        conn.exec_driver_sql(f"INSERT INTO cdr_odbc_fixture VALUES ({marks})", tuple(rows[0]))
+    settings = CdrSettings(sources={"f": SourceSettings(url=dsn, table="cdr_odbc_fixture")})
+    src = open_source(settings, "f")
+    try:
+        assert src.layout.amaflags_numeric
+        legs = api.list_legs(src, Window(datetime(2026, 11, 26), datetime(2026, 11, 27)), Filters())
+        assert [(leg.src, leg.dst, leg.amaflags, leg.linkedid) for leg in legs] == [
+            ("84991111111", "100", "DOCUMENTATION", "1795696949.0")
+        ]
+    finally:
+        src.close()
+        with writer.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE cdr_odbc_fixture")
+        writer.dispose()
