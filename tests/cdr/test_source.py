@@ -16,7 +16,7 @@ from pbxgate.cdr.settings import CdrSettings, SourceSettings
 from pbxgate.cdr.source import open_source, resolve_source
 from pbxgate.cdr.store import Store
 from pbxgate.cdr.window import Window
-from pbxgate.errors import QueryTimeout, SourceError
+from pbxgate.errors import ConfigError, QueryTimeout, SourceError
 from tests.cdr.fixture_calls import LEGS
 from tests.conftest import require_dsn
 
@@ -39,6 +39,12 @@ def test_driverless_mysql_url_gets_an_installed_driver(monkeypatch: pytest.Monke
     assert spec.url.drivername == "mariadb+mysqldb"
     spec = resolve_source(settings_for("mysql+pymysql://ro@pbx/asteriskcdrdb"), "s")
     assert spec.url.drivername == "mysql+pymysql"
+
+
+def test_password_on_the_command_line_is_refused() -> None:
+    with pytest.raises(ConfigError, match="would show in `ps`") as info:
+        resolve_source(CdrSettings(), "mysql+pymysql://ro:hunter2@pbx/asteriskcdrdb")
+    assert "hunter2" not in str(info.value)
 
 
 def test_password_in_url_is_moved_out_of_it() -> None:

@@ -32,7 +32,7 @@ from pbxgate.cdr.schema import Layout, detect_layout
 from pbxgate.cdr.settings import LOCAL_SOURCE, CdrSettings, SourceSettings
 from pbxgate.cdr.window import Zones, zone
 from pbxgate.config import Secret
-from pbxgate.errors import QueryTimeout, SourceError
+from pbxgate.errors import ConfigError, QueryTimeout, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,24 @@ def resolve_source(settings: CdrSettings, name: str | None = None) -> SourceSpec
         src: SourceSettings = settings.sources[chosen]
         return _spec_from(chosen, src.url, src.password, src, settings)
     if "://" in chosen:
+        if _has_password(chosen):
+            raise ConfigError(
+                "a password in --source would show in `ps` and shell history",
+                hint="name a [cdr.sources.NAME] with password_file or password_env instead",
+            )
         return _spec_from(chosen, chosen, None, None, settings)
     if Path(chosen).expanduser().is_file():
         url = f"sqlite:///{Path(chosen).expanduser().resolve()}"
         return _spec_from(chosen, url, None, None, settings)
     known = ", ".join([LOCAL_SOURCE, *sorted(settings.sources)])
     raise SourceError(f"unknown CDR source {chosen!r}", hint=f"configured: {known}")
+
+
+def _has_password(url: str) -> bool:
+    try:
+        return make_url(url).password is not None
+    except ArgumentError:
+        return False
 
 
 def _spec_from(
