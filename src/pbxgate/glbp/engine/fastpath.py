@@ -22,7 +22,8 @@ from pbxgate.glbp.engine.states import VfState, VgState
 
 if TYPE_CHECKING:
     from pbxgate.glbp.engine.forwarders import Forwarder
-    from pbxgate.glbp.engine.gateway import GlbpEngine, IPAddress, Member
+    from pbxgate.glbp.engine.gateway import GlbpEngine
+    from pbxgate.glbp.engine.records import IPAddress, Member
 
 
 @dataclass(frozen=True, slots=True)

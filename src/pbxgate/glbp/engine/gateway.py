@@ -20,7 +20,6 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
 from pbxgate.glbp import wire
@@ -37,6 +36,7 @@ from pbxgate.glbp.engine.names import (
     normalize_mac,
     short_interface,
 )
+from pbxgate.glbp.engine.records import Counters, Datagram, Member, Outgoing, Role, same
 from pbxgate.glbp.engine.states import VfState, VgInput, VgState, apply_vg
 from pbxgate.glbp.engine.weighting import current_weight, next_ok
 
@@ -51,54 +51,6 @@ HELLO_JITTER = 0.1
 _COUNTED = (VgState.STANDBY, VgState.ACTIVE)
 
 _ROLE_STATES = (VgState.LISTEN, VgState.SPEAK, VgState.STANDBY, VgState.ACTIVE)
-
-
-@dataclass(slots=True)
-class Role:
-    """A remote Active or Standby router: address, priority and when it expires."""
-
-    ip: IPAddress
-    priority: int
-    deadline: float
-
-
-@dataclass(slots=True)
-class Member:
-    """A group member heard from (``Group members:`` in ``show glbp``)."""
-
-    mac: str
-    ip: IPAddress
-    deadline: float
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """A message to send; ``destination`` None means the GLBP multicast group."""
-
-    message: Message
-    destination: IPAddress | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Datagram:
-    """Bytes to send as a UDP 3222 payload; ``destination`` None means 224.0.0.102."""
-
-    data: bytes
-    destination: IPAddress | None = None
-
-
-@dataclass
-class Counters:
-    received: int = 0
-    sent: int = 0
-    bad_auth: int = 0
-    malformed: int = 0
-    wrong_group: int = 0
-
-
-def _same(a: IPAddress, b: IPAddress) -> bool:
-    """Address equality; the same object (the common case on a LAN) skips ``__eq__``."""
-    return a is b or a == b
 
 
 class GlbpEngine:
@@ -123,6 +75,7 @@ class GlbpEngine:
         self.address = address
         self.bia = normalize_mac(bia)
         self._encoded: tuple[Message, GlbpGroupConfig, bytes] | None = None
+        self._last_hello: Message | None = None
         self.config = config
         self.rng = rng
         self.debug = debug
@@ -259,7 +212,7 @@ class GlbpEngine:
     def encode(self, out: Outgoing) -> bytes:
         """``out`` as a signed UDP payload (the configured authentication)."""
         cached = self._encoded
-        if cached is not None and cached[0] == out.message and cached[1] is self.config:
+        if cached is not None and cached[0] is out.message and cached[1] is self.config:
             return cached[2]  # the same hello as last time: same bytes (MD5 has no nonce here)
         data = sign(
             to_packet(out.message),
@@ -291,7 +244,7 @@ class GlbpEngine:
             plan is not None
             and plan.message is message
             and plan.epoch == self.epoch
-            and _same(plan.src, src)
+            and same(plan.src, src)
         ):
             apply_plan(self, plan, now)
             self.settled = True
@@ -549,7 +502,7 @@ class GlbpEngine:
         if hello.state is VgState.ACTIVE:
             self._on_active_hello(hello, src, them, hold, now)
         else:
-            if self.active is not None and _same(self.active.ip, src):
+            if self.active is not None and same(self.active.ip, src):
                 self.active = None  # the AVG resigned: act as if its timer ran out
                 self.active_deadline = now
                 self._touch()
@@ -566,7 +519,7 @@ class GlbpEngine:
     def _on_active_hello(
         self, hello: HelloPart, src: IPAddress, them: tuple[int, int], hold: float, now: float
     ) -> None:
-        if self.standby is not None and _same(self.standby.ip, src):
+        if self.standby is not None and same(self.standby.ip, src):
             self.standby = None
             self._touch()
         if self.state is VgState.ACTIVE:
@@ -575,7 +528,7 @@ class GlbpEngine:
             else:
                 return
         role = self.active
-        first = role is None or not _same(role.ip, src)
+        first = role is None or not same(role.ip, src)
         if role is not None and not first and role.priority == hello.priority:
             role.deadline = now + hold
         else:
@@ -595,14 +548,14 @@ class GlbpEngine:
     ) -> None:
         if hello.state is VgState.STANDBY:
             role = self.standby
-            if role is not None and _same(role.ip, src) and role.priority == hello.priority:
+            if role is not None and same(role.ip, src) and role.priority == hello.priority:
                 role.deadline = now + hold
             else:
                 self.standby = Role(src, hello.priority, now + hold)
                 self._touch()
             if self.state is VgState.LISTEN:
                 self.standby_deadline = now + hold
-        elif self.standby is not None and _same(self.standby.ip, src):
+        elif self.standby is not None and same(self.standby.ip, src):
             self.standby = None
             self._touch()
         if hello.state not in (VgState.SPEAK, VgState.STANDBY):
@@ -711,6 +664,9 @@ class GlbpEngine:
             self.virtual_ip,
         )
         message = Message(self.group, self.bia, part, self.forwarders.hello_parts())
+        if message == self._last_hello:
+            message = self._last_hello  # one object per distinct hello (see fastpath.py)
+        self._last_hello = message
         self._out.append(Outgoing(message))
         jitter = self.rng.random() * HELLO_JITTER if self.rng is not None else 0.0
         self.next_hello = now + hello_s * (1.0 - jitter)
