@@ -82,3 +82,10 @@ def test_missing_config_file_is_one_line_and_nonzero(capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert err.startswith("error: config file /nonexistent/x.toml does not exist")
     assert err.count("\n") == 1
+
+
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cdr", "calls", "--nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: No such option '--nope'")
+    assert err.endswith("(see `pbxgate cdr calls --help`)\n") and err.count("\n") == 1

@@ -98,7 +98,8 @@ def test_bad_input_is_one_line(config: Path, capsys: pytest.CaptureFixture[str])
     code, _, err = run(config, "cdr", "calls", "--from", "18.03.2016", capsys=capsys)
     assert code == 2 and err.count("\n") == 1 and "cannot read '18.03.2016'" in err
     code, _, err = run(config, "cdr", "calls", "--source", "nope", capsys=capsys)
-    assert code == 3 and "unknown CDR source 'nope'" in err and err.count("\n") == 1
+    assert code == 2 and "unknown CDR source 'nope'" in err and err.count("\n") == 1
+    assert "define [cdr.sources.nope]" in err
     code, _, err = run(config, "cdr", "calls", "--today", "--from", "2016-01-01", capsys=capsys)
     assert code == 2 and "cannot be combined" in err
 
@@ -167,15 +168,39 @@ def test_doctor_recommends_missing_indexes(
 def test_import_exit_code_says_rows_were_rejected(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from pbxgate.cdr.csvexport import master_csv_line
+
     csv_file = tmp_path / "Master.csv"
-    csv_file.write_text('"broken"\n', encoding="utf-8")
+    csv_file.write_text(master_csv_line(LEGS[0]) + '\n"broken"\n', encoding="utf-8")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[cdr]\nstore = "{tmp_path}/data/s.sqlite3"\n', encoding="utf-8")
+    rejects = tmp_path / "data" / "rejects" / "Master.csv.rejects"
+    for _ in range(2):  # a second run tells about itself only
+        code, out, err = run(cfg, "cdr", "import", str(csv_file), capsys=capsys)
+        assert code == 6
+        assert "rows read: " in out and "1 rejected" in out
+        assert "line 2: 1 fields and no start time" in err
+        assert rejects.read_text(encoding="utf-8") == '"broken"\n'
+    assert not (tmp_path / "Master.csv.rejects").exists()
+
+
+def test_import_refuses_a_file_that_is_not_master_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "hostname"
+    other.write_text("pbx.example.lan\n", encoding="utf-8")
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[cdr]\nstore = "{tmp_path}/s.sqlite3"\n', encoding="utf-8")
-    code, out, err = run(cfg, "cdr", "import", str(csv_file), capsys=capsys)
-    assert code == 6
-    assert "1 rows read: 0 imported, 0 already present, 1 rejected" in out
-    assert "line 1: 1 fields and no start time" in err
-    assert (tmp_path / "Master.csv.rejects").read_text(encoding="utf-8") == '"broken"\n'
+    code, _, err = run(cfg, "cdr", "import", str(other), capsys=capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "does not look like Asterisk's Master.csv: line 1" in err
+
+
+def test_conflicting_flags_are_refused(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(config, "cdr", "calls", "--today", "--yesterday", capsys=capsys)
+    assert (code, err) == (2, "error: --today and --yesterday cannot be combined\n")
+    code, _, err = run(config, "cdr", "stats", "--inbound", "--internal", capsys=capsys)
+    assert (code, err) == (2, "error: --inbound and --internal cannot be combined\n")
 
 
 def test_generate_then_today(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -89,7 +89,10 @@ def resolve_source(settings: CdrSettings, name: str | None = None) -> SourceSpec
         url = f"sqlite:///{Path(chosen).expanduser().resolve()}"
         return _spec_from(chosen, url, None, None, settings)
     known = ", ".join([LOCAL_SOURCE, *sorted(settings.sources)])
-    raise SourceError(f"unknown CDR source {chosen!r}", hint=f"configured: {known}")
+    raise ConfigError(
+        f"unknown CDR source {chosen!r} (configured: {known})",
+        hint=f"define [cdr.sources.{chosen}] with its url in the settings file",
+    )
 
 
 def _has_password(url: str) -> bool:

@@ -60,8 +60,8 @@ def window_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--from/--to/--today/--yesterday/--source, shared by the query commands."""
     opts = [
         click.option("--source", help="Source name from [cdr.sources], a URL or an SQLite file."),
-        click.option("--yesterday", "period", flag_value="yesterday", help="Yesterday."),
-        click.option("--today", "period", flag_value="today", help="Today (the default)."),
+        click.option("--yesterday", is_flag=True, help="Yesterday."),
+        click.option("--today", is_flag=True, help="Today (the default)."),
         click.option("--to", "end", metavar="WHEN", help="End (exclusive); a bare date = its end."),
         click.option("--from", "start", metavar="WHEN", help="Start, e.g. '2016-03-18 12:00'."),
     ]
@@ -70,26 +70,43 @@ def window_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def number_options(func: Callable[..., Any]) -> Callable[..., Any]:
     opts = [
         click.option("--accountcode", help="Only this accountcode."),
+        click.option("--cnum", help="Caller ID number filter (same forms as --src)."),
+        click.option("--did", help="DID filter (same forms as --src)."),
+        click.option("--dst", help="Destination filter (same forms as --src)."),
+        click.option("--src", help="Caller filter: 8499 exact, '8499*' prefix, '*111*' contains."),
+    ]
+    for opt in opts:
+        func = opt(func)
+    return func
+
+
+def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    opts: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option("--min-billsec", type=click.IntRange(0), help="Talk time at least N s."),
         click.option(
             "--disposition",
             multiple=True,
             help=f"Outcome ({ANSWERED}, '{NO_ANSWER}', {BUSY}, {FAILED}...); repeatable.",
         ),
-        click.option("--cnum", help="Caller ID number filter (same forms as --src)."),
-        click.option("--did", help="DID filter (same forms as --src)."),
-        click.option("--dst", help="Destination filter (same forms as --src)."),
-        click.option("--src", help="Caller filter: 8499 exact, '8499*' prefix, '*111*' contains."),
-        click.option("--internal", "direction", flag_value="internal", help="Internal calls."),
-        click.option("--outbound", "direction", flag_value="outbound", help="Calls out."),
-        click.option("--inbound", "direction", flag_value="inbound", help="Calls from outside."),
+        number_options,
+        click.option("--internal", is_flag=True, help="Internal calls."),
+        click.option("--outbound", is_flag=True, help="Calls out."),
+        click.option("--inbound", is_flag=True, help="Calls from outside."),
     ]
     for opt in opts:
         func = opt(func)
     return func
+
+
+def _one_of(opts: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    """The one flag of ``names`` that was given (popped from ``opts``), or None."""
+    given = [name for name in names if opts.pop(name, False)]
+    if len(given) > 1:
+        raise InputError(f"--{given[0]} and --{given[1]} cannot be combined")
+    return given[0] if given else None
 
 
 def format_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -98,9 +115,9 @@ def format_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-def _window(
-    settings: CdrSettings, start: str | None, end: str | None, period: str | None
-) -> Window:
+def _window(settings: CdrSettings, opts: dict[str, Any]) -> Window:
+    start, end = opts.pop("start"), opts.pop("end")
+    period = _one_of(opts, ("today", "yesterday"))
     if period and (start or end):
         raise InputError(f"--{period} cannot be combined with --from/--to")
     return resolve_window(start=start, end=end, period=period, now=now_in(zone(settings.timezone)))
@@ -111,7 +128,7 @@ def _filters(settings: CdrSettings, opts: dict[str, Any]) -> Filters:
         NumberFilter(col, opts[col]) for col in ("src", "dst", "did", "cnum") if opts.get(col)
     )
     return Filters(
-        direction=opts.get("direction"),
+        direction=_one_of(opts, ("inbound", "outbound", "internal")),
         numbers=numbers,
         dispositions=tuple(d.upper() for d in opts.get("disposition") or ()),
         min_billsec=opts.get("min_billsec"),
@@ -120,9 +137,13 @@ def _filters(settings: CdrSettings, opts: dict[str, Any]) -> Filters:
     )
 
 
-def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: str) -> None:
+def _emit(
+    rows: list[dict[str, Any]], columns: list[str], fmt: str, window: Window | None = None
+) -> None:
     for line in render(rows, columns, fmt):
         click.echo(line)
+    if not rows and window is not None and fmt == "table":
+        click.echo(f"no calls in {window.describe()}", err=True)
 
 
 @cdr.command()
@@ -144,7 +165,7 @@ def calls(
           --legs --columns dst,src,duration,calldate,recordingfile
     """
     settings = _settings(app)
-    window = _window(settings, opts.pop("start"), opts.pop("end"), opts.pop("period"))
+    window = _window(settings, opts)
     filters = _filters(settings, opts)
     with _source(app, opts.get("source")) as source:
         if legs:
@@ -159,7 +180,7 @@ def calls(
                 ["recording_path", "recording_exists"] if recordings else []
             )
             known = [*default, "answered_at", "linkedid"]
-    _emit(rows, _columns(columns, default, known), fmt)
+    _emit(rows, _columns(columns, default, known), fmt, window)
 
 
 def _columns(spec: str | None, default: list[str], known: list[str]) -> list[str]:
@@ -176,7 +197,7 @@ def _columns(spec: str | None, default: list[str], known: list[str]) -> list[str
 
 @cdr.command()
 @window_options
-@filter_options
+@number_options
 @format_option
 @click.option("--within", type=click.IntRange(1), default=24, show_default=True,
               help="Hours after the window to look for a call-back.")  # fmt: skip
@@ -184,17 +205,21 @@ def _columns(spec: str | None, default: list[str], known: list[str]) -> list[str
 def missed(app: AppContext, /, within: int, fmt: str, **opts: Any) -> None:
     """Inbound calls nobody answered, and whether the caller was called back or got through.
 
+    resolution: "called back" (an answered call out to the number), "got through" (an answered
+    call in from it) or "not yet"; after: how long after the missed call ended (h:mm:ss); by: the
+    extension that called back or answered; attempts: unanswered call-backs before that.
+
     \b
     Example:
       pbxgate cdr missed --yesterday --did 74951234567
     """
     settings = _settings(app)
-    window = _window(settings, opts.pop("start"), opts.pop("end"), opts.pop("period"))
+    window = _window(settings, opts)
     filters = _filters(settings, opts)
     now = now_in(zone(settings.timezone))
     with _source(app, opts.get("source")) as source:
         result = api.missed(source, window, filters, within=timedelta(hours=within), now=now)
-    _emit(result.rows, api.MISSED_COLUMNS, fmt)
+    _emit(result.rows, api.MISSED_COLUMNS, fmt, window)
 
 
 STAT_LABELS = [
@@ -227,7 +252,7 @@ def stats(app: AppContext, /, by: str | None, fmt: str, **opts: Any) -> None:
       pbxgate cdr stats --from 2026-11-01 --to 2026-11-30 --inbound --by did
     """
     settings = _settings(app)
-    window = _window(settings, opts.pop("start"), opts.pop("end"), opts.pop("period"))
+    window = _window(settings, opts)
     filters = _filters(settings, opts)
     with _source(app, opts.get("source")) as source:
         result = api.stats(source, window, filters, by)
@@ -264,8 +289,9 @@ def import_(
 ) -> None:
     """Import Asterisk's Master.csv into pbxgate's local store (idempotent).
 
-    Broken rows are reported with their line number and reason, written to the reject file,
-    and make the exit status 6.
+    Broken rows are reported with their line number and reason, written to the reject file
+    (default: rejects/FILE.rejects beside the local store; it holds the last run's rejects),
+    and make the exit status 6. A file with no importable row at all is refused (status 2).
 
     \b
     Example:
@@ -275,18 +301,10 @@ def import_(
     display = zone(settings.timezone)
     zones = Zones(source=zone("UTC") if gmt else display, display=display)
     store = Store.open_sqlite(settings.store_path())
-    reject_file = rejects or csv_file.with_name(csv_file.name + ".rejects")
-    total = csv_file.stat().st_size
-    bar: Any
-    with click.progressbar(
-        length=total, label=f"Importing {csv_file.name}", file=sys.stderr
-    ) as bar:
-        seen = [0]
-
-        def progress(done: int) -> None:
-            bar.update(done - seen[0])
-            seen[0] = done
-
+    reject_file = rejects or settings.store_path().parent / "rejects" / f"{csv_file.name}.rejects"
+    reject_file.parent.mkdir(parents=True, exist_ok=True)
+    reject_file.unlink(missing_ok=True)  # it tells about this run only
+    with _progress(csv_file) as progress:
         result = import_csv(
             csv_file,
             store,
@@ -294,6 +312,13 @@ def import_(
             reject_file=reject_file,
             progress=progress,
             complete_only=follow,
+        )
+    if result.rows and result.rejected == result.rows:
+        first = result.rejects[0]
+        raise InputError(
+            f"{csv_file} does not look like Asterisk's Master.csv: line {first.line}: "
+            f"{first.reason}",
+            hint=f"all {result.rows} rows were refused; they are in {reject_file}",
         )
     _report_import(result, reject_file)
     if follow:
@@ -317,6 +342,25 @@ def import_(
         )
     if result.rejected:
         raise click.exceptions.Exit(EXIT_REJECTED)
+
+
+@contextmanager
+def _progress(path: Path) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar over the file's bytes, on a terminal only (cron logs stay clean)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar: Any
+    with click.progressbar(
+        length=path.stat().st_size, label=f"Importing {path.name}", file=sys.stderr
+    ) as bar:
+        seen = [0]
+
+        def update(done: int) -> None:
+            bar.update(done - seen[0])
+            seen[0] = done
+
+        yield update
 
 
 def _report_import(result: ImportResult, reject_file: Path) -> None:
