@@ -89,3 +89,16 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: No such option '--nope'")
     assert err.endswith("(see `pbxgate cdr calls --help`)\n") and err.count("\n") == 1
+
+
+def test_config_show_lists_every_area_and_refuses_unknown_sections(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write(tmp_path / "c.toml", "[agi]\nlisten_port = 4999\n")
+    assert main(["--config", str(cfg), "config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "[agi]" in out and "listen_port = 4999" in out
+    assert "[notify]" in out and "[report]" in out and "[cdr]" in out
+    cfg = write(tmp_path / "c.toml", "[glbp]\nfoo = 1\n")
+    assert main(["--config", str(cfg), "config", "show"]) == 2
+    assert "unknown section [glbp]" in capsys.readouterr().err

@@ -129,6 +129,15 @@ class Settings:
             self._cache[cls] = _bind(cls, merged, name, self.environ)
         return typing.cast(T, self._cache[cls])
 
+    def check_sections(self) -> None:
+        """Refuse tables no area knows (a typo like ``[ntoify]`` would otherwise be ignored)."""
+        unknown = sorted(name for name in self.raw if name not in _SECTIONS)
+        if unknown:
+            raise ConfigError(
+                f"unknown section [{unknown[0]}] in {self.path}",
+                hint=f"known: {', '.join(sorted(_SECTIONS))}",
+            )
+
     def describe(self) -> dict[str, Any]:
         """Effective settings of every registered section, secrets masked."""
         return {name: masked(self.get(cls)) for name, cls in sorted(_SECTIONS.items())}
@@ -332,7 +341,7 @@ def _emit_table(lines: list[str], path: list[str], data: Mapping[str, Any]) -> N
         lines.append("[" + ".".join(_toml_key(p) for p in path) + "]")
     for key, value in scalars.items():
         if value is None:
-            lines.append(f"# {_toml_key(key)} is not set")
+            lines.append(f"# {_toml_key(key)} is not set: its default applies")
         else:
             lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
     for key, value in tables.items():

@@ -6,14 +6,23 @@ import json
 
 import click
 
-import pbxgate.cdr.settings  # noqa: F401  (registers the [cdr] section)
+# Importing the settings modules registers every section, so that show lists them all.
+import pbxgate.agi.settings
+import pbxgate.cdr.report.settings
+import pbxgate.cdr.settings
+import pbxgate.notify.settings  # noqa: F401
 from pbxgate.cli.context import AppContext, pass_app
 from pbxgate.config import to_toml
 
 
 @click.group()
 def config() -> None:
-    """Inspect pbxgate's settings (file + PBXGATE_* environment)."""
+    """Inspect pbxgate's settings (file + PBXGATE_* environment).
+
+    \b
+    Example:
+      pbxgate --config /etc/pbxgate/config.toml config show
+    """
 
 
 @config.command("show")
@@ -27,6 +36,7 @@ def show(app: AppContext, as_json: bool) -> None:
       PBXGATE_CDR_TIMEZONE=Europe/Moscow pbxgate config show
     """
     settings = app.settings
+    settings.check_sections()
     data = settings.describe()
     origin = str(settings.path) if settings.path else "(no file: defaults and environment)"
     if as_json:
