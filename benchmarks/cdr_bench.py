@@ -15,6 +15,7 @@ Prepare the tables first with ``benchmarks/cdr_dataset.py`` (see docs/benchmarks
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import csv
 import sqlite3
 import statistics
@@ -194,11 +195,10 @@ def bench_query(runs: int) -> dict[str, Any]:
 # -- stats ---------------------------------------------------------------------------------
 def bench_stats(runs: int) -> dict[str, Any]:
     out = {}
-    for name, url in (
-        ("mariadb", MARIADB),
-        ("postgresql", POSTGRESQL),
-        ("sqlite", f"sqlite:///{SQLITE}"),
-    ):
+    targets = [("mariadb", MARIADB), ("postgresql", POSTGRESQL), ("sqlite", f"sqlite:///{SQLITE}")]
+    if importlib.util.find_spec("MySQLdb"):  # the optional C driver: mysql:// picks it
+        targets.insert(1, ("mariadb-mysqlclient", MARIADB.replace("mysql+pymysql", "mysql")))
+    for name, url in targets:
         src = source_for(url)
         ours, base, result, row = paired(
             lambda src=src: api.stats(src, MONTH, Filters()),
