@@ -15,8 +15,8 @@ Prepare the tables first with ``benchmarks/cdr_dataset.py`` (see docs/benchmarks
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import csv
+import importlib.util
 import sqlite3
 import statistics
 import sys
