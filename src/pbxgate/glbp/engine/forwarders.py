@@ -324,6 +324,8 @@ class ForwarderTable:
         return (takeover, fwd.preempt_deadline, expiry)
 
     def handle_timer(self, now: float) -> None:
+        if self._valid and (self._next is None or self._next > now):
+            return  # nothing due (the cached deadline is never later than the real one)
         self._valid = False  # recompute the next deadline; changes below touch the epoch
         timeout = self.host.timeout
         for fwd in list(self.items.values()):

@@ -76,6 +76,7 @@ class GlbpEngine:
         self.bia = normalize_mac(bia)
         self._encoded: tuple[Message, GlbpGroupConfig, bytes] | None = None
         self._last_hello: Message | None = None
+        self._hello_epoch = -1
         self.config = config
         self.rng = rng
         self.debug = debug
@@ -654,6 +655,12 @@ class GlbpEngine:
     def _send_hello(self, now: float) -> None:
         cfg = self.config
         hello_s, hold_s = (cfg.hello, cfg.hold) if self.is_avg else (self.hello, self.hold)
+        jitter = self.rng.random() * HELLO_JITTER if self.rng is not None else 0.0
+        self.next_hello = now + hello_s * (1.0 - jitter)
+        last = self._last_hello
+        if last is not None and self._hello_epoch == self.epoch:
+            self._out.append(Outgoing(last))  # nothing changed since: the same hello
+            return
         part = HelloPart(
             self.state,
             cfg.priority,
@@ -664,12 +671,11 @@ class GlbpEngine:
             self.virtual_ip,
         )
         message = Message(self.group, self.bia, part, self.forwarders.hello_parts())
-        if message == self._last_hello:
-            message = self._last_hello  # one object per distinct hello (see fastpath.py)
+        if message == last:
+            message = last  # one object per distinct hello (see fastpath.py)
         self._last_hello = message
+        self._hello_epoch = self.epoch
         self._out.append(Outgoing(message))
-        jitter = self.rng.random() * HELLO_JITTER if self.rng is not None else 0.0
-        self.next_hello = now + hello_s * (1.0 - jitter)
 
     def _recompute_weight(self, now: float) -> None:
         self._touch()
