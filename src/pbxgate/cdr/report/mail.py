@@ -126,6 +126,9 @@ def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
             f"SMTP login for {smtp.user} at {where} failed: the user name or "
             "password has non-ASCII characters, which smtplib cannot send"
         ) from None
+    except ssl.SSLCertVerificationError as exc:
+        hint = "a self-signed server needs [report.smtp] verify = false"
+        raise SmtpError(f"SMTP server {where}: {exc.verify_message or exc}", hint=hint) from None
     except (smtplib.SMTPException, ssl.SSLError) as exc:
         raise SmtpError(f"SMTP server {where}: {type(exc).__name__}: {exc}") from None
     except OSError as exc:
