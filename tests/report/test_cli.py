@@ -65,7 +65,7 @@ def test_yesterday_is_the_default_and_an_empty_day_is_fine(tmp_path: Path, capsy
     ("args", "code", "message"),
     [
         (["--week", "--from", "2016-03-18"], 2, "error: --week cannot be combined with --from"),
-        (["--source", "nowhere"], 3, "error: unknown CDR source 'nowhere'"),
+        (["--source", "nowhere"], 2, "error: unknown CDR source 'nowhere'"),
         ([*DAY, "--mail", "boss"], 2, "error: --mail 'boss' is not a list of addresses"),
         (["--from", "18.03.2016"], 2, "error: cannot read '18.03.2016' as a date or time"),
     ],
