@@ -77,7 +77,7 @@ def report(
         if not to or any("@" not in a for a in to):
             raise InputError(f"--mail {mail!r} is not a list of addresses")
         mail_report(settings, data, to, fmt or "html")
-        click.echo(f"report {window.describe()} sent to {', '.join(to)}", err=True)
+        click.echo(f"report {data['period']['label']} sent to {', '.join(to)}", err=True)
         if output is None:
             return
     body = render(data, fmt or "text", max_rows=settings.get(ReportSettings).max_rows)
