@@ -64,7 +64,7 @@ def from_packet(packet: wire.Packet) -> Message:
     return Message(packet.group, mac_from_bytes(packet.owner_id), hello, tuple(parts))
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def decode_message(data: bytes) -> tuple[Message, bool]:
     """``data`` as a message, and whether it carries an Auth TLV; raises ``wire.DecodeError``
     or ValueError. Routers repeat the same hello every few seconds, so results are cached.
