@@ -5,7 +5,9 @@ Theory of operation (aioquic style, STYLE habit 1). A driver feeds the engine wh
 returned by ``get_timer`` has come), ``set_config``, ``set_interface``, ``set_track`` and
 ``arp_request`` — each with ``now`` in seconds. After each call the driver collects what to send
 (``packets_to_send``/``messages_to_send``) and the events (``next_event``). The simulator and
-the live daemon are two such drivers.
+the live daemon are two such drivers. After a received packet ``settled`` is True when it only
+moved deadlines later (``fastpath.py``): there is nothing to collect and the previous timer
+may fire early, which ``handle_timer`` tolerates.
 
 The virtual gateway (AVG election) is an HSRP-like state machine (``states.py``): priority, then
 the higher IP, decides; a Listen router that hears no Active (or no Standby) for the hold time
