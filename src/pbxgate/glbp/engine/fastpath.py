@@ -94,4 +94,24 @@ def apply_plan(engine: GlbpEngine, plan: Plan, now: float) -> None:
         fwd.holder_deadline = deadline
 
 
-__all__ = ["Plan", "apply_plan", "make_plan"]
+def replay_bytes(engine: GlbpEngine, data: bytes, src: IPAddress, now: float) -> bool:
+    """Apply the plan of these very bytes (decoded, verified, handled, nothing changed since)."""
+    plan = engine._data_plans.get(data)
+    if plan is None or plan.epoch != engine.epoch or not (plan.src is src or plan.src == src):
+        return False
+    engine.counters.received += 1
+    apply_plan(engine, plan, now)
+    engine.settled = True
+    return True
+
+
+def remember_bytes(engine: GlbpEngine, data: bytes, message: Message) -> None:
+    """After the full handler: key the message's plan (if it made one) by the packet bytes."""
+    plan = engine._plans.get(message.owner_id)
+    if plan is not None and plan.message is message and plan.epoch == engine.epoch:
+        if len(engine._data_plans) > 64:
+            engine._data_plans.clear()  # old hellos of peers whose state changed
+        engine._data_plans[data] = plan
+
+
+__all__ = ["Plan", "apply_plan", "make_plan", "remember_bytes", "replay_bytes"]

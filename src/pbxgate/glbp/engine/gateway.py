@@ -30,15 +30,26 @@ from pbxgate.glbp.config import AuthMode, GlbpGroupConfig, KeyChain
 from pbxgate.glbp.engine.balancing import Balancer
 from pbxgate.glbp.engine.codec import decode_message, to_packet
 from pbxgate.glbp.engine.events import BadAuth, DebugEvent, Event, StateChange
-from pbxgate.glbp.engine.fastpath import Plan, apply_plan, make_plan
+from pbxgate.glbp.engine.fastpath import (
+    Plan,
+    apply_plan,
+    make_plan,
+    remember_bytes,
+    replay_bytes,
+)
 from pbxgate.glbp.engine.forwarders import Forwarder, ForwarderTable
-from pbxgate.glbp.engine.messages import ZERO_MAC, ForwarderPart, HelloPart, Message
+from pbxgate.glbp.engine.messages import HelloPart, Message
 from pbxgate.glbp.engine.names import (
     MAX_FORWARDERS,
     normalize_mac,
     short_interface,
 )
 from pbxgate.glbp.engine.records import Counters, Datagram, Member, Outgoing, Role, same
+from pbxgate.glbp.engine.requests import (
+    on_assignment_or_request,
+    schedule_request,
+    send_request,
+)
 from pbxgate.glbp.engine.states import VfState, VgInput, VgState, apply_vg
 from pbxgate.glbp.engine.weighting import current_weight, next_ok
 
@@ -103,6 +114,7 @@ class GlbpEngine:
         self.fast_path = True
         self.settled = False  # the last input only moved deadlines later
         self._plans: dict[str, Plan] = {}
+        self._data_plans: dict[bytes, Plan] = {}
         self.forwarders = ForwarderTable(self, self._emit, self._touch)
         self.balancer = Balancer(config.load_balancing)
         self.next_hello: float | None = None
@@ -189,6 +201,8 @@ class GlbpEngine:
         A malformed packet is counted and dropped; one that fails authentication is counted,
         logged as ``%GLBP-4-BADAUTH`` and dropped. Neither raises.
         """
+        if replay_bytes(self, data, src, now):
+            return
         try:
             message, signed = decode_message(data)
         except (wire.DecodeError, ValueError):
@@ -207,6 +221,7 @@ class GlbpEngine:
             self.report_bad_auth(src, now)
             return
         self.receive_message(message, src, now)
+        remember_bytes(self, data, message)
 
     def packets_to_send(self, now: float) -> list[Datagram]:
         """What to send now, as signed UDP payloads."""
@@ -414,6 +429,7 @@ class GlbpEngine:
     def _reset(self, now: float) -> None:
         self._touch()
         self._plans.clear()
+        self._data_plans.clear()
         self.active = self.standby = None
         self.members.clear()
         self.next_hello = self.active_deadline = self.standby_deadline = None
@@ -608,49 +624,16 @@ class GlbpEngine:
             and (self.active.priority, int(self.active.ip)) < self._me()
         )
 
-    # -- forwarder requests --------------------------------------------------------------
+    # -- forwarder requests (requests.py) ------------------------------------------------
 
     def _schedule_request(self, now: float) -> None:
-        """Ask the AVG for a forwarder once we have listened for one hold time."""
-        self._touch()
-        if self.forwarders.owned() is not None or self.is_avg:
-            self.request_at = None
-            return
-        self.request_at = max(now, self._listen_since + self.config.hold)
+        schedule_request(self, now)
 
     def _send_request(self, now: float) -> None:
-        self.request_at = None
-        if self.forwarders.owned() is not None or self.active is None or not self._weight_ok:
-            return
-        part = ForwarderPart(0, None, 0, self._weight, ZERO_MAC)
-        message = Message(self.group, self.bia, None, (part,))
-        self._out.append(Outgoing(message, self.active.ip))
-        # Retried until assigned. The AVG may remember us as the owner of a number even when
-        # four are known, so we always ask; a 5th router then asks only every few hold times.
-        full = len(self.forwarders) >= MAX_FORWARDERS
-        self.request_at = now + (3 * self.hold if full else self.hello)
+        send_request(self, now)
 
     def _on_assignment_or_request(self, message: Message, src: IPAddress, now: float) -> None:
-        for part in message.forwarders:
-            if part.is_request and self.is_avg:
-                fwd = self.forwarders.allocate(message.owner_id, src, now)
-                if fwd is not None:
-                    reply = ForwarderPart(fwd.number, fwd.state, 0, self._weight, fwd.vmac)
-                    out = Message(self.group, self.bia, None, (reply,))
-                    self._out.append(Outgoing(out, src))
-            elif self._is_my_assignment(part, src):
-                self.forwarders.assigned(part.forwarder, now)
-                self.request_at = None
-                self.next_hello = now
-
-    def _is_my_assignment(self, part: ForwarderPart, src: IPAddress) -> bool:
-        return (
-            not part.is_request
-            and self.active is not None
-            and src == self.active.ip
-            and self.forwarders.owned() is None
-            and self._weight_ok
-        )
+        on_assignment_or_request(self, message, src, now)
 
     # -- sending -------------------------------------------------------------------------
 
