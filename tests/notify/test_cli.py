@@ -112,7 +112,7 @@ def test_walkthrough_send_status_worker_retry_purge(
     assert main(["--config", cfg, "notify", "send-test-event", "--caller", "201"]) == 0
     assert "internal" in capsys.readouterr().out
     assert main(["--config", cfg, "notify", "worker", "--until-idle"]) == 0
-    capsys.readouterr()
+    assert capsys.readouterr().out == "outbox: 1 sent in all, 0 waiting to retry, 1 dead letters\n"
     assert main(["--config", cfg, "notify", "status", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     (vk,) = data["channels"]

@@ -238,6 +238,16 @@ def worker(app: AppContext, until_idle: bool) -> None:
         await run_worker(app.settings, stop, until_idle=until_idle)
 
     asyncio.run(main())
+    if until_idle:  # from cron: say what is left, so the log shows it
+        box = Outbox.open(app.settings.get(NotifySettings).outbox_path())
+        try:
+            channels = box.status()
+        finally:
+            box.close()
+        sent = sum(c.sent for c in channels)
+        waiting = sum(c.pending + c.in_flight for c in channels)
+        dead = sum(c.dead for c in channels)
+        click.echo(f"outbox: {sent} sent in all, {waiting} waiting to retry, {dead} dead letters")
 
 
 @notify.command("fake-vk")
