@@ -138,24 +138,9 @@ def missed(
     inside = [c for c in calls if c.start in window and filters.accepts_call(c)]
     rows = []
     for item in missed_calls(inside, calls):
-        call = item.call
-        rows.append(
-            {
-                "start": call.start,
-                "src": call.src,
-                "caller": call.caller_name,
-                "did": call.did,
-                "dst": call.dst,
-                "outcome": call.outcome,
-                "ring": call.ring_seconds,
-                "resolution": item.resolution,
-                "after": _duration(item.after_seconds),
-                "after_seconds": item.after_seconds,
-                "by": item.resolved_by,
-                "attempts": item.attempts,
-                "linkedid": call.key,
-            }
-        )
+        row = item.as_row()
+        row["after"] = _duration(item.after_seconds)
+        rows.append(row)
     return MissedResult(window, rows)
 
 

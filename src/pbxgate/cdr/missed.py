@@ -14,6 +14,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pbxgate.cdr.model import INBOUND, OUTBOUND, Call
 
@@ -41,6 +42,24 @@ class MissedCall:
         if self.resolved_at is None:
             return None
         return max(0, int((self.resolved_at - self.call.end).total_seconds()))
+
+    def as_row(self) -> dict[str, Any]:
+        """The plain row that `cdr missed` and the report show."""
+        call = self.call
+        return {
+            "start": call.start,
+            "src": call.src,
+            "caller": call.caller_name,
+            "did": call.did,
+            "dst": call.dst,
+            "outcome": call.outcome,
+            "ring": call.ring_seconds,
+            "resolution": self.resolution,
+            "after_seconds": self.after_seconds,
+            "by": self.resolved_by,
+            "attempts": self.attempts,
+            "linkedid": call.key,
+        }
 
 
 def missed_calls(calls: list[Call], later: list[Call] | None = None) -> list[MissedCall]:

@@ -237,22 +237,10 @@ def _missed(current: list[Call], later: list[Call], hours: int) -> list[dict[str
     for found in missed_calls(current, later):
         late = found.after_seconds is not None and found.after_seconds > hours * 3600
         item = MissedCall(found.call, OPEN, None, "", found.attempts) if late else found
-        call = item.call
-        rows.append(
-            {
-                "start": _iso(call.start),
-                "src": call.src,
-                "caller": call.caller_name,
-                "did": call.did,
-                "dst": call.dst,
-                "outcome": call.outcome,
-                "ring": call.ring_seconds,
-                "resolution": item.resolution,
-                "after_seconds": item.after_seconds,
-                "by": item.resolved_by,
-                "attempts": item.attempts,
-            }
-        )
+        row = item.as_row()
+        row["start"] = _iso(row["start"])
+        del row["linkedid"]
+        rows.append(row)
     return rows
 
 
