@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 
 from pbxgate.errors import InputError
-from pbxgate.glbp.ios import EXEC, IosState, parse_config
+from pbxgate.glbp.config import RouterConfig
+from pbxgate.glbp.ios import EXEC, parse_config
 from pbxgate.glbp.ios.shell import USER_EXEC, interact, run_session
 from pbxgate.glbp.pcap import write_pcap
-from pbxgate.glbp.sim import load_topology, run_simulation
+from pbxgate.glbp.sim import SimConsole, load_topology, run_simulation, single_router
 
 
 @click.group()
@@ -20,48 +21,86 @@ def glbp() -> None:
     """Cisco GLBP: engine, IOS commands, simulator and packet codec."""
 
 
-# ---- pbxgate glbp shell: the IOS configuration layer (pbxgate.glbp.ios) --------------------
+# ---- pbxgate glbp shell: an IOS console (pbxgate.glbp.ios) on a simulated router ----------
 
 
 @glbp.command("shell")
-@click.argument("config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--router", help="The router to open a console on (TOPOLOGY.toml with several).")
+@click.option(
+    "--at",
+    type=click.FloatRange(min=0),
+    help="Run the simulation to this virtual time first, in seconds (default: until the "
+    "groups settle, four hold times after the last boot, or the end of the timeline).",
+)
 @click.option("--privileged", is_flag=True, help="Start in privileged exec (R2#), not R2>.")
 @click.option(
     "--skip-unknown",
     is_flag=True,
     help="Skip configuration lines pbxgate does not model (routing, lines, banners), "
-    "counting them on stderr, instead of stopping at the first one.",
+    "counting them on stderr, instead of stopping at the first one (CONFIG_FILE only; "
+    "topologies always skip them).",
 )
-def shell(config_file: Path, privileged: bool, skip_unknown: bool) -> None:
-    """Configure one GLBP router with IOS commands, starting from CONFIG_FILE.
+def shell(
+    source: Path, router: str | None, at: float | None, privileged: bool, skip_unknown: bool
+) -> None:
+    """An IOS console on one simulated GLBP router.
+
+    SOURCE is a simulator topology (TOPOLOGY.toml, with --router) or one router's IOS
+    configuration (any other file: a lab of that router alone). The simulation runs on its
+    virtual clock to --at; then 'show glbp [brief]' and 'show track' show the live engines,
+    configuration commands reach them as the timeline's 'command' action does, and
+    'sim wait SECONDS' advances the clock (the rest of the timeline plays and its report
+    lines print); 'sim time' shows the clock.
 
     Commands are read from the terminal (with ? help and abbreviations, as on IOS), or from
     standard input when it is not a terminal: then every command is echoed after its prompt,
-    so the output reads like a console transcript. 'show running-config' prints the result.
+    so the output reads like a console transcript.
 
     \b
     Example:
-      pbxgate glbp shell R2.cfg
-      printf 'enable\\nconf t\\nint e0/0\\nglbp 1 priority 120\\ndo show run\\n' \\
-        | pbxgate glbp shell R2.cfg
+      pbxgate glbp shell examples/glbp/article.toml --router R3 --privileged
+      printf 'conf t\\nint e0/0\\nglbp 1 priority 150\\nglbp 1 preempt\\nend\\n'\\
+    'sim wait 10\\nshow glbp brief\\n' \\
+        | pbxgate glbp shell examples/glbp/article.toml --router R3 --privileged
+      pbxgate glbp shell examples/glbp/R2.cfg
     """
-    try:
-        text = config_file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {config_file}: {exc}") from exc
-    skipped: list[str] | None = [] if skip_unknown else None
-    state = IosState(parse_config(text, source=str(config_file), skipped=skipped))
-    if skipped:
-        click.echo(f"skipped {len(skipped)} unsupported lines, first {skipped[0]}", err=True)
+    if source.suffix.lower() == ".toml":
+        topology = load_topology(source)
+        names = [r.name for r in topology.routers]
+        if router is None and len(names) > 1:
+            raise InputError(
+                f"{source} has routers {', '.join(names)}", hint="choose one with --router"
+            )
+    else:
+        topology = single_router(_read_config(source, skip_unknown), source=str(source))
+    console = SimConsole(topology, router or topology.routers[0].name, at)
+    click.echo(
+        f"{console.router} at virtual time {console.now:g} s of {topology.source}; "
+        "'sim wait SECONDS' advances the clock",
+        err=True,
+    )
     mode = EXEC if privileged else USER_EXEC
 
     def write(chunk: str) -> None:
         click.echo(chunk, nl=False)
 
     if sys.stdin.isatty():
-        interact(state, input, write, mode=mode)
+        interact(console.state, input, write, mode=mode, execute=console.execute)
     else:
-        run_session(state, sys.stdin, write, mode=mode)
+        run_session(console.state, sys.stdin, write, mode=mode, execute=console.execute)
+
+
+def _read_config(path: Path, skip_unknown: bool) -> RouterConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+    skipped: list[str] | None = [] if skip_unknown else None
+    config = parse_config(text, source=str(path), skipped=skipped)
+    if skipped:
+        click.echo(f"skipped {len(skipped)} unsupported lines, first {skipped[0]}", err=True)
+    return config
 
 
 # ---- end of pbxgate glbp shell ----------------------------------------------------------

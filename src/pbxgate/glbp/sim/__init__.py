@@ -1,5 +1,6 @@
 """The GLBP simulator: a virtual LAN of engines, a topology file and a scenario timeline."""
 
+from pbxgate.glbp.sim.console import SimConsole, settle_time, single_router
 from pbxgate.glbp.sim.network import (
     Frame,
     LoggedEvent,
@@ -16,6 +17,7 @@ __all__ = [
     "LoggedEvent",
     "Network",
     "Node",
+    "SimConsole",
     "SimResult",
     "Simulation",
     "Topology",
@@ -24,4 +26,6 @@ __all__ = [
     "load_topology",
     "parse_topology",
     "run_simulation",
+    "settle_time",
+    "single_router",
 ]

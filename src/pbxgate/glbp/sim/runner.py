@@ -76,27 +76,33 @@ class Simulation:
         self.hosts = {h.name: SimHost(h) for h in topology.hosts}
         self.net.on_frame = self._on_frame
         self._logged = 0
+        self.lines.append(f"# pbxgate glbp sim {topology.source} (seed {topology.seed})")
+        boots = [
+            EventDef(r.boot, "power-on", r.name) for r in topology.routers if r.boot is not None
+        ]
+        # Stable sort: events at equal times keep file order, boots first.
+        self._pending = sorted([*boots, *topology.events], key=lambda e: e.at)
 
     # -- running -------------------------------------------------------------------------
 
     def run(self) -> str:
         """Replay the whole timeline and return the report."""
-        self.lines.append(f"# pbxgate glbp sim {self.topology.source} (seed {self.topology.seed})")
-        boots = [
-            EventDef(r.boot, "power-on", r.name)
-            for r in self.topology.routers
-            if r.boot is not None
-        ]
-        timeline = sorted([*boots, *self.topology.events], key=lambda e: e.at)
-        for event in timeline:
-            if event.at > self.topology.duration:
-                break
-            self._advance(event.at)
-            self._apply(event)
-            self._flush()
-        self._advance(self.topology.duration)
+        self.run_until(self.topology.duration)
         self._summary()
         return "\n".join(self.lines) + "\n"
+
+    def run_until(self, until: float) -> None:
+        """Apply the timeline events due by ``until`` and move the virtual clock there.
+
+        Callable repeatedly with growing times (``pbxgate glbp shell`` does, for ``sim
+        wait``); the report lines of the stretch are appended to :attr:`lines`.
+        """
+        while self._pending and self._pending[0].at <= until:
+            event = self._pending.pop(0)
+            self._advance(max(event.at, self.net.now))
+            self._apply(event)
+            self._flush()
+        self._advance(max(until, self.net.now))
 
     def _advance(self, until: float) -> None:
         self.net.run_until(until)
@@ -273,12 +279,22 @@ class Simulation:
             if result.output.strip():
                 self.lines.append(result.output.rstrip("\n"))
             mode = result.mode or EXEC
+        self.apply_config(router.name)
+
+    def apply_config(self, name: str) -> None:
+        """Push router ``name``'s IOS state (configuration, ``debug``) into its engines.
+
+        Call it after running commands on ``routers[name].ios``: the timeline's ``command``
+        action does, and so does ``pbxgate glbp shell`` after each typed line.
+        """
+        router = self.routers[name]
         router.config = router.ios.config
         router.debug = bool(router.ios.debugs) or router.definition.debug
         for node in router.nodes:
             node.engine.debug = router.debug
         if router.powered:
             self._refresh(router)
+            self._flush()  # log lines of the change at once, as an IOS console prints them
 
     # -- hosts ---------------------------------------------------------------------------
 
@@ -427,13 +443,16 @@ class Simulation:
                 self.lines.append(f"    {self._host_line(host)}")
 
 
-def _t(value: float) -> str:
+def format_time(value: float) -> str:
     """Simulated time as IOS-like ``hh:mm:ss.mmm``."""
     millis = round(value * 1000)
     secs, ms = divmod(millis, 1000)
     hours, rest = divmod(secs, 3600)
     minutes, s = divmod(rest, 60)
     return f"{hours:02d}:{minutes:02d}:{s:02d}.{ms:03d}"
+
+
+_t = format_time
 
 
 @dataclass(frozen=True)
@@ -455,4 +474,11 @@ def run_simulation(
     return SimResult(report, tuple(simulation.pcap))
 
 
-__all__ = ["SimHost", "SimResult", "SimRouter", "Simulation", "run_simulation"]
+__all__ = [
+    "SimHost",
+    "SimResult",
+    "SimRouter",
+    "Simulation",
+    "format_time",
+    "run_simulation",
+]

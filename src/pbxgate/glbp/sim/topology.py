@@ -155,7 +155,7 @@ def _router(item: dict[str, Any], base: Path, source: str, index: int) -> Router
         config = parse_config(text, source=where, skipped=[])
     except IosConfigError as exc:
         raise InputError(str(exc)) from exc
-    config = _with_macs(config, index)
+    config = with_macs(config, index)
     links = item.get("links", {})
     if not isinstance(links, dict):
         raise InputError(f"{source}: router {name}: links must be a table")
@@ -169,7 +169,7 @@ def _router(item: dict[str, Any], base: Path, source: str, index: int) -> Router
     )
 
 
-def _with_macs(config: RouterConfig, index: int) -> RouterConfig:
+def with_macs(config: RouterConfig, index: int) -> RouterConfig:
     """Give every interface without ``mac-address`` a stable burned-in address."""
     items = []
     for number, iface in enumerate(config.interfaces):
@@ -260,4 +260,5 @@ __all__ = [
     "Topology",
     "load_topology",
     "parse_topology",
+    "with_macs",
 ]
