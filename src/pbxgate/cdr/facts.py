@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from sqlalchemy import String, cast
+
 from pbxgate.cdr.model import ANSWERED, outcome_of
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.query import _as_datetime, _bound, direction_of, leg_params, leg_select
@@ -56,7 +58,7 @@ def fetch_facts(
     """Facts of the calls whose first leg starts in ``window`` widened by ``margin``."""
     cols = _columns(source)
     names = [c for c in cols if c is not None]
-    stmt = source.cached(("facts", tuple(names)), lambda: leg_select(source.layout, None, names))
+    stmt = source.cached(("facts", tuple(names)), lambda: _select(source, names))
     lo = _bound(source, window.start - margin)
     hi = _bound(source, window.end + margin)
     normalize = _normalizer(cols, source)
@@ -74,6 +76,22 @@ def fetch_facts(
     return facts
 
 
+def _select(source: Source, names: list[str]) -> Any:
+    """The legs' SELECT; with PyMySQL the times come as text: its Python DATETIME converter
+    costs more than the rest of the row, and ``datetime.fromisoformat`` is C."""
+    stmt = leg_select(source.layout, None, names)
+    if not _times_as_text(source) or source.dialect == "sqlite":
+        return stmt
+    texts = {source.layout.time_column, "end"}
+    cols = [cast(c, String).label(c.name) if c.name in texts else c for c in stmt.selected_columns]
+    return stmt.with_only_columns(*cols)
+
+
+def _times_as_text(source: Source) -> bool:
+    driver = source.engine.dialect.driver
+    return source.dialect == "sqlite" or (source.dialect == "mysql" and driver == "pymysql")
+
+
 def _start(facts: CallFacts) -> datetime:
     return facts.start
 
@@ -85,8 +103,8 @@ def _normalizer(cols: list[str | None], source: Source) -> Any:
     pick = itemgetter(*(present.index(i) if i in present else width for i in range(len(cols))))
     pad = (None,)
     zones = source.zones
-    plain = source.dialect != "sqlite" and zones.same
-    texts = source.dialect == "sqlite" and zones.same  # SQLite keeps times as text
+    plain = not _times_as_text(source) and zones.same
+    texts = _times_as_text(source) and zones.same  # SQLite keeps times as text
     parse = datetime.fromisoformat
 
     def normalize(raw: Any) -> tuple[Any, ...]:
