@@ -1,0 +1,160 @@
+"""``pbxgate glbp shell`` on a simulated router: live show output, configuration reaching the
+engines, the ``sim wait`` clock, and the one-router lab for a bare configuration file."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from pbxgate.cli.main import main
+from pbxgate.glbp.ios import EXEC
+from pbxgate.glbp.sim import SimConsole, load_topology, settle_time
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "glbp"
+GOLDENS = Path(__file__).parent / "goldens"
+
+# R2 (priority 110) is the article's AVG, so the priority change that moves the AVG is made
+# on R3: with 150 and preemption it takes the role from R2 at once.
+R3_PREEMPT = [
+    "show glbp brief",
+    "enable",
+    "conf t",
+    "int e0/0",
+    "glbp 1 priority 150",
+    "glbp 1 preempt",
+    "end",
+    "sim wait 10",
+    "show glbp brief",
+    "?",
+    "sim ?",
+    "sim wait x",
+]
+
+# Shutting the AVG's interface down: R4 (standby) takes over after the hold time.
+R2_SHUTDOWN = [
+    "show glbp brief",
+    "enable",
+    "conf t",
+    "int e0/0",
+    "shutdown",
+    "end",
+    "sim wait 15",
+    "show glbp brief",
+    "conf t",
+    "int e0/0",
+    "no shutdown",
+    "no glbp 1",
+    "do sim wait 1",
+    "end",
+    "show running-config | section Ethernet0/0",
+]
+
+
+def _shell(
+    args: list[str],
+    commands: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> tuple[int, str, str]:
+    monkeypatch.setattr("sys.stdin", io.StringIO("".join(f"{c}\n" for c in commands)))
+    code = main(["glbp", "shell", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _avg_row(block: str) -> str:
+    """The group row (Fwd ``-``) of a ``show glbp brief`` table."""
+    return next(line for line in block.splitlines() if line.startswith("Et0/0       1    -"))
+
+
+@pytest.mark.parametrize(
+    ("router", "commands", "name"),
+    [
+        ("R3", R3_PREEMPT, "shell_article_r3_preempt.txt"),
+        ("R2", R2_SHUTDOWN, "shell_article_r2_shutdown.txt"),
+    ],
+)
+def test_article_session_golden(  # type: ignore[no-untyped-def]
+    router: str,
+    commands: list[str],
+    name: str,
+    golden,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    topology = str(EXAMPLES / "article.toml")
+    code, out, err = _shell([topology, "--router", router], commands, monkeypatch, capsys)
+    assert code == 0
+    assert err.startswith(f"{router} at virtual time 40 s of ")
+    golden(GOLDENS / name, out)
+
+
+def test_priority_and_preempt_move_the_avg(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = _shell(
+        [str(EXAMPLES / "article.toml"), "--router", "R3"], R3_PREEMPT, monkeypatch, capsys
+    )
+    before, after = out.split("R3#sim wait 10\n")
+    assert "Listen   192.168.0.254   192.168.0.1" in _avg_row(before)
+    assert " 150 Active   192.168.0.254   local" in _avg_row(after)
+    assert "R3     %GLBP-6-STATECHANGE: Ethernet0/0 Grp 1 state Listen -> Active" in after
+    assert "  sim        Simulated network" in after  # '?' lists the driver's command
+
+
+def test_shutdown_lets_the_standby_take_over(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = _shell(
+        [str(EXAMPLES / "article.toml"), "--router", "R2"], R2_SHUTDOWN, monkeypatch, capsys
+    )
+    # The log lines of the change print right after the command, as on an IOS console.
+    assert "R2(config-if)#shutdown\n00:00:40.000  R2     %GLBP-6-STATECHANGE" in out
+    assert "R4     %GLBP-6-STATECHANGE: Ethernet0/0 Grp 1 state Standby -> Active" in out
+    assert "state Listen -> Disabled" in out  # no glbp 1
+    assert "glbp" not in out.split("R2#show running-config")[1]
+
+
+def test_wait_plays_the_rest_of_the_timeline(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [str(EXAMPLES / "article.toml"), "--router", "R2", "--at", "100"]
+    _, out, err = _shell(args, ["si w 45", "show track"], monkeypatch, capsys)
+    assert err.startswith("R2 at virtual time 100 s")
+    assert "00:02:00.000  link   isp-r2 down" in out  # the timeline's event at 120 s
+    assert "--- 00:02:20.000 R2#show glbp brief" in out  # and its show output
+    assert "Virtual clock 00:02:25.000" in out
+    assert "Track 1\n  Interface Ethernet0/1 line-protocol\n  Line protocol is Down" in out
+
+
+def test_a_config_file_is_a_one_router_lab(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = _shell([str(EXAMPLES / "R2.cfg")], ["s glbp brief"], monkeypatch, capsys)
+    assert code == 0
+    assert " 110 Active   192.168.0.254   local           unknown" in _avg_row(out)
+
+
+def test_unknown_router_is_one_line_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topology = str(EXAMPLES / "article.toml")
+    code, out, err = _shell([topology, "--router", "R9"], [], monkeypatch, capsys)
+    assert (code, out) == (2, "")
+    assert err == f"error: {topology}: no router named 'R9' (choose one of R2, R3, R4)\n"
+    code, _, err = _shell([topology], [], monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1 and "--router" in err
+
+
+def test_settle_time_and_console_api() -> None:
+    topology = load_topology(EXAMPLES / "article.toml")
+    assert settle_time(topology) == 40.0  # four default hold times after the boots at 0
+    console = SimConsole(topology, "R3", at=35)
+    assert console.now == 35.0
+    _, output = console.execute(console.state, EXEC, "sim wait 5")
+    assert output.endswith("Virtual clock 00:00:40.000\n")
+    _, output = console.execute(console.state, EXEC, "show glbp brief")
+    assert "Listen" in _avg_row(output)
