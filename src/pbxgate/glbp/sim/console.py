@@ -50,7 +50,7 @@ def settle_time(topology: Topology) -> float:
 
 
 def single_router(config: RouterConfig, *, source: str) -> Topology:
-    """A one-router lab for a bare IOS configuration file: every interface on its own LAN."""
+    """A one-router lab for a bare IOS configuration file (interfaces on segment ``lan``)."""
     router = RouterDef(config.hostname, with_macs(config, 0), {}, 0.0, False)
     lab = Topology(seed=0, duration=float("inf"), routers=(router,), hosts=(), events=())
     return replace(lab, duration=settle_time(lab), source=source)
