@@ -10,6 +10,7 @@ import pytest
 
 from pbxgate.cli.main import main
 from pbxgate.glbp.ios import EXEC
+from pbxgate.glbp.ios.shell import interact
 from pbxgate.glbp.sim import SimConsole, load_topology, settle_time
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,3 +159,36 @@ def test_settle_time_and_console_api() -> None:
     assert output.endswith("Virtual clock 00:00:40.000\n")
     _, output = console.execute(console.state, EXEC, "show glbp brief")
     assert "Listen" in _avg_row(output)
+
+
+def test_interactive_console_drives_the_clock() -> None:
+    """The terminal path (interact) goes through the same driver as the scripted one."""
+    console = SimConsole(load_topology(EXAMPLES / "article.toml"), "R3")
+    typed = iter(["enable", "conf t", "int e0/0", "glbp 1 pri 150", "gl 1 pre", "do si w 5"])
+    prompts: list[str] = []
+    out: list[str] = []
+
+    def read(prompt: str) -> str:
+        prompts.append(prompt)
+        try:
+            return next(typed)
+        except StopIteration:
+            raise EOFError from None
+
+    interact(console.state, read, out.append, execute=console.execute)
+    assert prompts[-1] == "R3(config-if)#"
+    assert "Virtual clock 00:00:45.000" in "".join(out)
+    assert console.state.config.interface("Ethernet0/0").group(1).priority == 150  # type: ignore[union-attr]
+    assert "Active" in _avg_row(show_brief(console))
+
+
+def test_driver_words_do_not_shadow_ios_abbreviations() -> None:
+    console = SimConsole(load_topology(EXAMPLES / "article.toml"), "R2")
+    _, output = console.execute(console.state, EXEC, "s glbp brief")  # 's' is still show
+    assert output.startswith("Interface   Grp")
+    _, output = console.execute(console.state, EXEC, "s?")
+    assert output == "show  sim\n\n"
+
+
+def show_brief(console: SimConsole) -> str:
+    return console.execute(console.state, EXEC, "show glbp brief")[1]
