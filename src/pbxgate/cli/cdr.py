@@ -160,7 +160,7 @@ def calls(
     """List calls in a time window, one row per call (legs grouped by linkedid).
 
     \b
-    The article's query (inbound external calls, 18 March 2016, 12:00-12:10):
+    Example, the article's query (inbound external calls, 18 March 2016, 12:00-12:10):
       pbxgate cdr calls --from '2016-03-18 12:00' --to '2016-03-18 12:10' --inbound \\
           --legs --columns dst,src,duration,calldate,recordingfile
     """

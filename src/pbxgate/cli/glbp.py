@@ -18,7 +18,13 @@ from pbxgate.glbp.sim import SimConsole, load_topology, run_simulation, single_r
 
 @click.group()
 def glbp() -> None:
-    """Cisco GLBP: engine, IOS commands, simulator and packet codec."""
+    """Cisco GLBP: engine, IOS commands, simulator and packet codec.
+
+    \b
+    Examples:
+      pbxgate glbp sim examples/glbp/article.toml --pcap article.pcap
+      pbxgate glbp shell examples/glbp/article.toml --router R3
+    """
 
 
 # ---- pbxgate glbp shell: an IOS console (pbxgate.glbp.ios) on a simulated router ----------
