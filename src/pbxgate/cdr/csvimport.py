@@ -76,6 +76,12 @@ def layout_for(fields: list[str]) -> tuple[str, ...]:
 
 def _time(value: str, column: str, zones: Zones) -> str:
     """A validated ``YYYY-MM-DD HH:MM:SS`` in the display zone ("" for an unset time)."""
+    if len(value) == 19 and zones.same:  # the usual case, checked by C code only
+        try:
+            _fromiso(value)
+        except ValueError:
+            raise ValueError(f"{column} {value!r} is not a date and time") from None
+        return value
     if not value:
         if column == "start":
             raise ValueError("start time is empty")
@@ -124,45 +130,50 @@ class _Plan:
         absent = len(names)  # index of the "" appended to every row
         source = ["start" if c == "calldate" else "src" if c == "cnum" else c for c in LEG_COLUMNS]
         self.copy = itemgetter(*(pos.get(c, absent) for c in source))
-        looked_at = ("start", "answer", "end", "duration", "billsec", "sequence", "clid", "src")
-        self.at = {c: pos.get(c, absent) for c in looked_at}
+        self.i_start, self.i_answer, self.i_end = pos["start"], pos["answer"], pos["end"]
+        self.i_dur, self.i_bill, self.i_clid = pos["duration"], pos["billsec"], pos["clid"]
+        self.i_seq, self.i_src = pos.get("sequence", absent), pos["src"]
         out = {c: i for i, c in enumerate(LEG_COLUMNS)}
-        self.out = out
+        self.o_start, self.o_dur, self.o_bill = out["calldate"], out["duration"], out["billsec"]
+        self.o_seq, self.o_cnam = out["sequence"], out["cnam"]
         self.key = itemgetter(*(out[f] for f in KEY_FIELDS))
 
 
 _PLANS: dict[tuple[str, ...], _Plan] = {}
+# Field counts whose column layout is the same on every row (16: plain; 18: the sample
+# cdr.conf's loguniqueid + loguserfield; 21: everything): looked up without a regex.
+_FIXED = {
+    16: BASE,
+    18: (*BASE, "uniqueid", "userfield"),
+    21: (*BASE, "uniqueid", "userfield", *NEW_COLUMNS),
+}
 
 
 def store_row(fields: list[str], zones: Zones) -> tuple[Any, ...]:
     """One Master.csv row as a store row (:data:`pbxgate.cdr.store.STORE_COLUMNS` order)."""
-    names = layout_for(fields)
+    names = _FIXED.get(len(fields)) or layout_for(fields)
     plan = _PLANS.get(names) or _PLANS.setdefault(names, _Plan(names))
-    f = [*fields, ""]
-    at = plan.at
-    if not all(map(str.isascii, fields)):
-        try:
-            "".join(fields).encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("not valid UTF-8 (convert the file with iconv -f cp1251)") from None
-    start = _time(f[at["start"]], "start", zones)
-    answer = _time(f[at["answer"]], "answer", zones)
-    end = _time(f[at["end"]], "end", zones)
-    duration = _int(f[at["duration"]], "duration")
-    billsec = _int(f[at["billsec"]], "billsec")
+    fields.append("")  # what an absent column reads as
+    start = _time(fields[plan.i_start], "start", zones)
+    answer = _time(fields[plan.i_answer], "answer", zones)
+    end = _time(fields[plan.i_end], "end", zones)
+    duration = _int(fields[plan.i_dur], "duration")
+    billsec = _int(fields[plan.i_bill], "billsec")
     if duration < 0 or billsec < 0:
         raise ValueError("negative duration or billsec")
     if billsec > duration:
         raise ValueError(f"billsec {billsec} exceeds duration {duration}")
-    match = _NAME_NUM.match(f[at["clid"]])
-    cnam = match.group("name") if match else ""
-    values = list(plan.copy(f))
-    out = plan.out
-    values[out["calldate"]] = start
-    values[out["duration"]] = duration
-    values[out["billsec"]] = billsec
-    values[out["sequence"]] = _int(f[at["sequence"]], "sequence")
-    values[out["cnam"]] = cnam if cnam != f[at["src"]] else ""
+    clid = fields[plan.i_clid]
+    cnam = ""
+    if "<" in clid:
+        match = _NAME_NUM.match(clid)
+        cnam = match.group("name") if match else ""
+    values = list(plan.copy(fields))
+    values[plan.o_start] = start
+    values[plan.o_dur] = duration
+    values[plan.o_bill] = billsec
+    values[plan.o_seq] = _int(fields[plan.i_seq], "sequence")
+    values[plan.o_cnam] = cnam if cnam != fields[plan.i_src] else ""
     key = key_of([start, *map(str, plan.key(values))])
     return (*values, answer or None, end or None, key)
 
@@ -209,6 +220,9 @@ class ImportResult:
 BULK_BYTES = 64 * 1024 * 1024
 
 
+_fromiso = datetime.fromisoformat
+
+
 class _Lines:
     """Feeds the csv reader line by line from a binary file, counting bytes exactly and
     keeping the raw lines of the record being read (for the reject file).
@@ -222,6 +236,11 @@ class _Lines:
         self.consumed = 0
         self.lines = 0
         self.current: list[str] = []
+        self.bad_utf8 = False  # a line of the current record is not UTF-8
+
+    def next_record(self) -> None:
+        self.current.clear()
+        self.bad_utf8 = False
 
     def __iter__(self) -> Iterator[str]:
         for raw in self.fh:
@@ -229,7 +248,11 @@ class _Lines:
                 return
             self.consumed += len(raw)
             self.lines += 1
-            text = raw.decode("utf-8", "surrogateescape")
+            try:
+                text = raw.decode()
+            except UnicodeDecodeError:  # kept byte for byte, so the reject file has it as is
+                text = raw.decode("utf-8", "surrogateescape")
+                self.bad_utf8 = True
             self.current.append(text)
             yield text
 
@@ -253,19 +276,21 @@ def read_rows(
             yield first, _reject(lines, first, f"malformed CSV: {exc}"), lines.consumed
             continue
         if not fields or fields == [""]:
-            lines.current.clear()
+            lines.next_record()
             continue
         try:
+            if lines.bad_utf8:
+                raise ValueError("not valid UTF-8 (convert the file with iconv -f cp1251)")
             item: tuple[Any, ...] | Reject = store_row(fields, zones)
         except ValueError as exc:
             item = _reject(lines, first, str(exc))
-        lines.current.clear()
+        lines.next_record()
         yield first, item, lines.consumed
 
 
 def _reject(lines: _Lines, first: int, reason: str) -> Reject:
     raw = "".join(lines.current).rstrip("\r\n")
-    lines.current.clear()
+    lines.next_record()
     return Reject(first, reason, raw)
 
 

@@ -9,7 +9,7 @@ half-open, ``[start, end)``, so that a query is the index-friendly
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -41,10 +41,11 @@ class Zones:
 
     source: tzinfo | None
     display: tzinfo | None
+    same: bool = field(init=False)  # computed once: asked for every row of an import
 
-    @property
-    def same(self) -> bool:
-        return self.source is self.display or self.source == self.display
+    def __post_init__(self) -> None:
+        same = self.source is self.display or self.source == self.display
+        object.__setattr__(self, "same", same)
 
     def to_source(self, value: datetime) -> datetime:
         return value if self.same else _convert(value, self.display, self.source)
