@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, cast
+from sqlalchemy import String, cast, column, func
 
 from pbxgate.cdr.model import ANSWERED, outcome_of
 from pbxgate.cdr.numbers import InternalRule
@@ -49,7 +49,10 @@ def _columns(source: Source) -> list[str | None]:
     layout = source.layout
     wanted = [layout.time_column, "src", "dst", "duration", "billsec", "disposition", "did",
               "linkedid", "uniqueid", "sequence", "end"]  # fmt: skip
-    return [c if c == layout.time_column or layout.has(c) else None for c in wanted]
+    cols = [c if c == layout.time_column or layout.has(c) else None for c in wanted]
+    if cols[LINK] and cols[UID]:  # the SELECT gives the call key in one column (see _select)
+        cols[UID] = None
+    return cols
 
 
 def fetch_facts(
@@ -80,10 +83,18 @@ def _select(source: Source, names: list[str]) -> Any:
     """The legs' SELECT; with PyMySQL the times come as text: its Python DATETIME converter
     costs more than the rest of the row, and ``datetime.fromisoformat`` is C."""
     stmt = leg_select(source.layout, None, names)
-    if not _times_as_text(source) or source.dialect == "sqlite":
-        return stmt
-    texts = {source.layout.time_column, "end"}
-    cols = [cast(c, String).label(c.name) if c.name in texts else c for c in stmt.selected_columns]
+    cast_times = _times_as_text(source) and source.dialect != "sqlite"
+    texts = {source.layout.time_column, "end"} if cast_times else set()
+    merge = source.layout.has("linkedid") and source.layout.has("uniqueid")
+    cols: list[Any] = []
+    for c in stmt.selected_columns:
+        if c.name in texts:
+            cols.append(cast(c, String).label(c.name))
+        elif c.name == "linkedid" and merge:  # one column fewer to read: the call's key
+            key = func.coalesce(func.nullif(c, ""), column("uniqueid"))
+            cols.append(key.label("linkedid"))
+        else:
+            cols.append(c)
     return stmt.with_only_columns(*cols)
 
 
@@ -100,8 +111,13 @@ def _normalizer(cols: list[str | None], source: Source) -> Any:
     """Rows in the fixed order above, with absent columns empty and times as datetimes."""
     present = [i for i, c in enumerate(cols) if c is not None]
     width = len(present)
-    pick = itemgetter(*(present.index(i) if i in present else width for i in range(len(cols))))
-    pad = (None,)
+    # An absent column reads as what an empty one holds: "" for text, 0 for numbers, None for
+    # the end time (then start + duration), so that only real NULLs take the careful path.
+    pad = (None, "", 0)
+    absent = {END: width, DUR: width + 2, BILL: width + 2, SEQ: width + 2}
+    pick = itemgetter(
+        *(present.index(i) if i in present else absent.get(i, width + 1) for i in range(len(cols)))
+    )
     zones = source.zones
     plain = not _times_as_text(source) and zones.same
     texts = _times_as_text(source) and zones.same  # SQLite keeps times as text
