@@ -17,7 +17,7 @@ from pbxgate.cdr.csvimport import ImportResult, follow_csv, import_csv
 from pbxgate.cdr.doctor import FAIL, diagnose
 from pbxgate.cdr.generate import generate as generate_legs
 from pbxgate.cdr.kpi import BREAKDOWNS
-from pbxgate.cdr.model import ANSWERED, BUSY, FAILED, NO_ANSWER
+from pbxgate.cdr.model import ANSWERED, BUSY, FAILED, NO_ANSWER, Leg
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.query import Filters, NumberFilter
 from pbxgate.cdr.render import FORMATS, render
@@ -344,6 +344,20 @@ def import_(
         raise click.exceptions.Exit(EXIT_REJECTED)
 
 
+def _days_progress(legs: Iterator[Leg], first: date, last: date) -> Iterator[Leg]:
+    """Pass ``legs`` through, moving a progress bar day by day."""
+    bar: Any
+    with click.progressbar(
+        length=(last - first).days + 1, label="Generating", file=sys.stderr
+    ) as bar:
+        day = first
+        for leg in legs:
+            if leg.start.date() > day:
+                bar.update((leg.start.date() - day).days)
+                day = leg.start.date()
+            yield leg
+
+
 @contextmanager
 def _progress(path: Path) -> Iterator[Callable[[int], None] | None]:
     """A progress bar over the file's bytes, on a terminal only (cron logs stay clean)."""
@@ -406,6 +420,8 @@ def generate(app: AppContext, days: int, first: Any, last: Any, calls_per_day: i
     legs = generate_legs(
         start_day, end_day, seed=seed, calls_per_day=calls_per_day, until=now if not last else None
     )
+    if sys.stderr.isatty() and (end_day - start_day).days >= 30:  # a long run shows progress
+        legs = _days_progress(legs, start_day, end_day)
     if csv_out is not None:
         from pbxgate.cdr.csvexport import write_master_csv  # noqa: PLC0415
 
