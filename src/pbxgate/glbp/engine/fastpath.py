@@ -80,6 +80,9 @@ def make_plan(engine: GlbpEngine, message: Message, src: IPAddress) -> Plan | No
 
 def apply_plan(engine: GlbpEngine, plan: Plan, now: float) -> None:
     deadline = now + plan.hold
+    calm = engine._calm  # every deadline set below is ``deadline`` or counts from ``now``
+    if calm is not None and deadline < calm:
+        engine._calm = deadline
     plan.member.deadline = deadline
     if plan.active and engine.active is not None:
         engine.active.deadline = deadline
@@ -94,17 +97,6 @@ def apply_plan(engine: GlbpEngine, plan: Plan, now: float) -> None:
         fwd.holder_deadline = deadline
 
 
-def replay_bytes(engine: GlbpEngine, data: bytes, src: IPAddress, now: float) -> bool:
-    """Apply the plan of these very bytes (decoded, verified, handled, nothing changed since)."""
-    plan = engine._data_plans.get(data)
-    if plan is None or plan.epoch != engine.epoch or not (plan.src is src or plan.src == src):
-        return False
-    engine.counters.received += 1
-    apply_plan(engine, plan, now)
-    engine.settled = True
-    return True
-
-
 def remember_bytes(engine: GlbpEngine, data: bytes, message: Message) -> None:
     """After the full handler: key the message's plan (if it made one) by the packet bytes."""
     plan = engine._plans.get(message.owner_id)
@@ -114,4 +106,4 @@ def remember_bytes(engine: GlbpEngine, data: bytes, message: Message) -> None:
         engine._data_plans[data] = plan
 
 
-__all__ = ["Plan", "apply_plan", "make_plan", "remember_bytes", "replay_bytes"]
+__all__ = ["Plan", "apply_plan", "make_plan", "remember_bytes"]

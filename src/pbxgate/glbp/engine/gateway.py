@@ -35,7 +35,6 @@ from pbxgate.glbp.engine.fastpath import (
     apply_plan,
     make_plan,
     remember_bytes,
-    replay_bytes,
 )
 from pbxgate.glbp.engine.forwarders import Forwarder, ForwarderTable
 from pbxgate.glbp.engine.messages import HelloPart, Message
@@ -66,6 +65,13 @@ _COUNTED = (VgState.STANDBY, VgState.ACTIVE)
 _ROLE_STATES = (VgState.LISTEN, VgState.SPEAK, VgState.STANDBY, VgState.ACTIVE)
 
 
+def _earlier(best: float | None, value: float | None) -> float | None:
+    """The earlier of two optional times; on a tie (or no value) ``best`` stays."""
+    if value is not None and (best is None or value < best):
+        return value
+    return best
+
+
 class GlbpEngine:
     """One router's view of one GLBP group (see the module docstring)."""
 
@@ -89,6 +95,7 @@ class GlbpEngine:
         self.bia = normalize_mac(bia)
         self._encoded: tuple[Message, GlbpGroupConfig, bytes] | None = None
         self._last_hello: Message | None = None
+        self._last_out = Outgoing(None)  # type: ignore[arg-type]  # set with _last_hello
         self._hello_epoch = -1
         self.config = config
         self.rng = rng
@@ -114,6 +121,9 @@ class GlbpEngine:
         self.fast_path = True
         self.settled = False  # the last input only moved deadlines later
         self._plans: dict[str, Plan] = {}
+        # A lower bound of every deadline handle_timer checks except next_hello, or None when
+        # unknown: while ``now`` is below it a timer call can only be for the hello.
+        self._calm: float | None = None
         self._data_plans: dict[bytes, Plan] = {}
         self.forwarders = ForwarderTable(self, self._emit, self._touch)
         self.balancer = Balancer(config.load_balancing)
@@ -170,21 +180,32 @@ class GlbpEngine:
 
     def get_timer(self) -> float | None:
         """The earliest time ``handle_timer`` must be called, or None."""
+        # The first of the earliest values wins, in this order. The driver asks after every
+        # input, so the comparisons are written out rather than looped over a tuple.
         state = self.state
-        listening = state is VgState.LISTEN
-        values = (
-            self.next_hello,
-            self.active_deadline if listening or state is VgState.STANDBY else None,
-            self.standby_deadline if listening else None,
-            self.speak_deadline if state is VgState.SPEAK else None,
-            self.preempt_deadline,
-            self.request_at,
-            self.forwarders.next_deadline(),
-        )
-        best: float | None = None
-        for value in values:
+        best = self.next_hello
+        if state is VgState.LISTEN:
+            value = self.active_deadline
             if value is not None and (best is None or value < best):
                 best = value
+            value = self.standby_deadline
+        elif state is VgState.STANDBY:
+            value = self.active_deadline
+        elif state is VgState.SPEAK:
+            value = self.speak_deadline
+        else:
+            value = None
+        if value is not None and (best is None or value < best):
+            best = value
+        value = self.preempt_deadline
+        if value is not None and (best is None or value < best):
+            best = value
+        value = self.request_at
+        if value is not None and (best is None or value < best):
+            best = value
+        value = self.forwarders.next_deadline()
+        if value is not None and (best is None or value < best):
+            best = value
         return best
 
     def next_event(self) -> Event | None:
@@ -201,7 +222,13 @@ class GlbpEngine:
         A malformed packet is counted and dropped; one that fails authentication is counted,
         logged as ``%GLBP-4-BADAUTH`` and dropped. Neither raises.
         """
-        if replay_bytes(self, data, src, now):
+        plan = self._data_plans.get(data)
+        if plan is not None and plan.epoch == self.epoch and same(plan.src, src):
+            # These very bytes were decoded, verified and handled with nothing changed since:
+            # only the deadlines they refresh move (fastpath.py).
+            self.counters.received += 1
+            apply_plan(self, plan, now)
+            self.settled = True
             return
         try:
             message, signed = decode_message(data)
@@ -254,7 +281,7 @@ class GlbpEngine:
         hello = message.hello
         if hello is None:
             self.settled = False
-            self._touch()
+            self._touch()  # also forgets the calm bound
             self._on_assignment_or_request(message, src, now)
             return
         plan = self._plans.get(message.owner_id)
@@ -268,6 +295,7 @@ class GlbpEngine:
             self.settled = True
             return
         self.settled = False
+        self._calm = None
         before = self.epoch
         self._on_hello(message, hello, src, now)
         if self.fast_path and self.epoch == before and not self._out and not self._events:
@@ -277,6 +305,7 @@ class GlbpEngine:
 
     def _touch(self) -> None:
         self.epoch += 1
+        self._calm = None
 
     def report_bad_auth(self, src: IPAddress, now: float) -> None:
         """A packet failed authentication: count it, log ``%GLBP-4-BADAUTH``, drop it."""
@@ -290,6 +319,14 @@ class GlbpEngine:
         """Run everything that is due at ``now``."""
         if self.state not in _ROLE_STATES:
             return
+        calm = self._calm
+        if calm is not None and now < calm:
+            # Nothing but the hello can be due: the checks below would all find nothing.
+            if self.state is VgState.ACTIVE:
+                self.standby_deadline = None
+            if self.next_hello is not None and self.next_hello <= now:
+                self._send_hello(now)
+            return
         self._expire_roles(now)
         self._vg_timers(now)
         if self.preempt_deadline is not None and self.preempt_deadline <= now:
@@ -302,6 +339,29 @@ class GlbpEngine:
             self._send_request(now)
         if self.next_hello is not None and self.next_hello <= now:
             self._send_hello(now)
+        if self.fast_path and self.state in _ROLE_STATES:
+            self._calm = self._calm_bound()
+
+    def _calm_bound(self) -> float | None:
+        """The earliest deadline handle_timer checks, next_hello aside (None: no bound).
+
+        It stays a lower bound while only replayed hellos arrive (``apply_plan`` lowers it to
+        each deadline it sets); every other change forgets it (``_touch``, ``receive_message``).
+        """
+        best: float | None = None
+        if self.active is not None:
+            best = self.active.deadline
+        if self.standby is not None:
+            best = _earlier(best, self.standby.deadline)
+        for member in self.members.values():
+            best = _earlier(best, member.deadline)
+        best = _earlier(best, self.active_deadline)
+        best = _earlier(best, self.standby_deadline)
+        best = _earlier(best, self.speak_deadline)
+        best = _earlier(best, self.preempt_deadline)
+        best = _earlier(best, self.request_at)
+        best = _earlier(best, self.forwarders.next_deadline())
+        return best if best is not None else float("inf")
 
     def set_config(self, config: GlbpGroupConfig, now: float) -> None:
         """A new configuration for this group (the result of an IOS command)."""
@@ -639,13 +699,16 @@ class GlbpEngine:
 
     def _send_hello(self, now: float) -> None:
         cfg = self.config
-        hello_s, hold_s = (cfg.hello, cfg.hold) if self.is_avg else (self.hello, self.hold)
-        jitter = self.rng.random() * HELLO_JITTER if self.rng is not None else 0.0
+        avg = self.state is VgState.ACTIVE  # the AVG sends its configured timers
+        hello_s = cfg.hello if avg or self.learned_hello is None else self.learned_hello
+        rng = self.rng
+        jitter = rng.random() * HELLO_JITTER if rng is not None else 0.0
         self.next_hello = now + hello_s * (1.0 - jitter)
-        last = self._last_hello
-        if last is not None and self._hello_epoch == self.epoch:
-            self._out.append(Outgoing(last))  # nothing changed since: the same hello
+        if self._last_hello is not None and self._hello_epoch == self.epoch:
+            self._out.append(self._last_out)  # nothing changed since: the same hello
             return
+        hold_s = cfg.hold if avg else self.hold
+        last = self._last_hello
         part = HelloPart(
             self.state,
             cfg.priority,
@@ -660,7 +723,8 @@ class GlbpEngine:
             message = last  # one object per distinct hello (see fastpath.py)
         self._last_hello = message
         self._hello_epoch = self.epoch
-        self._out.append(Outgoing(message))
+        self._last_out = Outgoing(message)
+        self._out.append(self._last_out)
 
     def _recompute_weight(self, now: float) -> None:
         self._touch()

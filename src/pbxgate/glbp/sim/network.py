@@ -24,6 +24,7 @@ from typing import Protocol
 from pbxgate.glbp.engine import Event, GlbpEngine, Message, Outgoing
 
 IPAddress = IPv4Address | IPv6Address
+_Sent = tuple[Outgoing, bytes | None]  # a message on its way and its bytes (None: no codec)
 
 
 class Transport(Protocol):
@@ -88,7 +89,7 @@ class Network:
     keep_events: bool = True
     delivered: int = 0
     _segments: dict[str, list[Node]] = field(default_factory=dict)
-    _heap: list[tuple[float, int, int, Node, Frame | None]] = field(default_factory=list)
+    _heap: list[tuple[float, int, int, Node, _Sent | None]] = field(default_factory=list)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
 
     def attach(self, node: Node) -> Node:
@@ -131,27 +132,44 @@ class Network:
     def _send(self, node: Node, out: Outgoing) -> None:
         engine = node.engine
         data = self.transport.encode(engine, out) if self.transport is not None else None
-        frame = Frame(
-            self.now, node.name, engine.address, engine.bia, out.destination, out.message, data
-        )
         if self.on_frame is not None:
-            self.on_frame(frame)
-        heapq.heappush(self._heap, (self.now, next(self._seq), 0, node, frame))
+            self.on_frame(
+                Frame(
+                    self.now,
+                    node.name,
+                    engine.address,
+                    engine.bia,
+                    out.destination,
+                    out.message,
+                    data,
+                )
+            )
+        # The heap carries a plain tuple: a Frame is built only for an on_frame listener.
+        heapq.heappush(self._heap, (self.now, next(self._seq), 0, node, (out, data)))
 
-    def _deliver(self, sender: Node, frame: Frame) -> None:
+    def _deliver(self, sender: Node, out: Outgoing, data: bytes | None) -> None:
+        now = self.now
+        src = sender.engine.address
+        destination = out.destination
+        group = out.message.group
+        transport = self.transport if data is not None else None
+        # WireTransport.deliver is receive_packet: call it without the extra hop.
+        direct = type(transport) is WireTransport
         for node in self._segments.get(sender.segment, ()):
             if node is sender or not node.powered:
                 continue
             engine = node.engine
-            if frame.destination is not None and engine.address != frame.destination:
+            if destination is not None and engine.address != destination:
                 continue
-            if engine.group != frame.message.group:
+            if engine.group != group:
                 continue
             self.delivered += 1
-            if frame.data is not None and self.transport is not None:
-                self.transport.deliver(engine, frame.data, frame.src, self.now)
+            if direct:
+                engine.receive_packet(data, src, now)  # type: ignore[arg-type]
+            elif transport is not None:
+                transport.deliver(engine, data, src, now)  # type: ignore[arg-type]
             else:
-                engine.receive_message(frame.message, frame.src, self.now)
+                engine.receive_message(out.message, src, now)
             if not engine.settled:  # only deadlines moved later: nothing to collect
                 self.service(node)
 
@@ -159,11 +177,11 @@ class Network:
         """Process everything due up to and including ``until``; the clock ends at ``until``."""
         heap = self._heap
         while heap and heap[0][0] <= until:
-            when, _seq, version, node, frame = heapq.heappop(heap)
+            when, _seq, version, node, sent = heapq.heappop(heap)
             self.now = when
-            if frame is not None:
+            if sent is not None:
                 if node.powered:
-                    self._deliver(node, frame)
+                    self._deliver(node, *sent)
                 continue
             if node.powered and version == node.version:
                 node.scheduled = None
