@@ -77,9 +77,18 @@ def summarize(net: Network) -> FleetResult:
 
 
 def run_shard(first: int, count: int, routers: int, seconds: float, wire: bool) -> FleetResult:
-    net = build_fleet(first, count, routers, wire)
-    net.run_until(seconds)
-    return summarize(net)
+    """Groups ``first .. first+count-1``, one after the other, each on a network of its own.
+
+    The same result as one network of all of them (the module docstring), and faster: a
+    4-router heap and its engines stay in the CPU caches, where thousands of interleaved
+    engines do not.
+    """
+    parts = []
+    for g in range(first, first + count):
+        net = build_fleet(g, 1, routers, wire)
+        net.run_until(seconds)
+        parts.append(summarize(net))
+    return merge(parts)
 
 
 def merge(parts: list[FleetResult]) -> FleetResult:
