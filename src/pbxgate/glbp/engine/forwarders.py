@@ -310,18 +310,23 @@ class ForwarderTable:
         return self._next
 
     def _compute_deadline(self) -> float | None:
+        # The earliest of each forwarder's takeover, preempt and expiry deadlines (in this
+        # order, the first of equal values wins), compared inline: it runs after most timers.
         best: float | None = None
-        redirect, timeout = self.host.redirect, self.host.timeout
+        timeout = self.host.timeout
+        bia = self.host.bia
         for fwd in self.items.values():
-            for value in self._deadlines(fwd, redirect, timeout):
-                if value is not None and (best is None or value < best):
+            value = fwd.holder_deadline if fwd.state is VfState.LISTEN else None
+            if value is not None and (best is None or value < best):
+                best = value
+            value = fwd.preempt_deadline
+            if value is not None and (best is None or value < best):
+                best = value
+            if fwd.owner_mac != bia:
+                value = fwd.timeout_deadline(timeout)
+                if best is None or value < best:
                     best = value
         return best
-
-    def _deadlines(self, fwd: Forwarder, redirect: int, timeout: int) -> tuple[float | None, ...]:
-        takeover = fwd.holder_deadline if fwd.state is VfState.LISTEN else None
-        expiry = None if self.is_mine(fwd) else fwd.timeout_deadline(timeout)
-        return (takeover, fwd.preempt_deadline, expiry)
 
     def handle_timer(self, now: float) -> None:
         if self._valid and (self._next is None or self._next > now):

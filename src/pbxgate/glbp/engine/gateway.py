@@ -65,13 +65,6 @@ _COUNTED = (VgState.STANDBY, VgState.ACTIVE)
 _ROLE_STATES = (VgState.LISTEN, VgState.SPEAK, VgState.STANDBY, VgState.ACTIVE)
 
 
-def _earlier(best: float | None, value: float | None) -> float | None:
-    """The earlier of two optional times; on a tie (or no value) ``best`` stays."""
-    if value is not None and (best is None or value < best):
-        return value
-    return best
-
-
 class GlbpEngine:
     """One router's view of one GLBP group (see the module docstring)."""
 
@@ -223,7 +216,7 @@ class GlbpEngine:
         logged as ``%GLBP-4-BADAUTH`` and dropped. Neither raises.
         """
         plan = self._data_plans.get(data)
-        if plan is not None and plan.epoch == self.epoch and same(plan.src, src):
+        if plan is not None and plan.epoch == self.epoch and (plan.src is src or plan.src == src):
             # These very bytes were decoded, verified and handled with nothing changed since:
             # only the deadlines they refresh move (fastpath.py).
             self.counters.received += 1
@@ -342,26 +335,26 @@ class GlbpEngine:
         if self.fast_path and self.state in _ROLE_STATES:
             self._calm = self._calm_bound()
 
-    def _calm_bound(self) -> float | None:
-        """The earliest deadline handle_timer checks, next_hello aside (None: no bound).
+    def _calm_bound(self) -> float:
+        """The earliest deadline handle_timer checks, next_hello aside (inf: none).
 
         It stays a lower bound while only replayed hellos arrive (``apply_plan`` lowers it to
         each deadline it sets); every other change forgets it (``_touch``, ``receive_message``).
         """
-        best: float | None = None
+        values: list[float | None] = [member.deadline for member in self.members.values()]
         if self.active is not None:
-            best = self.active.deadline
+            values.append(self.active.deadline)
         if self.standby is not None:
-            best = _earlier(best, self.standby.deadline)
-        for member in self.members.values():
-            best = _earlier(best, member.deadline)
-        best = _earlier(best, self.active_deadline)
-        best = _earlier(best, self.standby_deadline)
-        best = _earlier(best, self.speak_deadline)
-        best = _earlier(best, self.preempt_deadline)
-        best = _earlier(best, self.request_at)
-        best = _earlier(best, self.forwarders.next_deadline())
-        return best if best is not None else float("inf")
+            values.append(self.standby.deadline)
+        values += (
+            self.active_deadline,
+            self.standby_deadline,
+            self.speak_deadline,
+            self.preempt_deadline,
+            self.request_at,
+            self.forwarders.next_deadline(),
+        )
+        return min([value for value in values if value is not None], default=float("inf"))
 
     def set_config(self, config: GlbpGroupConfig, now: float) -> None:
         """A new configuration for this group (the result of an IOS command)."""

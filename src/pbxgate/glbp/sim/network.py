@@ -45,7 +45,7 @@ class WireTransport:
         receiver.receive_packet(data, src, now)
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     """One engine (router ``name``, one group) attached to ``segment``."""
 
