@@ -23,6 +23,7 @@ from pbxgate.cdr.settings import CdrSettings, SourceSettings
 from pbxgate.cdr.source import Source, open_source
 from pbxgate.cdr.store import Store
 from pbxgate.cdr.window import Window
+from pbxgate.errors import InputError
 from tests.cdr.fixture_calls import DAY, EXPECTED, LEGS, REC_A
 from tests.conftest import require_dsn
 
@@ -234,3 +235,16 @@ def test_call_facts_and_calls_agree_on_generated_traffic(
     for by in ("did", "extension", "disposition", "direction"):
         assert breakdown(calls, by) == breakdown(facts, by)
     src.close()
+
+
+def test_call_filters_on_columns_a_lean_read_skips(source: Source) -> None:
+    """cnum and accountcode are not among the columns KPIs read: asking for them adds them."""
+    by_cnum = Filters(numbers=(NumberFilter("cnum", "8499*"),))
+    if not source.layout.has("cnum"):
+        with pytest.raises(InputError, match="no cnum column"):
+            api.stats(source, WHOLE_DAY, by_cnum)
+        return
+    assert api.stats(source, WHOLE_DAY, by_cnum).kpis.calls == 6
+    assert api.stats(source, WHOLE_DAY, Filters(accountcode="")).kpis.calls == 10
+    assert api.stats(source, WHOLE_DAY, Filters(accountcode="acme")).kpis.calls == 0
+    assert len(api.missed(source, WHOLE_DAY, by_cnum).rows) == 3

@@ -10,6 +10,7 @@ import pytest
 from pbxgate.cdr.csvexport import master_csv_line
 from pbxgate.cdr.csvimport import follow_csv, import_csv, layout_for, parse_row
 from pbxgate.cdr.generate import generate
+from pbxgate.cdr.query import NumberFilter
 from pbxgate.cdr.store import Store
 from pbxgate.cdr.window import Zones, zone
 from pbxgate.errors import SourceError
@@ -212,3 +213,34 @@ def test_a_failing_write_stops_the_import_without_hanging(tmp_path: Path) -> Non
     target.insert_rows = broken  # type: ignore[method-assign]
     with pytest.raises(SourceError, match="disk full"):
         import_csv(csv_file, target, LOCAL, batch=10)
+
+
+def test_without_uniqueid_the_legs_of_a_call_share_start_and_channel(tmp_path: Path) -> None:
+    """cdr.conf's code defaults write 16 columns: no uniqueid, no linkedid. A ring group's two
+    legs still share their start and the caller's channel, and stay one call on both paths."""
+    from pbxgate.cdr import api
+    from pbxgate.cdr.query import Filters
+    from pbxgate.cdr.settings import CdrSettings, SourceSettings
+    from pbxgate.cdr.source import open_source
+    from pbxgate.cdr.window import Window
+
+    answered = BASE.replace(",17,0,", ",17,9,").replace('"NO ANSWER"', '"ANSWERED"')
+    answered = answered.replace(
+        ',,"2016-03-18 09:01:50"', ',"2016-03-18 09:01:41","2016-03-18 09:01:50"'
+    )
+    other = BASE.replace('"SIP/104-2"', '"SIP/105-3"').replace('"104"', '"105"')
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text(answered + "\n" + other + "\n", encoding="utf-8")
+    target = store(tmp_path)
+    assert import_csv(csv_file, target, LOCAL).inserted == 2
+    settings = CdrSettings(
+        sources={"s": SourceSettings(url=f"sqlite:///{tmp_path / 'store.sqlite3'}")}
+    )
+    src = open_source(settings, "s")
+    day = Window(datetime(2016, 3, 18), datetime(2016, 3, 19))
+    for filters in (Filters(), Filters(numbers=(NumberFilter("src", "8499*"),))):
+        kpis = api.stats(src, day, filters).kpis
+        assert (kpis.calls, kpis.answered, kpis.missed) == (1, 1, 0)
+    (call,) = api.list_calls(src, day, Filters())
+    assert (len(call.legs), call.answered_by) == (2, "104")
+    src.close()

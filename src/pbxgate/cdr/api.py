@@ -16,7 +16,7 @@ from pbxgate.cdr.facts import fetch_facts, in_window
 from pbxgate.cdr.kpi import CallLike, Kpis, breakdown, compute
 from pbxgate.cdr.missed import missed_calls
 from pbxgate.cdr.model import Call, Leg
-from pbxgate.cdr.query import CALL_MARGIN, Filters, fetch_calls, fetch_legs
+from pbxgate.cdr.query import CALL_MARGIN, Filters, check_columns, fetch_calls, fetch_legs
 from pbxgate.cdr.recordings import resolve
 from pbxgate.cdr.source import Source
 from pbxgate.cdr.window import Window
@@ -103,11 +103,14 @@ def stats(source: Source, window: Window, filters: Filters, by: str | None = Non
     """KPIs over the calls that start in ``window`` (and pass ``filters``), grouped ``by``."""
     wide = Window(window.start - CALL_MARGIN, window.end)
     overlap: Sequence[CallLike]
+    check_columns(source.layout, filters)
     if filters.call_level:  # the fast path: call facts straight from the rows
         facts = in_window(fetch_facts(source, wide, filters.rule, margin=CALL_MARGIN), wide)
         overlap = facts if filters.empty else [f for f in facts if filters.accepts_facts(f)]
     else:
-        everything = fetch_calls(source, wide, Filters(rule=filters.rule), lean=True)
+        everything = fetch_calls(
+            source, wide, Filters(rule=filters.rule), lean=True, also=filters.columns()
+        )
         overlap = [c for c in everything if filters.accepts_call(c)]
     chosen = [c for c in overlap if window.start <= c.start < window.end]
     totals = compute(chosen, window, overlap=overlap)
@@ -134,7 +137,7 @@ def missed(
     if now is not None:
         horizon_end = max(window.end, min(horizon_end, now))
     wide = Window(window.start, horizon_end)
-    calls = fetch_calls(source, wide, Filters(rule=filters.rule), lean=True)
+    calls = fetch_calls(source, wide, Filters(rule=filters.rule), lean=True, also=filters.columns())
     inside = [c for c in calls if c.start in window and filters.accepts_call(c)]
     rows = []
     for item in missed_calls(inside, calls):

@@ -26,7 +26,7 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
@@ -319,9 +319,10 @@ def import_csv(
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     batches: queue.Queue[tuple[list[tuple[Any, ...]], int] | BaseException | None]
     batches = queue.Queue(maxsize=2)
+    stop = threading.Event()  # the writer failed or finished: the reader stops early
     reader = threading.Thread(
         target=_produce,
-        args=(fh, zones, offset, complete_only, batch, reject_file, result, batches),
+        args=(fh, zones, offset, complete_only, batch, reject_file, result, batches, stop),
         name="csv-reader",
         daemon=True,
     )
@@ -336,8 +337,10 @@ def import_csv(
                 rows, consumed = item
                 _flush(store, rows, result, progress, consumed)
     finally:
-        while reader.is_alive() and batches.get() is not None:  # unblock it after an error
-            pass
+        stop.set()
+        while reader.is_alive():  # take what it still puts, so that it can see `stop` and end
+            with suppress(queue.Empty):
+                batches.get(timeout=0.05)
         reader.join()
         fh.close()
     return result
@@ -352,12 +355,15 @@ def _produce(
     reject_file: Path | None,
     result: ImportResult,
     batches: queue.Queue[tuple[list[tuple[Any, ...]], int] | BaseException | None],
+    stop: threading.Event,
 ) -> None:
     rejects_out: IO[str] | None = None
     try:
         fh.seek(offset)
         pending: list[tuple[Any, ...]] = []
         for _line, item, consumed in read_rows(fh, zones, complete_only=complete_only):
+            if stop.is_set():
+                return
             result.rows += 1
             result.bytes_read = consumed
             if isinstance(item, Reject):

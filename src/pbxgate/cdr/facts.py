@@ -41,14 +41,14 @@ class CallFacts(NamedTuple):
 
 
 # Positions in the rows fetch_facts reads.
-T, SRC, DST, DUR, BILL, DISP, DID, LINK, UID, SEQ, END = range(11)
+T, SRC, DST, DUR, BILL, DISP, DID, LINK, UID, SEQ, END, CHAN = range(12)
 _ORDER = itemgetter(T, SEQ)
 
 
 def _columns(source: Source) -> list[str | None]:
     layout = source.layout
     wanted = [layout.time_column, "src", "dst", "duration", "billsec", "disposition", "did",
-              "linkedid", "uniqueid", "sequence", "end"]  # fmt: skip
+              "linkedid", "uniqueid", "sequence", "end", "channel"]  # fmt: skip
     cols = [c if c == layout.time_column or layout.has(c) else None for c in wanted]
     if cols[LINK] and cols[UID]:  # the SELECT gives the call key in one column (see _select)
         cols[UID] = None
@@ -66,9 +66,11 @@ def fetch_facts(
     hi = _bound(source, window.end + margin)
     normalize = _normalizer(cols, source)
     groups: dict[str, list[tuple[Any, ...]]] = {}
-    for n, raw in enumerate(source.stream(stmt, leg_params(lo, hi, None))):
+    for raw in source.stream(stmt, leg_params(lo, hi, None)):
         row = normalize(raw)
-        key = row[LINK] or row[UID] or f"#{n}"
+        # The key of Leg.call_key: a Master.csv without loguniqueid leaves both ids empty,
+        # and the legs of one call then share their start and the caller's channel.
+        key = row[LINK] or row[UID] or f"{row[T].isoformat()}/{row[CHAN]}"
         legs = groups.get(key)
         if legs is None:
             groups[key] = [row]
@@ -125,13 +127,13 @@ def _normalizer(cols: list[str | None], source: Source) -> Any:
 
     def normalize(raw: Any) -> tuple[Any, ...]:
         row: tuple[Any, ...] = pick((*raw, *pad))
-        if None in row[:END]:
+        if None in row[:END] or row[CHAN] is None:
             return _careful(row, zones)
         if plain:
             return row
         if texts and type(row[T]) is str:
             end = row[END]
-            return (parse(row[T]), *row[SRC:END], parse(end) if end else None)
+            return (parse(row[T]), *row[SRC:END], parse(end) if end else None, row[CHAN])
         return _careful(row, zones)
 
     return normalize
@@ -142,7 +144,7 @@ def _careful(row: tuple[Any, ...], zones: Any) -> tuple[Any, ...]:
     for i in (T, END):
         moment = _as_datetime(out[i])
         out[i] = moment if moment is None or zones.same else zones.to_display(moment)
-    for i in (SRC, DST, DISP, DID, LINK, UID):
+    for i in (SRC, DST, DISP, DID, LINK, UID, CHAN):
         out[i] = "" if out[i] is None else str(out[i])
     for i in (DUR, BILL, SEQ):
         out[i] = int(out[i] or 0)

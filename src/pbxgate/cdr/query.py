@@ -131,6 +131,19 @@ class Filters:
             return False
         return all(f.matches(getattr(leg, f.column)) for f in self.numbers)
 
+    def columns(self) -> frozenset[str]:
+        """The leg columns these filters read."""
+        cols = {nf.column for nf in self.numbers}
+        if self.direction:
+            cols |= {"src", "dst"}
+        if self.dispositions:
+            cols.add("disposition")
+        if self.min_billsec is not None:
+            cols.add("billsec")
+        if self.accountcode is not None:
+            cols.add("accountcode")
+        return frozenset(cols)
+
     @property
     def empty(self) -> bool:
         return not (
@@ -166,6 +179,13 @@ class Filters:
         )
 
 
+def check_columns(layout: Layout, filters: Filters) -> None:
+    """Refuse a filter on a column the table does not have (it would match nothing)."""
+    for col in sorted(filters.columns()):
+        if not layout.has(col):
+            raise InputError(f"this CDR table has no {col} column to filter on")
+
+
 def direction_of(src: str, dst: str, rule: InternalRule) -> str:
     """Inbound when the caller is external (the article's test), outbound when the dialled
     number is external, internal otherwise."""
@@ -178,18 +198,31 @@ def direction_of(src: str, dst: str, rule: InternalRule) -> str:
 
 # What call-level KPIs need: fewer columns cross the wire for a month of stats.
 LEAN_COLUMNS = frozenset(
-    {"src", "dst", "duration", "billsec", "disposition", "did", "uniqueid", "linkedid",
-     "sequence", "cnam"}
-)  # fmt: skip
+    {
+        "src",
+        "dst",
+        "duration",
+        "billsec",
+        "disposition",
+        "did",
+        "uniqueid",
+        "linkedid",
+        "sequence",
+        "cnam",
+        "channel",
+    }
+)  # fmt: skip  (channel: the call key when a Master.csv had no uniqueid, see Leg.call_key)
 
 
-def selected_columns(layout: Layout, *, lean: bool = False) -> list[str]:
-    """The leg columns this table has, start time first (only :data:`LEAN_COLUMNS` if lean)."""
+def selected_columns(
+    layout: Layout, *, lean: bool = False, also: frozenset[str] = frozenset()
+) -> list[str]:
+    """The leg columns this table has, start time first (only :data:`LEAN_COLUMNS` and
+    ``also`` if lean)."""
+    keep = LEAN_COLUMNS | also
     names = [layout.time_column]
     names += [
-        c
-        for c in LEG_COLUMNS
-        if c != "calldate" and layout.has(c) and (not lean or c in LEAN_COLUMNS)
+        c for c in LEG_COLUMNS if c != "calldate" and layout.has(c) and (not lean or c in keep)
     ]
     if layout.time_column == "start":
         names += [c for c in ("answer", "end") if layout.has(c)]
@@ -264,11 +297,10 @@ def _pushdown(filters: Filters, layout: Layout) -> list[ColumnElement[bool]]:
         )
     if filters.min_billsec is not None:
         out.append(col("billsec") >= bindparam("min_billsec"))
-    if filters.accountcode is not None and layout.has("accountcode"):
+    if filters.accountcode is not None:
         out.append(col("accountcode") == bindparam("accountcode"))
+    check_columns(layout, filters)
     for i, nf in enumerate(filters.numbers):
-        if not layout.has(nf.column):
-            raise InputError(f"this CDR table has no {nf.column} column to filter on")
         out.append(nf.clause(col(nf.column), f"num{i}"))
     return out
 
@@ -287,13 +319,17 @@ def fetch_legs(
     margin: timedelta = timedelta(),
     lean: bool = False,
     columns: list[str] | None = None,
+    also: frozenset[str] = frozenset(),
 ) -> Iterator[Leg]:
     """The legs that start in ``window`` (widened by ``margin``), in start order; with
-    ``columns`` only those (and the start time) are read, the rest stay empty."""
+    ``columns`` only those (and the start time) are read, the rest stay empty. ``also`` adds
+    columns to a lean read (those that call filters look at)."""
     layout = source.layout
-    names = selected_columns(layout, lean=lean)
+    names = selected_columns(layout, lean=lean, also=also)
     if columns is not None:
         wanted = {layout.time_column if c == "calldate" else c for c in columns}
+        if filters is not None and not filters.rule.sql_pushdown:  # checked here, not in SQL
+            wanted |= filters.columns()
         names = [n for n in names if n in wanted or n == layout.time_column]
     fields = ["start" if n == layout.time_column else n for n in names]
     lo, hi = _bound(source, window.start - margin), _bound(source, window.end + margin)
@@ -419,10 +455,15 @@ def fetch_calls(
     *,
     margin: timedelta = CALL_MARGIN,
     lean: bool = False,
+    also: frozenset[str] = frozenset(),
 ) -> list[Call]:
     """Calls whose first leg starts in ``window``, with all their legs, filtered as calls."""
     rule = filters.rule if filters else InternalRule()
-    calls = group_calls(fetch_legs(source, window, None, margin=margin, lean=lean), rule)
+    if filters is not None:
+        also = also | filters.columns()
+        check_columns(source.layout, filters)
+    legs = fetch_legs(source, window, None, margin=margin, lean=lean, also=also)
+    calls = group_calls(legs, rule)
     lo, hi = window.start, window.end
     if filters is None or filters.empty:
         return [c for c in calls if lo <= c.start < hi]
