@@ -102,3 +102,14 @@ def test_config_show_lists_every_area_and_refuses_unknown_sections(
     cfg = write(tmp_path / "c.toml", "[glbp]\nfoo = 1\n")
     assert main(["--config", str(cfg), "config", "show"]) == 2
     assert "unknown section [glbp]" in capsys.readouterr().err
+
+
+def test_a_password_written_in_a_url_is_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write(
+        tmp_path / "c.toml", '[cdr.sources.f]\nurl = "mysql+pymysql://ro:S3cretPw@pbx/cdr"\n'
+    )
+    assert main(["--config", str(cfg), "config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "S3cretPw" not in out and f'url = "mysql+pymysql://ro:{MASK}@pbx/cdr"' in out

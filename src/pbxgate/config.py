@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -311,10 +312,16 @@ def _to_bool(value: Any, label: str) -> bool:
     raise ConfigError(f"{label} must be true or false, not {value!r}")
 
 
+_URL_PASSWORD = re.compile(r"^(?P<head>[\w+.-]+://[^:/@\s]*:)(?P<password>[^@\s]*)@")
+
+
 def masked(obj: Any) -> Any:
-    """A plain structure of ``obj`` (dataclasses, dicts, lists) with secrets masked."""
+    """A plain structure of ``obj`` (dataclasses, dicts, lists) with secrets masked, the
+    password of a ``scheme://user:password@host`` URL included."""
     if isinstance(obj, Secret):
         return MASK
+    if isinstance(obj, str):
+        return _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}@", obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: masked(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):

@@ -213,3 +213,18 @@ def test_generate_then_today(tmp_path: Path, capsys: pytest.CaptureFixture[str])
                        "--format", "json", capsys=capsys)  # fmt: skip
     totals = json.loads(out)["totals"]
     assert totals["calls"] > 200 and 0 < totals["answered"] < totals["calls"]
+
+
+def test_generate_into_keeps_passwords_off_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("", encoding="utf-8")
+    code, out, err = run(cfg, "cdr", "generate", "--into", "mysql+pymysql://u:S3cretPw@h/db",
+                         capsys=capsys)  # fmt: skip
+    assert code == 2 and "would show in `ps`" in err and "S3cretPw" not in out + err
+    port = _free_port()
+    code, out, err = run(cfg, "cdr", "generate", "--days", "1", "--into",
+                         f"mysql+pymysql://u@127.0.0.1:{port}/db", capsys=capsys)  # fmt: skip
+    assert code == 3 and err.count("\n") == 1
+    assert err.startswith(f"error: cannot reach mysql+pymysql://u@127.0.0.1:{port}/db: ")

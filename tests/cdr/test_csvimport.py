@@ -76,13 +76,15 @@ BASE = ('"","84991111111","104","from-trunk","""Oleg Ivanov"" <84991111111>","SI
         ("", {}),
         (',"1458291693.157169"', {"uniqueid": "1458291693.157169"}),
         (',"vip"', {"userfield": "vip"}),
+        (',"pbx1-1458291693.157169"', {"uniqueid": "pbx1-1458291693.157169"}),
         (',"1458291693.157169","vip"', {"uniqueid": "1458291693.157169", "userfield": "vip"}),
         (',"","1458291693.157169",3', {"linkedid": "1458291693.157169", "sequence": 3}),
         (',"1458291693.1","vip","acct","1458291693.0",7',
          {"uniqueid": "1458291693.1", "userfield": "vip", "linkedid": "1458291693.0",
           "sequence": 7}),
     ],
-    ids=["16-plain", "17-uniqueid", "17-userfield", "18-sample-conf", "19-newcdrcolumns", "21-all"],
+    ids=["16-plain", "17-uniqueid", "17-userfield", "17-systemname", "18-sample-conf",
+         "19-newcdrcolumns", "21-all"],
 )  # fmt: skip
 def test_every_column_variant(tail: str, expect: dict[str, object]) -> None:
     leg = parse_row(_fields(BASE + tail), LOCAL)

@@ -49,7 +49,8 @@ CUSTOM = (
     "answer", "end", "duration", "billsec", "disposition", "amaflags", "accountcode", "uniqueid",
     "userfield", "sequence",
 )  # fmt: skip
-_UNIQUEID = re.compile(r"^\d+\.\d+$")
+# Asterisk's uniqueid is epoch.sequence, prefixed with "systemname-" when asterisk.conf sets one.
+_UNIQUEID = re.compile(r"^(?:[\w.-]+-)?\d+\.\d+$")
 _DATE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 _NAME_NUM = re.compile(r'^"?(?P<name>.*?)"?\s*<(?P<num>[^>]*)>$')
 

@@ -79,7 +79,7 @@ def resolve_source(settings: CdrSettings, name: str | None = None) -> SourceSpec
         src: SourceSettings = settings.sources[chosen]
         return _spec_from(chosen, src.url, src.password, src, settings)
     if "://" in chosen:
-        if _has_password(chosen):
+        if has_password(chosen):
             raise ConfigError(
                 "a password in --source would show in `ps` and shell history",
                 hint="name a [cdr.sources.NAME] with password_file or password_env instead",
@@ -95,7 +95,7 @@ def resolve_source(settings: CdrSettings, name: str | None = None) -> SourceSpec
     )
 
 
-def _has_password(url: str) -> bool:
+def has_password(url: str) -> bool:
     try:
         return make_url(url).password is not None
     except ArgumentError:
@@ -356,4 +356,4 @@ def open_source(settings: CdrSettings, name: str | None = None) -> Source:
     return Source(resolve_source(settings, name), settings)
 
 
-__all__ = ["Source", "SourceSpec", "open_source", "resolve_source"]
+__all__ = ["Source", "SourceSpec", "has_password", "open_source", "resolve_source"]

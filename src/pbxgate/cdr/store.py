@@ -195,19 +195,29 @@ def _first_line(exc: BaseException) -> str:
     return (str(orig).strip().splitlines() or [type(orig).__name__])[0]
 
 
-def open_target(url: str, table: str = "cdr", *, freepbx: bool = False) -> Store:
-    """A writable table at ``url`` for ``generate --into``: our layout, or FreePBX's indexes."""
+def open_target(
+    url: str, table: str = "cdr", *, freepbx: bool = False, password: str | None = None
+) -> Store:
+    """A writable table at ``url`` for ``generate --into``: our layout, or FreePBX's indexes.
+    The password comes apart from the URL (never on a command line)."""
     try:
-        engine = create_engine(make_url(url))
-    except SQLAlchemyError as exc:
-        raise SourceError(f"cannot use {url}: {exc}") from exc
+        parsed = make_url(url)
+        label = parsed.render_as_string(hide_password=True)
+        engine = create_engine(parsed.set(password=password) if password else parsed)
+    except (SQLAlchemyError, ImportError) as exc:
+        where = url.rsplit("@", maxsplit=1)[-1]  # never the user:password part
+        raise SourceError(f"cannot use {where}: {_first_line(exc)}") from exc
     store = Store(engine, table)
     if freepbx:
         for ix in list(store.table.indexes):
             store.table.indexes.discard(ix)
         for cols in FREEPBX_INDEXES:
             Index(f"{table}_{'_'.join(cols)}", *(store.table.c[c] for c in cols))
-    if not inspect(engine).has_table(table):
+    try:
+        exists = inspect(engine).has_table(table)
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot reach {label}: {_first_line(exc)}") from exc
+    if not exists:
         store.ensure_schema()
     return store
 

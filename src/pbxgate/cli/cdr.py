@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -23,10 +24,11 @@ from pbxgate.cdr.query import Filters, NumberFilter
 from pbxgate.cdr.render import FORMATS, render
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.cdr.source import Source, open_source
+from pbxgate.cdr.source import has_password as make_url_password
 from pbxgate.cdr.store import Store, open_target
 from pbxgate.cdr.window import Window, Zones, now_in, resolve_window, zone
 from pbxgate.cli.context import AppContext, pass_app
-from pbxgate.errors import InputError
+from pbxgate.errors import ConfigError, InputError
 
 EXIT_REJECTED = 6  # import finished, but some rows were rejected (see the reject file)
 
@@ -279,7 +281,8 @@ def stats(app: AppContext, /, by: str | None, fmt: str, **opts: Any) -> None:
 @cdr.command(name="import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where rejected rows go (default: FILE.rejects next to the file).")  # fmt: skip
+              help="Append rejected rows to this file (default: rejects/FILE.rejects beside "
+                   "the local store, holding the last run's rejects).")  # fmt: skip
 @click.option("--gmt", is_flag=True, help="Timestamps are UTC (cdr.conf usegmtime=yes).")
 @click.option("--follow", is_flag=True, help="Keep importing as Asterisk appends (Ctrl-C stops).")
 @click.option("--interval", type=float, default=1.0, show_default=True, help="--follow poll, s.")
@@ -303,7 +306,8 @@ def import_(
     store = Store.open_sqlite(settings.store_path())
     reject_file = rejects or settings.store_path().parent / "rejects" / f"{csv_file.name}.rejects"
     reject_file.parent.mkdir(parents=True, exist_ok=True)
-    reject_file.unlink(missing_ok=True)  # it tells about this run only
+    if rejects is None:
+        reject_file.unlink(missing_ok=True)  # the default file tells about this run only
     with _progress(csv_file) as progress:
         result = import_csv(
             csv_file,
@@ -397,7 +401,8 @@ def _report_import(result: ImportResult, reject_file: Path) -> None:
 @click.option("--to", "last", type=click.DateTime(["%Y-%m-%d"]), help="Last day (inclusive).")
 @click.option("--calls-per-day", type=click.IntRange(1), default=150, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same calls.")
-@click.option("--into", "into", help="Write into this database URL (a FreePBX-shaped cdr table).")
+@click.option("--into", "into", help="Write into this database URL (a FreePBX-shaped cdr table); "
+              "its password, if any, in $PBXGATE_GENERATE_PASSWORD.")  # fmt: skip
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a Master.csv (cdr_csv with loguniqueid and loguserfield).")  # fmt: skip
 @pass_app
@@ -429,7 +434,13 @@ def generate(app: AppContext, days: int, first: Any, last: Any, calls_per_day: i
         click.echo(f"wrote {count} rows to {csv_out}")
         return
     if into:
-        store = open_target(into, freepbx=True)
+        if "://" in into and make_url_password(into):
+            raise ConfigError(
+                "a password in --into would show in `ps` and shell history",
+                hint="put it in $PBXGATE_GENERATE_PASSWORD instead",
+            )
+        password = os.environ.get("PBXGATE_GENERATE_PASSWORD")
+        store = open_target(into, freepbx=True, password=password)
         where = store.engine.url.render_as_string(hide_password=True)
     else:
         store = Store.open_sqlite(settings.store_path())
