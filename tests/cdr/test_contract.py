@@ -248,3 +248,25 @@ def test_call_filters_on_columns_a_lean_read_skips(source: Source) -> None:
     assert api.stats(source, WHOLE_DAY, Filters(accountcode="")).kpis.calls == 10
     assert api.stats(source, WHOLE_DAY, Filters(accountcode="acme")).kpis.calls == 0
     assert len(api.missed(source, WHOLE_DAY, by_cnum).rows) == 3
+
+
+def test_peak_counts_a_long_call_that_began_hours_before_the_window(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from pbxgate.cdr.model import Leg
+
+    start = datetime(2016, 3, 18, 7, 30)
+    legs = [
+        Leg(start=start, src="84991111111", dst="113", duration=3 * 3600, billsec=3 * 3600 - 5,
+            disposition="ANSWERED", uniqueid="1.1", linkedid="1.1"),
+        Leg(start=datetime(2016, 3, 18, 10, 0), src="84992222222", dst="114", duration=600,
+            billsec=590, disposition="ANSWERED", uniqueid="2.1", linkedid="2.1"),
+    ]  # fmt: skip
+    db = tmp_path_factory.mktemp("long") / "long.sqlite3"
+    Store.open_sqlite(db).insert(legs)
+    src = open_source(CdrSettings(sources={"l": SourceSettings(url=f"sqlite:///{db}")}), "l")
+    kpis = api.stats(
+        src, Window(datetime(2016, 3, 18, 10), datetime(2016, 3, 18, 11)), Filters()
+    ).kpis
+    assert (kpis.calls, kpis.peak_concurrent) == (1, 2)
+    src.close()

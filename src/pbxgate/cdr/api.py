@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pbxgate.cdr.facts import fetch_facts, in_window
+from pbxgate.cdr.facts import CallFacts, fetch_facts, in_window
 from pbxgate.cdr.kpi import CallLike, Kpis, breakdown, compute
 from pbxgate.cdr.missed import missed_calls
 from pbxgate.cdr.model import Call, Leg
@@ -106,6 +106,7 @@ def stats(source: Source, window: Window, filters: Filters, by: str | None = Non
     check_columns(source.layout, filters)
     if filters.call_level:  # the fast path: call facts straight from the rows
         facts = in_window(fetch_facts(source, wide, filters.rule, margin=CALL_MARGIN), wide)
+        facts += _still_going(source, window, filters)
         overlap = facts if filters.empty else [f for f in facts if filters.accepts_facts(f)]
     else:
         everything = fetch_calls(
@@ -116,6 +117,19 @@ def stats(source: Source, window: Window, filters: Filters, by: str | None = Non
     totals = compute(chosen, window, overlap=overlap)
     groups = breakdown(chosen, by, window) if by else []
     return StatsResult(window, totals, groups, by)
+
+
+# How far back a call may have started and still be going when the window opens.
+LONGEST_CALL = timedelta(hours=24)
+
+
+def _still_going(source: Source, window: Window, filters: Filters) -> list[CallFacts]:
+    """Calls that began before the legs ``stats`` reads (window start - 2 h) and were still
+    going when the window opened: for the peak of concurrent calls. Only long legs qualify, so
+    the index range is read but few rows come back."""
+    early = Window(window.start - LONGEST_CALL, window.start - 2 * CALL_MARGIN)
+    found = fetch_facts(source, early, filters.rule, margin=timedelta(), longer_than=CALL_MARGIN)
+    return [f for f in found if f.end > window.start]
 
 
 @dataclass

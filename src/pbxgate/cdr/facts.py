@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import String, cast, column, func
+from sqlalchemy import String, bindparam, cast, column, func
 
 from pbxgate.cdr.model import ANSWERED, outcome_of
 from pbxgate.cdr.numbers import InternalRule
@@ -56,17 +56,27 @@ def _columns(source: Source) -> list[str | None]:
 
 
 def fetch_facts(
-    source: Source, window: Window, rule: InternalRule, *, margin: timedelta
+    source: Source,
+    window: Window,
+    rule: InternalRule,
+    *,
+    margin: timedelta,
+    longer_than: timedelta | None = None,
 ) -> list[CallFacts]:
-    """Facts of the calls whose first leg starts in ``window`` widened by ``margin``."""
+    """Facts of the calls whose first leg starts in ``window`` widened by ``margin``; with
+    ``longer_than``, of the legs that lasted longer only (calls still going at a later time)."""
     cols = _columns(source)
     names = [c for c in cols if c is not None]
-    stmt = source.cached(("facts", tuple(names)), lambda: _select(source, names))
+    long = longer_than is not None
+    stmt = source.cached(("facts", tuple(names), long), lambda: _select(source, names, long))
     lo = _bound(source, window.start - margin)
     hi = _bound(source, window.end + margin)
+    params = leg_params(lo, hi, None)
+    if longer_than is not None:
+        params["min_duration"] = int(longer_than.total_seconds())
     normalize = _normalizer(cols, source)
     groups: dict[str, list[tuple[Any, ...]]] = {}
-    for raw in source.stream(stmt, leg_params(lo, hi, None)):
+    for raw in source.stream(stmt, params):
         row = normalize(raw)
         # The key of Leg.call_key: a Master.csv without loguniqueid leaves both ids empty,
         # and the legs of one call then share their start and the caller's channel.
@@ -81,10 +91,12 @@ def fetch_facts(
     return facts
 
 
-def _select(source: Source, names: list[str]) -> Any:
+def _select(source: Source, names: list[str], long: bool = False) -> Any:
     """The legs' SELECT; with PyMySQL the times come as text: its Python DATETIME converter
     costs more than the rest of the row, and ``datetime.fromisoformat`` is C."""
     stmt = leg_select(source.layout, None, names)
+    if long:
+        stmt = stmt.where(column("duration") > bindparam("min_duration"))
     cast_times = _times_as_text(source) and source.dialect != "sqlite"
     texts = {source.layout.time_column, "end"} if cast_times else set()
     merge = source.layout.has("linkedid") and source.layout.has("uniqueid")
