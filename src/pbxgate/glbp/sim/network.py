@@ -131,7 +131,11 @@ class Network:
 
     def _send(self, node: Node, out: Outgoing) -> None:
         engine = node.engine
-        data = self.transport.encode(engine, out) if self.transport is not None else None
+        transport = self.transport
+        if type(transport) is WireTransport:
+            data: bytes | None = engine.encode(out)  # WireTransport.encode, one hop fewer
+        else:
+            data = transport.encode(engine, out) if transport is not None else None
         if self.on_frame is not None:
             self.on_frame(
                 Frame(
@@ -155,6 +159,7 @@ class Network:
         transport = self.transport if data is not None else None
         # WireTransport.deliver is receive_packet: call it without the extra hop.
         direct = type(transport) is WireTransport
+        delivered = 0
         for node in self._segments.get(sender.segment, ()):
             if node is sender or not node.powered:
                 continue
@@ -163,7 +168,7 @@ class Network:
                 continue
             if engine.group != group:
                 continue
-            self.delivered += 1
+            delivered += 1
             if direct:
                 engine.receive_packet(data, src, now)  # type: ignore[arg-type]
             elif transport is not None:
@@ -172,6 +177,7 @@ class Network:
                 engine.receive_message(out.message, src, now)
             if not engine.settled:  # only deadlines moved later: nothing to collect
                 self.service(node)
+        self.delivered += delivered
 
     def run_until(self, until: float) -> None:
         """Process everything due up to and including ``until``; the clock ends at ``until``."""
