@@ -120,7 +120,9 @@ def run_fleet(
     jobs = [(first, count, routers, seconds, wire) for first, count in shards(groups, workers)]
     if len(jobs) == 1:
         return run_shard(*jobs[0])
-    with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
+    # forkserver, not fork: forking a process that runs other threads (a test runner, an
+    # asyncio service) can copy a held lock into the child, which then waits forever.
+    with multiprocessing.get_context("forkserver").Pool(len(jobs)) as pool:
         return merge(pool.starmap(run_shard, jobs))
 
 
