@@ -102,7 +102,9 @@ def test_priority_and_preempt_move_the_avg(
     before, after = out.split("R3#sim wait 10\n")
     assert "Listen   192.168.0.254   192.168.0.1" in _avg_row(before)
     assert " 150 Active   192.168.0.254   local" in _avg_row(after)
-    assert "R3     %GLBP-6-STATECHANGE: Ethernet0/0 Grp 1 state Listen -> Active" in after
+    # A preempting router speaks (one hello) before it takes over (reference §3).
+    assert "R3     %GLBP-6-STATECHANGE: Ethernet0/0 Grp 1 state Listen -> Speak" in after
+    assert "R3     %GLBP-6-STATECHANGE: Ethernet0/0 Grp 1 state Speak -> Active" in after
     assert "  sim        Simulated network" in after  # '?' lists the driver's command
 
 

@@ -327,6 +327,9 @@ class GlbpEngine:
             self._touch()
             if self._preempt_allowed():
                 self._step(VgInput.PREEMPT, now, self._active_text())
+                if self.state is VgState.SPEAK:  # speak first (one hello), then take over
+                    self.next_hello = now
+                    self.preempt_deadline = now
         self.forwarders.handle_timer(now)
         if self.request_at is not None and self.request_at <= now:
             self._send_request(now)

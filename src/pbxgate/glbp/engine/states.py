@@ -70,7 +70,8 @@ VG_TABLE: dict[tuple[VgState, VgInput], VgState] = {
     (_S.LISTEN, _I.HIGHER_PRI_SPEAK): _S.LISTEN,
     (_S.LISTEN, _I.LOWER_PRI_ACTIVE): _S.LISTEN,
     (_S.LISTEN, _I.HIGHER_PRI_ACTIVE): _S.LISTEN,
-    (_S.LISTEN, _I.PREEMPT): _S.ACTIVE,
+    # REF §3: a preempting router sends Speak hellos before it becomes Active.
+    (_S.LISTEN, _I.PREEMPT): _S.SPEAK,
     (_S.LISTEN, _I.LOWER_PRI_STANDBY): _S.SPEAK,  # HSRP: the better Listen router speaks up
     (_S.LISTEN, _I.INTERFACE_DOWN): _S.INIT,
     (_S.LISTEN, _I.DISABLE): _S.DISABLED,
