@@ -92,8 +92,8 @@ def fetch_facts(
 
 
 def _select(source: Source, names: list[str], long: bool = False) -> Any:
-    """The legs' SELECT; with PyMySQL the times come as text: its Python DATETIME converter
-    costs more than the rest of the row, and ``datetime.fromisoformat`` is C."""
+    """The legs' SELECT; from MySQL the times come as text: the drivers' Python DATETIME
+    converters cost more than the rest of the row, and ``datetime.fromisoformat`` is C."""
     stmt = leg_select(source.layout, None, names)
     if long:
         stmt = stmt.where(column("duration") > bindparam("min_duration"))
@@ -113,8 +113,9 @@ def _select(source: Source, names: list[str], long: bool = False) -> Any:
 
 
 def _times_as_text(source: Source) -> bool:
-    driver = source.engine.dialect.driver
-    return source.dialect == "sqlite" or (source.dialect == "mysql" and driver == "pymysql")
+    # PyMySQL and mysqlclient both turn DATETIME into datetime in Python; as text the C
+    # fromisoformat does it. SQLite keeps times as text anyway.
+    return source.dialect in ("sqlite", "mysql")
 
 
 def _start(facts: CallFacts) -> datetime:
