@@ -335,7 +335,7 @@ def fetch_legs(
     lo, hi = _bound(source, window.start - margin), _bound(source, window.end + margin)
     key = ("legs", tuple(names), shape_of(filters))
     stmt = source.cached(key, lambda: leg_select(layout, filters, names))
-    convert = _row_converter(fields, layout, source)
+    convert = source.remember(("convert", *fields), lambda: _row_converter(fields, layout, source))
     for row in source.stream(stmt, leg_params(lo, hi, filters)):
         leg = convert(row)
         if filters is None or filters.rule.sql_pushdown or filters.accepts_leg(leg):

@@ -144,6 +144,7 @@ class Source:
         self.engine = _create_engine(spec, self.query_timeout)
         self._layout: Layout | None = None
         self._compiled: dict[Hashable, Compiled] = {}
+        self._memo: dict[Hashable, Any] = {}
 
     @property
     def dialect(self) -> str:
@@ -222,6 +223,12 @@ class Source:
         if key not in self._compiled:
             self._compiled[key] = self.compile(build())
         return self._compiled[key]
+
+    def remember(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """What ``build()`` returns, made once per ``key`` for this source (row converters)."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
 
     def errors(self, what: str) -> _Translate:
         return _Translate(self, what)
