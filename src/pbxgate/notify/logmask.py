@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Any
 
-from pbxgate.config import MASK
+from pbxgate.config import MASK, Secret
 
 _secrets: set[str] = set()
 _installed = False
@@ -39,6 +39,14 @@ def _masking_factory(previous: Any) -> Any:
         return record
 
     return factory
+
+
+def guarded(secret: Secret | None) -> Secret:
+    """``secret`` (an empty one when unset), registered so that no log line shows it."""
+    value = secret or Secret("")
+    if value:
+        register_secret(value.reveal())
+    return value
 
 
 def register_secret(value: str) -> None:

@@ -15,9 +15,8 @@ import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, formatdate
 
-from pbxgate.config import Secret
 from pbxgate.notify.channels.base import Dead, Message, Outcome, Retry, Sent
-from pbxgate.notify.logmask import register_secret
+from pbxgate.notify.logmask import guarded
 from pbxgate.notify.settings import EmailSettings
 from pbxgate.notify.timezone import local_time
 
@@ -47,9 +46,7 @@ class EmailChannel:
         if settings.security not in ("none", "starttls", "ssl"):
             raise ValueError("notify.email.security must be none, starttls or ssl")
         self.settings = settings
-        self._password = settings.password or Secret("")
-        if self._password:
-            register_secret(self._password.reveal())
+        self._password = guarded(settings.password)
 
     def _send_blocking(self, mail: EmailMessage) -> None:
         s = self.settings

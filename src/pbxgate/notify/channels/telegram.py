@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import httpx
 
-from pbxgate.config import Secret
 from pbxgate.notify.channels.base import Dead, Message, Outcome, Retry, Sent
-from pbxgate.notify.logmask import mask, register_secret
+from pbxgate.notify.logmask import guarded, mask
 from pbxgate.notify.ratelimit import AsyncLimiter
 from pbxgate.notify.settings import TelegramSettings
 
@@ -50,9 +49,7 @@ class TelegramChannel:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self._token = settings.token or Secret("")
-        if self._token:
-            register_secret(self._token.reveal())
+        self._token = guarded(settings.token)
         self.settings = settings
         self.limiter = AsyncLimiter(settings.rate_limit)
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout)

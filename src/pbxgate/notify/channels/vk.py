@@ -18,9 +18,8 @@ import logging
 
 import httpx
 
-from pbxgate.config import Secret
 from pbxgate.notify.channels.base import Dead, Message, Outcome, Retry, Sent
-from pbxgate.notify.logmask import register_secret
+from pbxgate.notify.logmask import guarded
 from pbxgate.notify.ratelimit import AsyncLimiter, SendWindow
 from pbxgate.notify.settings import VkSettings
 
@@ -118,10 +117,7 @@ class VkChannel:
         timeout: float = 10.0,
         limiter: AsyncLimiter | None = None,
     ) -> None:
-        token = settings.token or Secret("")
-        if token:
-            register_secret(token.reveal())
-        self._token = token
+        self._token = guarded(settings.token)
         self.settings = settings
         self.url = settings.api_base.rstrip("/") + "/method/messages.send"
         rate = settings.effective_rate()

@@ -14,9 +14,8 @@ import hashlib
 
 import httpx
 
-from pbxgate.config import Secret
 from pbxgate.notify.channels.base import Dead, Message, Outcome, Retry, Sent
-from pbxgate.notify.logmask import register_secret
+from pbxgate.notify.logmask import guarded
 from pbxgate.notify.settings import WebhookSettings
 
 
@@ -56,9 +55,7 @@ class WebhookChannel:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self._token = settings.token or Secret("")
-        if self._token:
-            register_secret(self._token.reveal())
+        self._token = guarded(settings.token)
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout)
 
     async def send(self, message: Message, recipient: str, key: str) -> Outcome:
