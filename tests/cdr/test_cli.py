@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from pbxgate.cdr.store import Store
 from pbxgate.cli.main import main
 from tests.cdr.fixture_calls import LEGS
-from tests.conftest import require_dsn
+from tests.conftest import free_port, require_dsn
 
 GOLDENS = Path(__file__).parent / "goldens"
 DAY = ["--from", "2016-03-18", "--to", "2016-03-18"]
@@ -104,16 +103,10 @@ def test_bad_input_is_one_line(config: Path, capsys: pytest.CaptureFixture[str])
     assert code == 2 and "cannot be combined" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_unreachable_server_names_host_port_user_not_password(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    port = _free_port()
+    port = free_port()
     cfg = tmp_path / "c.toml"
     cfg.write_text(
         f'[cdr.sources.pbx]\nurl = "mysql+pymysql://cdr_ro@127.0.0.1:{port}/asteriskcdrdb"\n'
@@ -223,7 +216,7 @@ def test_generate_into_keeps_passwords_off_the_command_line(
     code, out, err = run(cfg, "cdr", "generate", "--into", "mysql+pymysql://u:S3cretPw@h/db",
                          capsys=capsys)  # fmt: skip
     assert code == 2 and "would show in `ps`" in err and "S3cretPw" not in out + err
-    port = _free_port()
+    port = free_port()
     code, out, err = run(cfg, "cdr", "generate", "--days", "1", "--into",
                          f"mysql+pymysql://u@127.0.0.1:{port}/db", capsys=capsys)  # fmt: skip
     assert code == 3 and err.count("\n") == 1

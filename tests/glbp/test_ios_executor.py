@@ -11,6 +11,7 @@ from pbxgate.cli.main import main
 from pbxgate.glbp.config import LoadBalancing, RouterConfig
 from pbxgate.glbp.ios import EXEC, IosState, Mode, ModeKind, execute, parse_config
 from pbxgate.glbp.ios.shell import interact, transcript
+from tests.glbp.terminal import typist
 
 GOLDENS = Path(__file__).parent / "goldens"
 
@@ -201,16 +202,8 @@ def test_debug_switches() -> None:
 
 
 def test_interactive_loop_ends_on_eof_and_exit() -> None:
-    typed = iter(["enable", "show running-config"])
-    prompts: list[str] = []
+    read, prompts = typist(["enable", "show running-config"])
     out: list[str] = []
-
-    def read(prompt: str) -> str:
-        prompts.append(prompt)
-        try:
-            return next(typed)
-        except StopIteration:
-            raise EOFError from None
 
     interact(IosState(RouterConfig("R2")), read, out.append)
     assert prompts == ["R2>", "R2#", "R2#"]

@@ -12,6 +12,7 @@ from pbxgate.cli.main import main
 from pbxgate.glbp.ios import EXEC
 from pbxgate.glbp.ios.shell import interact
 from pbxgate.glbp.sim import SimConsole, load_topology, settle_time
+from tests.glbp.terminal import typist
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "glbp"
@@ -166,16 +167,10 @@ def test_settle_time_and_console_api() -> None:
 def test_interactive_console_drives_the_clock() -> None:
     """The terminal path (interact) goes through the same driver as the scripted one."""
     console = SimConsole(load_topology(EXAMPLES / "article.toml"), "R3")
-    typed = iter(["enable", "conf t", "int e0/0", "glbp 1 pri 150", "gl 1 pre", "do si w 5"])
-    prompts: list[str] = []
+    read, prompts = typist(
+        ["enable", "conf t", "int e0/0", "glbp 1 pri 150", "gl 1 pre", "do si w 5"]
+    )
     out: list[str] = []
-
-    def read(prompt: str) -> str:
-        prompts.append(prompt)
-        try:
-            return next(typed)
-        except StopIteration:
-            raise EOFError from None
 
     interact(console.state, read, out.append, execute=console.execute)
     assert prompts[-1] == "R3(config-if)#"

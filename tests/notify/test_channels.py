@@ -3,7 +3,6 @@
 import asyncio
 import json
 import logging
-import socket
 from collections.abc import Callable
 from email import message_from_bytes
 from typing import Any
@@ -18,6 +17,7 @@ from pbxgate.notify.channels.email import EmailChannel, message_id
 from pbxgate.notify.channels.telegram import TelegramChannel
 from pbxgate.notify.channels.webhook import WebhookChannel, header_key
 from pbxgate.notify.settings import EmailSettings, TelegramSettings, WebhookSettings
+from tests.conftest import free_port
 
 from .helpers import make_event
 
@@ -137,9 +137,7 @@ class Sink:
 @pytest.fixture
 def smtp():  # type: ignore[no-untyped-def]
     sink = Sink()
-    with socket.socket() as probe:  # a free port: Controller's start-up check cannot use 0
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     yield sink, port

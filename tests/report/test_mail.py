@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,6 +17,7 @@ from pbxgate.cdr.report.mail import SmtpError, build_message, send
 from pbxgate.cdr.report.settings import SmtpSettings
 from pbxgate.cli.main import main
 from pbxgate.config import Secret
+from tests.conftest import free_port
 from tests.report.helpers import day_report, week_report, write_config
 
 PASSWORD = "s3cret-Parol"
@@ -40,12 +40,6 @@ def check_login(server: Any, session: Any, envelope: Any, mechanism: str, data: 
     return AuthResult(success=ok, handled=False)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:  # Controller's start-up check cannot use port 0
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[Sink, int]]:
     sink = Sink()
@@ -58,6 +52,12 @@ def smtp_server() -> Iterator[tuple[Sink, int]]:
         yield sink, port
     finally:
         controller.stop()
+
+
+def mail_day_report(cfg: Path, *extra: str, to: str = "boss@example.org") -> int:
+    """`pbxgate cdr report` of the fixture day, mailed to ``to``."""
+    day = ["--from", "2016-03-18", "--to", "2016-03-18"]
+    return main(["--config", str(cfg), "cdr", "report", *day, *extra, "--mail", to])
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -117,22 +117,7 @@ def test_cli_mails_the_report(
             f'sender = "PBX <pbx@example.org>"\n'
         ),
     )
-    code = main(
-        [
-            "--config",
-            str(cfg),
-            "cdr",
-            "report",
-            "--from",
-            "2016-03-18",
-            "--to",
-            "2016-03-18",
-            "--language",
-            "en",
-            "--mail",
-            "boss@example.org,ops@example.org",
-        ]
-    )
+    code = mail_day_report(cfg, "--language", "en", to="boss@example.org,ops@example.org")
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "sent to boss@example.org, ops@example.org" in err
@@ -157,20 +142,7 @@ def test_refused_login_is_one_line_naming_server_and_reply(
         tmp_path,
         smtp=(f'[report.smtp]\nport = {port}\nuser = "pbx"\npassword_file = "{tmp_path}/pass"\n'),
     )
-    code = main(
-        [
-            "--config",
-            str(cfg),
-            "cdr",
-            "report",
-            "--from",
-            "2016-03-18",
-            "--to",
-            "2016-03-18",
-            "--mail",
-            "boss@example.org",
-        ]
-    )
+    code = mail_day_report(cfg)
     out, err = capsys.readouterr()
     assert code == 5
     assert err.count("\n") == 1
@@ -183,20 +155,7 @@ def test_unreachable_server_is_one_line(tmp_path: Path, capsys: Any) -> None:
     cfg = write_config(
         tmp_path, smtp=f'[report.smtp]\nport = {port}\npassword = "{PASSWORD}"\nuser = "pbx"\n'
     )
-    code = main(
-        [
-            "--config",
-            str(cfg),
-            "cdr",
-            "report",
-            "--from",
-            "2016-03-18",
-            "--to",
-            "2016-03-18",
-            "--mail",
-            "boss@example.org",
-        ]
-    )
+    code = mail_day_report(cfg)
     _, err = capsys.readouterr()
     assert code == 5
     assert err == (
