@@ -88,8 +88,9 @@ def master_csv(rows: int) -> Path:
     path = DATA / f"Master_{rows}.csv"
     if path.exists():
         return path
+    tsv = dataset_tsv(rows)
     idx = {c: i for i, c in enumerate(LEG_COLUMNS)}
-    with TSV.open(encoding="utf-8") as src, path.open("w", encoding="utf-8") as out:
+    with tsv.open(encoding="utf-8") as src, path.open("w", encoding="utf-8") as out:
         for n, line in enumerate(src):
             if n >= rows:
                 break
@@ -109,6 +110,15 @@ def master_csv(rows: int) -> Path:
                     f'"{f[idx["uniqueid"]]}"', '""']  # fmt: skip
             out.write(",".join(quoted + times + tail) + "\n")
     return path
+
+
+def dataset_tsv(rows: int) -> Path:
+    """The smallest dataset file (benchmarks/cdr_dataset.py) with at least ``rows`` rows."""
+    sizes = sorted(int(p.stem.split("_")[1]) for p in DATA.glob("cdr_*.tsv"))
+    for size in sizes:
+        if size >= rows:
+            return DATA / f"cdr_{size}.tsv"
+    sys.exit(f"no dataset of {rows} rows: run benchmarks/cdr_dataset.py --rows {rows} first")
 
 
 def bench_import(rows: int) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pbxgate.cdr.csvexport import master_csv_line
 from pbxgate.cdr.csvimport import follow_csv, import_csv, layout_for, parse_row
 from pbxgate.cdr.generate import generate
 from pbxgate.cdr.query import NumberFilter
-from pbxgate.cdr.store import Store
+from pbxgate.cdr.store import STORE_COLUMNS, Store
 from pbxgate.cdr.window import Zones, zone
 from pbxgate.errors import SourceError
 
@@ -203,18 +203,66 @@ def test_bulk_import_rebuilds_indexes_and_still_dedupes(tmp_path: Path) -> None:
     assert {"ix_cdr_calldate", "ix_cdr_linkedid", "ix_cdr_src_calldate"} <= names
 
 
-def test_a_failing_write_stops_the_import_without_hanging(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_failing_write_stops_the_import_without_hanging(tmp_path: Path, bulk: bool) -> None:
     day = datetime(2026, 1, 5).date()
+    legs = list(generate(day, day))
     csv_file = tmp_path / "Master.csv"
-    csv_file.write_text("".join(master_csv_line(leg) + "\n" for leg in generate(day, day)))
+    csv_file.write_text("".join(master_csv_line(leg) + "\n" for leg in legs[:100]))
     target = store(tmp_path)
+    assert import_csv(csv_file, target, LOCAL).inserted == 100
+    csv_file.write_text("".join(master_csv_line(leg) + "\n" for leg in legs[100:]))
+    with target.engine.begin() as conn:  # the disk fills up after a few more rows
+        conn.exec_driver_sql(
+            "CREATE TRIGGER full BEFORE INSERT ON cdr WHEN (SELECT COUNT(*) FROM cdr) >= 120"
+            " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    with pytest.raises(SourceError, match="cannot write CDR rows: database or disk is full"):
+        import_csv(csv_file, target, LOCAL, batch=10, bulk=bulk)
+    # Row by row, the batches before the failure stay; a bulk load lands whole or not at all.
+    assert target.count() == (100 if bulk else 120)
+    assert _indexes(target) >= {"ux_cdr_rowkey", "ix_cdr_calldate", "ix_cdr_src_calldate"}
 
-    def broken(rows: object) -> object:
-        raise SourceError("disk full")
 
-    target.insert_rows = broken  # type: ignore[method-assign]
-    with pytest.raises(SourceError, match="disk full"):
-        import_csv(csv_file, target, LOCAL, batch=10)
+def test_bulk_load_into_an_empty_store_drops_a_row_the_file_holds_twice(tmp_path: Path) -> None:
+    day = datetime(2026, 1, 5).date()
+    lines = [master_csv_line(leg) + "\n" for leg in generate(day, day)]
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("".join(lines + lines[5:7]))
+    target = store(tmp_path)
+    result = import_csv(csv_file, target, LOCAL, bulk=True, batch=50)
+    assert (result.rows, result.inserted, result.duplicates) == (len(lines) + 2, len(lines), 2)
+    assert target.count() == len(lines)
+    assert "ux_cdr_rowkey" in _indexes(target)
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_imported_rows_equal_the_rows_of_the_parsed_legs(tmp_path: Path, bulk: bool) -> None:
+    """The import's fast path (fields straight into SQLite, through a second process for a
+    bulk load) stores what the leg path stores, with the same row keys, so the two can never
+    hold one CDR twice."""
+    day = datetime(2026, 1, 5).date()
+    legs = list(generate(day, day, seed=11))[:400]
+    lines = [master_csv_line(leg) for leg in legs]
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fast, slow = store(tmp_path), Store.open_sqlite(tmp_path / "legs.sqlite3")
+    assert import_csv(csv_file, fast, LOCAL, bulk=bulk, batch=150).inserted == len(lines)
+    slow.insert(parse_row(_fields(line), LOCAL) for line in lines)
+
+    def rows(target: Store) -> list[tuple[object, ...]]:
+        cols = ", ".join(f'"{c}", typeof("{c}")' for c in STORE_COLUMNS)
+        with target.engine.connect() as conn:
+            return sorted(conn.exec_driver_sql(f"SELECT {cols} FROM cdr").all())
+
+    assert rows(fast) == rows(slow)
+    assert any(row[-2] for row in rows(fast))  # rows with a caller name are among them
+
+
+def _indexes(target: Store) -> set[str]:
+    with target.engine.connect() as conn:
+        found = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")
+        return {row[0] for row in found}
 
 
 def test_without_uniqueid_the_legs_of_a_call_share_start_and_channel(tmp_path: Path) -> None:

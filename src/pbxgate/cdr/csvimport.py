@@ -22,20 +22,24 @@ keyed (:func:`pbxgate.cdr.store.rowkey`), so importing the same file twice adds 
 from __future__ import annotations
 
 import csv
+import gc
+import multiprocessing
+import os
 import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
+from itertools import chain
+from multiprocessing.connection import Connection
+from operator import methodcaller
 from pathlib import Path
 from typing import IO, Any
 
 from pbxgate.cdr.model import Leg
-from pbxgate.cdr.schema import LEG_COLUMNS
-from pbxgate.cdr.store import KEY_FIELDS, InsertResult, Store, key_of
+from pbxgate.cdr.store import KEY_FIELDS, STORE_COLUMNS, Store, key_of_text
 from pbxgate.cdr.window import Zones
 from pbxgate.errors import InputError
 
@@ -122,25 +126,45 @@ def _checked(fields: list[str], zones: Zones) -> dict[str, Any]:
 
 
 class _Plan:
-    """How one column layout turns into a store row, worked out once per layout: the plain
-    text columns are copied by one ``itemgetter`` call; only times, numbers and the caller
-    name are looked at one by one. (A million-row Master.csv goes through here.)"""
+    """How rows of one column layout become store rows, worked out once per layout.
 
-    def __init__(self, names: tuple[str, ...]) -> None:
+    The csv reader's list of fields goes to SQLite as it is: the INSERT statement names each
+    field by number (``?10`` is the start time, ``NULLIF(?11, '')`` the answer time, the src
+    is used twice, for src and cnum; absent columns are constants), and the row only gets the
+    caller's name and the row key appended. Only times, numbers and the caller name are looked
+    at one by one. (A million-row Master.csv goes through here.)"""
+
+    def __init__(self, names: tuple[str, ...], table: str) -> None:
         pos = {name: i for i, name in enumerate(names)}
-        absent = len(names)  # index of the "" appended to every row
-        source = ["start" if c == "calldate" else "src" if c == "cnum" else c for c in LEG_COLUMNS]
-        self.copy = itemgetter(*(pos.get(c, absent) for c in source))
+        n = len(names)
+        self.names = names
+        self.width = n
         self.i_start, self.i_answer, self.i_end = pos["start"], pos["answer"], pos["end"]
         self.i_dur, self.i_bill, self.i_clid = pos["duration"], pos["billsec"], pos["clid"]
-        self.i_seq, self.i_src = pos.get("sequence", absent), pos["src"]
-        out = {c: i for i, c in enumerate(LEG_COLUMNS)}
-        self.o_start, self.o_dur, self.o_bill = out["calldate"], out["duration"], out["billsec"]
-        self.o_seq, self.o_cnam = out["sequence"], out["cnam"]
-        self.key = itemgetter(*(out[f] for f in KEY_FIELDS))
+        self.i_seq, self.i_src = pos.get("sequence"), pos["src"]
+        exprs = []
+        for col in STORE_COLUMNS:
+            source = {"calldate": "start", "cnum": "src"}.get(col, col)
+            if col == "cnam":
+                exprs.append(f"?{n + 1}")
+            elif col == "rowkey":
+                exprs.append(f"?{n + 2}")
+            elif source in pos:
+                mark = f"?{pos[source] + 1}"
+                exprs.append(f"NULLIF({mark}, '')" if col in ("answer", "end") else mark)
+            else:
+                exprs.append("0" if col == "sequence" else "''")
+        cols = ", ".join('"end"' if c == "end" else c for c in STORE_COLUMNS)
+        self.statement = f"INSERT OR IGNORE INTO {table} ({cols}) VALUES ({', '.join(exprs)})"
+        # The row key's text (pbxgate.cdr.store.key_of): the start, then KEY_FIELDS, numbers
+        # in their canonical form; absent columns read as "" (sequence as 0).
+        parts = [f"{{{self.i_start}}}"]
+        for name in KEY_FIELDS:
+            parts.append(f"{{{pos[name]}}}" if name in pos else "0" if name == "sequence" else "")
+        self.key_text = "\x1f".join(parts)
 
 
-_PLANS: dict[tuple[str, ...], _Plan] = {}
+_PLANS: dict[tuple[tuple[str, ...], str], _Plan] = {}
 # Field counts whose column layout is the same on every row (16: plain; 18: the sample
 # cdr.conf's loguniqueid + loguserfield; 21: everything): looked up without a regex.
 _FIXED = {
@@ -150,33 +174,56 @@ _FIXED = {
 }
 
 
-def store_row(fields: list[str], zones: Zones) -> tuple[Any, ...]:
-    """One Master.csv row as a store row (:data:`pbxgate.cdr.store.STORE_COLUMNS` order)."""
-    names = _FIXED.get(len(fields)) or layout_for(fields)
-    plan = _PLANS.get(names) or _PLANS.setdefault(names, _Plan(names))
-    fields.append("")  # what an absent column reads as
-    start = _time(fields[plan.i_start], "start", zones)
-    answer = _time(fields[plan.i_answer], "answer", zones)
-    end = _time(fields[plan.i_end], "end", zones)
-    duration = _int(fields[plan.i_dur], "duration")
-    billsec = _int(fields[plan.i_bill], "billsec")
+def _plan_for(names: tuple[str, ...], table: str) -> _Plan:
+    plan = _PLANS.get((names, table))
+    if plan is None:
+        plan = _PLANS[names, table] = _Plan(names, table)
+    return plan
+
+
+def _number(fields: list[str], i: int, column: str) -> int:
+    """A whole number field, rewritten in place in its canonical form ("" is 0)."""
+    text = fields[i]
+    if text.isdigit() and (text[0] != "0" or len(text) == 1):
+        return int(text)
+    value = _int(text, column)
+    fields[i] = str(value)
+    return value
+
+
+def complete_row(fields: list[str], plan: _Plan, zones: Zones) -> list[str]:
+    """Check one Master.csv row of ``plan``'s layout and append its caller name and row key,
+    ready for ``plan.statement``; raises ValueError with the reason when it is broken."""
+    start, answer, end = plan.i_start, plan.i_answer, plan.i_end
+    try:
+        if not zones.same or len(fields[start]) != 19:
+            raise ValueError
+        _fromiso(fields[start])
+        for i in (answer, end):
+            if (n := len(fields[i])) == 19:
+                _fromiso(fields[i])
+            elif n:
+                raise ValueError
+    except ValueError:  # the slow path: says what is wrong, or converts from GMT
+        for i, column in ((start, "start"), (answer, "answer"), (end, "end")):
+            fields[i] = _time(fields[i], column, zones)
+    duration = _number(fields, plan.i_dur, "duration")
+    billsec = _number(fields, plan.i_bill, "billsec")
     if duration < 0 or billsec < 0:
         raise ValueError("negative duration or billsec")
     if billsec > duration:
         raise ValueError(f"billsec {billsec} exceeds duration {duration}")
+    if plan.i_seq is not None:
+        _number(fields, plan.i_seq, "sequence")
     clid = fields[plan.i_clid]
     cnam = ""
     if "<" in clid:
         match = _NAME_NUM.match(clid)
-        cnam = match.group("name") if match else ""
-    values = list(plan.copy(fields))
-    values[plan.o_start] = start
-    values[plan.o_dur] = duration
-    values[plan.o_bill] = billsec
-    values[plan.o_seq] = _int(fields[plan.i_seq], "sequence")
-    values[plan.o_cnam] = cnam if cnam != fields[plan.i_src] else ""
-    key = key_of([start, *map(str, plan.key(values))])
-    return (*values, answer or None, end or None, key)
+        if match and (cnam := match.group("name")) == fields[plan.i_src]:
+            cnam = ""
+    fields.append(cnam)
+    fields.append(key_of_text(plan.key_text.format(*fields)))  # type: ignore[arg-type]
+    return fields
 
 
 def parse_row(fields: list[str], zones: Zones) -> Leg:
@@ -216,17 +263,19 @@ class ImportResult:
         return len(self.rejects)
 
 
-# Above this much to read, indexes are built once at the end instead of row by row
-# (about 250,000 rows of Master.csv).
+# Above this much to read, the import runs as one bulk transaction that builds the indexes
+# once at the end (about 250,000 rows of Master.csv); see pbxgate.cdr.store.Loader.
 BULK_BYTES = 64 * 1024 * 1024
-
+BLOCK = 1 << 20  # bytes read at a time
 
 _fromiso = datetime.fromisoformat
 
 
-class _Lines:
-    """Feeds the csv reader line by line from a binary file, counting bytes exactly and
-    keeping the raw lines of the record being read (for the reject file).
+class _Blocks:
+    """The file's lines, read a block at a time: the csv reader takes them through one
+    ``chain.from_iterable`` (no Python call per line). Bytes are counted exactly, lines that
+    are not UTF-8 are remembered by number, and the lines of the last two blocks are kept, so
+    that a rejected record can be written to the reject file as it was.
 
     With ``complete_only`` a trailing line without its newline is left unread: Asterisk may
     be writing it right now (``--follow``)."""
@@ -235,64 +284,57 @@ class _Lines:
         self.fh = fh
         self.complete_only = complete_only
         self.consumed = 0
-        self.lines = 0
-        self.current: list[str] = []
-        self.bad_utf8 = False  # a line of the current record is not UTF-8
+        self.kept: list[tuple[int, list[str]]] = []  # (number of the first line, lines)
+        self.next_line = 1
+        self.bad: set[int] = set()
 
-    def next_record(self) -> None:
-        self.current.clear()
-        self.bad_utf8 = False
-
-    def __iter__(self) -> Iterator[str]:
-        for raw in self.fh:
-            if self.complete_only and not raw.endswith(b"\n"):
+    def __iter__(self) -> Iterator[list[str]]:
+        rest = b""
+        while True:
+            chunk = self.fh.read(BLOCK)
+            data = rest + chunk if rest else chunk
+            if chunk:
+                cut = data.rfind(b"\n") + 1
+                if not cut:  # one long line so far
+                    rest = data
+                    continue
+            elif not data or self.complete_only:
                 return
-            self.consumed += len(raw)
-            self.lines += 1
-            try:
-                text = raw.decode()
-            except UnicodeDecodeError:  # kept byte for byte, so the reject file has it as is
-                text = raw.decode("utf-8", "surrogateescape")
-                self.bad_utf8 = True
-            self.current.append(text)
-            yield text
+            else:
+                cut = len(data)  # the last line has no newline
+            block, rest = data[:cut], data[cut:]
+            lines = self._lines(block)
+            self.kept = [*self.kept[-1:], (self.next_line, lines)]
+            self.next_line += len(lines)
+            self.consumed += len(block)
+            yield lines
 
-
-def read_rows(
-    fh: IO[bytes], zones: Zones, *, complete_only: bool = False
-) -> Iterator[tuple[int, tuple[Any, ...] | Reject, int]]:
-    """``(first line, store row or reject, bytes consumed so far)`` per record of ``fh``.
-
-    One csv reader runs over the whole file (a quoted field may hold a newline); a record that
-    the reader or the row checks refuse becomes a :class:`Reject` with its raw lines."""
-    lines = _Lines(fh, complete_only)
-    reader = csv.reader(lines, strict=True)
-    while True:
-        first = lines.lines + 1
+    def _lines(self, block: bytes) -> list[str]:
         try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield first, _reject(lines, first, f"malformed CSV: {exc}"), lines.consumed
-            continue
-        if not fields or fields == [""]:
-            lines.next_record()
-            continue
-        try:
-            if lines.bad_utf8:
-                raise ValueError("not valid UTF-8 (convert the file with iconv -f cp1251)")
-            item: tuple[Any, ...] | Reject = store_row(fields, zones)
-        except ValueError as exc:
-            item = _reject(lines, first, str(exc))
-        lines.next_record()
-        yield first, item, lines.consumed
+            parts = block.decode().split("\n")
+        except UnicodeDecodeError:
+            parts = []
+            for i, raw in enumerate(block.split(b"\n")):
+                try:
+                    parts.append(raw.decode())
+                except UnicodeDecodeError:  # kept byte for byte, for the reject file
+                    parts.append(raw.decode("utf-8", "surrogateescape"))
+                    self.bad.add(self.next_line + i)
+        last = parts.pop()
+        lines = [part + "\n" for part in parts]
+        if last:
+            lines.append(last)
+        return lines
 
+    def raw(self, first: int, last: int) -> str:
+        """Lines ``first`` to ``last`` as read (as far as they are still kept)."""
+        out = []
+        for start, lines in self.kept:
+            out += lines[max(first - start, 0) : max(last - start + 1, 0)]
+        return "".join(out).rstrip("\r\n")
 
-def _reject(lines: _Lines, first: int, reason: str) -> Reject:
-    raw = "".join(lines.current).rstrip("\r\n")
-    lines.next_record()
-    return Reject(first, reason, raw)
+    def any_bad(self, first: int, last: int) -> bool:
+        return any(n in self.bad for n in range(first, last + 1))
 
 
 def import_csv(
@@ -302,90 +344,260 @@ def import_csv(
     *,
     reject_file: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    note: Callable[[str], None] | None = None,
     offset: int = 0,
     complete_only: bool = False,
     batch: int = 20000,
     bulk: bool | None = None,
 ) -> ImportResult:
     """Import ``path`` (from byte ``offset``) into ``store``; rejects go to ``reject_file``
-    (created only when there is one). ``result.bytes_read`` says where to resume. ``bulk``
-    (default: when more than :data:`BULK_BYTES` are to be read) rebuilds the indexes at the end.
+    (created only when there is one). ``result.bytes_read`` says where to resume.
 
-    Reading and checking rows runs in a second thread while this one writes the previous batch:
-    SQLite lets go of the GIL while it inserts, so the two overlap on a two-core machine."""
-    result = ImportResult()
+    ``bulk`` (default: when more than :data:`BULK_BYTES` are to be read) loads the file in one
+    transaction that builds the indexes at the end (``note`` hears about that phase), and reads
+    and checks the rows in a second process, so that the Python work of one and SQLite's work
+    in this one run on two cores. A small load reads in a thread instead (no process to start).
+    """
     try:
         fh = path.open("rb")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
-    batches: queue.Queue[tuple[list[tuple[Any, ...]], int] | BaseException | None]
-    batches = queue.Queue(maxsize=2)
-    stop = threading.Event()  # the writer failed or finished: the reader stops early
-    reader = threading.Thread(
-        target=_produce,
-        args=(fh, zones, offset, complete_only, batch, reject_file, result, batches, stop),
-        name="csv-reader",
-        daemon=True,
-    )
-    if bulk is None:
-        bulk = path.stat().st_size - offset > BULK_BYTES
-    reader.start()
-    try:
-        with store.bulk() if bulk else nullcontext():
-            while (item := batches.get()) is not None:
-                if isinstance(item, BaseException):
-                    raise item
-                rows, consumed = item
-                _flush(store, rows, result, progress, consumed)
-    finally:
-        stop.set()
-        while reader.is_alive():  # take what it still puts, so that it can see `stop` and end
-            with suppress(queue.Empty):
-                batches.get(timeout=0.05)
-        reader.join()
-        fh.close()
+    with fh, _no_gc():
+        if bulk is None:
+            bulk = os.fstat(fh.fileno()).st_size - offset > BULK_BYTES
+        job = _Job(fh, zones, offset, complete_only, batch, reject_file, store.table.name)
+        feed = _ProcessFeed(job) if bulk else _ThreadFeed(job)
+        inserted = written = 0
+        try:
+            with store.loader(bulk=bulk, note=note) as loader:
+                for segments, consumed in feed:
+                    for plan, rows, count in segments:
+                        inserted += loader.write(plan.statement, rows)
+                        written += count
+                    if progress is not None:
+                        progress(consumed)
+        finally:
+            feed.close()
+    result = feed.result()  # what the reading side counted: rows, rejects, bytes
+    result.inserted = inserted - loader.late_duplicates
+    result.duplicates = written - result.inserted
     return result
 
 
-def _produce(
-    fh: IO[bytes],
-    zones: Zones,
-    offset: int,
-    complete_only: bool,
-    batch: int,
-    reject_file: Path | None,
-    result: ImportResult,
-    batches: queue.Queue[tuple[list[tuple[Any, ...]], int] | BaseException | None],
-    stop: threading.Event,
-) -> None:
-    rejects_out: IO[str] | None = None
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic garbage collector off while rows are read: it would walk every batch's
+    lists again and again (a third of the import's time) and there are no cycles to find."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        fh.seek(offset)
-        pending: list[tuple[Any, ...]] = []
-        for _line, item, consumed in read_rows(fh, zones, complete_only=complete_only):
-            if stop.is_set():
-                return
-            result.rows += 1
-            result.bytes_read = consumed
-            if isinstance(item, Reject):
-                result.rejects.append(item)
-                if reject_file is not None:
-                    rejects_out = rejects_out or reject_file.open(
-                        "a", encoding="utf-8", errors="surrogateescape"
-                    )
-                    rejects_out.write(item.raw + "\n")
-            else:
-                pending.append(item)
-                if len(pending) >= batch:
-                    batches.put((pending, consumed))
-                    pending = []
-        batches.put((pending, result.bytes_read))
-    except BaseException as exc:  # handed to the writing thread, which raises it
-        batches.put(exc)
+        yield
     finally:
-        if rejects_out is not None:
-            rejects_out.close()
-        batches.put(None)
+        if enabled:
+            gc.enable()
+
+
+Segment = tuple[_Plan, Any, int]  # a layout's statement, its rows, how many
+Batch = tuple[list[Segment], int]  # and the bytes consumed so far
+
+
+@dataclass
+class _Job:
+    """What the reading side needs: the open file and how to read it."""
+
+    fh: IO[bytes]
+    zones: Zones
+    offset: int
+    complete_only: bool
+    batch: int
+    reject_file: Path | None
+    table: str
+    result: ImportResult = field(default_factory=ImportResult)
+
+
+def _batches(job: _Job) -> Iterator[tuple[list[tuple[_Plan, list[list[str]]]], int]]:
+    """Read, check and complete the rows of the file, ``job.batch`` at a time."""
+    result, zones, table = job.result, job.zones, job.table
+    sink = _Rejects(result, job.reject_file)
+    try:
+        job.fh.seek(job.offset)
+        blocks = _Blocks(job.fh, job.complete_only)
+        reader = csv.reader(chain.from_iterable(blocks), strict=True)
+        fixed = {n: _plan_for(names, table) for n, names in _FIXED.items()}
+        segments: list[tuple[_Plan, list[list[str]]]] = []
+        plan: _Plan | None = None
+        rows: list[list[str]] = []
+        count = 0
+        while True:
+            first = reader.line_num + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                result.rows += 1
+                sink.add(first, f"malformed CSV: {exc}", blocks.raw(first, reader.line_num))
+                continue
+            if not fields or fields == [""]:
+                continue
+            result.rows += 1
+            try:
+                if blocks.bad and blocks.any_bad(first, reader.line_num):
+                    raise ValueError("not valid UTF-8 (convert the file with iconv -f cp1251)")
+                this = fixed.get(len(fields)) or _plan_for(layout_for(fields), table)
+                complete_row(fields, this, zones)
+            except ValueError as exc:
+                sink.add(first, str(exc), blocks.raw(first, reader.line_num))
+                continue
+            if this is not plan:
+                plan, rows = this, []
+                segments.append((plan, rows))
+            rows.append(fields)
+            count += 1
+            if count >= job.batch:
+                yield segments, blocks.consumed
+                segments, plan, count = [], None, 0
+        result.bytes_read = blocks.consumed
+        yield segments, blocks.consumed
+    finally:
+        sink.close()
+
+
+class _ThreadFeed:
+    """Batches read by a thread (SQLite lets go of the GIL while it inserts, so the two
+    overlap somewhat), two at most waiting."""
+
+    def __init__(self, job: _Job) -> None:
+        self.job = job
+        self.queue: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=2)
+        self.stop = threading.Event()  # the writer failed or finished: the reader stops early
+        self.thread = threading.Thread(target=self._run, name="csv-reader", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            for segments, consumed in _batches(self.job):
+                if self.stop.is_set():
+                    return
+                self.queue.put(([(p, rows, len(rows)) for p, rows in segments], consumed))
+        except BaseException as exc:  # handed to the writing thread, which raises it
+            self.queue.put(exc)
+        finally:
+            self.queue.put(None)
+
+    def __iter__(self) -> Iterator[Batch]:
+        while (item := self.queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
+        while self.thread.is_alive():  # take what it still puts, so that it sees `stop`
+            with suppress(queue.Empty):
+                self.queue.get(timeout=0.05)
+        self.thread.join()
+
+    def result(self) -> ImportResult:
+        return self.job.result
+
+
+# Between the processes a batch travels as one string: fields joined by US, rows by RS. A
+# batch where a field holds one of the two goes pickled instead.
+_US, _RS = "\x1f", "\x1e"
+_split_fields = methodcaller("split", _US)
+
+
+class _ProcessFeed:
+    """Batches read by a child process and sent through a pipe. The child has the file
+    (forked with it open), writes the reject file, and sends its counts at the end."""
+
+    def __init__(self, job: _Job) -> None:
+        self.job = job
+        ctx = multiprocessing.get_context("fork")
+        self.recv, send = ctx.Pipe(duplex=False)
+        self.child = ctx.Process(target=_child, args=(job, send), name="csv-reader", daemon=True)
+        self.child.start()
+        send.close()
+        self.done: ImportResult | None = None
+
+    def __iter__(self) -> Iterator[Batch]:
+        plans: dict[tuple[str, ...], _Plan] = {}
+        while True:
+            try:
+                kind, body = self.recv.recv()
+            except EOFError:
+                raise InputError("the process reading the file stopped unexpectedly") from None
+            if kind == "batch":
+                segments = []
+                for names, packed, count in body[0]:
+                    plan = plans.get(names) or plans.setdefault(
+                        names, _plan_for(names, self.job.table)
+                    )
+                    rows = packed
+                    if isinstance(packed, str):
+                        rows = map(_split_fields, packed.split(_RS)) if count else []
+                    segments.append((plan, rows, count))
+                yield segments, body[1]
+            elif kind == "done":
+                self.done = body
+                return
+            else:
+                raise body
+
+    def close(self) -> None:
+        if self.child.is_alive() and self.done is None:
+            self.child.terminate()
+        self.child.join()
+        self.recv.close()
+
+    def result(self) -> ImportResult:
+        assert self.done is not None
+        return self.done
+
+
+def _child(job: _Job, out: Connection) -> None:
+    gc.disable()  # as in import_csv; the process ends with the file
+    try:
+        for segments, consumed in _batches(job):
+            packed = []
+            for plan, rows in segments:
+                for row in rows:
+                    row[-1] = str(row[-1])  # the row key
+                text = _RS.join(map(_US.join, rows))
+                clean = text.count(_RS) == len(rows) - 1 and text.count(_US) == len(rows) * (
+                    plan.width + 1
+                )
+                packed.append((plan.names, text if clean else rows, len(rows)))
+            out.send(("batch", (packed, consumed)))
+        out.send(("done", job.result))
+    except BaseException as exc:
+        try:
+            out.send(("error", exc))
+        except Exception:  # an exception that does not pickle
+            out.send(("error", InputError(f"cannot read the file: {exc}")))
+    finally:
+        out.close()
+
+
+class _Rejects:
+    """Rejected records: counted in the result and appended to the reject file as read."""
+
+    def __init__(self, result: ImportResult, path: Path | None) -> None:
+        self.result = result
+        self.path = path
+        self.out: IO[str] | None = None
+
+    def add(self, line: int, reason: str, raw: str) -> None:
+        self.result.rejects.append(Reject(line, reason, raw))
+        if self.path is not None:
+            if self.out is None:
+                self.out = self.path.open("a", encoding="utf-8", errors="surrogateescape")
+            self.out.write(raw + "\n")
+
+    def close(self) -> None:
+        if self.out is not None:
+            self.out.close()
 
 
 def follow_csv(
@@ -420,28 +632,12 @@ def follow_csv(
     return offset
 
 
-def _flush(
-    store: Store,
-    pending: list[tuple[Any, ...]],
-    result: ImportResult,
-    progress: Callable[[int], None] | None,
-    consumed: int,
-) -> None:
-    if pending:
-        outcome: InsertResult = store.insert_rows(pending)
-        result.inserted += outcome.inserted
-        result.duplicates += outcome.duplicates
-    if progress is not None:
-        progress(consumed)
-
-
 __all__ = [
     "ImportResult",
     "Reject",
+    "complete_row",
     "follow_csv",
     "import_csv",
     "layout_for",
     "parse_row",
-    "read_rows",
-    "store_row",
 ]

@@ -142,9 +142,12 @@ def store_table(metadata: MetaData, name: str = "cdr") -> Table:
         Column("answer", DateTime, nullable=True),
         Column("end", DateTime, nullable=True),
         # A 64-bit digest (see pbxgate.cdr.store.rowkey): small, so its unique index stays fast.
-        Column("rowkey", BigInteger, nullable=False, unique=True),
+        Column("rowkey", BigInteger, nullable=False),
     ]
     table = Table(name, metadata, *columns)
+    # A named index rather than a UNIQUE constraint, so that a bulk load can drop it and
+    # build it once at the end (pbxgate.cdr.store.Loader).
+    Index(f"ux_{name}_rowkey", table.c.rowkey, unique=True)
     for cols in RECOMMENDED_INDEXES:
         Index(f"ix_{name}_{'_'.join(cols)}", *(table.c[c] for c in cols))
     return table

@@ -9,8 +9,8 @@ nothing (``INSERT OR IGNORE`` / ``INSERT IGNORE`` / ``ON CONFLICT DO NOTHING``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, Index, MetaData, Table, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.schema import CreateIndex
 
 from pbxgate.cdr.model import Leg
 from pbxgate.cdr.schema import LEG_COLUMNS, store_table
@@ -53,7 +54,12 @@ FREEPBX_INDEXES = (
 
 def key_of(parts: list[str]) -> int:
     """A signed 64-bit digest of the identifying fields (start time, then ``KEY_FIELDS``)."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return key_of_text("\x1f".join(parts))
+
+
+def key_of_text(text: str) -> int:
+    """:func:`key_of` of fields already joined with ``\\x1f``."""
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
@@ -144,29 +150,118 @@ class Store:
             raw.close()
         return InsertResult(inserted, len(rows) - inserted)
 
-    @contextmanager
-    def bulk(self) -> Iterator[None]:
-        """For a large load into SQLite: the secondary indexes are dropped and built again at the
-        end, from sorted data, which is several times faster than keeping them up to date row by
-        row. The unique row key stays, so duplicates are still refused; queries running meanwhile
-        are slower but correct."""
-        if self.engine.dialect.name != "sqlite":
-            yield
-            return
-        secondary = [ix for ix in self.table.indexes if not ix.unique]
-        with self.engine.begin() as conn:
-            for ix in secondary:
-                ix.drop(conn, checkfirst=True)
-        try:
-            yield
-        finally:
-            with self.engine.begin() as conn:
-                for ix in secondary:
-                    ix.create(conn, checkfirst=True)
+    def loader(self, *, bulk: bool = False, note: Callable[[str], None] | None = None) -> Loader:
+        """A writer for ready-made SQLite statements (``cdr import``); see :class:`Loader`."""
+        return Loader(self, bulk=bulk, note=note)
 
     def count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {self.table.name}").scalar_one())
+
+
+class Loader:
+    """Writes rows into the SQLite store with one connection and prepared statements.
+
+    A small load commits batch by batch, so ``--follow`` shows each batch at once. A bulk load
+    runs in one transaction: the secondary indexes (and on an empty store the unique row key)
+    are dropped, the rows go into the bare table, and the indexes are built once at the end
+    from sorted data, several times faster than keeping them up to date row by row. Either the
+    whole file lands or, if anything fails or the process dies, none of it: the store is left
+    as it was and readers see the old rows, with their indexes, all along (WAL)."""
+
+    def __init__(self, store: Store, *, bulk: bool, note: Callable[[str], None] | None) -> None:
+        if store.engine.dialect.name != "sqlite":
+            raise SourceError("only pbxgate's SQLite store can import Master.csv")
+        self.store = store
+        self.bulk = bulk
+        self.note = note or (lambda _text: None)
+        self.late_duplicates = 0  # found when the unique key was built at the end
+        self._dropped: list[Index] = []
+        self._raw: Any = None
+        self._con: sqlite3.Connection | None = None
+        self._saved_level: Any = None
+
+    def __enter__(self) -> Loader:
+        self._raw = self.store.engine.raw_connection()
+        con: sqlite3.Connection = self._raw.driver_connection
+        self._con, self._saved_level = con, con.isolation_level
+        con.isolation_level = None  # transactions are begun and ended here, explicitly
+        if self.bulk:
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                empty = con.execute(f"SELECT 1 FROM {self.store.table.name} LIMIT 1").fetchone()
+                for ix in self.store.table.indexes:
+                    if ix.unique and (empty is not None or not _exists(con, str(ix.name))):
+                        continue  # rows to dedupe against, or an old store's built-in key
+                    con.execute(f"DROP INDEX IF EXISTS {ix.name}")
+                    self._dropped.append(ix)
+            except sqlite3.Error as exc:
+                self._close()
+                raise SourceError(f"cannot write CDR rows: {_first_line(exc)}") from exc
+        return self
+
+    def write(self, statement: str, rows: list[Any]) -> int:
+        """Run ``statement`` for each of ``rows``; returns how many rows were added."""
+        con = self._con
+        assert con is not None
+        try:
+            before = con.total_changes
+            if not self.bulk:
+                con.execute("BEGIN IMMEDIATE")
+            con.executemany(statement, rows)
+            if not self.bulk:
+                con.execute("COMMIT")
+            return con.total_changes - before
+        except sqlite3.Error as exc:
+            if not self.bulk and con.in_transaction:
+                con.execute("ROLLBACK")
+            raise SourceError(f"cannot write CDR rows: {_first_line(exc)}") from exc
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        con = self._con
+        assert con is not None
+        try:
+            if not self.bulk:
+                return
+            if exc is not None:
+                con.execute("ROLLBACK")
+                return
+            try:
+                self._build_indexes(con)
+                con.execute("COMMIT")
+            except sqlite3.Error as failure:
+                con.execute("ROLLBACK")
+                raise SourceError(f"cannot write CDR rows: {_first_line(failure)}") from failure
+        finally:
+            self._close()
+
+    def _build_indexes(self, con: sqlite3.Connection) -> None:
+        table = self.store.table.name
+        for ix in self._dropped:
+            self.note(f"indexing {', '.join(c.name for c in ix.columns)}")
+            create = str(CreateIndex(ix).compile(dialect=self.store.engine.dialect))
+            try:
+                con.execute(create)
+            except sqlite3.IntegrityError:  # the file held the same row twice: keep the first
+                dupes = con.execute(
+                    f"DELETE FROM {table} WHERE id NOT IN "
+                    f"(SELECT MIN(id) FROM {table} GROUP BY rowkey)"
+                )
+                self.late_duplicates += dupes.rowcount
+                con.execute(create)
+
+    def _close(self) -> None:
+        if self._con is not None:
+            self._con.isolation_level = self._saved_level
+            self._con = None
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+
+
+def _exists(con: sqlite3.Connection, index: str) -> bool:
+    found = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (index,))
+    return found.fetchone() is not None
 
 
 def _quote(name: str, dialect: str) -> str:
@@ -209,7 +304,7 @@ def open_target(
         raise SourceError(f"cannot use {where}: {_first_line(exc)}") from exc
     store = Store(engine, table)
     if freepbx:
-        for ix in list(store.table.indexes):
+        for ix in [ix for ix in store.table.indexes if not ix.unique]:
             store.table.indexes.discard(ix)
         for cols in FREEPBX_INDEXES:
             Index(f"{table}_{'_'.join(cols)}", *(store.table.c[c] for c in cols))
@@ -226,8 +321,10 @@ __all__ = [
     "KEY_FIELDS",
     "STORE_COLUMNS",
     "InsertResult",
+    "Loader",
     "Store",
     "key_of",
+    "key_of_text",
     "leg_values",
     "open_target",
     "rowkey",

@@ -308,13 +308,14 @@ def import_(
     reject_file.parent.mkdir(parents=True, exist_ok=True)
     if rejects is None:
         reject_file.unlink(missing_ok=True)  # the default file tells about this run only
-    with _progress(csv_file) as progress:
+    with _progress(csv_file) as (progress, note):
         result = import_csv(
             csv_file,
             store,
             zones,
             reject_file=reject_file,
             progress=progress,
+            note=note,
             complete_only=follow,
         )
     if result.rows and result.rejected == result.rows:
@@ -363,10 +364,13 @@ def _days_progress(legs: Iterator[Leg], first: date, last: date) -> Iterator[Leg
 
 
 @contextmanager
-def _progress(path: Path) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar over the file's bytes, on a terminal only (cron logs stay clean)."""
+def _progress(
+    path: Path,
+) -> Iterator[tuple[Callable[[int], None] | None, Callable[[str], None] | None]]:
+    """A progress bar over the file's bytes, then the index being built, on a terminal only
+    (cron logs stay clean)."""
     if not sys.stderr.isatty():
-        yield None
+        yield None, None
         return
     bar: Any
     with click.progressbar(
@@ -378,7 +382,11 @@ def _progress(path: Path) -> Iterator[Callable[[int], None] | None]:
             bar.update(done - seen[0])
             seen[0] = done
 
-        yield update
+        def note(text: str) -> None:
+            bar.label = text.capitalize()
+            bar.render_progress()
+
+        yield update, note
 
 
 def _report_import(result: ImportResult, reject_file: Path) -> None:
