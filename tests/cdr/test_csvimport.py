@@ -243,6 +243,7 @@ def test_imported_rows_equal_the_rows_of_the_parsed_legs(tmp_path: Path, bulk: b
     hold one CDR twice."""
     day = datetime(2026, 1, 5).date()
     legs = list(generate(day, day, seed=11))[:400]
+    legs[100].userfield = "between\x1fthe\x1eprocesses"  # how batches travel between them
     lines = [master_csv_line(leg) for leg in legs]
     csv_file = tmp_path / "Master.csv"
     csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -256,7 +257,9 @@ def test_imported_rows_equal_the_rows_of_the_parsed_legs(tmp_path: Path, bulk: b
             return sorted(conn.exec_driver_sql(f"SELECT {cols} FROM cdr").all())
 
     assert rows(fast) == rows(slow)
-    assert any(row[-2] for row in rows(fast))  # rows with a caller name are among them
+    cnam, userfield = (2 * STORE_COLUMNS.index(c) for c in ("cnam", "userfield"))
+    assert any(row[cnam] for row in rows(fast))  # rows with a caller name are among them
+    assert sum("\x1e" in row[userfield] for row in rows(fast)) == 1
 
 
 def _indexes(target: Store) -> set[str]:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pbxgate.cdr.model import Leg
-from pbxgate.cdr.store import KEY_FIELDS, STORE_COLUMNS, Store, key_of_text
+from pbxgate.cdr.store import KEY_FIELDS, KEY_HASH, STORE_COLUMNS, Store
 from pbxgate.cdr.window import Zones
 from pbxgate.errors import InputError
 
@@ -142,6 +142,10 @@ class _Plan:
         self.i_start, self.i_answer, self.i_end = pos["start"], pos["answer"], pos["end"]
         self.i_dur, self.i_bill, self.i_clid = pos["duration"], pos["billsec"], pos["clid"]
         self.i_seq, self.i_src = pos.get("sequence"), pos["src"]
+        self.slots = (
+            self.i_start, self.i_answer, self.i_end, self.i_dur, self.i_bill, self.i_seq,
+            self.i_clid, self.i_src,
+        )  # fmt: skip
         exprs = []
         for col in STORE_COLUMNS:
             source = {"calldate": "start", "cnum": "src"}.get(col, col)
@@ -164,6 +168,9 @@ class _Plan:
         self.key_text = "\x1f".join(parts)
 
 
+_TIME_LENGTHS = (0, 19)  # an unset time, or YYYY-MM-DD HH:MM:SS
+_KEY_HASH = KEY_HASH  # copied per row: cheaper than a new hash object with parameters
+
 _PLANS: dict[tuple[tuple[str, ...], str], _Plan] = {}
 # Field counts whose column layout is the same on every row (16: plain; 18: the sample
 # cdr.conf's loguniqueid + loguserfield; 21: everything): looked up without a regex.
@@ -181,6 +188,11 @@ def _plan_for(names: tuple[str, ...], table: str) -> _Plan:
     return plan
 
 
+def plan_for_row(fields: list[str], table: str = "cdr") -> _Plan:
+    """The plan (INSERT statement, positions) for a row with these fields."""
+    return _plan_for(_FIXED.get(len(fields)) or layout_for(fields), table)
+
+
 def _number(fields: list[str], i: int, column: str) -> int:
     """A whole number field, rewritten in place in its canonical form ("" is 0)."""
     text = fields[i]
@@ -191,38 +203,55 @@ def _number(fields: list[str], i: int, column: str) -> int:
     return value
 
 
+def _canonical(text: str) -> bool:
+    return text.isdigit() and (text[0] != "0" or text == "0")
+
+
+def _times(fields: list[str], i_start: int, i_answer: int, i_end: int, zones: Zones) -> None:
+    """Check the three times (C code only, in the usual case); convert them from GMT."""
+    start, answer, end = fields[i_start], fields[i_answer], fields[i_end]
+    try:
+        if not zones.same or len(start) != 19 or len(answer) not in _TIME_LENGTHS:
+            raise ValueError
+        if len(end) not in _TIME_LENGTHS:
+            raise ValueError
+        _fromiso(start)
+        if answer:
+            _fromiso(answer)
+        if end:
+            _fromiso(end)
+    except ValueError:  # the slow path: says what is wrong, or converts from GMT
+        for i, column in ((i_start, "start"), (i_answer, "answer"), (i_end, "end")):
+            fields[i] = _time(fields[i], column, zones)
+
+
 def complete_row(fields: list[str], plan: _Plan, zones: Zones) -> list[str]:
     """Check one Master.csv row of ``plan``'s layout and append its caller name and row key,
     ready for ``plan.statement``; raises ValueError with the reason when it is broken."""
-    start, answer, end = plan.i_start, plan.i_answer, plan.i_end
-    try:
-        if not zones.same or len(fields[start]) != 19:
-            raise ValueError
-        _fromiso(fields[start])
-        for i in (answer, end):
-            if (n := len(fields[i])) == 19:
-                _fromiso(fields[i])
-            elif n:
-                raise ValueError
-    except ValueError:  # the slow path: says what is wrong, or converts from GMT
-        for i, column in ((start, "start"), (answer, "answer"), (end, "end")):
-            fields[i] = _time(fields[i], column, zones)
-    duration = _number(fields, plan.i_dur, "duration")
-    billsec = _number(fields, plan.i_bill, "billsec")
-    if duration < 0 or billsec < 0:
-        raise ValueError("negative duration or billsec")
-    if billsec > duration:
-        raise ValueError(f"billsec {billsec} exceeds duration {duration}")
-    if plan.i_seq is not None:
-        _number(fields, plan.i_seq, "sequence")
-    clid = fields[plan.i_clid]
+    i_start, i_answer, i_end, i_dur, i_bill, i_seq, i_clid, i_src = plan.slots
+    _times(fields, i_start, i_answer, i_end, zones)
+    duration, billsec = fields[i_dur], fields[i_bill]
+    if _canonical(duration) and _canonical(billsec):
+        seconds, talk = int(duration), int(billsec)
+    else:
+        seconds, talk = _number(fields, i_dur, "duration"), _number(fields, i_bill, "billsec")
+        if seconds < 0 or talk < 0:
+            raise ValueError("negative duration or billsec")
+    if talk > seconds:
+        raise ValueError(f"billsec {talk} exceeds duration {seconds}")
+    if i_seq is not None and not _canonical(fields[i_seq]):
+        _number(fields, i_seq, "sequence")
+    clid = fields[i_clid]
     cnam = ""
     if "<" in clid:
         match = _NAME_NUM.match(clid)
-        if match and (cnam := match.group("name")) == fields[plan.i_src]:
+        if match and (cnam := match.group("name")) == fields[i_src]:
             cnam = ""
     fields.append(cnam)
-    fields.append(key_of_text(plan.key_text.format(*fields)))  # type: ignore[arg-type]
+    digest = _KEY_HASH.copy()
+    digest.update(plan.key_text.format(*fields).encode())
+    # As text (the column's INTEGER affinity stores a number): ready to be joined.
+    fields.append(str(int.from_bytes(digest.digest(), "big", signed=True)))
     return fields
 
 
@@ -287,6 +316,7 @@ class _Blocks:
         self.kept: list[tuple[int, list[str]]] = []  # (number of the first line, lines)
         self.next_line = 1
         self.bad: set[int] = set()
+        self.separators = False  # a line so far holds one of the characters in _SEPARATORS
 
     def __iter__(self) -> Iterator[list[str]]:
         rest = b""
@@ -320,6 +350,8 @@ class _Blocks:
                 except UnicodeDecodeError:  # kept byte for byte, for the reject file
                     parts.append(raw.decode("utf-8", "surrogateescape"))
                     self.bad.add(self.next_line + i)
+        if not self.separators:
+            self.separators = any(map(block.__contains__, _SEPARATORS))
         last = parts.pop()
         lines = [part + "\n" for part in parts]
         if last:
@@ -366,7 +398,7 @@ def import_csv(
         if bulk is None:
             bulk = os.fstat(fh.fileno()).st_size - offset > BULK_BYTES
         job = _Job(fh, zones, offset, complete_only, batch, reject_file, store.table.name)
-        feed = _ProcessFeed(job) if bulk else _ThreadFeed(job)
+        feed = _ProcessFeed(job) if bulk and _FORK else _ThreadFeed(job)
         inserted = written = 0
         try:
             with store.loader(bulk=bulk, note=note) as loader:
@@ -415,13 +447,15 @@ class _Job:
     result: ImportResult = field(default_factory=ImportResult)
 
 
-def _batches(job: _Job) -> Iterator[tuple[list[tuple[_Plan, list[list[str]]]], int]]:
+def _batches(
+    job: _Job, blocks: _Blocks | None = None
+) -> Iterator[tuple[list[tuple[_Plan, list[list[str]]]], int]]:
     """Read, check and complete the rows of the file, ``job.batch`` at a time."""
     result, zones, table = job.result, job.zones, job.table
     sink = _Rejects(result, job.reject_file)
     try:
         job.fh.seek(job.offset)
-        blocks = _Blocks(job.fh, job.complete_only)
+        blocks = blocks or _Blocks(job.fh, job.complete_only)
         reader = csv.reader(chain.from_iterable(blocks), strict=True)
         fixed = {n: _plan_for(names, table) for n, names in _FIXED.items()}
         segments: list[tuple[_Plan, list[list[str]]]] = []
@@ -502,10 +536,14 @@ class _ThreadFeed:
         return self.job.result
 
 
-# Between the processes a batch travels as one string: fields joined by US, rows by RS. A
-# batch where a field holds one of the two goes pickled instead.
+# Between the processes a batch travels as one string: fields joined by US, rows by RS. Once
+# the file has shown one of the two inside a line, batches go pickled instead.
 _US, _RS = "\x1f", "\x1e"
+_SEPARATORS = (_US.encode(), _RS.encode())
 _split_fields = methodcaller("split", _US)
+# The reading process is forked (it gets the open file and the settings as they are); where
+# there is no fork, a bulk load reads in a thread.
+_FORK = "fork" in multiprocessing.get_all_start_methods()
 
 
 class _ProcessFeed:
@@ -559,16 +597,16 @@ class _ProcessFeed:
 def _child(job: _Job, out: Connection) -> None:
     gc.disable()  # as in import_csv; the process ends with the file
     try:
-        for segments, consumed in _batches(job):
-            packed = []
-            for plan, rows in segments:
-                for row in rows:
-                    row[-1] = str(row[-1])  # the row key
-                text = _RS.join(map(_US.join, rows))
-                clean = text.count(_RS) == len(rows) - 1 and text.count(_US) == len(rows) * (
-                    plan.width + 1
+        blocks = _Blocks(job.fh, job.complete_only)
+        for segments, consumed in _batches(job, blocks):
+            packed = [
+                (
+                    plan.names,
+                    rows if blocks.separators else _RS.join(map(_US.join, rows)),
+                    len(rows),
                 )
-                packed.append((plan.names, text if clean else rows, len(rows)))
+                for plan, rows in segments
+            ]
             out.send(("batch", (packed, consumed)))
         out.send(("done", job.result))
     except BaseException as exc:
@@ -640,4 +678,5 @@ __all__ = [
     "import_csv",
     "layout_for",
     "parse_row",
+    "plan_for_row",
 ]

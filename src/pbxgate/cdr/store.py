@@ -57,10 +57,15 @@ def key_of(parts: list[str]) -> int:
     return key_of_text("\x1f".join(parts))
 
 
+# The row key's hash, empty: copied for each key (cheaper than making one with parameters).
+KEY_HASH = hashlib.blake2b(digest_size=8)
+
+
 def key_of_text(text: str) -> int:
     """:func:`key_of` of fields already joined with ``\\x1f``."""
-    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+    digest = KEY_HASH.copy()
+    digest.update(text.encode())
+    return int.from_bytes(digest.digest(), "big", signed=True)
 
 
 def rowkey(leg: Leg) -> int:
@@ -319,6 +324,7 @@ def open_target(
 
 __all__ = [
     "KEY_FIELDS",
+    "KEY_HASH",
     "STORE_COLUMNS",
     "InsertResult",
     "Loader",
