@@ -174,7 +174,7 @@ def sqlite_floor(path: Path) -> float:
             ready.append(complete_row(fields, plan, zones))
     gc.disable()
     t = time.perf_counter()
-    with store.loader(bulk=True) as loader:
+    with store.loader(bulk=True, expected=len(ready)) as loader:
         for at in range(0, len(ready), 20000):
             loader.write(plan.statement, ready[at : at + 20000])
     elapsed = time.perf_counter() - t

@@ -297,3 +297,55 @@ def test_without_uniqueid_the_legs_of_a_call_share_start_and_channel(tmp_path: P
     (call,) = api.list_calls(src, day, Filters())
     assert (len(call.legs), call.answered_by) == (2, "104")
     src.close()
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_records_across_read_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool
+) -> None:
+    """The file is read a block at a time; a record, a quoted newline, a broken record or a
+    line that is not UTF-8 may sit across two blocks and must come out the same."""
+    from pbxgate.cdr import csvimport
+
+    monkeypatch.setattr(csvimport, "BLOCK", 100)  # a record is about 230 bytes
+    rows = [BASE + f',"1.{n}"' for n in range(12)]
+    rows[3] = rows[3].replace('"SIP/104,30,tT"', '"SIP/104,\n30,\ntT"')  # three lines
+    rows[6] = rows[6].replace('"84991111111","104"', '"84991111111,"104"')  # unbalanced quote
+    rows[9] = rows[9].replace("Oleg Ivanov", "Олег Иванов")
+    data = "\n".join(rows).encode() + b"\n"
+    bad = rows[10].replace("Oleg Ivanov", "Олег Иванов")
+    data = data.replace(rows[10].encode(), bad.encode("cp1251"))
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_bytes(data)
+    rejects = tmp_path / "rejects"
+    result = import_csv(csv_file, store(tmp_path), LOCAL, reject_file=rejects, bulk=bulk)
+    assert (result.rows, result.inserted, result.rejected) == (12, 10, 2)
+    assert result.bytes_read == len(data)
+    # rows 0-2 are lines 1-3, row 3 lines 4-6, so row 6 is line 9 and row 10 line 13
+    assert [(r.line, r.reason.split(":")[0]) for r in result.rejects] == [
+        (9, "malformed CSV"),
+        (13, "not valid UTF-8 (convert the file with iconv -f cp1251)"),
+    ]
+    assert rejects.read_bytes() == rows[6].encode() + b"\n" + bad.encode("cp1251") + b"\n"
+
+
+def test_bulk_load_rebuilds_indexes_only_when_that_is_cheaper(tmp_path: Path) -> None:
+    first, second = datetime(2026, 1, 5).date(), datetime(2026, 1, 6).date()
+    big, small = tmp_path / "big.csv", tmp_path / "small.csv"
+    big.write_text("".join(master_csv_line(leg) + "\n" for leg in generate(first, first)))
+    lines = [master_csv_line(leg) + "\n" for leg in generate(second, second)]
+    small.write_text("".join(lines[:16]))
+    target = store(tmp_path)
+    built: list[str] = []
+    assert import_csv(big, target, LOCAL, bulk=True, note=built.append).inserted > 100
+    assert "indexing rowkey" in built and "indexing calldate" in built  # an empty store
+    built.clear()
+    added = import_csv(small, target, LOCAL, bulk=True, note=built.append).inserted
+    assert added == 16 and built == []  # a few rows into a larger store: indexes kept
+    # Many rows, none of them new: the indexes were dropped for the load, which added nothing
+    # and was rolled back, bringing them back without building them again.
+    repeated = tmp_path / "repeated.csv"
+    repeated.write_text(small.read_text() * 40)
+    again = import_csv(repeated, target, LOCAL, bulk=True, note=built.append)
+    assert (again.inserted, again.duplicates) == (0, 40 * 16) and built == []
+    assert _indexes(target) >= {"ux_cdr_rowkey", "ix_cdr_calldate", "ix_cdr_src_calldate"}

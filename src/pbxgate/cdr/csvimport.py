@@ -296,6 +296,7 @@ class ImportResult:
 # once at the end (about 250,000 rows of Master.csv); see pbxgate.cdr.store.Loader.
 BULK_BYTES = 64 * 1024 * 1024
 BLOCK = 1 << 20  # bytes read at a time
+ROW_BYTES = 300  # a Master.csv row is 200-300 bytes: for guessing how many rows a file holds
 
 _fromiso = datetime.fromisoformat
 
@@ -395,13 +396,15 @@ def import_csv(
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     with fh, _no_gc():
+        to_read = os.fstat(fh.fileno()).st_size - offset
         if bulk is None:
-            bulk = os.fstat(fh.fileno()).st_size - offset > BULK_BYTES
+            bulk = to_read > BULK_BYTES
         job = _Job(fh, zones, offset, complete_only, batch, reject_file, store.table.name)
         feed = _ProcessFeed(job) if bulk and _FORK else _ThreadFeed(job)
         inserted = written = 0
         try:
-            with store.loader(bulk=bulk, note=note) as loader:
+            expected = to_read // ROW_BYTES + 1
+            with store.loader(bulk=bulk, note=note, expected=expected) as loader:
                 for segments, consumed in feed:
                     for plan, rows, count in segments:
                         inserted += loader.write(plan.statement, rows)

@@ -155,9 +155,11 @@ class Store:
             raw.close()
         return InsertResult(inserted, len(rows) - inserted)
 
-    def loader(self, *, bulk: bool = False, note: Callable[[str], None] | None = None) -> Loader:
+    def loader(
+        self, *, bulk: bool = False, note: Callable[[str], None] | None = None, expected: int = 0
+    ) -> Loader:
         """A writer for ready-made SQLite statements (``cdr import``); see :class:`Loader`."""
-        return Loader(self, bulk=bulk, note=note)
+        return Loader(self, bulk=bulk, note=note, expected=expected)
 
     def count(self) -> int:
         with self.engine.connect() as conn:
@@ -168,18 +170,30 @@ class Loader:
     """Writes rows into the SQLite store with one connection and prepared statements.
 
     A small load commits batch by batch, so ``--follow`` shows each batch at once. A bulk load
-    runs in one transaction: the secondary indexes (and on an empty store the unique row key)
-    are dropped, the rows go into the bare table, and the indexes are built once at the end
-    from sorted data, several times faster than keeping them up to date row by row. Either the
-    whole file lands or, if anything fails or the process dies, none of it: the store is left
-    as it was and readers see the old rows, with their indexes, all along (WAL)."""
+    runs in one transaction: when the store holds fewer rows than are coming (``expected``),
+    its secondary indexes (on an empty store the unique row key too) are dropped, the rows go
+    into the bare table, and the indexes are built once at the end from sorted data, several
+    times faster than keeping them up to date row by row; into a larger store the rows go with
+    the indexes in place, which is then cheaper than rebuilding them. Either the whole file lands
+    or, if anything fails or the process dies, none of it: the store is left as it was and
+    readers see the old rows, with their indexes, all along (WAL). A load that added nothing
+    (the same file again) is rolled back: the dropped indexes come back as they were."""
 
-    def __init__(self, store: Store, *, bulk: bool, note: Callable[[str], None] | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        bulk: bool,
+        note: Callable[[str], None] | None,
+        expected: int = 0,
+    ) -> None:
         if store.engine.dialect.name != "sqlite":
             raise SourceError("only pbxgate's SQLite store can import Master.csv")
         self.store = store
         self.bulk = bulk
+        self.expected = expected
         self.note = note or (lambda _text: None)
+        self.added = 0
         self.late_duplicates = 0  # found when the unique key was built at the end
         self._dropped: list[Index] = []
         self._raw: Any = None
@@ -194,9 +208,10 @@ class Loader:
         if self.bulk:
             try:
                 con.execute("BEGIN IMMEDIATE")
-                empty = con.execute(f"SELECT 1 FROM {self.store.table.name} LIMIT 1").fetchone()
-                for ix in self.store.table.indexes:
-                    if ix.unique and (empty is not None or not _exists(con, str(ix.name))):
+                table = self.store.table.name
+                held = con.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
+                for ix in self.store.table.indexes if held < self.expected else ():
+                    if ix.unique and (held or not _exists(con, str(ix.name))):
                         continue  # rows to dedupe against, or an old store's built-in key
                     con.execute(f"DROP INDEX IF EXISTS {ix.name}")
                     self._dropped.append(ix)
@@ -216,7 +231,9 @@ class Loader:
             con.executemany(statement, rows)
             if not self.bulk:
                 con.execute("COMMIT")
-            return con.total_changes - before
+            added = con.total_changes - before
+            self.added += added
+            return added
         except sqlite3.Error as exc:
             if not self.bulk and con.in_transaction:
                 con.execute("ROLLBACK")
@@ -228,7 +245,7 @@ class Loader:
         try:
             if not self.bulk:
                 return
-            if exc is not None:
+            if exc is not None or not self.added:
                 con.execute("ROLLBACK")
                 return
             try:
