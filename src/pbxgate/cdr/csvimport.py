@@ -292,9 +292,11 @@ class ImportResult:
         return len(self.rejects)
 
 
-# Above this much to read, the import runs as one bulk transaction that builds the indexes
-# once at the end (about 250,000 rows of Master.csv); see pbxgate.cdr.store.Loader.
-BULK_BYTES = 64 * 1024 * 1024
+# Above this much to read (about 30,000 rows of Master.csv), the import is one transaction
+# read by a second process (pbxgate.cdr.store.Loader). Below it that gains little (30,000
+# rows: 0.57 s against 0.68 s; 5,000 rows: 0.13 s against 0.11 s), and each batch is committed
+# as it comes.
+BULK_BYTES = 8 * 1024 * 1024
 BLOCK = 1 << 20  # bytes read at a time
 ROW_BYTES = 300  # a Master.csv row is 200-300 bytes: for guessing how many rows a file holds
 
