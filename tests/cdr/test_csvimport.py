@@ -349,3 +349,40 @@ def test_bulk_load_rebuilds_indexes_only_when_that_is_cheaper(tmp_path: Path) ->
     again = import_csv(repeated, target, LOCAL, bulk=True, note=built.append)
     assert (again.inserted, again.duplicates) == (0, 40 * 16) and built == []
     assert _indexes(target) >= {"ux_cdr_rowkey", "ix_cdr_calldate", "ix_cdr_src_calldate"}
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_full_disk_is_reported_as_such(tmp_path: Path, bulk: bool) -> None:
+    """SQLite rolls a transaction back by itself when the disk is full: the import says so,
+    and the store keeps what it had."""
+    from sqlalchemy import event
+
+    day = datetime(2026, 1, 5).date()
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("".join(master_csv_line(leg) + "\n" for leg in generate(day, day)))
+    target = store(tmp_path)
+    event.listen(
+        target.engine, "connect", lambda con, _rec: con.execute("PRAGMA max_page_count = 14")
+    )
+    target.engine.dispose()
+    with pytest.raises(SourceError, match=r"^cannot write CDR rows: database or disk is full"):
+        import_csv(csv_file, target, LOCAL, bulk=bulk, batch=50)
+    kept = target.count()  # batch by batch, whole batches stay; a bulk load is all or nothing
+    assert kept == 0 if bulk else (kept % 50 == 0 and kept < 200)
+    assert "ux_cdr_rowkey" in _indexes(target)
+
+
+def test_numbers_other_than_ascii_digits(tmp_path: Path) -> None:
+    arabic = BASE.replace(",17,0,", ",١٧,0,")  # Arabic-Indic 17: a number, stored as 17
+    superscript = BASE.replace(",17,0,", ",²,0,").replace("SIP/t-1", "SIP/t-2")
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text(arabic + "\n" + superscript + "\n", encoding="utf-8")
+    target = store(tmp_path)
+    result = import_csv(csv_file, target, LOCAL)
+    assert (result.inserted, [r.reason for r in result.rejects]) == (
+        1,
+        ["duration '²' is not a whole number"],
+    )
+    with target.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT duration, typeof(duration) FROM cdr").one()
+    assert tuple(stored) == (17, "integer")

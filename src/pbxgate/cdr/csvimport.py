@@ -196,7 +196,7 @@ def plan_for_row(fields: list[str], table: str = "cdr") -> _Plan:
 def _number(fields: list[str], i: int, column: str) -> int:
     """A whole number field, rewritten in place in its canonical form ("" is 0)."""
     text = fields[i]
-    if text.isdigit() and (text[0] != "0" or len(text) == 1):
+    if _canonical(text):
         return int(text)
     value = _int(text, column)
     fields[i] = str(value)
@@ -204,7 +204,8 @@ def _number(fields: list[str], i: int, column: str) -> int:
 
 
 def _canonical(text: str) -> bool:
-    return text.isdigit() and (text[0] != "0" or text == "0")
+    """ASCII digits without a leading zero: the number's text as it is stored and keyed."""
+    return text.isascii() and text.isdigit() and (text[0] != "0" or text == "0")
 
 
 def _times(fields: list[str], i_start: int, i_answer: int, i_end: int, zones: Zones) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -216,6 +217,7 @@ class Loader:
                     con.execute(f"DROP INDEX IF EXISTS {ix.name}")
                     self._dropped.append(ix)
             except sqlite3.Error as exc:
+                _rollback(con)
                 self._close()
                 raise SourceError(f"cannot write CDR rows: {_first_line(exc)}") from exc
         return self
@@ -235,8 +237,8 @@ class Loader:
             self.added += added
             return added
         except sqlite3.Error as exc:
-            if not self.bulk and con.in_transaction:
-                con.execute("ROLLBACK")
+            if not self.bulk:
+                _rollback(con)
             raise SourceError(f"cannot write CDR rows: {_first_line(exc)}") from exc
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
@@ -246,13 +248,13 @@ class Loader:
             if not self.bulk:
                 return
             if exc is not None or not self.added:
-                con.execute("ROLLBACK")
+                _rollback(con)
                 return
             try:
                 self._build_indexes(con)
                 con.execute("COMMIT")
             except sqlite3.Error as failure:
-                con.execute("ROLLBACK")
+                _rollback(con)
                 raise SourceError(f"cannot write CDR rows: {_first_line(failure)}") from failure
         finally:
             self._close()
@@ -279,6 +281,14 @@ class Loader:
         if self._raw is not None:
             self._raw.close()
             self._raw = None
+
+
+def _rollback(con: sqlite3.Connection) -> None:
+    """Roll back what is still open: SQLite has already rolled back by itself after some
+    errors (a full disk), and a failing rollback must not hide the error that led to it."""
+    if con.in_transaction:
+        with suppress(sqlite3.Error):
+            con.execute("ROLLBACK")
 
 
 def _exists(con: sqlite3.Connection, index: str) -> bool:
