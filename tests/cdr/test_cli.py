@@ -177,6 +177,40 @@ def test_import_exit_code_says_rows_were_rejected(
     assert not (tmp_path / "Master.csv.rejects").exists()
 
 
+def test_import_takes_rotated_and_compressed_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pbxgate cdr import Master.csv*`: the current file and logrotate's compressed ones; a
+    row in two of them is stored once, a damaged archive stops with one line."""
+    import gzip
+
+    from pbxgate.cdr.csvexport import master_csv_line
+
+    lines = [master_csv_line(leg) + "\n" for leg in LEGS]
+    current, rotated = tmp_path / "Master.csv", tmp_path / "Master.csv.1.gz"
+    current.write_text("".join(lines[4:]), encoding="utf-8")
+    rotated.write_bytes(gzip.compress("".join(lines[:5]).encode()))  # line 5 is in both
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[cdr]\nstore = "{tmp_path}/s.sqlite3"\n', encoding="utf-8")
+    code, out, err = run(cfg, "cdr", "import", str(rotated), str(current), capsys=capsys)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        f"{rotated}: 5 rows read: 5 imported, 0 already present, 0 rejected",
+        f"{current}: {len(LEGS) - 4} rows read: {len(LEGS) - 5} imported, 1 already present, "
+        "0 rejected",
+    ]
+    assert Store.open_sqlite(tmp_path / "s.sqlite3").count() == len(LEGS)
+    damaged = tmp_path / "Master.csv.2.gz"
+    damaged.write_bytes(gzip.compress("".join(lines).encode())[:-30])
+    code, _, err = run(cfg, "cdr", "import", str(damaged), capsys=capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"error: cannot read {damaged} after line " in err
+    code, _, err = run(cfg, "cdr", "import", "--follow", str(rotated), capsys=capsys)
+    assert (code, err) == (2, f"error: {rotated} is compressed: it can be imported, not followed\n")
+    code, _, err = run(cfg, "cdr", "import", "--follow", str(rotated), str(current), capsys=capsys)
+    assert code == 2 and "--follow follows one file" in err
+
+
 def test_import_refuses_a_file_that_is_not_master_csv(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -386,3 +386,21 @@ def test_numbers_other_than_ascii_digits(tmp_path: Path) -> None:
     with target.engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT duration, typeof(duration) FROM cdr").one()
     assert tuple(stored) == (17, "integer")
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_compressed_file_imports_as_the_plain_one(tmp_path: Path, bulk: bool) -> None:
+    import gzip
+
+    from pbxgate.cdr.csvimport import data_size
+
+    day = datetime(2026, 1, 5).date()
+    text = "".join(master_csv_line(leg) + "\n" for leg in generate(day, day))
+    plain, packed = tmp_path / "Master.csv", tmp_path / "Master.csv.1.gz"
+    plain.write_text(text, encoding="utf-8")
+    packed.write_bytes(gzip.compress(text.encode()))
+    assert data_size(packed) == data_size(plain) == len(text.encode())
+    one = import_csv(packed, store(tmp_path), LOCAL, bulk=bulk, batch=40)
+    other = import_csv(plain, Store.open_sqlite(tmp_path / "plain.sqlite3"), LOCAL, bulk=bulk)
+    size = len(text.encode())
+    assert (one.rows, one.inserted, one.bytes_read) == (other.rows, other.inserted, size)

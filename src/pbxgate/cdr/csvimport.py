@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import csv
 import gc
+import gzip
 import multiprocessing
 import os
 import queue
 import re
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -36,7 +38,7 @@ from itertools import chain
 from multiprocessing.connection import Connection
 from operator import methodcaller
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from pbxgate.cdr.model import Leg
 from pbxgate.cdr.store import KEY_FIELDS, KEY_HASH, STORE_COLUMNS, Store
@@ -325,7 +327,13 @@ class _Blocks:
     def __iter__(self) -> Iterator[list[str]]:
         rest = b""
         while True:
-            chunk = self.fh.read(BLOCK)
+            try:
+                chunk = self.fh.read(BLOCK)
+            except (OSError, EOFError, zlib.error) as exc:  # a damaged compressed file
+                name = getattr(self.fh, "name", "the file")
+                raise InputError(
+                    f"cannot read {name} after line {self.next_line - 1}: {exc}"
+                ) from exc
             data = rest + chunk if rest else chunk
             if chunk:
                 cut = data.rfind(b"\n") + 1
@@ -373,6 +381,38 @@ class _Blocks:
         return any(n in self.bad for n in range(first, last + 1))
 
 
+GZIP_MAGIC = b"\x1f\x8b"  # logrotate's compress: Master.csv.1.gz
+
+
+def open_csv(path: Path, *, follow: bool = False) -> IO[bytes]:
+    """``path`` opened for reading as bytes; a gzip-compressed file is read uncompressed."""
+    try:
+        fh: IO[bytes] = path.open("rb")
+        if fh.read(2) != GZIP_MAGIC:
+            fh.seek(0)
+            return fh
+        fh.close()
+        if follow:
+            raise InputError(f"{path} is compressed: it can be imported, not followed")
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def data_size(path: Path) -> int:
+    """How many bytes of CSV ``path`` holds: its size, or for a gzip file the size that its
+    trailer records (modulo 4 GiB, as gzip keeps it)."""
+    try:
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if fh.read(2) != GZIP_MAGIC or size < 20:
+                return size
+            fh.seek(-4, os.SEEK_END)
+            return int.from_bytes(fh.read(4), "little")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
 def import_csv(
     path: Path,
     store: Store,
@@ -394,12 +434,9 @@ def import_csv(
     and checks the rows in a second process, so that the Python work of one and SQLite's work
     in this one run on two cores. A small load reads in a thread instead (no process to start).
     """
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    fh = open_csv(path, follow=complete_only or offset > 0)
     with fh, _no_gc():
-        to_read = os.fstat(fh.fileno()).st_size - offset
+        to_read = data_size(path) - offset
         if bulk is None:
             bulk = to_read > BULK_BYTES
         job = _Job(fh, zones, offset, complete_only, batch, reject_file, store.table.name)
@@ -680,9 +717,11 @@ __all__ = [
     "ImportResult",
     "Reject",
     "complete_row",
+    "data_size",
     "follow_csv",
     "import_csv",
     "layout_for",
+    "open_csv",
     "parse_row",
     "plan_for_row",
 ]

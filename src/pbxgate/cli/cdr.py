@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from pbxgate.cdr import api
-from pbxgate.cdr.csvimport import ImportResult, follow_csv, import_csv
+from pbxgate.cdr.csvimport import ImportResult, data_size, follow_csv, import_csv
 from pbxgate.cdr.doctor import FAIL, diagnose
 from pbxgate.cdr.generate import generate as generate_legs
 from pbxgate.cdr.kpi import BREAKDOWNS
@@ -279,7 +279,12 @@ def stats(app: AppContext, /, by: str | None, fmt: str, **opts: Any) -> None:
 
 
 @cdr.command(name="import")
-@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "csv_files",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
 @click.option("--rejects", type=click.Path(dir_okay=False, path_type=Path),
               help="Append rejected rows to this file (default: rejects/FILE.rejects beside "
                    "the local store, holding the last run's rejects).")  # fmt: skip
@@ -288,45 +293,61 @@ def stats(app: AppContext, /, by: str | None, fmt: str, **opts: Any) -> None:
 @click.option("--interval", type=float, default=1.0, show_default=True, help="--follow poll, s.")
 @pass_app
 def import_(
-    app: AppContext, csv_file: Path, rejects: Path | None, gmt: bool, follow: bool, interval: float
+    app: AppContext,
+    csv_files: tuple[Path, ...],
+    rejects: Path | None,
+    gmt: bool,
+    follow: bool,
+    interval: float,
 ) -> None:
     """Import Asterisk's Master.csv into pbxgate's local store (idempotent).
 
-    Broken rows are reported with their line number and reason, written to the reject file
-    (default: rejects/FILE.rejects beside the local store; it holds the last run's rejects),
-    and make the exit status 6. A file with no importable row at all is refused (status 2).
+    Several files may be given, rotated and gzip-compressed ones too (Master.csv.1.gz); a row
+    that is in two of them is imported once. Broken rows are reported with their line number
+    and reason, written to the reject file (default: rejects/FILE.rejects beside the local
+    store; it holds the last run's rejects), and make the exit status 6. A file with no
+    importable row at all is refused (status 2).
 
     \b
-    Example:
+    Examples:
       pbxgate cdr import /var/log/asterisk/cdr-csv/Master.csv --gmt
+      pbxgate cdr import /var/log/asterisk/cdr-csv/Master.csv*
     """
+    if follow and len(csv_files) > 1:
+        raise click.UsageError("--follow follows one file")
     settings = _settings(app)
     display = zone(settings.timezone)
     zones = Zones(source=zone("UTC") if gmt else display, display=display)
     store = Store.open_sqlite(settings.store_path())
-    reject_file = rejects or settings.store_path().parent / "rejects" / f"{csv_file.name}.rejects"
-    reject_file.parent.mkdir(parents=True, exist_ok=True)
-    if rejects is None:
-        reject_file.unlink(missing_ok=True)  # the default file tells about this run only
-    with _progress(csv_file) as (progress, note):
-        result = import_csv(
-            csv_file,
-            store,
-            zones,
-            reject_file=reject_file,
-            progress=progress,
-            note=note,
-            complete_only=follow,
+    rejected = 0
+    for csv_file in csv_files:
+        reject_file = (
+            rejects or settings.store_path().parent / "rejects" / f"{csv_file.name}.rejects"
         )
-    if result.rows and result.rejected == result.rows:
-        first = result.rejects[0]
-        raise InputError(
-            f"{csv_file} does not look like Asterisk's Master.csv: line {first.line}: "
-            f"{first.reason}",
-            hint=f"all {result.rows} rows were refused; they are in {reject_file}",
-        )
-    _report_import(result, reject_file)
+        reject_file.parent.mkdir(parents=True, exist_ok=True)
+        if rejects is None:
+            reject_file.unlink(missing_ok=True)  # the default file tells about this run only
+        with _progress(csv_file) as (progress, note):
+            result = import_csv(
+                csv_file,
+                store,
+                zones,
+                reject_file=reject_file,
+                progress=progress,
+                note=note,
+                complete_only=follow,
+            )
+        if result.rows and result.rejected == result.rows:
+            first = result.rejects[0]
+            raise InputError(
+                f"{csv_file} does not look like Asterisk's Master.csv: line {first.line}: "
+                f"{first.reason}",
+                hint=f"all {result.rows} rows were refused; they are in {reject_file}",
+            )
+        _report_import(result, reject_file, csv_file if len(csv_files) > 1 else None)
+        rejected += result.rejected
     if follow:
+        (csv_file,) = csv_files
         click.echo(f"following {csv_file} (Ctrl-C stops)", err=True)
 
         def wait() -> bool:
@@ -345,7 +366,7 @@ def import_(
             on_batch=lambda more: _report_import(more, reject_file),
             reject_file=reject_file,
         )
-    if result.rejected:
+    if rejected:
         raise click.exceptions.Exit(EXIT_REJECTED)
 
 
@@ -374,7 +395,7 @@ def _progress(
         return
     bar: Any
     with click.progressbar(
-        length=path.stat().st_size, label=f"Importing {path.name}", file=sys.stderr
+        length=data_size(path), label=f"Importing {path.name}", file=sys.stderr
     ) as bar:
         seen = [0]
 
@@ -389,10 +410,10 @@ def _progress(
         yield update, note
 
 
-def _report_import(result: ImportResult, reject_file: Path) -> None:
+def _report_import(result: ImportResult, reject_file: Path, name: Path | None = None) -> None:
     click.echo(
-        f"{result.rows} rows read: {result.inserted} imported, {result.duplicates} already "
-        f"present, {result.rejected} rejected"
+        f"{f'{name}: ' if name else ''}{result.rows} rows read: {result.inserted} imported, "
+        f"{result.duplicates} already present, {result.rejected} rejected"
     )
     for reject in result.rejects[:20]:
         click.echo(f"line {reject.line}: {reject.reason}", err=True)
