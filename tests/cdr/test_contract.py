@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, create_engine
@@ -38,12 +39,19 @@ WHOLE_DAY = Window(DAY, DAY + timedelta(days=1))
 
 
 def _table(meta: MetaData, name: str, layout: str) -> Table:
-    names = {"freepbx": LEG_COLUMNS, "asterisk": ASTERISK_COLUMNS, "classic": CLASSIC_COLUMNS}
+    names = {
+        "freepbx": LEG_COLUMNS,
+        "asterisk": ASTERISK_COLUMNS,
+        "classic": CLASSIC_COLUMNS,
+        "epoch": ASTERISK_COLUMNS,
+    }
     cols: list[Column[Any]] = []
     for col in names[layout]:
-        if col in ("calldate", "start", "answer", "end"):
+        if layout == "epoch" and col in ("start", "answer", "end"):  # start(int64) and so on
+            cols.append(Column(col, Integer, nullable=col != "start"))
+        elif col in ("calldate", "start", "answer", "end"):
             cols.append(Column(col, DateTime, nullable=col in ("answer", "end")))
-        elif col in INT_COLUMNS or (col == "amaflags" and layout != "asterisk"):
+        elif col in INT_COLUMNS or (col == "amaflags" and layout in ("freepbx", "classic")):
             cols.append(Column(col, Integer, nullable=False))
         else:
             cols.append(Column(col, String(255), nullable=False))
@@ -58,9 +66,13 @@ def _row(leg: Any, layout: str, table: Table) -> dict[str, Any]:
         elif col in ("answer", "end"):
             row[col] = leg.answered_at if col == "answer" else leg.finish
         elif col == "amaflags":
-            row[col] = "DOCUMENTATION" if layout == "asterisk" else 3
+            row[col] = 3 if layout in ("freepbx", "classic") else "DOCUMENTATION"
         else:
             row[col] = getattr(leg, col, "")
+    if layout == "epoch":  # Unix seconds of the PBX's local times
+        for col in ("start", "answer", "end"):
+            if row[col] is not None:
+                row[col] = int(row[col].replace(tzinfo=ZoneInfo("Europe/Moscow")).timestamp())
     return row
 
 
@@ -90,11 +102,13 @@ def _drop(url: str, name: str) -> None:
 
 BACKENDS = ["sqlite", "mariadb", "postgresql"]
 LAYOUTS = ["freepbx", "asterisk", "classic", "pbxgate"]
+# cdr_sqlite3_custom with `start(int64)`: Asterisk's columns, times as Unix seconds.
+EPOCH = [("sqlite", "epoch")]
 
 
 @pytest.fixture(
     scope="module",
-    params=[(b, lay) for b in BACKENDS for lay in LAYOUTS],
+    params=[(b, lay) for b in BACKENDS for lay in LAYOUTS] + EPOCH,
     ids=lambda p: f"{p[0]}-{p[1]}",
 )
 def source(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -142,6 +142,37 @@ def test_cdr_sqlite3_custom_master_db(asterisk_fixtures: Path, tmp_path: Path) -
         2,
         "DOCUMENTATION",
     )
+    src.close()
+
+
+def test_times_kept_as_unix_seconds(asterisk_fixtures: Path, tmp_path: Path) -> None:
+    """The same row with `calldate(int64)` in a `fields=` mapping: Unix seconds, in columns
+    that SQLite leaves without a type, read in the PBX's zone."""
+    import sqlite3
+    from zoneinfo import ZoneInfo
+
+    from pbxgate.cdr.doctor import diagnose
+
+    header, rows = _fixture_table(asterisk_fixtures, "cdr_sqlite3_custom")
+    at = header.index("calldate")
+    local = datetime.fromisoformat(rows[0][at])
+    stored: list[object] = list(rows[0])
+    stored[at] = int(local.replace(tzinfo=ZoneInfo("Europe/Moscow")).timestamp())
+    db = tmp_path / "master.db"
+    con = sqlite3.connect(db)
+    con.execute(f"CREATE TABLE cdr ({', '.join(header)})")
+    con.execute(f"INSERT INTO cdr VALUES ({', '.join('?' * len(header))})", stored)
+    con.commit()
+    con.close()
+    src = open_source(CdrSettings(timezone="Europe/Moscow"), str(db))
+    assert src.layout.epoch_times
+    (call,) = api.list_calls(src, Window(local, local + timedelta(seconds=1)), Filters())
+    assert call.start == local and call.src == "84991111111"
+    assert (
+        api.list_calls(src, Window(local + timedelta(seconds=1), local.replace(hour=23)), Filters())
+        == []
+    )
+    assert any("time in calldate (Unix seconds)" in c.detail for c in diagnose(src))
     src.close()
 
 

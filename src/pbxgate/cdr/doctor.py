@@ -59,7 +59,12 @@ def diagnose(source: Source) -> list[Check]:
     except PbxgateError as exc:
         return [*checks, Check(FAIL, "table", str(exc))]
     checks.append(
-        Check(OK, "table", f"{layout.table}: {layout.kind} layout, time in {layout.time_column}")
+        Check(
+            OK,
+            "table",
+            f"{layout.table}: {layout.kind} layout, time in {layout.time_column}"
+            + (" (Unix seconds)" if layout.epoch_times else ""),
+        )
     )
     missing = layout.missing()
     if missing:

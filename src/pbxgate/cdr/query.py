@@ -9,11 +9,12 @@ grouped by ``linkedid`` and filtered as calls: one call is one row.
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -247,7 +248,9 @@ def leg_select(
     return select(*(tbl.c[n] for n in names)).where(and_(*clauses)).order_by(when)
 
 
-def leg_params(lo: datetime | str, hi: datetime | str, filters: Filters | None) -> dict[str, Any]:
+def leg_params(
+    lo: datetime | str | int, hi: datetime | str | int, filters: Filters | None
+) -> dict[str, Any]:
     params: dict[str, Any] = {"lo": lo, "hi": hi}
     if filters is not None:
         params.update({f"disp{i}": d for i, d in enumerate(filters.dispositions)})
@@ -305,8 +308,11 @@ def _pushdown(filters: Filters, layout: Layout) -> list[ColumnElement[bool]]:
     return out
 
 
-def _bound(source: Source, moment: datetime) -> datetime | str:
+def _bound(source: Source, moment: datetime) -> datetime | str | int:
+    layout = source.layout  # first: it settles the source's zone
     value = source.zones.to_source(moment)
+    if layout.epoch_times:  # Unix seconds; the source zone is then UTC
+        return calendar.timegm(value.timetuple())
     # SQLite keeps DATETIME as text; compare text with text so the calldate index is used.
     return value.strftime("%Y-%m-%d %H:%M:%S") if source.dialect == "sqlite" else value
 
@@ -416,8 +422,8 @@ def _as_datetime(value: Any) -> datetime | None:
     text = str(value)
     if text.startswith(("0000-00-00", "1000-01-01")):
         return None
-    if text.isdigit():  # cdr_sqlite3_custom start(int64): Unix seconds
-        return datetime.fromtimestamp(int(text))
+    if text.isdigit():  # cdr_sqlite3_custom start(int64): Unix seconds, read as UTC
+        return datetime.fromtimestamp(int(text), UTC).replace(tzinfo=None)
     return datetime.fromisoformat(text).replace(tzinfo=None, microsecond=0)
 
 

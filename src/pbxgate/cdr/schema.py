@@ -85,6 +85,8 @@ class Layout:
     time_column: str
     columns: frozenset[str]
     amaflags_numeric: bool = False
+    # Times as Unix seconds in an INTEGER column (cdr_sqlite3_custom's ``start(int64)``).
+    epoch_times: bool = False
 
     def has(self, column: str) -> bool:
         return column in self.columns
@@ -122,7 +124,10 @@ def detect_layout(table: str, columns: dict[str, str]) -> Layout:
         raise SourceError(f"table {table} lacks CDR columns: {', '.join(absent)}")
     amaflags = lowered.get("amaflags", "")
     numeric = any(word in amaflags for word in ("INT", "NUMERIC", "DECIMAL"))
-    return Layout(table, time_column, frozenset(lowered), amaflags_numeric=numeric)
+    epoch = "INT" in lowered[time_column]
+    return Layout(
+        table, time_column, frozenset(lowered), amaflags_numeric=numeric, epoch_times=epoch
+    )
 
 
 def store_table(metadata: MetaData, name: str = "cdr") -> Table:

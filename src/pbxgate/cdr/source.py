@@ -14,6 +14,7 @@ port, user and the server's reason, and never the password.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import time
@@ -166,11 +167,24 @@ class Source:
                 )
             cols = {c["name"]: str(c["type"]) for c in insp.get_columns(self.spec.table)}
         layout = detect_layout(self.spec.table, cols)
+        if not layout.epoch_times and self.dialect == "sqlite":  # SQLite's types are loose
+            layout = dataclasses.replace(layout, epoch_times=self._holds_seconds(layout))
+        if layout.epoch_times:  # Unix seconds count from UTC, whatever the settings say
+            self.zones = Zones(source=zone("UTC"), display=self.zones.display)
         if layout.group_column == "uniqueid":
             log.warning(
                 "%s has no linkedid column: legs are grouped into calls by uniqueid", self.where()
             )
         return layout
+
+    def _holds_seconds(self, layout: Layout) -> bool:
+        """Whether the start times are stored as whole numbers (a look at one row)."""
+        col = layout.time_column
+        with self.errors("read the table layout"), self.engine.connect() as conn:
+            kind = conn.exec_driver_sql(
+                f'SELECT typeof("{col}") FROM "{layout.table}" WHERE "{col}" IS NOT NULL LIMIT 1'
+            ).scalar()
+        return kind == "integer"
 
     def indexes(self) -> list[tuple[str, tuple[str, ...]]]:
         with self.errors("read the indexes"):
