@@ -223,6 +223,18 @@ def test_import_refuses_a_file_that_is_not_master_csv(
     assert "does not look like Asterisk's Master.csv: line 1" in err
 
 
+def test_dispositions_as_typed_or_refused(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(config, "cdr", "calls", "--from", "2016-03-18", "--to", "2016-03-19",
+                       "--disposition", "no_answer", "--format", "json", capsys=capsys)  # fmt: skip
+    calls = json.loads(out)
+    assert code == 0 and calls and {c["outcome"] for c in calls} == {"NO ANSWER"}
+    code, _, err = run(config, "cdr", "calls", "--disposition", "NOANSWER", capsys=capsys)
+    assert code == 2 and err == (
+        "error: unknown disposition 'NOANSWER': Asterisk writes one of ANSWERED, NO ANSWER, "
+        "BUSY, FAILED, CONGESTION, CANCEL\n"
+    )
+
+
 def test_conflicting_flags_are_refused(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(config, "cdr", "calls", "--today", "--yesterday", capsys=capsys)
     assert (code, err) == (2, "error: --today and --yesterday cannot be combined\n")

@@ -18,7 +18,7 @@ from pbxgate.cdr.csvimport import ImportResult, data_size, follow_csv, import_cs
 from pbxgate.cdr.doctor import FAIL, diagnose
 from pbxgate.cdr.generate import generate as generate_legs
 from pbxgate.cdr.kpi import BREAKDOWNS
-from pbxgate.cdr.model import ANSWERED, BUSY, FAILED, NO_ANSWER, Leg
+from pbxgate.cdr.model import ANSWERED, BUSY, CANCEL, CONGESTION, FAILED, NO_ANSWER, Leg
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.query import Filters, NumberFilter
 from pbxgate.cdr.render import FORMATS, render
@@ -125,6 +125,18 @@ def _window(settings: CdrSettings, opts: dict[str, Any]) -> Window:
     return resolve_window(start=start, end=end, period=period, now=now_in(zone(settings.timezone)))
 
 
+_DISPOSITIONS = (ANSWERED, NO_ANSWER, BUSY, FAILED, CONGESTION, CANCEL)  # ast_cdr_disp2str
+
+
+def _disposition(text: str) -> str:
+    """An outcome as Asterisk writes it; ``no-answer`` and ``NO_ANSWER`` mean ``NO ANSWER``."""
+    value = " ".join(text.upper().replace("_", " ").replace("-", " ").split())
+    if value not in _DISPOSITIONS:
+        known = ", ".join(_DISPOSITIONS)
+        raise InputError(f"unknown disposition {text!r}: Asterisk writes one of {known}")
+    return value
+
+
 def _filters(settings: CdrSettings, opts: dict[str, Any]) -> Filters:
     numbers = tuple(
         NumberFilter(col, opts[col]) for col in ("src", "dst", "did", "cnum") if opts.get(col)
@@ -132,7 +144,7 @@ def _filters(settings: CdrSettings, opts: dict[str, Any]) -> Filters:
     return Filters(
         direction=_one_of(opts, ("inbound", "outbound", "internal")),
         numbers=numbers,
-        dispositions=tuple(d.upper() for d in opts.get("disposition") or ()),
+        dispositions=tuple(_disposition(d) for d in opts.get("disposition") or ()),
         min_billsec=opts.get("min_billsec"),
         accountcode=opts.get("accountcode"),
         rule=InternalRule.from_settings(settings),
