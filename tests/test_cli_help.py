@@ -13,7 +13,10 @@ from pbxgate.cli.main import cli, main
 def commands(cmd: click.Command, path: list[str]) -> Iterator[list[str]]:
     yield path
     if isinstance(cmd, click.Group):
-        for name, sub in sorted(cmd.commands.items()):
+        ctx = click.Context(cmd)
+        for name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, name)
+            assert sub is not None, name
             yield from commands(sub, [*path, name])
 
 

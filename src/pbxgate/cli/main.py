@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -9,17 +10,38 @@ from pathlib import Path
 import click
 
 from pbxgate import __version__
-from pbxgate.cli.cdr import cdr
-from pbxgate.cli.config_cmd import config
 from pbxgate.cli.context import AppContext
-from pbxgate.cli.glbp import glbp
-from pbxgate.cli.notify import notify
-from pbxgate.cli.report import report
-from pbxgate.cli.serve import serve
 from pbxgate.errors import PbxgateError
 
+# Each area's commands are imported when they are asked for: `pbxgate glbp` does not load
+# SQLAlchemy, `pbxgate cdr` does not load the GLBP simulator (start-up is most of a short
+# command's time).
+AREAS = {
+    "cdr": "pbxgate.cli.cdr:cdr",
+    "config": "pbxgate.cli.config_cmd:config",
+    "glbp": "pbxgate.cli.glbp:glbp",
+    "notify": "pbxgate.cli.notify:notify",
+    "serve": "pbxgate.cli.serve:serve",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class AreaGroup(click.Group):
+    """The top-level group, loading an area's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *AREAS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in AREAS:
+            module, _, name = AREAS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), name)
+            if cmd_name == "cdr":  # `pbxgate cdr report` lives in its own module
+                command.add_command(importlib.import_module("pbxgate.cli.report").report)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=AreaGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -41,14 +63,6 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool, verbose: bool
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     ctx.obj = AppContext(config_path=config_path, debug=debug)
-
-
-cdr.add_command(report)
-cli.add_command(cdr)
-cli.add_command(config)
-cli.add_command(notify)
-cli.add_command(glbp)
-cli.add_command(serve)
 
 
 def main(argv: list[str] | None = None) -> int:
