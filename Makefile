@@ -20,9 +20,7 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 pytest: install
-	$(VENV)/bin/coverage erase
 	$(VENV)/bin/coverage run -m pytest $(PYTEST_ARGS)
-	@$(VENV)/bin/coverage combine -q
 	@echo "coverage (branch): $$($(VENV)/bin/coverage report --format=total)%"
 
 test: lint typecheck pytest
