@@ -404,3 +404,22 @@ def test_a_compressed_file_imports_as_the_plain_one(tmp_path: Path, bulk: bool) 
     other = import_csv(plain, Store.open_sqlite(tmp_path / "plain.sqlite3"), LOCAL, bulk=bulk)
     size = len(text.encode())
     assert (one.rows, one.inserted, one.bytes_read) == (other.rows, other.inserted, size)
+
+
+def test_without_a_second_process_a_bulk_load_reads_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import multiprocessing
+
+    def no_fork(self: object) -> None:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", no_fork)
+    day = datetime(2026, 1, 5).date()
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("".join(master_csv_line(leg) + "\n" for leg in generate(day, day)))
+    target = store(tmp_path)
+    built: list[str] = []
+    result = import_csv(csv_file, target, LOCAL, bulk=True, note=built.append)
+    assert result.inserted == target.count() > 100 and "indexing rowkey" in built

@@ -440,7 +440,12 @@ def import_csv(
         if bulk is None:
             bulk = to_read > BULK_BYTES
         job = _Job(fh, zones, offset, complete_only, batch, reject_file, store.table.name)
-        feed = _ProcessFeed(job) if bulk and _FORK else _ThreadFeed(job)
+        try:
+            feed: _ThreadFeed | _ProcessFeed = (
+                _ProcessFeed(job) if bulk and _FORK else _ThreadFeed(job)
+            )
+        except OSError:  # no second process to be had: the same load, read in a thread
+            feed = _ThreadFeed(job)
         inserted = written = 0
         try:
             expected = to_read // ROW_BYTES + 1
@@ -598,8 +603,13 @@ class _ProcessFeed:
         ctx = multiprocessing.get_context("fork")
         self.recv, send = ctx.Pipe(duplex=False)
         self.child = ctx.Process(target=_child, args=(job, send), name="csv-reader", daemon=True)
-        self.child.start()
-        send.close()
+        try:
+            self.child.start()
+        except OSError:  # out of processes or memory: the caller reads in a thread instead
+            self.recv.close()
+            raise
+        finally:
+            send.close()
         self.done: ImportResult | None = None
 
     def __iter__(self) -> Iterator[Batch]:
@@ -607,8 +617,10 @@ class _ProcessFeed:
         while True:
             try:
                 kind, body = self.recv.recv()
-            except EOFError:
+            except (EOFError, OSError):
                 raise InputError("the process reading the file stopped unexpectedly") from None
+            except Exception as exc:  # a message that does not unpickle here
+                raise InputError(f"the process reading the file sent {exc!r}") from exc
             if kind == "batch":
                 segments = []
                 for names, packed, count in body[0]:
