@@ -14,13 +14,11 @@ Prepare the tables as for ``benchmarks/cdr_bench.py`` (docs/benchmarks.md), then
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cdr_bench import timed  # the same median-of-runs timing (benchmarks/ is on the path)
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.report.build import ReportOptions, assemble, collect
 from pbxgate.cdr.report.formats import render
@@ -39,25 +37,15 @@ NOW = datetime(2024, 4, 2, 7, 0)
 FORMATS = ("text", "html", "xlsx", "csv", "json")
 
 
-def median_time(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
-    result = fn()  # warm-up: caches, font cache, imports
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), result
-
-
 def bench(name: str, url: str, runs: int) -> dict[str, Any]:
     source = open_source(CdrSettings(sources={"b": SourceSettings(url=url)}), "b")
     opts = ReportOptions(period="month", language="ru", source=name)
     rule = InternalRule()
     try:
-        t_collect, calls = median_time(lambda: collect(source, MONTH, rule, opts, NOW), runs)
+        t_collect, calls = timed(lambda: collect(source, MONTH, rule, opts, NOW), runs)
     finally:
         source.close()
-    t_assemble, report = median_time(lambda: assemble(calls, MONTH, opts, NOW), runs)
+    t_assemble, report = timed(lambda: assemble(calls, MONTH, opts, NOW), runs)
     out: dict[str, Any] = {
         "calls_read": len(calls),
         "legs_read": sum(len(c.legs) for c in calls),
@@ -66,7 +54,7 @@ def bench(name: str, url: str, runs: int) -> dict[str, Any]:
         "assemble_s": round(t_assemble, 2),
     }
     for fmt in FORMATS:
-        seconds, body = median_time(lambda fmt=fmt: render(report, fmt), runs)
+        seconds, body = timed(lambda fmt=fmt: render(report, fmt), runs)
         out[f"{fmt}_s"] = round(seconds, 2)
         out[f"{fmt}_bytes"] = len(body)
     out["total_html_s"] = round(t_collect + t_assemble + out["html_s"], 2)

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from pbxgate.cdr.model import Leg
-from pbxgate.cdr.store import KEY_FIELDS, KEY_HASH, STORE_COLUMNS, Store
+from pbxgate.cdr.store import KEY_FIELDS, KEY_HASH, STORE_COLUMNS, Store, column_list
 from pbxgate.cdr.window import Zones
 from pbxgate.errors import InputError
 
@@ -109,24 +109,6 @@ def _int(value: str, column: str) -> int:
         raise ValueError(f"{column} {value!r} is not a whole number") from None
 
 
-def _checked(fields: list[str], zones: Zones) -> dict[str, Any]:
-    """The row's fields by name, times validated and converted, numbers parsed."""
-    row: dict[str, Any] = dict(zip(layout_for(fields), fields, strict=True))
-    for col in ("start", "answer", "end"):
-        row[col] = _time(row[col], col, zones)
-    duration = row["duration"] = _int(row["duration"], "duration")
-    billsec = row["billsec"] = _int(row["billsec"], "billsec")
-    row["sequence"] = _int(row.get("sequence", ""), "sequence")
-    if duration < 0 or billsec < 0:
-        raise ValueError("negative duration or billsec")
-    if billsec > duration:
-        raise ValueError(f"billsec {billsec} exceeds duration {duration}")
-    match = _NAME_NUM.match(row["clid"])
-    cnam = match.group("name") if match else ""
-    row["cnam"] = cnam if cnam != row["src"] else ""
-    return row
-
-
 class _Plan:
     """How rows of one column layout become store rows, worked out once per layout.
 
@@ -138,15 +120,11 @@ class _Plan:
 
     def __init__(self, names: tuple[str, ...], table: str) -> None:
         pos = {name: i for i, name in enumerate(names)}
-        n = len(names)
         self.names = names
-        self.width = n
-        self.i_start, self.i_answer, self.i_end = pos["start"], pos["answer"], pos["end"]
-        self.i_dur, self.i_bill, self.i_clid = pos["duration"], pos["billsec"], pos["clid"]
-        self.i_seq, self.i_src = pos.get("sequence"), pos["src"]
+        self.width = n = len(names)  # the caller name and the row key follow at n and n + 1
         self.slots = (
-            self.i_start, self.i_answer, self.i_end, self.i_dur, self.i_bill, self.i_seq,
-            self.i_clid, self.i_src,
+            pos["start"], pos["answer"], pos["end"], pos["duration"], pos["billsec"],
+            pos.get("sequence"), pos["clid"], pos["src"],
         )  # fmt: skip
         exprs = []
         for col in STORE_COLUMNS:
@@ -160,11 +138,11 @@ class _Plan:
                 exprs.append(f"NULLIF({mark}, '')" if col in ("answer", "end") else mark)
             else:
                 exprs.append("0" if col == "sequence" else "''")
-        cols = ", ".join('"end"' if c == "end" else c for c in STORE_COLUMNS)
+        cols = column_list("sqlite")
         self.statement = f"INSERT OR IGNORE INTO {table} ({cols}) VALUES ({', '.join(exprs)})"
         # The row key's text (pbxgate.cdr.store.key_of): the start, then KEY_FIELDS, numbers
         # in their canonical form; absent columns read as "" (sequence as 0).
-        parts = [f"{{{self.i_start}}}"]
+        parts = [f"{{{pos['start']}}}"]
         for name in KEY_FIELDS:
             parts.append(f"{{{pos[name]}}}" if name in pos else "0" if name == "sequence" else "")
         self.key_text = "\x1f".join(parts)
@@ -259,19 +237,24 @@ def complete_row(fields: list[str], plan: _Plan, zones: Zones) -> list[str]:
 
 
 def parse_row(fields: list[str], zones: Zones) -> Leg:
-    """One Master.csv row as a leg; raises ValueError with the reason when it is broken."""
-    row = _checked(fields, zones)
+    """One Master.csv row as a leg (the import's own checks: :func:`complete_row`); raises
+    ValueError with the reason when it is broken."""
+    plan = plan_for_row(fields)
+    values = complete_row(list(fields), plan, zones)
+    row = dict(zip(plan.names, values, strict=False))  # the caller name and key come after
 
     def when(text: str) -> datetime | None:
         return datetime.fromisoformat(text) if text else None
 
     start = when(row["start"])
     assert start is not None
-    names = [f for f in row if f in Leg.__slots__ and f not in ("start", "answer", "end")]
     leg = Leg(start=start, answer=when(row["answer"]), end=when(row["end"]))
-    for name in names:
-        setattr(leg, name, row[name])
-    leg.cnum = row["src"]
+    for name, value in row.items():
+        if name in ("duration", "billsec", "sequence"):
+            setattr(leg, name, int(value))
+        elif name in Leg.__slots__ and name not in ("start", "answer", "end"):
+            setattr(leg, name, value)
+    leg.cnum, leg.cnam = row["src"], values[plan.width]
     return leg
 
 
@@ -613,7 +596,6 @@ class _ProcessFeed:
         self.done: ImportResult | None = None
 
     def __iter__(self) -> Iterator[Batch]:
-        plans: dict[tuple[str, ...], _Plan] = {}
         while True:
             try:
                 kind, body = self.recv.recv()
@@ -624,9 +606,7 @@ class _ProcessFeed:
             if kind == "batch":
                 segments = []
                 for names, packed, count in body[0]:
-                    plan = plans.get(names) or plans.setdefault(
-                        names, _plan_for(names, self.job.table)
-                    )
+                    plan = _plan_for(names, self.job.table)
                     rows = packed
                     if isinstance(packed, str):
                         rows = map(_split_fields, packed.split(_RS)) if count else []

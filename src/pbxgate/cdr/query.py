@@ -309,9 +309,8 @@ def _pushdown(filters: Filters, layout: Layout) -> list[ColumnElement[bool]]:
 
 
 def _bound(source: Source, moment: datetime) -> datetime | str | int:
-    layout = source.layout  # first: it settles the source's zone
     value = source.zones.to_source(moment)
-    if layout.epoch_times:  # Unix seconds; the source zone is then UTC
+    if source.layout.epoch_times:  # Unix seconds; the source zone is then UTC
         return calendar.timegm(value.timetuple())
     # SQLite keeps DATETIME as text; compare text with text so the calldate index is used.
     return value.strftime("%Y-%m-%d %H:%M:%S") if source.dialect == "sqlite" else value

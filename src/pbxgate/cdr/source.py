@@ -141,7 +141,7 @@ class Source:
         self.query_timeout = settings.query_timeout
         display = zone(settings.timezone)
         stored = zone("UTC") if spec.usegmtime else zone(spec.timezone)
-        self.zones = Zones(source=stored, display=display)
+        self._zones = Zones(source=stored, display=display)
         self.engine = _create_engine(spec, self.query_timeout)
         self._layout: Layout | None = None
         self._compiled: dict[Hashable, Compiled] = {}
@@ -150,6 +150,13 @@ class Source:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def zones(self) -> Zones:
+        """Where the table's times are kept and where they are shown; known once the layout
+        is (a table of Unix seconds keeps UTC, whatever the settings say)."""
+        _ = self.layout
+        return self._zones
 
     @property
     def layout(self) -> Layout:
@@ -170,7 +177,7 @@ class Source:
         if not layout.epoch_times and self.dialect == "sqlite":  # SQLite's types are loose
             layout = dataclasses.replace(layout, epoch_times=self._holds_seconds(layout))
         if layout.epoch_times:  # Unix seconds count from UTC, whatever the settings say
-            self.zones = Zones(source=zone("UTC"), display=self.zones.display)
+            self._zones = Zones(source=zone("UTC"), display=self._zones.display)
         if layout.group_column == "uniqueid":
             log.warning(
                 "%s has no linkedid column: legs are grouped into calls by uniqueid", self.where()

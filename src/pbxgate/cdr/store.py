@@ -134,7 +134,7 @@ class Store:
     def insert_rows(self, rows: list[tuple[Any, ...]]) -> InsertResult:
         """Insert ready rows in :data:`STORE_COLUMNS` order; rows already present are skipped."""
         dialect = self.engine.dialect.name
-        cols = ", ".join(_quote(c, dialect) for c in STORE_COLUMNS)
+        cols = column_list(dialect)
         marks = ", ".join(["?" if dialect == "sqlite" else "%s"] * len(STORE_COLUMNS))
         verb = {"sqlite": "INSERT OR IGNORE", "mysql": "INSERT IGNORE"}.get(dialect, "INSERT")
         tail = " ON CONFLICT (rowkey) DO NOTHING" if dialect == "postgresql" else ""
@@ -296,6 +296,11 @@ def _exists(con: sqlite3.Connection, index: str) -> bool:
     return found.fetchone() is not None
 
 
+def column_list(dialect: str) -> str:
+    """:data:`STORE_COLUMNS` for an INSERT, ``end`` quoted as the dialect wants."""
+    return ", ".join(_quote(c, dialect) for c in STORE_COLUMNS)
+
+
 def _quote(name: str, dialect: str) -> str:
     if name != "end":
         return name
@@ -356,6 +361,7 @@ __all__ = [
     "InsertResult",
     "Loader",
     "Store",
+    "column_list",
     "key_of",
     "key_of_text",
     "leg_values",

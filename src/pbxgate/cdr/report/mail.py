@@ -25,6 +25,7 @@ from typing import Any
 from pbxgate.cdr.report.i18n import label
 from pbxgate.cdr.report.settings import SmtpSettings
 from pbxgate.errors import DeliveryError
+from pbxgate.smtp import send_message
 
 
 class SmtpError(DeliveryError):
@@ -98,13 +99,16 @@ def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
     """Hand ``msg`` to the server; raises :class:`SmtpError` with one clear line."""
     where = smtp.where
     try:
-        with _connect(smtp) as client:
-            if smtp.security == "starttls":
-                client.starttls(context=_tls(smtp))
-            if smtp.user:
-                password = smtp.password.reveal() if smtp.password else ""
-                client.login(smtp.user, password)
-            client.send_message(msg)
+        password = smtp.password.reveal() if smtp.password else ""
+        send_message(
+            msg,
+            host=smtp.host,
+            port=smtp.port,
+            security=smtp.security,
+            timeout=smtp.timeout,
+            tls=lambda: _tls(smtp),
+            login=(smtp.user, password) if smtp.user else None,
+        )
     except smtplib.SMTPAuthenticationError as exc:
         raise SmtpError(
             f"SMTP server {where} refused the login for {smtp.user}: "
@@ -136,12 +140,6 @@ def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
         raise SmtpError(
             f"cannot reach SMTP server {where}: {reason}", hint="check [report.smtp] host and port"
         ) from None
-
-
-def _connect(smtp: SmtpSettings) -> smtplib.SMTP:
-    if smtp.security == "ssl":
-        return smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=_tls(smtp))
-    return smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
 
 
 def _tls(smtp: SmtpSettings) -> ssl.SSLContext:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import smtplib
-import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, formatdate
 
@@ -19,6 +18,7 @@ from pbxgate.notify.channels.base import Dead, Message, Outcome, Retry, Sent
 from pbxgate.notify.logmask import guarded
 from pbxgate.notify.settings import EmailSettings
 from pbxgate.notify.timezone import local_time
+from pbxgate.smtp import send_message
 
 
 def message_id(key: str, domain: str = "pbxgate.invalid") -> str:
@@ -50,18 +50,14 @@ class EmailChannel:
 
     def _send_blocking(self, mail: EmailMessage) -> None:
         s = self.settings
-        smtp: smtplib.SMTP
-        if s.security == "ssl":
-            ctx = ssl.create_default_context()
-            smtp = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ctx)
-        else:
-            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-        with smtp:
-            if s.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
-            if s.username:
-                smtp.login(s.username, self._password.reveal())
-            smtp.send_message(mail)
+        send_message(
+            mail,
+            host=s.host,
+            port=s.port,
+            security=s.security,
+            timeout=s.timeout,
+            login=(s.username, self._password.reveal()) if s.username else None,
+        )
 
     async def send(self, message: Message, recipient: str, key: str) -> Outcome:
         mail = build_email(message, self.settings.sender, recipient, key)
