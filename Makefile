@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test install lint typecheck pytest demo
+.PHONY: test install lint typecheck pytest demo e2e
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,3 +28,9 @@ test: lint typecheck pytest
 demo: install
 	$(VENV)/bin/pbxgate cdr generate --days 7
 	$(VENV)/bin/pbxgate cdr stats --today
+
+# The office on a real Asterisk (tests/asterisk/): builds it on first use (cached outside the
+# clone), places the scenario calls, checks pbxgate against them on every CDR backend.
+e2e: install
+	tests/asterisk/build.sh
+	$(VENV)/bin/pytest -m asterisk tests/asterisk $(PYTEST_ARGS)

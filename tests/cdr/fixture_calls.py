@@ -14,7 +14,8 @@
   J 14:10:00 84998888888 -> 114 ANSWERED 50/40    (I got through 580 s after I ended)
 
 By hand: 10 calls (13 legs); answered A B D E H J = 6, ASR 60.0; NER 9/10 = 90.0 (G failed);
-talk 130+67+50+25+120+40 = 432, ACD 72.0; inbound 8, outbound 1, missed C F G I = 4;
+talk 130+67+50+25+130+40 = 442, ACD 73.7 (H: the caller's connected time from the first answer
+to the end, 10 s of the transfer ringing included); inbound 8, outbound 1, missed C F G I = 4;
 busy hour 12:00 with 5 calls; peak concurrent 2 (A and B) at 12:01:33.
 """
 
@@ -96,8 +97,8 @@ EXPECTED = {
     "unanswered": 4,
     "asr": 60.0,
     "ner": 90.0,
-    "acd": 72.0,
-    "talk_seconds": 432,
+    "acd": 73.7,
+    "talk_seconds": 442,
     "busy_hour": "2016-03-18 12:00",
     "busy_hour_calls": 5,
     "peak_concurrent": 2,

@@ -146,7 +146,9 @@ def test_one_call_is_one_row(source: Source) -> None:
     assert (len(group.legs), group.answered_by, group.outcome) == (2, "104", ANSWERED)
     assert group.ring_seconds == 14 and group.talk_seconds == 67
     transfer = by_src["13:30"]
-    assert (len(transfer.legs), transfer.talk_seconds, transfer.duration) == (2, 120, 140)
+    # talk: from the first answer (13:30:10) to the end (13:32:20), the transfer included
+    assert (len(transfer.legs), transfer.talk_seconds, transfer.duration) == (2, 130, 140)
+    assert (transfer.answered_by, transfer.talked) == ("104", ("104", "105"))
     assert by_src["12:05"].outcome == "NO ANSWER"
     if source.layout.has("recordingfile"):
         assert by_src["12:00"].recordings == [REC_A]

@@ -91,7 +91,7 @@ def test_top_callers_dids_and_extensions() -> None:
         "missed": 1,
         "talk_seconds": 40,
     }
-    # talk: A 130 + B 67 + H 30+90 + J 40
+    # talk: A 130 + B 67 + H 130 (answered 13:30:10, ended 13:32:20) + J 40
     assert report["top_dids"] == [
         {
             "did": "4996491913",
@@ -99,7 +99,7 @@ def test_top_callers_dids_and_extensions() -> None:
             "answered": 4,
             "missed": 4,
             "asr": 50.0,
-            "talk_seconds": 357,
+            "talk_seconds": 367,
         }
     ]
     ext = {e["extension"]: e for e in report["extensions"]}

@@ -49,6 +49,8 @@ def call_row(call: Call, monitor_dir: Path | None = None) -> dict[str, Any]:
         "did": call.did,
         "dst": call.dst,
         "answered_by": call.answered_by,
+        "answered_via": call.answered_via,
+        "talked": ",".join(call.talked),
         "answered_at": call.answered_at,
         "outcome": call.outcome,
         "ring": call.ring_seconds,
@@ -154,7 +156,7 @@ def missed(
     calls = fetch_calls(source, wide, Filters(rule=filters.rule), lean=True, also=filters.columns())
     inside = [c for c in calls if c.start in window and filters.accepts_call(c)]
     rows = []
-    for item in missed_calls(inside, calls):
+    for item in missed_calls(inside, calls, within):
         row = item.as_row()
         row["after"] = _duration(item.after_seconds)
         rows.append(row)

@@ -3,9 +3,10 @@
 A month of a busy PBX is a few hundred thousand legs. Building a :class:`~pbxgate.cdr.model.Leg`
 and a :class:`~pbxgate.cdr.model.Call` for each costs more than reading them, so the KPIs are
 computed over :class:`CallFacts` instead: one small named tuple per call, made from the rows of
-its legs. The definitions are the same as ``Call``'s (first leg decides the direction, the
-call is answered when any leg is, talk time is the sum of the answered legs' billsec...), and the
-contract tests check that both paths give the same KPIs on every backend.
+its legs. A call of several legs goes through the same rules as ``Call``
+(:func:`pbxgate.cdr.callrules.derive`); a call of one leg, most of them, takes a short path
+written after ``callrules._single``. The contract tests check that both paths give the same
+KPIs on every backend, on generated traffic and on what a real Asterisk wrote.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import String, bindparam, cast, column, func, literal_column
 
-from pbxgate.cdr.model import ANSWERED, outcome_of
+from pbxgate.cdr.callrules import derive, link_by_channels, parse_channel, person_of, via_of
+from pbxgate.cdr.model import ANSWERED, NO_ANSWER, Leg
 from pbxgate.cdr.numbers import InternalRule
-from pbxgate.cdr.query import _as_datetime, _bound, direction_of, leg_params, leg_select
+from pbxgate.cdr.query import _as_datetime, _bound, leg_params, leg_select
 from pbxgate.cdr.source import Source
 from pbxgate.cdr.window import Window
 
@@ -38,21 +40,19 @@ class CallFacts(NamedTuple):
     answered_by: str
     dst: str
     src: str
+    answered_via: str = ""
 
 
 # Positions in the rows fetch_facts reads.
-T, SRC, DST, DUR, BILL, DISP, DID, LINK, UID, SEQ, END, CHAN = range(12)
-_ORDER = itemgetter(T, SEQ)
+T, SRC, DST, DUR, BILL, DISP, DID, LINK, UID, SEQ, END, CHAN, DCHAN, DCTX, ANS = range(15)
 
 
 def _columns(source: Source) -> list[str | None]:
     layout = source.layout
     wanted = [layout.time_column, "src", "dst", "duration", "billsec", "disposition", "did",
-              "linkedid", "uniqueid", "sequence", "end", "channel"]  # fmt: skip
-    cols = [c if c == layout.time_column or layout.has(c) else None for c in wanted]
-    if cols[LINK] and cols[UID]:  # the SELECT gives the call key in one column (see _select)
-        cols[UID] = None
-    return cols
+              "linkedid", "uniqueid", "sequence", "end", "channel", "dstchannel", "dcontext",
+              "answer"]  # fmt: skip
+    return [c if c == layout.time_column or layout.has(c) else None for c in wanted]
 
 
 def fetch_facts(
@@ -76,19 +76,39 @@ def fetch_facts(
         params["min_duration"] = int(longer_than.total_seconds())
     normalize = _normalizer(cols, source)
     groups: dict[str, list[tuple[Any, ...]]] = {}
+    unlinked = False
     for raw in source.stream(stmt, params):
         row = normalize(raw)
         # The key of Leg.call_key: a Master.csv without loguniqueid leaves both ids empty,
         # and the legs of one call then share their start and the caller's channel.
         key = row[LINK] or row[UID] or f"{row[T].isoformat()}/{row[CHAN]}"
+        unlinked = unlinked or not row[LINK]
         legs = groups.get(key)
         if legs is None:
             groups[key] = [row]
         else:
             legs.append(row)
+    if unlinked:
+        groups = link_by_channels(groups, _chan, _dchan, _span, _linked)
     facts = [_facts(key, legs, rule) for key, legs in groups.items()]
     facts.sort(key=_start)
     return facts
+
+
+def _chan(row: tuple[Any, ...]) -> str:
+    return row[CHAN]  # type: ignore[no-any-return]
+
+
+def _dchan(row: tuple[Any, ...]) -> str:
+    return row[DCHAN]  # type: ignore[no-any-return]
+
+
+def _span(row: tuple[Any, ...]) -> tuple[datetime, datetime]:
+    return (row[T], _finish(row))
+
+
+def _linked(row: tuple[Any, ...]) -> bool:
+    return bool(row[LINK])
 
 
 def _select(source: Source, names: list[str], long: bool = False) -> Any:
@@ -98,15 +118,11 @@ def _select(source: Source, names: list[str], long: bool = False) -> Any:
     if long:
         stmt = stmt.where(column("duration") > bindparam("min_duration"))
     cast_times = _times_as_text(source) and source.dialect != "sqlite"
-    texts = {source.layout.time_column, "end"} if cast_times else set()
-    merge = source.layout.has("linkedid") and source.layout.has("uniqueid")
+    texts = {source.layout.time_column, "end", "answer"} if cast_times else set()
     cols: list[Any] = []
     for c in stmt.selected_columns:
         if c.name in texts:
             cols.append(cast(c, String).label(c.name))
-        elif c.name == "linkedid" and merge:  # one column fewer to read: the call's key
-            key = func.coalesce(func.nullif(c, ""), column("uniqueid"))
-            cols.append(key.label("linkedid"))
         else:
             cols.append(c)
     if _packed(source):  # one text column a row: PyMySQL's per-column parsing is the cost
@@ -136,9 +152,10 @@ def _normalizer(cols: list[str | None], source: Source) -> Any:
     present = [i for i, c in enumerate(cols) if c is not None]
     width = len(present)
     # An absent column reads as what an empty one holds: "" for text, 0 for numbers, None for
-    # the end time (then start + duration), so that only real NULLs take the careful path.
+    # the end and answer times (then start + duration, end - billsec), so that only real NULLs
+    # take the careful path.
     pad = (None, "", 0)
-    absent = {END: width, DUR: width + 2, BILL: width + 2, SEQ: width + 2}
+    absent = {END: width, ANS: width, DUR: width + 2, BILL: width + 2, SEQ: width + 2}
     pick = itemgetter(
         *(present.index(i) if i in present else absent.get(i, width + 1) for i in range(len(cols)))
     )
@@ -151,23 +168,25 @@ def _normalizer(cols: list[str | None], source: Source) -> Any:
 
         def unpack(raw: Any) -> tuple[Any, ...]:
             row = pick((*raw[0].split("\x1f"), *pad))  # COALESCE made NULLs ""
-            end = row[END]
+            end, ans = row[END], row[ANS]
             out = (parse(row[T]), row[SRC], row[DST], int(row[DUR] or 0), int(row[BILL] or 0),
                    row[DISP], row[DID], row[LINK], row[UID], int(row[SEQ] or 0),
-                   parse(end) if end else None, row[CHAN])  # fmt: skip
+                   parse(end) if end else None, row[CHAN], row[DCHAN], row[DCTX],
+                   parse(ans) if ans else None)  # fmt: skip
             return out if zones.same else _careful(out, zones)
 
         return unpack
 
     def normalize(raw: Any) -> tuple[Any, ...]:
         row: tuple[Any, ...] = pick((*raw, *pad))
-        if None in row[:END] or row[CHAN] is None:
+        if None in row[:END] or None in row[CHAN:ANS]:
             return _careful(row, zones)
         if plain:
             return row
         if texts and type(row[T]) is str:
-            end = row[END]
-            return (parse(row[T]), *row[SRC:END], parse(end) if end else None, row[CHAN])
+            end, ans = row[END], row[ANS]
+            return (parse(row[T]), *row[SRC:END], parse(end) if end else None,
+                    *row[CHAN:ANS], parse(ans) if ans else None)  # fmt: skip
         return _careful(row, zones)
 
     return normalize
@@ -175,10 +194,10 @@ def _normalizer(cols: list[str | None], source: Source) -> Any:
 
 def _careful(row: tuple[Any, ...], zones: Any) -> tuple[Any, ...]:
     out = list(row)
-    for i in (T, END):
+    for i in (T, END, ANS):
         moment = _as_datetime(out[i])
         out[i] = moment if moment is None or zones.same else zones.to_display(moment)
-    for i in (SRC, DST, DISP, DID, LINK, UID, CHAN):
+    for i in (SRC, DST, DISP, DID, LINK, UID, CHAN, DCHAN, DCTX):
         out[i] = "" if out[i] is None else str(out[i])
     for i in (DUR, BILL, SEQ):
         out[i] = int(out[i] or 0)
@@ -190,31 +209,54 @@ def _finish(leg: tuple[Any, ...]) -> datetime:
     return end if end is not None else leg[T] + timedelta(seconds=leg[DUR])
 
 
+def _leg(row: tuple[Any, ...]) -> Leg:
+    return Leg(start=row[T], src=row[SRC], dst=row[DST], duration=row[DUR], billsec=row[BILL],
+               disposition=row[DISP], dcontext=row[DCTX], channel=row[CHAN],
+               dstchannel=row[DCHAN], uniqueid=row[UID], did=row[DID], linkedid=row[LINK],
+               sequence=row[SEQ], answer=row[ANS], end=row[END])  # fmt: skip
+
+
 def _facts(key: str, legs: list[tuple[Any, ...]], rule: InternalRule) -> CallFacts:
     if len(legs) > 1:
-        legs.sort(key=_ORDER)
-        end = max(_finish(leg) for leg in legs)
-        answered = [leg for leg in legs if leg[DISP] == ANSWERED]
-        outcome = outcome_of([leg[DISP] for leg in legs])
-        did = next((leg[DID] for leg in legs if leg[DID]), "")
-    else:
-        end = _finish(legs[0])
-        answered = legs if legs[0][DISP] == ANSWERED else []
-        outcome = legs[0][DISP]  # what outcome_of() gives for one leg
-        did = legs[0][DID]
-    first = legs[0]
+        d = derive([_leg(row) for row in legs], rule)
+        o = d.origin
+        return CallFacts(
+            key=key,
+            start=min(row[T] for row in legs),
+            end=d.end,
+            direction=rule.direction(o.src, o.dst, o.channel, o.dcontext),
+            answered=d.answered,
+            talk_seconds=d.talk_seconds,
+            outcome=d.outcome,
+            did=next((row[DID] for row in legs if row[DID]), ""),
+            answered_by=d.answered_by,
+            dst=o.dst,
+            src=o.src,
+            answered_via=d.answered_via,
+        )
+    # One leg: callrules._single, on the row as it is.
+    row = legs[0]
+    disposition, target = row[DISP], row[DCHAN]
+    answered = disposition == ANSWERED
+    person = via = ""
+    if answered and target:
+        chan = parse_channel(target)
+        assert chan is not None
+        person = person_of(chan, row[DST], rule)
+        via = via_of(row[DST], person, {chan.name}, rule)
     return CallFacts(
         key=key,
-        start=first[T],
-        end=end,
-        direction=direction_of(first[SRC], first[DST], rule),
-        answered=bool(answered),
-        talk_seconds=sum(leg[BILL] for leg in answered),
-        outcome=outcome,
-        did=did,
-        answered_by=answered[0][DST] if answered else "",
-        dst=first[DST],
-        src=first[SRC],
+        start=row[T],
+        end=_finish(row),
+        direction=rule.direction(row[SRC], row[DST], row[CHAN], row[DCTX]),
+        answered=answered,
+        talk_seconds=row[BILL] if answered else 0,
+        outcome=disposition or NO_ANSWER,
+        did=row[DID],
+        answered_by=person,
+        dst=row[DST],
+        src=row[SRC],
+        answered_via=via,
     )
 
 

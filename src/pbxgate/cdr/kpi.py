@@ -23,7 +23,9 @@ from typing import Protocol
 from pbxgate.cdr.model import INBOUND, NER_OUTCOMES, OUTBOUND
 from pbxgate.cdr.window import Window
 
-BREAKDOWNS = ("hour", "day", "weekday", "did", "extension", "disposition", "direction")
+BREAKDOWNS = (
+    "hour", "day", "weekday", "did", "extension", "group", "disposition", "direction",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class CallLike(Protocol):
     @property
     def answered_by(self) -> str: ...
     @property
+    def answered_via(self) -> str: ...
+    @property
     def dst(self) -> str: ...
     @property
     def src(self) -> str: ...
@@ -159,6 +163,8 @@ _KEYS: dict[str, Callable[[CallLike], str]] = {
     "weekday": lambda c: f"{c.start.isoweekday()} {c.start:%a}",
     "did": lambda c: c.did or "-",
     "extension": extension_of,
+    # the ring group or queue an answered call came through; "-" for the rest
+    "group": lambda c: c.answered_via or "-",
     "disposition": lambda c: c.outcome,
     "direction": lambda c: c.direction,
 }

@@ -13,14 +13,16 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pbxgate.cdr.model import INBOUND, OUTBOUND, Call
+from pbxgate.cdr.numbers import InternalRule
 
 CALLED_BACK = "called back"
 GOT_THROUGH = "got through"
 OPEN = "not yet"
+NO_NUMBER = "no number to call back"
 
 
 def number_key(number: str) -> str:
@@ -62,13 +64,19 @@ class MissedCall:
         }
 
 
-def missed_calls(calls: list[Call], later: list[Call] | None = None) -> list[MissedCall]:
+def missed_calls(
+    calls: list[Call], later: list[Call] | None = None, within: timedelta | None = None
+) -> list[MissedCall]:
     """Missed inbound calls among ``calls``; ``later`` are the calls that may resolve them
-    (defaults to ``calls``; pass the window plus the horizon)."""
+    (defaults to ``calls``; pass the window plus the horizon). Only a call that starts within
+    ``within`` of the missed call's end resolves it: one rule for ``cdr missed`` and the
+    report (a call-back two days later is "not yet" in the report of the day)."""
     following = later if later is not None else calls
     by_number: dict[str, list[Call]] = defaultdict(list)
     for call in following:
         number = call.dst if call.direction == OUTBOUND else call.src
+        if not number_key(number):
+            continue
         by_number[number_key(number)].append(call)
     for same in by_number.values():
         same.sort(key=lambda c: c.start)  # stable: _resolve bisects to the missed call's end
@@ -76,16 +84,22 @@ def missed_calls(calls: list[Call], later: list[Call] | None = None) -> list[Mis
     for call in calls:
         if call.direction != INBOUND or call.answered:
             continue
-        out.append(_resolve(call, by_number.get(number_key(call.src), [])))
+        if (call.rule or InternalRule()).is_withheld(call.src):
+            out.append(MissedCall(call, NO_NUMBER, None, "", 0))
+            continue
+        out.append(_resolve(call, by_number.get(number_key(call.src), []), within))
     return out
 
 
-def _resolve(missed: Call, candidates: list[Call]) -> MissedCall:
+def _resolve(missed: Call, candidates: list[Call], within: timedelta | None) -> MissedCall:
     attempts = 0
     # Skip the caller's earlier calls without looking at them: a busy number with thousands of
     # calls a month made this loop quadratic (month reports over 10 M rows).
     first = bisect_left(candidates, missed.end, key=lambda c: c.start)
+    last = missed.end + within if within is not None else None
     for call in candidates[first:]:
+        if last is not None and call.start > last:
+            break
         if call is missed:
             continue
         if call.direction == OUTBOUND:
@@ -97,4 +111,12 @@ def _resolve(missed: Call, candidates: list[Call]) -> MissedCall:
     return MissedCall(missed, OPEN, None, "", attempts)
 
 
-__all__ = ["CALLED_BACK", "GOT_THROUGH", "OPEN", "MissedCall", "missed_calls", "number_key"]
+__all__ = [
+    "CALLED_BACK",
+    "GOT_THROUGH",
+    "NO_NUMBER",
+    "OPEN",
+    "MissedCall",
+    "missed_calls",
+    "number_key",
+]

@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from pbxgate.cdr.callrules import Derived
+    from pbxgate.cdr.numbers import InternalRule
 
 ANSWERED = "ANSWERED"
 NO_ANSWER = "NO ANSWER"
@@ -107,32 +111,49 @@ class cached_property(Generic[_T]):  # reads like the functools one it replaces
 
 
 class Call:
-    """The legs of one call, in start order, with the call-level facts derived from them.
+    """The legs of one call, in start order, with the call-level facts derived from them
+    (:mod:`pbxgate.cdr.callrules` holds the rules).
 
     The facts are computed on first use and kept: a month of calls asks each of them several
     times (KPIs, breakdowns, filters)."""
 
-    __slots__ = ("__dict__", "direction", "key", "legs")
+    __slots__ = ("__dict__", "direction", "key", "legs", "rule")
 
-    def __init__(self, key: str, legs: list[Leg] | None = None, direction: str = INBOUND) -> None:
+    def __init__(
+        self,
+        key: str,
+        legs: list[Leg] | None = None,
+        direction: str = INBOUND,
+        rule: InternalRule | None = None,
+    ) -> None:
         self.key = key
         self.legs: list[Leg] = legs if legs is not None else []
         self.direction = direction
+        self.rule = rule
 
     def __repr__(self) -> str:
         return f"Call({self.key!r}, {len(self.legs)} legs, {self.direction})"
 
+    @cached_property
+    def derived(self) -> Derived:
+        # callrules and numbers import this module: imported on first use
+        from pbxgate.cdr.callrules import derive  # noqa: PLC0415
+        from pbxgate.cdr.numbers import InternalRule  # noqa: PLC0415
+
+        return derive(self.legs, self.rule or InternalRule())
+
     @property
     def first(self) -> Leg:
-        return self.legs[0]
+        """The caller's first leg (not a leg of a phone or Local channel the call rang)."""
+        return self.derived.origin
 
     @cached_property
     def start(self) -> datetime:
-        return self.legs[0].start
+        return min(leg.start for leg in self.legs)
 
-    @cached_property
+    @property
     def end(self) -> datetime:
-        return max(leg.finish for leg in self.legs)
+        return self.derived.end
 
     @property
     def src(self) -> str:
@@ -150,37 +171,42 @@ class Call:
     def did(self) -> str:
         return next((leg.did for leg in self.legs if leg.did), "")
 
-    @cached_property
+    @property
     def outcome(self) -> str:
-        return outcome_of([leg.disposition for leg in self.legs])
-
-    @cached_property
-    def answered_leg(self) -> Leg | None:
-        return next((leg for leg in self.legs if leg.disposition == ANSWERED), None)
+        return self.derived.outcome
 
     @property
     def answered(self) -> bool:
-        return self.answered_leg is not None
+        return self.derived.answered
 
     @property
     def answered_by(self) -> str:
-        leg = self.answered_leg
-        return leg.dst if leg else ""
+        """The person (extension) who picked up first; for an outbound call the number."""
+        return self.derived.answered_by
+
+    @property
+    def answered_via(self) -> str:
+        """The ring group or queue the answered call came through."""
+        return self.derived.answered_via
+
+    @property
+    def talked(self) -> tuple[str, ...]:
+        """Everyone the caller talked to, in order (more than one after a transfer)."""
+        return self.derived.talked
 
     @property
     def answered_at(self) -> datetime | None:
-        leg = self.answered_leg
-        return leg.answered_at if leg else None
+        return self.derived.answered_at
 
     @property
     def ring_seconds(self) -> int:
-        """Seconds from the call's start until answer, or until it ended unanswered."""
-        stop = self.answered_at or self.end
-        return max(0, int((stop - self.start).total_seconds()))
+        """Seconds from the call's start until a person answered, or until it ended."""
+        return self.derived.ring_seconds
 
-    @cached_property
+    @property
     def talk_seconds(self) -> int:
-        return sum(leg.billsec for leg in self.legs if leg.disposition == ANSWERED)
+        """Seconds from the answer to the end of the call (hold and transfers included)."""
+        return self.derived.talk_seconds
 
     @property
     def duration(self) -> int:

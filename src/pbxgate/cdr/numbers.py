@@ -9,16 +9,24 @@ expression that an internal number matches in full).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase as fnmatch
 
+from pbxgate.cdr.numbers_defaults import INBOUND_CONTEXTS, WITHHELD
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class InternalRule:
+    """Which numbers are internal, and how a call whose caller has no number is placed."""
+
     max_digits: int = 3
     pattern: str = ""
+    withheld: tuple[str, ...] = WITHHELD
+    inbound_contexts: tuple[str, ...] = INBOUND_CONTEXTS
+    trunk_channels: tuple[str, ...] = ()  # regular expressions a trunk's channel name matches
+    _trunks: tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.pattern:
@@ -26,10 +34,46 @@ class InternalRule:
                 re.compile(self.pattern)
             except re.error as exc:
                 raise ConfigError(f"cdr.internal_pattern is not a valid regex: {exc}") from exc
+        trunks = []
+        for text in self.trunk_channels:
+            try:
+                trunks.append(re.compile(text))
+            except re.error as exc:
+                raise ConfigError(
+                    f"cdr.trunk_channels: {text!r} is not a valid regex: {exc}"
+                ) from exc
+        object.__setattr__(self, "_trunks", tuple(trunks))
+        object.__setattr__(self, "withheld", tuple(w.lower() for w in self.withheld))
 
     @classmethod
     def from_settings(cls, settings: CdrSettings) -> InternalRule:
-        return cls(max_digits=settings.internal_max_digits, pattern=settings.internal_pattern)
+        return cls(
+            max_digits=settings.internal_max_digits,
+            pattern=settings.internal_pattern,
+            withheld=tuple(settings.withheld_numbers),
+            inbound_contexts=tuple(settings.inbound_contexts),
+            trunk_channels=tuple(settings.trunk_channels),
+        )
+
+    def is_withheld(self, number: str | None) -> bool:
+        """True for a caller with no number to call back: empty, or anonymous, Restricted..."""
+        text = (number or "").strip()
+        return not text or text.lower() in self.withheld
+
+    def from_outside(self, channel: str, context: str) -> bool:
+        """Whether a leg came in from a trunk, judged by its channel and context: a trunk
+        channel pattern matches, the context is an inbound one, or the channel's device is not
+        named like an extension (FreePBX names phones' channels PJSIP/101-...)."""
+        if any(p.search(channel) for p in self._trunks):
+            return True
+        if any(fnmatch(context, pattern) for pattern in self.inbound_contexts):
+            return True
+        device = _device(channel)
+        return (
+            bool(device)
+            and not channel.startswith("Local/")
+            and not self.is_extension_device(device)
+        )
 
     def is_internal(self, number: str | None) -> bool:
         """True for an extension: by default a non-empty value of at most ``max_digits``
@@ -42,10 +86,29 @@ class InternalRule:
             return re.fullmatch(self.pattern, text) is not None
         return len(text) <= self.max_digits
 
+    def is_extension_device(self, name: str) -> bool:
+        """Whether a channel's device name is an extension's (PJSIP/101-...): digits that the
+        internal rule accepts. "trunk", "mts" or "rt-sip" are trunks whatever their length."""
+        return name.isdigit() and self.is_internal(name)
+
     def is_external(self, number: str | None) -> bool:
         """True for a number that came from (or goes to) outside: not internal, not empty."""
         text = (number or "").strip()
         return bool(text) and not self.is_internal(text)
+
+    def direction(self, src: str, dst: str, channel: str = "", context: str = "") -> str:
+        """inbound when the caller is outside (the article's test), outbound when the number
+        dialled is; a caller with no number is placed by the channel and context it came in
+        on (inbound from a trunk, otherwise internal)."""
+        if self.is_withheld(src):
+            if (channel or context) and self.from_outside(channel, context):
+                return "inbound"
+            return "outbound" if self.is_external(dst) else "internal"
+        if self.is_external(src):
+            return "inbound"
+        if self.is_external(dst):
+            return "outbound"
+        return "internal"
 
     @property
     def sql_pushdown(self) -> bool:
@@ -53,4 +116,10 @@ class InternalRule:
         return not self.pattern
 
 
-__all__ = ["InternalRule"]
+def _device(channel: str) -> str:
+    """``PJSIP/101-0000002a`` -> ``101``; ``IAX2/trunk-12`` -> ``trunk``."""
+    _, _, rest = channel.partition("/")
+    return rest.rsplit("-", 1)[0].rsplit("/", 1)[-1] if rest else ""
+
+
+__all__ = ["INBOUND_CONTEXTS", "WITHHELD", "InternalRule"]

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Select
 
+from pbxgate.cdr.callrules import link_by_channels
 from pbxgate.cdr.model import (
     INBOUND,
     INTERNAL,
@@ -119,7 +120,7 @@ class Filters:
             raise InputError(f"unknown direction {self.direction!r}")
 
     def leg_direction(self, leg: Leg) -> str:
-        return direction_of(leg.src, leg.dst, self.rule)
+        return direction_of(leg.src, leg.dst, self.rule, leg.channel, leg.dcontext)
 
     def accepts_leg(self, leg: Leg) -> bool:
         if self.direction and self.leg_direction(leg) != self.direction:
@@ -187,14 +188,13 @@ def check_columns(layout: Layout, filters: Filters) -> None:
             raise InputError(f"this CDR table has no {col} column to filter on")
 
 
-def direction_of(src: str, dst: str, rule: InternalRule) -> str:
+def direction_of(
+    src: str, dst: str, rule: InternalRule, channel: str = "", context: str = ""
+) -> str:
     """Inbound when the caller is external (the article's test), outbound when the dialled
-    number is external, internal otherwise."""
-    if rule.is_external(src):
-        return INBOUND
-    if rule.is_external(dst):
-        return OUTBOUND
-    return INTERNAL
+    number is external, internal otherwise; a caller with no number is placed by the channel
+    and context (:meth:`InternalRule.direction`)."""
+    return rule.direction(src, dst, channel, context)
 
 
 # What call-level KPIs need: fewer columns cross the wire for a month of stats.
@@ -211,8 +211,11 @@ LEAN_COLUMNS = frozenset(
         "sequence",
         "cnam",
         "channel",
+        "dstchannel",
+        "dcontext",
     }
-)  # fmt: skip  (channel: the call key when a Master.csv had no uniqueid, see Leg.call_key)
+)  # fmt: skip  (channel: the call key when a Master.csv had no uniqueid, see Leg.call_key;
+#  dstchannel and dcontext: who answered, and a withheld caller's direction, callrules.py)
 
 
 def selected_columns(
@@ -436,13 +439,37 @@ def group_calls(legs: Iterable[Leg], rule: InternalRule) -> list[Call]:
             calls[key] = Call(key, [leg])
         else:
             call.legs.append(leg)
+    if any(not leg.linkedid for call in calls.values() for leg in call.legs[:1]):
+        groups = link_by_channels(
+            {k: c.legs for k, c in calls.items()}, _channel, _dstchannel, _span, _linked
+        )
+        calls = {k: calls[k] if len(legs) == len(calls[k].legs) else Call(k, legs)
+                 for k, legs in groups.items()}  # fmt: skip
     result = list(calls.values())
     for call in result:
         if len(call.legs) > 1:
             call.legs.sort(key=_leg_order)
-        call.direction = direction_of(call.legs[0].src, call.legs[0].dst, rule)
+        call.rule = rule
+        first = call.first
+        call.direction = direction_of(first.src, first.dst, rule, first.channel, first.dcontext)
     result.sort(key=_call_order)  # nearly free: legs come from the query in start order
     return result
+
+
+def _channel(leg: Leg) -> str:
+    return leg.channel
+
+
+def _dstchannel(leg: Leg) -> str:
+    return leg.dstchannel
+
+
+def _span(leg: Leg) -> tuple[datetime, datetime]:
+    return (leg.start, leg.finish)
+
+
+def _linked(leg: Leg) -> bool:
+    return bool(leg.linkedid)
 
 
 def _call_order(call: Call) -> datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pbxgate.cdr.numbers_defaults import INBOUND_CONTEXTS, WITHHELD
 from pbxgate.config import Secret, data_dir, section
 
 LOCAL_SOURCE = "local"
@@ -39,6 +40,13 @@ class CdrSettings:
     internal_max_digits: int = 3
     # A regular expression for internal numbers; when set it replaces internal_max_digits.
     internal_pattern: str = ""
+    # Callers with no number to call back show as these (compared without case).
+    withheld_numbers: list[str] = field(default_factory=lambda: list(WITHHELD))
+    # Where calls from outside run (shell patterns): decides a withheld caller's direction.
+    inbound_contexts: list[str] = field(default_factory=lambda: list(INBOUND_CONTEXTS))
+    # Regular expressions for trunk channels, e.g. "^PJSIP/(rt|mts)-"; phones' channels named
+    # like an extension (PJSIP/101-...) are told apart without them.
+    trunk_channels: list[str] = field(default_factory=list)
     monitor_dir: Path = Path("/var/spool/asterisk/monitor")
     query_timeout: float = 30.0
     # pbxgate's embedded store; empty = <XDG data home>/pbxgate/cdr.sqlite3

@@ -28,10 +28,13 @@ from pbxgate.cdr.schema import LEG_COLUMNS, store_table
 from pbxgate.errors import SourceError
 
 STORE_COLUMNS: tuple[str, ...] = (*LEG_COLUMNS, "answer", "end", "rowkey")
+# cdr_csv and cdr_custom write the same CDR with different columns (no sequence in one, no
+# linkedid in both by default): the key uses only what every file carries, so a row that
+# comes in both files is stored once. KEY_VERSION counts changes of the key (PRAGMA
+# user_version of the store); an older store has its keys redone when it is opened.
+KEY_VERSION = 2
 KEY_FIELDS = (
     "uniqueid",
-    "linkedid",
-    "sequence",
     "src",
     "dst",
     "channel",
@@ -116,7 +119,28 @@ class Store:
         event.listen(engine, "connect", _fast_sqlite)
         store = cls(engine)
         store.ensure_schema()
+        store.upgrade_keys()
         return store
+
+    def upgrade_keys(self) -> int:
+        """Redo the row keys of a store written with an older :data:`KEY_VERSION`; rows that
+        now share a key (one CDR imported from both cdr_csv and cdr_custom) are kept once, the
+        copy with the most detail (a sequence, a linkedid) winning. Returns the rows removed."""
+        raw = self.engine.raw_connection()
+        con = raw.driver_connection
+        assert isinstance(con, sqlite3.Connection)
+        try:
+            if con.execute("PRAGMA user_version").fetchone()[0] >= KEY_VERSION:
+                return 0
+            removed = _rekey(con, self.table.name)
+            con.execute(f"PRAGMA user_version = {KEY_VERSION}")
+            con.commit()
+            return removed
+        except sqlite3.Error as exc:
+            con.rollback()
+            raise SourceError(f"cannot update the CDR store's row keys: {exc}") from exc
+        finally:
+            raw.close()
 
     def ensure_schema(self) -> None:
         try:
@@ -305,6 +329,33 @@ def _quote(name: str, dialect: str) -> str:
     if name != "end":
         return name
     return "`end`" if dialect == "mysql" else '"end"'
+
+
+def _rekey(con: sqlite3.Connection, table: str) -> int:
+    wanted = ("id", "calldate", "sequence", "linkedid", *KEY_FIELDS)
+    names = ", ".join(_quote(n, "sqlite") for n in wanted)
+    best: dict[int, tuple[tuple[int, int, int], int]] = {}
+    removed: list[int] = []
+    con.execute("BEGIN IMMEDIATE")
+    for row in con.execute(f"SELECT {names} FROM {table}"):
+        ident, start, sequence, linkedid, *fields = row
+        key = key_of([str(start)[:19], *(str(v) for v in fields)])
+        rank = (int(sequence or 0), 1 if linkedid else 0, -ident)
+        kept = best.get(key)
+        if kept is None:
+            best[key] = (rank, ident)
+        elif rank > kept[0]:
+            removed.append(kept[1])
+            best[key] = (rank, ident)
+        else:
+            removed.append(ident)
+    con.executemany(f"DELETE FROM {table} WHERE id = ?", ((i,) for i in removed))
+    # Keys are updated through a temporary value: a new key may equal another row's old one.
+    con.execute(f"UPDATE {table} SET rowkey = -id")
+    con.executemany(
+        f"UPDATE {table} SET rowkey = ? WHERE id = ?", ((k, v[1]) for k, v in best.items())
+    )
+    return len(removed)
 
 
 def _fast_sqlite(dbapi_conn: Any, _record: Any) -> None:

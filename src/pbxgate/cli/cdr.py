@@ -193,7 +193,7 @@ def calls(
             default = api.CALL_COLUMNS + (
                 ["recording_path", "recording_exists"] if recordings else []
             )
-            known = [*default, "answered_at", "linkedid"]
+            known = [*default, "answered_via", "talked", "answered_at", "linkedid"]
     _emit(rows, _columns(columns, default, known), fmt, window)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pbxgate.cdr.kpi import Kpis, compute, extension_of
-from pbxgate.cdr.missed import OPEN, MissedCall, missed_calls
+from pbxgate.cdr.missed import missed_calls
 from pbxgate.cdr.model import ANSWERED, BUSY, CANCEL, INBOUND, NO_ANSWER, Call
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.query import CALL_MARGIN, LEAN_COLUMNS, fetch_legs, group_calls
@@ -234,9 +234,7 @@ def _missed(current: list[Call], later: list[Call], hours: int) -> list[dict[str
     """Missed inbound calls and what followed within ``hours`` of each (a call-back two days
     later is "not yet" in the report of the day: it came too late to count)."""
     rows: list[dict[str, Any]] = []
-    for found in missed_calls(current, later):
-        late = found.after_seconds is not None and found.after_seconds > hours * 3600
-        item = MissedCall(found.call, OPEN, None, "", found.attempts) if late else found
+    for item in missed_calls(current, later, timedelta(hours=hours)):
         row = item.as_row()
         row["start"] = _iso(row["start"])
         del row["linkedid"]
