@@ -30,7 +30,7 @@ def test_an_old_store_is_rekeyed_and_keeps_one_copy_of_each_cdr(tmp_path: Path) 
         "INSERT INTO cdr (calldate, clid, src, dst, dcontext, channel, dstchannel, lastapp,"
         " lastdata, duration, billsec, disposition, amaflags, accountcode, uniqueid, userfield,"
         " did, recordingfile, cnum, cnam, outbound_cnum, outbound_cnam, dst_cnam, linkedid,"
-        " peeraccount, sequence, answer, \"end\", rowkey) SELECT calldate, clid, src, dst,"
+        ' peeraccount, sequence, answer, "end", rowkey) SELECT calldate, clid, src, dst,'
         " dcontext, channel, dstchannel, lastapp, lastdata, duration, billsec, disposition,"
         " amaflags, accountcode, uniqueid, userfield, did, recordingfile, cnum, cnam,"
         " outbound_cnum, outbound_cnam, dst_cnam, '', peeraccount, 0, answer, \"end\", 1"
