@@ -6,6 +6,7 @@ import pytest
 
 from pbxgate.agi.calls import (
     DIALSTATUS_VAR,
+    DID_VARS,
     LINKEDID_VAR,
     CallRequest,
     Skip,
@@ -105,3 +106,28 @@ def test_missed_event_reads_variables_and_keeps_dialstatus():
     assert (event.event_id, event.dialstatus) == ("missed:100.1", "NOANSWER")
     skipped = build_event(env(), request, {LINKEDID_VAR: "100.0", DIALSTATUS_VAR: "CANCEL"}, 0)
     assert skipped == Skip("not the call's first channel")
+
+
+@pytest.mark.parametrize("extension", ["h", "s"])
+def test_a_hangup_handler_or_h_takes_the_dialled_number_from_from_did(extension: str) -> None:
+    """In the h extension or a hangup handler (extension s) the dialled number is FreePBX's
+    FROM_DID, else CDR(did): never "h" or "s"."""
+    env = Environment({**BASE, "agi_extension": extension, "agi_dnid": "unknown",
+                       "agi_network": "yes", "agi_network_script": "missed"})  # fmt: skip
+    request = parse_request(env)
+    assert request.missing(env) == [LINKEDID_VAR, DIALSTATUS_VAR, *DID_VARS]
+    for answers, did in (
+        ({"FROM_DID": "74951110101", "CDR(did)": "x"}, "74951110101"),
+        ({"CDR(did)": "74951110102"}, "74951110102"),
+        ({}, ""),
+    ):
+        variables = {LINKEDID_VAR: "100.1", DIALSTATUS_VAR: "NOANSWER", **answers}
+        event = build_event(env, request, variables, 0.0)
+        assert not isinstance(event, Skip)
+        assert event.did == did
+
+
+def test_a_number_in_the_environment_needs_no_lookup() -> None:
+    for extension, dnid in (("74951110101", "unknown"), ("s", "74951110101")):
+        e = Environment({**BASE, "agi_extension": extension, "agi_dnid": dnid})
+        assert DID_VARS[0] not in parse_request(e).missing(e)

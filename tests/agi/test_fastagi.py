@@ -180,6 +180,9 @@ def test_inline_hangup_before_the_reply():
         assert commands == [
             b'GET VARIABLE "CHANNEL(linkedid)"\n',
             b'GET VARIABLE "DIALSTATUS"\n',
+            # the h extension is no dialled number: where FreePBX keeps it
+            b'GET VARIABLE "FROM_DID"\n',
+            b'GET VARIABLE "CDR(did)"\n',
             b'SET VARIABLE "PBXGATE_EVENT" "queued"\n',
         ]
         (event,) = accept.events

@@ -7,10 +7,12 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.asterisk.office import Databases, Office, Scenario, scenarios
+from tests.asterisk.pbxgate_side import PbxgateSide
 from tests.conftest import require_dsn
 
 
@@ -20,6 +22,8 @@ class OfficeRun:
     pbx: Path  # the PBX's runtime tree: log/cdr-csv, log/cdr-custom, log/master.db, spool/monitor
     mariadb_dsn: str
     postgresql_dsn: str
+    delivered: list[dict[str, Any]]  # the webhook bodies pbxgate serve delivered
+    table: str  # this run's CDR table in both databases
 
     @property
     def logs(self) -> Path:
@@ -33,19 +37,31 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
     plan = scenarios()
     reuse = os.environ.get("PBXGATE_OFFICE_REUSE", "")
     if reuse:  # a developer's shortcut: the CDRs of an earlier run, kept in that folder
-        times = json.loads((Path(reuse) / "plan.json").read_text())
+        saved = json.loads((Path(reuse) / "plan.json").read_text())
         for sc in plan:
-            sc.started, sc.finished, ring, talk = times[sc.name]
+            sc.started, sc.finished, ring, talk = saved["times"][sc.name]
             sc.truth = replace(sc.truth, ring=ring, talk=talk)
-        yield OfficeRun(plan, Path(reuse) / "pbx", maria, pg)
+        yield OfficeRun(plan, Path(reuse) / "pbx", maria, pg, saved["delivered"], saved["table"])
         return
     root = tmp_path_factory.mktemp("office")
-    office = Office(root, Databases(maria, pg))
-    office.start()
+    side = PbxgateSide(root / "pbxgate")
+    subs = {"FASTAGI_PORT": str(side.port), "AGI_SCRIPT": str(side.agi_script)}
+    databases = Databases(maria, pg)
+    office = Office(root, databases, subs, side.env)
+    side.start()
     try:
-        office.run(plan)
+        office.start()
+        try:
+            office.run(plan)
+        finally:
+            office.stop()
+        side.wait_delivered()
     finally:
-        office.stop()
+        side.stop()
+    delivered = list(side.receiver.bodies)
     times = {sc.name: [sc.started, sc.finished, sc.truth.ring, sc.truth.talk] for sc in plan}
-    (root / "plan.json").write_text(json.dumps(times, ensure_ascii=False, indent=1))
-    yield OfficeRun(plan, office.pbx.run, maria, pg)
+    saved = {"times": times, "delivered": delivered, "table": databases.table}
+    (root / "plan.json").write_text(json.dumps(saved, ensure_ascii=False, indent=1))
+    yield OfficeRun(plan, office.pbx.run, maria, pg, delivered, databases.table)
+    if not os.environ.get("PBXGATE_OFFICE_KEEP"):  # kept for PBXGATE_OFFICE_REUSE
+        databases.drop()

@@ -35,8 +35,6 @@ from sqlalchemy import create_engine, text
 from tests.asterisk.instance import Ami, AsteriskError, Instance, asterisk_prefix, free_port
 
 DID_PREFIX = "7495111"
-MARIADB_TABLE = "e2e_cdr"
-POSTGRESQL_TABLE = "e2e_cdr"
 PHONES = ("101", "102", "103", "104", "105")
 AGENT_NAMES = {"101": "Анна Смирнова", "102": "Борис Петров", "103": "Вера Иванова"}
 
@@ -234,6 +232,11 @@ def scenarios() -> list[Scenario]:
                  _inbound("84991000014", f"{d}0103"),
                  phones={"103": "noanswer"},
                  during=_after(2, _pickup("102", "103"))),
+        # The PBX itself ends the call before anything rings: no answer and no hangup cause,
+        # which Asterisk's CDR engine finalises as FAILED (main/cdr.c).
+        Scenario("the PBX hangs up 50 ms into the AGI script",
+                 Truth("inbound", "FAILED", "84991000017", f"{d}0198"),
+                 _inbound("84991000017", f"{d}0198")),
         Scenario("missed, to be called back",
                  Truth("inbound", "NO ANSWER", "84991000015", f"{d}0105", ring=3, recorded=True),
                  _inbound("84991000015", f"{d}0105", giveup="3"),
@@ -249,7 +252,7 @@ def scenarios() -> list[Scenario]:
 class Databases:
     """The tables cdr_adaptive_odbc writes: FreePBX's in MariaDB, Asterisk's in PostgreSQL."""
 
-    FREEPBX = f"""CREATE TABLE {MARIADB_TABLE} (
+    FREEPBX = """CREATE TABLE {table} (
       calldate datetime NOT NULL DEFAULT '1000-01-01 00:00:00',
       clid varchar(80) NOT NULL DEFAULT '', src varchar(80) NOT NULL DEFAULT '',
       dst varchar(80) NOT NULL DEFAULT '', dcontext varchar(80) NOT NULL DEFAULT '',
@@ -269,7 +272,7 @@ class Databases:
       KEY linkedid (linkedid)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"""
 
-    ALEMBIC = f"""CREATE TABLE {POSTGRESQL_TABLE} (
+    ALEMBIC = """CREATE TABLE {table} (
       accountcode varchar(80), src varchar(80), dst varchar(80), dcontext varchar(80),
       clid varchar(80), channel varchar(80), dstchannel varchar(80), lastapp varchar(80),
       lastdata varchar(80), start timestamp, answer timestamp, "end" timestamp,
@@ -278,17 +281,28 @@ class Databases:
       peeraccount varchar(80), sequence integer
     )"""
 
-    def __init__(self, mariadb_dsn: str, postgresql_dsn: str) -> None:
+    def __init__(self, mariadb_dsn: str, postgresql_dsn: str, table: str = "") -> None:
         self.mariadb_dsn = mariadb_dsn
         self.postgresql_dsn = postgresql_dsn
+        # A table of this run's own: two runs (a developer's and CI's) may share a server.
+        self.table = table or f"e2e_cdr_{secrets.token_hex(4)}"
+
+    def _each(self) -> list[tuple[str, str]]:
+        return [(self.mariadb_dsn, self.FREEPBX), (self.postgresql_dsn, self.ALEMBIC)]
 
     def create(self) -> None:
-        for dsn, ddl, table in ((self.mariadb_dsn, self.FREEPBX, MARIADB_TABLE),
-                                (self.postgresql_dsn, self.ALEMBIC, POSTGRESQL_TABLE)):  # fmt: skip
+        for dsn, ddl in self._each():
             engine = create_engine(dsn)
             with engine.begin() as conn:
-                conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-                conn.execute(text(ddl))
+                conn.execute(text(f"DROP TABLE IF EXISTS {self.table}"))
+                conn.execute(text(ddl.format(table=self.table)))
+            engine.dispose()
+
+    def drop(self) -> None:
+        for dsn, _ in self._each():
+            engine = create_engine(dsn)
+            with engine.begin() as conn:
+                conn.execute(text(f"DROP TABLE IF EXISTS {self.table}"))
             engine.dispose()
 
     def substitutions(self) -> dict[str, str]:
@@ -300,14 +314,14 @@ class Databases:
             "MARIADB_USER": maria.username or "root",
             "MARIADB_PASSWORD": maria.password or "",
             "MARIADB_DATABASE": maria.path.lstrip("/"),
-            "MARIADB_TABLE": MARIADB_TABLE,
+            "MARIADB_TABLE": self.table,
             "POSTGRESQL_DRIVER": "PostgreSQL Unicode",
             "POSTGRESQL_HOST": pg.hostname or "127.0.0.1",
             "POSTGRESQL_PORT": str(pg.port or 5432),
             "POSTGRESQL_USER": pg.username or "postgres",
             "POSTGRESQL_PASSWORD": pg.password or "",
             "POSTGRESQL_DATABASE": pg.path.lstrip("/"),
-            "POSTGRESQL_TABLE": POSTGRESQL_TABLE,
+            "POSTGRESQL_TABLE": self.table,
         }
 
 
@@ -315,7 +329,11 @@ class Office:
     """The two instances, their AMI connections, and the scenario runner."""
 
     def __init__(
-        self, root: Path, databases: Databases, extra: dict[str, str] | None = None
+        self,
+        root: Path,
+        databases: Databases,
+        extra: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         prefix = asterisk_prefix()
         secret = secrets.token_hex(8)
@@ -332,6 +350,7 @@ class Office:
         self.pbx = Instance("pbx", prefix, root / "pbx", {
             **common, "IAX_PORT": str(pbx_iax), "WORLD_IAX_PORT": str(world_iax),
             "AMI_PORT": str(self.ports["pbx_ami"])})  # fmt: skip
+        self.pbx.env.update(env or {})  # a process AGI inherits Asterisk's environment
         self.databases = databases
         self.world_ami: Ami
         self.pbx_ami: Ami

@@ -21,7 +21,7 @@ import pytest
 from pbxgate.cdr.store import Store
 from pbxgate.cli.main import main
 from tests.asterisk.conftest import OfficeRun
-from tests.asterisk.office import MARIADB_TABLE, POSTGRESQL_TABLE, Scenario, slot_of
+from tests.asterisk.office import Scenario, slot_of
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.mariadb, pytest.mark.postgresql]
 
@@ -65,7 +65,7 @@ def _config(tmp_path: Path, run: OfficeRun, backend: str) -> Path:
         "mariadb_freepbx": run.mariadb_dsn,
         "postgresql_alembic": run.postgresql_dsn,
     }
-    tables = {"mariadb_freepbx": MARIADB_TABLE, "postgresql_alembic": POSTGRESQL_TABLE}
+    tables = {"mariadb_freepbx": run.table, "postgresql_alembic": run.table}
     lines = ["[cdr]", f'store = "{store}"']
     if backend in urls:
         lines += ['default_source = "pbx"', "[cdr.sources.pbx]", f'url = "{urls[backend]}"']

@@ -22,6 +22,7 @@ message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,10 @@ from pbxgate.notify.events import INCOMING, MISSED, CallEvent
 ROUTES: Mapping[str, str] = {"notify": INCOMING, "incoming": INCOMING, "missed": MISSED}
 LINKEDID_VAR = "CHANNEL(linkedid)"
 DIALSTATUS_VAR = "DIALSTATUS"
+# Where the number the caller dialled is kept when the AGI runs somewhere else than the inbound
+# route (the h extension, a hangup handler: extension h or s): FreePBX's inherited FROM_DID,
+# then the CDR's did (FreePBX's inbound routes set both), in that order.
+DID_VARS = ("FROM_DID", "CDR(did)")
 # apps/app_dial.c DIALSTATUS values that mean nobody answered.
 NOT_ANSWERED = frozenset({"NOANSWER", "BUSY", "CANCEL", "CHANUNAVAIL", "CONGESTION"})
 # Parameters the builder reads itself; every other one travels in CallEvent.extra.
@@ -47,13 +52,17 @@ class CallRequest:
     def param(self, name: str) -> str:
         return next((v for k, v in self.params if k == name), "")
 
-    def missing(self) -> list[str]:
-        """Channel variables to read with GET VARIABLE before :func:`build_event`."""
+    def missing(self, env: Environment | None = None) -> list[str]:
+        """Channel variables to read with GET VARIABLE before :func:`build_event`: the
+        linkedid and DIALSTATUS when not passed, and where the dialled number is kept when
+        ``env`` (the AGI environment) does not give one (no dnid, extension h or s)."""
         wanted = []
         if not self.param("linkedid"):
             wanted.append(LINKEDID_VAR)
         if self.kind == MISSED and not self.param("dialstatus"):
             wanted.append(DIALSTATUS_VAR)
+        if env is not None and not self.param("did") and not dialled_number(env):
+            wanted.extend(DID_VARS)
         return wanted
 
 
@@ -108,7 +117,9 @@ def build_event(
         linkedid=linkedid,
         caller_number=env.get("callerid"),
         caller_name=env.get("calleridname"),
-        did=request.param("did") or dialled_number(env),
+        did=request.param("did")
+        or next((variables[v] for v in DID_VARS if variables.get(v)), "")
+        or dialled_number(env),
         channel=env.get("channel"),
         context=env.get("context"),
         extension=extension,
@@ -130,12 +141,16 @@ def missed_skip_reason(dialstatus: str, uniqueid: str, linkedid: str) -> str | N
 
 
 def dialled_number(env: Environment) -> str:
-    """agi_dnid, else agi_extension; ``h`` (the hangup extension) is no dialled number."""
+    """agi_dnid, else agi_extension when it is a number: ``h`` (the hangup extension), ``s``
+    (a hangup handler's, a macro's), ``i``, ``t`` are not what the caller dialled."""
     dnid = env.get("dnid")
     if dnid:
         return dnid
     extension = env.get("extension")
-    return "" if extension == "h" else extension
+    return extension if _NUMBER.fullmatch(extension) else ""
+
+
+_NUMBER = re.compile(r"\+?[0-9*#]+")
 
 
 def extra_params(params: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -144,6 +159,7 @@ def extra_params(params: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], ..
 
 __all__ = [
     "DIALSTATUS_VAR",
+    "DID_VARS",
     "LINKEDID_VAR",
     "NOT_ANSWERED",
     "ROUTES",

@@ -54,7 +54,7 @@ class CallHandler:
         env = conn.environment
         request = parse_request(env)
         variables: dict[str, str] = {}
-        for name in request.missing():
+        for name in request.missing(env):
             reply = await conn.try_command("GET VARIABLE", name)
             if reply is not None and reply.ok and reply.result == 1:
                 variables[name] = reply.data or ""

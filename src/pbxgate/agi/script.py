@@ -122,7 +122,7 @@ def run(
     env = conv.environment()
     request = parse_request(env)
     variables: dict[str, str] = {}
-    for name in request.missing():
+    for name in request.missing(env):
         reply = conv.command("GET VARIABLE", name)
         if reply is not None and reply.ok and reply.result == 1:
             variables[name] = reply.data or ""
