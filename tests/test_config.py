@@ -113,3 +113,50 @@ def test_a_password_written_in_a_url_is_masked(
     assert main(["--config", str(cfg), "config", "show"]) == 0
     out = capsys.readouterr().out
     assert "S3cretPw" not in out and f'url = "mysql+pymysql://ro:{MASK}@pbx/cdr"' in out
+
+
+TYPOS = {
+    "section": '[ntoify.vk]\nenabled = true\nrecipients = ["1"]\n',
+    "top-level": '[cdrr]\ntimezone = "Europe/Moscow"\n',
+    "key": '[notify.vk]\nenabled = true\nrecipents = ["1"]\n',
+    "nested key": '[cdr.sources.x]\nurl = "sqlite:///x.db"\ntabel = "cdr"\n',
+    "schedule key": '[report.schedules.daily]\ncron = "0 8 * * *"\nrecipients = ["a@b"]\n',
+}
+COMMANDS = [
+    ["cdr", "calls", "--today"],
+    ["cdr", "stats", "--today"],
+    ["cdr", "report"],
+    ["notify", "status"],
+    ["notify", "worker", "--until-idle"],
+    ["serve", "--no-worker"],
+    ["config", "show"],
+]
+
+
+@pytest.mark.parametrize("typo", sorted(TYPOS))
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_refuses_a_misspelt_setting(
+    typo: str, command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pbxgate.cli.main import main
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(TYPOS[typo], encoding="utf-8")
+    assert main(["--config", str(cfg), *command]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: unknown s"), line
+
+
+def test_a_secret_another_area_needs_is_not_read_by_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The check reads names only: `cdr calls` works while VK's token variable is unset."""
+    from pbxgate.cli.main import main
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        '[notify.vk]\nenabled = true\ntoken_env = "PBXGATE_TEST_UNSET_TOKEN"\nrecipients = ["1"]\n',
+        encoding="utf-8",
+    )
+    assert main(["--config", str(cfg), "cdr", "generate", "--days", "1"]) == 0
+    assert main(["--config", str(cfg), "cdr", "calls", "--today"]) == 0

@@ -139,6 +139,16 @@ class Settings:
                 hint=f"known: {', '.join(sorted(_SECTIONS))}",
             )
 
+    def check_names(self) -> None:
+        """Refuse unknown sections and unknown keys anywhere in the file, without resolving
+        a secret: run by every command, so that a typo (``[cdrr]``, ``[ntoify.vk]``,
+        ``recipents``) stops it with one line instead of being silently ignored."""
+        self.check_sections()
+        for name, cls in _SECTIONS.items():
+            table = self.raw.get(name)
+            if isinstance(table, dict):
+                _check_keys(cls, table, name)
+
     def describe(self) -> dict[str, Any]:
         """Effective settings of every registered section, secrets masked."""
         return {name: masked(self.get(cls)) for name, cls in sorted(_SECTIONS.items())}
@@ -249,6 +259,28 @@ def _bind(cls: type[T], table: Mapping[str, Any], where: str, env: Mapping[str, 
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid [{where}] settings: {exc}") from exc
+
+
+def _check_keys(cls: type[Any], table: Mapping[str, Any], where: str) -> None:
+    hints = _field_types(cls)
+    names = set(hints)
+    for key, value in table.items():
+        if key not in names:
+            base = key.rsplit("_", 1)[0]
+            if key.endswith(("_file", "_env")) and base in names:
+                continue
+            raise ConfigError(
+                f"unknown setting {where}.{key}", hint=f"known: {', '.join(sorted(names))}"
+            )
+        inner = _unwrap_optional(hints[key])
+        if dataclasses.is_dataclass(inner) and isinstance(value, dict):
+            _check_keys(inner, value, f"{where}.{key}")  # type: ignore[arg-type]
+        elif typing.get_origin(inner) is dict and isinstance(value, dict):
+            vtype = typing.get_args(inner)[1]
+            if dataclasses.is_dataclass(vtype):
+                for entry, sub in value.items():
+                    if isinstance(sub, dict):
+                        _check_keys(vtype, sub, f"{where}.{key}.{entry}")  # type: ignore[arg-type]
 
 
 def _secret_from(

@@ -180,3 +180,25 @@ def test_silent_asterisk_is_given_up_after_the_idle_timeout(monkeypatch):
     )
     for pipe in (proc.stdin, proc.stdout, proc.stderr):
         pipe.close()
+
+
+def test_closed_stdin_is_one_line():
+    """`pbxgate-agi <&-`: not run by Asterisk; one line, not a traceback."""
+    done = subprocess.run(
+        ["sh", "-c", f'exec "{SCRIPT}" notify <&-'], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 2 and done.stdout == b""
+    (line,) = done.stderr.decode().splitlines()
+    assert line == "pbxgate-agi: cannot talk to Asterisk on stdin/stdout: Bad file descriptor"
+
+
+def test_an_environment_without_ids_is_one_line():
+    """Asterisk always sends agi_uniqueid; a block without one (and an empty process
+    environment) gives one line and status 2."""
+    done = subprocess.run(
+        [str(SCRIPT), "notify"], input=b"\n", env={}, capture_output=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    lines = done.stderr.decode().splitlines()
+    assert lines == ["pbxgate-agi: a call event needs a linkedid or uniqueid"]

@@ -130,3 +130,32 @@ def test_parse_listen(text):
 
     host, port = parse_listen(text)
     assert f"{host}:{port}".replace("::1", "[::1]") == text
+
+
+def test_an_empty_listen_host_is_refused(tmp_path, capsys):
+    """asyncio would take "" for every interface, silently; FastAGI has no authentication."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[agi]\nlisten_host = ""\n', encoding="utf-8")
+    assert main(["--config", str(cfg), "serve", "--no-worker"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "listen_host is empty" in line and "every interface" in line
+
+
+@pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("0.0.0.0", True)])
+def test_listening_beyond_loopback_is_warned_about(host, warned, caplog):
+    import logging
+
+    from pbxgate.agi.runner import run_service
+    from pbxgate.config import Settings
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        await run_service(Settings(), stop, listen=(host, 0), worker=None,
+                          on_ready=lambda _: stop.set())  # fmt: skip
+
+    with caplog.at_level(logging.WARNING, logger="pbxgate.agi.runner"):
+        asyncio.run(go())
+    messages = [r.getMessage() for r in caplog.records if r.name == "pbxgate.agi.runner"]
+    assert bool(messages) is warned
+    if warned:
+        assert "no authentication" in messages[0]

@@ -66,7 +66,8 @@ def _config(tmp_path: Path, run: OfficeRun, backend: str) -> Path:
         "postgresql_alembic": run.postgresql_dsn,
     }
     tables = {"mariadb_freepbx": run.table, "postgresql_alembic": run.table}
-    lines = ["[cdr]", f'store = "{store}"']
+    monitor = run.pbx / "spool" / "monitor"  # where MixMonitor wrote the recordings
+    lines = ["[cdr]", f'store = "{store}"', f'monitor_dir = "{monitor}"']
     if backend in urls:
         lines += ['default_source = "pbx"', "[cdr.sources.pbx]", f'url = "{urls[backend]}"']
         if backend in tables:
@@ -217,3 +218,26 @@ def test_stats_fast_path_agrees_with_the_calls(
             want[key(t)] = want.get(key(t), 0) + 1
     got = {g["key"]: g["answered"] for g in data["groups"] if g["answered"]}
     assert got == want
+
+
+def test_recordings_of_the_freepbx_table_are_found_on_disk(
+    office_run: OfficeRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MixMonitor wrote each recorded call under YYYY/MM/DD as FreePBX does; `--recordings`
+    finds every one from the table's recordingfile. A call nobody answered leaves a bare
+    44-byte WAV header (so does a picked-up call: the pickup ends the caller's MixMonitor),
+    which FreePBX, and pbxgate, count as no recording."""
+    cfg = _config(tmp_path, office_run, "mariadb_freepbx")
+    rows = _json(cfg, capsys, "cdr", "calls", *_window(office_run.plan), "--recordings",
+                 "--columns", "start,recording,recording_path,recording_exists")  # fmt: skip
+    found = _by_scenario(office_run.plan, rows)
+    recorded = [sc for sc in office_run.plan if sc.truth.recorded]
+    assert recorded
+    with_audio = 0
+    for sc in recorded:
+        (row,) = found[sc.name]
+        path = Path(row["recording_path"])
+        audio = path.stat().st_size > 44
+        with_audio += audio
+        assert row["recording_exists"] == ("yes" if audio else "no"), (sc.name, row)
+    assert with_audio >= 5  # the answered direct calls and the transfers

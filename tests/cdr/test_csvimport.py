@@ -423,3 +423,45 @@ def test_without_a_second_process_a_bulk_load_reads_in_a_thread(
     built: list[str] = []
     result = import_csv(csv_file, target, LOCAL, bulk=True, note=built.append)
     assert result.inserted == target.count() > 100 and "indexing rowkey" in built
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_numbers_out_of_range_are_rejected_with_their_line(tmp_path: Path, bulk: bool) -> None:
+    """A 400-digit duration used to import as REAL inf and break every later query."""
+    lines = [
+        BASE.replace(",17,0,", f",{'9' * 400},0,"),
+        BASE.replace(",17,0,", ",99999999999999999999,0,").replace("SIP/t-1", "SIP/t-2"),
+        BASE.replace(",17,0,", ",-5,0,").replace("SIP/t-1", "SIP/t-3"),
+        BASE.replace(",17,0,", ",2147483647,3,").replace("SIP/t-1", "SIP/t-4"),  # the largest
+    ]
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = store(tmp_path)
+    result = import_csv(csv_file, target, LOCAL, bulk=bulk)
+    assert result.inserted == 1
+    assert [r.line for r in result.rejects] == [1, 2, 3]
+    reasons = [r.reason for r in result.rejects]
+    assert (
+        reasons[0]
+        == "duration 99999999999999999999... (400 characters) is out of range (0 to 2147483647)"
+    )
+    assert reasons[1] == "duration 99999999999999999999 is out of range (0 to 2147483647)"
+    assert reasons[2] == "duration -5 is out of range (0 to 2147483647)"
+
+
+def test_a_stored_impossible_number_never_stops_a_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows an older import stored (REAL inf, a huge integer) read as 0 seconds."""
+    from pbxgate.cli.main import main
+
+    target = store(tmp_path)
+    legs = [parse_row(_fields(BASE), LOCAL)]
+    target.insert(legs)
+    with target.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE cdr SET duration = 9e999, billsec = 99999999999999999999")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[cdr]\nstore = "{tmp_path / "store.sqlite3"}"\n', encoding="utf-8")
+    day = ["--from", "2016-03-18", "--to", "2016-03-18"]
+    for command in (["calls"], ["missed"], ["stats"], ["report", "--format", "json"]):
+        assert main(["--config", str(cfg), "cdr", *command, *day]) == 0, capsys.readouterr().err

@@ -204,3 +204,18 @@ def test_freepbx_row_written_by_adaptive_odbc(asterisk_fixtures: Path) -> None:
         with writer.begin() as conn:
             conn.exec_driver_sql("DROP TABLE cdr_odbc_fixture")
         writer.dispose()
+
+
+@pytest.mark.parametrize(
+    "table", ['cdr"; DROP TABLE cdr; --', "cdr cdr", "1cdr", "a.b.c", "", "cdr`", "x" * 65]
+)
+def test_a_table_name_that_is_not_plain_is_refused(table: str) -> None:
+    settings = CdrSettings(sources={"s": SourceSettings(url="sqlite:////tmp/x.db", table=table)})
+    with pytest.raises(ConfigError, match="is not a plain name"):
+        resolve_source(settings, "s")
+
+
+@pytest.mark.parametrize("table", ["cdr", "asteriskcdrdb.cdr", "e2e_cdr_1a2b", "CDR_2026"])
+def test_plain_table_names_are_taken(table: str) -> None:
+    settings = CdrSettings(sources={"s": SourceSettings(url="sqlite:////tmp/x.db", table=table)})
+    assert resolve_source(settings, "s").table == table

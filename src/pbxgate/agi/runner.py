@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import importlib
+import ipaddress
 import logging
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +52,16 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this host only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
 async def run_service(
     settings: Settings,
     stop: asyncio.Event,
@@ -70,6 +81,13 @@ async def run_service(
     )
     server = FastAgiServer(agi, handler.routes())
     host, port = listen or (agi.listen_host, agi.listen_port)
+    if not _loopback(host):
+        log.warning(
+            "FastAGI listens on %s, not on loopback: it has no authentication, so allow only "
+            "the PBX to reach port %d (firewall)",
+            host,
+            port,
+        )
     try:
         await server.start(host, port)
     except OSError as exc:

@@ -175,8 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.alarm(max(1, int(agi.idle_timeout + 0.999)))
     try:
         return run(Pipe(), _accept_with(settings), agi)
-    except (AgiError, TimeoutError) as exc:
+    except (AgiError, TimeoutError, PbxgateError) as exc:
         report_failure(str(exc))
+        return 2
+    except OSError as exc:  # stdin or stdout closed, not a pipe: not run by Asterisk
+        report_failure(f"cannot talk to Asterisk on stdin/stdout: {exc.strerror or exc}")
         return 2
     finally:
         signal.alarm(0)

@@ -52,6 +52,12 @@ class AgiSettings:
     uvloop: bool = True
 
     def __post_init__(self) -> None:
+        if not self.listen_host.strip():
+            # asyncio would listen on every interface; FastAGI has no authentication
+            raise ValueError(
+                "listen_host is empty (that would listen on every interface); "
+                'give an address, e.g. "127.0.0.1", or "0.0.0.0" to mean every one'
+            )
         if not 0 < self.listen_port < 65536:
             raise ValueError(f"listen_port {self.listen_port} is not a TCP port")
         for name in ("max_line_bytes", "max_header_bytes", "max_command_bytes", "max_sessions"):

@@ -40,7 +40,7 @@ from operator import methodcaller
 from pathlib import Path
 from typing import IO, Any, cast
 
-from pbxgate.cdr.model import Leg
+from pbxgate.cdr.model import MAX_NUMBER, Leg
 from pbxgate.cdr.store import KEY_FIELDS, KEY_HASH, STORE_COLUMNS, Store, column_list
 from pbxgate.cdr.window import Zones
 from pbxgate.errors import InputError
@@ -103,10 +103,14 @@ def _time(value: str, column: str, zones: Zones) -> str:
 
 
 def _int(value: str, column: str) -> int:
+    shown = value if len(value) <= 24 else f"{value[:20]}... ({len(value)} characters)"
     try:
-        return int(value or 0)
+        number = int(value or 0)
     except ValueError:
-        raise ValueError(f"{column} {value!r} is not a whole number") from None
+        raise ValueError(f"{column} {shown!r} is not a whole number") from None
+    if not 0 <= number <= MAX_NUMBER:
+        raise ValueError(f"{column} {shown} is out of range (0 to {MAX_NUMBER})")
+    return number
 
 
 class _Plan:
@@ -184,8 +188,9 @@ def _number(fields: list[str], i: int, column: str) -> int:
 
 
 def _canonical(text: str) -> bool:
-    """ASCII digits without a leading zero: the number's text as it is stored and keyed."""
-    return text.isascii() and text.isdigit() and (text[0] != "0" or text == "0")
+    """ASCII digits without a leading zero, at most nine of them (under MAX_NUMBER): the
+    number's text as it is stored and keyed. Anything else takes the checked path."""
+    return len(text) < 10 and text.isascii() and text.isdigit() and (text[0] != "0" or text == "0")
 
 
 def _times(fields: list[str], i_start: int, i_answer: int, i_end: int, zones: Zones) -> None:
@@ -216,8 +221,6 @@ def complete_row(fields: list[str], plan: _Plan, zones: Zones) -> list[str]:
         seconds, talk = int(duration), int(billsec)
     else:
         seconds, talk = _number(fields, i_dur, "duration"), _number(fields, i_bill, "billsec")
-        if seconds < 0 or talk < 0:
-            raise ValueError("negative duration or billsec")
     if talk > seconds:
         raise ValueError(f"billsec {talk} exceeds duration {seconds}")
     if i_seq is not None and not _canonical(fields[i_seq]):

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import String, bindparam, cast, column, func, literal_column
 
 from pbxgate.cdr.callrules import derive, link_by_channels, parse_channel, person_of, via_of
-from pbxgate.cdr.model import ANSWERED, NO_ANSWER, Leg
+from pbxgate.cdr.model import ANSWERED, MAX_NUMBER, NO_ANSWER, Leg, whole_number
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.query import _as_datetime, _bound, leg_params, leg_select
 from pbxgate.cdr.source import Source
@@ -169,8 +169,9 @@ def _normalizer(cols: list[str | None], source: Source) -> Any:
         def unpack(raw: Any) -> tuple[Any, ...]:
             row = pick((*raw[0].split("\x1f"), *pad))  # COALESCE made NULLs ""
             end, ans = row[END], row[ANS]
-            out = (parse(row[T]), row[SRC], row[DST], int(row[DUR] or 0), int(row[BILL] or 0),
-                   row[DISP], row[DID], row[LINK], row[UID], int(row[SEQ] or 0),
+            out = (parse(row[T]), row[SRC], row[DST], whole_number(row[DUR]),
+                   whole_number(row[BILL]), row[DISP], row[DID], row[LINK], row[UID],
+                   whole_number(row[SEQ]),
                    parse(end) if end else None, row[CHAN], row[DCHAN], row[DCTX],
                    parse(ans) if ans else None)  # fmt: skip
             return out if zones.same else _careful(out, zones)
@@ -179,7 +180,7 @@ def _normalizer(cols: list[str | None], source: Source) -> Any:
 
     def normalize(raw: Any) -> tuple[Any, ...]:
         row: tuple[Any, ...] = pick((*raw, *pad))
-        if None in row[:END] or None in row[CHAN:ANS]:
+        if None in row[:END] or None in row[CHAN:ANS] or not _sane(row[DUR], row[BILL]):
             return _careful(row, zones)
         if plain:
             return row
@@ -200,8 +201,13 @@ def _careful(row: tuple[Any, ...], zones: Any) -> tuple[Any, ...]:
     for i in (SRC, DST, DISP, DID, LINK, UID, CHAN, DCHAN, DCTX):
         out[i] = "" if out[i] is None else str(out[i])
     for i in (DUR, BILL, SEQ):
-        out[i] = int(out[i] or 0)
+        out[i] = whole_number(out[i])
     return tuple(out)
+
+
+def _sane(duration: Any, billsec: Any) -> bool:
+    """Both ints a CDR can hold (a REAL ``inf`` an old import stored is not)."""
+    return type(duration) is int and type(billsec) is int and 0 <= billsec <= duration <= MAX_NUMBER
 
 
 def _finish(leg: tuple[Any, ...]) -> datetime:

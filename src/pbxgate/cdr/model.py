@@ -31,6 +31,24 @@ _OUTCOME_RANK = {ANSWERED: 0, NO_ANSWER: 1, CANCEL: 2, BUSY: 3, CONGESTION: 4, F
 # or did not answer (cdr.md §6).
 NER_OUTCOMES = frozenset({ANSWERED, BUSY, NO_ANSWER, CANCEL})
 
+# The largest duration, billsec or sequence pbxgate takes: a signed 32-bit INT, what FreePBX's
+# columns hold (68 years of seconds). Import rejects larger values; a query reads a stored one
+# (from an older import, or another writer) as 0 instead of failing on it.
+MAX_NUMBER = 2**31 - 1
+
+
+def whole_number(value: object) -> int:
+    """A stored duration, billsec or sequence as an int; 0 for what no CDR holds (empty,
+    negative, fractional text, infinite, over :data:`MAX_NUMBER`)."""
+    if type(value) is int:
+        return value if 0 <= value <= MAX_NUMBER else 0
+    try:
+        number = int(value or 0)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return number if 0 <= number <= MAX_NUMBER else 0
+
+
 INBOUND = "inbound"
 OUTBOUND = "outbound"
 INTERNAL = "internal"
@@ -226,10 +244,12 @@ __all__ = [
     "FAILED",
     "INBOUND",
     "INTERNAL",
+    "MAX_NUMBER",
     "NER_OUTCOMES",
     "NO_ANSWER",
     "OUTBOUND",
     "Call",
     "Leg",
     "outcome_of",
+    "whole_number",
 ]

@@ -35,9 +35,11 @@ from pbxgate.cdr.callrules import link_by_channels
 from pbxgate.cdr.model import (
     INBOUND,
     INTERNAL,
+    MAX_NUMBER,
     OUTBOUND,
     Call,
     Leg,
+    whole_number,
 )
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.schema import AMAFLAGS, LEG_COLUMNS, Layout
@@ -363,7 +365,7 @@ def _row_converter(fields: list[str], layout: Layout, source: Source) -> Any:
         return value if type(value) is str else "" if value is None else str(value)
 
     def number(value: Any) -> int:
-        return value if type(value) is int else int(value or 0)
+        return value if type(value) is int and 0 <= value <= MAX_NUMBER else whole_number(value)
 
     def ama(value: Any) -> str:
         return AMAFLAGS.get(int(value or 0), str(value))

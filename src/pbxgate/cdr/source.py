@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import logging
+import re
 import time
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ _TIMEOUT_MARKERS = (
 )
 
 
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63})?")
+
+
 @dataclass
 class SourceSpec:
     """Where to read from, resolved from a name, a URL or a path."""
@@ -57,6 +61,15 @@ class SourceSpec:
     timezone: str
     usegmtime: bool = False
     writable: bool = False
+
+    def __post_init__(self) -> None:
+        # The name goes into SQL text in a few places (SQLite typeof probe, doctor's CREATE
+        # INDEX advice): only plain identifiers, optionally schema-qualified, are taken.
+        if not _TABLE_NAME.fullmatch(self.table):
+            raise ConfigError(
+                f"CDR table name {self.table[:60]!r} is not a plain name",
+                hint="letters, digits and _, optionally schema.table",
+            )
 
     @property
     def label(self) -> str:

@@ -65,7 +65,7 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool, verbose: bool
     ctx.obj = AppContext(config_path=config_path, debug=debug)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 - one except per kind of failure
     """Run the CLI; library errors become ``error: ...`` on stderr and their exit code."""
     args = sys.argv[1:] if argv is None else argv
     try:
@@ -92,6 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a path the user gave that cannot be written or read, a full disk
+        if "--debug" in args:
+            raise
+        reason = exc.strerror or str(exc)
+        if exc.filename is not None:
+            click.echo(f"error: {exc.filename}: {reason}", err=True)
+            return 2
+        click.echo(f"error: {reason}", err=True)
+        return 1
     except Exception as exc:  # a bug: say so in one line, the traceback is one flag away
         if "--debug" in args:
             raise
