@@ -44,6 +44,7 @@ from pbxgate.cdr.model import MAX_NUMBER, Leg
 from pbxgate.cdr.store import KEY_FIELDS, KEY_HASH, STORE_COLUMNS, Store, column_list
 from pbxgate.cdr.window import Zones
 from pbxgate.errors import InputError
+from pbxgate.private import private_file
 
 BASE = (
     "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp",
@@ -668,6 +669,7 @@ class _Rejects:
         self.result.rejects.append(Reject(line, reason, raw))
         if self.path is not None:
             if self.out is None:
+                private_file(self.path)  # the rejected rows hold callers' numbers and names
                 self.out = self.path.open("a", encoding="utf-8", errors="surrogateescape")
             self.out.write(raw + "\n")
 

@@ -26,6 +26,7 @@ from sqlalchemy.schema import CreateIndex
 from pbxgate.cdr.model import Leg
 from pbxgate.cdr.schema import LEG_COLUMNS, store_table
 from pbxgate.errors import SourceError
+from pbxgate.private import private_file
 
 STORE_COLUMNS: tuple[str, ...] = (*LEG_COLUMNS, "answer", "end", "rowkey")
 # cdr_csv and cdr_custom write the same CDR with different columns (no sequence in one, no
@@ -114,7 +115,10 @@ class Store:
 
     @classmethod
     def open_sqlite(cls, path: Path) -> Store:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            private_file(path, companions=True)  # phone numbers and names: 0600 in 0700
+        except OSError as exc:
+            raise SourceError(f"cannot create the CDR store {path}: {exc.strerror}") from exc
         engine = create_engine(f"sqlite:///{path}")
         event.listen(engine, "connect", _fast_sqlite)
         store = cls(engine)

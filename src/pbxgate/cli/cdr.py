@@ -29,6 +29,7 @@ from pbxgate.cdr.store import Store, open_target
 from pbxgate.cdr.window import Window, Zones, now_in, resolve_window, zone
 from pbxgate.cli.context import AppContext, pass_app
 from pbxgate.errors import ConfigError, InputError
+from pbxgate.private import private_dir
 
 EXIT_REJECTED = 6  # import finished, but some rows were rejected (see the reject file)
 
@@ -336,7 +337,7 @@ def import_(
         reject_file = (
             rejects or settings.store_path().parent / "rejects" / f"{csv_file.name}.rejects"
         )
-        reject_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(reject_file.parent)
         if rejects is None:
             reject_file.unlink(missing_ok=True)  # the default file tells about this run only
         with _progress(csv_file) as (progress, note):

@@ -21,6 +21,7 @@ from pbxgate.notify.report import status_data, status_lines
 from pbxgate.notify.service import accept, close_outboxes, run_worker
 from pbxgate.notify.settings import NotifySettings
 from pbxgate.notify.vktoken import COMMUNITY_ADVICE, authorize_url, token_from_redirect
+from pbxgate.private import private_dir
 
 
 @click.group()
@@ -69,8 +70,9 @@ def vk_token(
     if not token:
         raise InputError("the token is empty")
     path = save or default_paths()[0].parent / "vk.token"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not touch a file that was already there
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(token + "\n")
     kind = "user" if app_id is not None and group_id is None and not community else "community"
@@ -113,7 +115,7 @@ def status(app: AppContext, as_json: bool, limit: int) -> None:
       pbxgate notify status --json
     """
 
-    box = Outbox.open(app.settings.get(NotifySettings).outbox_path())
+    box = _open_outbox(app)
     try:
         data = status_data(box.backlog(), box.status(), box.dead_letters(limit=limit))
     finally:
@@ -136,7 +138,7 @@ def retry(app: AppContext, channel: str | None) -> None:
       pbxgate notify retry --channel vk
     """
 
-    box = Outbox.open(app.settings.get(NotifySettings).outbox_path())
+    box = _open_outbox(app)
     try:
         now = time.time()
         hurried = box.hurry(now, channel)
@@ -167,7 +169,7 @@ def purge(app: AppContext, sent_older_than: float, dead: bool, channel: str | No
 
     if sent_older_than < 0:
         raise InputError("--sent-older-than must not be negative")
-    box = Outbox.open(app.settings.get(NotifySettings).outbox_path())
+    box = _open_outbox(app)
     try:
         cutoff = time.time() - sent_older_than * 86400
         count = box.purge(sent_before=cutoff, dead=dead, channel=channel)
@@ -239,7 +241,7 @@ def worker(app: AppContext, until_idle: bool) -> None:
 
     asyncio.run(main())
     if until_idle:  # from cron: say what is left, so the log shows it
-        box = Outbox.open(app.settings.get(NotifySettings).outbox_path())
+        box = _open_outbox(app)
         try:
             channels = box.status()
         finally:
@@ -278,3 +280,8 @@ def fake_vk(port: int, rate: float, delay: float, fail: tuple[str, ...]) -> None
         server.serve_forever()
     finally:
         server.server_close()
+
+
+def _open_outbox(app: AppContext) -> Outbox:
+    ns = app.settings.get(NotifySettings)
+    return Outbox.open(ns.outbox_path(), mode=ns.outbox_file_mode)

@@ -86,7 +86,7 @@ def build_worker(
     channels = {name: build_channel(name, ns, transport) for name in recipients}
     policy = RetryPolicy(ns.backoff_initial, ns.backoff_max, ns.max_attempts)
     worker = Worker(
-        Outbox.open(ns.outbox_path(), synchronous="NORMAL"),
+        Outbox.open(ns.outbox_path(), synchronous="NORMAL", mode=ns.outbox_file_mode),
         channels,
         router,
         renderer,

@@ -34,6 +34,7 @@ from typing import IO
 
 from pbxgate.errors import DeliveryError
 from pbxgate.notify.events import CallEvent
+from pbxgate.private import FILE_MODE, private_file
 
 
 class State(Enum):
@@ -139,9 +140,10 @@ class Outbox:
         self._synchronous = synchronous
         self._lock = threading.Lock()
         self._worker_lock: IO[bytes] | None = None
+        self.mode = FILE_MODE
 
     @classmethod
-    def open(cls, path: Path, *, synchronous: str = "FULL") -> Outbox:
+    def open(cls, path: Path, *, synchronous: str = "FULL", mode: int = FILE_MODE) -> Outbox:
         """Open (creating) the outbox. The worker passes ``synchronous="NORMAL"``: its commits
         (claims, outcomes) then skip the fsync; losing the last few on power loss only means a
         resend, which idempotency absorbs. Enqueues always use FULL.
@@ -149,7 +151,7 @@ class Outbox:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError("synchronous must be FULL or NORMAL")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path, mode, companions=True)  # callers' numbers and names
             conn = sqlite3.connect(
                 str(path), isolation_level=None, check_same_thread=False, timeout=10.0
             )
@@ -161,7 +163,9 @@ class Outbox:
             conn.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise DeliveryError(f"cannot open the outbox {path}: {exc}") from exc
-        return cls(conn, path, synchronous)
+        box = cls(conn, path, synchronous)
+        box.mode = mode
+        return box
 
     def close(self) -> None:
         with self._lock:
@@ -215,7 +219,8 @@ class Outbox:
 
     def acquire_worker_lock(self) -> None:
         """Become this outbox's only worker (an flock the kernel drops when the process dies)."""
-        handle = open(str(self.path) + ".worker.lock", "wb")  # noqa: SIM115 - held until close
+        fd = os.open(f"{self.path}.worker.lock", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.mode)
+        handle = os.fdopen(fd, "wb")  # held until close
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -18,6 +18,7 @@ from pbxgate.config import Settings
 from pbxgate.notify.events import CallEvent
 from pbxgate.notify.outbox import Outbox
 from pbxgate.notify.settings import NotifySettings
+from pbxgate.private import FILE_MODE
 
 if TYPE_CHECKING:  # not imported at run time: pbxgate-agi starts faster without them
     import asyncio
@@ -30,12 +31,12 @@ _outboxes_lock = threading.Lock()
 _wakers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
 
-def outbox_for(path: Path) -> Outbox:
+def outbox_for(path: Path, mode: int = FILE_MODE) -> Outbox:
     """The process-wide open outbox at ``path`` (opened once, kept open)."""
     with _outboxes_lock:
         box = _outboxes.get(path)
         if box is None:
-            box = _outboxes[path] = Outbox.open(path)
+            box = _outboxes[path] = Outbox.open(path, mode=mode)
         return box
 
 
@@ -55,8 +56,8 @@ def accept(settings: Settings, event: CallEvent) -> bool:
     rule = InternalRule.from_settings(settings.get(CdrSettings))
     if rule.is_internal(event.caller_number):
         return False
-    path = settings.get(NotifySettings).outbox_path()
-    stored = outbox_for(path).enqueue(event)
+    ns = settings.get(NotifySettings)
+    stored = outbox_for(ns.outbox_path(), ns.outbox_file_mode).enqueue(event)
     if stored:
         for loop, wake in list(_wakers):
             if not loop.is_closed():

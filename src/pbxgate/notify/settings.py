@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pbxgate.config import Secret, data_dir, section
+from pbxgate.private import parse_mode
 
 # VK: https://dev.vk.com/ru/api/api-requests (current version 5.199; api.vk.ru since 2025).
 VK_API_VERSION = "5.199"
@@ -101,6 +102,9 @@ class RouteSettings:
 class NotifySettings:
     # The durable outbox; empty = <XDG data home>/pbxgate/outbox.sqlite3
     outbox: Path | None = None
+    # Its mode: "0600" (the owner alone), or "0660" when Asterisk's user and the service user
+    # share it through a group (docs/notify.md, "One outbox, two users").
+    outbox_mode: str = "0600"
     # CSV "number,name" used when the call carries no CALLERID(name).
     phonebook: Path | None = None
     # Jinja2 templates (sandboxed); inline text or a file; empty = the built-in Russian text.
@@ -126,6 +130,13 @@ class NotifySettings:
 
     def outbox_path(self) -> Path:
         return self.outbox or data_dir() / "outbox.sqlite3"
+
+    @property
+    def outbox_file_mode(self) -> int:
+        return parse_mode(self.outbox_mode)
+
+    def __post_init__(self) -> None:
+        parse_mode(self.outbox_mode)  # a ValueError here is a one-line settings error
 
 
 __all__ = [

@@ -12,6 +12,8 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
+from pbxgate.private import private_file
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sent_reports (
     schedule TEXT NOT NULL,
@@ -25,7 +27,7 @@ CREATE TABLE IF NOT EXISTS sent_reports (
 
 class SentLog:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path, companions=True)  # recipients' addresses
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -1,0 +1,74 @@
+"""Files that hold phone numbers, caller names or secrets are their owner's alone.
+
+pbxgate's own files (the CDR store, the outbox, import reject files, the report sent-log, a
+saved VK token) are created ``0600`` in folders it creates ``0700``, whatever the umask. SQLite
+gives a database's ``-wal`` and ``-shm`` files the database file's mode, so creating the
+database file first, with its mode, covers them; files left by an older pbxgate with wider
+modes are narrowed when pbxgate next opens them for writing. The one place where two users
+share a file, the outbox between Asterisk's user (``pbxgate-agi``) and the service user, takes
+``[notify] outbox_mode = "0660"`` and a shared group (docs/notify.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from pathlib import Path
+
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def private_dir(path: Path, mode: int = DIR_MODE) -> None:
+    """Create ``path`` (and missing parents) with ``mode``; an existing folder is left as the
+    administrator set it."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=mode)
+        except FileExistsError:
+            continue
+        os.chmod(folder, mode)  # mkdir's mode is reduced by the umask
+
+
+def private_file(path: Path, mode: int = FILE_MODE, *, companions: bool = False) -> None:
+    """Create ``path`` empty with ``mode`` if it does not exist, else narrow it to ``mode``
+    when this user owns it; with ``companions`` the same for SQLite's -wal/-shm files."""
+    # a shared group also creates SQLite's -wal and -shm beside the file: it needs the folder
+    private_dir(path.parent, DIR_MODE if mode & 0o070 == 0 else 0o770)
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):  # another process was first
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
+    _narrow(path, mode)
+    if companions:
+        for suffix in SQLITE_COMPANIONS:
+            _narrow(Path(f"{path}{suffix}"), mode)
+
+
+def _narrow(path: Path, mode: int) -> None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) != mode:
+        os.chmod(path, mode)
+
+
+def parse_mode(text: str) -> int:
+    """ "0600" / "0660" -> int; only owner and group bits make sense for these files."""
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise ValueError(f'file mode {text!r} is not octal, e.g. "0600"') from None
+    if mode & ~0o660 or not mode & 0o600 == 0o600:
+        raise ValueError(f"file mode {text!r}: use 0600, or 0660 for a shared group")
+    return mode
+
+
+__all__ = ["DIR_MODE", "FILE_MODE", "parse_mode", "private_dir", "private_file"]
