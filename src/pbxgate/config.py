@@ -353,6 +353,10 @@ def masked(obj: Any) -> Any:
     if isinstance(obj, Secret):
         return MASK
     if isinstance(obj, str):
+        if obj.startswith(("http://", "https://")):  # a webhook's ?key=... or user:pass@
+            from pbxgate.notify.recipients import redact  # noqa: PLC0415 - config stays lean
+
+            return redact(obj)
         return _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}@", obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: masked(getattr(obj, f.name)) for f in dataclasses.fields(obj)}

@@ -17,6 +17,7 @@ from pbxgate.errors import DeliveryError, InputError
 from pbxgate.notify.events import CallEvent
 from pbxgate.notify.fakevk import FakeVkServer, FakeVkState
 from pbxgate.notify.outbox import Outbox
+from pbxgate.notify.recipients import redact
 from pbxgate.notify.report import status_data, status_lines
 from pbxgate.notify.service import accept, close_outboxes, run_worker
 from pbxgate.notify.settings import NotifySettings
@@ -97,7 +98,7 @@ def test_channel(app: AppContext, channel: str, recipients: tuple[str, ...]) -> 
     results = asyncio.run(send_test(app.settings, channel, list(recipients)))
     failed = 0
     for recipient, verdict, detail in results:
-        click.echo(f"{channel} -> {recipient}: {verdict}: {detail}")
+        click.echo(f"{channel} -> {redact(recipient)}: {verdict}: {detail}")
         failed += verdict != "sent"
     if failed:
         raise DeliveryError(f"{failed} of {len(results)} test messages were not delivered")

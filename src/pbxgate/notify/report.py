@@ -7,6 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from pbxgate.notify.outbox import ChannelStatus, DeadLetter
+from pbxgate.notify.recipients import redact
 
 
 def status_data(
@@ -15,7 +16,8 @@ def status_data(
     return {
         "backlog": backlog,
         "channels": [asdict(c) for c in channels],
-        "dead_letters": [asdict(d) for d in dead],
+        # rows from before references may hold a webhook URL whole: shown redacted anyway
+        "dead_letters": [{**asdict(d), "recipient": redact(d.recipient)} for d in dead],
     }
 
 

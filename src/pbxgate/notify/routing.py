@@ -131,5 +131,11 @@ class Router:
                         pairs += [(ch, r) for r in route.recipients or self.recipients[ch]]
         return list(dict.fromkeys(pairs))
 
+    def all_recipients(self) -> list[str]:
+        """Every recipient a channel or a route names."""
+        found = [r for rs in self.recipients.values() for r in rs]
+        found += [r for route in self.routes for r in route.recipients]
+        return list(dict.fromkeys(found))
+
 
 __all__ = ["Route", "Router"]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 
 from pbxgate.notify.channels.base import Channel, Dead, Outcome, Retry, Sent
 from pbxgate.notify.outbox import Delivery, Outbox
+from pbxgate.notify.recipients import RecipientBook, ref
 from pbxgate.notify.retry import RetryPolicy
 from pbxgate.notify.routing import Router
 from pbxgate.notify.templates import Renderer
@@ -42,6 +43,7 @@ class Worker:
         self.outbox = outbox
         self.channels = dict(channels)
         self.router = router
+        self.book = RecipientBook(router.all_recipients())
         self.renderer = renderer
         self.policy = policy or RetryPolicy()
         self.clock = clock
@@ -53,7 +55,8 @@ class Worker:
         """Turn unplanned events into delivery rows; return how many rows were created."""
         created = 0
         for event in self.outbox.unplanned():
-            targets = self.router.targets(event)
+            # the outbox keeps references, never a webhook URL's secret parts (recipients.py)
+            targets = [(ch, ref(r)) for ch, r in self.router.targets(event)]
             if not targets:
                 log.info("event %s matches no route; nothing to send", event.event_id)
             created += self.outbox.plan(event.event_id, targets, self.clock())
@@ -78,9 +81,12 @@ class Worker:
         channel = self.channels.get(d.channel)
         if channel is None:
             return Dead(f"channel {d.channel} is not enabled any more")
+        recipient = self.book.resolve(d.recipient)
+        if recipient is None:
+            return Dead("this recipient is no longer in the settings")
         message = self.renderer.render(d.event)
         try:
-            return await channel.send(message, d.recipient, idempotency_key(d))
+            return await channel.send(message, recipient, idempotency_key(d))
         except Exception as exc:  # a bug in a channel must not stop the worker
             log.exception("channel %s failed unexpectedly", d.channel)
             return Retry(f"unexpected {type(exc).__name__} in channel {d.channel}")

@@ -1,0 +1,89 @@
+"""A webhook URL's query string and userinfo reach the receiver and nothing else: not config
+show, not the logs, not notify status (text or JSON), not the outbox file."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pbxgate.cli.main import main
+from pbxgate.config import Settings
+from pbxgate.notify import service
+from pbxgate.notify.recipients import RecipientBook, redact, ref
+
+from .helpers import make_event
+
+KEY = "key=s3cr3t-hook-key"
+URL = f"https://bob:pa55w0rd-x@crm.example.org/hooks/calls?{KEY}&from=pbx"
+SECRETS = ("s3cr3t-hook-key", "pa55w0rd-x")
+
+
+def test_redact_and_ref() -> None:
+    assert redact(URL) == "https://***@crm.example.org/hooks/calls?***"
+    assert redact("https://crm.example.org/hooks/calls") == "https://crm.example.org/hooks/calls"
+    assert redact("123456789") == "123456789"
+    stored = ref(URL)
+    assert stored.startswith(redact(URL) + " [") and not any(s in stored for s in SECRETS)
+    assert RecipientBook([URL, "7"]).resolve(stored) == URL
+    assert RecipientBook(["7"]).resolve(stored) is None  # the URL left the settings
+    assert RecipientBook([]).resolve("7") == "7"
+
+
+def config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[notify]\noutbox = "{tmp_path / "outbox.sqlite3"}"\npoll_interval = 3600\n'
+        f'[notify.webhook]\nenabled = true\nrecipients = ["{URL}"]\n',
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def test_delivered_whole_and_shown_nowhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = config(tmp_path)
+    settings = Settings.load(cfg)
+    requested: list[str] = []
+
+    async def scenario() -> None:
+        got = asyncio.Event()
+
+        def handler(req: httpx.Request) -> httpx.Response:
+            requested.append(str(req.url))
+            got.set()
+            return httpx.Response(500 if len(requested) == 1 else 204)
+
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            service.run_worker(settings, stop, transport=httpx.MockTransport(handler))
+        )
+        while not service._wakers:
+            await asyncio.sleep(0)
+        assert service.accept(settings, make_event(1))
+        await asyncio.wait_for(got.wait(), 10)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+    caplog.set_level(logging.DEBUG)
+    try:
+        asyncio.run(scenario())
+    finally:
+        service.close_outboxes()
+    assert KEY in requested[0]  # the receiver got its key
+    shown = [caplog.text]
+    for args in (["config", "show"], ["notify", "status"], ["notify", "status", "--json"]):
+        capsys.readouterr()
+        assert main(["--config", str(cfg), *args]) == 0
+        out, err = capsys.readouterr()
+        shown += [out, err]
+    for blob in (tmp_path / "outbox.sqlite3").parent.glob("outbox.sqlite3*"):
+        shown.append(blob.read_bytes().decode("latin-1"))
+    for text in shown:
+        for secret in SECRETS:
+            assert secret not in text
+    assert "crm.example.org" in shown[1]  # config show still says where it goes
