@@ -94,8 +94,12 @@ def test_recording_resolved_under_monitor_dir(
 
 
 def test_bad_input_is_one_line(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(config, "cdr", "calls", "--from", "18.03.2016", capsys=capsys)
-    assert code == 2 and err.count("\n") == 1 and "cannot read '18.03.2016'" in err
+    code, _, err = run(config, "cdr", "calls", "--from", "18.13.2016", capsys=capsys)
+    assert code == 2 and err.count("\n") == 1 and "cannot read '18.13.2016'" in err
+    # as Russian admins write a day: read (it used to be refused)
+    code, out, _ = run(config, "cdr", "calls", "--from", "18.03.2016", "--to", "18.03.2016",
+                       "--format", "json", capsys=capsys)  # fmt: skip
+    assert code == 0 and len(json.loads(out)) == 10
     code, _, err = run(config, "cdr", "calls", "--source", "nope", capsys=capsys)
     assert code == 2 and "unknown CDR source 'nope'" in err and err.count("\n") == 1
     assert "define [cdr.sources.nope]" in err
@@ -267,3 +271,11 @@ def test_generate_into_keeps_passwords_off_the_command_line(
                          f"mysql+pymysql://u@127.0.0.1:{port}/db", capsys=capsys)  # fmt: skip
     assert code == 3 and err.count("\n") == 1
     assert err.startswith(f"error: cannot reach mysql+pymysql://u@127.0.0.1:{port}/db: ")
+
+
+def test_an_empty_csv_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "Master.csv"
+    empty.write_bytes(b"")
+    assert main(["cdr", "import", str(empty)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == f"error: no CDR rows in {empty}: the file is empty"

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 
 from pbxgate.cdr.kpi import peak_concurrency
-from pbxgate.cdr.window import Window, Zones, resolve_window, zone
+from pbxgate.cdr.window import Window, Zones, parse_moment, resolve_window, zone
 from pbxgate.errors import ConfigError, InputError
 
 NOW = datetime(2026, 3, 29, 1, 30)  # the night Europe/Berlin moves to summer time
@@ -57,3 +57,38 @@ def test_peak_concurrency_sweep() -> None:
     window = Window(t.replace(minute=12), t.replace(minute=30))
     assert peak_concurrency(spans, window) == (2, t.replace(minute=12))
     assert peak_concurrency([]) == (0, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "end", "expected"),
+    [
+        ("31.12.2026", False, datetime(2026, 12, 31)),
+        ("31.12.2026", True, datetime(2027, 1, 1)),
+        ("31.12.2026 14:00", False, datetime(2026, 12, 31, 14, 0)),
+        ("1.2.2026 9:05:30", False, datetime(2026, 2, 1, 9, 5, 30)),
+        ("today", False, datetime(2026, 12, 4)),
+        ("сегодня", True, datetime(2026, 12, 5)),
+        ("yesterday", False, datetime(2026, 12, 3)),
+        ("Вчера", True, datetime(2026, 12, 4)),
+        ("2026-12-31 14:00", False, datetime(2026, 12, 31, 14, 0)),
+    ],
+)
+def test_dates_as_admins_type_them(text: str, end: bool, expected: datetime) -> None:
+    assert parse_moment(text, end=end, today=date(2026, 12, 4)) == expected
+
+
+@pytest.mark.parametrize("text", ["31.13.2026", "32.12.2026", "завтра", "12/31/2026 x"])
+def test_dates_that_are_not_are_one_line(text: str) -> None:
+    with pytest.raises(InputError, match="cannot read"):
+        parse_moment(text, today=date(2026, 12, 4))
+
+
+def test_equal_from_and_to_get_their_own_message() -> None:
+    with pytest.raises(InputError, match="the same moment") as err:
+        resolve_window(start="2026-12-04 10:00", end="2026-12-04 10:00", now=datetime(2026, 12, 5))
+    assert "later --to" in (err.value.hint or "")
+
+
+def test_a_whole_day_in_russian_words() -> None:
+    window = resolve_window(start="вчера", end="вчера", now=datetime(2026, 12, 4, 15, 0))
+    assert (window.start, window.end) == (datetime(2026, 12, 3), datetime(2026, 12, 4))

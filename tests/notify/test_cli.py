@@ -1,5 +1,6 @@
 import json
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,21 @@ def test_vk_token_from_the_environment(tmp_path: Path, fake_vk: FakeVkServer) ->
         "refused",
         "no VK token configured ([notify.vk] token, token_file or token_env)",
     )
+
+
+def test_until_idle_stops_when_only_future_retries_remain(
+    tmp_path: Path, fake_vk: FakeVkServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A retry's backoff (up to an hour by default) used to keep --until-idle running; now it
+    exits and says how many wait and when the next one is due."""
+    cfg = str(config_for(tmp_path, fake_vk.base_url))
+    fake_vk.state.fail[1001] = 10  # VK internal error: retried with backoff
+    assert main(["--config", cfg, "notify", "send-test-event"]) == 0
+    capsys.readouterr()
+    started = time.monotonic()
+    assert main(["--config", cfg, "notify", "worker", "--until-idle"]) == 0
+    assert time.monotonic() - started < 30
+    out = capsys.readouterr().out
+    # 1001 waits to retry; 42 refuses messages from the community (a dead letter)
+    assert out.startswith("outbox: 0 sent in all, 1 waiting to retry, 1 dead letters; ")
+    assert "the next retry is due at" in out and "run again then" in out

@@ -12,9 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pbxgate.notify.channels.vk import random_id
 from pbxgate.notify.fakevk import FakeVkServer, FakeVkState
-from pbxgate.notify.outbox import Outbox
+from pbxgate.notify.outbox import NUMBERS, Outbox
 
 from .helpers import make_event
 
@@ -106,7 +105,12 @@ def test_kill_9_mid_delivery_loses_nothing_and_shows_nothing_twice(tmp_path: Pat
         server.stop()
 
     shown = [s.random_id for s in state.shown]
-    expected = {random_id(f"{e.event_id}|vk|1001") for e in events}
+    # every delivery's own number (VK's random_id), as the outbox gave it, in both processes
+    numbered = Outbox.open(tmp_path / "outbox.sqlite3")
+    ids = [row[0] for row in numbered._conn.execute("SELECT id FROM deliveries")]
+    expected = {(numbered.number_base + i) % NUMBERS + 1 for i in ids}
+    numbered.close()
+    assert len(ids) == len(events)
     assert len(shown) == EVENTS  # none lost, none twice
     assert set(shown) == expected
     assert state.duplicates >= 1  # a resend happened, and VK's dedup absorbed it

@@ -188,3 +188,31 @@ def test_default_pacing_stays_under_the_token_type_limit() -> None:
     assert rate() == pytest.approx(20 * 0.9)
     assert rate(token_type="user") == pytest.approx(3 * 0.9)
     assert rate(rate_limit=5.0) == pytest.approx(5 * 0.9)
+
+
+def test_every_delivery_has_its_own_random_id_the_same_on_every_attempt(tmp_path) -> None:
+    """31 bits of a hash collide about once in 2,000 messages to one peer, and VK then drops
+    the second message silently. Delivery numbers do not collide, and a retry (or another
+    process) reads the same number again."""
+    from pbxgate.notify.outbox import Outbox
+    from pbxgate.notify.worker import idempotency_key
+
+    from .helpers import make_event
+
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox.open(path)
+    for n in range(3000):
+        event = make_event(n)
+        box.enqueue(event)
+        box.plan(event.event_id, [("vk", "1001")], 0.0)
+    first = {d.id: random_id(idempotency_key(d)) for d in box.claim(1.0, 0.0, 5000)}
+    assert len(first) == 3000 and len(set(first.values())) == 3000
+    assert all(0 < v < 2**31 for v in first.values())
+    again = {
+        d.id: random_id(idempotency_key(d)) for d in box.claim(2.0, 60.0, 5000)
+    }  # leases ran out
+    box.close()
+    reopened = Outbox.open(path)  # another process
+    later = {d.id: random_id(idempotency_key(d)) for d in reopened.claim(100.0, 60.0, 5000)}
+    reopened.close()
+    assert first == again == later

@@ -9,6 +9,7 @@ half-open, ``[start, end)``, so that a query is the index-friendly
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -92,20 +93,41 @@ class Window:
         return f"{self.start:{fmt}} .. {self.end:{fmt}}"
 
 
-def parse_moment(text: str, *, end: bool = False) -> datetime:
-    """``2016-03-18``, ``2016-03-18 12:00``, ``2016-03-18T12:00:36``; a bare date as ``--to``
-    means the end of that day (so ``--from 2016-03-18 --to 2016-03-18`` is one whole day)."""
+# Relative days in the words admins type them, English and Russian.
+_DAYS = {"today": 0, "сегодня": 0, "yesterday": 1, "вчера": 1, "позавчера": 2}
+_DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
+
+
+def parse_moment(text: str, *, end: bool = False, today: date | None = None) -> datetime:
+    """``2016-03-18``, ``2016-03-18 12:00``, ``2016-03-18T12:00:36``, as Russian admins write
+    them ``18.03.2016`` and ``18.03.2016 12:00``, and ``today``/``сегодня``,
+    ``yesterday``/``вчера``. A bare day as ``--to`` means the end of that day (so
+    ``--from 2016-03-18 --to 2016-03-18`` is one whole day)."""
     raw = text.strip()
+    word = raw.lower()
+    if word in _DAYS and today is not None:
+        day = today - timedelta(days=_DAYS[word])
+        return _day(day, end)
     try:
+        dotted = _DOTTED.fullmatch(raw)
+        if dotted:
+            d, m, y, hh, mm, ss = dotted.groups()
+            if hh is None:
+                return _day(date(int(y), int(m), int(d)), end)
+            return datetime(int(y), int(m), int(d), int(hh), int(mm), int(ss or 0))
         if len(raw) == 10:
-            day = date.fromisoformat(raw)
-            moment = datetime(day.year, day.month, day.day)
-            return moment + timedelta(days=1) if end else moment
+            return _day(date.fromisoformat(raw), end)
         return datetime.fromisoformat(raw.replace("/", "-")).replace(tzinfo=None)
     except ValueError:
         raise InputError(
-            f"cannot read {text!r} as a date or time", hint="use YYYY-MM-DD or 'YYYY-MM-DD HH:MM'"
+            f"cannot read {text!r} as a date or time",
+            hint="use YYYY-MM-DD, DD.MM.YYYY, either with HH:MM, or today / yesterday / вчера",
         ) from None
+
+
+def _day(day: date, end: bool) -> datetime:
+    moment = datetime(day.year, day.month, day.day)
+    return moment + timedelta(days=1) if end else moment
 
 
 def day_window(day: date) -> Window:
@@ -135,8 +157,13 @@ def resolve_window(
         return Window(datetime(prev.year, prev.month, 1), datetime(first.year, first.month, 1))
     if start is None and end is None:
         return day_window(today)
-    lo = parse_moment(start) if start else datetime(today.year, today.month, today.day)
-    hi = parse_moment(end, end=True) if end else now
+    lo = parse_moment(start, today=today) if start else datetime(today.year, today.month, today.day)
+    hi = parse_moment(end, end=True, today=today) if end else now
+    if lo == hi:
+        raise InputError(
+            f"--from and --to are the same moment ({lo:%Y-%m-%d %H:%M}): the window is empty",
+            hint="give a later --to, or a day without a time for the whole day",
+        )
     return Window(lo, hi)
 
 

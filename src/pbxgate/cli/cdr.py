@@ -332,7 +332,7 @@ def import_(
     display = zone(settings.timezone)
     zones = Zones(source=zone("UTC") if gmt else display, display=display)
     store = Store.open_sqlite(settings.store_path())
-    rejected = 0
+    rejected = rows = 0
     for csv_file in csv_files:
         reject_file = (
             rejects or settings.store_path().parent / "rejects" / f"{csv_file.name}.rejects"
@@ -359,6 +359,10 @@ def import_(
             )
         _report_import(result, reject_file, csv_file if len(csv_files) > 1 else None)
         rejected += result.rejected
+        rows += result.rows
+    if not rows and not follow:  # following a fresh, empty Master.csv is normal
+        names = ", ".join(str(f) for f in csv_files)
+        raise InputError(f"no CDR rows in {names}: the file is empty")
     if follow:
         (csv_file,) = csv_files
         click.echo(f"following {csv_file} (Ctrl-C stops)", err=True)

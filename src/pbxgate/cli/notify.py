@@ -245,12 +245,18 @@ def worker(app: AppContext, until_idle: bool) -> None:
         box = _open_outbox(app)
         try:
             channels = box.status()
+            due = box.next_due()
         finally:
             box.close()
         sent = sum(c.sent for c in channels)
         waiting = sum(c.pending + c.in_flight for c in channels)
         dead = sum(c.dead for c in channels)
-        click.echo(f"outbox: {sent} sent in all, {waiting} waiting to retry, {dead} dead letters")
+        line = f"outbox: {sent} sent in all, {waiting} waiting to retry, {dead} dead letters"
+        if waiting and due is not None:
+            wait = max(0, round(due - time.time()))
+            line += f"; the next retry is due at {time.strftime('%H:%M:%S', time.localtime(due))}"
+            line += f" (in {wait} s): run again then"
+        click.echo(line)
 
 
 @notify.command("fake-vk")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -95,7 +96,14 @@ CREATE TABLE IF NOT EXISTS deliveries (
     UNIQUE (event_id, channel, recipient)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_attempt_at);
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+# Delivery numbers (VK's random_id): (random base + row id) mod NUMBERS + 1, so every delivery
+# of one outbox has its own, in 1..2^31-1, for the first 2^31-1 deliveries.
+NUMBERS = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,7 @@ class Delivery:
     channel: str
     recipient: str
     attempts: int  # including the current one
+    number: int = 1  # this delivery's own number (see NUMBERS), the same on every attempt
 
 
 @dataclass(frozen=True)
@@ -141,6 +150,7 @@ class Outbox:
         self._lock = threading.Lock()
         self._worker_lock: IO[bytes] | None = None
         self.mode = FILE_MODE
+        self.number_base = 0
 
     @classmethod
     def open(cls, path: Path, *, synchronous: str = "FULL", mode: int = FILE_MODE) -> Outbox:
@@ -161,10 +171,18 @@ class Outbox:
             conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('number_base', ?)",
+                (str(secrets.randbelow(NUMBERS)),),
+            )
+            base = int(
+                conn.execute("SELECT value FROM meta WHERE name = 'number_base'").fetchone()[0]
+            )
         except (OSError, sqlite3.Error) as exc:
             raise DeliveryError(f"cannot open the outbox {path}: {exc}") from exc
         box = cls(conn, path, synchronous)
         box.mode = mode
+        box.number_base = base
         return box
 
     def close(self) -> None:
@@ -271,9 +289,12 @@ class Outbox:
                 " updated_at = ? WHERE id = ?",
                 [(State.INFLIGHT.value, now + lease, now, r[0]) for r in rows],
             )
+        base = self.number_base
         return [
-            Delivery(int(r[0]), CallEvent.from_json(r[1]), r[2], r[3], int(r[4]) + 1) for r in rows
-        ]
+            Delivery(int(r[0]), CallEvent.from_json(r[1]), r[2], r[3], int(r[4]) + 1,
+                     (base + int(r[0])) % NUMBERS + 1)
+            for r in rows
+        ]  # fmt: skip
 
     def _move(self, action: Action, ids: Sequence[int], sets: str, params: Sequence[object]) -> int:
         sources, target = TRANSITIONS[action]

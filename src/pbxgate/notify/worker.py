@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 
-from pbxgate.notify.channels.base import Channel, Dead, Outcome, Retry, Sent
+from pbxgate.notify.channels.base import Channel, Dead, Key, Outcome, Retry, Sent
 from pbxgate.notify.outbox import Delivery, Outbox
 from pbxgate.notify.recipients import RecipientBook, ref
 from pbxgate.notify.retry import RetryPolicy
@@ -22,8 +22,9 @@ from pbxgate.notify.templates import Renderer
 log = logging.getLogger(__name__)
 
 
-def idempotency_key(delivery: Delivery) -> str:
-    return f"{delivery.event.event_id}|{delivery.channel}|{delivery.recipient}"
+def idempotency_key(delivery: Delivery) -> Key:
+    text = f"{delivery.event.event_id}|{delivery.channel}|{delivery.recipient}"
+    return Key(text, delivery.number)
 
 
 class Worker:
@@ -127,7 +128,8 @@ class Worker:
     ) -> None:
         """Deliver until ``stop`` is set; ``wake`` cuts a wait short (a new event in-process).
 
-        With ``until_idle`` it also returns once nothing is left to send (dead letters aside).
+        With ``until_idle`` it also returns once nothing is left to send now: only retries
+        whose backoff has not run out (they wait for the next run), and dead letters.
         The caller holds the outbox's worker lock, so in-flight rows are orphans of a worker
         that died: they go back to pending and are sent again with the same idempotency key.
         """
@@ -140,7 +142,7 @@ class Worker:
             if tried:
                 continue
             due = self.outbox.next_due()
-            if until_idle and due is None and self.outbox.backlog() == 0:
+            if until_idle and (due is None or due > self.clock()) and self.outbox.backlog() == 0:
                 return
             timeout = poll_interval
             if due is not None:

@@ -40,6 +40,19 @@ class Dead:
 Outcome = Sent | Retry | Dead
 
 
+class Key(str):
+    """An idempotency key (``"<event_id>|<channel>|<recipient>"``) with the delivery's number:
+    a positive 31-bit integer the outbox gives each delivery, the same on every attempt and in
+    every process, and different for every delivery of that outbox (VK's ``random_id``)."""
+
+    number: int
+
+    def __new__(cls, text: str, number: int = 0) -> Key:
+        key = super().__new__(cls, text)
+        key.number = number
+        return key
+
+
 class Channel(Protocol):
     name: str
 
@@ -50,4 +63,12 @@ class Channel(Protocol):
     async def aclose(self) -> None: ...
 
 
-__all__ = ["Channel", "Dead", "Message", "Outcome", "Retry", "Sent"]
+__all__ = [
+    "Channel",
+    "Dead",
+    "Key",
+    "Message",
+    "Outcome",
+    "Retry",
+    "Sent",
+]
