@@ -67,7 +67,7 @@ def test_yesterday_is_the_default_and_an_empty_day_is_fine(tmp_path: Path, capsy
         (["--week", "--from", "2016-03-18"], 2, "error: --week cannot be combined with --from"),
         (["--source", "nowhere"], 2, "error: unknown CDR source 'nowhere'"),
         ([*DAY, "--mail", "boss"], 2, "error: --mail 'boss' is not a list of addresses"),
-        (["--from", "18.03.2016"], 2, "error: cannot read '18.03.2016' as a date or time"),
+        (["--from", "18.13.2016"], 2, "error: cannot read '18.13.2016' as a date or time"),
     ],
 )
 def test_bad_input_is_one_line(
