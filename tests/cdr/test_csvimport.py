@@ -13,7 +13,7 @@ from pbxgate.cdr.generate import generate
 from pbxgate.cdr.query import NumberFilter
 from pbxgate.cdr.store import STORE_COLUMNS, Store
 from pbxgate.cdr.window import Zones, zone
-from pbxgate.errors import SourceError
+from pbxgate.errors import InputError, SourceError
 
 LOCAL = Zones(source=zone("Europe/Moscow"), display=zone("Europe/Moscow"))
 
@@ -465,3 +465,72 @@ def test_a_stored_impossible_number_never_stops_a_query(
     day = ["--from", "2016-03-18", "--to", "2016-03-18"]
     for command in (["calls"], ["missed"], ["stats"], ["report", "--format", "json"]):
         assert main(["--config", str(cfg), "cdr", *command, *day]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_an_overlong_record_is_rejected_and_the_next_line_imported(
+    tmp_path: Path, bulk: bool
+) -> None:
+    good = BASE.replace("SIP/t-1", "SIP/t-9")
+    long_line = '"x' + "y" * 3_000_000 + '"'  # 3 MB, no newline for three read blocks
+    short_long = "z" * 100_000  # over the cap within one block
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("\n".join([BASE, long_line, short_long, good]) + "\n", encoding="utf-8")
+    rejects = tmp_path / "rejects"
+    result = import_csv(csv_file, store(tmp_path), LOCAL, reject_file=rejects, bulk=bulk)
+    assert (result.inserted, result.rejected) == (2, 2)
+    assert [r.line for r in result.rejects] == [2, 3]
+    assert result.rejects[0].reason.startswith("a record of 3000003 bytes, over 65536")
+    written = rejects.read_text(encoding="utf-8").splitlines()
+    assert written[0].startswith('"xyyy') and len(written[0]) == 4096  # its head
+
+
+def test_a_file_without_line_breaks_stops_with_one_line(tmp_path: Path) -> None:
+    """A symlink to /dev/zero: endless, no newline. The import stops, memory bounded."""
+    link = tmp_path / "Master.csv"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(InputError, match=r"without a line break: is this a Master\.csv\?"):
+        import_csv(link, store(tmp_path), LOCAL)
+
+
+def test_a_long_run_of_rejects_stops_the_import(tmp_path: Path) -> None:
+    lines = [BASE] + [f'"not","a","cdr","{n}"' for n in range(50)] + [BASE.replace("t-1", "t-2")]
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rejects = tmp_path / "rejects"
+    with pytest.raises(InputError, match="20 records in a row rejected, up to line 21"):
+        import_csv(csv_file, store(tmp_path), LOCAL, reject_file=rejects,
+                   max_consecutive_rejects=20)  # fmt: skip
+    assert len(rejects.read_text().splitlines()) == 20
+    again = import_csv(csv_file, store(tmp_path), LOCAL, max_consecutive_rejects=0)
+    assert (again.rejected, len(again.rejects)) == (50, 50)
+
+
+def test_memory_stays_bounded_for_megabytes_of_random_bytes(tmp_path: Path) -> None:
+    """30 MB of random bytes: every rejected record used to stay in memory to the end. The
+    import runs in a child process whose peak RSS is measured."""
+    import os
+    import subprocess
+    import sys
+
+    junk = tmp_path / "Master.csv"
+    with junk.open("wb") as fh:
+        for _ in range(30):
+            fh.write(os.urandom(1 << 20))
+    code = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from pbxgate.cdr.csvimport import import_csv\n"
+        "from pbxgate.cdr.store import Store\n"
+        "from pbxgate.cdr.window import Zones\n"
+        f"r = import_csv(Path({str(junk)!r}), Store.open_sqlite(Path({str(tmp_path / 's.db')!r})),"
+        " Zones(None, None), reject_file=Path(" + repr(str(tmp_path / "rej")) + "),"
+        " max_consecutive_rejects=0, bulk=False)\n"
+        "print(r.rejected, len(r.rejects), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rejected, kept, rss_kib = map(int, done.stdout.split())
+    assert rejected > 1000 and kept == 100
+    assert rss_kib < 200 * 1024, f"peak RSS {rss_kib // 1024} MiB"

@@ -274,12 +274,24 @@ class ImportResult:
     rows: int = 0
     inserted: int = 0
     duplicates: int = 0
+    rejected: int = 0
+    # The first KEEP_REJECTS rejects (all of them are in the reject file): memory stays
+    # bounded whatever the file holds.
     rejects: list[Reject] = field(default_factory=list)
     bytes_read: int = 0
 
-    @property
-    def rejected(self) -> int:
-        return len(self.rejects)
+
+# How much of the input the import holds at once, whatever the file: a record is at most
+# MAX_RECORD bytes (cdr_csv drops records over 1 KiB; cdr_custom's are rarely over a few) -
+# a longer line is rejected and skipped to the next newline; a stretch of MAX_RUN bytes
+# without any newline stops the import (a symlink to /dev/zero, a compressed file of zeros).
+MAX_RECORD = 64 * 1024
+MAX_RUN = 64 * 1024 * 1024
+KEEP_REJECTS = 100
+KEEP_RAW = 4096  # of a kept reject's text (the reject file has the record as it was)
+# This many rejected records in a row, without one good one, stop the import: the file is
+# not what it should be ([cdr] import_max_consecutive_rejects; 0 = never stop).
+MAX_CONSECUTIVE_REJECTS = 1000
 
 
 # Above this much to read (about 30,000 rows of Master.csv), the import is one transaction
@@ -309,10 +321,13 @@ class _Blocks:
         self.kept: list[tuple[int, list[str]]] = []  # (number of the first line, lines)
         self.next_line = 1
         self.bad: set[int] = set()
+        self.overlong: dict[int, int] = {}  # line number -> its length, for lines skipped
+        self.heads: dict[int, str] = {}  # line number -> the first KEEP_RAW bytes of it
         self.separators = False  # a line so far holds one of the characters in _SEPARATORS
 
     def __iter__(self) -> Iterator[list[str]]:
         rest = b""
+        skipped = 0  # bytes of an overlong line thrown away so far
         while True:
             try:
                 chunk = self.fh.read(BLOCK)
@@ -321,11 +336,33 @@ class _Blocks:
                 raise InputError(
                     f"cannot read {name} after line {self.next_line - 1}: {exc}"
                 ) from exc
+            if skipped:
+                end = chunk.find(b"\n")
+                if end < 0 and chunk:
+                    skipped += len(chunk)
+                    self.consumed += len(chunk)
+                    self._check_run(skipped)
+                    continue
+                skipped += end if chunk else 0  # the line's length, without its newline
+                self.consumed += end + 1 if chunk else 0
+                line = self.next_line
+                self.overlong[line] = skipped
+                self.heads[line] = rest.decode("utf-8", "surrogateescape")
+                self.kept = [*self.kept[-1:], (line, [_OVERLONG])]
+                self.next_line += 1
+                skipped, rest = 0, b""
+                yield [_OVERLONG]  # stands for the line: _batches rejects it by its number
+                chunk = chunk[end + 1 :] if chunk else b""
+                if not chunk:
+                    continue
             data = rest + chunk if rest else chunk
             if chunk:
                 cut = data.rfind(b"\n") + 1
                 if not cut:  # one long line so far
                     rest = data
+                    if len(rest) > MAX_RECORD:  # keep its head for the reject file, skip on
+                        skipped, rest = len(rest), rest[:KEEP_RAW]
+                        self.consumed += skipped
                     continue
             elif not data or self.complete_only:
                 return
@@ -351,11 +388,23 @@ class _Blocks:
                     self.bad.add(self.next_line + i)
         if not self.separators:
             self.separators = any(map(block.__contains__, _SEPARATORS))
+        for i, part in enumerate(parts):
+            if len(part) > MAX_RECORD:  # a line over the cap within one block
+                self.overlong[self.next_line + i] = len(part)
+                self.heads[self.next_line + i] = part[:KEEP_RAW]
+                parts[i] = ""
         last = parts.pop()
         lines = [part + "\n" for part in parts]
         if last:
             lines.append(last)
         return lines
+
+    def _check_run(self, run: int) -> None:
+        if run > MAX_RUN:
+            raise InputError(
+                f"line {self.next_line} runs over {MAX_RUN // (1024 * 1024)} MiB without a line "
+                "break: is this a Master.csv?"
+            )
 
     def raw(self, first: int, last: int) -> str:
         """Lines ``first`` to ``last`` as read (as far as they are still kept)."""
@@ -367,6 +416,8 @@ class _Blocks:
     def any_bad(self, first: int, last: int) -> bool:
         return any(n in self.bad for n in range(first, last + 1))
 
+
+_OVERLONG = "\n"  # what the csv reader gets for a skipped line (its number says the rest)
 
 GZIP_MAGIC = b"\x1f\x8b"  # logrotate's compress: Master.csv.1.gz
 
@@ -412,6 +463,7 @@ def import_csv(
     complete_only: bool = False,
     batch: int = 20000,
     bulk: bool | None = None,
+    max_consecutive_rejects: int = MAX_CONSECUTIVE_REJECTS,
 ) -> ImportResult:
     """Import ``path`` (from byte ``offset``) into ``store``; rejects go to ``reject_file``
     (created only when there is one). ``result.bytes_read`` says where to resume.
@@ -426,7 +478,8 @@ def import_csv(
         to_read = data_size(path) - offset
         if bulk is None:
             bulk = to_read > BULK_BYTES
-        job = _Job(fh, zones, offset, complete_only, batch, reject_file, store.table.name)
+        job = _Job(fh, zones, offset, complete_only, batch, reject_file, store.table.name,
+                   max_consecutive_rejects)  # fmt: skip
         try:
             feed: _ThreadFeed | _ProcessFeed = (
                 _ProcessFeed(job) if bulk and _FORK else _ThreadFeed(job)
@@ -479,6 +532,7 @@ class _Job:
     batch: int
     reject_file: Path | None
     table: str
+    max_consecutive_rejects: int = MAX_CONSECUTIVE_REJECTS
     result: ImportResult = field(default_factory=ImportResult)
 
 
@@ -487,7 +541,7 @@ def _batches(
 ) -> Iterator[tuple[list[tuple[_Plan, list[list[str]]]], int]]:
     """Read, check and complete the rows of the file, ``job.batch`` at a time."""
     result, zones, table = job.result, job.zones, job.table
-    sink = _Rejects(result, job.reject_file)
+    sink = _Rejects(result, job.reject_file, job.max_consecutive_rejects)
     try:
         job.fh.seek(job.offset)
         blocks = blocks or _Blocks(job.fh, job.complete_only)
@@ -507,17 +561,20 @@ def _batches(
                 result.rows += 1
                 sink.add(first, f"malformed CSV: {exc}", blocks.raw(first, reader.line_num))
                 continue
-            if not fields or fields == [""]:
+            if (not fields or fields == [""]) and first not in blocks.overlong:
                 continue
             result.rows += 1
             try:
-                if blocks.bad and blocks.any_bad(first, reader.line_num):
-                    raise ValueError("not valid UTF-8 (convert the file with iconv -f cp1251)")
+                _check_lines(blocks, first, reader.line_num)
                 this = fixed.get(len(fields)) or _plan_for(layout_for(fields), table)
                 complete_row(fields, this, zones)
             except ValueError as exc:
-                sink.add(first, str(exc), blocks.raw(first, reader.line_num))
+                raw = blocks.heads.pop(first, None)
+                sink.add(
+                    first, str(exc), raw if raw is not None else blocks.raw(first, reader.line_num)
+                )
                 continue
+            sink.in_a_row = 0
             if this is not plan:
                 plan, rows = this, []
                 segments.append((plan, rows))
@@ -530,6 +587,15 @@ def _batches(
         yield segments, blocks.consumed
     finally:
         sink.close()
+
+
+def _check_lines(blocks: _Blocks, first: int, last: int) -> None:
+    """What the record's lines say before its fields do: skipped as overlong, not UTF-8."""
+    if blocks.overlong and first in blocks.overlong:
+        size = blocks.overlong.pop(first)
+        raise ValueError(f"a record of {size} bytes, over {MAX_RECORD}: skipped to the next line")
+    if blocks.bad and blocks.any_bad(first, last):
+        raise ValueError("not valid UTF-8 (convert the file with iconv -f cp1251)")
 
 
 class _ThreadFeed:
@@ -658,15 +724,31 @@ def _child(job: _Job, out: Connection) -> None:
 
 
 class _Rejects:
-    """Rejected records: counted in the result and appended to the reject file as read."""
+    """Rejected records: counted in the result (the first few kept), appended to the reject
+    file as read; a long run of them stops the import."""
 
-    def __init__(self, result: ImportResult, path: Path | None) -> None:
+    def __init__(self, result: ImportResult, path: Path | None, limit: int) -> None:
         self.result = result
         self.path = path
         self.out: IO[str] | None = None
+        self.limit = limit
+        self.in_a_row = 0
 
     def add(self, line: int, reason: str, raw: str) -> None:
-        self.result.rejects.append(Reject(line, reason, raw))
+        self.result.rejected += 1
+        if len(self.result.rejects) < KEEP_REJECTS:
+            self.result.rejects.append(Reject(line, reason, raw[:KEEP_RAW]))
+        self.in_a_row += 1
+        if self.limit and self.in_a_row >= self.limit:
+            self._write(raw)
+            raise InputError(
+                f"{self.in_a_row} records in a row rejected, up to line {line} ({reason}): "
+                "is this a Master.csv?",
+                hint="[cdr] import_max_consecutive_rejects raises the limit (0: no limit)",
+            )
+        self._write(raw)
+
+    def _write(self, raw: str) -> None:
         if self.path is not None:
             if self.out is None:
                 private_file(self.path)  # the rejected rows hold callers' numbers and names

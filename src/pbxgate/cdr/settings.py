@@ -47,6 +47,9 @@ class CdrSettings:
     # Regular expressions for trunk channels, e.g. "^PJSIP/(rt|mts)-"; phones' channels named
     # like an extension (PJSIP/101-...) are told apart without them.
     trunk_channels: list[str] = field(default_factory=list)
+    # cdr import stops after this many rejected records in a row (the file is not a CDR
+    # file); 0 = never.
+    import_max_consecutive_rejects: int = 1000
     monitor_dir: Path = Path("/var/spool/asterisk/monitor")
     query_timeout: float = 30.0
     # pbxgate's embedded store; empty = <XDG data home>/pbxgate/cdr.sqlite3

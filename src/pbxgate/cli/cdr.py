@@ -349,6 +349,7 @@ def import_(
                 progress=progress,
                 note=note,
                 complete_only=follow,
+                max_consecutive_rejects=settings.import_max_consecutive_rejects,
             )
         if result.rows and result.rejected == result.rows:
             first = result.rejects[0]
