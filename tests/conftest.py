@@ -68,14 +68,43 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+_REACHABLE: dict[str, str] = {}  # DSN -> "" when it answered, else the one-line reason
+
+
 def require_dsn(var: str) -> str:
-    """The DSN in ``var``; skipped when unset, but a failure in CI (PBXGATE_TEST_REQUIRE_ALL=1)."""
+    """The DSN in ``var``; skipped when unset, but a failure in CI (PBXGATE_TEST_REQUIRE_ALL=1).
+    A DSN whose server or database cannot be reached fails in one line, not a traceback."""
     dsn = os.environ.get(var, "")
     if not dsn:
         if os.environ.get("PBXGATE_TEST_REQUIRE_ALL"):
             pytest.fail(f"{var} is not set but CI requires every backend")
         pytest.skip(f"{var} not set")
+    if dsn not in _REACHABLE:
+        _REACHABLE[dsn] = _reach(dsn)
+    if _REACHABLE[dsn]:
+        pytest.fail(f"{var}: {_REACHABLE[dsn]}", pytrace=False)
     return dsn
+
+
+def _reach(dsn: str) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = make_url(dsn)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        reason = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+        return (
+            f"cannot use database {url.database!r} at {url.host}:{url.port or 'default port'} "
+            f"({reason}); create it first, e.g. CREATE DATABASE {url.database}"
+        )
+    finally:
+        engine.dispose()
+    return ""
 
 
 @pytest.fixture(scope="session")

@@ -160,3 +160,42 @@ def test_a_secret_another_area_needs_is_not_read_by_the_check(
     )
     assert main(["--config", str(cfg), "cdr", "generate", "--days", "1"]) == 0
     assert main(["--config", str(cfg), "cdr", "calls", "--today"]) == 0
+
+
+def test_config_set_is_safe_to_run_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's SMTP step, run twice, used to append a second [report.smtp] and break
+    every command; `config set` leaves the file as after one run, comments kept."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('# mine\n[cdr]\ntimezone = "Europe/Moscow"  # the PBX\n', encoding="utf-8")
+    for _ in range(2):
+        assert main(["--config", str(cfg), "config", "set", "report.smtp.port", "8025"]) == 0
+    assert main(["--config", str(cfg), "config", "set", "cdr.timezone", "Asia/Omsk"]) == 0
+    assert main(["--config", str(cfg), "config", "set", "notify.vk.recipients", '["1", "2"]']) == 0
+    text = cfg.read_text(encoding="utf-8")
+    assert text.count("[report.smtp]") == 1 and "# mine" in text
+    settings = Settings.load(cfg)
+    assert settings.raw["report"]["smtp"]["port"] == 8025
+    assert settings.raw["cdr"]["timezone"] == "Asia/Omsk"
+    assert settings.raw["notify"]["vk"]["recipients"] == ["1", "2"]
+    assert main(["--config", str(cfg), "cdr", "stats", "--today"]) in (0, 3)  # the file reads
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("report.smtpp.port", "1", "unknown setting report.smtpp"),
+        ("cdrr.timezone", "x", "unknown section [cdrr]"),
+        ("report.smtp.password", "hunter2", "would put a secret on the command line"),
+        ("port", "1", "is not SECTION[.TABLE].KEY"),
+    ],
+)
+def test_config_set_refuses_what_the_file_cannot_take(
+    name: str, value: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[cdr]\n", encoding="utf-8")
+    assert main(["--config", str(cfg), "config", "set", name, value]) == 2
+    assert message in capsys.readouterr().err
+    assert cfg.read_text(encoding="utf-8") == "[cdr]\n"  # nothing written

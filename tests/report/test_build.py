@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from pbxgate.cdr.report.build import assemble
 from pbxgate.cdr.window import Window
 from tests.cdr.fixture_calls import EXPECTED, REC_A
@@ -124,7 +126,9 @@ def test_recordings_resolve_to_paths_and_links(tmp_path: Path) -> None:
     (rec,) = report["recordings"]
     assert rec["path"] == str(wav) and rec["exists"] is True
     assert rec["url"] == f"https://pbx.example/rec/2016/03/18/{REC_A}"
-    assert day_report()["recordings"][0]["path"] is None
+    # without recordings_url the report names no files, it counts them (issue: first hour, 14)
+    plain = day_report()
+    assert (plain["recordings"], plain["recordings_count"]) == ([], 1)
 
 
 def test_heatmap_only_for_a_week_or_more() -> None:
@@ -147,3 +151,22 @@ def test_call_backs_count_only_within_callback_hours() -> None:
     afters = [m["after_seconds"] for m in rows if m["after_seconds"] is not None]
     assert afters and max(afters) <= 24 * 3600
     assert any(m["resolution"] == "not yet" and m["attempts"] == 0 for m in rows)
+
+
+@pytest.mark.parametrize(
+    ("value", "prev", "unit", "expected"),
+    [
+        (130073, 10, "seconds", None),  # a previous period of a few seconds: "+1300725.0 %"
+        (28159, 31570, "seconds", -10.8),
+        (3, 4, "count", None),  # three calls against four: the absolute change says it
+        (350, 369, "count", -5.1),
+        (12000, 11, "count", None),  # over 1000 %
+        (5, 0, "count", None),
+    ],
+)
+def test_a_percentage_only_where_it_means_something(
+    value: float, prev: float, unit: str, expected: float | None
+) -> None:
+    from pbxgate.cdr.report.build import _change_pct
+
+    assert _change_pct(value, prev, unit) == expected

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+from pathlib import Path
 
 import click
 
@@ -11,8 +13,10 @@ import pbxgate.agi.settings
 import pbxgate.cdr.report.settings
 import pbxgate.cdr.settings
 import pbxgate.notify.settings  # noqa: F401
-from pbxgate.cli.context import AppContext, pass_app
-from pbxgate.config import to_toml
+from pbxgate.cli.context import SETTINGS_MODULES, AppContext, pass_app
+from pbxgate.config import Settings, default_paths, to_toml
+from pbxgate.configedit import set_value, write
+from pbxgate.errors import InputError
 
 
 @click.group()
@@ -44,3 +48,39 @@ def show(app: AppContext, as_json: bool) -> None:
         return
     click.echo(f"# file: {origin}")
     click.echo(to_toml(data), nl=False)
+
+
+@config.command("set")
+@click.argument("name")
+@click.argument("value")
+@pass_app
+def set_(app: AppContext, name: str, value: str) -> None:
+    """Set NAME (section.key, or section.table.key) to VALUE in the settings file.
+
+    The same command run twice leaves the file as once; comments and other settings stay.
+    The file is --config, else $PBXGATE_CONFIG, else ~/.config/pbxgate/config.toml (created).
+    A secret belongs in a file of its own or the environment: set NAME_file or NAME_env.
+
+    \b
+    Examples:
+      pbxgate config set report.smtp.port 8025
+      pbxgate config set notify.vk.recipients '["123456789"]'
+      pbxgate config set cdr.sources.freepbx.password_file /etc/pbxgate/cdr.pass
+    """
+    import os  # noqa: PLC0415
+
+    path = app.config_path or Path(os.environ.get("PBXGATE_CONFIG") or default_paths()[0])
+    if name.rsplit(".", 1)[-1] in ("password", "token"):
+        raise InputError(
+            f"{name} would put a secret on the command line",
+            hint=f"set {name}_file (a file holding it) or {name}_env (a variable) instead",
+        )
+    text = set_value(path, name, value)
+    import tomllib  # noqa: PLC0415
+
+    check = Settings(tomllib.loads(text), path=path)
+    for module in SETTINGS_MODULES:
+        importlib.import_module(module)
+    check.check_names()
+    write(path, text)
+    click.echo(f"{path}: {name} = {value}")

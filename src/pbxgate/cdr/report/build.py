@@ -94,7 +94,9 @@ def assemble(
         "top_dids": _top_dids(inbound, opts.top),
         "missed": _missed(current, calls, opts.callback_hours),
         "extensions": _extensions(inbound),
-        "recordings": _recordings(current, opts),
+        # As links when recordings_url is set; otherwise only how many (hundreds of server paths
+        # are of no use to the report's reader).
+        **_recordings_section(_recordings(current, opts), opts),
     }
 
 
@@ -132,9 +134,7 @@ def _kpis(now: Kpis, before: Kpis) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"key": key, "unit": unit, "value": value, "previous": prev}
         numeric = isinstance(value, int | float) and isinstance(prev, int | float)
         row["delta"] = round(value - prev, 1) if numeric else None  # type: ignore[operator]
-        row["change_pct"] = (
-            round(100 * (value - prev) / prev, 1) if numeric and prev else None  # type: ignore[operator]
-        )
+        row["change_pct"] = _change_pct(value, prev, unit) if numeric else None  # type: ignore[arg-type]
         rows.append(row)
     rows[-1]["calls"] = a["busy_hour_calls"]
     rows[-2]["at"] = a["peak_at"]
@@ -280,6 +280,19 @@ def _tally(calls: list[Call]) -> dict[str, Any]:
     }
 
 
+# Below these bases a percentage says nothing (3 calls against 1 is "+200 %"; talk time against
+# a previous period of a few seconds read "+1300725.0 %"): the absolute change alone is shown.
+_SMALL_BASE = {"count": 10, "seconds": 60}
+_MAX_PCT = 1000.0
+
+
+def _change_pct(value: float, prev: float, unit: str) -> float | None:
+    if not prev or abs(prev) < _SMALL_BASE.get(unit, 0):
+        return None
+    pct = round(100 * (value - prev) / prev, 1)
+    return pct if abs(pct) <= _MAX_PCT else None
+
+
 def _recordings(current: list[Call], opts: ReportOptions) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for call in current:
@@ -300,6 +313,10 @@ def _recordings(current: list[Call], opts: ReportOptions) -> list[dict[str, Any]
                     row["url"] = _url(found.path, opts)
             rows.append(row)
     return rows
+
+
+def _recordings_section(rows: list[dict[str, Any]], opts: ReportOptions) -> dict[str, Any]:
+    return {"recordings": rows if opts.recordings_url else [], "recordings_count": len(rows)}
 
 
 def _url(path: Path, opts: ReportOptions) -> str | None:

@@ -60,6 +60,10 @@ _RU = {
     "extensions": "Внутренние номера",
     "extension": "Номер",
     "recordings": "Записи разговоров",
+    "recordings_count": (
+        "Записано разговоров: {n} (ссылки на них появятся в отчёте, если задать "
+        "[report] recordings_url)"
+    ),
     "file": "Файл",
     "exists": "Есть",
     "none": "нет данных",
@@ -131,6 +135,7 @@ _EN = {
     "extensions": "Extensions",
     "extension": "Extension",
     "recordings": "Recordings",
+    "recordings_count": "Recorded calls: {n} (set [report] recordings_url to list them as links)",
     "file": "File",
     "exists": "Exists",
     "none": "no data",

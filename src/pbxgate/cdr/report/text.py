@@ -169,6 +169,9 @@ def text_lines(report: dict[str, Any], *, max_rows: int = 100) -> Iterator[str]:
         )
         if more:
             yield "… " + t("more").format(n=more)
+    elif report.get("recordings_count"):
+        yield from _section(t("recordings"))
+        yield t("recordings_count").format(n=report["recordings_count"])
 
 
 def _kpi_table(kpis: list[dict[str, Any]], t: Any) -> Iterator[str]:
