@@ -25,3 +25,36 @@ def test_help_has_an_example(path: list[str], capsys: pytest.CaptureFixture[str]
     assert main([*path, "--help"]) == 0
     out = capsys.readouterr().out
     assert "Example" in out, f"pbxgate {' '.join(path)} --help shows no example"
+
+
+def test_top_level_summaries_are_the_areas_own_words() -> None:
+    """`pbxgate --help` lists areas without importing them; its lines must not drift from the
+    areas' own help."""
+    from pbxgate.cli.main import AREAS, SUMMARIES
+
+    ctx = click.Context(cli)
+    for name in AREAS:
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.help is not None
+        assert SUMMARIES[name] == command.help.strip().splitlines()[0], name
+
+
+def test_help_does_not_load_sqlalchemy() -> None:
+    """Every --help of the CDR area, like the rest, starts without SQLAlchemy (start-up time)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pbxgate.cli.main import main\n"
+        "for args in (['--help'], ['cdr', '--help'], ['cdr', 'calls', '--help'],"
+        " ['cdr', 'import', '--help'], ['notify', '--help'], ['serve', '--help']):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('sqlalchemy' in sys.modules, 'httpx' in sys.modules, 'matplotlib' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)  # fmt: skip
+    assert done.stdout.splitlines()[-1] == "False False False"

@@ -9,27 +9,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from pbxgate.cdr import api
-from pbxgate.cdr.csvimport import ImportResult, data_size, follow_csv, import_csv
-from pbxgate.cdr.doctor import FAIL, diagnose
-from pbxgate.cdr.generate import generate as generate_legs
 from pbxgate.cdr.kpi import BREAKDOWNS
 from pbxgate.cdr.model import ANSWERED, BUSY, CANCEL, CONGESTION, FAILED, NO_ANSWER, Leg
 from pbxgate.cdr.numbers import InternalRule
-from pbxgate.cdr.query import Filters, NumberFilter
 from pbxgate.cdr.render import FORMATS, render
 from pbxgate.cdr.settings import CdrSettings
-from pbxgate.cdr.source import Source, open_source
-from pbxgate.cdr.source import has_password as make_url_password
-from pbxgate.cdr.store import Store, open_target
 from pbxgate.cdr.window import Window, Zones, now_in, resolve_window, zone
 from pbxgate.cli.context import AppContext, pass_app
 from pbxgate.errors import ConfigError, InputError
 from pbxgate.private import private_dir
+
+# SQLAlchemy and what builds on it load when a command runs, not for --help (start-up time).
+if TYPE_CHECKING:
+    from pbxgate.cdr.csvimport import ImportResult
+    from pbxgate.cdr.query import Filters
+    from pbxgate.cdr.source import Source
 
 EXIT_REJECTED = 6  # import finished, but some rows were rejected (see the reject file)
 
@@ -52,6 +50,8 @@ def _settings(app: AppContext) -> CdrSettings:
 
 @contextmanager
 def _source(app: AppContext, name: str | None) -> Iterator[Source]:
+    from pbxgate.cdr.source import open_source  # noqa: PLC0415
+
     source = open_source(_settings(app), name)
     try:
         yield source
@@ -139,6 +139,8 @@ def _disposition(text: str) -> str:
 
 
 def _filters(settings: CdrSettings, opts: dict[str, Any]) -> Filters:
+    from pbxgate.cdr.query import Filters, NumberFilter  # noqa: PLC0415
+
     numbers = tuple(
         NumberFilter(col, opts[col]) for col in ("src", "dst", "did", "cnum") if opts.get(col)
     )
@@ -179,6 +181,8 @@ def calls(
       pbxgate cdr calls --from '2016-03-18 12:00' --to '2016-03-18 12:10' --inbound \\
           --legs --columns dst,src,duration,calldate,recordingfile
     """
+    from pbxgate.cdr import api  # noqa: PLC0415
+
     settings = _settings(app)
     window = _window(settings, opts)
     filters = _filters(settings, opts)
@@ -228,6 +232,8 @@ def missed(app: AppContext, /, within: int, fmt: str, **opts: Any) -> None:
     Example:
       pbxgate cdr missed --yesterday --did 74951234567
     """
+    from pbxgate.cdr import api  # noqa: PLC0415
+
     settings = _settings(app)
     window = _window(settings, opts)
     filters = _filters(settings, opts)
@@ -266,6 +272,8 @@ def stats(app: AppContext, /, by: str | None, fmt: str, **opts: Any) -> None:
       pbxgate cdr stats --today
       pbxgate cdr stats --from 2026-11-01 --to 2026-11-30 --inbound --by did
     """
+    from pbxgate.cdr import api  # noqa: PLC0415
+
     settings = _settings(app)
     window = _window(settings, opts)
     filters = _filters(settings, opts)
@@ -326,6 +334,9 @@ def import_(
       pbxgate cdr import /var/log/asterisk/cdr-csv/Master.csv --gmt
       pbxgate cdr import /var/log/asterisk/cdr-csv/Master.csv*
     """
+    from pbxgate.cdr.csvimport import follow_csv, import_csv  # noqa: PLC0415
+    from pbxgate.cdr.store import Store  # noqa: PLC0415
+
     if follow and len(csv_files) > 1:
         raise click.UsageError("--follow follows one file")
     settings = _settings(app)
@@ -408,6 +419,8 @@ def _progress(
 ) -> Iterator[tuple[Callable[[int], None] | None, Callable[[str], None] | None]]:
     """A progress bar over the file's bytes, then the index being built, on a terminal only
     (cron logs stay clean)."""
+    from pbxgate.cdr.csvimport import data_size  # noqa: PLC0415
+
     if not sys.stderr.isatty():
         yield None, None
         return
@@ -464,6 +477,10 @@ def generate(app: AppContext, days: int, first: Any, last: Any, calls_per_day: i
       pbxgate cdr generate --days 7
       pbxgate cdr generate --from 2026-01-01 --to 2026-01-31 --csv Master.csv
     """
+    from pbxgate.cdr.generate import generate as generate_legs  # noqa: PLC0415
+    from pbxgate.cdr.source import has_password as make_url_password  # noqa: PLC0415
+    from pbxgate.cdr.store import Store, open_target  # noqa: PLC0415
+
     settings = _settings(app)
     now = now_in(zone(settings.timezone))
     today = now.date()
@@ -509,6 +526,8 @@ def doctor(app: AppContext, source: str | None) -> None:
     Example:
       pbxgate cdr doctor --source freepbx
     """
+    from pbxgate.cdr.doctor import FAIL, diagnose  # noqa: PLC0415
+
     with _source(app, source) as src:
         checks = diagnose(src)
     for check in checks:

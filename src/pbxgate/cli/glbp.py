@@ -5,15 +5,15 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pbxgate.errors import InputError
-from pbxgate.glbp.config import RouterConfig
-from pbxgate.glbp.ios import EXEC, parse_config
-from pbxgate.glbp.ios.shell import USER_EXEC, interact, run_session
-from pbxgate.glbp.pcap import write_pcap
-from pbxgate.glbp.sim import SimConsole, load_topology, run_simulation, single_router
+
+# The engine, IOS layer and simulator load when a command runs, not for --help.
+if TYPE_CHECKING:
+    from pbxgate.glbp.config import RouterConfig
 
 
 @click.group()
@@ -71,6 +71,10 @@ def shell(
         | pbxgate glbp shell examples/glbp/article.toml --router R3 --privileged
       pbxgate glbp shell examples/glbp/R2.cfg
     """
+    from pbxgate.glbp.ios import EXEC  # noqa: PLC0415
+    from pbxgate.glbp.ios.shell import USER_EXEC, interact, run_session  # noqa: PLC0415
+    from pbxgate.glbp.sim import SimConsole, load_topology, single_router  # noqa: PLC0415
+
     if source.suffix.lower() == ".toml":
         topology = load_topology(source)
         names = [r.name for r in topology.routers]
@@ -98,6 +102,8 @@ def shell(
 
 
 def _read_config(path: Path, skip_unknown: bool) -> RouterConfig:
+    from pbxgate.glbp.ios import parse_config  # noqa: PLC0415
+
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -136,6 +142,9 @@ def sim(topology: Path, pcap_path: Path | None, seed: int | None, duration: floa
       pbxgate glbp sim examples/glbp/article.toml --pcap article.pcap
       wireshark article.pcap
     """
+    from pbxgate.glbp.pcap import write_pcap  # noqa: PLC0415
+    from pbxgate.glbp.sim import load_topology, run_simulation  # noqa: PLC0415
+
     plan = load_topology(topology)
     if seed is not None:
         plan = dataclasses.replace(plan, seed=seed)

@@ -25,11 +25,27 @@ AREAS = {
 }
 
 
+# What `pbxgate --help` says of each area, without importing it (SQLAlchemy alone takes a
+# quarter of a second); a test checks these against the commands' own first lines.
+SUMMARIES = {
+    "cdr": "Query and import Asterisk call detail records (CDR).",
+    "config": "Inspect pbxgate's settings (file + PBXGATE_* environment).",
+    "glbp": "Cisco GLBP: engine, IOS commands, simulator and packet codec.",
+    "notify": "Incoming-call notifications through AGI and a durable outbox.",
+    "serve": "Run pbxgate's service: FastAGI for AGI(agi://…) and the notification worker.",
+}
+
+
 class AreaGroup(click.Group):
     """The top-level group, loading an area's module on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *AREAS})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUMMARIES.get(name, "")) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in AREAS:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -15,11 +14,9 @@ from pbxgate.cli.context import AppContext, pass_app
 from pbxgate.config import default_paths
 from pbxgate.errors import DeliveryError, InputError
 from pbxgate.notify.events import CallEvent
-from pbxgate.notify.fakevk import FakeVkServer, FakeVkState
 from pbxgate.notify.outbox import Outbox
 from pbxgate.notify.recipients import redact
 from pbxgate.notify.report import status_data, status_lines
-from pbxgate.notify.service import accept, close_outboxes, run_worker
 from pbxgate.notify.settings import NotifySettings
 from pbxgate.notify.vktoken import COMMUNITY_ADVICE, authorize_url, token_from_redirect
 from pbxgate.private import private_dir
@@ -93,7 +90,9 @@ def test_channel(app: AppContext, channel: str, recipients: tuple[str, ...]) -> 
     Example:
       pbxgate notify test vk --to 123456
     """
-    from pbxgate.notify.testsend import send_test  # noqa: PLC0415 - imports httpx
+    import asyncio  # noqa: PLC0415 - asyncio and httpx load only for the commands that use them
+
+    from pbxgate.notify.testsend import send_test  # noqa: PLC0415
 
     results = asyncio.run(send_test(app.settings, channel, list(recipients)))
     failed = 0
@@ -195,6 +194,7 @@ def send_test_event(
     Example:
       pbxgate notify send-test-event --caller +79161234567 --name "Иван"
     """
+    from pbxgate.notify.service import accept, close_outboxes  # noqa: PLC0415
 
     now = time.time()
     uid = f"{now:.6f}"
@@ -232,6 +232,9 @@ def worker(app: AppContext, until_idle: bool) -> None:
       pbxgate -v notify worker
       pbxgate notify worker --until-idle   # e.g. from cron when pbxgate serve is not used
     """
+    import asyncio  # noqa: PLC0415
+
+    from pbxgate.notify.service import run_worker  # noqa: PLC0415
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -273,6 +276,7 @@ def fake_vk(port: int, rate: float, delay: float, fail: tuple[str, ...]) -> None
     Example:
       pbxgate notify fake-vk --port 8081 --fail 42:901
     """
+    from pbxgate.notify.fakevk import FakeVkServer, FakeVkState  # noqa: PLC0415
 
     failures: dict[int, int] = {}
     for item in fail:
