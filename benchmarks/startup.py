@@ -28,9 +28,10 @@ CASES = {
     "pbxgate serve --help": [str(BIN / "pbxgate"), "serve", "--help"],
     # what pbxgate-agi loads before it can read a call and queue its event
     "pbxgate-agi's imports": [
-        sys.executable, "-c",
+        sys.executable,
+        "-c",
         "import pbxgate_agi, pbxgate.agi.script, pbxgate.notify.service",
-    ],  # fmt: skip
+    ],
 }
 
 
