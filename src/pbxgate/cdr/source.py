@@ -35,6 +35,7 @@ from pbxgate.cdr.settings import LOCAL_SOURCE, CdrSettings, SourceSettings
 from pbxgate.cdr.window import Zones, zone
 from pbxgate.config import Secret
 from pbxgate.errors import ConfigError, QueryTimeout, SourceError
+from pbxgate.optional import EXTRAS
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +350,14 @@ def _create_engine(spec: SourceSpec, timeout: float) -> Engine:
             )
         )
         engine = create_engine(url, connect_args=connect_args, **pool)
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+    except ImportError as exc:  # the URL's driver is an optional package
+        missing = (exc.name or "").split(".")[0]
+        extra = EXTRAS.get(missing, "all")
+        raise SourceError(
+            f"cannot use {spec.label}: its driver {missing or exc} is not installed",
+            hint=f"pip install 'pbxgate[{extra}]'",
+        ) from exc
+    except (ArgumentError, NoSuchModuleError) as exc:
         raise SourceError(f"cannot use {spec.label}: {exc}") from exc
     event.listen(engine, "connect", _session_setup(backend, timeout, spec.writable))
     return engine

@@ -13,6 +13,7 @@ from typing import Any
 
 from pbxgate.cdr.report.build import OUTCOMES
 from pbxgate.cdr.report.i18n import WEEKDAYS, label
+from pbxgate.optional import need
 
 # (face colour, hatch) per outcome: the hatch tells them apart when printed in grey.
 STYLE = {
@@ -25,6 +26,7 @@ DPI = 100
 
 
 def _figure(width: float, height: float) -> Any:
+    need("matplotlib", "a report with charts (HTML, e-mail)")
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
     from matplotlib.figure import Figure  # noqa: PLC0415
 

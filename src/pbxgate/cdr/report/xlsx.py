@@ -14,6 +14,7 @@ from typing import Any
 from pbxgate.cdr.report.build import OUTCOMES
 from pbxgate.cdr.report.i18n import label
 from pbxgate.cdr.report.tabular import sections
+from pbxgate.optional import need
 
 # Sheet titles: at most 31 characters, no []:*?/\ (Excel's rules).
 SHEETS = {
@@ -63,6 +64,7 @@ _HEADER_WORDS = {
 def render_xlsx(report: dict[str, Any]) -> bytes:
     """The workbook, written row by row (openpyxl's write-only mode: a month of missed calls
     and recordings is 100,000+ rows, twice as fast and a fraction of the memory)."""
+    need("openpyxl", "an XLSX report")
     from openpyxl import Workbook  # type: ignore[import-untyped]  # noqa: PLC0415
     from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]  # noqa: PLC0415
     from openpyxl.styles import Font  # type: ignore[import-untyped]  # noqa: PLC0415
