@@ -199,3 +199,30 @@ def test_config_set_refuses_what_the_file_cannot_take(
     assert main(["--config", str(cfg), "config", "set", name, value]) == 2
     assert message in capsys.readouterr().err
     assert cfg.read_text(encoding="utf-8") == "[cdr]\n"  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[cdr]\nsources = "x"\n', "cdr.sources must be a table"),
+        ('[notify]\nvk = "x"\n', "notify.vk must be a table"),  # used to be ignored silently
+        ("[report]\nschedules = 5\n", "report.schedules must be a table"),
+    ],
+)
+def test_a_value_where_a_table_belongs_is_one_line(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by the fuzzing suite (tests/fuzz): `sources = "x"` was an internal error."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(text, encoding="utf-8")
+    assert main(["--config", str(cfg), "config", "show"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}"
+
+
+def test_environment_overrides_still_apply_over_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[cdr]\ntimezone = "Europe/Moscow"\n', encoding="utf-8")
+    monkeypatch.setenv("PBXGATE_CDR_TIMEZONE", "Asia/Omsk")
+    assert Settings.load(cfg).get(CdrSettings).timezone == "Asia/Omsk"

@@ -200,15 +200,14 @@ def _overlay_env(
     for name, tp in _field_types(cls).items():
         inner = _unwrap_optional(tp)
         key = prefix + name.upper()
+        sub = merged.get(name, {})
+        table_of = typing.get_args(inner)[1] if typing.get_origin(inner) is dict else None
         if isinstance(inner, type) and dataclasses.is_dataclass(inner):
-            sub = merged.get(name, {})
-            merged[name] = _overlay_env(inner, sub if isinstance(sub, dict) else {}, key + "_", env)
-        elif typing.get_origin(inner) is dict and dataclasses.is_dataclass(
-            typing.get_args(inner)[1]
-        ):
-            merged[name] = _overlay_env_tables(
-                typing.get_args(inner)[1], merged.get(name, {}), key + "_", env
-            )
+            if isinstance(sub, dict):  # else _convert says "must be a table" in one line
+                merged[name] = _overlay_env(inner, sub, key + "_", env)
+        elif isinstance(table_of, type) and dataclasses.is_dataclass(table_of):
+            if isinstance(sub, dict):
+                merged[name] = _overlay_env_tables(table_of, sub, key + "_", env)
         elif key in env:
             merged[name] = env[key]
     return merged
