@@ -172,13 +172,17 @@ def test_import_exit_code_says_rows_were_rejected(
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[cdr]\nstore = "{tmp_path}/data/s.sqlite3"\n', encoding="utf-8")
     rejects = tmp_path / "data" / "rejects" / "Master.csv.rejects"
-    for _ in range(2):  # a second run tells about itself only
-        code, out, err = run(cfg, "cdr", "import", str(csv_file), capsys=capsys)
+    for again in ([], ["--full"]):  # a second run (reading it all again) tells about itself only
+        code, out, err = run(cfg, "cdr", "import", *again, str(csv_file), capsys=capsys)
         assert code == 6
         assert "rows read: " in out and "1 rejected" in out
         assert "line 2: 1 fields and no start time" in err
         assert rejects.read_text(encoding="utf-8") == '"broken"\n'
     assert not (tmp_path / "Master.csv.rejects").exists()
+    # without --full, the same file again is read from where it ended: nothing new
+    code, out, err = run(cfg, "cdr", "import", str(csv_file), capsys=capsys)
+    assert (code, out) == (0, "0 rows read: 0 imported, 0 already present, 0 rejected\n")
+    assert "read from line 3 on" in err
 
 
 def test_import_takes_rotated_and_compressed_files(

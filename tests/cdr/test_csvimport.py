@@ -534,3 +534,36 @@ def test_memory_stays_bounded_for_megabytes_of_random_bytes(tmp_path: Path) -> N
     rejected, kept, rss_kib = map(int, done.stdout.split())
     assert rejected > 1000 and kept == 100
     assert rss_kib < 200 * 1024, f"peak RSS {rss_kib // 1024} MiB"
+
+
+def test_a_grown_file_is_read_from_where_its_last_import_ended(tmp_path: Path) -> None:
+    rows = [BASE.replace("SIP/t-1", f"SIP/t-{n}") for n in range(10)]
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("\n".join(rows[:6]) + "\n", encoding="utf-8")
+    target = store(tmp_path)
+    first = import_csv(csv_file, target, LOCAL, resume=True)
+    assert (first.rows, first.inserted, first.resumed_after) == (6, 6, 0)
+    again = import_csv(csv_file, target, LOCAL, resume=True)  # nothing new: nothing read
+    assert (again.rows, again.resumed_after) == (0, 6)
+    with csv_file.open("a", encoding="utf-8") as fh:
+        fh.write("\n".join([*rows[6:], '"broken","row"']) + "\n")
+    grown = import_csv(csv_file, target, LOCAL, resume=True)
+    assert (grown.rows, grown.inserted, grown.resumed_after) == (5, 4, 6)
+    assert [r.line for r in grown.rejects] == [11]  # numbered in the whole file
+    assert target.count() == 10
+
+
+@pytest.mark.parametrize("change", ["rewritten head", "rotated (shorter)", "without resume"])
+def test_anything_but_a_grown_file_is_read_whole(tmp_path: Path, change: str) -> None:
+    rows = [BASE.replace("SIP/t-1", f"SIP/t-{n}") for n in range(8)]
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    target = store(tmp_path)
+    import_csv(csv_file, target, LOCAL, resume=True)
+    if change == "rewritten head":
+        csv_file.write_text("\n".join([rows[1], rows[0], *rows[2:]]) + "\n", encoding="utf-8")
+    elif change == "rotated (shorter)":
+        csv_file.write_text(rows[7] + "\n", encoding="utf-8")
+    result = import_csv(csv_file, target, LOCAL, resume=change != "without resume")
+    assert result.resumed_after == 0
+    assert result.rows == (1 if change == "rotated (shorter)" else 8)

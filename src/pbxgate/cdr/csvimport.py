@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import gc
 import gzip
+import hashlib
 import multiprocessing
 import os
 import queue
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from pbxgate.cdr.model import MAX_NUMBER, Leg
-from pbxgate.cdr.store import KEY_FIELDS, KEY_HASH, STORE_COLUMNS, Store, column_list
+from pbxgate.cdr.store import KEY_FIELDS, KEY_HASH, STORE_COLUMNS, ImportMark, Store, column_list
 from pbxgate.cdr.window import Zones
 from pbxgate.errors import InputError
 from pbxgate.private import private_file
@@ -279,6 +280,8 @@ class ImportResult:
     # bounded whatever the file holds.
     rejects: list[Reject] = field(default_factory=list)
     bytes_read: int = 0
+    last_line: int = 0  # the number of the last line read
+    resumed_after: int = 0  # a resumed import: the lines an earlier import had read
 
 
 # How much of the input the import holds at once, whatever the file: a record is at most
@@ -314,12 +317,12 @@ class _Blocks:
     With ``complete_only`` a trailing line without its newline is left unread: Asterisk may
     be writing it right now (``--follow``)."""
 
-    def __init__(self, fh: IO[bytes], complete_only: bool) -> None:
+    def __init__(self, fh: IO[bytes], complete_only: bool, first_line: int = 1) -> None:
         self.fh = fh
         self.complete_only = complete_only
         self.consumed = 0
         self.kept: list[tuple[int, list[str]]] = []  # (number of the first line, lines)
-        self.next_line = 1
+        self.next_line = first_line
         self.bad: set[int] = set()
         self.overlong: dict[int, int] = {}  # line number -> its length, for lines skipped
         self.heads: dict[int, str] = {}  # line number -> the first KEEP_RAW bytes of it
@@ -464,22 +467,32 @@ def import_csv(
     batch: int = 20000,
     bulk: bool | None = None,
     max_consecutive_rejects: int = MAX_CONSECUTIVE_REJECTS,
+    resume: bool = False,
 ) -> ImportResult:
     """Import ``path`` (from byte ``offset``) into ``store``; rejects go to ``reject_file``
     (created only when there is one). ``result.bytes_read`` says where to resume.
+
+    ``resume``: when the store remembers importing this very file (its path, size, and the
+    digests of its first and last 64 KiB up to that size) and the file has only grown since,
+    only what was appended is read (Master.csv is append-only; the row key would drop the old
+    rows anyway, this skips reading them). Anything else reads the whole file.
 
     ``bulk`` (default: when more than :data:`BULK_BYTES` are to be read) loads the file in one
     transaction that builds the indexes at the end (``note`` hears about that phase), and reads
     and checks the rows in a second process, so that the Python work of one and SQLite's work
     in this one run on two cores. A small load reads in a thread instead (no process to start).
     """
+    first_line = 1
+    mark = store.import_mark(path) if resume and offset == 0 else None
+    if mark is not None and _unchanged_prefix(path, mark):
+        offset, first_line = mark.size, mark.lines + 1
     fh = open_csv(path, follow=complete_only or offset > 0)
     with fh, _no_gc():
         to_read = data_size(path) - offset
         if bulk is None:
             bulk = to_read > BULK_BYTES
         job = _Job(fh, zones, offset, complete_only, batch, reject_file, store.table.name,
-                   max_consecutive_rejects)  # fmt: skip
+                   max_consecutive_rejects, first_line)  # fmt: skip
         try:
             feed: _ThreadFeed | _ProcessFeed = (
                 _ProcessFeed(job) if bulk and _FORK else _ThreadFeed(job)
@@ -501,7 +514,49 @@ def import_csv(
     result = feed.result()  # what the reading side counted: rows, rejects, bytes
     result.inserted = inserted - loader.late_duplicates
     result.duplicates = written - result.inserted
+    result.resumed_after = first_line - 1
+    if resume:
+        _remember(store, path, offset + result.bytes_read, result.last_line)
     return result
+
+
+MARK_BYTES = 64 * 1024  # how much of a file's head and tail its import mark digests
+
+
+def _digest(fh: IO[bytes], start: int, length: int) -> str:
+    fh.seek(start)
+    return hashlib.sha256(fh.read(length)).hexdigest()
+
+
+def _unchanged_prefix(path: Path, mark: ImportMark) -> bool:
+    """Whether ``path`` still begins with what was imported (and has not shrunk)."""
+    try:
+        if path.stat().st_size < mark.size:
+            return False
+        with path.open("rb") as fh:
+            if fh.read(2) == GZIP_MAGIC:
+                return False  # a compressed file is read whole
+            head = _digest(fh, 0, min(MARK_BYTES, mark.size))
+            tail = _digest(fh, max(0, mark.size - MARK_BYTES), min(MARK_BYTES, mark.size))
+    except OSError:
+        return False
+    return (head, tail) == (mark.head, mark.tail)
+
+
+def _remember(store: Store, path: Path, size: int, lines: int) -> None:
+    """Record how far ``path`` was imported, when it ends with a whole line."""
+    try:
+        with path.open("rb") as fh:
+            if fh.read(2) == GZIP_MAGIC or size == 0:
+                return
+            fh.seek(size - 1)
+            if fh.read(1) != b"\n":
+                return  # a record being written: read the file whole next time
+            head = _digest(fh, 0, min(MARK_BYTES, size))
+            tail = _digest(fh, max(0, size - MARK_BYTES), min(MARK_BYTES, size))
+    except OSError:
+        return
+    store.set_import_mark(path, ImportMark(size, lines, head, tail))
 
 
 @contextmanager
@@ -533,6 +588,7 @@ class _Job:
     reject_file: Path | None
     table: str
     max_consecutive_rejects: int = MAX_CONSECUTIVE_REJECTS
+    first_line: int = 1  # the number of the line at offset (a resumed import)
     result: ImportResult = field(default_factory=ImportResult)
 
 
@@ -544,34 +600,37 @@ def _batches(
     sink = _Rejects(result, job.reject_file, job.max_consecutive_rejects)
     try:
         job.fh.seek(job.offset)
-        blocks = blocks or _Blocks(job.fh, job.complete_only)
+        blocks = blocks or _Blocks(job.fh, job.complete_only, job.first_line)
         reader = csv.reader(chain.from_iterable(blocks), strict=True)
         fixed = {n: _plan_for(names, table) for n, names in _FIXED.items()}
         segments: list[tuple[_Plan, list[list[str]]]] = []
         plan: _Plan | None = None
         rows: list[list[str]] = []
         count = 0
+        base = job.first_line - 1
         while True:
-            first = reader.line_num + 1
+            first = reader.line_num + 1 + base  # line numbers in the whole file
             try:
                 fields = next(reader)
             except StopIteration:
                 break
             except csv.Error as exc:
                 result.rows += 1
-                sink.add(first, f"malformed CSV: {exc}", blocks.raw(first, reader.line_num))
+                sink.add(first, f"malformed CSV: {exc}", blocks.raw(first, reader.line_num + base))
                 continue
             if (not fields or fields == [""]) and first not in blocks.overlong:
                 continue
             result.rows += 1
             try:
-                _check_lines(blocks, first, reader.line_num)
+                _check_lines(blocks, first, reader.line_num + base)
                 this = fixed.get(len(fields)) or _plan_for(layout_for(fields), table)
                 complete_row(fields, this, zones)
             except ValueError as exc:
                 raw = blocks.heads.pop(first, None)
                 sink.add(
-                    first, str(exc), raw if raw is not None else blocks.raw(first, reader.line_num)
+                    first,
+                    str(exc),
+                    raw if raw is not None else blocks.raw(first, reader.line_num + base),
                 )
                 continue
             sink.in_a_row = 0
@@ -584,6 +643,7 @@ def _batches(
                 yield segments, blocks.consumed
                 segments, plan, count = [], None, 0
         result.bytes_read = blocks.consumed
+        result.last_line = blocks.next_line - 1
         yield segments, blocks.consumed
     finally:
         sink.close()
@@ -702,7 +762,7 @@ class _ProcessFeed:
 def _child(job: _Job, out: Connection) -> None:
     gc.disable()  # as in import_csv; the process ends with the file
     try:
-        blocks = _Blocks(job.fh, job.complete_only)
+        blocks = _Blocks(job.fh, job.complete_only, job.first_line)
         for segments, consumed in _batches(job, blocks):
             packed = [
                 (

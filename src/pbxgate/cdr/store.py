@@ -95,6 +95,16 @@ def leg_values(leg: Leg, *, text_dates: bool) -> tuple[Any, ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class ImportMark:
+    """How far a Master.csv was imported: its size then, its lines, digests of head and tail."""
+
+    size: int
+    lines: int
+    head: str
+    tail: str
+
+
 @dataclass
 class InsertResult:
     inserted: int = 0
@@ -125,6 +135,44 @@ class Store:
         store.ensure_schema()
         store.upgrade_keys()
         return store
+
+    def _marks(self, con: sqlite3.Connection) -> None:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS import_marks (path TEXT PRIMARY KEY, size INTEGER,"
+            " lines INTEGER, head TEXT, tail TEXT)"
+        )
+
+    def import_mark(self, path: Path) -> ImportMark | None:
+        """What an earlier ``cdr import`` of ``path`` recorded (None: none did)."""
+        if self.engine.dialect.name != "sqlite":
+            return None
+        raw = self.engine.raw_connection()
+        try:
+            con = raw.driver_connection
+            assert isinstance(con, sqlite3.Connection)
+            self._marks(con)
+            row = con.execute(
+                "SELECT size, lines, head, tail FROM import_marks WHERE path = ?",
+                (str(path.resolve()),),
+            ).fetchone()
+            con.commit()
+        finally:
+            raw.close()
+        return ImportMark(*row) if row else None
+
+    def set_import_mark(self, path: Path, mark: ImportMark) -> None:
+        raw = self.engine.raw_connection()
+        try:
+            con = raw.driver_connection
+            assert isinstance(con, sqlite3.Connection)
+            self._marks(con)
+            con.execute(
+                "INSERT OR REPLACE INTO import_marks VALUES (?, ?, ?, ?, ?)",
+                (str(path.resolve()), mark.size, mark.lines, mark.head, mark.tail),
+            )
+            con.commit()
+        finally:
+            raw.close()
 
     def upgrade_keys(self) -> int:
         """Redo the row keys of a store written with an older :data:`KEY_VERSION`; rows that
@@ -413,6 +461,7 @@ __all__ = [
     "KEY_FIELDS",
     "KEY_HASH",
     "STORE_COLUMNS",
+    "ImportMark",
     "InsertResult",
     "Loader",
     "Store",

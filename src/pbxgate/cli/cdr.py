@@ -312,6 +312,8 @@ def stats(app: AppContext, /, by: str | None, fmt: str, **opts: Any) -> None:
 @click.option("--gmt", is_flag=True, help="Timestamps are UTC (cdr.conf usegmtime=yes).")
 @click.option("--follow", is_flag=True, help="Keep importing as Asterisk appends (Ctrl-C stops).")
 @click.option("--interval", type=float, default=1.0, show_default=True, help="--follow poll, s.")
+@click.option("--full", is_flag=True,
+              help="Read the whole file even where an earlier import of it ended.")  # fmt: skip
 @pass_app
 def import_(
     app: AppContext,
@@ -320,6 +322,7 @@ def import_(
     gmt: bool,
     follow: bool,
     interval: float,
+    full: bool,
 ) -> None:
     """Import Asterisk's Master.csv into pbxgate's local store (idempotent).
 
@@ -327,7 +330,8 @@ def import_(
     that is in two of them is imported once. Broken rows are reported with their line number
     and reason, written to the reject file (default: rejects/FILE.rejects beside the local
     store; it holds the last run's rejects), and make the exit status 6. A file with no
-    importable row at all is refused (status 2).
+    importable row at all is refused (status 2). A file imported before that has only grown
+    since (Master.csv is append-only) is read from where that import ended (--full: all of it).
 
     \b
     Examples:
@@ -344,6 +348,7 @@ def import_(
     zones = Zones(source=zone("UTC") if gmt else display, display=display)
     store = Store.open_sqlite(settings.store_path())
     rejected = rows = 0
+    resumed = False
     for csv_file in csv_files:
         reject_file = (
             rejects or settings.store_path().parent / "rejects" / f"{csv_file.name}.rejects"
@@ -361,6 +366,7 @@ def import_(
                 note=note,
                 complete_only=follow,
                 max_consecutive_rejects=settings.import_max_consecutive_rejects,
+                resume=not (follow or full),
             )
         if result.rows and result.rejected == result.rows:
             first = result.rejects[0]
@@ -372,7 +378,14 @@ def import_(
         _report_import(result, reject_file, csv_file if len(csv_files) > 1 else None)
         rejected += result.rejected
         rows += result.rows
-    if not rows and not follow:  # following a fresh, empty Master.csv is normal
+        resumed = resumed or bool(result.resumed_after)
+        if result.resumed_after:
+            click.echo(
+                f"{csv_file}: read from line {result.resumed_after + 1} on (the lines before "
+                "were imported earlier; --full reads them again)",
+                err=True,
+            )
+    if not rows and not follow and not resumed:  # following a fresh, empty file is normal
         names = ", ".join(str(f) for f in csv_files)
         raise InputError(f"no CDR rows in {names}: the file is empty")
     if follow:
