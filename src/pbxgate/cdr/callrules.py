@@ -40,6 +40,7 @@ So, over the legs of one call:
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -156,9 +157,10 @@ def derive(legs: list[Leg], rule: InternalRule) -> Derived:
         at, _, person, via = talking[0]
         talked = tuple(dict.fromkeys(p[2] for p in talking))
         return Derived(origin, ANSWERED, at, person, via, talked, end, talk_of(at, end))
-    if attempts:
-        ranked = [d for d in attempts if d != ANSWERED]
-        return Derived(origin, outcome_of(ranked or [NO_ANSWER]), None, "", "", (), end)
+    if attempts:  # an empty disposition is what Asterisk's default means: NO ANSWER
+        return Derived(
+            origin, outcome_of([d or NO_ANSWER for d in attempts]), None, "", "", (), end
+        )
     outcome = outcome_of([leg.disposition for leg in ordered])
     if outcome != ANSWERED:
         return Derived(origin, outcome, None, "", "", (), end)
@@ -178,8 +180,9 @@ def _single(leg: Leg, rule: InternalRule) -> Derived:
 
 
 def person_of(chan: Channel, dst: str, rule: InternalRule) -> str:
-    """The extension of a device named like one (PJSIP/101-...); else the number dialled."""
-    if rule.is_extension_device(chan.name):
+    """The extension of a device named like one (PJSIP/101-...); else the number dialled.
+    A DAHDI channel is named after its port (DAHDI/1-1), never after an extension."""
+    if chan.tech != "DAHDI" and rule.is_extension_device(chan.name):
         return chan.name
     return dst
 
@@ -194,6 +197,31 @@ def via_of(dst: str, person: str, devices: set[str], rule: InternalRule) -> str:
 
 def _order(leg: Leg) -> tuple[datetime, int]:
     return (leg.start, leg.sequence)
+
+
+def _overlapping(
+    spans: list[tuple[datetime, datetime, str]], lo: datetime, hi: datetime
+) -> list[str]:
+    """The keys of the spans (sorted by start) that overlap [lo, hi]. One channel name exists
+    once at a time, so going back from the last span starting by ``hi``, the first that ended
+    before ``lo`` ends the search."""
+    found = []
+    at = bisect_right(spans, hi, key=_first) - 1
+    while at >= 0 and spans[at][1] >= lo:
+        found.append(spans[at][2])
+        at -= 1
+    return found
+
+
+def _first(item: tuple[datetime, datetime, str]) -> datetime:
+    return item[0]
+
+
+def _names(target: str) -> list[str]:
+    """The channels a leg's dstchannel stands for: itself, and a Local ;1's ;2 twin."""
+    if target.startswith("Local/") and target.endswith(";1"):
+        return [target, target[:-1] + "2"]
+    return [target]
 
 
 def link_by_channels(
@@ -217,6 +245,8 @@ def link_by_channels(
             name = channel(leg)
             if name and not linked(leg):
                 owner.setdefault(name, []).append((*span(leg), key))
+    for spans in owner.values():  # by start: a reused name (DAHDI/1-1) is found by bisection
+        spans.sort()
     parent = {key: key for key in groups}
     earliest = {key: min(span(leg)[0] for leg in legs) for key, legs in groups.items()}
 
@@ -233,12 +263,9 @@ def link_by_channels(
             if not target or linked(leg):
                 continue
             lo, hi = span(leg)
-            names = [target]
-            if target.startswith("Local/") and target.endswith(";1"):
-                names.append(target[:-1] + "2")
-            for name in names:
-                for start, _, other in owner.get(name, ()):
-                    if lo - slack <= start <= hi + slack and root(other) != root(key):
+            for name in _names(target):
+                for other in _overlapping(owner.get(name, []), lo - slack, hi + slack):
+                    if root(other) != root(key):
                         first, second = sorted((root(other), root(key)), key=earliest.__getitem__)
                         parent[second] = first
     if all(parent[k] == k for k in parent):

@@ -69,11 +69,10 @@ class InternalRule:
         if any(fnmatch(context, pattern) for pattern in self.inbound_contexts):
             return True
         device = _device(channel)
-        return (
-            bool(device)
-            and not channel.startswith("Local/")
-            and not self.is_extension_device(device)
-        )
+        if not device or channel.startswith("Local/"):
+            return False
+        # a DAHDI channel is named after its port, not an extension: a line, not a phone
+        return channel.startswith("DAHDI/") or not self.is_extension_device(device)
 
     def is_internal(self, number: str | None) -> bool:
         """True for an extension: by default a non-empty value of at most ``max_digits``

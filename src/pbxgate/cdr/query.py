@@ -441,7 +441,7 @@ def group_calls(legs: Iterable[Leg], rule: InternalRule) -> list[Call]:
             calls[key] = Call(key, [leg])
         else:
             call.legs.append(leg)
-    if any(not leg.linkedid for call in calls.values() for leg in call.legs[:1]):
+    if any(not leg.linkedid for call in calls.values() for leg in call.legs):
         groups = link_by_channels(
             {k: c.legs for k, c in calls.items()}, _channel, _dstchannel, _span, _linked
         )
