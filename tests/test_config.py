@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -226,3 +228,22 @@ def test_environment_overrides_still_apply_over_the_file(
     cfg.write_text('[cdr]\ntimezone = "Europe/Moscow"\n', encoding="utf-8")
     monkeypatch.setenv("PBXGATE_CDR_TIMEZONE", "Asia/Omsk")
     assert Settings.load(cfg).get(CdrSettings).timezone == "Asia/Omsk"
+
+
+def test_config_set_leaves_multiline_strings_alone_and_reads_values_as_the_section_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found in review: a template line "[{{ caller_name }}]" was taken for a table header and
+    the value written into the template; 0660 was written as a (bad) number."""
+    cfg = tmp_path / "config.toml"
+    template = '"""\n[{{ caller_name }}]\noutbox_mode = 1\n"""'
+    cfg.write_text(f'[notify]\nincoming_template = {template}\noutbox_mode = "0600"\n')
+    os.chmod(cfg, 0o640)
+    assert main(["--config", str(cfg), "config", "set", "notify.outbox_mode", "0660"]) == 0
+    raw = Settings.load(cfg).raw["notify"]
+    assert raw["outbox_mode"] == "0660"
+    assert raw["incoming_template"] == "[{{ caller_name }}]\noutbox_mode = 1\n"
+    assert stat.S_IMODE(cfg.stat().st_mode) == 0o640  # the file's mode is kept
+    assert main(["--config", str(cfg), "config", "set", "notify.outbox_mode", "0644"]) == 2
+    assert "nothing was written" in capsys.readouterr().err
+    assert Settings.load(cfg).raw["notify"]["outbox_mode"] == "0660"

@@ -352,7 +352,7 @@ def masked(obj: Any) -> Any:
     if isinstance(obj, Secret):
         return MASK
     if isinstance(obj, str):
-        if obj.startswith(("http://", "https://")):  # a webhook's ?key=... or user:pass@
+        if obj.lower().startswith(("http://", "https://")):  # a webhook's ?key=... or user:pass@
             from pbxgate.notify.recipients import redact  # noqa: PLC0415 - config stays lean
 
             return redact(obj)

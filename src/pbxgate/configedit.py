@@ -7,9 +7,12 @@ and the result must read back as TOML with only known names in it, or nothing is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import stat
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -20,10 +23,13 @@ _HEADER = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
 
 
 def render_value(text: str) -> str:
-    """A command-line value as TOML: true/false, a number, a [list], else a string."""
-    if text in ("true", "false") or re.fullmatch(r"-?\d+(\.\d+)?", text):
-        return text
-    if text.startswith("[") and text.endswith("]"):
+    """A command-line value as TOML: true/false, a number, a [list], as TOML reads them;
+    anything else (0660, Europe/Moscow) a string."""
+    if (
+        text in ("true", "false")
+        or re.fullmatch(r"-?\d+(\.\d+)?", text)
+        or (text.startswith("[") and text.endswith("]"))
+    ):
         try:
             tomllib.loads(f"v = {text}")
             return text
@@ -39,17 +45,18 @@ def set_value(path: Path, dotted: str, value: str) -> str:
         raise InputError(f"{dotted!r} is not SECTION[.TABLE].KEY", hint="e.g. report.smtp.port")
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     lines = text.splitlines()
+    code = _code_lines(lines)  # lines inside a multi-line string are never headers or keys
     header = ".".join(table)
     line = f"{key} = {render_value(value)}"
-    start = next((i for i, ln in enumerate(lines) if _table_of(ln) == header), None)
+    start = next((i for i in code if _table_of(lines[i]) == header), None)
     if start is None:
         if lines and lines[-1].strip():
             lines.append("")
         lines += [f"[{header}]", line]
     else:
-        end = next((i for i in range(start + 1, len(lines)) if _table_of(lines[i])), len(lines))
+        end = next((i for i in code if i > start and _table_of(lines[i])), len(lines))
         own = re.compile(rf"^\s*{re.escape(key)}\s*=")
-        at = next((i for i in range(start + 1, end) if own.match(lines[i])), None)
+        at = next((i for i in code if start < i < end and own.match(lines[i])), None)
         if at is None:
             lines.insert(end - 1 if not lines[end - 1].strip() else end, line)
         else:
@@ -63,14 +70,50 @@ def set_value(path: Path, dotted: str, value: str) -> str:
 
 
 def write(path: Path, text: str) -> None:
-    """Replace the file in one step (a reader never sees half of it); 0600 for a new one."""
+    """Replace the file in one step (a reader never sees half of it), keeping its owner, group
+    and mode (0600 for a new one); a symlink's target is what gets replaced."""
+    path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    old = path.stat() if path.exists() else None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # O_EXCL, 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            if old is not None:
+                os.fchmod(fh.fileno(), stat.S_IMODE(old.st_mode))
+                if (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+                    with contextlib.suppress(PermissionError):  # only root can give it away
+                        os.fchown(fh.fileno(), old.st_uid, old.st_gid)
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _code_lines(lines: list[str]) -> list[int]:
+    """The numbers of the lines that are not inside a multi-line string (\"\"\" or \'\'\')."""
+    out = []
+    inside: str | None = None
+    for i, line in enumerate(lines):
+        if inside is None:
+            out.append(i)
+        rest = line
+        while True:
+            if inside is None:
+                hits = [(rest.find(q), q) for q in ('"""', "'''") if q in rest]
+                if not hits:
+                    break
+                at, quote = min(hits)
+                inside, rest = quote, rest[at + 3 :]
+            else:
+                at = rest.find(inside)
+                if at < 0:
+                    break
+                inside, rest = None, rest[at + 3 :]
+    return out
 
 
 def _table_of(line: str) -> str | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+SHARED_DIR_MODE = 0o2770  # setgid: files made in it take the folder's group
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
@@ -40,8 +41,9 @@ def private_dir(path: Path, mode: int = DIR_MODE) -> None:
 def private_file(path: Path, mode: int = FILE_MODE, *, companions: bool = False) -> None:
     """Create ``path`` empty with ``mode`` if it does not exist, else narrow it to ``mode``
     when this user owns it; with ``companions`` the same for SQLite's -wal/-shm files."""
-    # a shared group also creates SQLite's -wal and -shm beside the file: it needs the folder
-    private_dir(path.parent, DIR_MODE if mode & 0o070 == 0 else 0o770)
+    # A shared group also creates SQLite's -wal and -shm beside the file: it needs the folder,
+    # and the folder's group on every file made in it (setgid), whatever each user's own group.
+    private_dir(path.parent, DIR_MODE if mode & 0o070 == 0 else SHARED_DIR_MODE)
     if not path.exists():
         with contextlib.suppress(FileExistsError):  # another process was first
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
@@ -71,4 +73,4 @@ def parse_mode(text: str) -> int:
     return mode
 
 
-__all__ = ["DIR_MODE", "FILE_MODE", "parse_mode", "private_dir", "private_file"]
+__all__ = ["DIR_MODE", "FILE_MODE", "SHARED_DIR_MODE", "parse_mode", "private_dir", "private_file"]

@@ -567,3 +567,33 @@ def test_anything_but_a_grown_file_is_read_whole(tmp_path: Path, change: str) ->
     result = import_csv(csv_file, target, LOCAL, resume=change != "without resume")
     assert result.resumed_after == 0
     assert result.rows == (1 if change == "rotated (shorter)" else 8)
+
+
+def test_an_overlong_last_line_without_a_newline_is_rejected_not_lost(tmp_path: Path) -> None:
+    """Found in review: it was dropped, neither imported nor rejected."""
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text(BASE + "\n" + "z" * 100_000, encoding="utf-8")
+    result = import_csv(csv_file, store(tmp_path), LOCAL)
+    assert (result.inserted, result.rejected, [r.line for r in result.rejects]) == (1, 1, [2])
+
+
+def test_an_overlong_line_inside_a_quoted_record_rejects_the_record(tmp_path: Path) -> None:
+    # lastdata spans three lines, the middle one over the cap (it used to be dropped silently
+    # and the record imported without it)
+    line = BASE.replace('"SIP/104,30,tT"', '"SIP/104,30,tT\n' + "b" * 100_000 + '\nend"')
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text(line + "\n" + BASE.replace("SIP/t-1", "SIP/t-2") + "\n", encoding="utf-8")
+    result = import_csv(csv_file, store(tmp_path), LOCAL)
+    assert result.inserted == 1 and result.rejected == 1
+    assert "over 65536" in result.rejects[0].reason
+
+
+def test_a_file_with_no_cdr_in_it_leaves_no_resume_mark(tmp_path: Path) -> None:
+    """Found in review: the mark was kept, so a second import read nothing and said nothing."""
+    junk = tmp_path / "notes.csv"
+    junk.write_text('"a","b"\n"c","d"\n', encoding="utf-8")
+    target = store(tmp_path)
+    first = import_csv(junk, target, LOCAL, resume=True)
+    assert first.rows == first.rejected == 2
+    assert target.import_mark(junk) is None
+    assert import_csv(junk, target, LOCAL, resume=True).rows == 2

@@ -87,3 +87,12 @@ def test_delivered_whole_and_shown_nowhere(
         for secret in SECRETS:
             assert secret not in text
     assert "crm.example.org" in shown[1]  # config show still says where it goes
+
+
+def test_an_uppercase_scheme_is_a_url_too() -> None:
+    """Found in review: HTTPS://...?key= was stored and shown whole."""
+    url = "HTTPS://crm.example.org/hook?key=s3cr3t-upper"
+    assert "s3cr3t-upper" not in ref(url) and "s3cr3t-upper" not in redact(url)
+    from pbxgate.config import masked
+
+    assert "s3cr3t-upper" not in str(masked({"recipients": [url]}))

@@ -396,9 +396,10 @@ class _Blocks:
                 self.overlong[self.next_line + i] = len(part)
                 self.heads[self.next_line + i] = part[:KEEP_RAW]
                 parts[i] = ""
+        end = self.next_line + len(parts) - 1  # the number of the last, unterminated part
         last = parts.pop()
         lines = [part + "\n" for part in parts]
-        if last:
+        if last or end in self.overlong:  # an overlong last line still stands for itself
             lines.append(last)
         return lines
 
@@ -515,7 +516,7 @@ def import_csv(
     result.inserted = inserted - loader.late_duplicates
     result.duplicates = written - result.inserted
     result.resumed_after = first_line - 1
-    if resume:
+    if resume and not (result.rows and result.rejected == result.rows):  # not a CDR file
         _remember(store, path, offset + result.bytes_read, result.last_line)
     return result
 
@@ -650,10 +651,14 @@ def _batches(
 
 
 def _check_lines(blocks: _Blocks, first: int, last: int) -> None:
-    """What the record's lines say before its fields do: skipped as overlong, not UTF-8."""
-    if blocks.overlong and first in blocks.overlong:
-        size = blocks.overlong.pop(first)
-        raise ValueError(f"a record of {size} bytes, over {MAX_RECORD}: skipped to the next line")
+    """What the record's lines say before its fields do: skipped as overlong (any of its lines,
+    a quoted record spans several), not UTF-8."""
+    if blocks.overlong:
+        sizes = [blocks.overlong.pop(n) for n in range(first, last + 1) if n in blocks.overlong]
+        if sizes:
+            raise ValueError(
+                f"a record of {max(sizes)} bytes, over {MAX_RECORD}: skipped to the next line"
+            )
     if blocks.bad and blocks.any_bad(first, last):
         raise ValueError("not valid UTF-8 (convert the file with iconv -f cp1251)")
 

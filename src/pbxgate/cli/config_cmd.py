@@ -14,9 +14,9 @@ import pbxgate.cdr.report.settings
 import pbxgate.cdr.settings
 import pbxgate.notify.settings  # noqa: F401
 from pbxgate.cli.context import SETTINGS_MODULES, AppContext, pass_app
-from pbxgate.config import Settings, default_paths, to_toml
+from pbxgate.config import Settings, default_paths, registered_sections, to_toml
 from pbxgate.configedit import set_value, write
-from pbxgate.errors import InputError
+from pbxgate.errors import ConfigError, InputError
 
 
 @click.group()
@@ -82,5 +82,21 @@ def set_(app: AppContext, name: str, value: str) -> None:
     for module in SETTINGS_MODULES:
         importlib.import_module(module)
     check.check_names()
+    _check_value(check, name.split(".", maxsplit=1)[0])
     write(path, text)
     click.echo(f"{path}: {name} = {value}")
+
+
+def _check_value(settings: Settings, section: str) -> None:
+    """The section read with the new value by its own rules (types, modes, ports...); a secret
+    it names elsewhere need not be readable by whoever runs `config set`."""
+    cls = registered_sections().get(section)
+    if cls is None:
+        return
+    try:
+        settings.get(cls)
+    except ConfigError as exc:
+        text = str(exc)
+        if "_env names $" in text or "_file " in text:
+            return
+        raise ConfigError(f"{text}; nothing was written") from exc

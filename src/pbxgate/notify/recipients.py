@@ -25,7 +25,7 @@ HIDDEN = "***"
 
 
 def _secret_parts(text: str) -> list[str]:
-    if not text.startswith(("http://", "https://")):
+    if not text.lower().startswith(("http://", "https://")):  # HTTPS:// is a URL too
         return []
     parts = urlsplit(text)
     found = []
