@@ -58,3 +58,21 @@ def test_help_does_not_load_sqlalchemy() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=True)  # fmt: skip
     assert done.stdout.splitlines()[-1] == "False False False"
+
+
+def test_shell_completion_as_the_readme_says() -> None:
+    """README: eval "$(_PBXGATE_COMPLETE=bash_source pbxgate)"; completing `pbxgate cdr ca`."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pbxgate = str(Path(sys.executable).with_name("pbxgate"))
+    script = subprocess.run([pbxgate], env={**os.environ, "_PBXGATE_COMPLETE": "bash_source"},
+                            capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    assert "_pbxgate_completion()" in script.stdout
+    env = {**os.environ, "_PBXGATE_COMPLETE": "bash_complete", "COMP_WORDS": "pbxgate cdr ca",
+           "COMP_CWORD": "2"}  # fmt: skip
+    done = subprocess.run([pbxgate], env=env, capture_output=True, text=True, timeout=60,
+                          check=True)  # fmt: skip
+    assert done.stdout.split() == ["plain,calls"]
