@@ -57,14 +57,15 @@ def test_a_core_install_works_without_the_extras(wheel: Path, tmp_path: Path) ->
         "XDG_CONFIG_HOME": str(tmp_path / "c"),
     }
     env = {k: v for k, v in env.items() if not k.startswith("PBXGATE_")}
-    for args in (["--help"], ["cdr", "generate", "--days", "1"], ["cdr", "stats", "--today"]):
+    # two days: yesterday is a whole day of calls, whatever the time now (charts need data)
+    for args in (["--help"], ["cdr", "generate", "--days", "2"], ["cdr", "stats", "--today"]):
         done = run(home / "bin" / "pbxgate", *args, env=env)
         assert done.returncode == 0, (args, done.stderr)
     assert run(home / "bin" / "pbxgate-agi", "--help", env=env).returncode == 0
     probe = "import importlib.util as u; print([m for m in EXTRA if u.find_spec(m)])"
     absent = run(py, "-c", "EXTRA = ('matplotlib', 'openpyxl', 'psycopg'); " + probe)
     assert absent.stdout.strip() == "[]"
-    report = run(home / "bin" / "pbxgate", "cdr", "report", "--today", "--format", "html",
+    report = run(home / "bin" / "pbxgate", "cdr", "report", "--yesterday", "--format", "html",
                  "-o", tmp_path / "r.html", env=env)  # fmt: skip
     assert report.returncode == 2
     assert report.stderr.strip().splitlines() == [
