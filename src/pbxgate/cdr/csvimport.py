@@ -524,9 +524,13 @@ def import_csv(
 MARK_BYTES = 64 * 1024  # how much of a file's head and tail its import mark digests
 
 
-def _digest(fh: IO[bytes], start: int, length: int) -> str:
-    fh.seek(start)
-    return hashlib.sha256(fh.read(length)).hexdigest()
+def _fingerprint(fh: IO[bytes], size: int) -> tuple[str, str]:
+    """SHA-256 of the file's first and last MARK_BYTES up to ``size``."""
+    out = []
+    for start in (0, max(0, size - MARK_BYTES)):
+        fh.seek(start)
+        out.append(hashlib.sha256(fh.read(min(MARK_BYTES, size))).hexdigest())
+    return out[0], out[1]
 
 
 def _unchanged_prefix(path: Path, mark: ImportMark) -> bool:
@@ -537,11 +541,9 @@ def _unchanged_prefix(path: Path, mark: ImportMark) -> bool:
         with path.open("rb") as fh:
             if fh.read(2) == GZIP_MAGIC:
                 return False  # a compressed file is read whole
-            head = _digest(fh, 0, min(MARK_BYTES, mark.size))
-            tail = _digest(fh, max(0, mark.size - MARK_BYTES), min(MARK_BYTES, mark.size))
+            return _fingerprint(fh, mark.size) == (mark.head, mark.tail)
     except OSError:
         return False
-    return (head, tail) == (mark.head, mark.tail)
 
 
 def _remember(store: Store, path: Path, size: int, lines: int) -> None:
@@ -553,8 +555,7 @@ def _remember(store: Store, path: Path, size: int, lines: int) -> None:
             fh.seek(size - 1)
             if fh.read(1) != b"\n":
                 return  # a record being written: read the file whole next time
-            head = _digest(fh, 0, min(MARK_BYTES, size))
-            tail = _digest(fh, max(0, size - MARK_BYTES), min(MARK_BYTES, size))
+            head, tail = _fingerprint(fh, size)
     except OSError:
         return
     store.set_import_mark(path, ImportMark(size, lines, head, tail))

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase as fnmatch
 
+from pbxgate.cdr.callrules import parse_channel
 from pbxgate.cdr.numbers_defaults import INBOUND_CONTEXTS, WITHHELD
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.errors import ConfigError
@@ -68,11 +69,11 @@ class InternalRule:
             return True
         if any(fnmatch(context, pattern) for pattern in self.inbound_contexts):
             return True
-        device = _device(channel)
-        if not device or channel.startswith("Local/"):
+        chan = parse_channel(channel)
+        if chan is None or chan.local or not chan.name:
             return False
         # a DAHDI channel is named after its port, not an extension: a line, not a phone
-        return channel.startswith("DAHDI/") or not self.is_extension_device(device)
+        return chan.tech == "DAHDI" or not self.is_extension_device(chan.name)
 
     def is_internal(self, number: str | None) -> bool:
         """True for an extension: by default a non-empty value of at most ``max_digits``
@@ -113,12 +114,6 @@ class InternalRule:
     def sql_pushdown(self) -> bool:
         """Whether the rule can be written as SQL length tests (the index-friendly path)."""
         return not self.pattern
-
-
-def _device(channel: str) -> str:
-    """``PJSIP/101-0000002a`` -> ``101``; ``IAX2/trunk-12`` -> ``trunk``."""
-    _, _, rest = channel.partition("/")
-    return rest.rsplit("-", 1)[0].rsplit("/", 1)[-1] if rest else ""
 
 
 __all__ = ["INBOUND_CONTEXTS", "WITHHELD", "InternalRule"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -142,57 +142,54 @@ class Store:
             " lines INTEGER, head TEXT, tail TEXT)"
         )
 
-    def import_mark(self, path: Path) -> ImportMark | None:
-        """What an earlier ``cdr import`` of ``path`` recorded (None: none did)."""
-        if self.engine.dialect.name != "sqlite":
-            return None
+    @contextmanager
+    def _sqlite(self) -> Iterator[sqlite3.Connection]:
+        """The store's own sqlite3 connection, from the pool and back to it."""
         raw = self.engine.raw_connection()
         try:
             con = raw.driver_connection
             assert isinstance(con, sqlite3.Connection)
+            yield con
+        finally:
+            raw.close()
+
+    def import_mark(self, path: Path) -> ImportMark | None:
+        """What an earlier ``cdr import`` of ``path`` recorded (None: none did)."""
+        if self.engine.dialect.name != "sqlite":
+            return None
+        with self._sqlite() as con:
             self._marks(con)
             row = con.execute(
                 "SELECT size, lines, head, tail FROM import_marks WHERE path = ?",
                 (str(path.resolve()),),
             ).fetchone()
             con.commit()
-        finally:
-            raw.close()
         return ImportMark(*row) if row else None
 
     def set_import_mark(self, path: Path, mark: ImportMark) -> None:
-        raw = self.engine.raw_connection()
-        try:
-            con = raw.driver_connection
-            assert isinstance(con, sqlite3.Connection)
+        with self._sqlite() as con:
             self._marks(con)
             con.execute(
                 "INSERT OR REPLACE INTO import_marks VALUES (?, ?, ?, ?, ?)",
                 (str(path.resolve()), mark.size, mark.lines, mark.head, mark.tail),
             )
             con.commit()
-        finally:
-            raw.close()
 
     def upgrade_keys(self) -> int:
         """Redo the row keys of a store written with an older :data:`KEY_VERSION`; rows that
         now share a key (one CDR imported from both cdr_csv and cdr_custom) are kept once, the
         copy with the most detail (a sequence, a linkedid) winning. Returns the rows removed."""
-        raw = self.engine.raw_connection()
-        con = raw.driver_connection
-        assert isinstance(con, sqlite3.Connection)
-        try:
-            if con.execute("PRAGMA user_version").fetchone()[0] >= KEY_VERSION:
-                return 0
-            removed = _rekey(con, self.table.name)
-            con.execute(f"PRAGMA user_version = {KEY_VERSION}")
-            con.commit()
-            return removed
-        except sqlite3.Error as exc:
-            con.rollback()
-            raise SourceError(f"cannot update the CDR store's row keys: {exc}") from exc
-        finally:
-            raw.close()
+        with self._sqlite() as con:
+            try:
+                if con.execute("PRAGMA user_version").fetchone()[0] >= KEY_VERSION:
+                    return 0
+                removed = _rekey(con, self.table.name)
+                con.execute(f"PRAGMA user_version = {KEY_VERSION}")
+                con.commit()
+                return removed
+            except sqlite3.Error as exc:
+                con.rollback()
+                raise SourceError(f"cannot update the CDR store's row keys: {exc}") from exc
 
     def ensure_schema(self) -> None:
         try:
