@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
 from pathlib import Path
 
@@ -597,3 +599,81 @@ def test_a_file_with_no_cdr_in_it_leaves_no_resume_mark(tmp_path: Path) -> None:
     assert first.rows == first.rejected == 2
     assert target.import_mark(junk) is None
     assert import_csv(junk, target, LOCAL, resume=True).rows == 2
+
+
+def _stored(target: Store) -> list[tuple[object, ...]]:
+    cols = ", ".join(c if c != "end" else '"end"' for c in STORE_COLUMNS)
+    with target.engine.connect() as conn:
+        return sorted(conn.exec_driver_sql(f"SELECT {cols} FROM cdr").all())
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_broken_records_anywhere_in_a_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool
+) -> None:
+    """Records are read and completed a chunk at a time: a broken record first, last or in the
+    middle of a chunk, at a block's edge, beside blank lines, a quoted newline or another
+    column layout, is rejected with its own line and text, and every other row lands exactly
+    as when each record is its own chunk."""
+    from copy import copy
+
+    from pbxgate.cdr import csvimport
+
+    days = datetime(2026, 1, 5).date(), datetime(2026, 1, 12).date()
+    legs = list(generate(*days, seed=5))[:1300]
+    assert len(legs) == 1300
+    lines = [master_csv_line(leg) for leg in legs]
+
+    def numbers(i: int, duration: str, billsec: str) -> str:
+        leg = legs[i]
+        return lines[i].replace(f",{leg.duration},{leg.billsec},", f",{duration},{billsec},", 1)
+
+    def over(i: int) -> str:
+        leg = copy(legs[i])
+        leg.billsec = leg.duration + 5
+        return master_csv_line(leg)
+
+    start = legs[511].start.strftime("%Y-%m-%d %H:%M:%S")
+    lines[0] = over(0)  # billsec over duration: the very first record, and amid a chunk
+    lines[300] = over(300)
+    lines[3] = lines[4] = ""  # blank lines
+    lines[511] = lines[511].replace(start, start.replace("0", "O", 1), 1)
+    lines[512] = '"only","three","fields"'
+    lines[513] = lines[513].replace(',"DOCUMENTATION",', ',"DOCUMENTATION,', 1)  # a stray quote
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(next(csv.reader([lines[700]]))[:16])
+    lines[700] = out.getvalue()  # 16 fields amid 18: another layout, and it lands
+    context = f',"{legs[701].dcontext}",'
+    lines[701] = lines[701].replace(context, context[:-2] + '\nmore\nlines",', 1)  # 3 lines
+    lines[900] = "x" * (csvimport.MAX_RECORD + 10)
+    lines[1023] = numbers(1023, f"+{legs[1023].duration}", str(legs[1023].billsec))  # lands
+    lines[1024] = "\N{CYRILLIC CAPITAL LETTER ZHE}" * 10
+    lines[1299] = numbers(1299, f"00{legs[1299].duration}", str(legs[1299].billsec))  # lands
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(csvimport, "BLOCK", 8192)  # many block edges, inside chunks too
+    stored = []
+    for chunk in (csvimport.CHUNK, 1):
+        monkeypatch.setattr(csvimport, "CHUNK", chunk)
+        target = Store.open_sqlite(tmp_path / f"store{chunk}.sqlite3")
+        rejects = tmp_path / f"rejects{chunk}"
+        result = import_csv(csv_file, target, LOCAL, reject_file=rejects, bulk=bulk)
+        # line numbers: the record at 701 takes three lines
+        assert [(r.line, r.reason.split(" ")[0]) for r in result.rejects] == [
+            (1, "billsec"),
+            (301, "billsec"),
+            (512, "start"),
+            (513, "3"),
+            (514, "malformed"),
+            (903, "a"),
+            (1027, "1"),
+        ]
+        kept = [lines[i] for i in (0, 300, 511, 512, 513)] + [lines[900][: csvimport.KEEP_RAW]]
+        assert rejects.read_text(encoding="utf-8").splitlines() == [*kept, lines[1024]]
+        assert (result.rows, result.inserted, result.rejected) == (1298, 1291, 7)
+        stored.append(_stored(target))
+        target.engine.dispose()
+    assert stored[0] == stored[1]
+    assert len(stored[0]) == 1291
+    durations = {row[STORE_COLUMNS.index("duration")] for row in stored[0]}
+    assert {legs[1023].duration, legs[1299].duration} <= durations

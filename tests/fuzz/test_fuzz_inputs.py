@@ -73,6 +73,68 @@ def test_master_csv_rows_import_or_are_rejected(rows: list[list[str]], bulk: boo
         store.engine.dispose()
 
 
+NUMBER = st.one_of(
+    st.integers(0, 4000).map(str),
+    st.sampled_from(["", "0", "007", "+5", "-5", " 5", "5 ", "\u0663", "1_0", "2147483647",
+                     "2147483648", "9" * 30, "1e3"]),
+)  # fmt: skip
+TIME = st.one_of(
+    st.datetimes(datetime(2000, 1, 1), datetime(2040, 1, 1)).map(
+        lambda d: d.strftime("%Y-%m-%d %H:%M:%S")
+    ),
+    st.sampled_from(["", "2024-01-01T00:00:00", "2024-02-30 00:00:00", "2024-01-01 00:00",
+                     "20240101T000000", "2024-01-01 00:00:00.5", "x"]),
+)  # fmt: skip
+NAME = st.text(alphabet=st.sampled_from(list('ab "<>\n\tЖ1')), max_size=8)
+CLID = st.one_of(
+    st.builds(lambda name, num: f'"{name}" <{num}>', NAME, NAME), NAME, st.just('"102" <102>')
+)
+
+
+@FUZZ
+@given(TIME, TIME, TIME, NUMBER, NUMBER, NUMBER, CLID, st.sampled_from(["102", "", "a"]),
+       st.sampled_from([16, 18, 21]))  # fmt: skip
+def test_a_completed_row_is_what_the_plain_rules_make_of_it(
+    start: str, answer: str, end: str, duration: str, billsec: str, sequence: str, clid: str,
+    src: str, width: int,
+) -> None:  # fmt: skip
+    """complete_row takes shortcuts (C-only checks of the usual row, remembered caller names,
+    the key text joined rather than formatted); each row must come out as the plain rules make
+    it: every time checked, numbers in range and canonical, the name parsed afresh, the key
+    of the start and KEY_FIELDS (pbxgate.cdr.store.key_of)."""
+    from pbxgate.cdr.csvimport import _NAME_NUM, _int, _time, complete_row, plan_for_row
+    from pbxgate.cdr.store import KEY_FIELDS, key_of
+    from pbxgate.cdr.window import Zones
+
+    zones = Zones(None, None)
+    fields = ["acc", src, "100", "ctx", clid, "PJSIP/t-1", "PJSIP/102-2", "Dial", "x", start,
+              answer, end, duration, billsec, "ANSWERED", "DOCUMENTATION", "1.1", "uf", "",
+              "1.1", sequence][:width]  # fmt: skip
+    plan = plan_for_row(fields)
+    row = dict(zip(plan.names, fields, strict=True))
+    try:
+        for column in ("start", "answer", "end"):
+            row[column] = _time(row[column], column, zones)
+        numbers = {c: _int(row[c], c) for c in ("duration", "billsec")}
+        if numbers["billsec"] > numbers["duration"]:
+            raise ValueError(f"billsec {numbers['billsec']} exceeds duration {numbers['duration']}")
+        if "sequence" in row:
+            numbers["sequence"] = _int(row["sequence"], "sequence")
+        row.update((c, str(v)) for c, v in numbers.items())
+    except ValueError as exc:
+        expected: object = ("rejected", str(exc))
+    else:
+        match = _NAME_NUM.match(clid)
+        name = match.group("name") if match else ""
+        key = key_of([row["start"], *(row.get(c, "") for c in KEY_FIELDS)])
+        expected = [*row.values(), "" if name == src else name, str(key)]
+    try:
+        got: object = complete_row(list(fields), plan, zones)
+    except ValueError as exc:
+        got = ("rejected", str(exc))
+    assert got == expected
+
+
 # -- Settings: any TOML-shaped structure -------------------------------------------------------
 
 SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=True),

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
 from multiprocessing.connection import Connection
-from operator import methodcaller
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -152,6 +152,10 @@ class _Plan:
         for name in KEY_FIELDS:
             parts.append(f"{{{pos[name]}}}" if name in pos else "0" if name == "sequence" else "")
         self.key_text = "\x1f".join(parts)
+        # The same text, faster, when the layout has every key field: the fields joined.
+        self.key_fields: Callable[[list[str]], tuple[str, ...]] | None = None
+        if all(name in pos for name in KEY_FIELDS):
+            self.key_fields = itemgetter(pos["start"], *(pos[name] for name in KEY_FIELDS))
 
 
 _TIME_LENGTHS = (0, 19)  # an unset time, or YYYY-MM-DD HH:MM:SS
@@ -196,7 +200,35 @@ def _canonical(text: str) -> bool:
 
 
 def _times(fields: list[str], i_start: int, i_answer: int, i_end: int, zones: Zones) -> None:
-    """Check the three times (C code only, in the usual case); convert them from GMT."""
+    """Check the three times, saying what is wrong; convert them from GMT."""
+    for i, column in ((i_start, "start"), (i_answer, "answer"), (i_end, "end")):
+        fields[i] = _time(fields[i], column, zones)
+
+
+# The caller names of recent clids: a call's legs (a ring group's four phones, the transfer)
+# and a repeated caller carry the same clid, looked up rather than matched again.
+_NAMES: dict[str, str] = {}
+_NAMES_KEPT = 4096
+
+
+def _name_in(clid: str) -> str:
+    """The caller name of a clid such as ``"Anna Smirnova" <102>`` ("" when there is none)."""
+    match = _NAME_NUM.match(clid) if "<" in clid else None
+    name = match.group("name") if match else ""
+    if len(_NAMES) >= _NAMES_KEPT:
+        _NAMES.clear()
+    _NAMES[clid] = name
+    return name
+
+
+def complete_row(fields: list[str], plan: _Plan, zones: Zones) -> list[str]:
+    """Check one Master.csv row of ``plan``'s layout and append its caller name and row key,
+    ready for ``plan.statement``; raises ValueError with the reason when it is broken."""
+    i_start, i_answer, i_end, i_dur, i_bill, i_seq, i_clid, i_src = plan.slots
+    # The usual row, checked by C code only: three times of 19 characters (or none for answer
+    # and end), numbers as they are stored and keyed (str(int(text)) is the text: no sign, no
+    # leading zero, no space, only ASCII digits) and in range, billsec within duration. Any
+    # other row takes the paths that say what is wrong or make it so.
     start, answer, end = fields[i_start], fields[i_answer], fields[i_end]
     try:
         if not zones.same or len(start) != 19 or len(answer) not in _TIME_LENGTHS:
@@ -208,34 +240,30 @@ def _times(fields: list[str], i_start: int, i_answer: int, i_end: int, zones: Zo
             _fromiso(answer)
         if end:
             _fromiso(end)
-    except ValueError:  # the slow path: says what is wrong, or converts from GMT
-        for i, column in ((i_start, "start"), (i_answer, "answer"), (i_end, "end")):
-            fields[i] = _time(fields[i], column, zones)
-
-
-def complete_row(fields: list[str], plan: _Plan, zones: Zones) -> list[str]:
-    """Check one Master.csv row of ``plan``'s layout and append its caller name and row key,
-    ready for ``plan.statement``; raises ValueError with the reason when it is broken."""
-    i_start, i_answer, i_end, i_dur, i_bill, i_seq, i_clid, i_src = plan.slots
-    _times(fields, i_start, i_answer, i_end, zones)
+    except ValueError:
+        _times(fields, i_start, i_answer, i_end, zones)
     duration, billsec = fields[i_dur], fields[i_bill]
-    if _canonical(duration) and _canonical(billsec):
+    try:
         seconds, talk = int(duration), int(billsec)
-    else:
+        plain = str(seconds) == duration and str(talk) == billsec
+    except ValueError:
+        plain = False
+    if not (plain and 0 <= talk <= seconds <= MAX_NUMBER):
         seconds, talk = _number(fields, i_dur, "duration"), _number(fields, i_bill, "billsec")
-    if talk > seconds:
-        raise ValueError(f"billsec {talk} exceeds duration {seconds}")
+        if talk > seconds:
+            raise ValueError(f"billsec {talk} exceeds duration {seconds}")
     if i_seq is not None and not _canonical(fields[i_seq]):
         _number(fields, i_seq, "sequence")
     clid = fields[i_clid]
-    cnam = ""
-    if "<" in clid:
-        match = _NAME_NUM.match(clid)
-        if match and (cnam := match.group("name")) == fields[i_src]:
-            cnam = ""
-    fields.append(cnam)
+    name = _NAMES.get(clid)
+    if name is None:
+        name = _name_in(clid)
+    fields.append(name if name != fields[i_src] else "")
     digest = _KEY_HASH.copy()
-    digest.update(plan.key_text.format(*fields).encode())
+    if plan.key_fields is not None:
+        digest.update("\x1f".join(plan.key_fields(fields)).encode())
+    else:
+        digest.update(plan.key_text.format(*fields).encode())
     # As text (the column's INTEGER affinity stores a number): ready to be joined.
     fields.append(str(int.from_bytes(digest.digest(), "big", signed=True)))
     return fields
@@ -594,61 +622,134 @@ class _Job:
     result: ImportResult = field(default_factory=ImportResult)
 
 
+# Records are read this many at a time (and up to the start of a new block, so that the lines
+# of all of them are still kept for the reject file), then checked and completed in one loop.
+CHUNK = 512
+
+
 def _batches(
     job: _Job, blocks: _Blocks | None = None
 ) -> Iterator[tuple[list[tuple[_Plan, list[list[str]]]], int]]:
     """Read, check and complete the rows of the file, ``job.batch`` at a time."""
-    result, zones, table = job.result, job.zones, job.table
-    sink = _Rejects(result, job.reject_file, job.max_consecutive_rejects)
+    sink = _Rejects(job.result, job.reject_file, job.max_consecutive_rejects)
     try:
         job.fh.seek(job.offset)
-        blocks = blocks or _Blocks(job.fh, job.complete_only, job.first_line)
-        reader = csv.reader(chain.from_iterable(blocks), strict=True)
-        fixed = {n: _plan_for(names, table) for n, names in _FIXED.items()}
-        segments: list[tuple[_Plan, list[list[str]]]] = []
-        plan: _Plan | None = None
-        rows: list[list[str]] = []
-        count = 0
-        base = job.first_line - 1
-        while True:
-            first = reader.line_num + 1 + base  # line numbers in the whole file
-            try:
-                fields = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                result.rows += 1
-                sink.add(first, f"malformed CSV: {exc}", blocks.raw(first, reader.line_num + base))
-                continue
-            if (not fields or fields == [""]) and first not in blocks.overlong:
-                continue
-            result.rows += 1
-            try:
-                _check_lines(blocks, first, reader.line_num + base)
-                this = fixed.get(len(fields)) or _plan_for(layout_for(fields), table)
-                complete_row(fields, this, zones)
-            except ValueError as exc:
-                raw = blocks.heads.pop(first, None)
-                sink.add(
-                    first,
-                    str(exc),
-                    raw if raw is not None else blocks.raw(first, reader.line_num + base),
-                )
-                continue
-            sink.in_a_row = 0
-            if this is not plan:
-                plan, rows = this, []
-                segments.append((plan, rows))
-            rows.append(fields)
-            count += 1
-            if count >= job.batch:
-                yield segments, blocks.consumed
-                segments, plan, count = [], None, 0
-        result.bytes_read = blocks.consumed
-        result.last_line = blocks.next_line - 1
-        yield segments, blocks.consumed
+        yield from _Reading(job, blocks or _Blocks(job.fh, job.complete_only, job.first_line), sink)
     finally:
         sink.close()
+
+
+class _Reading:
+    """One pass over the file: records read a chunk at a time, completed, grouped into runs
+    of one column layout (one INSERT statement each), rejects to the sink."""
+
+    def __init__(self, job: _Job, blocks: _Blocks, sink: _Rejects) -> None:
+        self.job, self.blocks, self.sink, self.result = job, blocks, sink, job.result
+        self.reader = csv.reader(chain.from_iterable(blocks), strict=True)
+        self.fixed = {n: _plan_for(names, job.table) for n, names in _FIXED.items()}
+        self.base = job.first_line - 1  # the reader counts lines from the offset
+        self.segments: list[tuple[_Plan, list[list[str]]]] = []
+        self.plan: _Plan | None = None
+        self.rows: list[list[str]] = []
+        self.count = 0
+
+    def __iter__(self) -> Iterator[tuple[list[tuple[_Plan, list[list[str]]]], int]]:
+        blocks, more = self.blocks, True
+        while more:
+            last = self.reader.line_num + self.base  # the last line of the records before
+            chunk, ends, broken, more = self._chunk(min(CHUNK, self.job.batch - self.count))
+            good = self._usual(chunk, ends, last)
+            end = ends[good - 1] if good else last
+            for i in range(good, len(chunk)):
+                first, end = end + 1, ends[i]
+                self._one(chunk[i], first, end)
+            if broken is not None:
+                self.result.rows += 1
+                last = self.reader.line_num + self.base
+                self.sink.add(end + 1, f"malformed CSV: {broken}", blocks.raw(end + 1, last))
+            if self.count >= self.job.batch:
+                yield self.segments, blocks.consumed
+                self.segments, self.plan, self.count = [], None, 0
+        self.result.bytes_read = blocks.consumed
+        self.result.last_line = blocks.next_line - 1
+        yield self.segments, blocks.consumed
+
+    def _chunk(self, size: int) -> tuple[list[list[str]], list[int], csv.Error | None, bool]:
+        """Up to ``size`` records, and up to the first one read from a new block (so that the
+        lines of all of them are still kept for the reject file); the last line of each; the
+        error of a malformed record that ended the chunk; whether there may be more."""
+        reader, blocks, base = self.reader, self.blocks, self.base
+        chunk: list[list[str]] = []
+        ends: list[int] = []
+        block = blocks.next_line
+        try:
+            for fields in reader:
+                chunk.append(fields)
+                ends.append(reader.line_num + base)
+                if len(chunk) == size or blocks.next_line != block:
+                    return chunk, ends, None, True
+        except csv.Error as exc:
+            return chunk, ends, exc, True
+        return chunk, ends, None, False
+
+    def _usual(self, chunk: list[list[str]], ends: list[int], last: int) -> int:
+        """Complete the chunk's records in a tight loop while they are as Asterisk writes
+        them: all of one fixed column layout, on lines read as they were. Returns how many
+        it completed: the next one, if any, is checked again by :meth:`_one` (what a failed
+        check changed in it, a time converted or a number made canonical, is checked alike)."""
+        plan = self.fixed.get(len(chunk[0])) if chunk else None
+        if (
+            plan is None
+            or len(set(map(len, chunk))) != 1
+            or _flagged(self.blocks, last + 1, ends[-1])
+        ):
+            return 0
+        good, zones = 0, self.job.zones
+        try:
+            for fields in chunk:
+                complete_row(fields, plan, zones)
+                good += 1
+        except ValueError:
+            pass
+        if good:
+            self.result.rows += good
+            self.sink.in_a_row = 0
+            self._run(plan).extend(chunk if good == len(chunk) else chunk[:good])
+            self.count += good
+        return good
+
+    def _one(self, fields: list[str], first: int, last: int) -> None:
+        """One record on lines ``first`` to ``last``, checked with everything that can be
+        wrong with it."""
+        blocks = self.blocks
+        if (not fields or fields == [""]) and first not in blocks.overlong:
+            return  # a blank line
+        self.result.rows += 1
+        try:
+            _check_lines(blocks, first, last)
+            plan = self.fixed.get(len(fields)) or _plan_for(layout_for(fields), self.job.table)
+            complete_row(fields, plan, self.job.zones)
+        except ValueError as exc:
+            raw = blocks.heads.pop(first, None)
+            self.sink.add(first, str(exc), raw if raw is not None else blocks.raw(first, last))
+            return
+        self.sink.in_a_row = 0
+        self._run(plan).append(fields)
+        self.count += 1
+
+    def _run(self, plan: _Plan) -> list[list[str]]:
+        """The list that rows of ``plan`` go to: the last run's, or a new run's."""
+        if plan is not self.plan:
+            self.plan, self.rows = plan, []
+            self.segments.append((plan, self.rows))
+        return self.rows
+
+
+def _flagged(blocks: _Blocks, first: int, last: int) -> bool:
+    """Whether any of lines ``first`` to ``last`` was skipped as overlong or is not UTF-8."""
+    if blocks.overlong and any(first <= n <= last for n in blocks.overlong):
+        return True
+    return bool(blocks.bad) and blocks.any_bad(first, last)
 
 
 def _check_lines(blocks: _Blocks, first: int, last: int) -> None:
