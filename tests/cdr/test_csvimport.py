@@ -363,8 +363,10 @@ def test_a_full_disk_is_reported_as_such(tmp_path: Path, bulk: bool) -> None:
     csv_file = tmp_path / "Master.csv"
     csv_file.write_text("".join(master_csv_line(leg) + "\n" for leg in generate(day, day)))
     target = store(tmp_path)
+    with target.engine.connect() as conn:  # the schema's pages, and room for a few more
+        room = conn.exec_driver_sql("PRAGMA page_count").scalar_one() + 2
     event.listen(
-        target.engine, "connect", lambda con, _rec: con.execute("PRAGMA max_page_count = 14")
+        target.engine, "connect", lambda con, _rec: con.execute(f"PRAGMA max_page_count = {room}")
     )
     target.engine.dispose()
     with pytest.raises(SourceError, match=r"^cannot write CDR rows: database or disk is full"):
@@ -677,3 +679,29 @@ def test_broken_records_anywhere_in_a_chunk(
     assert len(stored[0]) == 1291
     durations = {row[STORE_COLUMNS.index("duration")] for row in stored[0]}
     assert {legs[1023].duration, legs[1299].duration} <= durations
+
+
+def test_a_new_store_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    import sqlite3
+
+    from pbxgate.cdr.store import STORE_PAGE_SIZE
+
+    day = datetime(2026, 1, 5).date()
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("".join(master_csv_line(leg) + "\n" for leg in generate(day, day)))
+    old = tmp_path / "old.sqlite3"
+    con = sqlite3.connect(old)  # a store as pbxgate made them before: SQLite's 4 KiB pages
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("CREATE TABLE before (x)")
+    con.close()
+    sizes = []
+    for path in (tmp_path / "new.sqlite3", old):
+        target = Store.open_sqlite(path)
+        result = import_csv(csv_file, target, LOCAL, bulk=True)
+        assert result.inserted == target.count() > 200
+        target.engine.dispose()
+        con = sqlite3.connect(path)
+        sizes.append(con.execute("PRAGMA page_size").fetchone()[0])
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        con.close()
+    assert sizes == [STORE_PAGE_SIZE, 4096]

