@@ -182,7 +182,12 @@ def test_import_exit_code_says_rows_were_rejected(
     # without --full, the same file again is read from where it ended: nothing new
     code, out, err = run(cfg, "cdr", "import", str(csv_file), capsys=capsys)
     assert (code, out) == (0, "0 rows read: 0 imported, 0 already present, 0 rejected\n")
-    assert "read from line 3 on" in err
+    assert "read from line 3 on (the lines before were imported earlier;" in err
+    copy = tmp_path / "Master.csv.1"  # as logrotate leaves it: the same bytes, another name
+    copy.write_bytes(csv_file.read_bytes())
+    code, out, err = run(cfg, "cdr", "import", str(copy), capsys=capsys)
+    assert (code, out) == (0, "0 rows read: 0 imported, 0 already present, 0 rejected\n")
+    assert f"imported earlier, from {csv_file.resolve()}, which they are the start of;" in err
 
 
 def test_import_takes_rotated_and_compressed_files(

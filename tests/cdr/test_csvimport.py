@@ -557,6 +557,40 @@ def test_a_grown_file_is_read_from_where_its_last_import_ended(tmp_path: Path) -
     assert target.count() == 10
 
 
+def test_a_copy_or_a_rotated_file_is_read_from_where_the_imported_one_ended(
+    tmp_path: Path,
+) -> None:
+    rows = [BASE.replace("SIP/t-1", f"SIP/t-{n}") for n in range(12)]
+    master = tmp_path / "Master.csv"
+    master.write_text("\n".join(rows[:6]) + "\n", encoding="utf-8")
+    target = store(tmp_path)
+    assert import_csv(master, target, LOCAL, resume=True).inserted == 6
+    copy = tmp_path / "elsewhere" / "Master-copy.csv"
+    copy.parent.mkdir()
+    copy.write_bytes(master.read_bytes())
+    same = import_csv(copy, target, LOCAL, resume=True)
+    assert (same.rows, same.resumed_after, same.resumed_from) == (0, 6, str(master.resolve()))
+    # Asterisk appends two rows, then logrotate renames the file and Asterisk starts a new one
+    with master.open("a", encoding="utf-8") as fh:
+        fh.write("\n".join(rows[6:8]) + "\n")
+    rotated = tmp_path / "Master.csv.1"
+    master.rename(rotated)
+    master.write_text(rows[8] + "\n", encoding="utf-8")
+    old = import_csv(rotated, target, LOCAL, resume=True)
+    assert (old.rows, old.inserted, old.resumed_after) == (2, 2, 6)
+    new = import_csv(master, target, LOCAL, resume=True)  # not the start of anything: whole
+    assert (new.rows, new.inserted, new.resumed_after) == (1, 1, 0)
+    # of two imported files that a third starts with, the longer one counts
+    longer = tmp_path / "longer.csv"
+    longer.write_text("\n".join([*rows[:8], *rows[9:]]) + "\n", encoding="utf-8")
+    grown = import_csv(longer, target, LOCAL, resume=True)
+    assert (grown.rows, grown.inserted, grown.resumed_after) == (3, 3, 8)
+    assert grown.resumed_from == str(rotated.resolve())
+    again = import_csv(copy, target, LOCAL)  # without resume (--full): read whole
+    assert (again.rows, again.inserted, again.resumed_after) == (6, 0, 0)
+    assert target.count() == 12
+
+
 @pytest.mark.parametrize("change", ["rewritten head", "rotated (shorter)", "without resume"])
 def test_anything_but_a_grown_file_is_read_whole(tmp_path: Path, change: str) -> None:
     rows = [BASE.replace("SIP/t-1", f"SIP/t-{n}") for n in range(8)]

@@ -311,6 +311,7 @@ class ImportResult:
     bytes_read: int = 0
     last_line: int = 0  # the number of the last line read
     resumed_after: int = 0  # a resumed import: the lines an earlier import had read
+    resumed_from: str = ""  # and the file it had read them from (this one, a copy, a rotation)
 
 
 # How much of the input the import holds at once, whatever the file: a record is at most
@@ -502,17 +503,21 @@ def import_csv(
     ``resume``: when the store remembers importing this very file (its path, size, and the
     digests of its first and last 64 KiB up to that size) and the file has only grown since,
     only what was appended is read (Master.csv is append-only; the row key would drop the old
-    rows anyway, this skips reading them). Anything else reads the whole file.
+    rows anyway, this skips reading them). The same holds for a file that starts with the
+    bytes of another imported one (a copy; Master.csv.1 after logrotate renamed Master.csv).
+    Anything else reads the whole file.
 
     ``bulk`` (default: when more than :data:`BULK_BYTES` are to be read) loads the file in one
     transaction that builds the indexes at the end (``note`` hears about that phase), and reads
     and checks the rows in a second process, so that the Python work of one and SQLite's work
     in this one run on two cores. A small load reads in a thread instead (no process to start).
     """
-    first_line = 1
-    mark = store.import_mark(path) if resume and offset == 0 else None
-    if mark is not None and _unchanged_prefix(path, mark):
-        offset, first_line = mark.size, mark.lines + 1
+    first_line, origin = 1, ""
+    if resume and offset == 0:
+        found = _imported_prefix(store, path)
+        if found is not None:
+            origin, mark = found
+            offset, first_line = mark.size, mark.lines + 1
     fh = open_csv(path, follow=complete_only or offset > 0)
     with fh, _no_gc():
         to_read = data_size(path) - offset
@@ -542,6 +547,7 @@ def import_csv(
     result.inserted = inserted - loader.late_duplicates
     result.duplicates = written - result.inserted
     result.resumed_after = first_line - 1
+    result.resumed_from = origin
     if resume and not (result.rows and result.rejected == result.rows):  # not a CDR file
         _remember(store, path, offset + result.bytes_read, result.last_line)
     return result
@@ -557,6 +563,23 @@ def _fingerprint(fh: IO[bytes], size: int) -> tuple[str, str]:
         fh.seek(start)
         out.append(hashlib.sha256(fh.read(min(MARK_BYTES, size))).hexdigest())
     return out[0], out[1]
+
+
+def _imported_prefix(store: Store, path: Path) -> tuple[str, ImportMark] | None:
+    """The longest start of ``path`` that an earlier import read: from this path, or from
+    another file with the same bytes (a copy, or the Master.csv that logrotate renamed to
+    Master.csv.1), and the path it was read from."""
+    own = store.import_mark(path)
+    if own is not None and _unchanged_prefix(path, own):
+        return str(path.resolve()), own
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    for origin, mark in sorted(store.import_marks(), key=lambda m: -m[1].size):
+        if mark.size <= size and _unchanged_prefix(path, mark):
+            return origin, mark
+    return None
 
 
 def _unchanged_prefix(path: Path, mark: ImportMark) -> bool:

@@ -167,6 +167,16 @@ class Store:
             con.commit()
         return ImportMark(*row) if row else None
 
+    def import_marks(self) -> list[tuple[str, ImportMark]]:
+        """Every file an earlier ``cdr import`` recorded: its path and how far it was read."""
+        if self.engine.dialect.name != "sqlite":
+            return []
+        with self._sqlite() as con:
+            self._marks(con)
+            rows = con.execute("SELECT path, size, lines, head, tail FROM import_marks").fetchall()
+            con.commit()
+        return [(row[0], ImportMark(*row[1:])) for row in rows]
+
     def set_import_mark(self, path: Path, mark: ImportMark) -> None:
         with self._sqlite() as con:
             self._marks(con)

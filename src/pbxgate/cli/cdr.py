@@ -331,7 +331,9 @@ def import_(
     and reason, written to the reject file (default: rejects/FILE.rejects beside the local
     store; it holds the last run's rejects), and make the exit status 6. A file with no
     importable row at all is refused (status 2). A file imported before that has only grown
-    since (Master.csv is append-only) is read from where that import ended (--full: all of it).
+    since (Master.csv is append-only) is read from where that import ended, and so is a file
+    that starts with one imported before (a copy; Master.csv.1 after rotation) (--full: all of
+    it).
 
     \b
     Examples:
@@ -380,9 +382,11 @@ def import_(
         rows += result.rows
         resumed = resumed or bool(result.resumed_after)
         if result.resumed_after:
+            same = result.resumed_from == str(csv_file.resolve())
+            source = "" if same else f", from {result.resumed_from}, which they are the start of"
             click.echo(
                 f"{csv_file}: read from line {result.resumed_after + 1} on (the lines before "
-                "were imported earlier; --full reads them again)",
+                f"were imported earlier{source}; --full reads them again)",
                 err=True,
             )
     if not rows and not follow and not resumed:  # following a fresh, empty file is normal
