@@ -14,6 +14,8 @@ for both). Measured in one run, against a local fake VK:
 connections hang until the client's timeout.
 
 Run:  .venv/bin/python benchmarks/agi_hold.py [--calls 1000] [--script-calls 30]
+      .venv/bin/python benchmarks/agi_hold.py --modes echo-floor,fastagi --vk slow \
+          --vk-delay 1 --backlog 500 --calls 4000 --concurrency 50   # the worker busy
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(HERE.parent))
 
 from agi_throughput import ENV_BLOCK  # noqa: E402 - benchmarks are plain scripts
-from pbxgate.notify.fakevk import FakeVkServer, FakeVkState  # noqa: E402
 
 LOCAL_ENV = (
     b"agi_request: /usr/local/bin/pbxgate-agi\nagi_channel: PJSIP/trunk-00000001\n"
@@ -51,14 +52,25 @@ REPLIES = b"200 result=0\n200 result=1\n"  # GET VARIABLE (unset), SET VARIABLE
 
 
 @contextlib.contextmanager
-def vk_endpoint(kind: str) -> Iterator[str]:
-    """The API base URL of a fake VK that is slow (2 s) or unreachable."""
-    if kind == "slow":
-        server = FakeVkServer(0, FakeVkState(delay=2.0, rate=1000.0)).start()
+def vk_endpoint(kind: str, delay: float = 2.0) -> Iterator[str]:
+    """The API base URL of a fake VK that is slow (answers after ``delay`` s) or unreachable."""
+    if kind == "slow":  # in a process of its own: its threads must not slow the callers
+        code = (
+            "import sys, time\n"
+            "from pbxgate.notify.fakevk import FakeVkServer, FakeVkState\n"
+            f"server = FakeVkServer(0, FakeVkState(delay={delay}, rate=1000.0)).start()\n"
+            "print(server.base_url, flush=True)\n"
+            "sys.stdin.read()\n"
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None and proc.stdin is not None
         try:
-            yield server.base_url
+            yield proc.stdout.readline().strip()
         finally:
-            server.stop()
+            proc.stdin.close()
+            proc.wait(timeout=10)
         return
     hole = socket.socket()
     hole.bind(("127.0.0.1", 0))
@@ -67,6 +79,28 @@ def vk_endpoint(kind: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{hole.getsockname()[1]}"
     finally:
         hole.close()
+
+
+def queue_backlog(env: dict[str, str], count: int) -> None:
+    """``count`` events already in the outbox when the server starts: the worker delivers them
+    (to the slow VK) while the calls are measured."""
+    if not count:
+        return
+    from pbxgate.notify.events import CallEvent
+    from pbxgate.notify.outbox import Outbox
+
+    path = Path(env["XDG_DATA_HOME"]) / "pbxgate" / "outbox.sqlite3"
+    now = time.time()
+    events = [
+        CallEvent(kind="incoming", uniqueid=f"{now:.0f}.{n}", linkedid=f"{now:.0f}.{n}",
+                  caller_number="84991111111", caller_name="", did="4996491913",
+                  channel=f"PJSIP/trunk-{n:08x}", context="from-trunk", extension="100",
+                  occurred_at=now)
+        for n in range(count)
+    ]  # fmt: skip
+    box = Outbox.open(path)
+    box.enqueue_many(events)
+    box.close()
 
 
 def settings_env(tmp: Path, api_base: str) -> dict[str, str]:
@@ -211,6 +245,11 @@ def main() -> None:
         help="where the outbox lives (its disk's fsync time is most of the hold)",
     )
     parser.add_argument("--no-worker", action="store_true", help="FastAGI without the worker")
+    parser.add_argument("--vk-delay", type=float, default=2.0, help="the slow VK's answer time")
+    parser.add_argument(
+        "--backlog", type=int, default=0, help="events queued before the calls (worker busy)"
+    )
+    parser.add_argument("--vk", default="slow,unreachable", help="VK modes to run")
     parser.add_argument(
         "--modes",
         default="echo-floor,fastagi,script,sync-baseline",
@@ -222,9 +261,14 @@ def main() -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{os.cpu_count()} CPUs, load average {load}; outbox in {data}")
     print(f"{'mode':14} {'VK':12} {'calls':>6} {'p50 ms':>10} {'p99 ms':>10} {'max ms':>10}")
-    for vk in ("slow", "unreachable"):
-        with vk_endpoint(vk) as api_base, tempfile.TemporaryDirectory(dir=data) as tmp:
+    print(f"VK answers in {args.vk_delay} s; {args.backlog} deliveries queued beforehand")
+    for vk in args.vk.split(","):
+        with (
+            vk_endpoint(vk, args.vk_delay) as api_base,
+            tempfile.TemporaryDirectory(dir=data) as tmp,
+        ):
             env = settings_env(Path(tmp), api_base)
+            queue_backlog(env, args.backlog)
             if "echo-floor" in args.modes:
                 holds = run_fastagi(env, args.calls, args.concurrency, echo=True)
                 print(row("echo-floor", vk, holds), flush=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pbxgate.agi.fastagi import FastAgiServer
-from pbxgate.agi.handlers import CallHandler
+from pbxgate.agi.handlers import CallHandler, in_thread
 from pbxgate.agi.settings import AgiSettings
 from tests.agi.fakes import RecordingAccept, default_responder, environment, fake_asterisk
 from tests.agi.transcripts import load
@@ -20,7 +20,7 @@ GOLDENS = Path(__file__).parent / "goldens"
 
 async def started(accept: RecordingAccept, **overrides) -> FastAgiServer:
     settings = AgiSettings(**overrides)
-    handler = CallHandler(accept, clock=lambda: 1795696980.5)
+    handler = CallHandler(in_thread(accept), clock=lambda: 1795696980.5)
     server = FastAgiServer(settings, handler.routes())
     await server.start("127.0.0.1", 0)
     return server
@@ -277,7 +277,7 @@ def test_a_stuck_commit_does_not_hold_the_call(caplog):
         return accept(event)
 
     async def main() -> list[bytes]:
-        handler = CallHandler(slow_accept, commit_timeout=0.2)
+        handler = CallHandler(in_thread(slow_accept), commit_timeout=0.2)
         server = FastAgiServer(AgiSettings(), handler.routes())
         await server.start("127.0.0.1", 0)
         commands = await fake_asterisk(server.address[1], environment(), default_responder("S1"))

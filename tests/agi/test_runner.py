@@ -65,3 +65,36 @@ def test_loop_factory_is_uvloop_only_when_wanted_and_installed():
         assert factory is None
     else:
         assert factory is uvloop.new_event_loop
+
+
+def test_a_busy_worker_never_holds_a_call():
+    """The worker has a thread and an event loop of its own: while it is busy (a slow template,
+    an import, a long answer to parse) a call's session still ends at once."""
+    import time
+
+    async def worker(settings: Settings, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            time.sleep(0.5)  # blocks the worker's loop, as CPU work does
+            await asyncio.sleep(0)
+
+    async def main() -> list[float]:
+        stop = asyncio.Event()
+        ready: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+        service = asyncio.create_task(
+            run_service(
+                Settings(), stop, listen=("127.0.0.1", 0), worker=worker, on_ready=ready.set_result
+            )
+        )
+        _, port = await ready
+        holds = []
+        for n in range(5):
+            began = time.perf_counter()
+            commands = await fake_asterisk(port, environment(), default_responder(f"B{n}"))
+            holds.append(time.perf_counter() - began)
+            assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
+        stop.set()
+        await service
+        return holds
+
+    holds = asyncio.run(main())
+    assert max(holds) < 0.25, holds

@@ -2,9 +2,10 @@
 
 One handler serves both routes. It reads what the request did not pass (``GET VARIABLE
 CHANNEL(linkedid)``, ``GET VARIABLE DIALSTATUS``), builds the event
-(:func:`pbxgate.agi.calls.build_event`), hands it to ``accept`` (the durable outbox commit; run
-in one dedicated thread so the event loop keeps serving other calls while SQLite syncs), then
-sets the result variable and closes: Asterisk continues the dialplan at once.
+(:func:`pbxgate.agi.calls.build_event`), hands it to ``commit`` (the durable outbox commit:
+``pbxgate serve`` groups the events of calls in flight into one transaction, see
+:mod:`pbxgate.notify.committer`), then sets the result variable and closes: Asterisk continues
+the dialplan at once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 
 from pbxgate.agi.calls import ROUTES, Skip, build_event, parse_request
@@ -27,6 +28,18 @@ SKIPPED = "skipped"
 FAILED = "failed"
 
 Accept = Callable[[CallEvent], bool]
+# Stores the event durably: True once stored, False when it is not to be (an internal caller,
+# or stored before).
+Commit = Callable[[CallEvent], Awaitable[bool]]
+
+
+def in_thread(accept: Accept, executor: Executor | None = None) -> Commit:
+    """A :data:`Commit` from a blocking ``accept``, run in ``executor`` (default: asyncio's)."""
+
+    def commit(event: CallEvent) -> Awaitable[bool]:
+        return asyncio.get_running_loop().run_in_executor(executor, accept, event)
+
+    return commit
 
 
 class CallHandler:
@@ -34,15 +47,13 @@ class CallHandler:
 
     def __init__(
         self,
-        accept: Accept,
+        commit: Commit,
         *,
-        executor: Executor | None = None,
         result_variable: str = "PBXGATE_EVENT",
         commit_timeout: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.accept = accept
-        self.executor = executor
+        self.commit = commit
         self.result_variable = result_variable
         self.commit_timeout = commit_timeout
         self.clock = clock
@@ -67,12 +78,10 @@ class CallHandler:
         if isinstance(built, Skip):
             log.debug("no event: %s", built.reason)
             return SKIPPED
-        loop = asyncio.get_running_loop()
-        commit = loop.run_in_executor(self.executor, self.accept, built)
         try:
             # The call waits for this; a stuck disk must not hold it longer than the timeout.
             # The commit itself goes on in its thread and lands later (same event id).
-            queued = await asyncio.wait_for(asyncio.shield(commit), self.commit_timeout)
+            queued = await _within(asyncio.ensure_future(self.commit(built)), self.commit_timeout)
         except TimeoutError:
             log.error(
                 "queueing %s takes over %.1fs; the call goes on (the commit continues); event: %s",
@@ -88,4 +97,28 @@ class CallHandler:
         return QUEUED if queued else SKIPPED
 
 
-__all__ = ["FAILED", "QUEUED", "SKIPPED", "Accept", "CallHandler"]
+async def _within(future: asyncio.Future[bool], timeout: float | None) -> bool:
+    """The result of ``future`` if it comes within ``timeout`` seconds, else TimeoutError; the
+    future itself is left to run (asyncio.wait_for with shield, for one timer, no task)."""
+    if timeout is None or future.done():
+        return await future
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    future.add_done_callback(wake)
+    timer = loop.call_later(timeout, wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        future.remove_done_callback(wake)
+    if not future.done():
+        raise TimeoutError
+    return future.result()
+
+
+__all__ = ["FAILED", "QUEUED", "SKIPPED", "Accept", "CallHandler", "Commit", "in_thread"]

@@ -1,30 +1,39 @@
-"""The long-running service behind ``pbxgate serve``: FastAGI and the delivery worker, one loop.
+"""The long-running service behind ``pbxgate serve``: FastAGI and the delivery worker.
+
+FastAGI runs on this thread's event loop and does nothing else there: each call's event goes to
+a :class:`pbxgate.notify.committer.GroupCommitter` (one thread, one fsync for every event that
+arrived while the previous commit ran), and the delivery worker runs on its own thread with its
+own event loop, so that HTTP clients, templates and slow recipients never stall a call's
+session. Everything both sides import is imported before the first call is taken.
 
 Shutdown order matters: on ``stop`` the FastAGI listener closes first and open sessions get
-``[agi] drain_timeout`` seconds to finish (each commits its event before it ends); only then
-is the worker told to stop, so nothing queued during the drain waits for the next start.
-``accept`` (the SQLite commit) runs in one dedicated thread: the loop keeps serving other
-calls while the disk syncs.
+``[agi] drain_timeout`` seconds to finish (each commits its event before it ends); then the
+committer writes what is queued, and only then is the worker told to stop, so nothing queued
+during the drain waits for the next start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import importlib
 import ipaddress
 import logging
-from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from pbxgate.agi.fastagi import FastAgiServer, ServerStats
 from pbxgate.agi.handlers import CallHandler
 from pbxgate.agi.settings import AgiSettings
+from pbxgate.cdr.numbers import InternalRule
+from pbxgate.cdr.settings import CdrSettings
 from pbxgate.config import Settings
 from pbxgate.errors import ConfigError, InputError
-from pbxgate.notify.service import accept, close_outboxes, run_worker
+from pbxgate.notify.committer import GroupCommitter
+from pbxgate.notify.events import CallEvent
+from pbxgate.notify.service import close_outboxes, outbox_for, run_worker, wake_workers
+from pbxgate.notify.settings import NotifySettings
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +81,20 @@ async def run_service(
 ) -> ServerStats:
     """Serve FastAGI (and deliver, unless ``worker`` is None) until ``stop`` is set."""
     agi = settings.get(AgiSettings)
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pbxgate-outbox")
+    ns = settings.get(NotifySettings)
+    committer = GroupCommitter(outbox_for(ns.outbox_path(), ns.outbox_file_mode), wake_workers)
+
+    internal = InternalRule.from_settings(settings.get(CdrSettings))
+
+    def commit(event: CallEvent) -> Awaitable[bool]:
+        if internal.is_internal(event.caller_number):  # as accept() does
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(False)
+            return done
+        return committer.submit(event)
+
     handler = CallHandler(
-        functools.partial(accept, settings),
-        executor=executor,
-        result_variable=agi.result_variable,
-        commit_timeout=agi.commit_timeout,
+        commit, result_variable=agi.result_variable, commit_timeout=agi.commit_timeout
     )
     server = FastAgiServer(agi, handler.routes())
     host, port = listen or (agi.listen_host, agi.listen_port)
@@ -91,40 +108,117 @@ async def run_service(
     try:
         await server.start(host, port)
     except OSError as exc:
-        executor.shutdown()
+        committer.close()
+        close_outboxes()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    worker_stop = asyncio.Event()
-    worker_task = asyncio.create_task(worker(settings, worker_stop)) if worker else None
+    delivery = _WorkerThread(worker, settings, loop_factory(agi)) if worker else None
+    if delivery is not None:
+        await delivery.started()
     if on_ready is not None:
         on_ready(server.address)
     try:
-        await _until_stopped(stop, worker_task)
+        await _until_stopped(stop, delivery.finished if delivery else None)
     finally:
         await server.drain()
-        worker_stop.set()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, committer.close)
         try:
-            if worker_task is not None:
-                await worker_task
+            if delivery is not None:
+                await delivery.stop()
         finally:
-            await asyncio.get_running_loop().run_in_executor(executor, close_outboxes)
-            executor.shutdown(wait=True)
+            await loop.run_in_executor(None, close_outboxes)
     return server.stats
 
 
-async def _until_stopped(stop: asyncio.Event, worker_task: asyncio.Task[None] | None) -> None:
+# What the delivery worker imports as it starts and sends: imported before FastAGI serves.
+WORKER_IMPORTS = (
+    "httpx",
+    "pbxgate.notify.build",
+    "pbxgate.notify.channels.email",
+    "pbxgate.notify.channels.telegram",
+    "pbxgate.notify.channels.vk",
+    "pbxgate.notify.channels.webhook",
+)
+
+
+class _WorkerThread:
+    """The delivery worker on a thread of its own, with its own event loop."""
+
+    def __init__(
+        self,
+        factory: WorkerFactory,
+        settings: Settings,
+        new_loop: Callable[[], asyncio.AbstractEventLoop] | None,
+    ) -> None:
+        self.factory = factory
+        self.settings = settings
+        self.new_loop = new_loop or asyncio.new_event_loop
+        outer = asyncio.get_running_loop()
+        self._outer = outer
+        self._running: asyncio.Future[None] = outer.create_future()
+        self.finished: asyncio.Future[None] = outer.create_future()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name="pbxgate-worker", daemon=True)
+        self._thread.start()
+
+    async def started(self) -> None:
+        """Once the worker's loop runs (or the worker has already failed)."""
+        await asyncio.wait([self._running, self.finished], return_when=asyncio.FIRST_COMPLETED)
+
+    async def stop(self) -> None:
+        """Tell the worker to stop, and wait for it."""
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # its loop has just ended
+                loop.call_soon_threadsafe(stop.set)
+        await asyncio.shield(self.finished)
+
+    def _main(self) -> None:
+        loop = self.new_loop()
+        error: BaseException | None = None
+        try:
+            loop.run_until_complete(self._serve(loop))
+        except BaseException as exc:  # handed to the service's loop, which raises it
+            error = exc
+        finally:
+            loop.close()
+            self._outer.call_soon_threadsafe(self._finish, error)
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._stop = asyncio.Event()
+        self._loop = loop
+        for name in WORKER_IMPORTS:  # before the first call: an import holds the GIL a while
+            importlib.import_module(name)
+        self._outer.call_soon_threadsafe(_set_done, self._running)
+        await self.factory(self.settings, self._stop)
+
+    def _finish(self, error: BaseException | None) -> None:
+        if error is None:
+            self.finished.set_result(None)
+        else:
+            self.finished.set_exception(error)
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _until_stopped(stop: asyncio.Event, finished: asyncio.Future[None] | None) -> None:
     """Wait for ``stop``; a worker that ends early (bad settings, lock held) ends the service."""
     stopper = asyncio.create_task(stop.wait())
-    waiting: set[asyncio.Task[Any]] = {stopper}
-    if worker_task is not None:
-        waiting.add(worker_task)
+    waiting: set[asyncio.Future[Any]] = {stopper}
+    if finished is not None:
+        waiting.add(finished)
     try:
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await stopper
-    if worker_task is not None and worker_task.done() and not stop.is_set():
-        worker_task.result()  # raises the worker's error
+    if finished is not None and finished.done() and not stop.is_set():
+        finished.result()  # raises the worker's error
         log.warning("the delivery worker stopped on its own")
 
 

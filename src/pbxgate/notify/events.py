@@ -10,7 +10,7 @@ AGI side falls back to ``agi_uniqueid`` when it is unknown.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pbxgate.errors import InputError
@@ -47,9 +47,11 @@ class CallEvent:
         return f"{self.kind}:{self.linkedid or self.uniqueid}"
 
     def to_json(self) -> str:
-        data = asdict(self)
+        # The fields one by one rather than dataclasses.asdict (a deep copy): this runs for
+        # every call, beside the FastAGI loop.
+        data = {name: getattr(self, name) for name in _FIELDS}
         data["extra"] = [list(pair) for pair in self.extra]
-        return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return _ENCODE(data)
 
     @classmethod
     def from_json(cls, text: str) -> CallEvent:
@@ -68,5 +70,8 @@ class CallEvent:
         except (TypeError, ValueError) as exc:
             raise InputError(f"call event JSON is incomplete: {exc}") from exc
 
+
+_FIELDS = tuple(f.name for f in fields(CallEvent))
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
 __all__ = ["INCOMING", "KINDS", "MISSED", "CallEvent"]

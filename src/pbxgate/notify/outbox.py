@@ -140,6 +140,20 @@ class DeadLetter:
     updated_at: float
 
 
+# One lock per outbox file for the write transactions of this process: the events of calls
+# (pbxgate.notify.committer) and the worker's claims and outcomes then take turns on a Python
+# lock, which wakes the next at once, rather than on SQLite's busy handler, which sleeps 1, 2,
+# 5, 10 ms and more between tries and so held calls 20 ms at the 99th percentile.
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.Lock:
+    key = os.path.realpath(path)
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
+
+
 class Outbox:
     """One SQLite outbox file. Thread-safe: one connection guarded by a lock."""
 
@@ -148,6 +162,7 @@ class Outbox:
         self.path = path
         self._synchronous = synchronous
         self._lock = threading.Lock()
+        self._writing = _write_lock(path)
         self._worker_lock: IO[bytes] | None = None
         self.mode = FILE_MODE
         self.number_base = 0
@@ -194,7 +209,7 @@ class Outbox:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._writing, self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -217,17 +232,25 @@ class Outbox:
 
     def enqueue(self, event: CallEvent) -> bool:
         """Store ``event`` durably; False when an event with this ``event_id`` is already in."""
+        return self.enqueue_many([event])[0]
+
+    def enqueue_many(self, events: Sequence[CallEvent]) -> list[bool]:
+        """Store ``events`` durably, in one transaction (one fsync); for each, False when an
+        event with its ``event_id`` is already in (or earlier in ``events``)."""
         if self._synchronous != "FULL":
             with self._lock:
                 self._conn.execute("PRAGMA synchronous=FULL")
         try:
             with self._tx() as db:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO events (event_id, kind, payload, created_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (event.event_id, event.kind, event.to_json(), event.occurred_at),
-                )
-                return cur.rowcount == 1
+                stored = []
+                for event in events:
+                    cur = db.execute(
+                        "INSERT OR IGNORE INTO events (event_id, kind, payload, created_at)"
+                        " VALUES (?, ?, ?, ?)",
+                        (event.event_id, event.kind, event.to_json(), event.occurred_at),
+                    )
+                    stored.append(cur.rowcount == 1)
+                return stored
         finally:
             if self._synchronous != "FULL":
                 with self._lock:
@@ -259,16 +282,22 @@ class Outbox:
 
     def plan(self, event_id: str, targets: Iterable[tuple[str, str]], now: float) -> int:
         """Create one pending delivery per (channel, recipient); mark the event planned."""
+        return self.plan_many([(event_id, list(targets))], now)
+
+    def plan_many(self, plans: Sequence[tuple[str, Sequence[tuple[str, str]]]], now: float) -> int:
+        """:meth:`plan` for several events in one transaction (the events of a busy second are
+        planned together, not one write each beside the calls' commits)."""
         with self._tx() as db:
             count = 0
-            for channel, recipient in targets:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO deliveries (event_id, channel, recipient, state,"
-                    " next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (event_id, channel, recipient, State.PENDING.value, now, now),
-                )
-                count += cur.rowcount
-            db.execute("UPDATE events SET planned = 1 WHERE event_id = ?", (event_id,))
+            for event_id, targets in plans:
+                for channel, recipient in targets:
+                    cur = db.execute(
+                        "INSERT OR IGNORE INTO deliveries (event_id, channel, recipient, state,"
+                        " next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                        (event_id, channel, recipient, State.PENDING.value, now, now),
+                    )
+                    count += cur.rowcount
+                db.execute("UPDATE events SET planned = 1 WHERE event_id = ?", (event_id,))
             return count
 
     def claim(self, now: float, lease: float, limit: int) -> list[Delivery]:

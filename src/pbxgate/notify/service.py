@@ -47,21 +47,31 @@ def close_outboxes() -> None:
         _outboxes.clear()
 
 
+def admitted(settings: Settings, event: CallEvent) -> bool:
+    """Whether ``event`` is one to notify about: not from an internal caller."""
+    rule = InternalRule.from_settings(settings.get(CdrSettings))
+    return not rule.is_internal(event.caller_number)
+
+
+def wake_workers() -> None:
+    """Tell the workers of this process that something new is in the outbox."""
+    for loop, wake in list(_wakers):
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
+
+
 def accept(settings: Settings, event: CallEvent) -> bool:
     """Commit ``event`` to the outbox unless the caller is internal.
 
     True when the event was stored now; False when it was filtered (internal caller) or an event
     with the same ``event_id`` is already in the outbox.
     """
-    rule = InternalRule.from_settings(settings.get(CdrSettings))
-    if rule.is_internal(event.caller_number):
+    if not admitted(settings, event):
         return False
     ns = settings.get(NotifySettings)
     stored = outbox_for(ns.outbox_path(), ns.outbox_file_mode).enqueue(event)
     if stored:
-        for loop, wake in list(_wakers):
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(wake.set)
+        wake_workers()
     return stored
 
 
@@ -96,4 +106,4 @@ async def run_worker(
         box.close()
 
 
-__all__ = ["accept", "close_outboxes", "outbox_for", "run_worker"]
+__all__ = ["accept", "admitted", "close_outboxes", "outbox_for", "run_worker", "wake_workers"]

@@ -53,15 +53,16 @@ class Worker:
         self.concurrency = max(1, concurrency)
 
     def plan_new(self) -> int:
-        """Turn unplanned events into delivery rows; return how many rows were created."""
-        created = 0
-        for event in self.outbox.unplanned():
+        """Turn unplanned events into delivery rows, in one transaction for up to 500 events;
+        return how many rows were created."""
+        plans = []
+        for event in self.outbox.unplanned(500):
             # the outbox keeps references, never a webhook URL's secret parts (recipients.py)
             targets = [(ch, ref(r)) for ch, r in self.router.targets(event)]
             if not targets:
                 log.info("event %s matches no route; nothing to send", event.event_id)
-            created += self.outbox.plan(event.event_id, targets, self.clock())
-        return created
+            plans.append((event.event_id, targets))
+        return self.outbox.plan_many(plans, self.clock()) if plans else 0
 
     async def run_once(self) -> int:
         """One pass: plan, claim what is due, deliver concurrently. Returns deliveries tried."""
