@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.asterisk.live import LiveCalls
 from tests.asterisk.office import Databases, Office, Scenario, scenarios
 from tests.asterisk.pbxgate_side import PbxgateSide
 from tests.conftest import require_dsn
@@ -24,6 +25,7 @@ class OfficeRun:
     postgresql_dsn: str
     delivered: list[dict[str, Any]]  # the webhook bodies pbxgate serve delivered
     table: str  # this run's CDR table in both databases
+    live: list[dict[str, Any]]  # the calls pbxgate's AMI tracker saw end (CallState fields)
 
     @property
     def logs(self) -> Path:
@@ -41,7 +43,8 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
         for sc in plan:
             sc.started, sc.finished, ring, talk = saved["times"][sc.name]
             sc.truth = replace(sc.truth, ring=ring, talk=talk)
-        yield OfficeRun(plan, Path(reuse) / "pbx", maria, pg, saved["delivered"], saved["table"])
+        yield OfficeRun(plan, Path(reuse) / "pbx", maria, pg, saved["delivered"], saved["table"],
+                        saved.get("live", []))  # fmt: skip
         return
     root = tmp_path_factory.mktemp("office")
     side = PbxgateSide(root / "pbxgate")
@@ -51,8 +54,13 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
     side.start()
     try:
         office.start()
+        live = LiveCalls(office.ports["pbx_ami"], "pbxgate", office.ami_secret)
         try:
-            office.run(plan)
+            live.start()
+            try:
+                office.run(plan)
+            finally:
+                live.stop()
         finally:
             office.stop()
         side.wait_delivered()
@@ -60,8 +68,8 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
         side.stop()
     delivered = list(side.receiver.bodies)
     times = {sc.name: [sc.started, sc.finished, sc.truth.ring, sc.truth.talk] for sc in plan}
-    saved = {"times": times, "delivered": delivered, "table": databases.table}
+    saved = {"times": times, "delivered": delivered, "table": databases.table, "live": live.ended}
     (root / "plan.json").write_text(json.dumps(saved, ensure_ascii=False, indent=1))
-    yield OfficeRun(plan, office.pbx.run, maria, pg, delivered, databases.table)
+    yield OfficeRun(plan, office.pbx.run, maria, pg, delivered, databases.table, live.ended)
     if not os.environ.get("PBXGATE_OFFICE_KEEP"):  # kept for PBXGATE_OFFICE_REUSE
         databases.drop()

@@ -13,6 +13,7 @@ from pbxgate.config import Settings
 # Every module that defines a settings section (pbxgate.config.section); light to import.
 SETTINGS_MODULES = (
     "pbxgate.agi.settings",
+    "pbxgate.ami.settings",
     "pbxgate.cdr.settings",
     "pbxgate.cdr.report.settings",
     "pbxgate.notify.settings",

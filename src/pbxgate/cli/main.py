@@ -17,6 +17,7 @@ from pbxgate.errors import PbxgateError
 # SQLAlchemy, `pbxgate cdr` does not load the GLBP simulator (start-up is most of a short
 # command's time).
 AREAS = {
+    "ami": "pbxgate.cli.ami:ami",
     "cdr": "pbxgate.cli.cdr:cdr",
     "config": "pbxgate.cli.config_cmd:config",
     "glbp": "pbxgate.cli.glbp:glbp",
@@ -28,6 +29,7 @@ AREAS = {
 # What `pbxgate --help` says of each area, without importing it (SQLAlchemy alone takes a
 # quarter of a second); a test checks these against the commands' own first lines.
 SUMMARIES = {
+    "ami": "Asterisk's calls live, from the manager interface (AMI).",
     "cdr": "Query and import Asterisk call detail records (CDR).",
     "config": "Inspect pbxgate's settings (file + PBXGATE_* environment).",
     "glbp": "Cisco GLBP: engine, IOS commands, simulator and packet codec.",

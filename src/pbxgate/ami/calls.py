@@ -1,0 +1,219 @@
+"""Live calls from AMI events: who called, which phones ring, who answered, how it ended.
+
+A call is the set of channels that share a ``Linkedid`` (the first channel's uniqueid). The
+tracker follows ``Newchannel`` (a channel joins its call; the first one gives the caller and the
+number dialled), ``DialBegin``/``DialEnd`` (the phones that ring, and the one that answered:
+``DialStatus: ANSWER``, or ``Pickup`` by another phone), ``BridgeEnter`` (talking) and
+``Hangup`` (the channel leaves; the last one ends the call, with its cause). After a
+reconnection the events of the gap are lost: :meth:`CallTracker.resync` rebuilds the table
+from ``CoreShowChannels``.
+
+Each change gives a :class:`CallState` snapshot to the listener (the edits of a call's message
+and the live view follow these).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from pbxgate.ami.protocol import Message
+from pbxgate.cdr.callrules import parse_channel
+
+RINGING, TALKING, ENDED = "ringing", "talking", "ended"
+
+
+@dataclass(frozen=True)
+class CallState:
+    linkedid: str
+    caller_number: str
+    caller_name: str
+    did: str  # the number dialled on the first channel (its Exten)
+    context: str
+    state: str  # ringing, talking, ended
+    started_at: float
+    ringing: tuple[str, ...] = ()  # the phones ringing now
+    answered_by: str = ""  # the phone that answered (its extension)
+    answered_at: float = 0.0
+    ended_at: float = 0.0
+    cause: str = ""  # the hangup cause of the last channel ("Normal Clearing")
+
+
+@dataclass
+class _Call:
+    state: CallState
+    channels: set[str] = field(default_factory=set)
+    ringing: dict[str, str] = field(default_factory=dict)  # dialled channel -> phone
+
+
+def phone_of(channel: str, fallback: str = "") -> str:
+    """The extension a channel is of: PJSIP/102-00000004 -> 102, Local/101@from-queue-...;1 ->
+    101 (``fallback`` for a trunk or an unknown name)."""
+    parsed = parse_channel(channel)
+    if parsed is None or not parsed.name:
+        return fallback
+    if parsed.tech == "Local" or parsed.name.isdigit():
+        return parsed.name
+    return fallback
+
+
+class CallTracker:
+    """Feed it events with :meth:`handle`; ``listener`` hears every change of a call."""
+
+    def __init__(
+        self,
+        listener: Callable[[CallState], None] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.listener = listener
+        self.clock = clock
+        self.calls: dict[str, _Call] = {}
+        self._call_of: dict[str, str] = {}  # channel name -> linkedid
+
+    def live(self) -> list[CallState]:
+        return [c.state for c in self.calls.values()]
+
+    def handle(self, message: Message) -> None:
+        kind = message.event
+        if kind == "Newchannel":
+            self._new_channel(message)
+        elif kind == "DialBegin":
+            self._dial_begin(message)
+        elif kind == "DialEnd":
+            self._dial_end(message)
+        elif kind == "BridgeEnter":
+            self._bridged(message)
+        elif kind == "Pickup":
+            self._picked_up(message)
+        elif kind == "Hangup":
+            self._hangup(message)
+
+    def resync(self, channels: Iterable[Message]) -> None:
+        """Rebuild from ``CoreShowChannels`` events: calls no longer there end (cause
+        unknown), channels not known yet join their calls."""
+        present: dict[str, set[str]] = {}
+        for item in channels:
+            linkedid = item.get("Linkedid") or item.get("Uniqueid")
+            present.setdefault(linkedid, set()).add(item.get("Channel"))
+            if item.get("Channel") not in self._call_of:
+                self._new_channel(item)
+            if item.get("ChannelStateDesc") == "Up" and linkedid in self.calls:
+                call = self.calls[linkedid]
+                if call.state.state == RINGING and len(present[linkedid]) > 1:
+                    self._change(call, state=TALKING, answered_at=self.clock())
+        for linkedid in [k for k in self.calls if k not in present]:
+            call = self.calls[linkedid]
+            for channel in call.channels:
+                self._call_of.pop(channel, None)
+            call.channels.clear()
+            self._end(call, "")
+
+    # -- events --------------------------------------------------------------------------
+
+    def _new_channel(self, m: Message) -> None:
+        channel = m.get("Channel")
+        linkedid = m.get("Linkedid") or m.get("Uniqueid")
+        if not channel or not linkedid:
+            return
+        self._call_of[channel] = linkedid
+        call = self.calls.get(linkedid)
+        if call is None:
+            state = CallState(
+                linkedid=linkedid,
+                caller_number=m.get("CallerIDNum").replace("<unknown>", ""),
+                caller_name=m.get("CallerIDName").replace("<unknown>", ""),
+                did=m.get("Exten"),
+                context=m.get("Context"),
+                state=RINGING,
+                started_at=self.clock(),
+            )
+            call = self.calls[linkedid] = _Call(state)
+            call.channels.add(channel)
+            self._emit(call)
+            return
+        call.channels.add(channel)
+
+    def _dial_begin(self, m: Message) -> None:
+        call = self._call(m.get("DestLinkedid") or m.get("Linkedid"), m.get("Channel"))
+        dest = m.get("DestChannel")
+        if call is None or not dest:
+            return
+        phone = phone_of(dest, m.get("DestCallerIDNum") or m.get("DestExten"))
+        call.ringing[dest] = phone
+        self._change(call, ringing=_phones(call))
+
+    def _dial_end(self, m: Message) -> None:
+        call = self._call(m.get("DestLinkedid") or m.get("Linkedid"), m.get("Channel"))
+        dest = m.get("DestChannel")
+        if call is None:
+            return
+        phone = call.ringing.pop(dest, "") or phone_of(dest, m.get("DestCallerIDNum"))
+        if m.get("DialStatus") == "ANSWER" and not call.state.answered_by:
+            self._change(
+                call,
+                ringing=_phones(call),
+                answered_by=phone,
+                state=TALKING,
+                answered_at=self.clock(),
+            )
+        else:
+            self._change(call, ringing=_phones(call))
+
+    def _bridged(self, m: Message) -> None:
+        call = self._call(m.get("Linkedid"), m.get("Channel"))
+        if call is not None and call.state.state == RINGING and m.get("BridgeNumChannels") == "2":
+            self._change(call, state=TALKING, answered_at=self.clock())
+
+    def _picked_up(self, m: Message) -> None:
+        """Another phone took the ringing call (``Pickup``: the picker's channel, and the
+        ``Target`` prefix for the channel that rang; main/pickup.c)."""
+        call = self._call(m.get("TargetLinkedid"), m.get("TargetChannel"))
+        if call is None or call.state.answered_by:
+            return
+        call.ringing.pop(m.get("TargetChannel"), None)
+        phone = phone_of(m.get("Channel"), m.get("CallerIDNum"))
+        self._change(
+            call, ringing=_phones(call), answered_by=phone, state=TALKING, answered_at=self.clock()
+        )
+
+    def _hangup(self, m: Message) -> None:
+        channel = m.get("Channel")
+        linkedid = self._call_of.pop(channel, "") or m.get("Linkedid")
+        call = self.calls.get(linkedid)
+        if call is None:
+            return
+        call.channels.discard(channel)
+        call.ringing.pop(channel, None)
+        if not call.channels:
+            self._end(call, m.get("Cause-txt"))
+        elif call.state.ringing != _phones(call):
+            self._change(call, ringing=_phones(call))
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _call(self, linkedid: str, channel: str) -> _Call | None:
+        return self.calls.get(linkedid) or self.calls.get(self._call_of.get(channel, ""))
+
+    def _change(self, call: _Call, **changes: object) -> None:
+        new = replace(call.state, **changes)  # type: ignore[arg-type]
+        if new != call.state:
+            call.state = new
+            self._emit(call)
+
+    def _end(self, call: _Call, cause: str) -> None:
+        del self.calls[call.state.linkedid]
+        call.ringing.clear()
+        self._change(call, state=ENDED, ringing=(), ended_at=self.clock(), cause=cause)
+
+    def _emit(self, call: _Call) -> None:
+        if self.listener is not None:
+            self.listener(call.state)
+
+
+def _phones(call: _Call) -> tuple[str, ...]:
+    return tuple(sorted({p for p in call.ringing.values() if p}))
+
+
+__all__ = ["ENDED", "RINGING", "TALKING", "CallState", "CallTracker", "phone_of"]

@@ -1,0 +1,248 @@
+"""An asyncio AMI client over :mod:`pbxgate.ami.protocol`: login, actions (list actions too),
+events to subscribers, and :func:`follow`, which keeps a session up with back-off.
+
+The secret goes to Asterisk in the Login action and nowhere else: never into a log line, an
+error message or a repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+from pbxgate.ami.protocol import AmiProtocolError, AmiSession, Greeting, Message, format_action
+from pbxgate.errors import PbxgateError
+
+log = logging.getLogger(__name__)
+
+
+class AmiError(PbxgateError):
+    """The manager refused an action (login included) or could not be reached."""
+
+
+class AmiClient:
+    """One manager session. Use :meth:`connect`, then :meth:`action` / :meth:`list_action`;
+    events go to every queue from :meth:`subscribe`."""
+
+    def __init__(
+        self, host: str, port: int, username: str, secret: str, *, timeout: float = 10.0
+    ) -> None:
+        self.host, self.port, self.username = host, port, username
+        self._secret = secret
+        self.timeout = timeout
+        self.version = ""
+        self._session = AmiSession()
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._pending: dict[str, asyncio.Future[Message]] = {}
+        self._lists: dict[str, list[Message]] = {}
+        self._subscribers: list[asyncio.Queue[Message | None]] = []
+        self._ids = itertools.count(1)
+        self._task: asyncio.Task[None] | None = None
+        self.closed: asyncio.Future[BaseException | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"AmiClient({self.username}@{self.host}:{self.port})"
+
+    async def connect(self) -> None:
+        """Connect, read the greeting, log in (events on)."""
+        where = f"the manager at {self.host}:{self.port}"
+        try:
+            async with asyncio.timeout(self.timeout):
+                self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+                greeting = await self._first()
+        except (OSError, TimeoutError) as exc:
+            raise AmiError(f"cannot reach {where}: {exc or 'no answer'}") from None
+        self.version = greeting.version
+        self.closed = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._read(), name="ami-reader")
+        reply = await self.action("Login", Username=self.username, Secret=self._secret, Events="on")
+        if reply.response != "Success":
+            await self.close()
+            raise AmiError(
+                f"{where} refused the login of {self.username!r}: {reply.get('Message')}"
+            )
+
+    async def _first(self) -> Greeting:
+        assert self._reader is not None
+        while True:
+            event = self._session.next_event()
+            if isinstance(event, Greeting):
+                return event
+            data = await self._reader.read(65536)
+            if not data:
+                raise OSError("closed before its greeting")
+            self._session.receive_data(data)
+
+    def subscribe(self) -> asyncio.Queue[Message | None]:
+        """A queue of every event from now on (None once the session ends)."""
+        queue: asyncio.Queue[Message | None] = asyncio.Queue()
+        self._subscribers.append(queue)
+        return queue
+
+    async def action(self, name: str, **fields: str | int) -> Message:
+        """Send an action and wait for its response."""
+        action_id = f"pbxgate-{next(self._ids)}"
+        return await self._send(name, action_id, fields)
+
+    async def list_action(self, name: str, **fields: str | int) -> list[Message]:
+        """An action that answers with a list of events (``CoreShowChannels``): the events,
+        once the one that says the list is complete has come."""
+        action_id = f"pbxgate-{next(self._ids)}"
+        self._lists[action_id] = []
+        done: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[f"{action_id}/complete"] = done
+        try:
+            reply = await self._send(name, action_id, fields)
+            if reply.response != "Success":
+                raise AmiError(f"AMI {name}: {reply.get('Message')}")
+            async with asyncio.timeout(self.timeout):
+                await done
+            return self._lists[action_id]
+        finally:
+            self._lists.pop(action_id, None)
+            self._pending.pop(f"{action_id}/complete", None)
+
+    async def _send(self, name: str, action_id: str, fields: dict[str, str | int]) -> Message:
+        if self._writer is None or self.closed is None or self.closed.done():
+            raise AmiError(f"AMI {name}: not connected")
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._pending[action_id] = future
+        try:
+            self._writer.write(format_action(name, action_id, fields))
+            async with asyncio.timeout(self.timeout):
+                return await future
+        except TimeoutError:
+            raise AmiError(f"AMI {name}: no answer in {self.timeout:.0f} s") from None
+        finally:
+            self._pending.pop(action_id, None)
+
+    async def _read(self) -> None:
+        assert self._reader is not None
+        error: BaseException | None = None
+        try:
+            while True:
+                for message in self._session.events():
+                    if isinstance(message, Message):
+                        self._dispatch(message)
+                data = await self._reader.read(65536)
+                self._session.receive_data(data)
+                if not data:
+                    for message in self._session.events():
+                        if isinstance(message, Message):
+                            self._dispatch(message)
+                    break
+        except (OSError, AmiProtocolError) as exc:
+            error = exc
+        finally:
+            self._finish(error)
+
+    def _dispatch(self, message: Message) -> None:
+        action_id = message.action_id
+        if "Event" in message:
+            if action_id in self._lists:
+                if message.get("EventList").lower() == "complete":
+                    done = self._pending.get(f"{action_id}/complete")
+                    if done is not None and not done.done():
+                        done.set_result(message)
+                else:
+                    self._lists[action_id].append(message)
+                return
+            for queue in self._subscribers:
+                queue.put_nowait(message)
+            return
+        future = self._pending.get(action_id)
+        if future is not None and not future.done():
+            future.set_result(message)
+
+    def _finish(self, error: BaseException | None) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(AmiError("the manager connection closed"))
+        for queue in self._subscribers:
+            queue.put_nowait(None)
+        if self.closed is not None and not self.closed.done():
+            self.closed.set_result(error)
+        if self._writer is not None:
+            self._writer.close()
+
+    async def close(self) -> None:
+        """Log off and close."""
+        if self._writer is not None and self.closed is not None and not self.closed.done():
+            try:
+                async with asyncio.timeout(2):
+                    await self.action("Logoff")
+            except (AmiError, TimeoutError):
+                pass
+            self._writer.close()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+Handler = Callable[[Message], None]
+OnConnect = Callable[[AmiClient], Awaitable[None]]
+
+
+async def follow(
+    make: Callable[[], AmiClient],
+    on_event: Handler,
+    stop: asyncio.Event,
+    *,
+    on_connect: OnConnect | None = None,
+    first_delay: float = 1.0,
+    max_delay: float = 60.0,
+    rng: random.Random | None = None,
+    fail_first: bool = False,
+) -> None:
+    """Keep a manager session until ``stop``: every event goes to ``on_event``; after each
+    (re)connection ``on_connect`` runs (to resynchronise: the events of the gap are lost);
+    a failure waits ``first_delay`` doubling up to ``max_delay`` (with jitter), and a session
+    that was up resets the wait. One log line per failure, never the secret. With
+    ``fail_first`` a first connection that fails raises its :class:`AmiError` (a command
+    that an admin runs wants to hear of a wrong address or secret at once)."""
+    rng = rng or random.Random()
+    delay = first_delay
+    connected = False
+    while not stop.is_set():
+        client = make()
+        try:
+            await client.connect()
+            connected = True
+            queue = client.subscribe()
+            log.info("AMI: connected to %s:%d (Asterisk %s)", client.host, client.port,
+                     client.version)  # fmt: skip
+            delay = first_delay
+            if on_connect is not None:
+                await on_connect(client)
+            while not stop.is_set():
+                get = asyncio.ensure_future(queue.get())
+                halt = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({get, halt}, return_when=asyncio.FIRST_COMPLETED)
+                halt.cancel()
+                if not get.done():
+                    get.cancel()
+                    break
+                message = get.result()
+                if message is None:
+                    raise AmiError("the manager closed the connection")
+                on_event(message)
+        except AmiError as exc:
+            if fail_first and not connected:
+                raise
+            log.warning("AMI: %s; again in %.0f s", exc, delay)
+        finally:
+            await client.close()
+        if stop.is_set():
+            return
+        try:
+            async with asyncio.timeout(delay * (0.8 + 0.4 * rng.random())):
+                await stop.wait()
+        except TimeoutError:
+            pass
+        delay = min(max_delay, delay * 2)
+
+
+__all__ = ["AmiClient", "AmiError", "follow"]

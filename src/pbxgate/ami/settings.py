@@ -1,0 +1,44 @@
+"""The ``[ami]`` settings section: how pbxgate reaches Asterisk's manager interface.
+
+Example (``/etc/asterisk/manager.conf`` needs a user with ``read = call`` at least)::
+
+    [ami]
+    host = "127.0.0.1"
+    port = 5038
+    username = "pbxgate"
+    # secret: here, or PBXGATE_AMI_SECRET in the environment; never on a command line
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pbxgate.config import Secret, section
+from pbxgate.errors import ConfigError
+
+
+@section("ami")
+@dataclass
+class AmiSettings:
+    host: str = "127.0.0.1"
+    port: int = 5038  # manager.conf [general] port
+    username: str = ""
+    secret: Secret | None = None
+    timeout: float = 10.0  # seconds for the connection, the login and each action
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port {self.port} is not a TCP port")
+
+    def credentials(self) -> tuple[str, str]:
+        """The user and the secret; a one-line error when either is missing."""
+        if not self.username or not self.secret:
+            raise ConfigError(
+                "no AMI user configured",
+                hint="set [ami] username and secret (or PBXGATE_AMI_SECRET); "
+                "manager.conf needs that user with read = call",
+            )
+        return self.username, self.secret.reveal()
+
+
+__all__ = ["AmiSettings"]

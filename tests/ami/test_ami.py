@@ -1,0 +1,401 @@
+"""AMI: the protocol in any chunking, the client against a manager that behaves like Asterisk's
+(login, actions, list actions, events, dropped connections), and the call tracker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pbxgate.ami.calls import ENDED, RINGING, TALKING, CallState, CallTracker, phone_of
+from pbxgate.ami.client import AmiClient, AmiError, follow
+from pbxgate.ami.protocol import (
+    AmiProtocolError,
+    AmiSession,
+    Closed,
+    Greeting,
+    Message,
+    NeedData,
+    format_action,
+    redacted,
+)
+from tests.fuzz.conftest import FUZZ
+
+GREETING = b"Asterisk Call Manager/9.0.0\r\n"
+NEWCHANNEL = (
+    b"Event: Newchannel\r\nPrivilege: call,all\r\nChannel: IAX2/trunk-4\r\n"
+    b"ChannelState: 0\r\nChannelStateDesc: Down\r\nCallerIDNum: 84991111111\r\n"
+    b"CallerIDName: Oleg Ivanov\r\nExten: 4996491913\r\nContext: from-trunk\r\n"
+    b"Uniqueid: 1733.1\r\nLinkedid: 1733.1\r\n\r\n"
+)
+
+
+def feed(data: bytes, chunk: int) -> list[object]:
+    session = AmiSession()
+    out: list[object] = []
+    for at in range(0, len(data), chunk):
+        session.receive_data(data[at : at + chunk])
+        out += list(session.events())
+    session.receive_data(b"")
+    assert isinstance(session.next_event(), Closed)
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+def test_greeting_and_messages_in_any_chunking(chunk: int) -> None:
+    data = (
+        GREETING + b"Response: Success\r\nActionID: a1\r\nMessage: Authentication accepted\r\n\r\n"
+    )
+    data += (
+        NEWCHANNEL + b"Response: Success\r\nActionID: a2\r\nOutput: line 1\r\nOutput: line 2\r\n"
+    )
+    data += b"--END COMMAND--\r\n\r\n"
+    greeting, login, event, command = feed(data, chunk)
+    assert greeting == Greeting("9.0.0")
+    assert isinstance(login, Message) and login.response == "Success" and login.action_id == "a1"
+    assert isinstance(event, Message) and event.event == "Newchannel"
+    assert event.get("callerIDnum") == "84991111111"  # keys compare without case, as Asterisk's
+    assert isinstance(command, Message) and command.all("Output") == ["line 1", "line 2"]
+    assert command.all("") == ["--END COMMAND--"]  # a line without a colon is kept, not fatal
+
+
+def test_what_is_not_a_manager_or_breaks_off_is_one_error() -> None:
+    session = AmiSession()
+    session.receive_data(b"SSH-2.0-OpenSSH_9.2\r\n")
+    with pytest.raises(AmiProtocolError, match="not an Asterisk manager"):
+        session.next_event()
+    session = AmiSession(max_line=100)
+    session.receive_data(GREETING)
+    assert isinstance(session.next_event(), Greeting)
+    with pytest.raises(AmiProtocolError, match="over 100 bytes"):
+        session.receive_data(b"x" * 200)
+    session = AmiSession()
+    session.receive_data(GREETING + b"Event: Hangup\r\nChannel: X")
+    assert isinstance(session.next_event(), Greeting)
+    assert isinstance(session.next_event(), NeedData)
+    session.receive_data(b"")
+    with pytest.raises(AmiProtocolError, match="mid-message"):
+        session.next_event()
+
+
+@FUZZ
+@given(st.binary(max_size=600), st.integers(1, 64))
+def test_any_bytes_are_messages_or_one_protocol_error(data: bytes, chunk: int) -> None:
+    session = AmiSession(max_line=256, max_headers=8)
+    try:
+        for at in range(0, len(data), chunk):
+            session.receive_data(data[at : at + chunk])
+            list(session.events())
+        session.receive_data(b"")
+        assert isinstance(session.next_event(), Closed)
+    except AmiProtocolError:
+        pass
+
+
+def test_actions_refuse_line_breaks_and_logs_never_see_the_secret() -> None:
+    block = format_action("Login", "a1", {"Username": "pbxgate", "Secret": "s3"})
+    assert block == b"Action: Login\r\nActionID: a1\r\nUsername: pbxgate\r\nSecret: s3\r\n\r\n"
+    with pytest.raises(ValueError, match="line break in Channel"):
+        format_action("Hangup", "a2", {"Channel": "PJSIP/1\r\nAction: Originate"})
+    assert redacted({"Username": "u", "Secret": "s3"}) == {"Username": "u", "Secret": "***"}
+
+
+# -- the client against a manager that answers like Asterisk's ------------------------------
+
+
+class FakeManager:
+    """Greets, takes Login (secret "right"), answers Ping and CoreShowChannels, pushes the
+    events it is told to, and can drop every connection."""
+
+    def __init__(self) -> None:
+        self.logins = 0
+        self.writers: list[asyncio.StreamWriter] = []
+        self.channels: list[dict[str, str]] = []
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def push(self, block: bytes) -> None:
+        for writer in self.writers:
+            writer.write(block)
+            await writer.drain()
+
+    def drop(self) -> None:
+        for writer in self.writers:
+            writer.close()
+        self.writers.clear()
+
+    async def close(self) -> None:
+        self.drop()
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(GREETING)
+        self.writers.append(writer)
+        fields: dict[str, str] = {}
+        while line := await reader.readline():
+            text = line.decode().rstrip("\r\n")
+            if text:
+                key, _, value = text.partition(": ")
+                fields[key] = value
+                continue
+            aid = fields.get("ActionID", "")
+            action = fields.get("Action", "")
+            if action == "Login":
+                ok = fields.get("Secret") == "right"
+                self.logins += ok
+                status = "Success" if ok else "Error"
+                text = "Authentication accepted" if ok else "Authentication failed"
+                writer.write(f"Response: {status}\r\nActionID: {aid}\r\nMessage: {text}\r\n\r\n"
+                             .encode())  # fmt: skip
+            elif action == "CoreShowChannels":
+                out = f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\n\r\n"
+                for ch in self.channels:
+                    out += "Event: CoreShowChannel\r\n" + f"ActionID: {aid}\r\n"
+                    out += "".join(f"{k}: {v}\r\n" for k, v in ch.items()) + "\r\n"
+                out += f"Event: CoreShowChannelsComplete\r\nActionID: {aid}\r\n"
+                out += f"EventList: Complete\r\nListItems: {len(self.channels)}\r\n\r\n"
+                writer.write(out.encode())
+            else:
+                writer.write(f"Response: Success\r\nActionID: {aid}\r\nPing: Pong\r\n\r\n".encode())
+            fields = {}
+
+
+def test_login_actions_list_actions_and_events() -> None:
+    async def main() -> None:
+        manager = FakeManager()
+        manager.channels = [{"Channel": "IAX2/trunk-4", "Linkedid": "1733.1", "Uniqueid": "1733.1",
+                             "CallerIDNum": "84991111111", "Exten": "600"}]  # fmt: skip
+        port = await manager.start()
+        client = AmiClient("127.0.0.1", port, "pbxgate", "right")
+        await client.connect()
+        assert client.version == "9.0.0"
+        queue = client.subscribe()
+        assert (await client.action("Ping")).get("Ping") == "Pong"
+        (channel,) = await client.list_action("CoreShowChannels")
+        assert channel.get("Channel") == "IAX2/trunk-4"
+        await manager.push(NEWCHANNEL)
+        event = await asyncio.wait_for(queue.get(), 5)
+        assert event is not None and event.event == "Newchannel"
+        await client.close()
+        await manager.close()
+
+    asyncio.run(main())
+
+
+def test_a_wrong_secret_is_one_line_without_the_secret(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        manager = FakeManager()
+        port = await manager.start()
+        client = AmiClient("127.0.0.1", port, "pbxgate", "wrong-s3cret")
+        with pytest.raises(AmiError) as caught:
+            await client.connect()
+        assert str(caught.value) == (
+            f"the manager at 127.0.0.1:{port} refused the login of 'pbxgate': Authentication failed"
+        )
+        assert "s3cret" not in repr(client)
+        unreachable = AmiClient("127.0.0.1", 1, "pbxgate", "wrong-s3cret", timeout=2)
+        with pytest.raises(AmiError, match=r"cannot reach the manager at 127\.0\.0\.1:1"):
+            await unreachable.connect()
+        await manager.close()
+
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(main())
+    assert "s3cret" not in caplog.text
+
+
+def test_follow_reconnects_and_resynchronises_after_a_drop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> None:
+        manager = FakeManager()
+        port = await manager.start()
+        seen: list[str] = []
+        connects: list[int] = []
+        stop = asyncio.Event()
+
+        async def resync(client: AmiClient) -> None:
+            connects.append(len(await client.list_action("CoreShowChannels")))
+
+        task = asyncio.create_task(follow(
+            lambda: AmiClient("127.0.0.1", port, "pbxgate", "right"),
+            lambda m: seen.append(m.event), stop, on_connect=resync, first_delay=0.05,
+        ))  # fmt: skip
+        while manager.logins < 1:
+            await asyncio.sleep(0.01)
+        await manager.push(NEWCHANNEL)
+        while not seen:
+            await asyncio.sleep(0.01)
+        manager.drop()
+        while manager.logins < 2:
+            await asyncio.sleep(0.01)
+        await manager.push(NEWCHANNEL.replace(b"trunk-4", b"trunk-5"))
+        while len(seen) < 2:
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        assert seen == ["Newchannel", "Newchannel"] and connects == [0, 0]
+        await manager.close()
+
+    with caplog.at_level(logging.INFO, logger="pbxgate.ami.client"):
+        asyncio.run(main())
+    assert "the manager closed the connection; again in 0 s" in caplog.text
+
+
+# -- the tracker ------------------------------------------------------------------------------
+
+
+def msg(**headers: str) -> Message:
+    return Message(tuple(headers.items()))
+
+
+def test_a_ring_group_call_rings_is_answered_and_ends() -> None:
+    now = [100.0]
+    changes: list[CallState] = []
+    tracker = CallTracker(changes.append, clock=lambda: now[0])
+    trunk = "IAX2/trunk-00000004"
+    tracker.handle(msg(Event="Newchannel", Channel=trunk, CallerIDNum="84991111111",
+                       CallerIDName="Oleg", Exten="4996491913", Context="from-trunk",
+                       Uniqueid="1.1", Linkedid="1.1"))  # fmt: skip
+    for n, ext in enumerate(("101", "102")):
+        chan = f"PJSIP/{ext}-0000000{n}"
+        tracker.handle(msg(Event="Newchannel", Channel=chan, Uniqueid=f"1.{n + 2}", Linkedid="1.1"))
+        tracker.handle(msg(Event="DialBegin", Channel=trunk, DestChannel=chan, Linkedid="1.1",
+                           DestLinkedid="1.1", DestCallerIDNum=ext))  # fmt: skip
+    assert changes[-1].state == RINGING and changes[-1].ringing == ("101", "102")
+    now[0] = 104.0
+    tracker.handle(msg(Event="DialEnd", Channel=trunk, DestChannel="PJSIP/102-00000001",
+                       DestLinkedid="1.1", DialStatus="ANSWER"))  # fmt: skip
+    tracker.handle(msg(Event="DialEnd", Channel=trunk, DestChannel="PJSIP/101-00000000",
+                       DestLinkedid="1.1", DialStatus="CANCEL"))  # fmt: skip
+    tracker.handle(msg(Event="Hangup", Channel="PJSIP/101-00000000", Linkedid="1.1"))
+    talking = changes[-1]
+    assert (talking.state, talking.answered_by, talking.answered_at, talking.ringing) == (
+        TALKING,
+        "102",
+        104.0,
+        (),
+    )
+    now[0] = 160.0
+    for chan in ("PJSIP/102-00000001", trunk):
+        tracker.handle(msg(Event="Hangup", Channel=chan, Linkedid="1.1",
+                           **{"Cause-txt": "Normal Clearing"}))  # fmt: skip
+    ended = changes[-1]
+    assert (ended.state, ended.answered_by, ended.ended_at, ended.cause) == (
+        ENDED,
+        "102",
+        160.0,
+        "Normal Clearing",
+    )
+    assert ended.caller_number == "84991111111" and ended.did == "4996491913"
+    assert tracker.live() == []
+
+
+def test_resync_ends_calls_that_are_gone_and_adds_new_ones() -> None:
+    changes: list[CallState] = []
+    tracker = CallTracker(changes.append, clock=lambda: 5.0)
+    tracker.handle(msg(Event="Newchannel", Channel="IAX2/trunk-1", Uniqueid="9.1", Linkedid="9.1",
+                       CallerIDNum="111"))  # fmt: skip
+    tracker.resync([msg(Event="CoreShowChannel", Channel="IAX2/trunk-2", Uniqueid="9.2",
+                        Linkedid="9.2", CallerIDNum="222", ChannelStateDesc="Ring")])  # fmt: skip
+    assert [(c.linkedid, c.state) for c in changes] == [("9.1", RINGING), ("9.2", RINGING),
+                                                        ("9.1", ENDED)]  # fmt: skip
+    assert [c.caller_number for c in tracker.live()] == ["222"]
+
+
+@pytest.mark.parametrize(
+    ("channel", "phone"),
+    [("PJSIP/102-00000004", "102"), ("IAX2/101-3", "101"),
+     ("Local/101@from-queue-00000001;1", "101"), ("IAX2/trunk-00000004", ""), ("", "")],
+)  # fmt: skip
+def test_the_phone_of_a_channel(channel: str, phone: str) -> None:
+    assert phone_of(channel) == phone
+
+
+def test_a_call_picked_up_by_another_phone_is_answered_by_that_phone() -> None:
+    changes: list[CallState] = []
+    tracker = CallTracker(changes.append, clock=lambda: 7.0)
+    tracker.handle(msg(Event="Newchannel", Channel="IAX2/trunk-1", Uniqueid="3.1", Linkedid="3.1",
+                       CallerIDNum="84991000014", Exten="74951110103"))  # fmt: skip
+    tracker.handle(msg(Event="DialBegin", Channel="IAX2/trunk-1", DestChannel="PJSIP/103-2",
+                       DestLinkedid="3.1", DestCallerIDNum="103"))  # fmt: skip
+    tracker.handle(msg(Event="Pickup", Channel="PJSIP/102-5", CallerIDNum="102", Linkedid="5.1",
+                       TargetChannel="PJSIP/103-2", TargetLinkedid="3.1"))  # fmt: skip
+    assert (changes[-1].state, changes[-1].answered_by, changes[-1].ringing) == (TALKING, "102", ())
+
+
+# -- pbxgate ami watch --------------------------------------------------------------------------
+
+
+def test_ami_watch_prints_calls_and_stops_on_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    env = {**os.environ, "PBXGATE_CONFIG": str(config), "PBXGATE_AMI_SECRET": "right"}
+    argv = [sys.executable, "-m", "pbxgate.cli.main", "ami", "watch", "--json"]
+    hangup = b"Event: Hangup\r\nChannel: IAX2/trunk-4\r\nLinkedid: 1733.1\r\n"
+    hangup += b"Cause-txt: Normal Clearing\r\n\r\n"
+
+    async def main() -> tuple[dict[str, object], dict[str, object], int]:
+        manager = FakeManager()
+        port = await manager.start()
+        config.write_text(f'[ami]\nport = {port}\nusername = "pbxgate"\n', encoding="utf-8")
+        proc = await asyncio.create_subprocess_exec(
+            *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            async with asyncio.timeout(20):
+                while manager.logins < 1:
+                    await asyncio.sleep(0.05)
+                await manager.push(NEWCHANNEL + hangup)
+                assert proc.stdout is not None
+                first = json.loads(await proc.stdout.readline())
+                second = json.loads(await proc.stdout.readline())
+                proc.send_signal(signal.SIGTERM)
+                code = await proc.wait()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await manager.close()
+        return first, second, code
+
+    first, second, code = asyncio.run(main())
+    assert (first["state"], first["caller_number"], first["did"]) == (
+        "ringing", "84991111111", "4996491913")  # fmt: skip
+    assert (second["state"], second["cause"], code) == ("ended", "Normal Clearing", 0)
+
+
+def test_ami_watch_with_a_wrong_secret_or_no_manager_stops_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    argv = [sys.executable, "-m", "pbxgate.cli.main", "ami", "watch"]
+
+    async def main() -> list[tuple[int, str]]:
+        manager = FakeManager()
+        port = await manager.start()
+        out = []
+        for secret, where in (("wr0ng-s3cret", port), ("right", 1), ("", port)):
+            config.write_text(f'[ami]\nport = {where}\nusername = "pbxgate"\n', encoding="utf-8")
+            env = {**os.environ, "PBXGATE_CONFIG": str(config), "PBXGATE_AMI_SECRET": secret}
+            proc = await asyncio.create_subprocess_exec(
+                *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            )
+            _, err = await asyncio.wait_for(proc.communicate(), 30)
+            out.append((proc.returncode or 0, err.decode()))
+        await manager.close()
+        return out
+
+    refused, unreachable, unset = asyncio.run(main())
+    for code, err in (refused, unreachable, unset):
+        assert code != 0 and "Traceback" not in err and "s3cret" not in err, err
+    assert "refused the login of 'pbxgate': Authentication failed" in refused[1]
+    assert "cannot reach the manager at 127.0.0.1:1" in unreachable[1]
+    assert "no AMI user configured" in unset[1]
