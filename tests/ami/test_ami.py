@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -399,3 +400,67 @@ def test_ami_watch_with_a_wrong_secret_or_no_manager_stops_with_one_line(tmp_pat
     assert "refused the login of 'pbxgate': Authentication failed" in refused[1]
     assert "cannot reach the manager at 127.0.0.1:1" in unreachable[1]
     assert "no AMI user configured" in unset[1]
+
+
+# -- notifications from AMI alone ------------------------------------------------------------
+
+
+def test_inbound_calls_give_the_agi_events_and_only_those() -> None:
+    from pbxgate.ami.notices import CallNotices
+    from pbxgate.cdr.numbers import InternalRule
+
+    notices = CallNotices(InternalRule())
+    base = CallState(linkedid="1.1", caller_number="84991111111", caller_name="Oleg",
+                     did="4996491913", context="from-trunk", channel="IAX2/trunk-1",
+                     state=RINGING, started_at=10.0)  # fmt: skip
+    incoming = notices(base)
+    assert incoming is not None and incoming.event_id == "incoming:1.1"
+    assert notices(replace(base, ringing=("101",))) is None  # announced once
+    missed = notices(replace(base, state=ENDED, ended_at=30.0, dial_status="BUSY"))
+    assert missed is not None and (missed.event_id, missed.dialstatus) == ("missed:1.1", "BUSY")
+    answered = replace(base, linkedid="1.2", state=ENDED, answered_by="102", ended_at=40.0)
+    assert notices(replace(base, linkedid="1.2")) is not None and notices(answered) is None
+    outbound = replace(base, linkedid="1.3", caller_number="101", did="89161000001",
+                       channel="PJSIP/101-5", context="from-internal")  # fmt: skip
+    internal = replace(outbound, linkedid="1.4", did="102")
+    assert notices(outbound) is None and notices(internal) is None
+    assert notices(replace(outbound, state=ENDED)) is None
+
+
+def test_serve_with_ami_queues_the_calls_events_without_any_dialplan(tmp_path: Path) -> None:
+    from pbxgate.agi.runner import run_service
+    from pbxgate.config import Settings
+    from pbxgate.notify.outbox import Outbox
+
+    hangup = b"Event: Hangup\r\nChannel: IAX2/trunk-4\r\nLinkedid: 1733.1\r\n"
+    hangup += b"Cause-txt: Normal Clearing\r\n\r\n"
+
+    async def main() -> None:
+        manager = FakeManager()
+        port = await manager.start()
+        settings = Settings({
+            "ami": {"enabled": True, "port": port, "username": "pbxgate", "secret": "right"},
+            "notify": {"outbox": str(tmp_path / "outbox.sqlite3")},
+        })  # fmt: skip
+        stop = asyncio.Event()
+        service = asyncio.create_task(
+            run_service(settings, stop, listen=("127.0.0.1", 0), worker=None)
+        )
+        async with asyncio.timeout(20):
+            while manager.logins < 1:
+                await asyncio.sleep(0.02)
+            await manager.push(NEWCHANNEL + hangup)
+            box = Outbox.open(tmp_path / "outbox.sqlite3")
+            while len(box.unplanned()) < 2:
+                await asyncio.sleep(0.02)
+        stop.set()
+        await service
+        events = box.unplanned()
+        box.close()
+        assert [(e.event_id, e.caller_number, e.did) for e in events] == [
+            ("incoming:1733.1", "84991111111", "4996491913"),
+            ("missed:1733.1", "84991111111", "4996491913"),
+        ]
+        await manager.close()
+
+    asyncio.run(main())

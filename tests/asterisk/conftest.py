@@ -26,6 +26,8 @@ class OfficeRun:
     delivered: list[dict[str, Any]]  # the webhook bodies pbxgate serve delivered
     table: str  # this run's CDR table in both databases
     live: list[dict[str, Any]]  # the calls pbxgate's AMI tracker saw end (CallState fields)
+    # what a second pbxgate serve, with [ami] enabled and no AGI in the dialplan, delivered
+    ami_delivered: list[dict[str, Any]]
 
     @property
     def logs(self) -> Path:
@@ -44,14 +46,19 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
             sc.started, sc.finished, ring, talk = saved["times"][sc.name]
             sc.truth = replace(sc.truth, ring=ring, talk=talk)
         yield OfficeRun(plan, Path(reuse) / "pbx", maria, pg, saved["delivered"], saved["table"],
-                        saved.get("live", []))  # fmt: skip
+                        saved.get("live", []), saved.get("ami_delivered", []))  # fmt: skip
         return
     root = tmp_path_factory.mktemp("office")
     side = PbxgateSide(root / "pbxgate")
     subs = {"FASTAGI_PORT": str(side.port), "AGI_SCRIPT": str(side.agi_script)}
     databases = Databases(maria, pg)
     office = Office(root, databases, subs, side.env)
+    # a second pbxgate with its own outbox and receiver that only follows the manager: what
+    # it delivers is what AMI alone gives, with no AGI in the dialplan
+    ami_side = PbxgateSide(root / "pbxgate-ami")
+    ami_side.follow_ami(office.ports["pbx_ami"], office.ami_secret)
     side.start()
+    ami_side.start()
     try:
         office.start()
         live = LiveCalls(office.ports["pbx_ami"], "pbxgate", office.ami_secret)
@@ -64,12 +71,17 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
         finally:
             office.stop()
         side.wait_delivered()
+        ami_side.wait_delivered()
     finally:
         side.stop()
+        ami_side.stop()
     delivered = list(side.receiver.bodies)
+    ami_delivered = list(ami_side.receiver.bodies)
     times = {sc.name: [sc.started, sc.finished, sc.truth.ring, sc.truth.talk] for sc in plan}
-    saved = {"times": times, "delivered": delivered, "table": databases.table, "live": live.ended}
+    saved = {"times": times, "delivered": delivered, "table": databases.table, "live": live.ended,
+             "ami_delivered": ami_delivered}  # fmt: skip
     (root / "plan.json").write_text(json.dumps(saved, ensure_ascii=False, indent=1))
-    yield OfficeRun(plan, office.pbx.run, maria, pg, delivered, databases.table, live.ended)
+    yield OfficeRun(plan, office.pbx.run, maria, pg, delivered, databases.table, live.ended,
+                    ami_delivered)  # fmt: skip
     if not os.environ.get("PBXGATE_OFFICE_KEEP"):  # kept for PBXGATE_OFFICE_REUSE
         databases.drop()

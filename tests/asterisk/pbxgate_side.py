@@ -84,6 +84,13 @@ class PbxgateSide:
         )  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def follow_ami(self, port: int, secret: str) -> None:
+        """Also queue events from the PBX's manager ([ami] enabled): for every call the AGI
+        sees too, the outbox must keep one event of each kind."""
+        with self.config.open("a", encoding="utf-8") as fh:
+            fh.write(f'[ami]\nenabled = true\nport = {port}\nusername = "pbxgate"\n'
+                     f'secret = "{secret}"\n')  # fmt: skip
+
     @property
     def agi_script(self) -> Path:
         return Path(sys.executable).parent / "pbxgate-agi"

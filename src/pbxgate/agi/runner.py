@@ -26,6 +26,8 @@ from typing import Any
 from pbxgate.agi.fastagi import FastAgiServer, ServerStats
 from pbxgate.agi.handlers import CallHandler
 from pbxgate.agi.settings import AgiSettings
+from pbxgate.ami.notices import run_notices
+from pbxgate.ami.settings import AmiSettings
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.config import Settings
@@ -82,6 +84,7 @@ async def run_service(
     """Serve FastAGI (and deliver, unless ``worker`` is None) until ``stop`` is set."""
     agi = settings.get(AgiSettings)
     ns = settings.get(NotifySettings)
+    ami_on = _ami_on(settings)
     committer = GroupCommitter(outbox_for(ns.outbox_path(), ns.outbox_file_mode), wake_workers)
 
     internal = InternalRule.from_settings(settings.get(CdrSettings))
@@ -114,12 +117,15 @@ async def run_service(
     delivery = _WorkerThread(worker, settings, loop_factory(agi)) if worker else None
     if delivery is not None:
         await delivery.started()
+    notices = _WorkerThread(run_notices, settings, None) if ami_on else None
     if on_ready is not None:
         on_ready(server.address)
     try:
         await _until_stopped(stop, delivery.finished if delivery else None)
     finally:
         await server.drain()
+        if notices is not None:
+            await notices.stop()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, committer.close)
         try:
@@ -139,6 +145,14 @@ WORKER_IMPORTS = (
     "pbxgate.notify.channels.vk",
     "pbxgate.notify.channels.webhook",
 )
+
+
+def _ami_on(settings: Settings) -> bool:
+    """Whether to follow the manager; its settings are checked before the service starts."""
+    ami = settings.get(AmiSettings)
+    if ami.enabled:
+        ami.credentials()
+    return ami.enabled
 
 
 class _WorkerThread:

@@ -31,6 +31,7 @@ class CallState:
     caller_name: str
     did: str  # the number dialled on the first channel (its Exten)
     context: str
+    channel: str  # the first channel (the trunk's, for an inbound call)
     state: str  # ringing, talking, ended
     started_at: float
     ringing: tuple[str, ...] = ()  # the phones ringing now
@@ -38,6 +39,7 @@ class CallState:
     answered_at: float = 0.0
     ended_at: float = 0.0
     cause: str = ""  # the hangup cause of the last channel ("Normal Clearing")
+    dial_status: str = ""  # the last DialEnd's DialStatus other than ANSWER (NOANSWER, BUSY...)
 
 
 @dataclass
@@ -126,6 +128,7 @@ class CallTracker:
                 caller_name=m.get("CallerIDName").replace("<unknown>", ""),
                 did=m.get("Exten"),
                 context=m.get("Context"),
+                channel=channel,
                 state=RINGING,
                 started_at=self.clock(),
             )
@@ -159,7 +162,8 @@ class CallTracker:
                 answered_at=self.clock(),
             )
         else:
-            self._change(call, ringing=_phones(call))
+            status = m.get("DialStatus")
+            self._change(call, ringing=_phones(call), dial_status=status or call.state.dial_status)
 
     def _bridged(self, m: Message) -> None:
         call = self._call(m.get("Linkedid"), m.get("Channel"))

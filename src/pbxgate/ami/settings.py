@@ -3,6 +3,7 @@
 Example (``/etc/asterisk/manager.conf`` needs a user with ``read = call`` at least)::
 
     [ami]
+    enabled = true                # pbxgate serve: notifications from AMI, no dialplan change
     host = "127.0.0.1"
     port = 5038
     username = "pbxgate"
@@ -20,6 +21,9 @@ from pbxgate.errors import ConfigError
 @section("ami")
 @dataclass
 class AmiSettings:
+    # pbxgate serve follows the manager and queues each inbound call's incoming and missed
+    # events itself (no dialplan change; with the AGI too, the outbox keeps one of each)
+    enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 5038  # manager.conf [general] port
     username: str = ""
