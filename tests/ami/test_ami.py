@@ -159,6 +159,8 @@ class FakeManager:
                 text = "Authentication accepted" if ok else "Authentication failed"
                 writer.write(f"Response: {status}\r\nActionID: {aid}\r\nMessage: {text}\r\n\r\n"
                              .encode())  # fmt: skip
+            elif action == "CoreShowChannels" and fields.get("Never"):
+                writer.write(f"Response: Success\r\nActionID: {aid}\r\n\r\n".encode())
             elif action == "CoreShowChannels":
                 out = f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\n\r\n"
                 for ch in self.channels:
@@ -461,6 +463,110 @@ def test_serve_with_ami_queues_the_calls_events_without_any_dialplan(tmp_path: P
             ("incoming:1733.1", "84991111111", "4996491913"),
             ("missed:1733.1", "84991111111", "4996491913"),
         ]
+        await manager.close()
+
+    asyncio.run(main())
+
+
+# -- found in review ------------------------------------------------------------------------------
+
+
+def test_a_call_that_ends_while_disconnected_ends_and_is_not_called_missed() -> None:
+    from pbxgate.ami.calls import UNKNOWN_END
+    from pbxgate.ami.notices import CallNotices
+    from pbxgate.cdr.numbers import InternalRule
+
+    changes: list[CallState] = []
+    tracker = CallTracker(changes.append, clock=lambda: 1.0)
+    tracker.handle(msg(Event="Newchannel", Channel="IAX2/trunk-1", Uniqueid="4.1", Linkedid="4.1",
+                       CallerIDNum="84991111111", Exten="600", Context="from-trunk"))  # fmt: skip
+    tracker.handle(msg(Event="Newchannel", Channel="PJSIP/101-2", Uniqueid="4.2", Linkedid="4.1"))
+    tracker.handle(msg(Event="DialBegin", Channel="IAX2/trunk-1", DestChannel="PJSIP/101-2",
+                       DestLinkedid="4.1", DestCallerIDNum="101"))  # fmt: skip
+    # disconnected: the phone's Hangup is lost; after the catch-up only the trunk is left
+    tracker.resync([msg(Event="CoreShowChannel", Channel="IAX2/trunk-1", Linkedid="4.1",
+                        Uniqueid="4.1", ChannelStateDesc="Ring")])  # fmt: skip
+    assert changes[-1].ringing == ()
+    tracker.handle(msg(Event="Hangup", Channel="IAX2/trunk-1", Linkedid="4.1"))
+    assert changes[-1].state == ENDED and tracker.live() == []
+    notices = CallNotices(InternalRule())
+    assert notices(changes[-1]) is not None  # the end was seen: missed
+    # a call wholly gone during the gap ends too, but nobody can say it was missed
+    tracker.handle(msg(Event="Newchannel", Channel="IAX2/trunk-9", Uniqueid="5.1", Linkedid="5.1",
+                       CallerIDNum="84991111111", Exten="600", Context="from-trunk"))  # fmt: skip
+    tracker.resync([])
+    assert (changes[-1].state, changes[-1].cause) == (ENDED, UNKNOWN_END)
+    assert notices(changes[-1]) is None
+
+
+def test_a_bridged_call_without_a_phone_name_is_not_missed() -> None:
+    from pbxgate.ami.notices import CallNotices
+    from pbxgate.cdr.numbers import InternalRule
+
+    changes: list[CallState] = []
+    tracker = CallTracker(changes.append, clock=lambda: 2.0)
+    tracker.handle(msg(Event="Newchannel", Channel="IAX2/trunk-1", Uniqueid="6.1", Linkedid="6.1",
+                       CallerIDNum="84991111111", Exten="600", Context="from-trunk"))  # fmt: skip
+    tracker.handle(msg(Event="DialEnd", Channel="IAX2/trunk-1", DestChannel="PJSIP/reception-3",
+                       DestLinkedid="6.1", DialStatus="ANSWER"))  # fmt: skip
+    tracker.handle(msg(Event="Hangup", Channel="IAX2/trunk-1", Linkedid="6.1"))
+    assert changes[-1].state == ENDED and changes[-1].answered_at == 2.0
+    assert CallNotices(InternalRule())(changes[-1]) is None
+
+
+def test_follow_outlives_a_list_that_never_ends_and_a_failing_handler(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pbxgate.errors import DeliveryError
+
+    async def main() -> None:
+        manager = FakeManager()
+        port = await manager.start()
+        stop = asyncio.Event()
+        attempts: list[int] = []
+
+        async def stuck(client: AmiClient) -> None:
+            attempts.append(1)
+            if len(attempts) == 1:  # the first catch-up never ends
+                await client.list_action("CoreShowChannels", Never="1")
+
+        def failing(message: Message) -> None:
+            raise DeliveryError("outbox: database is locked")
+
+        task = asyncio.create_task(follow(
+            lambda: AmiClient("127.0.0.1", port, "pbxgate", "right", timeout=0.3),
+            failing, stop, on_connect=stuck, first_delay=0.05,
+        ))  # fmt: skip
+        while len(attempts) < 2:
+            await asyncio.sleep(0.02)
+        await manager.push(NEWCHANNEL)
+        while manager.logins < 3:
+            await asyncio.sleep(0.02)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await manager.close()
+
+    with caplog.at_level(logging.INFO, logger="pbxgate.ami.client"):
+        asyncio.run(main())
+    assert "CoreShowChannels: the list did not end in 0 s; again in 0 s" in caplog.text
+    assert "outbox: database is locked" in caplog.text
+
+
+def test_serve_stops_at_once_however_early_the_stop_comes(tmp_path: Path) -> None:
+    from pbxgate.agi.runner import run_service
+    from pbxgate.config import Settings
+
+    async def main() -> None:
+        manager = FakeManager()
+        port = await manager.start()
+        settings = Settings({
+            "ami": {"enabled": True, "port": port, "username": "pbxgate", "secret": "right"},
+            "notify": {"outbox": str(tmp_path / "outbox.sqlite3")},
+        })  # fmt: skip
+        for _ in range(10):
+            stop = asyncio.Event()
+            stop.set()
+            await asyncio.wait_for(run_service(settings, stop, listen=("127.0.0.1", 0)), 20)
         await manager.close()
 
     asyncio.run(main())

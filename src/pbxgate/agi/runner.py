@@ -118,21 +118,15 @@ async def run_service(
     if delivery is not None:
         await delivery.started()
     notices = _WorkerThread(run_notices, settings, None) if ami_on else None
+    if notices is not None:
+        await notices.started()
+        notices.finished.add_done_callback(_log_failure)
     if on_ready is not None:
         on_ready(server.address)
     try:
         await _until_stopped(stop, delivery.finished if delivery else None)
     finally:
-        await server.drain()
-        if notices is not None:
-            await notices.stop()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, committer.close)
-        try:
-            if delivery is not None:
-                await delivery.stop()
-        finally:
-            await loop.run_in_executor(None, close_outboxes)
+        await _shut_down(server, notices, committer, delivery)
     return server.stats
 
 
@@ -173,6 +167,9 @@ class _WorkerThread:
         self.finished: asyncio.Future[None] = outer.create_future()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
+        # Set by stop() before it looks for the loop; _serve sets its event when it finds it
+        # set: a stop that comes before the thread's loop runs is not lost.
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._main, name="pbxgate-worker", daemon=True)
         self._thread.start()
 
@@ -182,6 +179,7 @@ class _WorkerThread:
 
     async def stop(self) -> None:
         """Tell the worker to stop, and wait for it."""
+        self._stopping.set()
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # its loop has just ended
@@ -196,12 +194,18 @@ class _WorkerThread:
         except BaseException as exc:  # handed to the service's loop, which raises it
             error = exc
         finally:
+            with contextlib.suppress(Exception):  # as asyncio.run ends a loop
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
-            self._outer.call_soon_threadsafe(self._finish, error)
+            with contextlib.suppress(RuntimeError):  # the service's loop has ended already
+                self._outer.call_soon_threadsafe(self._finish, error)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         self._stop = asyncio.Event()
         self._loop = loop
+        if self._stopping.is_set():
+            self._stop.set()
         for name in WORKER_IMPORTS:  # before the first call: an import holds the GIL a while
             importlib.import_module(name)
         self._outer.call_soon_threadsafe(_set_done, self._running)
@@ -212,6 +216,36 @@ class _WorkerThread:
             self.finished.set_result(None)
         else:
             self.finished.set_exception(error)
+
+
+async def _shut_down(
+    server: FastAgiServer,
+    notices: _WorkerThread | None,
+    committer: GroupCommitter,
+    delivery: _WorkerThread | None,
+) -> None:
+    """FastAGI drained first, then AMI, then the committer writes what is queued, then the
+    worker stops; each step runs whatever the one before it raised."""
+    loop = asyncio.get_running_loop()
+    try:
+        await server.drain()
+    finally:
+        try:
+            if notices is not None:
+                with contextlib.suppress(Exception):  # logged by _log_failure
+                    await notices.stop()
+        finally:
+            try:
+                await loop.run_in_executor(None, committer.close)
+                if delivery is not None:
+                    await delivery.stop()
+            finally:
+                await loop.run_in_executor(None, close_outboxes)
+
+
+def _log_failure(finished: asyncio.Future[None]) -> None:
+    if not finished.cancelled() and finished.exception() is not None:
+        log.error("following the manager (AMI) stopped: %s", finished.exception())
 
 
 def _set_done(future: asyncio.Future[None]) -> None:

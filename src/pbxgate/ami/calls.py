@@ -22,6 +22,8 @@ from pbxgate.ami.protocol import Message
 from pbxgate.cdr.callrules import parse_channel
 
 RINGING, TALKING, ENDED = "ringing", "talking", "ended"
+# The cause of a call that ended while pbxgate was not connected: nobody knows how it ended.
+UNKNOWN_END = "unknown: ended while the manager was not followed"
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,10 @@ class CallTracker:
             self._hangup(message)
 
     def resync(self, channels: Iterable[Message]) -> None:
-        """Rebuild from ``CoreShowChannels`` events: calls no longer there end (cause
-        unknown), channels not known yet join their calls."""
+        """Rebuild from ``CoreShowChannels`` events (after a reconnection: the events of the
+        gap are lost). Channels that went away leave their calls; a call with none left ends
+        with :data:`UNKNOWN_END` (how it ended was not seen); channels not known yet join
+        their calls."""
         present: dict[str, set[str]] = {}
         for item in channels:
             linkedid = item.get("Linkedid") or item.get("Uniqueid")
@@ -105,12 +109,16 @@ class CallTracker:
                 call = self.calls[linkedid]
                 if call.state.state == RINGING and len(present[linkedid]) > 1:
                     self._change(call, state=TALKING, answered_at=self.clock())
-        for linkedid in [k for k in self.calls if k not in present]:
-            call = self.calls[linkedid]
-            for channel in call.channels:
+        for linkedid, call in list(self.calls.items()):
+            here = present.get(linkedid, set())
+            for channel in call.channels - here:
                 self._call_of.pop(channel, None)
-            call.channels.clear()
-            self._end(call, "")
+                call.ringing.pop(channel, None)
+            call.channels &= here
+            if not call.channels:
+                self._end(call, UNKNOWN_END)
+            elif call.state.ringing != _phones(call):
+                self._change(call, ringing=_phones(call))
 
     # -- events --------------------------------------------------------------------------
 
@@ -220,4 +228,4 @@ def _phones(call: _Call) -> tuple[str, ...]:
     return tuple(sorted({p for p in call.ringing.values() if p}))
 
 
-__all__ = ["ENDED", "RINGING", "TALKING", "CallState", "CallTracker", "phone_of"]
+__all__ = ["ENDED", "RINGING", "TALKING", "UNKNOWN_END", "CallState", "CallTracker", "phone_of"]

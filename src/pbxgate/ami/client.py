@@ -54,7 +54,9 @@ class AmiClient:
             async with asyncio.timeout(self.timeout):
                 self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
                 greeting = await self._first()
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, AmiProtocolError) as exc:
+            if self._writer is not None:
+                self._writer.close()
             raise AmiError(f"cannot reach {where}: {exc or 'no answer'}") from None
         self.version = greeting.version
         self.closed = asyncio.get_running_loop().create_future()
@@ -99,8 +101,13 @@ class AmiClient:
             reply = await self._send(name, action_id, fields)
             if reply.response != "Success":
                 raise AmiError(f"AMI {name}: {reply.get('Message')}")
-            async with asyncio.timeout(self.timeout):
-                await done
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await done
+            except TimeoutError:
+                raise AmiError(
+                    f"AMI {name}: the list did not end in {self.timeout:.0f} s"
+                ) from None
             return self._lists[action_id]
         finally:
             self._lists.pop(action_id, None)
@@ -209,9 +216,9 @@ async def follow(
     while not stop.is_set():
         client = make()
         try:
+            queue = client.subscribe()  # before the login: no event falls between
             await client.connect()
             connected = True
-            queue = client.subscribe()
             log.info("AMI: connected to %s:%d (Asterisk %s)", client.host, client.port,
                      client.version)  # fmt: skip
             delay = first_delay
@@ -233,6 +240,8 @@ async def follow(
             if fail_first and not connected:
                 raise
             log.warning("AMI: %s; again in %.0f s", exc, delay)
+        except (PbxgateError, OSError) as exc:  # an outbox error from on_event, a broken peer
+            log.error("AMI: %s; again in %.0f s", exc, delay)
         finally:
             await client.close()
         if stop.is_set():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from pbxgate.ami.calls import ENDED, CallState, CallTracker
+from pbxgate.ami.calls import ENDED, UNKNOWN_END, CallState, CallTracker
 from pbxgate.ami.client import AmiClient, follow
 from pbxgate.ami.settings import AmiSettings
 from pbxgate.cdr.numbers import InternalRule
@@ -39,7 +39,9 @@ class CallNotices:
             return None
         if state.state == ENDED:
             self._announced.discard(state.linkedid)
-            if state.answered_by:
+            # answered: a phone took it, or it was bridged (talking) even if to no phone we
+            # could name; and a call whose end was not seen is not called missed
+            if state.answered_by or state.answered_at or state.cause == UNKNOWN_END:
                 return None
             return self._event(MISSED, state, state.ended_at, state.dial_status or "NOANSWER")
         if state.linkedid in self._announced:

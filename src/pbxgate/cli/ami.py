@@ -57,7 +57,7 @@ def watch(app: AppContext, as_json: bool) -> None:
             talk = state.ended_at - state.answered_at if state.answered_at else 0
             what = (
                 f"ended after {int(talk) // 60}:{int(talk) % 60:02d}"
-                if state.answered_by
+                if state.answered_at
                 else "ended unanswered"
             )
             what += f" ({state.cause})" if state.cause else ""

@@ -14,6 +14,7 @@ others of its group.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -76,7 +77,7 @@ class GroupCommitter:
             for (_, loop, future), outcome in zip(group, outcomes, strict=True):
                 by_loop.setdefault(loop, []).append((future, outcome))
             for loop, results in by_loop.items():
-                if not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
                     loop.call_soon_threadsafe(_resolve, results)
             if self.on_commit is not None and any(outcome is True for outcome in outcomes):
                 try:
