@@ -28,6 +28,7 @@ from pbxgate.ami.protocol import (
     format_action,
     redacted,
 )
+from pbxgate.config import Settings
 from tests.fuzz.conftest import FUZZ
 
 GREETING = b"Asterisk Call Manager/9.0.0\r\n"
@@ -429,9 +430,16 @@ def test_inbound_calls_give_the_agi_events_and_only_those() -> None:
     assert notices(replace(outbound, state=ENDED)) is None
 
 
+def serve_settings(port: int, tmp_path: Path) -> Settings:
+    """pbxgate serve following the fake manager at ``port``, its outbox in ``tmp_path``."""
+    return Settings({
+        "ami": {"enabled": True, "port": port, "username": "pbxgate", "secret": "right"},
+        "notify": {"outbox": str(tmp_path / "outbox.sqlite3")},
+    })  # fmt: skip
+
+
 def test_serve_with_ami_queues_the_calls_events_without_any_dialplan(tmp_path: Path) -> None:
     from pbxgate.agi.runner import run_service
-    from pbxgate.config import Settings
     from pbxgate.notify.outbox import Outbox
 
     hangup = b"Event: Hangup\r\nChannel: IAX2/trunk-4\r\nLinkedid: 1733.1\r\n"
@@ -440,10 +448,7 @@ def test_serve_with_ami_queues_the_calls_events_without_any_dialplan(tmp_path: P
     async def main() -> None:
         manager = FakeManager()
         port = await manager.start()
-        settings = Settings({
-            "ami": {"enabled": True, "port": port, "username": "pbxgate", "secret": "right"},
-            "notify": {"outbox": str(tmp_path / "outbox.sqlite3")},
-        })  # fmt: skip
+        settings = serve_settings(port, tmp_path)
         stop = asyncio.Event()
         service = asyncio.create_task(
             run_service(settings, stop, listen=("127.0.0.1", 0), worker=None)
@@ -554,15 +559,11 @@ def test_follow_outlives_a_list_that_never_ends_and_a_failing_handler(
 
 def test_serve_stops_at_once_however_early_the_stop_comes(tmp_path: Path) -> None:
     from pbxgate.agi.runner import run_service
-    from pbxgate.config import Settings
 
     async def main() -> None:
         manager = FakeManager()
         port = await manager.start()
-        settings = Settings({
-            "ami": {"enabled": True, "port": port, "username": "pbxgate", "secret": "right"},
-            "notify": {"outbox": str(tmp_path / "outbox.sqlite3")},
-        })  # fmt: skip
+        settings = serve_settings(port, tmp_path)
         for _ in range(10):
             stop = asyncio.Event()
             stop.set()

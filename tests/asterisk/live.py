@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from pbxgate.ami.calls import ENDED, CallState, CallTracker
-from pbxgate.ami.client import AmiClient, follow
+from pbxgate.ami.client import AmiClient
 
 
 class LiveCalls:
@@ -42,17 +42,10 @@ class LiveCalls:
     def _main(self) -> None:
         async def run() -> None:
             self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-            tracker = CallTracker(self._seen)
-
-            async def resync(client: AmiClient) -> None:
-                tracker.resync(await client.list_action("CoreShowChannels"))
-                self._up.set()
-
-            await follow(
+            await CallTracker(self._seen).follow(
                 lambda: AmiClient("127.0.0.1", self.port, self.username, self.secret),
-                tracker.handle,
                 self._stop,
-                on_connect=resync,
+                caught_up=self._up.set,
                 first_delay=0.2,
             )
 

@@ -14,10 +14,13 @@ and the live view follow these).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
+from pbxgate.ami.client import AmiClient, follow
 from pbxgate.ami.protocol import Message
 from pbxgate.cdr.callrules import parse_channel
 
@@ -78,6 +81,25 @@ class CallTracker:
 
     def live(self) -> list[CallState]:
         return [c.state for c in self.calls.values()]
+
+    async def follow(
+        self,
+        make: Callable[[], AmiClient],
+        stop: asyncio.Event,
+        *,
+        caught_up: Callable[[], None] | None = None,
+        **options: Any,
+    ) -> None:
+        """Follow a manager's events until ``stop`` (:func:`pbxgate.ami.client.follow`,
+        ``options`` passed on), catching up with ``CoreShowChannels`` after every connection;
+        ``caught_up`` runs after each catch-up."""
+
+        async def catch_up(client: AmiClient) -> None:
+            self.resync(await client.list_action("CoreShowChannels"))
+            if caught_up is not None:
+                caught_up()
+
+        await follow(make, self.handle, stop, on_connect=catch_up, **options)
 
     def handle(self, message: Message) -> None:
         kind = message.event

@@ -13,7 +13,6 @@ import asyncio
 import logging
 
 from pbxgate.ami.calls import ENDED, UNKNOWN_END, CallState, CallTracker
-from pbxgate.ami.client import AmiClient, follow
 from pbxgate.ami.settings import AmiSettings
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.settings import CdrSettings
@@ -69,7 +68,7 @@ class CallNotices:
 async def run_notices(settings: Settings, stop: asyncio.Event) -> None:
     """Follow the manager and queue the calls' events until ``stop`` (``pbxgate serve``)."""
     ami = settings.get(AmiSettings)
-    username, secret = ami.credentials()
+    ami.credentials()  # a one-line error before anything starts
     ns = settings.get(NotifySettings)
     outbox = outbox_for(ns.outbox_path(), ns.outbox_file_mode)
     notices = CallNotices(InternalRule.from_settings(settings.get(CdrSettings)))
@@ -79,17 +78,7 @@ async def run_notices(settings: Settings, stop: asyncio.Event) -> None:
         if event is not None and outbox.enqueue(event):
             wake_workers()
 
-    tracker = CallTracker(changed)
-
-    async def resync(client: AmiClient) -> None:
-        tracker.resync(await client.list_action("CoreShowChannels"))
-
-    await follow(
-        lambda: AmiClient(ami.host, ami.port, username, secret, timeout=ami.timeout),
-        tracker.handle,
-        stop,
-        on_connect=resync,
-    )
+    await CallTracker(changed).follow(ami.client, stop)
 
 
 __all__ = ["CallNotices", "run_notices"]

@@ -13,9 +13,13 @@ Example (``/etc/asterisk/manager.conf`` needs a user with ``read = call`` at lea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pbxgate.config import Secret, section
 from pbxgate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pbxgate.ami.client import AmiClient
 
 
 @section("ami")
@@ -43,6 +47,13 @@ class AmiSettings:
                 "manager.conf needs that user with read = call",
             )
         return self.username, self.secret.reveal()
+
+    def client(self) -> AmiClient:
+        """A new (unconnected) client for this manager."""
+        from pbxgate.ami.client import AmiClient  # noqa: PLC0415 - settings load for every command
+
+        username, secret = self.credentials()
+        return AmiClient(self.host, self.port, username, secret, timeout=self.timeout)
 
 
 __all__ = ["AmiSettings"]

@@ -41,11 +41,10 @@ def watch(app: AppContext, as_json: bool) -> None:
       12:03:38 84991111111 -> 4996491913  ended after 2:31 (Normal Clearing)
     """
     from pbxgate.ami.calls import ENDED, TALKING, CallState, CallTracker  # noqa: PLC0415
-    from pbxgate.ami.client import AmiClient, follow  # noqa: PLC0415
     from pbxgate.ami.settings import AmiSettings  # noqa: PLC0415
 
     settings = app.settings.get(AmiSettings)
-    username, secret = settings.credentials()
+    settings.credentials()  # a missing user or secret: one line, before connecting
 
     def show(state: CallState) -> None:
         if as_json:
@@ -72,19 +71,6 @@ def watch(app: AppContext, as_json: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        tracker = CallTracker(show)
-
-        async def resync(client: AmiClient) -> None:
-            tracker.resync(await client.list_action("CoreShowChannels"))
-
-        await follow(
-            lambda: AmiClient(
-                settings.host, settings.port, username, secret, timeout=settings.timeout
-            ),
-            tracker.handle,
-            stop,
-            on_connect=resync,
-            fail_first=True,
-        )
+        await CallTracker(show).follow(settings.client, stop, fail_first=True)
 
     asyncio.run(main())
