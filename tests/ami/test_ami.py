@@ -279,17 +279,14 @@ def test_a_ring_group_call_rings_is_answered_and_ends() -> None:
     assert changes[-1].state == RINGING and changes[-1].ringing == ("101", "102")
     now[0] = 104.0
     tracker.handle(msg(Event="DialEnd", Channel=trunk, DestChannel="PJSIP/102-00000001",
-                       DestLinkedid="1.1", DialStatus="ANSWER"))  # fmt: skip
+                       DestLinkedid="1.1", DialStatus="ANSWER",
+                       DestCallerIDName="Анна Смирнова"))  # fmt: skip
     tracker.handle(msg(Event="DialEnd", Channel=trunk, DestChannel="PJSIP/101-00000000",
                        DestLinkedid="1.1", DialStatus="CANCEL"))  # fmt: skip
     tracker.handle(msg(Event="Hangup", Channel="PJSIP/101-00000000", Linkedid="1.1"))
     talking = changes[-1]
-    assert (talking.state, talking.answered_by, talking.answered_at, talking.ringing) == (
-        TALKING,
-        "102",
-        104.0,
-        (),
-    )
+    assert (talking.state, talking.answered_by, talking.answered_at, talking.ringing,
+            talking.answered_name) == (TALKING, "102", 104.0, (), "Анна Смирнова")  # fmt: skip
     now[0] = 160.0
     for chan in ("PJSIP/102-00000001", trunk):
         tracker.handle(msg(Event="Hangup", Channel=chan, Linkedid="1.1",
@@ -334,8 +331,10 @@ def test_a_call_picked_up_by_another_phone_is_answered_by_that_phone() -> None:
     tracker.handle(msg(Event="DialBegin", Channel="IAX2/trunk-1", DestChannel="PJSIP/103-2",
                        DestLinkedid="3.1", DestCallerIDNum="103"))  # fmt: skip
     tracker.handle(msg(Event="Pickup", Channel="PJSIP/102-5", CallerIDNum="102", Linkedid="5.1",
-                       TargetChannel="PJSIP/103-2", TargetLinkedid="3.1"))  # fmt: skip
-    assert (changes[-1].state, changes[-1].answered_by, changes[-1].ringing) == (TALKING, "102", ())
+                       CallerIDName="<unknown>", TargetChannel="PJSIP/103-2",
+                       TargetLinkedid="3.1"))  # fmt: skip
+    assert (changes[-1].state, changes[-1].answered_by, changes[-1].ringing,
+            changes[-1].answered_name) == (TALKING, "102", (), "")  # fmt: skip
 
 
 # -- pbxgate ami watch --------------------------------------------------------------------------
@@ -416,18 +415,25 @@ def test_inbound_calls_give_the_agi_events_and_only_those() -> None:
     base = CallState(linkedid="1.1", caller_number="84991111111", caller_name="Oleg",
                      did="4996491913", context="from-trunk", channel="IAX2/trunk-1",
                      state=RINGING, started_at=10.0)  # fmt: skip
-    incoming = notices(base)
-    assert incoming is not None and incoming.event_id == "incoming:1.1"
-    assert notices(replace(base, ringing=("101",))) is None  # announced once
-    missed = notices(replace(base, state=ENDED, ended_at=30.0, dial_status="BUSY"))
-    assert missed is not None and (missed.event_id, missed.dialstatus) == ("missed:1.1", "BUSY")
-    answered = replace(base, linkedid="1.2", state=ENDED, answered_by="102", ended_at=40.0)
-    assert notices(replace(base, linkedid="1.2")) is not None and notices(answered) is None
+    (incoming,) = notices(base)
+    assert incoming.event_id == "incoming:1.1"
+    assert notices(replace(base, ringing=("101",))) == []  # announced once
+    (missed,) = notices(replace(base, state=ENDED, ended_at=30.0, dial_status="BUSY"))
+    assert (missed.event_id, missed.dialstatus) == ("missed:1.1", "BUSY")
+    assert [e.kind for e in notices(replace(base, linkedid="1.2"))] == ["incoming"]
+    talking = replace(base, linkedid="1.2", state=TALKING, answered_by="102",
+                      answered_name="Анна Смирнова", answered_at=12.5)  # fmt: skip
+    (answered,) = notices(talking)
+    assert (answered.event_id, answered.answered_by, answered.answered_name,
+            answered.occurred_at) == ("answered:1.2", "102", "Анна Смирнова", 12.5)  # fmt: skip
+    assert notices(replace(talking, ringing=())) == []  # answered once
+    (ended,) = notices(replace(talking, state=ENDED, ended_at=163.5))
+    assert (ended.event_id, ended.talk_seconds, ended.answered_by) == ("ended:1.2", 151.0, "102")
     outbound = replace(base, linkedid="1.3", caller_number="101", did="89161000001",
                        channel="PJSIP/101-5", context="from-internal")  # fmt: skip
     internal = replace(outbound, linkedid="1.4", did="102")
-    assert notices(outbound) is None and notices(internal) is None
-    assert notices(replace(outbound, state=ENDED)) is None
+    assert notices(outbound) == [] and notices(internal) == []
+    assert notices(replace(outbound, state=ENDED)) == []
 
 
 def serve_settings(port: int, tmp_path: Path) -> Settings:
@@ -495,13 +501,13 @@ def test_a_call_that_ends_while_disconnected_ends_and_is_not_called_missed() -> 
     tracker.handle(msg(Event="Hangup", Channel="IAX2/trunk-1", Linkedid="4.1"))
     assert changes[-1].state == ENDED and tracker.live() == []
     notices = CallNotices(InternalRule())
-    assert notices(changes[-1]) is not None  # the end was seen: missed
+    assert [e.kind for e in notices(changes[-1])] == ["incoming", "missed"]  # the end was seen
     # a call wholly gone during the gap ends too, but nobody can say it was missed
     tracker.handle(msg(Event="Newchannel", Channel="IAX2/trunk-9", Uniqueid="5.1", Linkedid="5.1",
                        CallerIDNum="84991111111", Exten="600", Context="from-trunk"))  # fmt: skip
     tracker.resync([])
     assert (changes[-1].state, changes[-1].cause) == (ENDED, UNKNOWN_END)
-    assert notices(changes[-1]) is None
+    assert [e.kind for e in notices(changes[-1])] == ["incoming"]  # neither missed nor ended
 
 
 def test_a_bridged_call_without_a_phone_name_is_not_missed() -> None:
@@ -516,7 +522,7 @@ def test_a_bridged_call_without_a_phone_name_is_not_missed() -> None:
                        DestLinkedid="6.1", DialStatus="ANSWER"))  # fmt: skip
     tracker.handle(msg(Event="Hangup", Channel="IAX2/trunk-1", Linkedid="6.1"))
     assert changes[-1].state == ENDED and changes[-1].answered_at == 2.0
-    assert CallNotices(InternalRule())(changes[-1]) is None
+    assert [e.kind for e in CallNotices(InternalRule())(changes[-1])] == ["incoming", "ended"]
 
 
 def test_follow_outlives_a_list_that_never_ends_and_a_failing_handler(

@@ -44,31 +44,53 @@ def test_every_inbound_call_is_followed_from_ring_to_hangup(office_run: OfficeRu
     assert not wrong, "\n".join(wrong)
 
 
-def _notices(run: OfficeRun, kind: str) -> list[dict[str, object]]:
+def _posts(run: OfficeRun) -> dict[str, list[dict[str, object]]]:
+    """The AMI side's webhook bodies of each inbound caller's call, in arrival order."""
     callers = {sc.truth.src for sc in run.plan if sc.truth.direction == "inbound"}
-    return [
-        b["event"]
-        for b in run.ami_delivered
-        if b["event"]["kind"] == kind and b["event"]["caller_number"] in callers
-    ]
+    by_caller: dict[str, list[dict[str, object]]] = {}
+    for body in run.ami_delivered:
+        event = body["event"]
+        if event["caller_number"] in callers:
+            by_caller.setdefault(event["caller_number"], []).append(body)
+    return by_caller
 
 
-def test_notifications_from_ami_alone_one_per_inbound_call_and_per_missed_call(
+def test_notifications_from_ami_alone_follow_every_inbound_call_to_its_end(
     office_run: OfficeRun,
 ) -> None:
-    """A pbxgate serve with [ami] enabled, which no dialplan line calls: one incoming notice
-    per inbound call, and one missed notice per inbound call that no phone answered, the
-    queue's, the do-not-disturb and the unknown DID included (the dialplan's AGI cannot see
-    those: no DIALSTATUS), each with the number dialled."""
+    """A pbxgate serve with [ami] enabled, which no dialplan line calls, its messages following
+    their calls: for every inbound call, the webhook gets the call's states in order (incoming
+    first, then answered, then ended or missed), each once, under one call id, and the last is
+    the call's true end: missed for every call no phone answered (the queue's, the
+    do-not-disturb and the unknown DID included: the dialplan's AGI cannot see those), ended,
+    with who answered and a talk time, for every answered one."""
     inbound = [sc for sc in office_run.plan if sc.truth.direction == "inbound"]
-    incoming = _notices(office_run, "incoming")
-    assert sorted(str(e["caller_number"]) for e in incoming) == sorted(
-        sc.truth.src for sc in inbound
-    )
-    assert {e["caller_number"]: e["did"] for e in incoming} == {sc.truth.src: sc.truth.did
-                                                                for sc in inbound}  # fmt: skip
-    unanswered = {sc.truth.src: sc.truth.did for sc in inbound if sc.truth.outcome != "ANSWERED"}
-    missed = _notices(office_run, "missed")
-    assert sorted(str(e["caller_number"]) for e in missed) == sorted(unanswered)
-    assert {e["caller_number"]: e["did"] for e in missed} == unanswered
-    assert all(e["extra"] == {"source": "ami"} for e in incoming + missed)
+    posts = _posts(office_run)
+    assert sorted(posts) == sorted(sc.truth.src for sc in inbound)
+    wrong = []
+    for sc in inbound:
+        bodies = posts[sc.truth.src]
+        kinds = [str(b["kind"]) for b in bodies]
+        answered = sc.truth.outcome == "ANSWERED"
+        whole = ["incoming", "answered", "ended"] if answered else ["incoming", "missed"]
+        if kinds != whole:
+            wrong.append(f"{sc.name}: {kinds} instead of {whole}")
+            continue
+        if len({b["call_id"] for b in bodies}) != 1 or [b["update"] for b in bodies] != [
+            False,
+            *[True] * (len(bodies) - 1),
+        ]:
+            wrong.append(f"{sc.name}: not one call's message: {bodies}")
+            continue
+        last = bodies[-1]["event"]
+        if last["did"] != sc.truth.did or not bodies[-1]["final"]:
+            wrong.append(f"{sc.name}: ends as {last}")
+        elif answered and (last["answered_by"], last["talk_seconds"] > 0) != (
+            sc.truth.answered_by,
+            True,
+        ):
+            wrong.append(f"{sc.name}: answered by {last['answered_by']!r}, talked "
+                         f"{last['talk_seconds']} s; truth {sc.truth.answered_by}")  # fmt: skip
+        elif any(b["event"]["extra"] != {"source": "ami"} for b in bodies):
+            wrong.append(f"{sc.name}: not from AMI: {bodies}")
+    assert not wrong, "\n".join(wrong)

@@ -48,7 +48,7 @@ def test_telegram_send_message(caplog: pytest.LogCaptureFixture) -> None:
         seen.append(req)
         return httpx.Response(200, json={"ok": True, "result": {"message_id": 9}})
 
-    assert run(telegram(handler), "-1001234") == Sent("Telegram message id 9")
+    assert run(telegram(handler), "-1001234") == Sent("Telegram message id 9", ref="9")
     assert seen[0].url.path == f"/bot{BOT_TOKEN}/sendMessage"
     assert json.loads(seen[0].content) == {"chat_id": "-1001234", "text": MSG.text}
     assert any("HTTP Request" in r.getMessage() for r in caplog.records)
@@ -96,7 +96,7 @@ def test_webhook_posts_json_with_a_stable_idempotency_key() -> None:
 
     url = "https://hooks.example.org/in/SECRETPATH"
     assert run(webhook(handler, token="hook-bearer-token"), url) == Sent(
-        "HTTP 204 from hooks.example.org"
+        "HTTP 204 from hooks.example.org", ref="1700000000.1"
     )
     run(webhook(handler), url)  # a second attempt of the same delivery
     assert seen[0].headers["idempotency-key"] == "incoming:1|x|r"
@@ -106,6 +106,12 @@ def test_webhook_posts_json_with_a_stable_idempotency_key() -> None:
     assert body["event_id"] == "incoming:1700000000.1"
     assert body["text"] == MSG.text
     assert body["event"]["caller_number"] == "+79161234567"
+    assert (body["call_id"], body["kind"], body["final"], body["update"]) == (
+        "1700000000.1",
+        "incoming",
+        False,
+        False,
+    )
 
 
 def test_webhook_status_classes() -> None:

@@ -211,3 +211,23 @@ def test_until_idle_stops_when_only_future_retries_remain(
     # 1001 waits to retry; 42 refuses messages from the community (a dead letter)
     assert out.startswith("outbox: 0 sent in all, 1 waiting to retry, 1 dead letters; ")
     assert "the next retry is due at" in out and "run again then" in out
+
+
+def test_a_test_call_followed_to_its_end_is_one_edited_message(
+    tmp_path: Path, fake_vk: FakeVkServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With follow = "on": a made-up call's three states make one VK message, edited."""
+    cfg = config_for(tmp_path, fake_vk.base_url)
+    cfg.write_text(cfg.read_text().replace("[notify]\n", '[notify]\nfollow = "on"\n'))
+    fake_vk.state.fail.clear()
+    argv = ["--config", str(cfg), "notify"]
+    assert main([*argv, "send-test-event"]) == 0
+    call = capsys.readouterr().out.split("(call ")[1].rstrip(")\n")
+    assert main([*argv, "worker", "--until-idle"]) == 0
+    for kind in ("answered", "ended"):
+        assert main([*argv, "send-test-event", "--kind", kind, "--call", call]) == 0
+    assert main([*argv, "worker", "--until-idle"]) == 0  # waits out the edit delay
+    shown = {s.peer_id: s for s in fake_vk.state.shown}
+    assert sorted(shown) == [42, 1001]
+    assert all(s.message.startswith("+79161234567 — разговор 2:31 с 102") for s in shown.values())
+    assert [s.edits for s in shown.values()] == [1, 1]  # answered and ended: one edit

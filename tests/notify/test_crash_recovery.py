@@ -107,7 +107,7 @@ def test_kill_9_mid_delivery_loses_nothing_and_shows_nothing_twice(tmp_path: Pat
     shown = [s.random_id for s in state.shown]
     # every delivery's own number (VK's random_id), as the outbox gave it, in both processes
     numbered = Outbox.open(tmp_path / "outbox.sqlite3")
-    ids = [row[0] for row in numbered._conn.execute("SELECT id FROM deliveries")]
+    ids = [row[0] for row in numbered._query("SELECT id FROM deliveries")]
     expected = {(numbered.number_base + i) % NUMBERS + 1 for i in ids}
     numbered.close()
     assert len(ids) == len(events)

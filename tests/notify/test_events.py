@@ -47,4 +47,4 @@ def test_bad_json_is_input_error(text: str) -> None:
 
 def test_unknown_kind_rejected() -> None:
     with pytest.raises(InputError, match="kind"):
-        make(kind="answered")
+        make(kind="hangup")

@@ -9,14 +9,14 @@ from hypothesis import strategies as st
 from pbxgate.errors import DeliveryError
 from pbxgate.notify.outbox import TRANSITIONS, Action, Outbox, State, transition
 
+from .conftest import Place
 from .helpers import make_event
 
 
 @pytest.fixture
-def box(tmp_path: Path):  # type: ignore[no-untyped-def]
-    b = Outbox.open(tmp_path / "out" / "outbox.sqlite3")
-    yield b
-    b.close()
+def box(place: Place) -> Outbox:
+    """A fresh outbox on each backend (the contract suite: SQLite, MariaDB, PostgreSQL)."""
+    return place.open()
 
 
 def test_open_uses_wal(tmp_path: Path) -> None:
@@ -27,19 +27,18 @@ def test_open_uses_wal(tmp_path: Path) -> None:
     conn.close()
 
 
-def test_enqueue_is_idempotent_and_survives_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "o.sqlite3"
-    box = Outbox.open(path)
+def test_enqueue_is_idempotent_and_survives_reopen(place: Place) -> None:
+    box = place.open()
     assert box.enqueue(make_event(1)) is True
     assert box.enqueue(make_event(1)) is False
-    assert box.enqueue(make_event(1, kind="missed")) is True
+    assert box.enqueue(make_event(1, kind="missed", caller_name="Пётр")) is True
     box.close()
-    again = Outbox.open(path)
+    again = place.open()
     assert {e.event_id for e in again.unplanned()} == {
         "incoming:1700000000.1",
         "missed:1700000000.1",
     }
-    again.close()
+    assert {e.caller_name for e in again.unplanned()} == {"", "Пётр"}
 
 
 def test_plan_claim_sent(box: Outbox) -> None:
@@ -144,10 +143,10 @@ def test_every_action_has_a_row() -> None:
 
 def test_worker_connection_is_normal_but_enqueue_is_full(tmp_path: Path) -> None:
     box = Outbox.open(tmp_path / "o.sqlite3", synchronous="NORMAL")
-    assert box._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert box._db.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert box.enqueue(make_event(1))
-    assert box._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # restored
+    assert box._db.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # restored
     box.close()
     full = Outbox.open(tmp_path / "o.sqlite3")
-    assert full._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert full._db.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     full.close()

@@ -1,13 +1,11 @@
 """The outbox against a model: any sequence of worker actions loses and doubles nothing."""
 
-import tempfile
-from pathlib import Path
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pbxgate.notify.outbox import Outbox
 
+from .conftest import Place
 from .helpers import make_event
 
 LEASE = 10.0
@@ -29,15 +27,20 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops)
-def test_outbox_matches_the_model(sequence: list[tuple[str, int]]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        box = Outbox.open(Path(tmp) / "o.sqlite3", synchronous="NORMAL")
-        try:
-            run(box, sequence)
-        finally:
-            box.close()
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(sequence=ops)
+def test_outbox_matches_the_model(place: Place, sequence: list[tuple[str, int]]) -> None:
+    """On each backend (a shared outbox's "crash" is its node restarting)."""
+    place.empty()
+    box = place.open(synchronous="NORMAL")
+    try:
+        run(box, sequence)
+    finally:
+        place.close()
 
 
 class Model:

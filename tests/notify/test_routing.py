@@ -67,7 +67,7 @@ def test_overlapping_routes_do_not_duplicate() -> None:
         (RouteSettings(channels=["vk"], did="("), "did is not a valid regular"),
         (RouteSettings(channels=["vk"], hours="9-late"), "09:00-18:00"),
         (RouteSettings(channels=["vk"], weekdays=["someday"]), "mon, tue"),
-        (RouteSettings(channels=["vk"], kinds=["answered"]), "unknown kind"),
+        (RouteSettings(channels=["vk"], kinds=["hangup"]), "unknown kind"),
     ],
 )
 def test_bad_routes_are_config_errors(route: RouteSettings, message: str) -> None:

@@ -48,7 +48,7 @@ def test_request_shape_token_in_header_not_url() -> None:
         return httpx.Response(200, json={"response": 77})
 
     outcome = send(channel(handler), "chat:3", "incoming:1|vk|chat:3")
-    assert outcome == Sent("VK message id 77")
+    assert outcome == Sent("VK message id 77", ref="77")
     (req,) = seen
     assert str(req.url) == "https://api.vk.ru/method/messages.send"
     assert req.headers["authorization"] == f"Bearer {TOKEN}"

@@ -85,7 +85,7 @@ async def run_service(
     agi = settings.get(AgiSettings)
     ns = settings.get(NotifySettings)
     ami_on = _ami_on(settings)
-    committer = GroupCommitter(outbox_for(ns.outbox_path(), ns.outbox_file_mode), wake_workers)
+    committer = GroupCommitter(outbox_for(ns), wake_workers)
 
     internal = InternalRule.from_settings(settings.get(CdrSettings))
 

@@ -41,6 +41,7 @@ class CallState:
     started_at: float
     ringing: tuple[str, ...] = ()  # the phones ringing now
     answered_by: str = ""  # the phone that answered (its extension)
+    answered_name: str = ""  # that phone's caller ID name, when it has one
     answered_at: float = 0.0
     ended_at: float = 0.0
     cause: str = ""  # the hangup cause of the last channel ("Normal Clearing")
@@ -188,6 +189,7 @@ class CallTracker:
                 call,
                 ringing=_phones(call),
                 answered_by=phone,
+                answered_name=_name(m.get("DestCallerIDName"), phone),
                 state=TALKING,
                 answered_at=self.clock(),
             )
@@ -209,7 +211,12 @@ class CallTracker:
         call.ringing.pop(m.get("TargetChannel"), None)
         phone = phone_of(m.get("Channel"), m.get("CallerIDNum"))
         self._change(
-            call, ringing=_phones(call), answered_by=phone, state=TALKING, answered_at=self.clock()
+            call,
+            ringing=_phones(call),
+            answered_by=phone,
+            answered_name=_name(m.get("CallerIDName"), phone),
+            state=TALKING,
+            answered_at=self.clock(),
         )
 
     def _hangup(self, m: Message) -> None:
@@ -244,6 +251,12 @@ class CallTracker:
     def _emit(self, call: _Call) -> None:
         if self.listener is not None:
             self.listener(call.state)
+
+
+def _name(text: str, phone: str) -> str:
+    """A caller ID name worth showing: not Asterisk's "<unknown>", not the number again."""
+    text = text.replace("<unknown>", "").strip()
+    return "" if text == phone else text
 
 
 def _phones(call: _Call) -> tuple[str, ...]:

@@ -4,7 +4,9 @@ With ``[ami] enabled``, ``pbxgate serve`` follows the manager and queues, for ev
 the events the AGI would queue: ``incoming`` when the call appears, ``missed`` when it ends
 without any phone answering. Their ids are the AGI's (``incoming:<linkedid>``,
 ``missed:<linkedid>``), so where the dialplan runs the AGI as well the outbox keeps one of each
-and nobody is told twice.
+and nobody is told twice. The manager alone also tells the middle and the end of an answered
+call: ``answered`` (which phone took it) and ``ended`` (how long they talked), the states a
+message that follows its call is edited to.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from pbxgate.ami.calls import ENDED, UNKNOWN_END, CallState, CallTracker
+from pbxgate.ami.calls import ENDED as CALL_ENDED
+from pbxgate.ami.calls import UNKNOWN_END, CallState, CallTracker
 from pbxgate.ami.settings import AmiSettings
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.config import Settings
-from pbxgate.notify.events import INCOMING, MISSED, CallEvent
+from pbxgate.notify.events import ANSWERED, ENDED, INCOMING, MISSED, CallEvent
 from pbxgate.notify.service import outbox_for, wake_workers
 from pbxgate.notify.settings import NotifySettings
 
@@ -25,30 +28,42 @@ log = logging.getLogger(__name__)
 
 
 class CallNotices:
-    """The events to queue for a call's changes: each inbound call's ``incoming`` once, and its
-    ``missed`` when it ends unanswered."""
+    """The events to queue for a call's changes: each inbound call's ``incoming`` once, its
+    ``answered`` once a phone takes it, and at its end ``ended`` (answered) or ``missed``."""
 
     def __init__(self, rule: InternalRule) -> None:
         self.rule = rule
-        self._announced: set[str] = set()
+        self._announced: dict[str, int] = {}  # linkedid -> how many events were queued
 
-    def __call__(self, state: CallState) -> CallEvent | None:
+    def __call__(self, state: CallState) -> list[CallEvent]:
         inbound = self.rule.direction(state.caller_number, state.did, state.channel, state.context)
         if inbound != "inbound":
-            return None
-        if state.state == ENDED:
-            self._announced.discard(state.linkedid)
+            return []
+        told = self._announced.get(state.linkedid, 0)
+        events = []
+        if not told:
+            events.append(self._event(INCOMING, state, state.started_at, ""))
+        if state.state == CALL_ENDED:
+            self._announced.pop(state.linkedid, None)
+            if state.cause == UNKNOWN_END:
+                return events  # how it ended was not seen: neither missed nor ended
             # answered: a phone took it, or it was bridged (talking) even if to no phone we
-            # could name; and a call whose end was not seen is not called missed
-            if state.answered_by or state.answered_at or state.cause == UNKNOWN_END:
-                return None
-            return self._event(MISSED, state, state.ended_at, state.dial_status or "NOANSWER")
-        if state.linkedid in self._announced:
-            return None
-        self._announced.add(state.linkedid)
-        return self._event(INCOMING, state, state.started_at, "")
+            # could name
+            if state.answered_by or state.answered_at:
+                talk = max(0.0, state.ended_at - state.answered_at) if state.answered_at else 0.0
+                return [*events, self._event(ENDED, state, state.ended_at, "ANSWER", talk)]
+            status = state.dial_status or "NOANSWER"
+            return [*events, self._event(MISSED, state, state.ended_at, status)]
+        if (state.answered_by or state.answered_at) and told < 2:
+            events.append(self._event(ANSWERED, state, state.answered_at, "ANSWER"))
+            self._announced[state.linkedid] = 2
+        elif not told:
+            self._announced[state.linkedid] = 1
+        return events
 
-    def _event(self, kind: str, state: CallState, when: float, status: str) -> CallEvent:
+    def _event(
+        self, kind: str, state: CallState, when: float, status: str, talk: float = 0.0
+    ) -> CallEvent:
         return CallEvent(
             kind=kind,
             uniqueid=state.linkedid,
@@ -62,6 +77,9 @@ class CallNotices:
             occurred_at=when,
             dialstatus=status,
             extra=(("source", "ami"),),
+            answered_by=state.answered_by,
+            answered_name=state.answered_name,
+            talk_seconds=round(talk, 3),
         )
 
 
@@ -70,12 +88,12 @@ async def run_notices(settings: Settings, stop: asyncio.Event) -> None:
     ami = settings.get(AmiSettings)
     ami.credentials()  # a one-line error before anything starts
     ns = settings.get(NotifySettings)
-    outbox = outbox_for(ns.outbox_path(), ns.outbox_file_mode)
+    outbox = outbox_for(ns)
     notices = CallNotices(InternalRule.from_settings(settings.get(CdrSettings)))
 
     def changed(state: CallState) -> None:
-        event = notices(state)
-        if event is not None and outbox.enqueue(event):
+        events = notices(state)
+        if events and any(outbox.enqueue_many(events)):
             wake_workers()
 
     await CallTracker(changed).follow(ami.client, stop)

@@ -13,7 +13,7 @@ import click
 from pbxgate.cli.context import AppContext, pass_app
 from pbxgate.config import default_paths
 from pbxgate.errors import DeliveryError, InputError
-from pbxgate.notify.events import CallEvent
+from pbxgate.notify.events import KINDS, CallEvent
 from pbxgate.notify.outbox import Outbox
 from pbxgate.notify.recipients import redact
 from pbxgate.notify.report import status_data, status_lines
@@ -182,22 +182,37 @@ def purge(app: AppContext, sent_older_than: float, dead: bool, channel: str | No
 @click.option("--caller", default="+79161234567", show_default=True, help="Caller number.")
 @click.option("--name", default="", help="CALLERID(name); empty = look it up.")
 @click.option("--did", default="74951234567", show_default=True, help="The number dialled.")
-@click.option("--kind", type=click.Choice(["incoming", "missed"]), default="incoming")
+@click.option("--kind", type=click.Choice(list(KINDS)), default="incoming")
 @click.option("--dialstatus", default="NOANSWER", show_default=True, help="For --kind missed.")
+@click.option("--call", "call_id", default="", help="Continue this call (the id printed before).")
+@click.option("--answered-by", default="102", show_default=True, help="For answered, ended.")
+@click.option("--talk", default=151.0, show_default=True, help="Seconds talked, for ended.")
 @pass_app
 def send_test_event(
-    app: AppContext, caller: str, name: str, did: str, kind: str, dialstatus: str
+    app: AppContext,
+    caller: str,
+    name: str,
+    did: str,
+    kind: str,
+    dialstatus: str,
+    call_id: str,
+    answered_by: str,
+    talk: float,
 ) -> None:
     """Put a made-up call into the outbox, as pbxgate-agi would (the worker delivers it).
 
     \b
-    Example:
+    Examples:
       pbxgate notify send-test-event --caller +79161234567 --name "Иван"
+      # with [notify] follow: the same call's message, edited
+      pbxgate notify send-test-event --kind answered --call 1733400000.123456
+      pbxgate notify send-test-event --kind ended --call 1733400000.123456
     """
     from pbxgate.notify.service import accept, close_outboxes  # noqa: PLC0415
 
     now = time.time()
-    uid = f"{now:.6f}"
+    uid = call_id or f"{now:.6f}"
+    talking = kind in ("answered", "ended")
     event = CallEvent(
         kind=kind,
         uniqueid=uid,
@@ -210,13 +225,15 @@ def send_test_event(
         extension=did,
         occurred_at=now,
         dialstatus=dialstatus if kind == "missed" else "",
+        answered_by=answered_by if talking else "",
+        talk_seconds=talk if kind == "ended" else 0.0,
     )
     try:
         stored = accept(app.settings, event)
     finally:
         close_outboxes()
     if stored:
-        click.echo(f"queued {event.event_id}")
+        click.echo(f"queued {event.event_id} (call {event.call_id})")
     else:
         click.echo(f"not queued: {caller or 'an empty number'} counts as internal ([cdr] rule)")
 
@@ -294,5 +311,6 @@ def fake_vk(port: int, rate: float, delay: float, fail: tuple[str, ...]) -> None
 
 
 def _open_outbox(app: AppContext) -> Outbox:
-    ns = app.settings.get(NotifySettings)
-    return Outbox.open(ns.outbox_path(), mode=ns.outbox_file_mode)
+    from pbxgate.notify.service import open_outbox  # noqa: PLC0415
+
+    return open_outbox(app.settings.get(NotifySettings))

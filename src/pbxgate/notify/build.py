@@ -6,16 +6,17 @@ import random
 import time
 from typing import TYPE_CHECKING
 
+from pbxgate.ami.settings import AmiSettings
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.config import Settings
 from pbxgate.errors import ConfigError
 from pbxgate.notify.channels.base import Channel
 from pbxgate.notify.names import NameResolver
-from pbxgate.notify.outbox import Outbox
 from pbxgate.notify.retry import RetryPolicy
 from pbxgate.notify.routing import Router
+from pbxgate.notify.service import open_outbox
 from pbxgate.notify.settings import NotifySettings
-from pbxgate.notify.templates import DEFAULT_INCOMING, DEFAULT_MISSED, Renderer, read_template
+from pbxgate.notify.templates import DEFAULTS, Renderer, read_template
 from pbxgate.notify.timezone import load_zone
 from pbxgate.notify.worker import Worker
 
@@ -62,17 +63,24 @@ def enabled_recipients(ns: NotifySettings) -> dict[str, list[str]]:
 def build_renderer(settings: Settings) -> Renderer:
     ns = settings.get(NotifySettings)
     cdr = settings.get(CdrSettings)
-    incoming = read_template(
-        ns.incoming_template,
-        ns.incoming_template_file,
-        DEFAULT_INCOMING,
-        "notify.incoming_template",
-    )
-    missed = read_template(
-        ns.missed_template, ns.missed_template_file, DEFAULT_MISSED, "notify.missed_template"
-    )
+    sources = {
+        kind: read_template(
+            getattr(ns, f"{kind}_template"),
+            getattr(ns, f"{kind}_template_file"),
+            default,
+            f"notify.{kind}_template",
+        )
+        for kind, default in DEFAULTS.items()
+    }
     names = NameResolver(ns.phonebook, cdr.store_path())
-    return Renderer(incoming, missed, load_zone(cdr.timezone), names)
+    return Renderer(
+        sources["incoming"],
+        sources["missed"],
+        load_zone(cdr.timezone),
+        names,
+        answered=sources["answered"],
+        ended=sources["ended"],
+    )
 
 
 def build_worker(
@@ -86,7 +94,7 @@ def build_worker(
     channels = {name: build_channel(name, ns, transport) for name in recipients}
     policy = RetryPolicy(ns.backoff_initial, ns.backoff_max, ns.max_attempts)
     worker = Worker(
-        Outbox.open(ns.outbox_path(), synchronous="NORMAL", mode=ns.outbox_file_mode),
+        open_outbox(ns, synchronous="NORMAL"),
         channels,
         router,
         renderer,
@@ -95,6 +103,8 @@ def build_worker(
         rng=random.Random(),
         lease=ns.lease_seconds,
         concurrency=ns.concurrency,
+        follow=ns.follows(settings.get(AmiSettings).enabled),
+        edit_delay=ns.edit_delay,
     )
     return worker, channels
 

@@ -5,6 +5,10 @@ call (a ring group, a retry of the dialplan, a second FastAGI server) yields the
 outbox stores it once and a delivery retry can never produce a second message. ``linkedid`` is
 Asterisk's id shared by every channel of one call (``CHANNEL(linkedid)``, Asterisk 1.8+); the
 AGI side falls back to ``agi_uniqueid`` when it is unknown.
+
+A call's events, in the order they happen (their *stage*): ``incoming`` (it rings), ``answered``
+(a phone took it: AMI only), then one final event: ``ended`` (an answered call hung up: AMI
+only) or ``missed`` (nobody answered). The message that follows a call shows the latest stage.
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ from typing import Any
 from pbxgate.errors import InputError
 
 INCOMING = "incoming"
+ANSWERED = "answered"
+ENDED = "ended"
 MISSED = "missed"
-KINDS = (INCOMING, MISSED)
+KINDS = (INCOMING, ANSWERED, ENDED, MISSED)
+# Where each kind stands in a call's life; a later stage replaces an earlier one, never back.
+STAGE = {INCOMING: 0, ANSWERED: 1, ENDED: 2, MISSED: 2}
+FINAL = frozenset({ENDED, MISSED})
 
 
 @dataclass(frozen=True)
 class CallEvent:
-    kind: str  # "incoming" | "missed"
+    kind: str  # one of KINDS
     uniqueid: str  # agi_uniqueid
     linkedid: str  # CHANNEL(linkedid) when known, else uniqueid
     caller_number: str  # agi_callerid ("" when unknown/anonymous)
@@ -34,10 +43,13 @@ class CallEvent:
     occurred_at: float  # Unix time (UTC seconds) when the AGI saw the call
     dialstatus: str = ""  # for "missed": DIALSTATUS (NOANSWER, BUSY, CANCEL, ...)
     extra: tuple[tuple[str, str], ...] = ()  # script arguments / query-string parameters
+    answered_by: str = ""  # "answered", "ended": the extension that took the call
+    answered_name: str = ""  # its caller ID name ("Анна Смирнова"), when the PBX has one
+    talk_seconds: float = 0.0  # "ended": from the answer to the hangup
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise InputError(f"unknown call event kind {self.kind!r}", hint="incoming or missed")
+            raise InputError(f"unknown call event kind {self.kind!r}", hint=", ".join(KINDS))
         if not (self.linkedid or self.uniqueid):
             raise InputError("a call event needs a linkedid or uniqueid")
 
@@ -45,6 +57,19 @@ class CallEvent:
     def event_id(self) -> str:
         """Stable id of this event: the same call and kind always give the same id."""
         return f"{self.kind}:{self.linkedid or self.uniqueid}"
+
+    @property
+    def call_id(self) -> str:
+        """The call this event belongs to (every event of one call shares it)."""
+        return self.linkedid or self.uniqueid
+
+    @property
+    def stage(self) -> int:
+        return STAGE[self.kind]
+
+    @property
+    def final(self) -> bool:
+        return self.kind in FINAL
 
     def to_json(self) -> str:
         # The fields one by one rather than dataclasses.asdict (a deep copy): this runs for
@@ -66,6 +91,7 @@ class CallEvent:
         try:
             kwargs["extra"] = tuple((str(k), str(v)) for k, v in kwargs.get("extra", ()))
             kwargs["occurred_at"] = float(kwargs.get("occurred_at", 0.0))
+            kwargs["talk_seconds"] = float(kwargs.get("talk_seconds", 0.0))
             return cls(**kwargs)
         except (TypeError, ValueError) as exc:
             raise InputError(f"call event JSON is incomplete: {exc}") from exc
@@ -74,4 +100,4 @@ class CallEvent:
 _FIELDS = tuple(f.name for f in fields(CallEvent))
 _ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
-__all__ = ["INCOMING", "KINDS", "MISSED", "CallEvent"]
+__all__ = ["ANSWERED", "ENDED", "FINAL", "INCOMING", "KINDS", "MISSED", "STAGE", "CallEvent"]

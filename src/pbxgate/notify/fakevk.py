@@ -4,8 +4,10 @@ It behaves like VK where pbxgate depends on it: form-encoded POST, token in the 
 header or ``access_token``, ``v`` at least 5.81 (else error 8), ``random_id`` required (else
 error 100) and deduplicated per sender the way VK does (a repeat returns the first message id
 and shows nothing new), and error 6 when more than ``rate`` requests arrive within any one
-second. ``GET /messages`` lists what a VK user would see; ``GET /stats`` counts requests.
-Listens on 127.0.0.1 only.
+second. ``messages.edit`` (``peer_id``, ``message_id``, ``message``) changes a shown message
+within ``edit_window`` seconds of sending it (else error 909), and answers error 100 for a
+message it does not know or that its recipient deleted (``delete``). ``GET /messages`` lists
+what a VK user would see; ``GET /stats`` counts requests. Listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Shown:
     random_id: int
     message: str
     received_at: float
+    edits: int = 0
 
 
 @dataclass
@@ -40,20 +43,53 @@ class FakeVkState:
     requests: int = 0
     rate_errors: int = 0
     duplicates: int = 0
+    edit_window: float = 24 * 3600.0
+    deleted: set[int] = field(default_factory=set)  # message ids their recipient deleted
     # Called after VK has acted on a request and before the reply is sent (tests cut it here).
     before_reply: Callable[[dict[str, str], dict[str, Any]], None] | None = None
     _seen: dict[tuple[str, int], int] = field(default_factory=dict)
     _arrivals: deque[float] = field(default_factory=deque)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def answer(self, token: str, form: dict[str, str], now: float) -> dict[str, Any]:
-        """VK's answer to one messages.send (the caller holds ``lock``)."""
+    def _over_rate(self, now: float) -> bool:
+        """Count a request; True when it is one too many within a second (error 6)."""
         self.requests += 1
         while self._arrivals and self._arrivals[0] <= now - 1.0:
             self._arrivals.popleft()
         self._arrivals.append(now)
         if len(self._arrivals) > self.rate:
             self.rate_errors += 1
+            return True
+        return False
+
+    def delete(self, message_id: int) -> None:
+        """The recipient deletes a message (the caller holds ``lock``)."""
+        self.deleted.add(message_id)
+
+    def answer_edit(self, token: str, form: dict[str, str], now: float) -> dict[str, Any]:
+        """VK's answer to one messages.edit (the caller holds ``lock``)."""
+        if self._over_rate(now):
+            return _error(6, "Too many requests per second", form)
+        if not token:
+            return _error(5, "User authorization failed: no access_token passed.", form)
+        try:
+            peer, mid = int(form.get("peer_id", "")), int(form.get("message_id", ""))
+        except ValueError:
+            return _error(100, "One of the parameters specified was missing or invalid", form)
+        if not 1 <= mid <= len(self.shown) or mid in self.deleted:
+            return _error(100, "One of the parameters specified was missing or invalid", form)
+        shown = self.shown[mid - 1]
+        if shown.peer_id != peer:
+            return _error(100, "One of the parameters specified was missing or invalid", form)
+        if now - shown.received_at > self.edit_window:
+            return _error(909, "Can't edit this message, because it's too old", form)
+        shown.message = form.get("message", "")
+        shown.edits += 1
+        return {"response": 1}
+
+    def answer(self, token: str, form: dict[str, str], now: float) -> dict[str, Any]:
+        """VK's answer to one messages.send (the caller holds ``lock``)."""
+        if self._over_rate(now):
             return _error(6, "Too many requests per second", form)
         if not token:
             return _error(5, "User authorization failed: no access_token passed.", form)
@@ -120,7 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply({"error": "not found"}, 404)
 
     def do_POST(self) -> None:
-        if not self.path.startswith("/method/messages.send"):
+        editing = self.path.startswith("/method/messages.edit")
+        if not (editing or self.path.startswith("/method/messages.send")):
             self._reply(_error(3, "Unknown method passed", {}))
             return
         length = int(self.headers.get("Content-Length", "0") or 0)
@@ -132,7 +169,10 @@ class _Handler(BaseHTTPRequestHandler):
         if state.delay:
             time.sleep(state.delay)  # a slow VK, on this request's own thread
         with state.lock:
-            body = state.answer(token, form, time.monotonic())
+            if editing:
+                body = state.answer_edit(token, form, time.monotonic())
+            else:
+                body = state.answer(token, form, time.monotonic())
         if state.before_reply is not None:
             state.before_reply(form, body)
         if self.server.echo is not None and "response" in body:
@@ -172,6 +212,7 @@ class FakeVkServer(ThreadingHTTPServer):
             "requests": s.requests,
             "shown": len(s.shown),
             "duplicates": s.duplicates,
+            "edits": sum(m.edits for m in s.shown),
             "rate_errors": s.rate_errors,
         }
 

@@ -12,11 +12,20 @@ records the outcome. A delivery moves through this table (and nowhere else)::
     dead      in-flight             dead           (last_error keeps the reason)
     release   in-flight             pending        (orphans of a worker that died)
     revive    dead                  pending        (``pbxgate notify retry``)
+    supersede pending               superseded     (a later state of the same call came first)
 
 A worker killed mid-delivery leaves its rows in flight; the next worker (it holds an exclusive
 lock file, so it knows no other worker is alive) releases them and sends again with the same
 idempotency key (VK ``random_id``, webhook ``Idempotency-Key``), so nothing is lost and the
 recipient sees one message. Times are Unix seconds passed in by the caller.
+
+A message that follows its call (a *thread*: one call, channel and recipient) has a row in
+``messages``: the latest stage planned for it, the channel's id of the message once shown
+(``ref``), when it was shown, and why it is no longer edited (``closed``). Each state of the
+call is a delivery of that thread. Three rules keep a thread in order: a state no later than
+the thread's stage is not planned (a late ``incoming`` after ``answered``); a new state
+supersedes the thread's pending one (coalescing: only the latest is shown); and a delivery is
+not claimed while another of its thread is in flight (never two edits racing).
 """
 
 from __future__ import annotations
@@ -24,16 +33,16 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
+import socket
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pbxgate.errors import DeliveryError
+from pbxgate.notify.backends import REASON_MAX, Db, ServerBackend, SqliteBackend, server_tables
 from pbxgate.notify.events import CallEvent
 from pbxgate.private import FILE_MODE, private_file
 
@@ -43,6 +52,7 @@ class State(Enum):
     INFLIGHT = "in-flight"
     SENT = "sent"
     DEAD = "dead"
+    SUPERSEDED = "superseded"
 
 
 class Action(Enum):
@@ -52,6 +62,7 @@ class Action(Enum):
     DEAD = "dead"
     RELEASE = "release"
     REVIVE = "revive"
+    SUPERSEDE = "supersede"
 
 
 # (action) -> (states it may start from, resulting state); see the module docstring.
@@ -62,6 +73,7 @@ TRANSITIONS: dict[Action, tuple[frozenset[State], State]] = {
     Action.DEAD: (frozenset({State.INFLIGHT}), State.DEAD),
     Action.RELEASE: (frozenset({State.INFLIGHT}), State.PENDING),
     Action.REVIVE: (frozenset({State.DEAD}), State.PENDING),
+    Action.SUPERSEDE: (frozenset({State.PENDING}), State.SUPERSEDED),
 }
 
 
@@ -100,6 +112,27 @@ CREATE TABLE IF NOT EXISTS meta (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS messages (
+    thread     TEXT NOT NULL,
+    channel    TEXT NOT NULL,
+    recipient  TEXT NOT NULL,
+    stage      INTEGER NOT NULL,
+    ref        TEXT NOT NULL DEFAULT '',
+    sent_at    REAL,
+    closed     TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (thread, channel, recipient)
+);
+"""
+# Columns added since the first release, with their definitions (an older outbox gains them).
+ADDED_COLUMNS = {
+    "thread": "TEXT NOT NULL DEFAULT ''",  # the call, for a message that follows it; '' = none
+    "stage": "INTEGER NOT NULL DEFAULT 0",
+    "owner": "TEXT NOT NULL DEFAULT ''",  # the node whose lease it is, while in flight
+}
+LATE_INDEXES = """
+CREATE INDEX IF NOT EXISTS deliveries_thread ON deliveries(thread, channel, recipient, state)
+    WHERE thread != '';
 """
 # Delivery numbers (VK's random_id): (random base + row id) mod NUMBERS + 1, so every delivery
 # of one outbox has its own, in 1..2^31-1, for the first 2^31-1 deliveries.
@@ -114,6 +147,21 @@ class Delivery:
     recipient: str
     attempts: int  # including the current one
     number: int = 1  # this delivery's own number (see NUMBERS), the same on every attempt
+    thread: str = ""  # the call whose message this delivery shows ('' = a message of its own)
+    ref: str = ""  # the thread's message id at the channel, once shown
+    shown_at: float | None = None  # when the thread's message was first shown
+    closed: str = ""  # why the thread's message is no longer edited
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The deliveries of one event: a (channel, recipient) per target; with ``thread``, as
+    the next state of that call's message (``stage``: events.STAGE)."""
+
+    event_id: str
+    targets: Sequence[tuple[str, str]]
+    thread: str = ""
+    stage: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,38 +188,30 @@ class DeadLetter:
     updated_at: float
 
 
-# One lock per outbox file for the write transactions of this process: the events of calls
-# (pbxgate.notify.committer) and the worker's claims and outcomes then take turns on a Python
-# lock, which wakes the next at once, rather than on SQLite's busy handler, which sleeps 1, 2,
-# 5, 10 ms and more between tries and so held calls 20 ms at the 99th percentile.
-_write_locks: dict[str, threading.Lock] = {}
-_write_locks_guard = threading.Lock()
-
-
-def _write_lock(path: Path) -> threading.Lock:
-    key = os.path.realpath(path)
-    with _write_locks_guard:
-        return _write_locks.setdefault(key, threading.Lock())
+def _default_node() -> str:
+    """This host's name: a node that restarts takes back its own leases at once."""
+    return socket.gethostname() or "pbxgate"
 
 
 class Outbox:
-    """One SQLite outbox file. Thread-safe: one connection guarded by a lock."""
+    """One outbox: a SQLite file (:meth:`open`) or tables on PostgreSQL / MariaDB shared by
+    several nodes (:meth:`connect`). Thread-safe."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, synchronous: str = "FULL") -> None:
-        self._conn = conn
-        self.path = path
-        self._synchronous = synchronous
-        self._lock = threading.Lock()
-        self._writing = _write_lock(path)
+    def __init__(self, db: SqliteBackend | ServerBackend, node: str = "") -> None:
+        self._db = db
+        self.display = db.display
+        self.path = db.path if isinstance(db, SqliteBackend) else None
+        self.shared = db.shared
+        self.node = node  # who holds the leases this outbox takes
         self._worker_lock: IO[bytes] | None = None
         self.mode = FILE_MODE
         self.number_base = 0
 
     @classmethod
     def open(cls, path: Path, *, synchronous: str = "FULL", mode: int = FILE_MODE) -> Outbox:
-        """Open (creating) the outbox. The worker passes ``synchronous="NORMAL"``: its commits
-        (claims, outcomes) then skip the fsync; losing the last few on power loss only means a
-        resend, which idempotency absorbs. Enqueues always use FULL.
+        """Open (creating) the outbox file. The worker passes ``synchronous="NORMAL"``: its
+        commits (claims, outcomes) then skip the fsync; losing the last few on power loss only
+        means a resend, which idempotency absorbs. Enqueues always use FULL.
         """
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError("synchronous must be FULL or NORMAL")
@@ -186,47 +226,87 @@ class Outbox:
             conn.execute(f"PRAGMA synchronous={synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(SCHEMA)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta (name, value) VALUES ('number_base', ?)",
-                (str(secrets.randbelow(NUMBERS)),),
-            )
-            base = int(
-                conn.execute("SELECT value FROM meta WHERE name = 'number_base'").fetchone()[0]
-            )
+            have = {str(r[1]) for r in conn.execute("PRAGMA table_info(deliveries)")}
+            for column, definition in ADDED_COLUMNS.items():
+                if column not in have:
+                    conn.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {definition}")
+            conn.executescript(LATE_INDEXES)
         except (OSError, sqlite3.Error) as exc:
             raise DeliveryError(f"cannot open the outbox {path}: {exc}") from exc
-        box = cls(conn, path, synchronous)
+        box = cls(SqliteBackend(conn, path, synchronous))
         box.mode = mode
-        box.number_base = base
+        box._number_base()
         return box
 
+    @classmethod
+    def connect(cls, url: str, *, password: str | None = None, node: str = "") -> Outbox:
+        """Open (creating its tables) an outbox on PostgreSQL or MariaDB/MySQL, given as a
+        SQLAlchemy URL (``postgresql+psycopg://pbxgate@db/pbxgate``, ``mysql+pymysql://...``);
+        the password comes apart from the URL, so it is never shown. ``node`` names this
+        pbxgate among those sharing it (its leases carry the name)."""
+        from sqlalchemy import MetaData, create_engine  # noqa: PLC0415
+        from sqlalchemy.engine import make_url  # noqa: PLC0415
+        from sqlalchemy.exc import ArgumentError, SQLAlchemyError  # noqa: PLC0415
+
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise DeliveryError("the outbox database URL is not a SQLAlchemy URL") from None
+        if parsed.get_backend_name() not in ("postgresql", "mysql", "mariadb"):
+            raise DeliveryError(
+                f"an outbox database must be PostgreSQL or MariaDB/MySQL, not "
+                f"{parsed.get_backend_name()}",
+                hint="a SQLite outbox is a file: [notify] outbox = PATH",
+            )
+        if password is not None:
+            parsed = parsed.set(password=password)
+        if parsed.get_backend_name() != "postgresql" and "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        display = parsed.render_as_string(hide_password=True)
+        try:
+            engine = create_engine(
+                parsed,
+                isolation_level="READ COMMITTED",
+                pool_pre_ping=True,
+                pool_size=4,
+                max_overflow=4,
+            )
+            metadata = MetaData()
+            server_tables(metadata)
+            metadata.create_all(engine, checkfirst=True)
+        except SQLAlchemyError as exc:
+            orig = getattr(exc, "orig", None) or exc
+            reason = " ".join(str(orig).split())[:300]
+            raise DeliveryError(f"cannot open the outbox {display}: {reason}") from exc
+        except ImportError as exc:
+            raise DeliveryError(
+                f"cannot open the outbox {display}: its driver is not installed ({exc.name})",
+                hint="pip install 'pbxgate[mysql]' or 'pbxgate[postgresql]'",
+            ) from exc
+        box = cls(ServerBackend(engine, display), node=node or _default_node())
+        box._number_base()
+        return box
+
+    def _number_base(self) -> None:
+        with self._db.tx() as db:
+            db.execute(
+                self._db.ignore("INSERT INTO meta (name, value) VALUES ('number_base', ?)"),
+                (str(secrets.randbelow(NUMBERS)),),
+            )
+            row = db.execute("SELECT value FROM meta WHERE name = 'number_base'").fetchone()
+        self.number_base = int(row[0])
+
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-            if self._worker_lock is not None:
-                self._worker_lock.close()
-                self._worker_lock = None
+        self._db.close()
+        if self._worker_lock is not None:
+            self._worker_lock.close()
+            self._worker_lock = None
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._writing, self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise DeliveryError(f"outbox {self.path}: {exc}") from exc
+    def _tx(self, *, durable: bool = False) -> Any:
+        return self._db.tx(durable=durable)
 
-    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
-        with self._lock:
-            try:
-                return list(self._conn.execute(sql, params))
-            except sqlite3.Error as exc:
-                raise DeliveryError(f"outbox {self.path}: {exc}") from exc
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        return self._db.query(sql, params)
 
     # -- the AGI side -------------------------------------------------------------------------
 
@@ -237,29 +317,25 @@ class Outbox:
     def enqueue_many(self, events: Sequence[CallEvent]) -> list[bool]:
         """Store ``events`` durably, in one transaction (one fsync); for each, False when an
         event with its ``event_id`` is already in (or earlier in ``events``)."""
-        if self._synchronous != "FULL":
-            with self._lock:
-                self._conn.execute("PRAGMA synchronous=FULL")
-        try:
-            with self._tx() as db:
-                stored = []
-                for event in events:
-                    cur = db.execute(
-                        "INSERT OR IGNORE INTO events (event_id, kind, payload, created_at)"
-                        " VALUES (?, ?, ?, ?)",
-                        (event.event_id, event.kind, event.to_json(), event.occurred_at),
-                    )
-                    stored.append(cur.rowcount == 1)
-                return stored
-        finally:
-            if self._synchronous != "FULL":
-                with self._lock:
-                    self._conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        sql = self._db.ignore(
+            "INSERT INTO events (event_id, kind, payload, created_at) VALUES (?, ?, ?, ?)"
+        )
+        with self._tx(durable=True) as db:
+            stored = []
+            for event in events:
+                cur = db.execute(
+                    sql, (event.event_id, event.kind, event.to_json(), event.occurred_at)
+                )
+                stored.append(cur.rowcount == 1)
+            return stored
 
     # -- the worker ---------------------------------------------------------------------------
 
     def acquire_worker_lock(self) -> None:
-        """Become this outbox's only worker (an flock the kernel drops when the process dies)."""
+        """Become this outbox file's only worker (an flock the kernel drops when the process
+        dies). A shared outbox has one worker per node, and leases instead."""
+        if self.path is None:
+            return
         fd = os.open(f"{self.path}.worker.lock", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.mode)
         handle = os.fdopen(fd, "wb")  # held until close
         try:
@@ -282,76 +358,238 @@ class Outbox:
 
     def plan(self, event_id: str, targets: Iterable[tuple[str, str]], now: float) -> int:
         """Create one pending delivery per (channel, recipient); mark the event planned."""
-        return self.plan_many([(event_id, list(targets))], now)
+        return self.plan_many([Plan(event_id, list(targets))], now)
 
-    def plan_many(self, plans: Sequence[tuple[str, Sequence[tuple[str, str]]]], now: float) -> int:
+    def plan_many(self, plans: Sequence[Plan], now: float, *, edit_delay: float = 0.0) -> int:
         """:meth:`plan` for several events in one transaction (the events of a busy second are
-        planned together, not one write each beside the calls' commits)."""
+        planned together, not one write each beside the calls' commits). A plan with a
+        thread also reaches every recipient already shown that call's message; its edits wait
+        ``edit_delay`` seconds for the call's next change."""
         with self._tx() as db:
             count = 0
-            for event_id, targets in plans:
-                for channel, recipient in targets:
-                    cur = db.execute(
-                        "INSERT OR IGNORE INTO deliveries (event_id, channel, recipient, state,"
-                        " next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                        (event_id, channel, recipient, State.PENDING.value, now, now),
-                    )
-                    count += cur.rowcount
-                db.execute("UPDATE events SET planned = 1 WHERE event_id = ?", (event_id,))
+            for plan in plans:
+                if plan.thread:
+                    count += self._plan_thread(db, plan, now, edit_delay)
+                else:
+                    for channel, recipient in plan.targets:
+                        count += self._insert(db, plan, channel, recipient, now)
+                db.execute("UPDATE events SET planned = 1 WHERE event_id = ?", (plan.event_id,))
             return count
 
+    def _insert(self, db: Db, plan: Plan, channel: str, recipient: str, due: float) -> int:
+        cur = db.execute(
+            self._db.ignore(
+                "INSERT INTO deliveries (event_id, channel, recipient, state, next_attempt_at,"
+                " updated_at, thread, stage) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            (plan.event_id, channel, recipient, State.PENDING.value, due, due, plan.thread,
+             plan.stage),
+        )  # fmt: skip
+        return int(cur.rowcount)
+
+    def _plan_thread(self, db: Db, plan: Plan, now: float, edit_delay: float) -> int:
+        # Every target gets its message row first (stage -1: new), and the thread's rows are
+        # then locked: nodes planning two states of one call at once take turns.
+        db.executemany(
+            self._db.ignore(
+                "INSERT INTO messages (thread, channel, recipient, stage, updated_at)"
+                " VALUES (?, ?, ?, -1, ?)"
+            ),
+            [(plan.thread, channel, recipient, now) for channel, recipient in plan.targets],
+        )
+        known = {
+            (str(r[0]), str(r[1])): (int(r[2]), r[3], str(r[4]))
+            for r in db.execute(
+                "SELECT channel, recipient, stage, sent_at, closed FROM messages WHERE thread = ?"
+                " ORDER BY channel, recipient" + self._db.for_update,
+                (plan.thread,),
+            )
+        }
+        count = 0
+        for channel, recipient in dict.fromkeys([*plan.targets, *known]):
+            row = known.get((channel, recipient))
+            if row is None:
+                continue  # a race lost to a purge: planned again by the next event
+            key = (plan.thread, channel, recipient)
+            stage, shown_at, closed = row
+            if stage >= plan.stage:
+                continue  # the message shows this state or a later one already
+            db.execute(
+                "UPDATE messages SET stage = ?, updated_at = ? WHERE thread = ? AND channel = ?"
+                " AND recipient = ?",
+                (plan.stage, now, *key),
+            )
+            if closed:
+                continue  # no longer edited: nothing is sent again
+            # The waiting state is replaced; but a first send that was tried may have reached
+            # the channel (a timeout, a node killed before it could record it): it is sent
+            # again under its own key, so that the recipient gets one message, then edited.
+            tried = " AND attempts = 0" if shown_at is None else ""
+            db.execute(
+                "UPDATE deliveries SET state = ?, updated_at = ?, last_error = ?"
+                " WHERE thread = ? AND channel = ? AND recipient = ? AND state = ?" + tried,
+                (State.SUPERSEDED.value, now, f"superseded by {plan.event_id}"[:REASON_MAX], *key,
+                 State.PENDING.value),
+            )  # fmt: skip
+            busy = (
+                shown_at is not None
+                or db.execute(
+                    "SELECT 1 FROM deliveries WHERE thread = ? AND channel = ? AND recipient = ?"
+                    " AND state IN (?, ?) LIMIT 1",
+                    (*key, State.INFLIGHT.value, State.PENDING.value),
+                ).fetchone()
+                is not None
+            )
+            due = now + edit_delay if busy else now
+            count += self._insert(db, plan, channel, recipient, due)
+        return count
+
     def claim(self, now: float, lease: float, limit: int) -> list[Delivery]:
-        """Take up to ``limit`` due deliveries in flight until ``now + lease``."""
+        """Take up to ``limit`` due deliveries in flight until ``now + lease``; of a thread,
+        one at a time (the earliest), and none while another of it is in flight. On a shared
+        outbox the rows taken are locked and those another node is taking are skipped."""
         with self._tx() as db:
-            rows = list(
+            found = list(
                 db.execute(
-                    "SELECT d.id, e.payload, d.channel, d.recipient, d.attempts"
-                    " FROM deliveries d JOIN events e USING (event_id)"
-                    " WHERE (d.state = ? AND d.next_attempt_at <= ?)"
-                    "    OR (d.state = ? AND d.lease_until <= ?)"
-                    " ORDER BY d.next_attempt_at, d.id LIMIT ?",
+                    "SELECT id, thread, channel, recipient FROM deliveries"
+                    " WHERE (state = ? AND next_attempt_at <= ?)"
+                    "    OR (state = ? AND lease_until <= ?)"
+                    " ORDER BY next_attempt_at, id LIMIT ?" + self._db.skip_locked,
                     (State.PENDING.value, now, State.INFLIGHT.value, now, limit),
                 )
             )
+            first = self._first_of_threads(db, [r for r in found if r[1]])
+            chosen = [
+                int(r[0]) for r in found if not r[1] or first.get((r[1], r[2], r[3])) == int(r[0])
+            ]
+            if not chosen:
+                return []
             db.executemany(
                 "UPDATE deliveries SET state = ?, lease_until = ?, attempts = attempts + 1,"
-                " updated_at = ? WHERE id = ?",
-                [(State.INFLIGHT.value, now + lease, now, r[0]) for r in rows],
+                " updated_at = ?, owner = ? WHERE id = ?",
+                [(State.INFLIGHT.value, now + lease, now, self.node, i) for i in chosen],
+            )
+            marks = ",".join("?" * len(chosen))
+            rows = list(
+                db.execute(
+                    "SELECT d.id, e.payload, d.channel, d.recipient, d.attempts, d.thread,"
+                    " m.ref, m.sent_at, m.closed"
+                    " FROM deliveries d JOIN events e ON e.event_id = d.event_id"
+                    " LEFT JOIN messages m ON d.thread != '' AND m.thread = d.thread"
+                    "  AND m.channel = d.channel AND m.recipient = d.recipient"
+                    f" WHERE d.id IN ({marks}) ORDER BY d.next_attempt_at, d.id",
+                    chosen,
+                )
             )
         base = self.number_base
         return [
-            Delivery(int(r[0]), CallEvent.from_json(r[1]), r[2], r[3], int(r[4]) + 1,
-                     (base + int(r[0])) % NUMBERS + 1)
+            Delivery(int(r[0]), CallEvent.from_json(r[1]), r[2], r[3], int(r[4]),
+                     (base + int(r[0])) % NUMBERS + 1, r[5], r[6] or "",
+                     None if r[7] is None else float(r[7]), r[8] or "")
             for r in rows
         ]  # fmt: skip
 
+    @staticmethod
+    def _first_of_threads(db: Db, rows: Sequence[Sequence[Any]]) -> dict[tuple[str, str, str], int]:
+        """For the threads of ``rows``: the id of each one's earliest unfinished delivery
+        (pending or in flight), the only one of the thread that may go now. A state planned
+        later waits for it even when due first (the earlier one was released by a node that
+        died): shown out of order, it would be overwritten, or sent as a second message."""
+        first: dict[tuple[str, str, str], int] = {}
+        threads = sorted({str(r[1]) for r in rows})
+        for start in range(0, len(threads), 200):
+            part = threads[start : start + 200]
+            marks = ",".join("?" * len(part))
+            for r in db.execute(
+                "SELECT thread, channel, recipient, min(id) FROM deliveries"
+                f" WHERE thread IN ({marks}) AND state IN (?, ?)"
+                " GROUP BY thread, channel, recipient",
+                (*part, State.PENDING.value, State.INFLIGHT.value),
+            ):
+                first[(str(r[0]), str(r[1]), str(r[2]))] = int(r[3])
+        return first
+
     def _move(self, action: Action, ids: Sequence[int], sets: str, params: Sequence[object]) -> int:
+        with self._tx() as db:
+            return self._move_in(db, action, ids, sets, params)
+
+    @staticmethod
+    def _move_in(
+        db: Db,
+        action: Action,
+        ids: Sequence[int],
+        sets: str,
+        params: Sequence[object],
+    ) -> int:
         sources, target = TRANSITIONS[action]
         marks = ",".join("?" * len(sources))
         idmarks = ",".join("?" * len(ids))
-        with self._tx() as db:
-            cur = db.execute(
-                f"UPDATE deliveries SET state = ?, {sets}"
-                f" WHERE id IN ({idmarks}) AND state IN ({marks})",
-                (target.value, *params, *ids, *(s.value for s in sources)),
-            )
-            return cur.rowcount
+        cur = db.execute(
+            f"UPDATE deliveries SET state = ?, {sets}"
+            f" WHERE id IN ({idmarks}) AND state IN ({marks})",
+            (target.value, *params, *ids, *(s.value for s in sources)),
+        )
+        return int(cur.rowcount)
 
-    def mark_sent(self, delivery_id: int, now: float, detail: str = "") -> bool:
+    def mark_sent(self, delivery_id: int, now: float, detail: str = "", ref: str = "") -> bool:
+        """The delivery was shown (or needs no showing: ``detail`` says why); for a thread,
+        its message's id ``ref`` is kept from the first state shown."""
         sets = "lease_until = NULL, updated_at = ?, last_error = ?"
-        return self._move(Action.SENT, [delivery_id], sets, (now, detail)) == 1
+        with self._tx() as db:
+            moved = (
+                self._move_in(db, Action.SENT, [delivery_id], sets, (now, detail[:REASON_MAX])) == 1
+            )
+            if moved:
+                db.execute(
+                    "UPDATE messages SET ref = CASE WHEN ref = '' THEN ? ELSE ref END,"
+                    " sent_at = coalesce(sent_at, ?), updated_at = ?"
+                    " WHERE (thread, channel, recipient) ="
+                    " (SELECT thread, channel, recipient FROM deliveries WHERE id = ?)",
+                    (ref, now, now, delivery_id),
+                )
+            return moved
+
+    def mark_gone(self, delivery_id: int, now: float, reason: str) -> bool:
+        """The thread's message can no longer be edited: this delivery is done (``reason``
+        kept), and the thread's later states are not sent."""
+        sets = "lease_until = NULL, updated_at = ?, last_error = ?"
+        with self._tx() as db:
+            moved = (
+                self._move_in(db, Action.SENT, [delivery_id], sets, (now, reason[:REASON_MAX])) == 1
+            )
+            if moved:
+                db.execute(
+                    "UPDATE messages SET closed = ?, updated_at = ?"
+                    " WHERE (thread, channel, recipient) ="
+                    " (SELECT thread, channel, recipient FROM deliveries WHERE id = ?)",
+                    (reason[:REASON_MAX], now, delivery_id),
+                )
+            return moved
 
     def mark_retry(self, delivery_id: int, now: float, next_at: float, error: str) -> bool:
         sets = "lease_until = NULL, updated_at = ?, next_attempt_at = ?, last_error = ?"
-        return self._move(Action.RETRY, [delivery_id], sets, (now, next_at, error)) == 1
+        return (
+            self._move(Action.RETRY, [delivery_id], sets, (now, next_at, error[:REASON_MAX])) == 1
+        )
 
     def mark_dead(self, delivery_id: int, now: float, reason: str) -> bool:
         sets = "lease_until = NULL, updated_at = ?, last_error = ?"
-        return self._move(Action.DEAD, [delivery_id], sets, (now, reason)) == 1
+        return self._move(Action.DEAD, [delivery_id], sets, (now, reason[:REASON_MAX])) == 1
 
     def release_inflight(self, now: float) -> int:
-        """Return every in-flight delivery to pending (call only while holding the worker lock)."""
-        ids = [int(str(r[0])) for r in self._ids_in(State.INFLIGHT, None)]
+        """Return in-flight deliveries to pending: every one of an outbox file (call only while
+        holding the worker lock), this node's own on a shared outbox (the orphans of its
+        previous life; other nodes' orphans go back when their leases run out)."""
+        if self.shared:
+            ids = [
+                int(str(r[0]))
+                for r in self._query(
+                    "SELECT id FROM deliveries WHERE state = ? AND owner = ?",
+                    (State.INFLIGHT.value, self.node),
+                )
+            ]
+        else:
+            ids = [int(str(r[0])) for r in self._ids_in(State.INFLIGHT, None)]
         if not ids:
             return 0
         sets = "lease_until = NULL, updated_at = ?, next_attempt_at = ?"
@@ -394,6 +632,15 @@ class Outbox:
 
     # -- status, retry, purge -----------------------------------------------------------------
 
+    def waiting_first_attempt(self) -> bool:
+        """Whether a delivery never tried yet is waiting (an edit's short delay)."""
+        return bool(
+            self._query(
+                "SELECT 1 FROM deliveries WHERE state = ? AND attempts = 0 LIMIT 1",
+                (State.PENDING.value,),
+            )
+        )
+
     def backlog(self) -> int:
         """Events not yet planned into deliveries (the worker has not seen them yet)."""
         return int(str(self._query("SELECT count(*) FROM events WHERE planned = 0")[0][0]))
@@ -401,10 +648,14 @@ class Outbox:
     def status(self) -> list[ChannelStatus]:
         rows = self._query(
             "SELECT channel,"
-            " sum(state = 'pending'), sum(state = 'pending' AND attempts > 0),"
-            " sum(state = 'in-flight'), sum(state = 'sent'),"
-            " sum(state = 'dead'), min(CASE WHEN state = 'pending' THEN e.created_at END)"
-            " FROM deliveries JOIN events e USING (event_id) GROUP BY channel ORDER BY channel"
+            " sum(CASE WHEN state = 'pending' THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN state = 'pending' AND attempts > 0 THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN state = 'in-flight' THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN state = 'sent' THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN state = 'dead' THEN 1 ELSE 0 END),"
+            " min(CASE WHEN state = 'pending' THEN e.created_at END)"
+            " FROM deliveries d JOIN events e ON e.event_id = d.event_id"
+            " GROUP BY channel ORDER BY channel"
         )
         out = []
         for ch, pending, retrying, inflight, sent, dead, oldest in rows:
@@ -457,7 +708,7 @@ class Outbox:
         clauses: list[str] = []
         params: list[object] = []
         if sent_before is not None:
-            clauses.append("(state = 'sent' AND updated_at < ?)")
+            clauses.append("(state IN ('sent', 'superseded') AND updated_at < ?)")
             params.append(sent_before)
         if dead:
             clauses.append("state = 'dead'")
@@ -473,7 +724,26 @@ class Outbox:
                 "DELETE FROM events WHERE planned = 1 AND NOT EXISTS"
                 " (SELECT 1 FROM deliveries d WHERE d.event_id = events.event_id)"
             )
+            db.execute(
+                "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM deliveries d"
+                " WHERE d.thread = messages.thread AND d.channel = messages.channel"
+                " AND d.recipient = messages.recipient)"
+            )
             return int(removed)
+
+    # -- threads ------------------------------------------------------------------------------
+
+    def thread(self, thread: str) -> list[tuple[str, str, int, str, float | None, str]]:
+        """The messages of a call: (channel, recipient, stage, ref, shown_at, closed)."""
+        return [
+            (str(r[0]), str(r[1]), int(str(r[2])), str(r[3]),
+             None if r[4] is None else float(str(r[4])), str(r[5]))
+            for r in self._query(
+                "SELECT channel, recipient, stage, ref, sent_at, closed FROM messages"
+                " WHERE thread = ? ORDER BY channel, recipient",
+                (thread,),
+            )
+        ]  # fmt: skip
 
 
 __all__ = [
@@ -483,6 +753,7 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "Outbox",
+    "Plan",
     "State",
     "transition",
 ]

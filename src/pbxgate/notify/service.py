@@ -9,7 +9,6 @@ starts fast and returns control to the dialplan at once. ``run_worker`` runs ins
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pbxgate.cdr.numbers import InternalRule
@@ -18,25 +17,35 @@ from pbxgate.config import Settings
 from pbxgate.notify.events import CallEvent
 from pbxgate.notify.outbox import Outbox
 from pbxgate.notify.settings import NotifySettings
-from pbxgate.private import FILE_MODE
 
 if TYPE_CHECKING:  # not imported at run time: pbxgate-agi starts faster without them
     import asyncio
 
     import httpx
 
-_outboxes: dict[Path, Outbox] = {}
+_outboxes: dict[str, Outbox] = {}
 _outboxes_lock = threading.Lock()
 # Workers running in this process: accept() wakes them so an in-process event goes out at once.
 _wakers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
 
-def outbox_for(path: Path, mode: int = FILE_MODE) -> Outbox:
-    """The process-wide open outbox at ``path`` (opened once, kept open)."""
+def open_outbox(ns: NotifySettings, *, synchronous: str = "FULL") -> Outbox:
+    """A new connection to the configured outbox: the shared database of ``[notify.database]``
+    when it has a URL, else the SQLite file of ``[notify] outbox``."""
+    db = ns.database
+    if db.url:
+        password = db.password.reveal() if db.password else None
+        return Outbox.connect(db.url, password=password, node=db.node)
+    return Outbox.open(ns.outbox_path(), synchronous=synchronous, mode=ns.outbox_file_mode)
+
+
+def outbox_for(ns: NotifySettings) -> Outbox:
+    """The process-wide open outbox of these settings (opened once, kept open)."""
     with _outboxes_lock:
-        box = _outboxes.get(path)
+        key = ns.outbox_place()
+        box = _outboxes.get(key)
         if box is None:
-            box = _outboxes[path] = Outbox.open(path, mode=mode)
+            box = _outboxes[key] = open_outbox(ns)
         return box
 
 
@@ -68,8 +77,7 @@ def accept(settings: Settings, event: CallEvent) -> bool:
     """
     if not admitted(settings, event):
         return False
-    ns = settings.get(NotifySettings)
-    stored = outbox_for(ns.outbox_path(), ns.outbox_file_mode).enqueue(event)
+    stored = outbox_for(settings.get(NotifySettings)).enqueue(event)
     if stored:
         wake_workers()
     return stored
@@ -106,4 +114,12 @@ async def run_worker(
         box.close()
 
 
-__all__ = ["accept", "admitted", "close_outboxes", "outbox_for", "run_worker", "wake_workers"]
+__all__ = [
+    "accept",
+    "admitted",
+    "close_outboxes",
+    "open_outbox",
+    "outbox_for",
+    "run_worker",
+    "wake_workers",
+]

@@ -85,12 +85,26 @@ class WebhookSettings:
 
 
 @dataclass
+class DatabaseSettings:
+    """A shared outbox on PostgreSQL or MariaDB/MySQL, for several ``pbxgate serve`` nodes
+    (docs/notify.md, "Several nodes"). Empty ``url`` = the SQLite file of ``[notify] outbox``.
+    The URL carries no password: give ``password``/``_file``/``_env``."""
+
+    url: str = ""  # postgresql+psycopg://pbxgate@db/pbxgate, mysql+pymysql://pbxgate@db/pbxgate
+    password: Secret | None = None
+    # This node's name among those sharing the outbox; empty = the host name. A node that
+    # restarts takes back the deliveries it left in flight at once; another node's wait for
+    # their lease (lease_seconds) to run out.
+    node: str = ""
+
+
+@dataclass
 class RouteSettings:
     """A routing rule: matching calls go to ``channels`` (all their recipients unless listed)."""
 
     channels: list[str] = field(default_factory=list)
     recipients: list[str] = field(default_factory=list)
-    kinds: list[str] = field(default_factory=list)  # incoming, missed; empty = both
+    kinds: list[str] = field(default_factory=list)  # incoming, answered, ended, missed; empty = all
     did: str = ""  # regular expression matched in full against the DID; empty = any
     caller: str = ""  # regular expression matched in full against the caller number
     hours: str = ""  # "HH:MM-HH:MM" in the [cdr] timezone; may wrap midnight; empty = always
@@ -112,6 +126,17 @@ class NotifySettings:
     incoming_template_file: Path | None = None
     missed_template: str = ""
     missed_template_file: Path | None = None
+    answered_template: str = ""
+    answered_template_file: Path | None = None
+    ended_template: str = ""
+    ended_template_file: Path | None = None
+    # One message per call, edited as the call goes on (VK, Telegram; a webhook gets a POST per
+    # change; e-mail only the final state): "auto" = when [ami] is enabled (only the manager
+    # tells when a call is answered and ends), "on" or "off" (one message per event).
+    follow: str = "auto"
+    # An edit waits this long for the next change of its call, so that a call answered within
+    # a second of ringing costs one edit, not two (the first message never waits).
+    edit_delay: float = 1.0
     max_attempts: int = 10
     backoff_initial: float = 5.0
     backoff_max: float = 900.0
@@ -125,11 +150,16 @@ class NotifySettings:
     telegram: TelegramSettings = field(default_factory=TelegramSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
     # Named routing rules ([notify.routes.<name>]), applied in file order.
     routes: dict[str, RouteSettings] = field(default_factory=dict)
 
     def outbox_path(self) -> Path:
         return self.outbox or data_dir() / "outbox.sqlite3"
+
+    def outbox_place(self) -> str:
+        """Where the outbox is, for messages and as a key: the database URL or the file."""
+        return self.database.url or str(self.outbox_path())
 
     @property
     def outbox_file_mode(self) -> int:
@@ -137,9 +167,21 @@ class NotifySettings:
 
     def __post_init__(self) -> None:
         parse_mode(self.outbox_mode)  # a ValueError here is a one-line settings error
+        word = str(self.follow).strip().lower()
+        self.follow = {"true": "on", "yes": "on", "1": "on"}.get(word, word)
+        self.follow = {"false": "off", "no": "off", "0": "off"}.get(self.follow, self.follow)
+        if self.follow not in ("auto", "on", "off"):
+            raise ValueError(f"follow must be auto, on or off, not {word!r}")
+        if self.edit_delay < 0:
+            raise ValueError("edit_delay must not be negative")
+
+    def follows(self, ami_enabled: bool) -> bool:
+        """Whether a call's message follows it (``follow``, with "auto" meaning AMI is on)."""
+        return self.follow == "on" or (self.follow == "auto" and ami_enabled)
 
 
 __all__ = [
+    "DatabaseSettings",
     "EmailSettings",
     "NotifySettings",
     "RouteSettings",

@@ -5,7 +5,11 @@ The default incoming message keeps the article's first line, "Сейчас по�
 time in the PBX's zone. Variables available to a template:
 
     number, name, name_source, did, time (datetime), time_text, kind, dialstatus,
-    dialstatus_text, channel, context, extension, uniqueid, linkedid, extra (dict)
+    dialstatus_text, channel, context, extension, uniqueid, linkedid, extra (dict),
+    answered_by, answered_name, talk_seconds, talk_text ("2:31")
+
+A call whose message follows it (docs/notify.md, "The message follows the call") is shown with
+the template of its latest event: incoming, then answered, then ended or missed.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from pbxgate.errors import ConfigError
 from pbxgate.notify.channels.base import Message
-from pbxgate.notify.events import MISSED, CallEvent
+from pbxgate.notify.events import ANSWERED, ENDED, INCOMING, MISSED, CallEvent
 from pbxgate.notify.names import NameResolver
 from pbxgate.notify.timezone import local_time
 
@@ -42,6 +46,25 @@ DEFAULT_MISSED = """\
 {%- if dialstatus_text %}
 Причина: {{ dialstatus_text }}{% endif %}"""
 
+DEFAULT_ANSWERED = """\
+{{ number or "скрыт" }} — разговаривает с {{ answered_name ~ " (" ~ answered_by ~ ")"
+   if answered_name else answered_by or "оператором" }}
+{%- if name %}
+Имя: {{ name }}{% endif %}
+{%- if did %}
+Набран номер: {{ did }}{% endif %}
+Время: {{ time_text }}"""
+
+DEFAULT_ENDED = """\
+{{ number or "скрыт" }} — разговор {{ talk_text }}
+{%- if answered_by %} с {{ answered_name ~ " (" ~ answered_by ~ ")"
+   if answered_name else answered_by }}{% endif %}
+{%- if name %}
+Имя: {{ name }}{% endif %}
+{%- if did %}
+Набран номер: {{ did }}{% endif %}
+Время: {{ time_text }}"""
+
 # DIALSTATUS values: Asterisk app_dial documentation.
 DIALSTATUS_TEXT = {
     "NOANSWER": "не ответили",
@@ -54,7 +77,26 @@ DIALSTATUS_TEXT = {
     "INVALIDARGS": "ошибка набора",
 }
 
-SUBJECTS = {"incoming": "Входящий звонок", MISSED: "Пропущенный звонок"}
+SUBJECTS = {
+    INCOMING: "Входящий звонок",
+    ANSWERED: "Разговор",
+    ENDED: "Звонок завершён",
+    MISSED: "Пропущенный звонок",
+}
+DEFAULTS = {
+    INCOMING: DEFAULT_INCOMING,
+    ANSWERED: DEFAULT_ANSWERED,
+    ENDED: DEFAULT_ENDED,
+    MISSED: DEFAULT_MISSED,
+}
+
+
+def talk_text(seconds: float) -> str:
+    """2:31, or 1:02:07 past an hour."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _compile(env: SandboxedEnvironment, source: str, where: str) -> jinja2.Template:
@@ -84,11 +126,15 @@ class Renderer:
         missed: str = DEFAULT_MISSED,
         zone: tzinfo | None = None,
         names: NameResolver | None = None,
+        *,
+        answered: str = DEFAULT_ANSWERED,
+        ended: str = DEFAULT_ENDED,
     ) -> None:
         env = SandboxedEnvironment(autoescape=False, undefined=jinja2.ChainableUndefined)
+        sources = {INCOMING: incoming, ANSWERED: answered, ENDED: ended, MISSED: missed}
         self._templates = {
-            "incoming": _compile(env, incoming, "notify.incoming_template"),
-            MISSED: _compile(env, missed, "notify.missed_template"),
+            kind: _compile(env, source, f"notify.{kind}_template")
+            for kind, source in sources.items()
         }
         self.zone = zone
         self.names = names or NameResolver()
@@ -112,6 +158,10 @@ class Renderer:
             "uniqueid": event.uniqueid,
             "linkedid": event.linkedid,
             "extra": dict(event.extra),
+            "answered_by": event.answered_by,
+            "answered_name": event.answered_name,
+            "talk_seconds": event.talk_seconds,
+            "talk_text": talk_text(event.talk_seconds),
         }
 
     def render(self, event: CallEvent, extra: Mapping[str, Any] | None = None) -> Message:
@@ -120,11 +170,21 @@ class Renderer:
             text = self._templates[event.kind].render(ctx).strip()
         except jinja2.TemplateError as exc:
             # SecurityError (sandbox) is a TemplateError too; fall back to the built-in text.
-            fallback = DEFAULT_MISSED if event.kind == MISSED else DEFAULT_INCOMING
+            fallback = DEFAULTS[event.kind]
             text = SandboxedEnvironment().from_string(fallback).render(ctx).strip()
             text += f"\n(template error: {exc})"
         subject = f"{SUBJECTS[event.kind]}: {ctx['number'] or 'скрыт'}"
         return Message(text=text, subject=subject, event=event)
 
 
-__all__ = ["DEFAULT_INCOMING", "DEFAULT_MISSED", "DIALSTATUS_TEXT", "Renderer", "read_template"]
+__all__ = [
+    "DEFAULTS",
+    "DEFAULT_ANSWERED",
+    "DEFAULT_ENDED",
+    "DEFAULT_INCOMING",
+    "DEFAULT_MISSED",
+    "DIALSTATUS_TEXT",
+    "Renderer",
+    "read_template",
+    "talk_text",
+]

@@ -3,6 +3,11 @@
 The clock and the random source are passed in (tests step them); the asyncio loop only waits.
 Each delivery's idempotency key is ``"<event_id>|<channel>|<recipient>"``: the same on every
 attempt, so a resend after a crash is recognised by VK (``random_id``) and webhooks.
+
+When messages follow their calls (``follow``), each event is planned as the next state of its
+call's thread (pbxgate.notify.outbox): a channel that edits (VK, Telegram, webhook) shows the
+first state and edits in the later ones; one that cannot (e-mail) gets only the final state.
+Events of the middle of a call (``answered``, ``ended``) go nowhere without ``follow``.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 
-from pbxgate.notify.channels.base import Channel, Dead, Key, Outcome, Retry, Sent
-from pbxgate.notify.outbox import Delivery, Outbox
+from pbxgate.notify.channels.base import Channel, Dead, Gone, Key, Outcome, Retry, Sent, can_edit
+from pbxgate.notify.events import INCOMING, MISSED, CallEvent
+from pbxgate.notify.outbox import Delivery, Outbox, Plan
 from pbxgate.notify.recipients import RecipientBook, ref
 from pbxgate.notify.retry import RetryPolicy
 from pbxgate.notify.routing import Router
@@ -40,6 +46,8 @@ class Worker:
         rng: random.Random | None = None,
         lease: float = 120.0,
         concurrency: int = 8,
+        follow: bool = False,
+        edit_delay: float = 1.0,
     ) -> None:
         self.outbox = outbox
         self.channels = dict(channels)
@@ -51,18 +59,33 @@ class Worker:
         self.rng = rng or random.Random()
         self.lease = lease
         self.concurrency = max(1, concurrency)
+        self.follow = follow
+        self.edit_delay = edit_delay
 
     def plan_new(self) -> int:
         """Turn unplanned events into delivery rows, in one transaction for up to 500 events;
         return how many rows were created."""
-        plans = []
-        for event in self.outbox.unplanned(500):
-            # the outbox keeps references, never a webhook URL's secret parts (recipients.py)
-            targets = [(ch, ref(r)) for ch, r in self.router.targets(event)]
-            if not targets:
+        plans = [self._plan(event) for event in self.outbox.unplanned(500)]
+        if not plans:
+            return 0
+        return self.outbox.plan_many(plans, self.clock(), edit_delay=self.edit_delay)
+
+    def _plan(self, event: CallEvent) -> Plan:
+        # the outbox keeps references, never a webhook URL's secret parts (recipients.py)
+        targets = [(ch, ref(r)) for ch, r in self.router.targets(event)]
+        if not self.follow:
+            if event.kind not in (INCOMING, MISSED):
+                targets = []  # the middle of a call is shown only by a message that follows it
+            elif not targets:
                 log.info("event %s matches no route; nothing to send", event.event_id)
-            plans.append((event.event_id, targets))
-        return self.outbox.plan_many(plans, self.clock()) if plans else 0
+            return Plan(event.event_id, targets)
+        # a channel that cannot edit (e-mail) gets the final state alone
+        targets = [
+            (ch, r)
+            for ch, r in targets
+            if event.final or (ch in self.channels and can_edit(self.channels[ch]))
+        ]
+        return Plan(event.event_id, targets, thread=event.call_id, stage=event.stage)
 
     async def run_once(self) -> int:
         """One pass: plan, claim what is due, deliver concurrently. Returns deliveries tried."""
@@ -86,9 +109,24 @@ class Worker:
         recipient = self.book.resolve(d.recipient)
         if recipient is None:
             return Dead("this recipient is no longer in the settings")
+        if d.closed:
+            return Sent(f"not shown: {d.closed}")
         message = self.renderer.render(d.event)
+        key = idempotency_key(d)
         try:
-            return await channel.send(message, recipient, idempotency_key(d))
+            if d.shown_at is None:
+                return await channel.send(message, recipient, key)
+            # the call's message is shown already: edit it
+            if d.ref and can_edit(channel):
+                window = getattr(channel, "edit_window", None)
+                if window is not None and self.clock() - d.shown_at > window:
+                    hours = window / 3600
+                    return Gone(f"not edited: {d.channel} edits a message within {hours:g} h")
+                result: Outcome = await channel.edit(message, recipient, d.ref, key)  # type: ignore[attr-defined]
+                return result
+            if not d.event.final:
+                return Sent("not shown: this message cannot be edited; the final state will be")
+            return await channel.send(message, recipient, key)
         except Exception as exc:  # a bug in a channel must not stop the worker
             log.exception("channel %s failed unexpectedly", d.channel)
             return Retry(f"unexpected {type(exc).__name__} in channel {d.channel}")
@@ -97,8 +135,11 @@ class Worker:
         outcome = await self.attempt(d)
         now = self.clock()
         if isinstance(outcome, Sent):
-            self.outbox.mark_sent(d.id, now, outcome.detail)
+            self.outbox.mark_sent(d.id, now, outcome.detail, outcome.ref)
             log.info("sent %s via %s to %s", d.event.event_id, d.channel, d.recipient)
+        elif isinstance(outcome, Gone):
+            self.outbox.mark_gone(d.id, now, outcome.reason)
+            log.info("%s to %s: %s", d.channel, d.recipient, outcome.reason)
         elif isinstance(outcome, Dead):
             self.outbox.mark_dead(d.id, now, outcome.reason)
             log.warning("%s to %s: dead letter: %s", d.channel, d.recipient, outcome.reason)
@@ -130,7 +171,8 @@ class Worker:
         """Deliver until ``stop`` is set; ``wake`` cuts a wait short (a new event in-process).
 
         With ``until_idle`` it also returns once nothing is left to send now: only retries
-        whose backoff has not run out (they wait for the next run), and dead letters.
+        whose backoff has not run out (they wait for the next run), and dead letters (an edit
+        waiting a moment for its call's next change is waited for).
         The caller holds the outbox's worker lock, so in-flight rows are orphans of a worker
         that died: they go back to pending and are sent again with the same idempotency key.
         """
@@ -143,7 +185,12 @@ class Worker:
             if tried:
                 continue
             due = self.outbox.next_due()
-            if until_idle and (due is None or due > self.clock()) and self.outbox.backlog() == 0:
+            if (
+                until_idle
+                and (due is None or due > self.clock())
+                and self.outbox.backlog() == 0
+                and not self.outbox.waiting_first_attempt()
+            ):
                 return
             timeout = poll_interval
             if due is not None:

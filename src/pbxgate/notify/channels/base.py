@@ -24,6 +24,15 @@ class Message:
 @dataclass(frozen=True)
 class Sent:
     detail: str = ""
+    ref: str = ""  # the message's id at the channel (VK message_id), for later edits
+
+
+@dataclass(frozen=True)
+class Gone:
+    """The message can no longer be edited (its recipient deleted it; the channel's edit
+    window has passed): the call's later states are not shown, and nothing is resent."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,7 @@ class Dead:
     reason: str
 
 
-Outcome = Sent | Retry | Dead
+Outcome = Sent | Retry | Dead | Gone
 
 
 class Key(str):
@@ -63,12 +72,31 @@ class Channel(Protocol):
     async def aclose(self) -> None: ...
 
 
+class EditingChannel(Channel, Protocol):
+    """A channel whose messages can follow a call: the first state is sent, the later ones
+    replace it (VK, Telegram: an edit of the message; a webhook: another POST for the call)."""
+
+    # Seconds after sending during which the channel accepts edits (None: no limit).
+    edit_window: float | None
+
+    async def edit(self, message: Message, recipient: str, ref: str, key: str) -> Outcome:
+        """Show ``message`` in place of the one whose id is ``ref``."""
+        ...
+
+
+def can_edit(channel: Channel) -> bool:
+    return callable(getattr(channel, "edit", None))
+
+
 __all__ = [
     "Channel",
     "Dead",
+    "EditingChannel",
+    "Gone",
     "Key",
     "Message",
     "Outcome",
     "Retry",
     "Sent",
+    "can_edit",
 ]

@@ -5,13 +5,21 @@ the log mask and never put into a reason. Telegram has no idempotency key: a wor
 Telegram accepted a message but before the outbox recorded it may send that message twice
 (best effort, documented). Answers: ``{"ok": true, ...}`` or ``{"ok": false, "error_code": N,
 "description": "...", "parameters": {"retry_after": S}}``; 429 carries ``retry_after``.
+
+A message that follows its call is changed with ``editMessageText`` (``chat_id``,
+``message_id`` from the send's answer, ``text``). Telegram answers 400 "message is not
+modified" when the text is the same (nothing to do: counted as shown), and 400 "message to
+edit not found" or "message can't be edited" when the recipient deleted it: the message then
+stays as it was and nothing is sent again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import httpx
 
-from pbxgate.notify.channels.base import Dead, Message, Outcome, Retry, Sent
+from pbxgate.notify.channels.base import Dead, Gone, Message, Outcome, Retry, Sent
 from pbxgate.notify.logmask import guarded, mask
 from pbxgate.notify.ratelimit import AsyncLimiter
 from pbxgate.notify.settings import TelegramSettings
@@ -19,13 +27,26 @@ from pbxgate.notify.settings import TelegramSettings
 MAX_TEXT = 4096  # sendMessage: 1-4096 characters
 
 
-def classify(status: int, body: object) -> Outcome:
+# 400 descriptions of editMessageText for a message that cannot be edited (any more).
+EDIT_GONE = ("message to edit not found", "message can't be edited", "message_id_invalid")
+
+
+def classify(status: int, body: object, *, editing: bool = False) -> Outcome:
     data = body if isinstance(body, dict) else {}
     if status == 200 and data.get("ok"):
+        if editing:
+            return Sent("Telegram edited the message")
         result = data.get("result")
         mid = result.get("message_id") if isinstance(result, dict) else None
-        return Sent(f"Telegram message id {mid}")
+        ref = str(mid) if isinstance(mid, int) and not isinstance(mid, bool) else ""
+        return Sent(f"Telegram message id {mid}", ref=ref)
     desc = mask(str(data.get("description", "")))[:200]
+    if editing and status == 400:
+        lowered = desc.lower()
+        if "message is not modified" in lowered:
+            return Sent("Telegram already shows this text")
+        if any(text in lowered for text in EDIT_GONE):
+            return Gone(f"not edited: Telegram: {desc}")
     if status == 429:
         params = data.get("parameters")
         after = params.get("retry_after", 1) if isinstance(params, dict) else 1
@@ -41,6 +62,7 @@ def classify(status: int, body: object) -> Outcome:
 
 class TelegramChannel:
     name = "telegram"
+    edit_window: float | None = None
 
     def __init__(
         self,
@@ -57,8 +79,21 @@ class TelegramChannel:
     async def send(self, message: Message, recipient: str, key: str) -> Outcome:
         if not self._token:
             return Dead("no Telegram bot token configured ([notify.telegram] token)")
-        url = f"{self.settings.api_base.rstrip('/')}/bot{self._token.reveal()}/sendMessage"
         payload = {"chat_id": recipient, "text": message.text[:MAX_TEXT]}
+        return await self._call("sendMessage", payload, editing=False)
+
+    async def edit(self, message: Message, recipient: str, ref: str, key: str) -> Outcome:
+        if not self._token:
+            return Dead("no Telegram bot token configured ([notify.telegram] token)")
+        try:
+            message_id = int(ref)
+        except ValueError:
+            return Gone("not edited: the message id Telegram gave is not a number")
+        payload = {"chat_id": recipient, "message_id": message_id, "text": message.text[:MAX_TEXT]}
+        return await self._call("editMessageText", payload, editing=True)
+
+    async def _call(self, method: str, payload: Mapping[str, object], *, editing: bool) -> Outcome:
+        url = f"{self.settings.api_base.rstrip('/')}/bot{self._token.reveal()}/{method}"
         await self.limiter.acquire()
         try:
             resp = await self._client.post(url, json=payload)
@@ -68,10 +103,10 @@ class TelegramChannel:
             body = resp.json()
         except ValueError:
             body = None
-        return classify(resp.status_code, body)
+        return classify(resp.status_code, body, editing=editing)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-__all__ = ["TelegramChannel", "classify"]
+__all__ = ["EDIT_GONE", "TelegramChannel", "classify"]

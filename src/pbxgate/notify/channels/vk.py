@@ -13,6 +13,12 @@ number from the outbox (:class:`~pbxgate.notify.channels.base.Key`): a positive 
 (the bots page types it int32), stored, so the same in every process, and distinct for every
 delivery of the outbox. A hash of the key was used before: 31 bits of it collide about once in
 2,000 messages to one peer (birthday bound), and VK then drops a message.
+
+A message that follows its call is changed with ``messages.edit`` (``peer_id``, ``message_id``
+from the send's answer, ``message``; VK answers ``{"response": 1}``). VK edits a message for 24
+hours after it was sent (error 909 "Can't edit this message, because it's too old"); a message
+its recipient deleted, or one VK will not edit, answers 15, 100, 104 or 920: the message then
+stays as it was, and nothing is sent again.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import logging
 
 import httpx
 
-from pbxgate.notify.channels.base import Dead, Message, Outcome, Retry, Sent
+from pbxgate.notify.channels.base import Dead, Gone, Message, Outcome, Retry, Sent
 from pbxgate.notify.logmask import guarded
 from pbxgate.notify.ratelimit import AsyncLimiter, SendWindow
 from pbxgate.notify.settings import VkSettings
@@ -37,6 +43,7 @@ MAX_MESSAGE = 9000  # messages.send: message is at most 9000 characters
 # real send times: never more than the limit within WINDOW seconds, even after a stall.
 HEADROOM = 0.9
 WINDOW = 1.15
+EDIT_WINDOW = 24 * 3600.0  # messages.edit: error 909 for a message older than this
 
 # VK error codes (schema errors.json, reference/vk.md §6) that are worth retrying later.
 TRANSIENT = {
@@ -68,6 +75,15 @@ PERMANENT = {
     914: "the message is too long",
     917: "you don't have access to this chat (add the community to the chat)",
 }
+# messages.edit: codes that mean the message itself cannot be edited (any more); a token or
+# request problem (5, 7, 8, 14) stays a dead letter for the admin.
+EDIT_GONE = {
+    15: "VK denies editing it (deleted by its recipient?)",
+    100: "VK no longer knows the message (deleted by its recipient?)",
+    104: "VK no longer knows the message",
+    909: "VK edits a message only within 24 hours of sending it",
+    920: "VK cannot edit this kind of message",
+}
 
 
 def random_id(key: str) -> int:
@@ -98,12 +114,17 @@ def peer_id(recipient: str) -> int:
     raise ValueError(f"{recipient!r} is not a VK recipient (123, chat:5, group:7)")
 
 
-def classify(body: object) -> Outcome:
-    """Turn a decoded VK answer into an outcome."""
+def classify(body: object, *, editing: bool = False) -> Outcome:
+    """Turn a decoded VK answer (to ``messages.send``, or with ``editing`` to
+    ``messages.edit``) into an outcome."""
     if not isinstance(body, dict):
         return Retry("VK answered with something that is not a JSON object")
     if "response" in body:
-        return Sent(f"VK message id {body['response']}")
+        if editing:
+            return Sent("VK edited the message")
+        mid = body["response"]
+        ref = str(mid) if isinstance(mid, int) and not isinstance(mid, bool) and mid > 0 else ""
+        return Sent(f"VK message id {mid}", ref=ref)
     error = body.get("error")
     if not isinstance(error, dict):
         return Retry("VK answered without response or error")
@@ -111,12 +132,15 @@ def classify(body: object) -> Outcome:
     vk_text = str(error.get("error_msg", ""))[:200]
     if code in TRANSIENT:
         return Retry(f"VK error {code}: {TRANSIENT[code]} [VK: {vk_text}]")
+    if editing and code in EDIT_GONE:
+        return Gone(f"not edited: VK error {code}: {EDIT_GONE[code]} [VK: {vk_text}]")
     plain = PERMANENT.get(code, "VK refused the message")
     return Dead(f"VK error {code}: {plain} [VK: {vk_text}]")
 
 
 class VkChannel:
     name = "vk"
+    edit_window: float | None = EDIT_WINDOW
 
     def __init__(
         self,
@@ -129,12 +153,23 @@ class VkChannel:
         self._token = guarded(settings.token)
         self.settings = settings
         self.url = settings.api_base.rstrip("/") + "/method/messages.send"
+        self.edit_url = settings.api_base.rstrip("/") + "/method/messages.edit"
         rate = settings.effective_rate()
         guard = SendWindow(max(1, int(rate)), WINDOW)
         self.limiter = limiter or AsyncLimiter(rate * HEADROOM, window=guard)
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout)
 
     async def send(self, message: Message, recipient: str, key: str) -> Outcome:
+        form = {"random_id": str(random_id(key))}
+        return await self._call(self.url, message, recipient, form, editing=False)
+
+    async def edit(self, message: Message, recipient: str, ref: str, key: str) -> Outcome:
+        form = {"message_id": ref}
+        return await self._call(self.edit_url, message, recipient, form, editing=True)
+
+    async def _call(
+        self, url: str, message: Message, recipient: str, extra: dict[str, str], *, editing: bool
+    ) -> Outcome:
         if not self._token:
             return Dead("no VK token configured ([notify.vk] token, token_file or token_env)")
         try:
@@ -144,17 +179,20 @@ class VkChannel:
         form = {
             "peer_id": str(peer),
             "message": message.text[:MAX_MESSAGE],
-            "random_id": str(random_id(key)),
+            **extra,
             "v": self.settings.api_version,
         }
+        return await self._post(url, form, editing=editing)
+
+    async def _post(self, url: str, form: dict[str, str], *, editing: bool) -> Outcome:
         headers = {"Authorization": f"Bearer {self._token.reveal()}"}
         await self.limiter.acquire()
         try:
-            resp = await self._client.post(self.url, data=form, headers=headers)
+            resp = await self._client.post(url, data=form, headers=headers)
         except httpx.TimeoutException:
-            return Retry(f"no answer from {httpx.URL(self.url).host} in time")
+            return Retry(f"no answer from {httpx.URL(url).host} in time")
         except httpx.TransportError as exc:
-            return Retry(f"network error talking to {httpx.URL(self.url).host}: {exc!r}"[:300])
+            return Retry(f"network error talking to {httpx.URL(url).host}: {exc!r}"[:300])
         if resp.status_code in (408, 429) or resp.status_code >= 500:
             return Retry(f"HTTP {resp.status_code} from {resp.url.host}")
         if resp.status_code != 200:
@@ -163,10 +201,19 @@ class VkChannel:
             body = resp.json()
         except ValueError:
             return Retry(f"VK answered with invalid JSON (HTTP {resp.status_code})")
-        return classify(body)
+        return classify(body, editing=editing)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-__all__ = ["PERMANENT", "TRANSIENT", "VkChannel", "classify", "peer_id", "random_id"]
+__all__ = [
+    "EDIT_GONE",
+    "EDIT_WINDOW",
+    "PERMANENT",
+    "TRANSIENT",
+    "VkChannel",
+    "classify",
+    "peer_id",
+    "random_id",
+]

@@ -5,6 +5,11 @@ the IETF draft "The Idempotency-Key HTTP Header Field"), so a receiver that hono
 one copy even when pbxgate resends after a crash. 2xx is success; 408, 429 and 5xx are retried
 (``Retry-After`` in seconds is respected); any other status is a dead letter. Reasons name only
 the host: webhook URLs often carry a secret in their path or query.
+
+Every body names its call (``call_id``: Asterisk's linkedid) and its ``kind``; ``final`` is true
+for the call's last state (ended or missed). When messages follow their calls, each change of a
+call is another POST with the same ``call_id`` (``update`` true after the first), in order: the
+receiver keeps the latest.
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ def header_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def payload(message: Message, key: str) -> dict[str, object]:
+def payload(message: Message, key: str, *, update: bool = False) -> dict[str, object]:
     event = dataclasses.asdict(message.event)
     event["extra"] = dict(message.event.extra)
     return {
         "event_id": message.event.event_id,
+        "call_id": message.event.call_id,
+        "kind": message.event.kind,
+        "final": message.event.final,
+        "update": update,
         "idempotency_key": key,
         "subject": message.subject,
         "text": message.text,
@@ -47,6 +56,7 @@ def _retry_after(resp: httpx.Response) -> float:
 
 class WebhookChannel:
     name = "webhook"
+    edit_window: float | None = None
 
     def __init__(
         self,
@@ -59,6 +69,13 @@ class WebhookChannel:
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout)
 
     async def send(self, message: Message, recipient: str, key: str) -> Outcome:
+        return await self._post(message, recipient, key, update=False)
+
+    async def edit(self, message: Message, recipient: str, ref: str, key: str) -> Outcome:
+        """Another POST for the same call (``update`` true): the receiver shows the latest."""
+        return await self._post(message, recipient, key, update=True)
+
+    async def _post(self, message: Message, recipient: str, key: str, *, update: bool) -> Outcome:
         headers = {"Idempotency-Key": header_key(key)}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token.reveal()}"
@@ -69,11 +86,12 @@ class WebhookChannel:
         if url.scheme not in ("http", "https"):
             return Dead("webhook recipient must be an http:// or https:// URL")
         try:
-            resp = await self._client.post(url, json=payload(message, key), headers=headers)
+            body = payload(message, key, update=update)
+            resp = await self._client.post(url, json=body, headers=headers)
         except httpx.TransportError as exc:
             return Retry(f"network error talking to {url.host}: {type(exc).__name__}")
         if 200 <= resp.status_code < 300:
-            return Sent(f"HTTP {resp.status_code} from {url.host}")
+            return Sent(f"HTTP {resp.status_code} from {url.host}", ref=message.event.call_id)
         if resp.status_code in (408, 429) or resp.status_code >= 500:
             return Retry(f"HTTP {resp.status_code} from {url.host}", after=_retry_after(resp))
         return Dead(f"HTTP {resp.status_code} from {url.host}")
