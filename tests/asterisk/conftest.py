@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.asterisk.live import LiveCalls
+from tests.asterisk.live import LiveCalls, LiveStream
 from tests.asterisk.office import Databases, Office, Scenario, scenarios
 from tests.asterisk.pbxgate_side import PbxgateSide
 from tests.conftest import require_dsn
@@ -28,6 +28,8 @@ class OfficeRun:
     live: list[dict[str, Any]]  # the calls pbxgate's AMI tracker saw end (CallState fields)
     # what a second pbxgate serve, with [ami] enabled and no AGI in the dialplan, delivered
     ami_delivered: list[dict[str, Any]]
+    # the calls that second serve's live-calls stream (its Unix socket) showed ending
+    streamed: list[dict[str, Any]]
 
     @property
     def logs(self) -> Path:
@@ -46,7 +48,8 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
             sc.started, sc.finished, ring, talk = saved["times"][sc.name]
             sc.truth = replace(sc.truth, ring=ring, talk=talk)
         yield OfficeRun(plan, Path(reuse) / "pbx", maria, pg, saved["delivered"], saved["table"],
-                        saved.get("live", []), saved.get("ami_delivered", []))  # fmt: skip
+                        saved.get("live", []), saved.get("ami_delivered", []),
+                        saved.get("streamed", []))  # fmt: skip
         return
     root = tmp_path_factory.mktemp("office")
     side = PbxgateSide(root / "pbxgate")
@@ -62,12 +65,15 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
     try:
         office.start()
         live = LiveCalls(office.ports["pbx_ami"], "pbxgate", office.ami_secret)
+        stream = LiveStream(ami_side.live_socket)
         try:
             live.start()
+            stream.start()
             try:
                 office.run(plan)
             finally:
                 live.stop()
+                stream.stop()
         finally:
             office.stop()
         side.wait_delivered()
@@ -79,9 +85,9 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
     ami_delivered = list(ami_side.receiver.bodies)
     times = {sc.name: [sc.started, sc.finished, sc.truth.ring, sc.truth.talk] for sc in plan}
     saved = {"times": times, "delivered": delivered, "table": databases.table, "live": live.ended,
-             "ami_delivered": ami_delivered}  # fmt: skip
+             "ami_delivered": ami_delivered, "streamed": stream.ended}  # fmt: skip
     (root / "plan.json").write_text(json.dumps(saved, ensure_ascii=False, indent=1))
     yield OfficeRun(plan, office.pbx.run, maria, pg, delivered, databases.table, live.ended,
-                    ami_delivered)  # fmt: skip
+                    ami_delivered, stream.ended)  # fmt: skip
     if not os.environ.get("PBXGATE_OFFICE_KEEP"):  # kept for PBXGATE_OFFICE_REUSE
         databases.drop()

@@ -86,10 +86,15 @@ class PbxgateSide:
 
     def follow_ami(self, port: int, secret: str) -> None:
         """Also queue events from the PBX's manager ([ami] enabled): for every call the AGI
-        sees too, the outbox must keep one event of each kind."""
+        sees too, the outbox must keep one event of each kind. The live calls are streamed
+        on :attr:`live_socket`."""
         with self.config.open("a", encoding="utf-8") as fh:
             fh.write(f'[ami]\nenabled = true\nport = {port}\nusername = "pbxgate"\n'
-                     f'secret = "{secret}"\n')  # fmt: skip
+                     f'secret = "{secret}"\nlive_socket = "{self.live_socket}"\n')  # fmt: skip
+
+    @property
+    def live_socket(self) -> Path:
+        return self.root / "live.sock"
 
     @property
     def agi_script(self) -> Path:

@@ -12,17 +12,23 @@ from tests.asterisk.office import Scenario
 pytestmark = pytest.mark.asterisk
 
 
-def _seen(run: OfficeRun, sc: Scenario) -> list[dict[str, object]]:
-    """The calls the tracker saw end that began while ``sc`` ran, from its caller."""
+def _seen(ended: list[dict[str, object]], sc: Scenario) -> list[dict[str, object]]:
+    """The calls seen to end that began while ``sc`` ran, from its caller."""
     return [
         call
-        for call in run.live
+        for call in ended
         if call["caller_number"] == sc.truth.src
         and sc.started - 1 <= float(call["started_at"]) <= sc.finished + 1  # type: ignore[arg-type]
     ]
 
 
-def test_every_inbound_call_is_followed_from_ring_to_hangup(office_run: OfficeRun) -> None:
+@pytest.mark.parametrize("where", ["tracker", "stream"])
+def test_every_inbound_call_is_followed_from_ring_to_hangup(
+    office_run: OfficeRun, where: str
+) -> None:
+    """By pbxgate's tracker following the manager, and by the live-calls stream of the
+    pbxgate serve that follows it (its Unix socket, as pbxgate ami live reads it)."""
+    ended = office_run.live if where == "tracker" else office_run.streamed
     inbound = [
         sc for sc in office_run.plan
         if sc.truth.direction == "inbound" and sc.truth.src.startswith("8499")
@@ -30,7 +36,7 @@ def test_every_inbound_call_is_followed_from_ring_to_hangup(office_run: OfficeRu
     assert len(inbound) >= 15
     wrong = []
     for sc in inbound:
-        seen = _seen(office_run, sc)
+        seen = _seen(ended, sc)
         if len(seen) != 1:
             wrong.append(f"{sc.name}: {len(seen)} calls seen")
             continue

@@ -519,3 +519,91 @@ def test_follow_setting(word: str, ami: bool, follows: bool) -> None:
 def test_follow_setting_rejects_nonsense() -> None:
     with pytest.raises(ValueError, match="auto, on or off"):
         NotifySettings(follow="sometimes")
+
+
+# -- found in review ------------------------------------------------------------------------
+
+
+def test_states_waiting_behind_a_retried_first_send_never_stall_the_outbox(place: Place) -> None:
+    """VK is down: each call's first send waits for a retry, its final state behind it (due
+    earlier). However many such calls, the first sends are still claimed when due, and
+    the outbox does not report the blocked states as due (no busy loop)."""
+    box = place.open()
+    for n in range(40):
+        ev = stages(n)
+        plan(box, ev["incoming"], [("vk", "1")], now=100.0)
+        (first,) = box.claim(100.0, 60.0, 1)
+        box.mark_retry(first.id, 100.0, next_at=200.0, error="VK error 10", attempt=1)
+        plan(box, ev["missed"], [("vk", "1")], now=100.5)
+    assert box.claim(150.0, 60.0, 8) == []
+    assert box.next_due() == 200.0
+    assert not box.waiting_first_attempt()
+    taken = box.claim(200.0, 60.0, 8)
+    assert [d.event.kind for d in taken] == ["incoming"] * 8
+
+
+def test_a_late_outcome_of_a_lost_lease_changes_nothing(place: Place) -> None:
+    """A node's lease ran out and the delivery was taken again: the first taker's outcome,
+    arriving late, no longer counts (the second one's does)."""
+    box = place.open()
+    plan(box, stages()["incoming"], [("vk", "1")], now=0.0)
+    (first,) = box.claim(0.0, lease=5.0, limit=5)
+    (again,) = box.claim(10.0, lease=5.0, limit=5)
+    assert again.attempts == 2
+    assert not box.mark_sent(first.id, 11.0, "late", ref="1", attempt=first.attempts)
+    assert not box.mark_retry(first.id, 11.0, 20.0, "late", attempt=first.attempts)
+    assert box.mark_sent(again.id, 11.0, "on time", ref="2", attempt=again.attempts)
+    assert box.thread(CALL)[0][3] == "2"
+
+
+def test_retrying_dead_letters_never_takes_a_message_back_in_time(place: Place) -> None:
+    box = place.open()
+    ev = stages()
+    plan(box, ev["incoming"], [("vk", "1")], now=0.0)
+    (first,) = box.claim(0.0, 60.0, 5)
+    box.mark_dead(first.id, 0.1, "VK error 901", attempt=1)
+    plan(box, ev["missed"], [("vk", "1")], now=1.0)
+    (final,) = box.claim(1.0, 60.0, 5)
+    box.mark_sent(final.id, 1.1, ref="77", attempt=1)
+    other = make_event(5)
+    box.enqueue(other)
+    box.plan(other.event_id, [("vk", "1")], 2.0)
+    (lone,) = box.claim(2.0, 60.0, 5)
+    box.mark_dead(lone.id, 2.1, "VK error 901", attempt=1)
+    assert box.revive(3.0) == 1  # the lone message, not the call's superseded first state
+    (revived,) = box.claim(3.0, 60.0, 5)
+    assert revived.id == lone.id
+
+
+def test_the_worker_outlives_an_outbox_that_fails_for_a_moment(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pbxgate.errors import DeliveryError
+
+    vk = EditingChannel()
+    worker, box, _ = follow_worker(tmp_path, {"vk": vk})
+    box.enqueue(make_event(1))
+    real_claim = box.claim
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise DeliveryError("outbox db: server closed the connection unexpectedly")
+        return real_claim(*args, **kwargs)
+
+    box.claim = flaky  # type: ignore[method-assign]
+
+    async def main() -> None:
+        stop, wake = asyncio.Event(), asyncio.Event()
+        task = asyncio.ensure_future(worker.run(stop, wake, poll_interval=0.01))
+        for _ in range(400):
+            if vk.log:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    assert [what for what, _, _ in vk.log] == ["send"]
+    assert "server closed the connection unexpectedly; trying again" in caplog.text

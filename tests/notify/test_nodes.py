@@ -115,14 +115,25 @@ def test_two_nodes_planning_one_call_at_once_keep_its_order(shared: Place) -> No
                 box.plan_many([p], 1.0, edit_delay=0.0)
 
         order = [plans[2], plans[0]] if n % 2 else [plans[0], plans[2]]
+        failures: list[BaseException] = []
+
+        def guarded(
+            box: Outbox, mine: list[Plan], failures: list[BaseException] = failures
+        ) -> None:
+            try:
+                plan(box, mine)
+            except BaseException as exc:
+                failures.append(exc)
+
         threads = [
-            threading.Thread(target=plan, args=(a, order)),
-            threading.Thread(target=plan, args=(b, [plans[1]])),
+            threading.Thread(target=guarded, args=(a, order)),
+            threading.Thread(target=guarded, args=(b, [plans[1]])),
         ]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=60)
+        assert not failures, failures
         (row,) = a.thread(events[0].call_id)
         assert row[2] == 2  # ended, whatever came last
         pending = a._query(
@@ -131,3 +142,50 @@ def test_two_nodes_planning_one_call_at_once_keep_its_order(shared: Place) -> No
             (events[0].call_id,),
         )
         assert pending == [("ended",)]  # one state waits to be shown: the last
+
+
+def test_one_worker_per_node_name(shared: Place, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pbxgate.errors import DeliveryError
+
+    monkeypatch.setattr("pbxgate.notify.outbox.NODE_LOCK_WAIT", 0.3)
+    first = shared.open("node-a")
+    first.acquire_worker_lock()
+    same = shared.open("node-a")
+    with pytest.raises(DeliveryError, match="another worker of node 'node-a'"):
+        same.acquire_worker_lock()
+    shared.open("node-b").acquire_worker_lock()  # another node is welcome
+    first.close()  # the process ends: its lock goes with its connection
+    same.acquire_worker_lock()
+
+
+def test_two_nodes_planning_the_same_event_at_once_both_succeed(shared: Place) -> None:
+    """With AMI on every node, each queues the same answered event and plans it at once."""
+    a, b = shared.open("node-a"), shared.open("node-b")
+    for n in range(30):
+        incoming, answered = make_event(n), make_event(n, kind="answered")
+        a.enqueue_many([incoming, answered])
+        a.plan_many([Plan(incoming.event_id, [("vk", "1"), ("vk", "2")],
+                          thread=incoming.call_id, stage=0)], 0.0)  # fmt: skip
+        same = Plan(answered.event_id, [("vk", "1"), ("vk", "2")], thread=answered.call_id,
+                    stage=1)  # fmt: skip
+        start, failures = threading.Barrier(2), []
+
+        def go(
+            box: Outbox,
+            start: threading.Barrier = start,
+            failures: list[BaseException] = failures,
+            same: Plan = same,
+        ) -> None:
+            start.wait()
+            try:
+                box.plan_many([same], 1.0, edit_delay=0.0)
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=go, args=(box,)) for box in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not failures, failures
+        assert [row[2] for row in a.thread(answered.call_id)] == [1, 1]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import ipaddress
 import logging
@@ -26,6 +27,7 @@ from typing import Any
 from pbxgate.agi.fastagi import FastAgiServer, ServerStats
 from pbxgate.agi.handlers import CallHandler
 from pbxgate.agi.settings import AgiSettings
+from pbxgate.ami.live import LiveHub
 from pbxgate.ami.notices import run_notices
 from pbxgate.ami.settings import AmiSettings
 from pbxgate.cdr.numbers import InternalRule
@@ -80,8 +82,10 @@ async def run_service(
     listen: tuple[str, int] | None = None,
     worker: WorkerFactory | None = run_worker,
     on_ready: Callable[[tuple[str, int]], None] | None = None,
+    live: LiveHub | None = None,
 ) -> ServerStats:
-    """Serve FastAGI (and deliver, unless ``worker`` is None) until ``stop`` is set."""
+    """Serve FastAGI (and deliver, unless ``worker`` is None) until ``stop`` is set; with
+    ``[ami] enabled``, follow the manager, publishing the live calls to ``live``."""
     agi = settings.get(AgiSettings)
     ns = settings.get(NotifySettings)
     ami_on = _ami_on(settings)
@@ -117,7 +121,8 @@ async def run_service(
     delivery = _WorkerThread(worker, settings, loop_factory(agi)) if worker else None
     if delivery is not None:
         await delivery.started()
-    notices = _WorkerThread(run_notices, settings, None) if ami_on else None
+    follow = functools.partial(run_notices, hub=live) if live is not None else run_notices
+    notices = _WorkerThread(follow, settings, None) if ami_on else None
     if notices is not None:
         await notices.started()
         notices.finished.add_done_callback(_log_failure)

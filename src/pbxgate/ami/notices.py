@@ -16,6 +16,7 @@ import logging
 
 from pbxgate.ami.calls import ENDED as CALL_ENDED
 from pbxgate.ami.calls import UNKNOWN_END, CallState, CallTracker
+from pbxgate.ami.live import LiveHub, serve_socket
 from pbxgate.ami.settings import AmiSettings
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.settings import CdrSettings
@@ -83,20 +84,30 @@ class CallNotices:
         )
 
 
-async def run_notices(settings: Settings, stop: asyncio.Event) -> None:
-    """Follow the manager and queue the calls' events until ``stop`` (``pbxgate serve``)."""
+async def run_notices(
+    settings: Settings, stop: asyncio.Event, *, hub: LiveHub | None = None
+) -> None:
+    """Follow the manager and queue the calls' events until ``stop`` (``pbxgate serve``);
+    publish every change to ``hub`` and stream it on the ``[ami] live_socket``."""
     ami = settings.get(AmiSettings)
     ami.credentials()  # a one-line error before anything starts
     ns = settings.get(NotifySettings)
     outbox = outbox_for(ns)
     notices = CallNotices(InternalRule.from_settings(settings.get(CdrSettings)))
+    hub = hub or LiveHub()
 
     def changed(state: CallState) -> None:
+        hub.publish(state)
         events = notices(state)
         if events and any(outbox.enqueue_many(events)):
             wake_workers()
 
-    await CallTracker(changed).follow(ami.client, stop)
+    socket = asyncio.ensure_future(serve_socket(hub, ami.live_socket_path(), stop))
+    try:
+        await CallTracker(changed).follow(ami.client, stop)
+    finally:
+        stop.set()
+        await socket
 
 
 __all__ = ["CallNotices", "run_notices"]

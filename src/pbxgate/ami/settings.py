@@ -13,9 +13,10 @@ Example (``/etc/asterisk/manager.conf`` needs a user with ``read = call`` at lea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pbxgate.config import Secret, section
+from pbxgate.config import Secret, data_dir, section
 from pbxgate.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -33,10 +34,15 @@ class AmiSettings:
     username: str = ""
     secret: Secret | None = None
     timeout: float = 10.0  # seconds for the connection, the login and each action
+    # pbxgate serve streams the live calls here (pbxgate ami live); empty = <data dir>/live.sock
+    live_socket: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError(f"port {self.port} is not a TCP port")
+
+    def live_socket_path(self) -> Path:
+        return self.live_socket or data_dir() / "live.sock"
 
     def credentials(self) -> tuple[str, str]:
         """The user and the secret; a one-line error when either is missing."""

@@ -134,6 +134,24 @@ class _ServerDb:
         return None
 
 
+class Conflict(DeliveryError):
+    """The database gave up a transaction to let another one through (a deadlock between
+    nodes, a lock wait that timed out): trying it again is right."""
+
+
+# PostgreSQL SQLSTATEs and MariaDB/MySQL error numbers of a transaction worth trying again.
+RETRY_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock not available
+RETRY_MYSQL = {1205, 1213}  # lock wait timeout, deadlock
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) in RETRY_SQLSTATES:
+        return True
+    args: tuple[object, ...] = tuple(getattr(orig, "args", ()))
+    return bool(args) and args[0] in RETRY_MYSQL
+
+
 def _reason(exc: BaseException) -> str:
     """The database's own words, on one line, without the statement and its parameters."""
     orig = getattr(exc, "orig", None) or exc
@@ -161,7 +179,8 @@ class ServerBackend:
             with self.engine.begin() as conn:
                 yield _ServerDb(conn)
         except SQLAlchemyError as exc:
-            raise DeliveryError(f"outbox {self.display}: {_reason(exc)}") from exc
+            kind = Conflict if _is_conflict(exc) else DeliveryError
+            raise kind(f"outbox {self.display}: {_reason(exc)}") from exc
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self.tx() as db:
@@ -171,6 +190,29 @@ class ServerBackend:
         if self.mysql:
             return sql.replace("INSERT INTO", "INSERT IGNORE INTO", 1)
         return sql + " ON CONFLICT DO NOTHING"
+
+    def hold_lock(self, name: str) -> Any | None:
+        """A connection holding the database's session lock ``name`` (PostgreSQL advisory
+        lock, MariaDB ``GET_LOCK``) until it is closed; None when another session holds it.
+        The server drops it when this process dies."""
+        from sqlalchemy import text  # noqa: PLC0415
+        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+        try:
+            conn = self.engine.connect()
+            if self.mysql:
+                got = conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": name[:64]}).scalar()
+            else:
+                got = conn.execute(
+                    text("SELECT pg_try_advisory_lock(hashtext(:n))"), {"n": name}
+                ).scalar()
+            conn.commit()
+        except SQLAlchemyError as exc:
+            raise DeliveryError(f"outbox {self.display}: {_reason(exc)}") from exc
+        if got:
+            return conn
+        conn.close()
+        return None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -251,4 +293,4 @@ def server_tables(metadata: Any) -> None:
     )
 
 
-__all__ = ["Db", "Result", "ServerBackend", "SqliteBackend", "server_tables"]
+__all__ = ["Conflict", "Db", "Result", "ServerBackend", "SqliteBackend", "server_tables"]

@@ -31,20 +31,33 @@ not claimed while another of its thread is in flight (never two edits racing).
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
+import random
 import secrets
 import socket
 import sqlite3
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ParamSpec, TypeVar
 
 from pbxgate.errors import DeliveryError
-from pbxgate.notify.backends import REASON_MAX, Db, ServerBackend, SqliteBackend, server_tables
+from pbxgate.notify.backends import (
+    REASON_MAX,
+    Conflict,
+    Db,
+    ServerBackend,
+    SqliteBackend,
+    server_tables,
+)
 from pbxgate.notify.events import CallEvent
 from pbxgate.private import FILE_MODE, private_file
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class State(Enum):
@@ -130,6 +143,15 @@ ADDED_COLUMNS = {
     "stage": "INTEGER NOT NULL DEFAULT 0",
     "owner": "TEXT NOT NULL DEFAULT ''",  # the node whose lease it is, while in flight
 }
+# A delivery ``d`` of a thread may go only when no earlier delivery of its thread is unfinished
+# (pending or in flight): a state planned later waits for it even when due first (the earlier
+# one was released by a node that died, or waits for a retry): shown out of order, it would be
+# overwritten, or sent as a second message. Two parameters: the pending and in-flight states.
+FIRST_OF_THREAD = (
+    "(d.thread = '' OR NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.thread = d.thread"
+    " AND x.channel = d.channel AND x.recipient = d.recipient AND x.id < d.id"
+    " AND x.state IN (?, ?)))"
+)
 LATE_INDEXES = """
 CREATE INDEX IF NOT EXISTS deliveries_thread ON deliveries(thread, channel, recipient, state)
     WHERE thread != '';
@@ -188,6 +210,28 @@ class DeadLetter:
     updated_at: float
 
 
+def _retried(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a write again when the database gave its transaction up for another's (a deadlock
+    between two nodes): a few times, a few milliseconds apart."""
+
+    @functools.wraps(method)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(RETRIES):
+            try:
+                return method(*args, **kwargs)
+            except Conflict:
+                if attempt == RETRIES - 1:
+                    raise
+                time.sleep(0.005 * (attempt + 1) + random.random() * 0.01)
+        raise AssertionError("unreachable")
+
+    return run
+
+
+RETRIES = 5
+NODE_LOCK_WAIT = 5.0  # seconds a worker waits for its node's lock before refusing to start
+
+
 def _default_node() -> str:
     """This host's name: a node that restarts takes back its own leases at once."""
     return socket.gethostname() or "pbxgate"
@@ -204,6 +248,7 @@ class Outbox:
         self.shared = db.shared
         self.node = node  # who holds the leases this outbox takes
         self._worker_lock: IO[bytes] | None = None
+        self._node_lock: Any = None  # a shared outbox's worker: the connection holding its lock
         self.mode = FILE_MODE
         self.number_base = 0
 
@@ -229,7 +274,11 @@ class Outbox:
             have = {str(r[1]) for r in conn.execute("PRAGMA table_info(deliveries)")}
             for column, definition in ADDED_COLUMNS.items():
                 if column not in have:
-                    conn.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {definition}")
+                    try:
+                        conn.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {definition}")
+                    except sqlite3.OperationalError as exc:  # another process was quicker
+                        if "duplicate column" not in str(exc):
+                            raise
             conn.executescript(LATE_INDEXES)
         except (OSError, sqlite3.Error) as exc:
             raise DeliveryError(f"cannot open the outbox {path}: {exc}") from exc
@@ -273,7 +322,11 @@ class Outbox:
             )
             metadata = MetaData()
             server_tables(metadata)
-            metadata.create_all(engine, checkfirst=True)
+            try:
+                metadata.create_all(engine, checkfirst=True)
+            except SQLAlchemyError:  # two nodes starting at once: the other made them
+                time.sleep(0.5)
+                metadata.create_all(engine, checkfirst=True)
         except SQLAlchemyError as exc:
             orig = getattr(exc, "orig", None) or exc
             reason = " ".join(str(orig).split())[:300]
@@ -297,6 +350,9 @@ class Outbox:
         self.number_base = int(row[0])
 
     def close(self) -> None:
+        if self._node_lock is not None:
+            self._node_lock.close()
+            self._node_lock = None
         self._db.close()
         if self._worker_lock is not None:
             self._worker_lock.close()
@@ -314,6 +370,7 @@ class Outbox:
         """Store ``event`` durably; False when an event with this ``event_id`` is already in."""
         return self.enqueue_many([event])[0]
 
+    @_retried
     def enqueue_many(self, events: Sequence[CallEvent]) -> list[bool]:
         """Store ``events`` durably, in one transaction (one fsync); for each, False when an
         event with its ``event_id`` is already in (or earlier in ``events``)."""
@@ -333,7 +390,24 @@ class Outbox:
 
     def acquire_worker_lock(self) -> None:
         """Become this outbox file's only worker (an flock the kernel drops when the process
-        dies). A shared outbox has one worker per node, and leases instead."""
+        dies); on a shared outbox, this node's only worker (a session lock the database drops
+        when the process dies): a second worker under the same node name would take back the
+        first one's deliveries in flight, as its own."""
+        if isinstance(self._db, ServerBackend):
+            # a node killed a moment ago: the server may not have ended its session yet
+            deadline = time.monotonic() + NODE_LOCK_WAIT
+            while (held := self._db.hold_lock(f"pbxgate-worker:{self.node}")) is None:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.2)
+            if held is None:
+                raise DeliveryError(
+                    f"another worker of node {self.node!r} is already delivering from "
+                    f"{self.display}",
+                    hint="give each pbxgate serve its own [notify.database] node",
+                )
+            self._node_lock = held
+            return
         if self.path is None:
             return
         fd = os.open(f"{self.path}.worker.lock", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.mode)
@@ -360,6 +434,7 @@ class Outbox:
         """Create one pending delivery per (channel, recipient); mark the event planned."""
         return self.plan_many([Plan(event_id, list(targets))], now)
 
+    @_retried
     def plan_many(self, plans: Sequence[Plan], now: float, *, edit_delay: float = 0.0) -> int:
         """:meth:`plan` for several events in one transaction (the events of a busy second are
         planned together, not one write each beside the calls' commits). A plan with a
@@ -388,23 +463,31 @@ class Outbox:
         return int(cur.rowcount)
 
     def _plan_thread(self, db: Db, plan: Plan, now: float, edit_delay: float) -> int:
-        # Every target gets its message row first (stage -1: new), and the thread's rows are
-        # then locked: nodes planning two states of one call at once take turns.
-        db.executemany(
-            self._db.ignore(
-                "INSERT INTO messages (thread, channel, recipient, stage, updated_at)"
-                " VALUES (?, ?, ?, -1, ?)"
-            ),
-            [(plan.thread, channel, recipient, now) for channel, recipient in plan.targets],
-        )
-        known = {
-            (str(r[0]), str(r[1])): (int(r[2]), r[3], str(r[4]))
-            for r in db.execute(
-                "SELECT channel, recipient, stage, sent_at, closed FROM messages WHERE thread = ?"
-                " ORDER BY channel, recipient" + self._db.for_update,
-                (plan.thread,),
+        # The thread's rows are locked first (nodes planning two states of one call at once
+        # take turns), then the targets without a row get one (stage -1: new) and all are
+        # read again. Locking before inserting: two nodes that both inserted (or met) a row
+        # first would each hold a shared lock on it and wait for the other's.
+        def rows() -> dict[tuple[str, str], tuple[int, Any, str]]:
+            return {
+                (str(r[0]), str(r[1])): (int(r[2]), r[3], str(r[4]))
+                for r in db.execute(
+                    "SELECT channel, recipient, stage, sent_at, closed FROM messages"
+                    " WHERE thread = ? ORDER BY channel, recipient" + self._db.for_update,
+                    (plan.thread,),
+                )
+            }
+
+        known = rows()
+        missing = [t for t in dict.fromkeys(plan.targets) if t not in known]
+        if missing:
+            db.executemany(
+                self._db.ignore(
+                    "INSERT INTO messages (thread, channel, recipient, stage, updated_at)"
+                    " VALUES (?, ?, ?, -1, ?)"
+                ),
+                [(plan.thread, channel, recipient, now) for channel, recipient in missing],
             )
-        }
+            known = rows()
         count = 0
         for channel, recipient in dict.fromkeys([*plan.targets, *known]):
             row = known.get((channel, recipient))
@@ -444,32 +527,33 @@ class Outbox:
             count += self._insert(db, plan, channel, recipient, due)
         return count
 
+    @_retried
     def claim(self, now: float, lease: float, limit: int) -> list[Delivery]:
         """Take up to ``limit`` due deliveries in flight until ``now + lease``; of a thread,
-        one at a time (the earliest), and none while another of it is in flight. On a shared
-        outbox the rows taken are locked and those another node is taking are skipped."""
+        only its earliest unfinished delivery (so none while another is in flight). On a
+        shared outbox the rows taken are locked and those another node is taking are
+        skipped."""
         with self._tx() as db:
-            found = list(
-                db.execute(
-                    "SELECT id, thread, channel, recipient FROM deliveries"
-                    " WHERE (state = ? AND next_attempt_at <= ?)"
-                    "    OR (state = ? AND lease_until <= ?)"
-                    " ORDER BY next_attempt_at, id LIMIT ?" + self._db.skip_locked,
-                    (State.PENDING.value, now, State.INFLIGHT.value, now, limit),
+            found = [
+                int(r[0])
+                for r in db.execute(
+                    "SELECT d.id FROM deliveries d"
+                    " WHERE ((d.state = ? AND d.next_attempt_at <= ?)"
+                    "    OR (d.state = ? AND d.lease_until <= ?))"
+                    " AND " + FIRST_OF_THREAD + " ORDER BY d.next_attempt_at, d.id LIMIT ?"
+                    + self._db.skip_locked,
+                    (State.PENDING.value, now, State.INFLIGHT.value, now,
+                     State.PENDING.value, State.INFLIGHT.value, limit),
                 )
-            )
-            first = self._first_of_threads(db, [r for r in found if r[1]])
-            chosen = [
-                int(r[0]) for r in found if not r[1] or first.get((r[1], r[2], r[3])) == int(r[0])
-            ]
-            if not chosen:
+            ]  # fmt: skip
+            if not found:
                 return []
             db.executemany(
                 "UPDATE deliveries SET state = ?, lease_until = ?, attempts = attempts + 1,"
                 " updated_at = ?, owner = ? WHERE id = ?",
-                [(State.INFLIGHT.value, now + lease, now, self.node, i) for i in chosen],
+                [(State.INFLIGHT.value, now + lease, now, self.node, i) for i in found],
             )
-            marks = ",".join("?" * len(chosen))
+            marks = ",".join("?" * len(found))
             rows = list(
                 db.execute(
                     "SELECT d.id, e.payload, d.channel, d.recipient, d.attempts, d.thread,"
@@ -478,7 +562,7 @@ class Outbox:
                     " LEFT JOIN messages m ON d.thread != '' AND m.thread = d.thread"
                     "  AND m.channel = d.channel AND m.recipient = d.recipient"
                     f" WHERE d.id IN ({marks}) ORDER BY d.next_attempt_at, d.id",
-                    chosen,
+                    found,
                 )
             )
         base = self.number_base
@@ -489,26 +573,7 @@ class Outbox:
             for r in rows
         ]  # fmt: skip
 
-    @staticmethod
-    def _first_of_threads(db: Db, rows: Sequence[Sequence[Any]]) -> dict[tuple[str, str, str], int]:
-        """For the threads of ``rows``: the id of each one's earliest unfinished delivery
-        (pending or in flight), the only one of the thread that may go now. A state planned
-        later waits for it even when due first (the earlier one was released by a node that
-        died): shown out of order, it would be overwritten, or sent as a second message."""
-        first: dict[tuple[str, str, str], int] = {}
-        threads = sorted({str(r[1]) for r in rows})
-        for start in range(0, len(threads), 200):
-            part = threads[start : start + 200]
-            marks = ",".join("?" * len(part))
-            for r in db.execute(
-                "SELECT thread, channel, recipient, min(id) FROM deliveries"
-                f" WHERE thread IN ({marks}) AND state IN (?, ?)"
-                " GROUP BY thread, channel, recipient",
-                (*part, State.PENDING.value, State.INFLIGHT.value),
-            ):
-                first[(str(r[0]), str(r[1]), str(r[2]))] = int(r[3])
-        return first
-
+    @_retried
     def _move(self, action: Action, ids: Sequence[int], sets: str, params: Sequence[object]) -> int:
         with self._tx() as db:
             return self._move_in(db, action, ids, sets, params)
@@ -520,24 +585,46 @@ class Outbox:
         ids: Sequence[int],
         sets: str,
         params: Sequence[object],
+        holder: tuple[str, int] | None = None,
     ) -> int:
+        """Apply ``action`` to the deliveries ``ids`` that are in one of its source states;
+        with ``holder`` (node, attempt), only while that node's claim of that attempt holds
+        (a lease that ran out and was taken by another node is not this node's to finish)."""
         sources, target = TRANSITIONS[action]
         marks = ",".join("?" * len(sources))
         idmarks = ",".join("?" * len(ids))
-        cur = db.execute(
+        sql = (
             f"UPDATE deliveries SET state = ?, {sets}"
-            f" WHERE id IN ({idmarks}) AND state IN ({marks})",
-            (target.value, *params, *ids, *(s.value for s in sources)),
+            f" WHERE id IN ({idmarks}) AND state IN ({marks})"
         )
-        return int(cur.rowcount)
+        args: list[object] = [target.value, *params, *ids, *(s.value for s in sources)]
+        if holder is not None:
+            sql += " AND owner = ? AND attempts = ?"
+            args += holder
+        return int(db.execute(sql, args).rowcount)
 
-    def mark_sent(self, delivery_id: int, now: float, detail: str = "", ref: str = "") -> bool:
+    def _holder(self, attempt: int | None) -> tuple[str, int] | None:
+        return None if attempt is None else (self.node, attempt)
+
+    @_retried
+    def mark_sent(
+        self,
+        delivery_id: int,
+        now: float,
+        detail: str = "",
+        ref: str = "",
+        *,
+        attempt: int | None = None,
+    ) -> bool:
         """The delivery was shown (or needs no showing: ``detail`` says why); for a thread,
-        its message's id ``ref`` is kept from the first state shown."""
+        its message's id ``ref`` is kept from the first state shown. With ``attempt`` (the
+        claimed delivery's), only if this node still holds that claim."""
         sets = "lease_until = NULL, updated_at = ?, last_error = ?"
+        params = (now, detail[:REASON_MAX])
         with self._tx() as db:
             moved = (
-                self._move_in(db, Action.SENT, [delivery_id], sets, (now, detail[:REASON_MAX])) == 1
+                self._move_in(db, Action.SENT, [delivery_id], sets, params, self._holder(attempt))
+                == 1
             )
             if moved:
                 db.execute(
@@ -549,13 +636,18 @@ class Outbox:
                 )
             return moved
 
-    def mark_gone(self, delivery_id: int, now: float, reason: str) -> bool:
+    @_retried
+    def mark_gone(
+        self, delivery_id: int, now: float, reason: str, *, attempt: int | None = None
+    ) -> bool:
         """The thread's message can no longer be edited: this delivery is done (``reason``
         kept), and the thread's later states are not sent."""
         sets = "lease_until = NULL, updated_at = ?, last_error = ?"
+        params = (now, reason[:REASON_MAX])
         with self._tx() as db:
             moved = (
-                self._move_in(db, Action.SENT, [delivery_id], sets, (now, reason[:REASON_MAX])) == 1
+                self._move_in(db, Action.SENT, [delivery_id], sets, params, self._holder(attempt))
+                == 1
             )
             if moved:
                 db.execute(
@@ -566,15 +658,35 @@ class Outbox:
                 )
             return moved
 
-    def mark_retry(self, delivery_id: int, now: float, next_at: float, error: str) -> bool:
+    @_retried
+    def mark_retry(
+        self,
+        delivery_id: int,
+        now: float,
+        next_at: float,
+        error: str,
+        *,
+        attempt: int | None = None,
+    ) -> bool:
         sets = "lease_until = NULL, updated_at = ?, next_attempt_at = ?, last_error = ?"
-        return (
-            self._move(Action.RETRY, [delivery_id], sets, (now, next_at, error[:REASON_MAX])) == 1
-        )
+        params = (now, next_at, error[:REASON_MAX])
+        with self._tx() as db:
+            return (
+                self._move_in(db, Action.RETRY, [delivery_id], sets, params, self._holder(attempt))
+                == 1
+            )
 
-    def mark_dead(self, delivery_id: int, now: float, reason: str) -> bool:
+    @_retried
+    def mark_dead(
+        self, delivery_id: int, now: float, reason: str, *, attempt: int | None = None
+    ) -> bool:
         sets = "lease_until = NULL, updated_at = ?, last_error = ?"
-        return self._move(Action.DEAD, [delivery_id], sets, (now, reason[:REASON_MAX])) == 1
+        params = (now, reason[:REASON_MAX])
+        with self._tx() as db:
+            return (
+                self._move_in(db, Action.DEAD, [delivery_id], sets, params, self._holder(attempt))
+                == 1
+            )
 
     def release_inflight(self, now: float) -> int:
         """Return in-flight deliveries to pending: every one of an outbox file (call only while
@@ -596,8 +708,19 @@ class Outbox:
         return self._move(Action.RELEASE, ids, sets, (now, now))
 
     def revive(self, now: float, channel: str | None = None) -> int:
-        """Dead letters back to pending with a fresh attempt budget (``pbxgate notify retry``)."""
-        ids = [int(str(r[0])) for r in self._ids_in(State.DEAD, channel)]
+        """Dead letters back to pending with a fresh attempt budget (``pbxgate notify retry``);
+        not a call's state that a later one of its message has replaced (shown again, it would
+        take the message back in time)."""
+        sql = (
+            "SELECT d.id FROM deliveries d WHERE d.state = ? AND (d.thread = '' OR NOT EXISTS"
+            " (SELECT 1 FROM deliveries x WHERE x.thread = d.thread AND x.channel = d.channel"
+            " AND x.recipient = d.recipient AND x.id > d.id AND x.state != ?))"
+        )
+        params: list[object] = [State.DEAD.value, State.DEAD.value]
+        if channel:
+            sql += " AND d.channel = ?"
+            params.append(channel)
+        ids = [int(str(r[0])) for r in self._query(sql, params)]
         if not ids:
             return 0
         sets = "attempts = 0, updated_at = ?, next_attempt_at = ?"
@@ -622,12 +745,14 @@ class Outbox:
         return self._query(sql, params)
 
     def next_due(self) -> float | None:
-        """The earliest time a pending delivery becomes due or a lease runs out."""
+        """The earliest time a pending delivery may be claimed or a lease runs out (a state
+        that waits for an earlier one of its call does not count: it goes after that one)."""
         row = self._query(
-            "SELECT min(CASE WHEN state = ? THEN next_attempt_at ELSE lease_until END)"
-            " FROM deliveries WHERE state IN (?, ?)",
-            (State.PENDING.value, State.PENDING.value, State.INFLIGHT.value),
-        )[0]
+            "SELECT min(CASE WHEN d.state = ? THEN d.next_attempt_at ELSE d.lease_until END)"
+            " FROM deliveries d WHERE d.state IN (?, ?) AND " + FIRST_OF_THREAD,
+            (State.PENDING.value, State.PENDING.value, State.INFLIGHT.value,
+             State.PENDING.value, State.INFLIGHT.value),
+        )[0]  # fmt: skip
         return None if row[0] is None else float(str(row[0]))
 
     # -- status, retry, purge -----------------------------------------------------------------
@@ -636,8 +761,10 @@ class Outbox:
         """Whether a delivery never tried yet is waiting (an edit's short delay)."""
         return bool(
             self._query(
-                "SELECT 1 FROM deliveries WHERE state = ? AND attempts = 0 LIMIT 1",
-                (State.PENDING.value,),
+                "SELECT 1 FROM deliveries d WHERE d.state = ? AND d.attempts = 0 AND "
+                + FIRST_OF_THREAD
+                + " LIMIT 1",
+                (State.PENDING.value, State.PENDING.value, State.INFLIGHT.value),
             )
         )
 

@@ -17,6 +17,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping
 
+from pbxgate.errors import DeliveryError
 from pbxgate.notify.channels.base import Channel, Dead, Gone, Key, Outcome, Retry, Sent, can_edit
 from pbxgate.notify.events import INCOMING, MISSED, CallEvent
 from pbxgate.notify.outbox import Delivery, Outbox, Plan
@@ -90,7 +91,9 @@ class Worker:
     async def run_once(self) -> int:
         """One pass: plan, claim what is due, deliver concurrently. Returns deliveries tried."""
         self.plan_new()
-        claimed = self.outbox.claim(self.clock(), self.lease, self.concurrency * 4)
+        # no more than are sent at once: a lease starts at the claim, so a row that waited
+        # in this process for a slow channel could run out and be taken by another node
+        claimed = self.outbox.claim(self.clock(), self.lease, self.concurrency)
         if not claimed:
             return 0
         gate = asyncio.Semaphore(self.concurrency)
@@ -135,22 +138,22 @@ class Worker:
         outcome = await self.attempt(d)
         now = self.clock()
         if isinstance(outcome, Sent):
-            self.outbox.mark_sent(d.id, now, outcome.detail, outcome.ref)
+            self.outbox.mark_sent(d.id, now, outcome.detail, outcome.ref, attempt=d.attempts)
             log.info("sent %s via %s to %s", d.event.event_id, d.channel, d.recipient)
         elif isinstance(outcome, Gone):
-            self.outbox.mark_gone(d.id, now, outcome.reason)
+            self.outbox.mark_gone(d.id, now, outcome.reason, attempt=d.attempts)
             log.info("%s to %s: %s", d.channel, d.recipient, outcome.reason)
         elif isinstance(outcome, Dead):
-            self.outbox.mark_dead(d.id, now, outcome.reason)
+            self.outbox.mark_dead(d.id, now, outcome.reason, attempt=d.attempts)
             log.warning("%s to %s: dead letter: %s", d.channel, d.recipient, outcome.reason)
         else:
             next_at = self.policy.next_attempt_at(d.attempts, now, self.rng, outcome.after)
             if next_at is None:
                 reason = f"gave up after {d.attempts} attempts: {outcome.reason}"
-                self.outbox.mark_dead(d.id, now, reason)
+                self.outbox.mark_dead(d.id, now, reason, attempt=d.attempts)
                 log.warning("%s to %s: %s", d.channel, d.recipient, reason)
             else:
-                self.outbox.mark_retry(d.id, now, next_at, outcome.reason)
+                self.outbox.mark_retry(d.id, now, next_at, outcome.reason, attempt=d.attempts)
                 log.info(
                     "%s to %s: %s; retry in %.1f s",
                     d.channel,
@@ -179,22 +182,36 @@ class Worker:
         released = self.outbox.release_inflight(self.clock())
         if released:
             log.warning("resending %d deliveries a stopped worker left in flight", released)
+        failing = 0
         while not stop.is_set():
             wake.clear()
-            tried = await self.run_once()
-            if tried:
+            try:
+                tried = await self.run_once()
+                if tried:
+                    failing = 0
+                    continue
+                due = self.outbox.next_due()
+                if (
+                    until_idle
+                    and (due is None or due > self.clock())
+                    and self.outbox.backlog() == 0
+                    and not self.outbox.waiting_first_attempt()
+                ):
+                    return
+            except DeliveryError as exc:
+                if until_idle:
+                    raise
+                # the outbox's database went away for a moment (a shared server restarting,
+                # a deadlock between nodes): the calls keep being taken; try again shortly
+                failing += 1
+                log.error("outbox: %s; trying again in %.0f s", exc, min(30.0, failing))
+                await _wait_any(stop, wake, min(30.0, failing))
                 continue
-            due = self.outbox.next_due()
-            if (
-                until_idle
-                and (due is None or due > self.clock())
-                and self.outbox.backlog() == 0
-                and not self.outbox.waiting_first_attempt()
-            ):
-                return
+            failing = 0
             timeout = poll_interval
             if due is not None:
-                timeout = min(poll_interval, max(0.0, due - self.clock()))
+                # at least a moment: what is due may be being taken by another node right now
+                timeout = min(poll_interval, max(0.01, due - self.clock()))
             await _wait_any(stop, wake, timeout)
 
 
