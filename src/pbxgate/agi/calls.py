@@ -41,7 +41,7 @@ DID_VARS = ("FROM_DID", "CDR(did)")
 # apps/app_dial.c DIALSTATUS values that mean nobody answered.
 NOT_ANSWERED = frozenset({"NOANSWER", "BUSY", "CANCEL", "CHANUNAVAIL", "CONGESTION"})
 # Parameters the builder reads itself; every other one travels in CallEvent.extra.
-KNOWN_PARAMS = frozenset({"linkedid", "dialstatus", "did"})
+KNOWN_PARAMS = frozenset({"linkedid", "dialstatus", "did", "pbx"})
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,7 @@ def build_event(
         occurred_at=now,
         dialstatus=dialstatus if request.kind == MISSED else "",
         extra=extra_params(request.params),
+        pbx=request.param("pbx"),
     )
 
 

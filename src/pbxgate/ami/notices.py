@@ -32,8 +32,9 @@ class CallNotices:
     """The events to queue for a call's changes: each inbound call's ``incoming`` once, its
     ``answered`` once a phone takes it, and at its end ``ended`` (answered) or ``missed``."""
 
-    def __init__(self, rule: InternalRule) -> None:
+    def __init__(self, rule: InternalRule, pbx: str = "") -> None:
         self.rule = rule
+        self.pbx = pbx
         self._announced: dict[str, int] = {}  # linkedid -> how many events were queued
 
     def __call__(self, state: CallState) -> list[CallEvent]:
@@ -81,6 +82,7 @@ class CallNotices:
             answered_by=state.answered_by,
             answered_name=state.answered_name,
             talk_seconds=round(talk, 3),
+            pbx=self.pbx,
         )
 
 
@@ -93,7 +95,7 @@ async def run_notices(
     ami.credentials()  # a one-line error before anything starts
     ns = settings.get(NotifySettings)
     outbox = outbox_for(ns)
-    notices = CallNotices(InternalRule.from_settings(settings.get(CdrSettings)))
+    notices = CallNotices(InternalRule.from_settings(settings.get(CdrSettings)), ami.pbx)
     hub = hub or LiveHub()
 
     def changed(state: CallState) -> None:

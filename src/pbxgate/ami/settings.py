@@ -34,6 +34,9 @@ class AmiSettings:
     username: str = ""
     secret: Secret | None = None
     timeout: float = 10.0  # seconds for the connection, the login and each action
+    # The name of this manager's PBX where pbxgate serves several (routes match it; the
+    # dialplan's AGI gives the same name as agi://.../notify?pbx=NAME); empty = the only one
+    pbx: str = ""
     # pbxgate serve streams the live calls here (pbxgate ami live); empty = <data dir>/live.sock
     live_socket: Path | None = None
 

@@ -6,6 +6,10 @@ outbox stores it once and a delivery retry can never produce a second message. `
 Asterisk's id shared by every channel of one call (``CHANNEL(linkedid)``, Asterisk 1.8+); the
 AGI side falls back to ``agi_uniqueid`` when it is unknown.
 
+With several PBXes, each event names its PBX (``pbx``: the AGI's ``pbx=`` parameter, ``[ami]
+pbx``) and its ids carry it (``incoming:office1/<linkedid>``): two PBXes' linkedids may be
+equal, their calls never are.
+
 A call's events, in the order they happen (their *stage*): ``incoming`` (it rings), ``answered``
 (a phone took it: AMI only), then one final event: ``ended`` (an answered call hung up: AMI
 only) or ``missed`` (nobody answered). The message that follows a call shows the latest stage.
@@ -46,6 +50,7 @@ class CallEvent:
     answered_by: str = ""  # "answered", "ended": the extension that took the call
     answered_name: str = ""  # its caller ID name ("Анна Смирнова"), when the PBX has one
     talk_seconds: float = 0.0  # "ended": from the answer to the hangup
+    pbx: str = ""  # the PBX the call is on, where pbxgate serves several ("" = the only one)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -56,12 +61,13 @@ class CallEvent:
     @property
     def event_id(self) -> str:
         """Stable id of this event: the same call and kind always give the same id."""
-        return f"{self.kind}:{self.linkedid or self.uniqueid}"
+        return f"{self.kind}:{self.call_id}"
 
     @property
     def call_id(self) -> str:
         """The call this event belongs to (every event of one call shares it)."""
-        return self.linkedid or self.uniqueid
+        call = self.linkedid or self.uniqueid
+        return f"{self.pbx}/{call}" if self.pbx else call
 
     @property
     def stage(self) -> int:

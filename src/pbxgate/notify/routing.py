@@ -2,10 +2,10 @@
 
 Without ``[notify.routes.<name>]`` tables every enabled channel gets every event for all its
 recipients. With routes, an event goes to the union of the matching routes' targets. A route
-matches when every condition it sets holds: event kind, DID and caller (regular expressions
-matched in full), time of day (``HH:MM-HH:MM`` in the PBX's zone, wrapping midnight when the end
-is earlier) and weekday. Time is the moment the AGI saw the call, so a retry a day later routes
-the same way.
+matches when every condition it sets holds: event kind, DID, caller and PBX (regular
+expressions matched in full), time of day (``HH:MM-HH:MM`` in the PBX's zone, wrapping
+midnight when the end is earlier) and weekday. Time is the moment the AGI saw the call, so a
+retry a day later routes the same way.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class Route:
     kinds: frozenset[str] = frozenset()
     did: re.Pattern[str] | None = None
     caller: re.Pattern[str] | None = None
+    pbx: re.Pattern[str] | None = None
     hours: tuple[time, time] | None = None
     weekdays: frozenset[int] = frozenset()
 
@@ -50,6 +51,7 @@ class Route:
             kinds=frozenset(rs.kinds),
             did=_regex(rs.did, f"{where}.did"),
             caller=_regex(rs.caller, f"{where}.caller"),
+            pbx=_regex(rs.pbx, f"{where}.pbx"),
             hours=_hours(rs.hours, f"{where}.hours") if rs.hours else None,
             weekdays=days,
         )
@@ -60,6 +62,8 @@ class Route:
         if self.did and not self.did.fullmatch(event.did):
             return False
         if self.caller and not self.caller.fullmatch(event.caller_number):
+            return False
+        if self.pbx and not self.pbx.fullmatch(event.pbx):
             return False
         if self.hours is None and not self.weekdays:
             return True

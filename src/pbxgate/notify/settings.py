@@ -107,6 +107,7 @@ class RouteSettings:
     kinds: list[str] = field(default_factory=list)  # incoming, answered, ended, missed; empty = all
     did: str = ""  # regular expression matched in full against the DID; empty = any
     caller: str = ""  # regular expression matched in full against the caller number
+    pbx: str = ""  # regular expression matched in full against the event's PBX name
     hours: str = ""  # "HH:MM-HH:MM" in the [cdr] timezone; may wrap midnight; empty = always
     weekdays: list[str] = field(default_factory=list)  # mon..sun; empty = every day
 

@@ -6,7 +6,7 @@ time in the PBX's zone. Variables available to a template:
 
     number, name, name_source, did, time (datetime), time_text, kind, dialstatus,
     dialstatus_text, channel, context, extension, uniqueid, linkedid, extra (dict),
-    answered_by, answered_name, talk_seconds, talk_text ("2:31")
+    answered_by, answered_name, talk_seconds, talk_text ("2:31"), pbx
 
 A call whose message follows it (docs/notify.md, "The message follows the call") is shown with
 the template of its latest event: incoming, then answered, then ended or missed.
@@ -162,6 +162,7 @@ class Renderer:
             "answered_name": event.answered_name,
             "talk_seconds": event.talk_seconds,
             "talk_text": talk_text(event.talk_seconds),
+            "pbx": event.pbx,
         }
 
     def render(self, event: CallEvent, extra: Mapping[str, Any] | None = None) -> Message:
