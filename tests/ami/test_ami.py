@@ -423,7 +423,9 @@ def test_inbound_calls_give_the_agi_events_and_only_those() -> None:
     assert [e.kind for e in notices(replace(base, linkedid="1.2"))] == ["incoming"]
     talking = replace(base, linkedid="1.2", state=TALKING, answered_by="102",
                       answered_name="Анна Смирнова", answered_at=12.5)  # fmt: skip
-    (answered,) = notices(talking)
+    # the caller of the missed 1.1 got through: that call is told too (called_back)
+    got_through, answered = notices(talking)
+    assert (got_through.event_id, got_through.dialstatus) == ("called_back:1.1", "GOTTHROUGH")
     assert (answered.event_id, answered.answered_by, answered.answered_name,
             answered.occurred_at) == ("answered:1.2", "102", "Анна Смирнова", 12.5)  # fmt: skip
     assert notices(replace(talking, ringing=())) == []  # answered once
@@ -577,3 +579,34 @@ def test_serve_stops_at_once_however_early_the_stop_comes(tmp_path: Path) -> Non
         await manager.close()
 
     asyncio.run(main())
+
+
+def test_a_missed_call_called_back_or_got_through_later_is_told() -> None:
+    from pbxgate.ami.notices import CallNotices
+    from pbxgate.cdr.numbers import InternalRule
+
+    notices = CallNotices(InternalRule(), callback_hours=1)
+    missed = CallState(linkedid="7.1", caller_number="84991000015", caller_name="", did="600",
+                       context="from-trunk", channel="IAX2/trunk-1", state=ENDED,
+                       started_at=100.0, ended_at=110.0)  # fmt: skip
+    assert [e.kind for e in notices(missed)] == ["incoming", "missed"]
+    out = CallState(linkedid="7.2", caller_number="101", caller_name="Анна", did="84991000015",
+                    context="from-internal", channel="IAX2/101-3", state=RINGING,
+                    started_at=200.0)  # fmt: skip
+    assert notices(out) == []  # ringing: not yet called back
+    (back,) = notices(replace(out, state=TALKING, answered_at=205.0, answered_by="84991000015"))
+    assert (back.event_id, back.call_id, back.dialstatus, back.answered_by,
+            back.answered_name, back.occurred_at) == (
+        "called_back:7.1", "7.1", "CALLBACK", "101", "Анна", 205.0)  # fmt: skip
+    assert notices(replace(out, state=ENDED, answered_at=205.0, ended_at=230.0)) == []  # once
+    # the caller's own next call, answered: got through; +7 and 8 forms are the same number
+    notices(replace(missed, linkedid="8.1", caller_number="+74991000015"))
+    again = replace(missed, linkedid="8.2", state=TALKING, answered_at=300.0,
+                    answered_by="102", ended_at=0.0)  # fmt: skip
+    kinds = [(e.kind, e.call_id, e.dialstatus) for e in notices(again)]
+    assert kinds == [("called_back", "8.1", "GOTTHROUGH"), ("incoming", "8.2", ""),
+                     ("answered", "8.2", "ANSWER")]  # fmt: skip
+    # past callback_hours, or an unanswered attempt: nothing
+    notices(replace(missed, linkedid="9.1", caller_number="84990000001"))
+    late = replace(out, linkedid="9.2", did="84990000001", state=TALKING, answered_at=4000.0)
+    assert notices(late) == []

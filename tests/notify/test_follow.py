@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -607,3 +608,26 @@ def test_the_worker_outlives_an_outbox_that_fails_for_a_moment(
     asyncio.run(main())
     assert [what for what, _, _ in vk.log] == ["send"]
     assert "server closed the connection unexpectedly; trying again" in caplog.text
+
+
+def test_a_missed_call_called_back_later_edits_its_message_but_mails_nothing_more(
+    tmp_path: Path,
+) -> None:
+    vk, mail = EditingChannel(), EditingChannel(edits=False)
+    worker, _, clock = follow_worker(tmp_path, {"vk": vk, "email": mail})
+    ev = stages()
+    back = make_event(1, kind="called_back", dialstatus="CALLBACK", answered_by="101",
+                      answered_name="Анна Смирнова", occurred_at=1700000900.0)  # fmt: skip
+    for event in (ev["incoming"], ev["missed"], back):  # each shown before the next comes
+        step(worker, clock, event, 2.0)
+        step(worker, clock, None, 0.0)
+    assert [line for _, _, line in vk.log] == [
+        "Сейчас поступит звонок с номера: +79161234567",
+        "Пропущенный звонок с номера: +79161234567",
+        "Пропущенный звонок с номера: +79161234567 — перезвонили: Анна Смирнова (101)",
+    ]
+    assert [line for _, _, line in mail.log] == ["Пропущенный звонок с номера: +79161234567"]
+    got_through = replace(back, dialstatus="GOTTHROUGH", answered_by="102", answered_name="")
+    assert Renderer().render(got_through).text.splitlines()[0] == (
+        "Пропущенный звонок с номера: +79161234567 — дозвонился позже, ответил 102"
+    )

@@ -13,15 +13,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from pbxgate.ami.calls import ENDED as CALL_ENDED
 from pbxgate.ami.calls import UNKNOWN_END, CallState, CallTracker
 from pbxgate.ami.live import LiveHub, serve_socket
 from pbxgate.ami.settings import AmiSettings
+from pbxgate.cdr.missed import number_key
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.config import Settings
-from pbxgate.notify.events import ANSWERED, ENDED, INCOMING, MISSED, CallEvent
+from pbxgate.notify.events import (
+    ANSWERED,
+    CALLBACK,
+    CALLED_BACK,
+    ENDED,
+    GOT_THROUGH,
+    INCOMING,
+    MISSED,
+    CallEvent,
+)
 from pbxgate.notify.service import outbox_for, wake_workers
 from pbxgate.notify.settings import NotifySettings
 
@@ -30,17 +41,54 @@ log = logging.getLogger(__name__)
 
 class CallNotices:
     """The events to queue for a call's changes: each inbound call's ``incoming`` once, its
-    ``answered`` once a phone takes it, and at its end ``ended`` (answered) or ``missed``."""
+    ``answered`` once a phone takes it, and at its end ``ended`` (answered) or ``missed``;
+    and for a missed call, ``called_back`` when, within ``callback_hours``, a phone's call to
+    that number is answered (or the caller's next call is: "got through"), the rule of
+    ``pbxgate cdr missed``."""
 
-    def __init__(self, rule: InternalRule, pbx: str = "") -> None:
+    def __init__(self, rule: InternalRule, pbx: str = "", callback_hours: float = 24.0) -> None:
         self.rule = rule
         self.pbx = pbx
+        self.callback_seconds = callback_hours * 3600
         self._announced: dict[str, int] = {}  # linkedid -> how many events were queued
+        self._missed: dict[str, CallEvent] = {}  # number_key(caller) -> its last missed call
 
     def __call__(self, state: CallState) -> list[CallEvent]:
-        inbound = self.rule.direction(state.caller_number, state.did, state.channel, state.context)
-        if inbound != "inbound":
+        direction = self.rule.direction(
+            state.caller_number, state.did, state.channel, state.context
+        )
+        resolved = self._resolved(state, direction)
+        if direction != "inbound":
+            return resolved
+        return resolved + self._inbound(state)
+
+    def _resolved(self, state: CallState, direction: str) -> list[CallEvent]:
+        """A ``called_back`` event when ``state`` is the first answered call that resolves a
+        missed one: a phone's call out to its number, or the caller's own next call."""
+        if not self._missed or not state.answered_at or state.state == CALL_ENDED:
             return []
+        number = state.did if direction == "outbound" else state.caller_number
+        if direction not in ("inbound", "outbound") or not number_key(number):
+            return []
+        missed = self._missed.get(number_key(number))
+        if missed is None or missed.linkedid == state.linkedid:
+            return []
+        del self._missed[number_key(number)]
+        if state.answered_at - missed.occurred_at > self.callback_seconds:
+            return []
+        outbound = direction == "outbound"
+        return [
+            replace(
+                missed,
+                kind=CALLED_BACK,
+                occurred_at=state.answered_at,
+                dialstatus=CALLBACK if outbound else GOT_THROUGH,
+                answered_by=state.caller_number if outbound else state.answered_by,
+                answered_name=state.caller_name if outbound else state.answered_name,
+            )
+        ]
+
+    def _inbound(self, state: CallState) -> list[CallEvent]:
         told = self._announced.get(state.linkedid, 0)
         events = []
         if not told:
@@ -55,13 +103,21 @@ class CallNotices:
                 talk = max(0.0, state.ended_at - state.answered_at) if state.answered_at else 0.0
                 return [*events, self._event(ENDED, state, state.ended_at, "ANSWER", talk)]
             status = state.dial_status or "NOANSWER"
-            return [*events, self._event(MISSED, state, state.ended_at, status)]
+            missed = self._event(MISSED, state, state.ended_at, status)
+            if number_key(state.caller_number):
+                self._forget_before(state.ended_at - self.callback_seconds)
+                self._missed[number_key(state.caller_number)] = missed
+            return [*events, missed]
         if (state.answered_by or state.answered_at) and told < 2:
             events.append(self._event(ANSWERED, state, state.answered_at, "ANSWER"))
             self._announced[state.linkedid] = 2
         elif not told:
             self._announced[state.linkedid] = 1
         return events
+
+    def _forget_before(self, moment: float) -> None:
+        for key in [k for k, e in self._missed.items() if e.occurred_at < moment]:
+            del self._missed[key]
 
     def _event(
         self, kind: str, state: CallState, when: float, status: str, talk: float = 0.0
@@ -95,7 +151,9 @@ async def run_notices(
     ami.credentials()  # a one-line error before anything starts
     ns = settings.get(NotifySettings)
     outbox = outbox_for(ns)
-    notices = CallNotices(InternalRule.from_settings(settings.get(CdrSettings)), ami.pbx)
+    notices = CallNotices(
+        InternalRule.from_settings(settings.get(CdrSettings)), ami.pbx, ns.callback_hours
+    )
     hub = hub or LiveHub()
 
     def changed(state: CallState) -> None:

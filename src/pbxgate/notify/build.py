@@ -80,6 +80,7 @@ def build_renderer(settings: Settings) -> Renderer:
         names,
         answered=sources["answered"],
         ended=sources["ended"],
+        called_back=sources["called_back"],
     )
 
 

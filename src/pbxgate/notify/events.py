@@ -12,7 +12,9 @@ equal, their calls never are.
 
 A call's events, in the order they happen (their *stage*): ``incoming`` (it rings), ``answered``
 (a phone took it: AMI only), then one final event: ``ended`` (an answered call hung up: AMI
-only) or ``missed`` (nobody answered). The message that follows a call shows the latest stage.
+only) or ``missed`` (nobody answered); and for a missed call, later, ``called_back`` (AMI only:
+a phone's call to the number was answered, or the caller's next call was; ``dialstatus``
+CALLBACK or GOTTHROUGH says which). The message that follows a call shows the latest stage.
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ INCOMING = "incoming"
 ANSWERED = "answered"
 ENDED = "ended"
 MISSED = "missed"
-KINDS = (INCOMING, ANSWERED, ENDED, MISSED)
+CALLED_BACK = "called_back"
+KINDS = (INCOMING, ANSWERED, ENDED, MISSED, CALLED_BACK)
 # Where each kind stands in a call's life; a later stage replaces an earlier one, never back.
-STAGE = {INCOMING: 0, ANSWERED: 1, ENDED: 2, MISSED: 2}
+STAGE = {INCOMING: 0, ANSWERED: 1, ENDED: 2, MISSED: 2, CALLED_BACK: 3}
+# called_back: how a missed call was resolved (its dialstatus)
+CALLBACK, GOT_THROUGH = "CALLBACK", "GOTTHROUGH"
 FINAL = frozenset({ENDED, MISSED})
 
 
@@ -106,4 +111,16 @@ class CallEvent:
 _FIELDS = tuple(f.name for f in fields(CallEvent))
 _ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
-__all__ = ["ANSWERED", "ENDED", "FINAL", "INCOMING", "KINDS", "MISSED", "STAGE", "CallEvent"]
+__all__ = [
+    "ANSWERED",
+    "CALLBACK",
+    "CALLED_BACK",
+    "ENDED",
+    "FINAL",
+    "GOT_THROUGH",
+    "INCOMING",
+    "KINDS",
+    "MISSED",
+    "STAGE",
+    "CallEvent",
+]

@@ -131,6 +131,11 @@ class NotifySettings:
     answered_template_file: Path | None = None
     ended_template: str = ""
     ended_template_file: Path | None = None
+    called_back_template: str = ""
+    called_back_template_file: Path | None = None
+    # A missed call's message says when it was called back (or the caller got through) within
+    # this many hours (AMI; the rule of pbxgate cdr missed)
+    callback_hours: float = 24.0
     # One message per call, edited as the call goes on (VK, Telegram; a webhook gets a POST per
     # change; e-mail only the final state): "auto" = when [ami] is enabled (only the manager
     # tells when a call is answered and ends), "on" or "off" (one message per event).

@@ -24,7 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from pbxgate.errors import ConfigError
 from pbxgate.notify.channels.base import Message
-from pbxgate.notify.events import ANSWERED, ENDED, INCOMING, MISSED, CallEvent
+from pbxgate.notify.events import ANSWERED, CALLED_BACK, ENDED, INCOMING, MISSED, CallEvent
 from pbxgate.notify.names import NameResolver
 from pbxgate.notify.timezone import local_time
 
@@ -65,6 +65,18 @@ DEFAULT_ENDED = """\
 Набран номер: {{ did }}{% endif %}
 Время: {{ time_text }}"""
 
+DEFAULT_CALLED_BACK = """\
+Пропущенный звонок с номера: {{ number or "скрыт" }} —
+{%- if dialstatus == "GOTTHROUGH" %} дозвонился позже{% if answered_by %}, ответил {{
+answered_name ~ " (" ~ answered_by ~ ")" if answered_name else answered_by }}{% endif %}
+{%- else %} перезвонили{% if answered_by %}: {{ answered_name ~ " (" ~ answered_by ~ ")"
+if answered_name else answered_by }}{% endif %}{% endif %}
+{%- if name %}
+Имя: {{ name }}{% endif %}
+{%- if did %}
+Набран номер: {{ did }}{% endif %}
+Время: {{ time_text }}"""
+
 # DIALSTATUS values: Asterisk app_dial documentation.
 DIALSTATUS_TEXT = {
     "NOANSWER": "не ответили",
@@ -82,12 +94,14 @@ SUBJECTS = {
     ANSWERED: "Разговор",
     ENDED: "Звонок завершён",
     MISSED: "Пропущенный звонок",
+    CALLED_BACK: "Пропущенный звонок: перезвонили",
 }
 DEFAULTS = {
     INCOMING: DEFAULT_INCOMING,
     ANSWERED: DEFAULT_ANSWERED,
     ENDED: DEFAULT_ENDED,
     MISSED: DEFAULT_MISSED,
+    CALLED_BACK: DEFAULT_CALLED_BACK,
 }
 
 
@@ -129,9 +143,16 @@ class Renderer:
         *,
         answered: str = DEFAULT_ANSWERED,
         ended: str = DEFAULT_ENDED,
+        called_back: str = DEFAULT_CALLED_BACK,
     ) -> None:
         env = SandboxedEnvironment(autoescape=False, undefined=jinja2.ChainableUndefined)
-        sources = {INCOMING: incoming, ANSWERED: answered, ENDED: ended, MISSED: missed}
+        sources = {
+            INCOMING: incoming,
+            ANSWERED: answered,
+            ENDED: ended,
+            MISSED: missed,
+            CALLED_BACK: called_back,
+        }
         self._templates = {
             kind: _compile(env, source, f"notify.{kind}_template")
             for kind, source in sources.items()
@@ -181,6 +202,7 @@ class Renderer:
 __all__ = [
     "DEFAULTS",
     "DEFAULT_ANSWERED",
+    "DEFAULT_CALLED_BACK",
     "DEFAULT_ENDED",
     "DEFAULT_INCOMING",
     "DEFAULT_MISSED",
