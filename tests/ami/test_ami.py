@@ -610,3 +610,32 @@ def test_a_missed_call_called_back_or_got_through_later_is_told() -> None:
     notices(replace(missed, linkedid="9.1", caller_number="84990000001"))
     late = replace(out, linkedid="9.2", did="84990000001", state=TALKING, answered_at=4000.0)
     assert notices(late) == []
+
+
+def test_a_recorded_call_is_known_by_mixmonitor_start() -> None:
+    changes: list[CallState] = []
+    tracker = CallTracker(changes.append, clock=lambda: 1.0)
+    tracker.handle(msg(Event="Newchannel", Channel="IAX2/trunk-1", Uniqueid="3.1", Linkedid="3.1",
+                       CallerIDNum="84991000014", Exten="600"))  # fmt: skip
+    assert changes[-1].recorded is False
+    tracker.handle(msg(Event="MixMonitorStart", Channel="IAX2/trunk-1", Linkedid="3.1"))
+    assert changes[-1].recorded is True
+    tracker.handle(msg(Event="MixMonitorStart", Channel="IAX2/other-9", Linkedid="9.9"))  # unknown
+    assert len(changes) == 2
+
+
+def test_every_missed_call_of_a_number_is_resolved_by_one_call_back() -> None:
+    from pbxgate.ami.notices import CallNotices
+    from pbxgate.cdr.numbers import InternalRule
+
+    notices = CallNotices(InternalRule())
+    missed = CallState(linkedid="7.1", caller_number="84991000015", caller_name="", did="600",
+                       context="from-trunk", channel="IAX2/trunk-1", state=ENDED,
+                       started_at=100.0, ended_at=110.0)  # fmt: skip
+    notices(missed)
+    notices(replace(missed, linkedid="7.5", started_at=200.0, ended_at=210.0))
+    back = CallState(linkedid="7.9", caller_number="101", caller_name="", did="84991000015",
+                     context="from-internal", channel="IAX2/101-3", state=TALKING,
+                     started_at=300.0, answered_at=305.0)  # fmt: skip
+    assert [e.event_id for e in notices(back)] == ["called_back:7.1", "called_back:7.5"]
+    assert notices(replace(back, linkedid="7.10")) == []  # resolved already

@@ -153,3 +153,63 @@ def test_serve_with_ami_streams_the_live_calls_to_pbxgate_ami_live(tmp_path: Pat
     assert first["type"] == "snapshot"
     assert [c["caller_number"] for c in first["calls"]] == ["84991111111"]
     assert (second["type"], second["call"]["state"]) == ("call", ENDED)
+
+
+def test_a_second_serve_never_takes_a_running_ones_socket_and_a_dead_ones_is_replaced(
+    tmp_path: Path, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    import socket as sockets
+
+    path = tmp_path / "live.sock"
+    dead = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+    dead.bind(str(path))  # left by a process that was killed: bound, nobody listening
+    dead.close()
+
+    async def main() -> tuple[bool, bool]:
+        stop_a, stop_b = asyncio.Event(), asyncio.Event()
+        a = asyncio.ensure_future(serve_socket(LiveHub(), path, stop_a))
+        await asyncio.sleep(0.2)
+        b = asyncio.ensure_future(serve_socket(LiveHub(), path, stop_b))
+        await asyncio.sleep(0.2)
+        stream = read_socket(path)
+        first = await anext(stream)  # still the first one's
+        await stream.aclose()
+        stop_b.set()
+        await b
+        still = path.exists()
+        stop_a.set()
+        await a
+        return first["type"] == "snapshot" and still, path.exists()
+
+    served, left = asyncio.run(main())
+    assert served and not left
+    assert "another process streams there" in caplog.text
+
+
+def test_a_snapshot_of_many_calls_reads_whole(tmp_path: Path) -> None:
+    hub = LiveHub()
+    for n in range(400):  # about 200 KiB on one line
+        hub.publish(replace(CALL, linkedid=f"5.{n}", caller_name="Иван Петрович" * 4))
+    path = tmp_path / "live.sock"
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        server = asyncio.ensure_future(serve_socket(hub, path, stop))
+        while not path.exists():
+            await asyncio.sleep(0.01)
+        stream = read_socket(path)
+        snapshot = await anext(stream)
+        await stream.aclose()
+        stop.set()
+        await server
+        return len(snapshot["calls"])  # type: ignore[arg-type]
+
+    assert asyncio.run(main()) == 400
+
+
+def test_the_default_socket_is_one_per_pbx(tmp_path: Path) -> None:
+    from pbxgate.ami.settings import AmiSettings
+
+    assert AmiSettings(live_socket=Path("")).live_socket_path().name == "live.sock"
+    assert AmiSettings(pbx="msk-1").live_socket_path().name == "live-msk-1.sock"
+    assert AmiSettings(live_socket=tmp_path / "x.sock").live_socket_path() == tmp_path / "x.sock"

@@ -69,7 +69,8 @@ def test_notifications_from_ami_alone_follow_every_inbound_call_to_its_end(
     first, then answered, then ended or missed), each once, under one call id, and the last is
     the call's true end: missed for every call no phone answered (the queue's, the
     do-not-disturb and the unknown DID included: the dialplan's AGI cannot see those), ended,
-    with who answered and a talk time, for every answered one; and the missed call that 101
+    with who answered, a talk time and whether MixMonitor recorded it, for every answered one;
+    and the missed call that 101
     calls back afterwards gets a last state, called back by 101."""
     inbound = [sc for sc in office_run.plan if sc.truth.direction == "inbound"]
     posts = _posts(office_run)
@@ -98,12 +99,13 @@ def test_notifications_from_ami_alone_follow_every_inbound_call_to_its_end(
             continue
         if last["did"] != sc.truth.did or not bodies[-1]["final"]:
             wrong.append(f"{sc.name}: ends as {last}")
-        elif answered and (last["answered_by"], last["talk_seconds"] > 0) != (
-            sc.truth.answered_by,
-            True,
+        elif answered and (
+            (last["answered_by"], last["talk_seconds"] > 0, last["recorded"])
+            != (sc.truth.answered_by, True, sc.truth.recorded)
         ):
             wrong.append(f"{sc.name}: answered by {last['answered_by']!r}, talked "
-                         f"{last['talk_seconds']} s; truth {sc.truth.answered_by}")  # fmt: skip
+                         f"{last['talk_seconds']} s, recorded {last['recorded']}; truth "
+                         f"{sc.truth.answered_by}, recorded {sc.truth.recorded}")  # fmt: skip
         elif any(b["event"]["extra"] != {"source": "ami"} for b in bodies):
             wrong.append(f"{sc.name}: not from AMI: {bodies}")
     assert not wrong, "\n".join(wrong)

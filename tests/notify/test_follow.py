@@ -133,6 +133,7 @@ def test_a_released_first_send_goes_before_a_later_state_due_earlier(place: Plac
     flight. Released at the node's restart, the first goes first (it may have reached VK);
     the next one then edits it."""
     box = place.open()
+    box.acquire_worker_lock()
     ev = stages()
     plan(box, ev["incoming"], [("vk", "1")], now=100.0)
     box.claim(100.0, 60.0, 10)
@@ -504,6 +505,8 @@ def test_templates_of_the_middle_and_the_end() -> None:
     assert r.render(ev["ended"]).text.splitlines()[0] == (
         "+79161234567 — разговор 2:31 с Анна Смирнова (102)"
     )
+    recorded = make_event(1, kind="ended", answered_by="101", talk_seconds=151.0, recorded=True)
+    assert r.render(recorded).text.splitlines()[0] == "+79161234567 — разговор 2:31 с 101, запись"
     nameless = make_event(1, kind="answered", answered_by="101")
     assert r.render(nameless).text.splitlines()[0] == "+79161234567 — разговаривает с 101"
     assert [talk_text(s) for s in (0, 59.6, 151, 3727)] == ["0:00", "1:00", "2:31", "1:02:07"]

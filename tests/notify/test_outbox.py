@@ -98,6 +98,7 @@ def test_dead_letters_keep_reason_revive_and_purge(box: Outbox) -> None:
 
 
 def test_release_inflight_returns_orphans(box: Outbox) -> None:
+    box.acquire_worker_lock()  # the outbox's (or the node's) one worker
     box.enqueue(make_event(1))
     box.plan("incoming:1700000000.1", [("vk", "1")], now=0.0)
     box.claim(now=0.0, lease=1000.0, limit=5)

@@ -4,7 +4,8 @@ A call is the set of channels that share a ``Linkedid`` (the first channel's uni
 tracker follows ``Newchannel`` (a channel joins its call; the first one gives the caller and the
 number dialled), ``DialBegin``/``DialEnd`` (the phones that ring, and the one that answered:
 ``DialStatus: ANSWER``, or ``Pickup`` by another phone), ``BridgeEnter`` (talking) and
-``Hangup`` (the channel leaves; the last one ends the call, with its cause). After a
+``Hangup`` (the channel leaves; the last one ends the call, with its cause), and
+``MixMonitorStart`` (the call is recorded; Asterisk 16.17+). After a
 reconnection the events of the gap are lost: :meth:`CallTracker.resync` rebuilds the table
 from ``CoreShowChannels``.
 
@@ -46,6 +47,7 @@ class CallState:
     ended_at: float = 0.0
     cause: str = ""  # the hangup cause of the last channel ("Normal Clearing")
     dial_status: str = ""  # the last DialEnd's DialStatus other than ANSWER (NOANSWER, BUSY...)
+    recorded: bool = False  # MixMonitor started on one of its channels (MixMonitorStart)
 
 
 @dataclass
@@ -116,6 +118,10 @@ class CallTracker:
             self._picked_up(message)
         elif kind == "Hangup":
             self._hangup(message)
+        elif kind == "MixMonitorStart":
+            call = self._call(message.get("Linkedid"), message.get("Channel"))
+            if call is not None:
+                self._change(call, recorded=True)
 
     def resync(self, channels: Iterable[Message]) -> None:
         """Rebuild from ``CoreShowChannels`` events (after a reconnection: the events of the

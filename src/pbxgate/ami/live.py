@@ -9,7 +9,7 @@ same stream from a Unix socket (:func:`serve_socket`), one JSON object per line:
     {"type": "call", "call": {...CallState...}}                then each change, as it happens
 
 The socket is its owner's alone (mode 0600: callers' numbers). A subscriber that falls more
-than ``backlog`` changes behind is dropped (its stream ends); it reconnects and starts again
+than ``backlog`` changes behind is dropped (its stream ends); it may connect again and start
 from a fresh snapshot, so a slow reader never holds the manager's events up.
 """
 
@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
@@ -30,6 +31,7 @@ from pbxgate.ami.calls import ENDED, CallState
 log = logging.getLogger(__name__)
 
 _END = None  # the marker that ends a dropped subscriber's stream
+SNAPSHOT_LIMIT = 64 * 1024 * 1024  # bytes of one line a reader accepts (the snapshot)
 
 
 @dataclass(eq=False)
@@ -136,32 +138,61 @@ async def serve_socket(hub: LiveHub, path: Path, stop: asyncio.Event) -> None:
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # left by a process that was killed
-    old = os.umask(0o177)  # created 0600: no moment when others could connect
     try:
-        server = await asyncio.start_unix_server(client, path=str(path))
+        sock = _bind(path)
+        server = await asyncio.start_unix_server(client, sock=sock)
     except OSError as exc:  # the calls are still followed and notified; only the stream is off
         log.error("live calls are not streamed: cannot listen on %s: %s", path, exc)
         await stop.wait()
         return
-    finally:
-        os.umask(old)
+    mine = path.stat().st_ino
     try:
         async with server:
             await stop.wait()
-            for task in list(clients):  # readers wait for the next change: end their streams
+            server.close()  # no new readers, then end the streams of those there
+            for task in list(clients):
                 task.cancel()
             await asyncio.gather(*clients, return_exceptions=True)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        with contextlib.suppress(OSError):
+            if path.stat().st_ino == mine:  # not another serve's that replaced it
+                path.unlink()
+
+
+def _bind(path: Path) -> socket.socket:
+    """A listening Unix socket at ``path``, its owner's alone from the start. A socket left
+    by a process that died is replaced; one that a running process answers on is not."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.exists():
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # nobody there: left by a process that was killed
+        else:
+            raise OSError("another process streams there (another pbxgate serve?); set "
+                          "[ami] live_socket apart")  # fmt: skip
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        old = os.umask(0o177)  # bound 0600: no moment when others could connect
+        try:
+            sock.bind(str(path))
+        finally:
+            os.umask(old)
+        sock.listen(16)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 async def read_socket(path: Path) -> AsyncIterator[dict[str, object]]:
     """The stream of a :func:`serve_socket`, decoded (``pbxgate ami live``)."""
-    reader, writer = await asyncio.open_unix_connection(str(path))
+    # the snapshot is one line: as long as the calls in progress need (about 0.5 KiB each)
+    reader, writer = await asyncio.open_unix_connection(str(path), limit=SNAPSHOT_LIMIT)
     try:
         while line := await reader.readline():
             yield json.loads(line)

@@ -51,7 +51,7 @@ class CallNotices:
         self.pbx = pbx
         self.callback_seconds = callback_hours * 3600
         self._announced: dict[str, int] = {}  # linkedid -> how many events were queued
-        self._missed: dict[str, CallEvent] = {}  # number_key(caller) -> its last missed call
+        self._missed: dict[str, list[CallEvent]] = {}  # number_key(caller) -> its missed calls
 
     def __call__(self, state: CallState) -> list[CallEvent]:
         direction = self.rule.direction(
@@ -70,12 +70,15 @@ class CallNotices:
         number = state.did if direction == "outbound" else state.caller_number
         if direction not in ("inbound", "outbound") or not number_key(number):
             return []
-        missed = self._missed.get(number_key(number))
-        if missed is None or missed.linkedid == state.linkedid:
+        waiting = [
+            m
+            for m in self._missed.get(number_key(number), [])
+            if m.linkedid != state.linkedid
+            and state.answered_at - m.occurred_at <= self.callback_seconds
+        ]
+        if not waiting:
             return []
-        del self._missed[number_key(number)]
-        if state.answered_at - missed.occurred_at > self.callback_seconds:
-            return []
+        del self._missed[number_key(number)]  # every missed call of that number is resolved
         outbound = direction == "outbound"
         return [
             replace(
@@ -86,6 +89,7 @@ class CallNotices:
                 answered_by=state.caller_number if outbound else state.answered_by,
                 answered_name=state.caller_name if outbound else state.answered_name,
             )
+            for missed in waiting
         ]
 
     def _inbound(self, state: CallState) -> list[CallEvent]:
@@ -106,7 +110,7 @@ class CallNotices:
             missed = self._event(MISSED, state, state.ended_at, status)
             if number_key(state.caller_number):
                 self._forget_before(state.ended_at - self.callback_seconds)
-                self._missed[number_key(state.caller_number)] = missed
+                self._missed.setdefault(number_key(state.caller_number), []).append(missed)
             return [*events, missed]
         if (state.answered_by or state.answered_at) and told < 2:
             events.append(self._event(ANSWERED, state, state.answered_at, "ANSWER"))
@@ -116,8 +120,12 @@ class CallNotices:
         return events
 
     def _forget_before(self, moment: float) -> None:
-        for key in [k for k, e in self._missed.items() if e.occurred_at < moment]:
-            del self._missed[key]
+        for key, calls in list(self._missed.items()):
+            kept = [e for e in calls if e.occurred_at >= moment]
+            if kept:
+                self._missed[key] = kept
+            else:
+                del self._missed[key]
 
     def _event(
         self, kind: str, state: CallState, when: float, status: str, talk: float = 0.0
@@ -139,6 +147,7 @@ class CallNotices:
             answered_name=state.answered_name,
             talk_seconds=round(talk, 3),
             pbx=self.pbx,
+            recorded=state.recorded,
         )
 
 

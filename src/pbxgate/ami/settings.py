@@ -38,6 +38,7 @@ class AmiSettings:
     # dialplan's AGI gives the same name as agi://.../notify?pbx=NAME); empty = the only one
     pbx: str = ""
     # pbxgate serve streams the live calls here (pbxgate ami live); empty = <data dir>/live.sock
+    # (live-<pbx>.sock with a pbx name)
     live_socket: Path | None = None
 
     def __post_init__(self) -> None:
@@ -45,7 +46,11 @@ class AmiSettings:
             raise ValueError(f"port {self.port} is not a TCP port")
 
     def live_socket_path(self) -> Path:
-        return self.live_socket or data_dir() / "live.sock"
+        """The live-calls socket; by default one per PBX name, so that the serves of several
+        managers on one host do not meet."""
+        if self.live_socket is not None and str(self.live_socket) not in ("", "."):
+            return self.live_socket
+        return data_dir() / (f"live-{self.pbx}.sock" if self.pbx else "live.sock")
 
     def credentials(self) -> tuple[str, str]:
         """The user and the secret; a one-line error when either is missing."""

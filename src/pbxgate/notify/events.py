@@ -56,6 +56,7 @@ class CallEvent:
     answered_name: str = ""  # its caller ID name ("Анна Смирнова"), when the PBX has one
     talk_seconds: float = 0.0  # "ended": from the answer to the hangup
     pbx: str = ""  # the PBX the call is on, where pbxgate serves several ("" = the only one)
+    recorded: bool = False  # AMI: the call is recorded (MixMonitor)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

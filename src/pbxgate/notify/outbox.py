@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import hashlib
+import logging
 import os
 import random
 import secrets
@@ -56,6 +58,7 @@ from pbxgate.notify.backends import (
 from pbxgate.notify.events import CallEvent
 from pbxgate.private import FILE_MODE, private_file
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -340,6 +343,12 @@ class Outbox:
         box._number_base()
         return box
 
+    def _lock_name(self) -> str:
+        """The node's lock name: server-wide on MariaDB (64 characters at most), so made of
+        the database and the node."""
+        digest = hashlib.sha256(f"{self.display}|{self.node}".encode()).hexdigest()[:32]
+        return f"pbxgate-worker-{digest}"
+
     def _number_base(self) -> None:
         with self._db.tx() as db:
             db.execute(
@@ -390,23 +399,28 @@ class Outbox:
 
     def acquire_worker_lock(self) -> None:
         """Become this outbox file's only worker (an flock the kernel drops when the process
-        dies); on a shared outbox, this node's only worker (a session lock the database drops
-        when the process dies): a second worker under the same node name would take back the
-        first one's deliveries in flight, as its own."""
+        dies). On a shared outbox, try to hold this node's session lock (the database drops it
+        when the session ends): only its holder takes back the node's deliveries in flight at
+        start (:meth:`release_inflight`). Without it (another worker under the same node name,
+        or a session of this node's previous life the server has not noticed is gone, as
+        after a power cut, for up to TCP keepalive's two hours) the worker still works, and
+        those deliveries go back when their leases run out."""
         if isinstance(self._db, ServerBackend):
             # a node killed a moment ago: the server may not have ended its session yet
             deadline = time.monotonic() + NODE_LOCK_WAIT
-            while (held := self._db.hold_lock(f"pbxgate-worker:{self.node}")) is None:
+            while (held := self._db.hold_lock(self._lock_name())) is None:
                 if time.monotonic() >= deadline:
                     break
                 time.sleep(0.2)
-            if held is None:
-                raise DeliveryError(
-                    f"another worker of node {self.node!r} is already delivering from "
-                    f"{self.display}",
-                    hint="give each pbxgate serve its own [notify.database] node",
-                )
             self._node_lock = held
+            if held is None:
+                log.warning(
+                    "another session holds node %r's lock on %s (a second worker under this "
+                    "node name, or this node's session before a crash); deliveries it left in "
+                    "flight go back when their leases run out",
+                    self.node,
+                    self.display,
+                )
             return
         if self.path is None:
             return
@@ -693,6 +707,8 @@ class Outbox:
         holding the worker lock), this node's own on a shared outbox (the orphans of its
         previous life; other nodes' orphans go back when their leases run out)."""
         if self.shared:
+            if self._node_lock is None:
+                return 0  # not this node's only worker: leases bring its deliveries back
             ids = [
                 int(str(r[0]))
                 for r in self._query(
