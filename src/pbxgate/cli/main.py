@@ -22,6 +22,7 @@ AREAS = {
     "config": "pbxgate.cli.config_cmd:config",
     "glbp": "pbxgate.cli.glbp:glbp",
     "notify": "pbxgate.cli.notify:notify",
+    "queue": "pbxgate.cli.queue:queue",
     "serve": "pbxgate.cli.serve:serve",
 }
 
@@ -34,6 +35,7 @@ SUMMARIES = {
     "config": "Inspect pbxgate's settings (file + PBXGATE_* environment).",
     "glbp": "Cisco GLBP: engine, IOS commands, simulator and packet codec.",
     "notify": "Incoming-call notifications through AGI and a durable outbox.",
+    "queue": "Call-centre queues from Asterisk's queue_log.",
     "serve": "Run pbxgate's service: FastAGI for AGI(agi://…) and the notification worker.",
 }
 

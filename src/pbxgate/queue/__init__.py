@@ -1,0 +1,1 @@
+"""Call-centre queues from Asterisk's queue_log."""

@@ -1,0 +1,110 @@
+"""queue_log lines and the journeys of queued calls: golden lines Asterisk 22.10.1 wrote (the
+test office's queue: answered, abandoned, timed out), older layouts, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pbxgate.cli.main import main
+from pbxgate.errors import InputError
+from pbxgate.queue.log import QueuedCall, journeys, parse_line, read_lines
+from pbxgate.queue.stats import percentile, summarise
+
+GOLDEN = Path(__file__).parent / "goldens" / "asterisk22.queue_log"
+
+
+def test_the_real_asterisk_lines_make_three_journeys() -> None:
+    lines = list(read_lines(GOLDEN.read_text().splitlines()))
+    assert all(line.known for line in lines)
+    answered, abandoned, timeout = journeys(lines)
+    assert (answered.caller, answered.outcome, answered.agent, answered.wait, answered.talk,
+            answered.position) == ("84991000005", "answered", "Anna Smirnova", 2, 2, 1)  # fmt: skip
+    assert (abandoned.outcome, abandoned.wait, [a for a, _, _ in abandoned.rang]) == (
+        "abandoned", 3, ["Anna Smirnova", "Boris Petrov"])  # fmt: skip
+    assert (timeout.outcome, timeout.wait, len(timeout.rang)) == ("timeout", 10, 4)
+    assert {e for _, e, _ in timeout.rang} == {"RINGNOANSWER"}
+    connect = next(line for line in lines if line.event == "CONNECT")
+    assert (connect.number("holdtime"), connect.get("bridged_uniqueid"),
+            connect.number("ringtime")) == (2, "1796445478.36", 2)  # fmt: skip
+
+
+def test_older_layouts_unknown_events_and_transfers() -> None:
+    text = [
+        "1300000000|1300000000.1|sales|NONE|ENTERQUEUE||84951234567",  # 1.8: no position
+        "1300000003|1300000000.1|sales|SIP/201|CONNECT|3|1300000000.2",  # 1.4: no ringtime
+        "1300000050|1300000000.1|sales|SIP/201|TRANSFER|205|from-internal|3|47|1",  # before 12
+        "1300000051|1300000000.1|sales|SIP/201|SOMETHINGNEW|a|b",
+        "1300000052|NONE|sales|SIP/201|PAUSE|lunch",
+    ]
+    lines = list(read_lines(text))
+    (call,) = journeys(lines)
+    assert (call.position, call.agent, call.wait, call.talk, call.transferred_to) == (
+        0, "SIP/201", 3, 47, "205")  # fmt: skip
+    assert lines[1].number("ringtime") == 0 and lines[1].get("ringtime") == ""
+    assert not lines[3].known and lines[3].data == ("a", "b")
+    assert lines[4].get("reason") == "lunch"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("garbage", "line 1: not a queue_log line"),
+     ("yesterday|1.1|q|NONE|ENTERQUEUE", "line 1: the time 'yesterday' is not Unix seconds")],
+)  # fmt: skip
+def test_a_line_that_is_not_one_is_a_clear_error(line: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        list(read_lines([line]))
+    assert parse_line("1|2|3|4|5").event == "5"
+
+
+def test_pbxgate_queue_calls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["queue", "calls", str(GOLDEN), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["outcome"] for r in rows] == ["answered", "abandoned", "timeout"]
+    assert main(["queue", "calls", str(GOLDEN)]) == 0
+    assert "answered by Anna Smirnova after 2 s, talked 2 s" in capsys.readouterr().out
+    bad = tmp_path / "queue_log"
+    bad.write_text("1796445446|NONE|NONE|NONE|QUEUESTART|\nnot a line\n")
+    assert main(["queue", "calls", str(bad)]) != 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}: line 2: not a queue_log line") and err.count("\n") == 1
+    assert main(["queue", "calls", str(tmp_path / "missing")]) != 0
+    assert "cannot read" in capsys.readouterr().err
+
+
+def _call(n: int, outcome: str, wait: int, talk: int = 0, queue: str = "sales") -> QueuedCall:
+    return QueuedCall(f"1.{n}", queue, 1_700_000_000 + n * 60, f"8499{n:07d}", outcome,
+                      "Anna" if outcome == "answered" else "", wait, talk)  # fmt: skip
+
+
+def test_the_numbers_a_call_centre_reports() -> None:
+    calls = [
+        _call(1, "answered", 5, 100),
+        _call(2, "answered", 15, 200),
+        _call(3, "answered", 40, 300),  # answered, but outside a 20 s service level
+        _call(4, "abandoned", 3),  # a short abandon: out of the service level's base
+        _call(5, "abandoned", 60),
+        _call(6, "timeout", 120),
+        _call(7, "key", 10),
+        _call(8, "in queue", 0),  # still waiting when the file ends
+    ]
+    s = summarise(calls, "sales", service_level=20, short_abandon=5)
+    assert (s.offered, s.answered, s.abandoned, s.short_abandoned, s.timed_out,
+            s.other_exits, s.in_queue, s.answered_in_sl) == (8, 3, 2, 1, 1, 1, 1, 2)  # fmt: skip
+    assert s.service_level == 2 / 6  # offered minus short abandons minus still waiting
+    assert (s.wait_avg, s.wait_p90, s.wait_max) == (253 / 7, 120, 120)
+    assert s.talk_avg == 200.0
+    assert summarise([], "none").service_level is None
+    assert [percentile(list(range(1, 11)), q) for q in (0.5, 0.9, 1.0)] == [5, 9, 10]
+
+
+def test_pbxgate_queue_stats(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["queue", "stats", str(GOLDEN), "--json"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (row["key"], row["offered"], row["answered"], row["abandoned"],
+            row["timed_out"]) == ("700", 3, 1, 1, 1)  # fmt: skip
+    assert row["service_level"] == 0.5  # the abandon after 3 s is short: 1 of 2
+    assert main(["queue", "stats", str(GOLDEN), "--by", "agent"]) == 0
+    assert "Anna Smirnova" in capsys.readouterr().out
