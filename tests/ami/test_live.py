@@ -213,3 +213,19 @@ def test_the_default_socket_is_one_per_pbx(tmp_path: Path) -> None:
     assert AmiSettings(live_socket=Path("")).live_socket_path().name == "live.sock"
     assert AmiSettings(pbx="msk-1").live_socket_path().name == "live-msk-1.sock"
     assert AmiSettings(live_socket=tmp_path / "x.sock").live_socket_path() == tmp_path / "x.sock"
+
+
+def test_a_file_that_is_not_a_socket_is_never_removed(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "outbox.sqlite3"  # a typo in [ami] live_socket
+    path.write_bytes(b"precious")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        server = asyncio.ensure_future(serve_socket(LiveHub(), path, stop))
+        await asyncio.sleep(0.2)
+        stop.set()
+        await server
+
+    asyncio.run(main())
+    assert path.read_bytes() == b"precious"
+    assert "is there and is not a socket" in caplog.text

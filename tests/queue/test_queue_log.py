@@ -76,7 +76,8 @@ def test_pbxgate_queue_calls(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 def _call(n: int, outcome: str, wait: int, talk: int = 0, queue: str = "sales") -> QueuedCall:
     return QueuedCall(f"1.{n}", queue, 1_700_000_000 + n * 60, f"8499{n:07d}", outcome,
-                      "Anna" if outcome == "answered" else "", wait, talk)  # fmt: skip
+                      "Anna" if outcome == "answered" else "", wait, talk,
+                      completed=outcome == "answered")  # fmt: skip
 
 
 def test_the_numbers_a_call_centre_reports() -> None:
@@ -108,3 +109,25 @@ def test_pbxgate_queue_stats(capsys: pytest.CaptureFixture[str]) -> None:
     assert row["service_level"] == 0.5  # the abandon after 3 s is short: 1 of 2
     assert main(["queue", "stats", str(GOLDEN), "--by", "agent"]) == 0
     assert "Anna Smirnova" in capsys.readouterr().out
+
+
+def test_review_cases_transfers_a_second_queue_and_talks_not_yet_ended() -> None:
+    text = [
+        "1|1.1|700|NONE|ENTERQUEUE||84991000005|1",
+        "3|1.1|700|Anna|CONNECT|2|1.2|2",
+        # the caller goes on to queue 800 before queue 700's COMPLETEAGENT is logged
+        "50|1.1|800|NONE|ENTERQUEUE||84991000005|1",
+        "51|1.1|700|Anna|COMPLETEAGENT|2|48|1",
+        "60|1.1|800|Boris|CONNECT|10|1.3|3",
+        # an attended transfer to a channel pair: six fields, the times counted from the end
+        "90|1.1|800|Boris|ATTENDEDTRANSFER|LINK|PJSIP/101-1|Local/200@x-2;1|10|30|1",
+        "100|2.1|700|NONE|ENTERQUEUE||84991000006|1",
+        "104|2.1|700|Anna|CONNECT|4|2.2|1",  # still talking at the end of the file
+    ]
+    first, second, third = journeys(read_lines(text))
+    assert (first.queue, first.talk, first.completed) == ("700", 48, True)
+    assert (second.queue, second.agent, second.wait, second.talk) == ("800", "Boris", 10, 30)
+    assert second.transferred_to == "PJSIP/101-1"
+    assert (third.outcome, third.completed) == ("answered", False)
+    stats = summarise([first, third], "700")
+    assert stats.talk_avg == 48.0  # the call still talking is not counted as 0 s

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
@@ -141,11 +142,11 @@ async def serve_socket(hub: LiveHub, path: Path, stop: asyncio.Event) -> None:
     try:
         sock = _bind(path)
         server = await asyncio.start_unix_server(client, sock=sock)
+        mine = path.stat().st_ino
     except OSError as exc:  # the calls are still followed and notified; only the stream is off
         log.error("live calls are not streamed: cannot listen on %s: %s", path, exc)
         await stop.wait()
         return
-    mine = path.stat().st_ino
     try:
         async with server:
             await stop.wait()
@@ -163,12 +164,17 @@ def _bind(path: Path) -> socket.socket:
     """A listening Unix socket at ``path``, its owner's alone from the start. A socket left
     by a process that died is replaced; one that a running process answers on is not."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.exists():
+    if os.path.lexists(path):
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise OSError(f"{path} is there and is not a socket; set [ami] live_socket apart")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(1.0)  # a serve too busy to accept counts as alive
         try:
             probe.connect(str(path))
-        except OSError:
+        except ConnectionRefusedError:
             path.unlink()  # nobody there: left by a process that was killed
+        except OSError:
+            raise OSError("a process holds the socket there; set [ami] live_socket apart") from None
         else:
             raise OSError("another process streams there (another pbxgate serve?); set "
                           "[ami] live_socket apart")  # fmt: skip

@@ -46,7 +46,9 @@ def calls(app: AppContext, path: Path, as_json: bool) -> None:
             continue
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(call.entered_at))
         if call.outcome == ANSWERED:
-            what = f"answered by {call.agent} after {call.wait} s, talked {call.talk} s"
+            what = f"answered by {call.agent} after {call.wait} s, " + (
+                f"talked {call.talk} s" if call.completed else "talking"
+            )
             if call.transferred_to:
                 what += f", transferred to {call.transferred_to}"
         else:

@@ -169,6 +169,7 @@ class ServerBackend:
     def __init__(self, engine: Any, display: str) -> None:
         self.engine = engine
         self.display = display
+        self.database = str(engine.url.database or "")
         self.mysql = engine.dialect.name in ("mysql", "mariadb")
 
     @contextmanager

@@ -232,7 +232,7 @@ def _retried(method: Callable[P, R]) -> Callable[P, R]:
 
 
 RETRIES = 5
-NODE_LOCK_WAIT = 5.0  # seconds a worker waits for its node's lock before refusing to start
+NODE_LOCK_WAIT = 5.0  # seconds a worker waits for its node's lock (then works without it)
 
 
 def _default_node() -> str:
@@ -345,8 +345,9 @@ class Outbox:
 
     def _lock_name(self) -> str:
         """The node's lock name: server-wide on MariaDB (64 characters at most), so made of
-        the database and the node."""
-        digest = hashlib.sha256(f"{self.display}|{self.node}".encode()).hexdigest()[:32]
+        the database's name and the node's (not of the address it is reached by)."""
+        database = getattr(self._db, "database", "")
+        digest = hashlib.sha256(f"{database}|{self.node}".encode()).hexdigest()[:32]
         return f"pbxgate-worker-{digest}"
 
     def _number_base(self) -> None:
@@ -421,6 +422,9 @@ class Outbox:
                     self.node,
                     self.display,
                 )
+                # its leases carry a name of their own, so that the lock's holder (now or
+                # later) never takes this worker's deliveries in flight back as its own
+                self.node = f"{self.node}#{secrets.token_hex(4)}"
             return
         if self.path is None:
             return

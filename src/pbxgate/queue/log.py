@@ -30,6 +30,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "RINGNOANSWER": ("ringtime_ms",),
     "RINGCANCELED": ("ringtime_ms",),
     "BLINDTRANSFER": ("extension", "context", "holdtime", "calltime", "origposition"),
+    # BRIDGE|<bridge>, APP|<app> or LINK|<channel>|<channel>, then these three: read from the end
     "ATTENDEDTRANSFER": ("method", "target", "holdtime", "calltime", "origposition"),
     "TRANSFER": ("extension", "context", "holdtime", "calltime", "origposition"),  # before 12
     "AGENTLOGIN": ("channel",),
@@ -48,6 +49,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "AGENTDUMP": (),
     "SYSCOMPAT": (),
 }
+# Events whose last fields are these, however many come before them.
+FROM_END = {"ATTENDEDTRANSFER": ("holdtime", "calltime", "origposition")}
 NO_CALL = frozenset({"NONE", "MANAGER", "CLI", "REALTIME", ""})
 # How a queued call left the queue.
 ANSWERED, ABANDONED, TIMEOUT, KEY, EMPTY, WITHDRAWN, UNKNOWN = (
@@ -77,6 +80,10 @@ class QueueLogLine:
 
     def get(self, name: str) -> str:
         """A data field by its name (:data:`FIELDS`); empty when this version did not write it."""
+        tail = FROM_END.get(self.event, ())
+        if name in tail:
+            index = len(self.data) - len(tail) + tail.index(name)
+            return self.data[index] if index >= 1 else ""
         names = FIELDS.get(self.event, ())
         if name not in names:
             return ""
@@ -126,6 +133,7 @@ class QueuedCall:
     position: int = 0  # where it entered the queue
     rang: list[tuple[str, str, int]] = field(default_factory=list)  # (agent, event, ms)
     transferred_to: str = ""
+    completed: bool = False  # the talk's end was seen (COMPLETE* or a transfer)
 
     def as_row(self) -> dict[str, object]:
         return {
@@ -140,24 +148,27 @@ class QueuedCall:
             "position": self.position,
             "rang": [{"agent": a, "result": e, "ms": ms} for a, e, ms in self.rang],
             "transferred_to": self.transferred_to,
+            "completed": self.completed,
         }
 
 
 def journeys(lines: Iterable[QueueLogLine]) -> list[QueuedCall]:
     """Each queued call (an ENTERQUEUE) with what happened to it, in the order they entered.
-    A call that entered a second queue (or the same one again) is a second journey."""
+    A call that entered a second queue (or the same one again) is a second journey; a line
+    goes to the journey of its call in its queue (a COMPLETEAGENT logged after the caller
+    already entered the next queue still belongs to the first)."""
     calls: list[QueuedCall] = []
-    current: dict[str, QueuedCall] = {}
+    current: dict[tuple[str, str], QueuedCall] = {}
     for line in lines:
         if line.callid in NO_CALL:
             continue
         if line.event == "ENTERQUEUE":
             entered = QueuedCall(line.callid, line.queue, line.time, line.get("callerid"),
                                  position=line.number("position"))  # fmt: skip
-            current[line.callid] = entered
+            current[(line.callid, line.queue)] = entered
             calls.append(entered)
             continue
-        found = current.get(line.callid)
+        found = current.get((line.callid, line.queue))
         if found is None:
             continue  # its ENTERQUEUE is in an earlier file
         call = found
@@ -167,13 +178,16 @@ def journeys(lines: Iterable[QueueLogLine]) -> list[QueuedCall]:
             call.outcome, call.agent = ANSWERED, line.agent
             call.wait = line.number("holdtime")
         elif line.event in ("COMPLETECALLER", "COMPLETEAGENT"):
-            call.talk, call.left_at = line.number("calltime"), line.time
+            call.talk, call.left_at, call.completed = line.number("calltime"), line.time, True
+            del current[(line.callid, line.queue)]
         elif line.event in ("BLINDTRANSFER", "ATTENDEDTRANSFER", "TRANSFER"):
-            call.talk, call.left_at = line.number("calltime"), line.time
+            call.talk, call.left_at, call.completed = line.number("calltime"), line.time, True
             call.transferred_to = line.get("extension") or line.get("target")
+            del current[(line.callid, line.queue)]
         elif line.event in _EXITS:
             call.outcome, call.left_at = _EXITS[line.event], line.time
             call.wait = line.number("waittime")
+            del current[(line.callid, line.queue)]
     return calls
 
 

@@ -8,11 +8,12 @@ Definitions (each one is a choice; docs/queue.md says why):
   the service level: wrong numbers, callers who hear the greeting and hang up);
   **timed out**: EXITWITHTIMEOUT; **other exits**: EXITWITHKEY, EXITEMPTY, WITHDRAW.
 * **service level**: answered within ``service_level`` seconds, over offered minus short
-  abandons (the ratio most ACD vendors call SL; Asterisk's own ``servicelevel`` counts only
-  answered calls, which hides abandons).
+  abandons minus calls still waiting at the end of the log (the ratio most ACD vendors call
+  SL; Asterisk's own ``servicelevel`` counts only answered calls, which hides abandons).
 * **wait**: seconds from entering to answered or gone (CONNECT's holdtime, the exits'
   waittime); average, 90th percentile (nearest rank) and longest, over the calls that left the
-  queue. **talk**: COMPLETECALLER/AGENT's calltime (or a transfer's), over answered calls.
+  queue. **talk**: COMPLETECALLER/AGENT's calltime (or a transfer's), over the answered calls
+  whose end is in the log (one still talking, or ended in the next file, is left out).
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def summarise(
     left = [c for c in calls if c.outcome != UNKNOWN]
     waits = [c.wait for c in left]
     within = sum(c.wait <= service_level for c in answered)
+    done = [c for c in answered if c.completed]
     base = len(calls) - len(short) - in_queue
     return QueueStats(
         key=key,
@@ -94,7 +96,7 @@ def summarise(
         wait_avg=sum(waits) / len(waits) if waits else 0.0,
         wait_p90=percentile(waits, 0.9),
         wait_max=max(waits, default=0),
-        talk_avg=sum(c.talk for c in answered) / len(answered) if answered else 0.0,
+        talk_avg=sum(c.talk for c in done) / len(done) if done else 0.0,
     )
 
 
