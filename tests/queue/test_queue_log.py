@@ -131,3 +131,38 @@ def test_review_cases_transfers_a_second_queue_and_talks_not_yet_ended() -> None
     assert (third.outcome, third.completed) == ("answered", False)
     stats = summarise([first, third], "700")
     assert stats.talk_avg == 48.0  # the call still talking is not counted as 0 s
+
+
+def test_agents_login_pauses_by_reason_and_occupancy() -> None:
+    from pbxgate.queue.agents import agents
+
+    text = [
+        "1000|MANAGER|sales|Anna|ADDMEMBER|",
+        "1000|MANAGER|support|Anna|ADDMEMBER|",  # two queues: logged in once
+        "1100|1.1|sales|NONE|ENTERQUEUE||84991000005|1",
+        "1105|1.1|sales|Boris|RINGNOANSWER|5000",
+        "1110|1.1|sales|Anna|CONNECT|10|1.2|5",
+        "1400|1.1|sales|Anna|COMPLETECALLER|10|290|1",
+        "1500|NONE|sales|Anna|PAUSE|lunch",
+        "2100|NONE|sales|Anna|UNPAUSE|",
+        "2200|NONE|sales|Anna|PAUSEALL|",
+        "2300|NONE|NONE|Anna|UNPAUSEALL|",
+        "2500|MANAGER|sales|Anna|REMOVEMEMBER|",
+        "2600|1796445477.9|support|Anna|REMOVEMEMBER|",  # RemoveQueueMember() in the dialplan
+        "3000|NONE|NONE|NONE|QUEUESTART|",
+    ]
+    anna, boris = agents(read_lines(text))
+    assert (anna.agent, anna.taken, anna.talk, anna.logged_in) == ("Anna", 1, 290, 1600)
+    assert anna.paused == {"lunch": 600, "(no reason)": 100}
+    assert anna.occupancy == 290 / 900
+    # Boris is a static member (queues.conf): logged in from the first line naming him
+    assert (boris.taken, boris.rang_unanswered, boris.logged_in) == (0, 1, 3000 - 1105)
+
+
+def test_pbxgate_queue_agents_on_the_real_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["queue", "agents", str(GOLDEN), "--json"]) == 0
+    rows = {r["agent"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert (rows["Anna Smirnova"]["taken"], rows["Anna Smirnova"]["rang_unanswered"]) == (1, 2)
+    assert (rows["Boris Petrov"]["taken"], rows["Boris Petrov"]["rang_unanswered"]) == (0, 2)
+    assert main(["queue", "agents", str(GOLDEN)]) == 0
+    assert "Anna Smirnova" in capsys.readouterr().out

@@ -12,7 +12,7 @@ import click
 from pbxgate.cli.context import AppContext, pass_app
 
 if TYPE_CHECKING:
-    from pbxgate.queue.log import QueuedCall
+    from pbxgate.queue.log import QueuedCall, QueueLogLine
 
 
 @click.group()
@@ -58,17 +58,24 @@ def calls(app: AppContext, path: Path, as_json: bool) -> None:
                    + (f"; rang {rang}" if rang else ""))  # fmt: skip
 
 
-def _journeys(path: Path) -> list[QueuedCall]:
+def _lines(path: Path) -> list[QueueLogLine]:
+    """The file's queue_log lines; a one-line error naming the file and the line."""
     from pbxgate.errors import InputError  # noqa: PLC0415
-    from pbxgate.queue.log import journeys, read_lines  # noqa: PLC0415
+    from pbxgate.queue.log import read_lines  # noqa: PLC0415
 
     try:
         with path.open(encoding="utf-8", errors="replace") as fh:
-            return journeys(read_lines(fh))
+            return list(read_lines(fh))
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from exc
+
+
+def _journeys(path: Path) -> list[QueuedCall]:
+    from pbxgate.queue.log import journeys  # noqa: PLC0415
+
+    return journeys(_lines(path))
 
 
 @queue.command()
@@ -131,3 +138,37 @@ def stats(
         click.echo(f"{r.key[:16]:<16} {r.offered:>7} {r.answered:>8} {r.abandoned:>7} "
                    f"{r.short_abandoned:>5} {r.timed_out:>7} {sl:>6} {r.wait_avg:>8.1f} "
                    f"{r.wait_p90:>4} {r.wait_max:>4} {r.talk_avg:>8.1f}")  # fmt: skip
+
+
+@queue.command("agents")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per agent.")
+@pass_app
+def agents_cmd(app: AppContext, path: Path, as_json: bool) -> None:
+    """Per agent: calls taken, rings not answered, talk time, logged-in time, paused time by
+    reason, occupancy (talk over logged-in minus paused time).
+
+    \b
+    Example:
+      pbxgate queue agents /var/log/asterisk/queue_log
+    """
+    from pbxgate.queue.agents import agents  # noqa: PLC0415
+
+    rows = agents(_lines(path))
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row.as_row(), ensure_ascii=False))
+        return
+    click.echo(f"{'agent':<20} {'taken':>5} {'no answer':>9} {'talk':>8} {'logged in':>9} "
+               f"{'paused':>8} {'occupancy':>9}  paused by reason")  # fmt: skip
+    for r in rows:
+        occupancy = "-" if r.occupancy is None else f"{r.occupancy:.0%}"
+        reasons = ", ".join(f"{k} {_hms(v)}" for k, v in sorted(r.paused.items()))
+        click.echo(f"{r.agent[:20]:<20} {r.taken:>5} {r.rang_unanswered:>9} {_hms(r.talk):>8} "
+                   f"{_hms(r.logged_in):>9} {_hms(r.paused_total):>8} {occupancy:>9}  "
+                   f"{reasons}")  # fmt: skip
+
+
+def _hms(seconds: int) -> str:
+    hours, rest = divmod(max(0, seconds), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"

@@ -1,0 +1,136 @@
+"""Per agent: calls taken, rings not answered, talk time, paused time by reason, logged-in time,
+occupancy, from queue_log.
+
+An agent is a queue member by the name queue_log gives it (queues.conf ``member =>
+interface,penalty,name``; the interface when it has no name). Logged in: from ADDMEMBER or
+AGENTLOGIN to REMOVEMEMBER or AGENTLOGOFF, per queue, merged across queues (an agent in two
+queues is logged in once). Paused: PAUSE (or PAUSEALL) to UNPAUSE (or UNPAUSEALL), by the
+reason PAUSE gave. A member configured in queues.conf is logged in without any event: its time
+counts from the first line of the file that names it. Whatever is still open at the end counts
+until the file's last line. **Occupancy**: talk time over logged-in time minus paused time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pbxgate.queue.log import NO_CALL, QueueLogLine, journeys
+
+LOGIN = frozenset({"ADDMEMBER", "AGENTLOGIN"})
+LOGOFF = frozenset({"REMOVEMEMBER", "AGENTLOGOFF"})
+PAUSES = frozenset({"PAUSE", "PAUSEALL"})
+UNPAUSES = frozenset({"UNPAUSE", "UNPAUSEALL"})
+
+
+@dataclass
+class AgentStats:
+    agent: str
+    taken: int = 0  # calls answered (CONNECT)
+    rang_unanswered: int = 0  # RINGNOANSWER
+    talk: int = 0  # seconds, of the calls whose end is in the log
+    logged_in: int = 0  # seconds
+    paused: dict[str, int] = field(default_factory=dict)  # reason -> seconds
+
+    @property
+    def paused_total(self) -> int:
+        return sum(self.paused.values())
+
+    @property
+    def occupancy(self) -> float | None:
+        available = self.logged_in - self.paused_total
+        return self.talk / available if available > 0 else None
+
+    def as_row(self) -> dict[str, object]:
+        occupancy = self.occupancy
+        return {
+            "agent": self.agent,
+            "taken": self.taken,
+            "rang_unanswered": self.rang_unanswered,
+            "talk": self.talk,
+            "logged_in": self.logged_in,
+            "paused": dict(self.paused),
+            "paused_total": self.paused_total,
+            "occupancy": None if occupancy is None else round(occupancy, 4),
+        }
+
+
+class _Sessions:
+    """Who is logged in and paused since when, as the lines go by."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, AgentStats] = {}
+        self.logins: dict[str, dict[str, int]] = {}  # agent -> queue -> since
+        self.online_since: dict[str, int] = {}  # agent -> since (logged in to any queue)
+        self.pauses: dict[str, tuple[int, str]] = {}  # agent -> (since, reason)
+
+    def stats(self, name: str) -> AgentStats:
+        return self.found.setdefault(name, AgentStats(name))
+
+    def login(self, name: str, queue: str, at: int) -> None:
+        queues = self.logins.setdefault(name, {})
+        if not queues:
+            self.online_since[name] = at
+        queues.setdefault(queue, at)
+
+    def logoff(self, name: str, queue: str, at: int) -> None:
+        self.unpause(name, at)
+        queues = self.logins.get(name, {})
+        queues.pop(queue, None)
+        if not queues and name in self.online_since:
+            self.stats(name).logged_in += at - self.online_since.pop(name)
+
+    def pause(self, name: str, at: int, reason: str) -> None:
+        self.pauses.setdefault(name, (at, reason or "(no reason)"))
+
+    def unpause(self, name: str, at: int) -> None:
+        if name in self.pauses:
+            since, reason = self.pauses.pop(name)
+            paused = self.stats(name).paused
+            paused[reason] = paused.get(reason, 0) + at - since
+
+    def line(self, line: QueueLogLine) -> None:
+        name = line.agent
+        self.stats(name)
+        if line.event in LOGIN:
+            self.login(name, line.queue, line.time)
+        elif line.event in LOGOFF:
+            self.logoff(name, line.queue, line.time)
+        elif line.event in PAUSES:
+            self.pause(name, line.time, line.get("reason"))
+        elif line.event in UNPAUSES:
+            self.unpause(name, line.time)
+        elif line.event == "RINGNOANSWER":
+            self.stats(name).rang_unanswered += 1
+        calls = line.callid not in NO_CALL and line.event not in LOGIN | LOGOFF
+        if calls and name not in self.online_since:
+            # a static member (queues.conf) is logged in as far as the log knows
+            self.login(name, line.queue, line.time)
+
+    def close(self, end: int) -> None:
+        for name in list(self.pauses):
+            self.unpause(name, end)
+        for name, since in list(self.online_since.items()):
+            self.stats(name).logged_in += end - since
+        self.online_since.clear()
+
+
+def agents(lines: Iterable[QueueLogLine]) -> list[AgentStats]:
+    """One row per agent named in the log, by name."""
+    lines = list(lines)
+    if not lines:
+        return []
+    sessions = _Sessions()
+    for line in lines:
+        if line.agent not in ("", "NONE"):
+            sessions.line(line)
+    sessions.close(lines[-1].time)
+    for call in journeys(lines):
+        if call.outcome == "answered" and call.agent:
+            row = sessions.stats(call.agent)
+            row.taken += 1
+            row.talk += call.talk if call.completed else 0
+    return [sessions.found[k] for k in sorted(sessions.found)]
+
+
+__all__ = ["AgentStats", "agents"]
