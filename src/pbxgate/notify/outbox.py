@@ -624,6 +624,30 @@ class Outbox:
     def _holder(self, attempt: int | None) -> tuple[str, int] | None:
         return None if attempt is None else (self.node, attempt)
 
+    def _finish(
+        self,
+        action: Action,
+        delivery_id: int,
+        sets: str,
+        params: Sequence[object],
+        attempt: int | None,
+        thread_sql: str = "",
+        thread_params: Sequence[object] = (),
+    ) -> bool:
+        """Move one claimed delivery on (with ``attempt``: only while this node's claim of that
+        attempt holds) and, when it moved, update its thread's message row with ``thread_sql``
+        (``... WHERE`` the delivery's thread, channel and recipient; its id is the last
+        parameter)."""
+        with self._tx() as db:
+            moved = self._move_in(db, action, [delivery_id], sets, params, self._holder(attempt))
+            if moved == 1 and thread_sql:
+                db.execute(
+                    thread_sql + " WHERE (thread, channel, recipient) ="
+                    " (SELECT thread, channel, recipient FROM deliveries WHERE id = ?)",
+                    (*thread_params, delivery_id),
+                )
+            return moved == 1
+
     @_retried
     def mark_sent(
         self,
@@ -637,22 +661,16 @@ class Outbox:
         """The delivery was shown (or needs no showing: ``detail`` says why); for a thread,
         its message's id ``ref`` is kept from the first state shown. With ``attempt`` (the
         claimed delivery's), only if this node still holds that claim."""
-        sets = "lease_until = NULL, updated_at = ?, last_error = ?"
-        params = (now, detail[:REASON_MAX])
-        with self._tx() as db:
-            moved = (
-                self._move_in(db, Action.SENT, [delivery_id], sets, params, self._holder(attempt))
-                == 1
-            )
-            if moved:
-                db.execute(
-                    "UPDATE messages SET ref = CASE WHEN ref = '' THEN ? ELSE ref END,"
-                    " sent_at = coalesce(sent_at, ?), updated_at = ?"
-                    " WHERE (thread, channel, recipient) ="
-                    " (SELECT thread, channel, recipient FROM deliveries WHERE id = ?)",
-                    (ref, now, now, delivery_id),
-                )
-            return moved
+        return self._finish(
+            Action.SENT,
+            delivery_id,
+            "lease_until = NULL, updated_at = ?, last_error = ?",
+            (now, detail[:REASON_MAX]),
+            attempt,
+            "UPDATE messages SET ref = CASE WHEN ref = '' THEN ? ELSE ref END,"
+            " sent_at = coalesce(sent_at, ?), updated_at = ?",
+            (ref, now, now),
+        )
 
     @_retried
     def mark_gone(
@@ -660,21 +678,15 @@ class Outbox:
     ) -> bool:
         """The thread's message can no longer be edited: this delivery is done (``reason``
         kept), and the thread's later states are not sent."""
-        sets = "lease_until = NULL, updated_at = ?, last_error = ?"
-        params = (now, reason[:REASON_MAX])
-        with self._tx() as db:
-            moved = (
-                self._move_in(db, Action.SENT, [delivery_id], sets, params, self._holder(attempt))
-                == 1
-            )
-            if moved:
-                db.execute(
-                    "UPDATE messages SET closed = ?, updated_at = ?"
-                    " WHERE (thread, channel, recipient) ="
-                    " (SELECT thread, channel, recipient FROM deliveries WHERE id = ?)",
-                    (reason[:REASON_MAX], now, delivery_id),
-                )
-            return moved
+        return self._finish(
+            Action.SENT,
+            delivery_id,
+            "lease_until = NULL, updated_at = ?, last_error = ?",
+            (now, reason[:REASON_MAX]),
+            attempt,
+            "UPDATE messages SET closed = ?, updated_at = ?",
+            (reason[:REASON_MAX], now),
+        )
 
     @_retried
     def mark_retry(
@@ -688,23 +700,14 @@ class Outbox:
     ) -> bool:
         sets = "lease_until = NULL, updated_at = ?, next_attempt_at = ?, last_error = ?"
         params = (now, next_at, error[:REASON_MAX])
-        with self._tx() as db:
-            return (
-                self._move_in(db, Action.RETRY, [delivery_id], sets, params, self._holder(attempt))
-                == 1
-            )
+        return self._finish(Action.RETRY, delivery_id, sets, params, attempt)
 
     @_retried
     def mark_dead(
         self, delivery_id: int, now: float, reason: str, *, attempt: int | None = None
     ) -> bool:
         sets = "lease_until = NULL, updated_at = ?, last_error = ?"
-        params = (now, reason[:REASON_MAX])
-        with self._tx() as db:
-            return (
-                self._move_in(db, Action.DEAD, [delivery_id], sets, params, self._holder(attempt))
-                == 1
-            )
+        return self._finish(Action.DEAD, delivery_id, sets, (now, reason[:REASON_MAX]), attempt)
 
     def release_inflight(self, now: float) -> int:
         """Return in-flight deliveries to pending: every one of an outbox file (call only while
