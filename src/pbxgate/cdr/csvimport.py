@@ -40,7 +40,7 @@ from itertools import chain
 from multiprocessing.connection import Connection
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, Protocol, cast
 
 from pbxgate.cdr.model import MAX_NUMBER, Leg
 from pbxgate.cdr.store import KEY_FIELDS, KEY_HASH, STORE_COLUMNS, ImportMark, Store, column_list
@@ -514,7 +514,7 @@ def import_csv(
     """
     first_line, origin = 1, ""
     if resume and offset == 0:
-        found = _imported_prefix(store, path)
+        found = imported_prefix(store, path)
         if found is not None:
             origin, mark = found
             offset, first_line = mark.size, mark.lines + 1
@@ -549,11 +549,21 @@ def import_csv(
     result.resumed_after = first_line - 1
     result.resumed_from = origin
     if resume and not (result.rows and result.rejected == result.rows):  # not a CDR file
-        _remember(store, path, offset + result.bytes_read, result.last_line)
+        remember_import(store, path, offset + result.bytes_read, result.last_line)
     return result
 
 
 MARK_BYTES = 64 * 1024  # how much of a file's head and tail its import mark digests
+
+
+class MarkBook(Protocol):
+    """Where imports record how far each file was read (the store's ``import_marks``)."""
+
+    def import_mark(self, path: Path) -> ImportMark | None: ...
+
+    def import_marks(self) -> list[tuple[str, ImportMark]]: ...
+
+    def set_import_mark(self, path: Path, mark: ImportMark) -> None: ...
 
 
 def _fingerprint(fh: IO[bytes], size: int) -> tuple[str, str]:
@@ -565,7 +575,7 @@ def _fingerprint(fh: IO[bytes], size: int) -> tuple[str, str]:
     return out[0], out[1]
 
 
-def _imported_prefix(store: Store, path: Path) -> tuple[str, ImportMark] | None:
+def imported_prefix(store: MarkBook, path: Path) -> tuple[str, ImportMark] | None:
     """The longest start of ``path`` that an earlier import read: from this path, or from
     another file with the same bytes (a copy, or the Master.csv that logrotate renamed to
     Master.csv.1), and the path it was read from."""
@@ -595,7 +605,7 @@ def _unchanged_prefix(path: Path, mark: ImportMark) -> bool:
         return False
 
 
-def _remember(store: Store, path: Path, size: int, lines: int) -> None:
+def remember_import(store: MarkBook, path: Path, size: int, lines: int) -> None:
     """Record how far ``path`` was imported, when it ends with a whole line."""
     try:
         with path.open("rb") as fh:

@@ -17,6 +17,7 @@ SETTINGS_MODULES = (
     "pbxgate.cdr.settings",
     "pbxgate.cdr.report.settings",
     "pbxgate.notify.settings",
+    "pbxgate.queue.settings",
 )
 
 

@@ -7,7 +7,8 @@ AGENTLOGIN to REMOVEMEMBER or AGENTLOGOFF, per queue, merged across queues (an a
 queues is logged in once). Paused: PAUSE (or PAUSEALL) to UNPAUSE (or UNPAUSEALL), by the
 reason PAUSE gave. A member configured in queues.conf is logged in without any event: its time
 counts from the first line of the file that names it. Whatever is still open at the end counts
-until the file's last line. **Occupancy**: talk time over logged-in time minus paused time.
+until the file's last line (or the window's end). **Occupancy**: talk time over logged-in
+time minus paused time.
 """
 
 from __future__ import annotations
@@ -58,11 +59,17 @@ class AgentStats:
 class _Sessions:
     """Who is logged in and paused since when, as the lines go by."""
 
-    def __init__(self) -> None:
+    def __init__(self, since: int | None = None, until: int | None = None) -> None:
+        self.since = since if since is not None else -(1 << 62)
+        self.until = until if until is not None else 1 << 62
         self.found: dict[str, AgentStats] = {}
         self.logins: dict[str, dict[str, int]] = {}  # agent -> queue -> since
         self.online_since: dict[str, int] = {}  # agent -> since (logged in to any queue)
         self.pauses: dict[str, tuple[int, str]] = {}  # agent -> (since, reason)
+
+    def span(self, start: int, end: int) -> int:
+        """Seconds of ``[start, end)`` inside the window."""
+        return max(0, min(end, self.until) - max(start, self.since))
 
     def stats(self, name: str) -> AgentStats:
         return self.found.setdefault(name, AgentStats(name))
@@ -78,7 +85,7 @@ class _Sessions:
         queues = self.logins.get(name, {})
         queues.pop(queue, None)
         if not queues and name in self.online_since:
-            self.stats(name).logged_in += at - self.online_since.pop(name)
+            self.stats(name).logged_in += self.span(self.online_since.pop(name), at)
 
     def pause(self, name: str, at: int, reason: str) -> None:
         self.pauses.setdefault(name, (at, reason or "(no reason)"))
@@ -87,7 +94,9 @@ class _Sessions:
         if name in self.pauses:
             since, reason = self.pauses.pop(name)
             paused = self.stats(name).paused
-            paused[reason] = paused.get(reason, 0) + at - since
+            seconds = self.span(since, at)
+            if seconds:
+                paused[reason] = paused.get(reason, 0) + seconds
 
     def line(self, line: QueueLogLine) -> None:
         name = line.agent
@@ -100,7 +109,7 @@ class _Sessions:
             self.pause(name, line.time, line.get("reason"))
         elif line.event in UNPAUSES:
             self.unpause(name, line.time)
-        elif line.event == "RINGNOANSWER":
+        elif line.event == "RINGNOANSWER" and self.since <= line.time < self.until:
             self.stats(name).rang_unanswered += 1
         calls = line.callid not in NO_CALL and line.event not in LOGIN | LOGOFF
         if calls and name not in self.online_since:
@@ -111,26 +120,41 @@ class _Sessions:
         for name in list(self.pauses):
             self.unpause(name, end)
         for name, since in list(self.online_since.items()):
-            self.stats(name).logged_in += end - since
+            self.stats(name).logged_in += self.span(since, end)
         self.online_since.clear()
 
 
-def agents(lines: Iterable[QueueLogLine]) -> list[AgentStats]:
-    """One row per agent named in the log, by name."""
+def agents(
+    lines: Iterable[QueueLogLine], *, since: int | None = None, until: int | None = None
+) -> list[AgentStats]:
+    """One row per agent named in the log, by name. With ``since``/``until`` (Unix seconds)
+    only that window counts: logged-in and paused time clipped to it, calls that entered the
+    queue in it; the lines should then start early enough to show who was logged in when the
+    window began (``pbxgate queue agents`` reads a day before it)."""
     lines = list(lines)
     if not lines:
         return []
-    sessions = _Sessions()
+    sessions = _Sessions(since, until)
     for line in lines:
         if line.agent not in ("", "NONE"):
             sessions.line(line)
-    sessions.close(lines[-1].time)
+    end = lines[-1].time if until is None else until
+    sessions.close(end)
     for call in journeys(lines):
+        if not sessions.since <= call.entered_at < sessions.until:
+            continue
         if call.outcome == "answered" and call.agent:
             row = sessions.stats(call.agent)
             row.taken += 1
             row.talk += call.talk if call.completed else 0
-    return [sessions.found[k] for k in sorted(sessions.found)]
+    return [row for k, row in sorted(sessions.found.items()) if _seen(row, since, until)]
+
+
+def _seen(row: AgentStats, since: int | None, until: int | None) -> bool:
+    """Whether an agent belongs in a window's table (all of them without a window)."""
+    if since is None and until is None:
+        return True
+    return bool(row.logged_in or row.taken or row.rang_unanswered or row.paused)
 
 
 __all__ = ["AgentStats", "agents"]

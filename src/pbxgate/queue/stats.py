@@ -7,7 +7,8 @@ Definitions (each one is a choice; docs/queue.md says why):
   **short abandons** gave up within ``short_abandon`` seconds (most centres leave those out of
   the service level: wrong numbers, callers who hear the greeting and hang up);
   **timed out**: EXITWITHTIMEOUT; **other exits**: EXITWITHKEY, EXITEMPTY, WITHDRAW.
-* **service level**: answered within ``service_level`` seconds, over offered minus short
+* **service level**: answered within ``service_level`` seconds (the queue's own target where
+  ``per_queue`` gives one), over offered minus short
   abandons minus calls still waiting at the end of the log (the ratio most ACD vendors call
   SL; Asterisk's own ``servicelevel`` counts only answered calls, which hides abandons).
 * **wait**: seconds from entering to answered or gone (CONNECT's holdtime, the exits'
@@ -19,7 +20,7 @@ Definitions (each one is a choice; docs/queue.md says why):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from pbxgate.queue.log import ABANDONED, ANSWERED, TIMEOUT, UNKNOWN, QueuedCall
@@ -69,9 +70,18 @@ def percentile(values: list[int], q: float) -> int:
 
 
 def summarise(
-    calls: Iterable[QueuedCall], key: str, *, service_level: int = 20, short_abandon: int = 5
+    calls: Iterable[QueuedCall],
+    key: str,
+    *,
+    service_level: int = 20,
+    short_abandon: int = 5,
+    per_queue: Mapping[str, int] | None = None,
 ) -> QueueStats:
+    """The numbers of ``calls``; an answer counts for the service level within
+    ``per_queue[call.queue]`` seconds where the queue has its own target, else
+    ``service_level``."""
     calls = list(calls)
+    targets = per_queue or {}
     answered = [c for c in calls if c.outcome == ANSWERED]
     abandoned = [c for c in calls if c.outcome == ABANDONED]
     short = [c for c in abandoned if c.wait <= short_abandon]
@@ -79,7 +89,7 @@ def summarise(
     in_queue = sum(c.outcome == UNKNOWN for c in calls)
     left = [c for c in calls if c.outcome != UNKNOWN]
     waits = [c.wait for c in left]
-    within = sum(c.wait <= service_level for c in answered)
+    within = sum(c.wait <= targets.get(c.queue, service_level) for c in answered)
     done = [c for c in answered if c.completed]
     base = len(calls) - len(short) - in_queue
     return QueueStats(
@@ -113,13 +123,20 @@ def by(
     *,
     service_level: int = 20,
     short_abandon: int = 5,
+    per_queue: Mapping[str, int] | None = None,
 ) -> list[QueueStats]:
     """One :class:`QueueStats` per value of ``key``, in the order of the values."""
     groups: dict[str, list[QueuedCall]] = {}
     for call in calls:
         groups.setdefault(key(call), []).append(call)
     return [
-        summarise(groups[k], k, service_level=service_level, short_abandon=short_abandon)
+        summarise(
+            groups[k],
+            k,
+            service_level=service_level,
+            short_abandon=short_abandon,
+            per_queue=per_queue,
+        )
         for k in sorted(groups)
     ]
 
