@@ -37,6 +37,8 @@ from tests.asterisk.instance import Ami, AsteriskError, Instance, asterisk_prefi
 DID_PREFIX = "7495111"
 PHONES = ("101", "102", "103", "104", "105")
 AGENT_NAMES = {"101": "Анна Смирнова", "102": "Борис Петров", "103": "Вера Иванова"}
+# queue members (conf/pbx/queues.conf); 103 joins and leaves queue 700 in a scenario
+B_MEMBER, V_MEMBER = "Local/102@from-queue/n", "Local/103@from-queue/n"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class Scenario:
     phones: dict[str, str] = field(default_factory=dict)  # extension -> behaviour
     pstn: dict[str, str] = field(default_factory=dict)  # outside number -> behaviour
     during: Callable[[Office], None] | None = None
+    before: Callable[[Office], None] | None = None  # before the call is placed
+    after: Callable[[Office], None] | None = None  # once every channel is gone
     started: float = 0.0  # wall-clock seconds, set when run
     finished: float = 0.0
 
@@ -106,6 +110,29 @@ def _attended_transfer(to: str) -> Callable[[Office], None]:
     return run
 
 
+def _manager(action: str, **fields: str) -> Callable[[Office], None]:
+    """An action on the PBX's manager (a queue member paused, added, removed)."""
+
+    def run(office: Office) -> None:
+        reply = office.pbx_ami.action(action, **fields)
+        if reply.get("Response") != "Success":
+            raise AsteriskError(f"{action} refused: {reply.get('Message')}")
+
+    return run
+
+
+def _queue_transfer(agent: str, to: str) -> Callable[[Office], None]:
+    """The agent's side of the queue's bridge (the member's Local channel) blind-transfers the
+    caller, as a phone's transfer key does through the member channel."""
+
+    def run(office: Office) -> None:
+        chan = office.pbx_channel(f"Local/{agent}@from-queue-")
+        office.pbx_ami.action("BlindTransfer", Channel=chan.replace(";2", ";1"), Exten=to,
+                              Context="from-internal")  # fmt: skip
+
+    return run
+
+
 def _pickup(by: str, ringing: str) -> Callable[[Office], None]:
     def run(office: Office) -> None:
         office.originate(_from_phone(by, f"**{ringing}", talk="3"))
@@ -116,7 +143,7 @@ def _pickup(by: str, ringing: str) -> Callable[[Office], None]:
 def scenarios() -> list[Scenario]:
     """The office's day, one call each; the truth is what the office would say of it."""
     d = DID_PREFIX
-    group, hunt, queue = f"{d}0600", f"{d}0601", f"{d}0700"
+    group, hunt, queue, linear = f"{d}0600", f"{d}0601", f"{d}0700", f"{d}0701"
     return [
         Scenario("ring group ringall, answered by 102",
                  Truth("inbound", "ANSWERED", "84991000001", group, "102", "600", ("102",),
@@ -149,6 +176,33 @@ def scenarios() -> list[Scenario]:
                  Truth("inbound", "NO ANSWER", "84991000007", queue, ring=10),
                  _inbound("84991000007", queue),
                  phones={"101": "noanswer", "102": "noanswer"}),
+        Scenario("queue, an agent on a break (paused): the other answers",
+                 Truth("inbound", "ANSWERED", "84991000018", queue, "101", "700", ("101",),
+                       ring=2.5, talk=2.5),
+                 _inbound("84991000018", queue, talk="5"),
+                 phones={"101": "answer:2", "102": "answer:1"},
+                 before=_manager("QueuePause", Queue="700", Interface=B_MEMBER, Paused="true",
+                                 Reason="lunch"),
+                 after=_manager("QueuePause", Queue="700", Interface=B_MEMBER, Paused="false")),
+        Scenario("queue, linear: the first agent does not answer, the second does",
+                 Truth("inbound", "ANSWERED", "84991000019", linear, "102", "701", ("102",),
+                       ring=5.5, talk=2.5),
+                 _inbound("84991000019", linear, talk="8"),
+                 phones={"101": "noanswer", "102": "answer:1"}),
+        Scenario("queue, an agent logs in, takes the call, logs off",
+                 Truth("inbound", "ANSWERED", "84991000020", queue, "103", "700", ("103",),
+                       ring=1.5, talk=3.5),
+                 _inbound("84991000020", queue, talk="5"),
+                 phones={"101": "noanswer", "102": "noanswer", "103": "answer:1"},
+                 before=_manager("QueueAdd", Queue="700", Interface=V_MEMBER,
+                                 MemberName=AGENT_NAMES["103"], StateInterface="IAX2/103"),
+                 after=_manager("QueueRemove", Queue="700", Interface=V_MEMBER)),
+        Scenario("queue, the agent transfers the caller to 103",
+                 Truth("inbound", "ANSWERED", "84991000021", queue, "101", "700",
+                       ("101", "103"), ring=1.5, talk=8),
+                 _inbound("84991000021", queue, talk="9"),
+                 phones={"101": "answer:1", "102": "noanswer", "103": "answer:1"},
+                 during=_after(4, _queue_transfer("101", "103"))),
         Scenario("direct DID, recorded, answered",
                  Truth("inbound", "ANSWERED", "84991000008", f"{d}0101", "101", "", ("101",),
                        ring=2, talk=4, recorded=True),
@@ -449,6 +503,8 @@ class Office:
                 self.world.cli(f"database put phone {ext} {how}")
             for number, how in sc.pstn.items():
                 self.world.cli(f"database put pstn {number} {how}")
+            if sc.before is not None:
+                sc.before(self)
             sc.started = time.time()
             self.originate(sc.call)
             if sc.during is not None:
@@ -456,6 +512,8 @@ class Office:
             time.sleep(0.5)
             self.wait_idle()
             sc.finished = time.time()
+            if sc.after is not None:
+                sc.after(self)
             sc.truth = replace(sc.truth, **self.measure(sc.started, sc.finished))
             self.world.cli("database deltree phone")
             self.world.cli("database deltree pstn")

@@ -25,7 +25,8 @@ So, over the legs of one call:
   phone) are passed over when another answered leg has time.
 * **through what** (``answered_via``): the ring group or queue number the answering leg was
   dialled for: the ``dst`` of the leg that rang the Local hop, or the leg's own ``dst`` when it
-  is not itself one of the call's phones (600 for a ring group's phone 102).
+  is not itself one of the call's phones (600 for a ring group's phone 102); for a leg of
+  ``Queue()``, the queue its ``lastdata`` names (a transfer rewrites the leg's ``dst``).
 * **outcome**: ANSWERED when a person answered; otherwise the most telling status among the
   legs that rang something (NO ANSWER over CANCEL over BUSY over CONGESTION over FAILED:
   one phone that rang unanswered makes the call unanswered; busy only when every phone
@@ -148,7 +149,8 @@ def derive(legs: list[Leg], rule: InternalRule) -> Derived:
             continue
         person = person_of(chan, leg.dst, rule)
         hop = hops.get(inner_of.get(id(leg), ""))
-        via = via_of(hop.dst if hop is not None else leg.dst, person, devices, rule)
+        rang = hop if hop is not None else leg
+        via = queue_of(rang) or via_of(rang.dst, person, devices, rule)
         at = leg.answered_at or leg.finish
         people.append((at, leg, person, via))
     if people:
@@ -175,7 +177,7 @@ def _single(leg: Leg, rule: InternalRule) -> Derived:
     if chan is None:  # answered by the dialplan itself (IVR, voicemail, announcement)
         return Derived(leg, ANSWERED, leg.answered_at, "", "", (), leg.finish, leg.billsec)
     person = person_of(chan, leg.dst, rule)
-    via = via_of(leg.dst, person, {chan.name}, rule)
+    via = queue_of(leg) or via_of(leg.dst, person, {chan.name}, rule)
     return Derived(leg, ANSWERED, leg.answered_at, person, via, (person,), leg.finish, leg.billsec)
 
 
@@ -185,6 +187,14 @@ def person_of(chan: Channel, dst: str, rule: InternalRule) -> str:
     if chan.tech != "DAHDI" and rule.is_extension_device(chan.name):
         return chan.name
     return dst
+
+
+def queue_of(leg: Leg) -> str:
+    """The queue a ``Queue()`` leg rang its member from (``lastdata``'s first field): it stays
+    when a transfer rewrites the leg's ``dst`` to the transfer's target."""
+    if leg.lastapp.lower() != "queue":
+        return ""
+    return leg.lastdata.split(",", 1)[0].strip()
 
 
 def via_of(dst: str, person: str, devices: set[str], rule: InternalRule) -> str:
@@ -283,6 +293,7 @@ __all__ = [
     "link_by_channels",
     "parse_channel",
     "person_of",
+    "queue_of",
     "talk_of",
     "via_of",
 ]

@@ -18,7 +18,14 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import String, bindparam, cast, column, func, literal_column
 
-from pbxgate.cdr.callrules import derive, link_by_channels, parse_channel, person_of, via_of
+from pbxgate.cdr.callrules import (
+    derive,
+    link_by_channels,
+    parse_channel,
+    person_of,
+    queue_of,
+    via_of,
+)
 from pbxgate.cdr.model import ANSWERED, MAX_NUMBER, NO_ANSWER, Leg, whole_number
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.query import _as_datetime, _bound, leg_params, leg_select
@@ -44,14 +51,16 @@ class CallFacts(NamedTuple):
 
 
 # Positions in the rows fetch_facts reads.
-T, SRC, DST, DUR, BILL, DISP, DID, LINK, UID, SEQ, END, CHAN, DCHAN, DCTX, ANS = range(15)
+T, SRC, DST, DUR, BILL, DISP, DID, LINK, UID, SEQ, END, CHAN, DCHAN, DCTX, ANS, APP, ADATA = range(
+    17
+)
 
 
 def _columns(source: Source) -> list[str | None]:
     layout = source.layout
     wanted = [layout.time_column, "src", "dst", "duration", "billsec", "disposition", "did",
               "linkedid", "uniqueid", "sequence", "end", "channel", "dstchannel", "dcontext",
-              "answer"]  # fmt: skip
+              "answer", "lastapp", "lastdata"]  # fmt: skip
     return [c if c == layout.time_column or layout.has(c) else None for c in wanted]
 
 
@@ -173,21 +182,23 @@ def _normalizer(cols: list[str | None], source: Source) -> Any:
                    whole_number(row[BILL]), row[DISP], row[DID], row[LINK], row[UID],
                    whole_number(row[SEQ]),
                    parse(end) if end else None, row[CHAN], row[DCHAN], row[DCTX],
-                   parse(ans) if ans else None)  # fmt: skip
+                   parse(ans) if ans else None, row[APP], row[ADATA])  # fmt: skip
             return out if zones.same else _careful(out, zones)
 
         return unpack
 
     def normalize(raw: Any) -> tuple[Any, ...]:
         row: tuple[Any, ...] = pick((*raw, *pad))
-        if None in row[:END] or None in row[CHAN:ANS] or not _sane(row[DUR], row[BILL]):
+        if None in row[:END] or None in row[CHAN:ANS] or None in row[APP:]:
+            return _careful(row, zones)
+        if not _sane(row[DUR], row[BILL]):
             return _careful(row, zones)
         if plain:
             return row
         if texts and type(row[T]) is str:
             end, ans = row[END], row[ANS]
             return (parse(row[T]), *row[SRC:END], parse(end) if end else None,
-                    *row[CHAN:ANS], parse(ans) if ans else None)  # fmt: skip
+                    *row[CHAN:ANS], parse(ans) if ans else None, *row[APP:])  # fmt: skip
         return _careful(row, zones)
 
     return normalize
@@ -198,7 +209,7 @@ def _careful(row: tuple[Any, ...], zones: Any) -> tuple[Any, ...]:
     for i in (T, END, ANS):
         moment = _as_datetime(out[i])
         out[i] = moment if moment is None or zones.same else zones.to_display(moment)
-    for i in (SRC, DST, DISP, DID, LINK, UID, CHAN, DCHAN, DCTX):
+    for i in (SRC, DST, DISP, DID, LINK, UID, CHAN, DCHAN, DCTX, APP, ADATA):
         out[i] = "" if out[i] is None else str(out[i])
     for i in (DUR, BILL, SEQ):
         out[i] = whole_number(out[i])
@@ -219,7 +230,8 @@ def _leg(row: tuple[Any, ...]) -> Leg:
     return Leg(start=row[T], src=row[SRC], dst=row[DST], duration=row[DUR], billsec=row[BILL],
                disposition=row[DISP], dcontext=row[DCTX], channel=row[CHAN],
                dstchannel=row[DCHAN], uniqueid=row[UID], did=row[DID], linkedid=row[LINK],
-               sequence=row[SEQ], answer=row[ANS], end=row[END])  # fmt: skip
+               sequence=row[SEQ], answer=row[ANS], end=row[END], lastapp=row[APP],
+               lastdata=row[ADATA])  # fmt: skip
 
 
 def _facts(key: str, legs: list[tuple[Any, ...]], rule: InternalRule) -> CallFacts:
@@ -249,7 +261,7 @@ def _facts(key: str, legs: list[tuple[Any, ...]], rule: InternalRule) -> CallFac
         chan = parse_channel(target)
         assert chan is not None
         person = person_of(chan, row[DST], rule)
-        via = via_of(row[DST], person, {chan.name}, rule)
+        via = queue_of(_leg(row)) or via_of(row[DST], person, {chan.name}, rule)
     return CallFacts(
         key=key,
         start=row[T],

@@ -482,9 +482,15 @@ def _report_import(result: ImportResult, reject_file: Path, name: Path | None = 
               "its password, if any, in $PBXGATE_GENERATE_PASSWORD.")  # fmt: skip
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a Master.csv (cdr_csv with loguniqueid and loguserfield).")  # fmt: skip
+@click.option("--queue-log", "queue_log", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a call centre's queue_log for the same days and seed "
+              "(mode 0600: it holds phone numbers).")  # fmt: skip
+@click.option("--agents", type=click.IntRange(1), default=10, show_default=True,
+              help="Agents of the --queue-log call centre (40 calls a weekday each).")  # fmt: skip
 @pass_app
 def generate(app: AppContext, days: int, first: Any, last: Any, calls_per_day: int, seed: int,
-             into: str | None, csv_out: Path | None) -> None:  # fmt: skip
+             into: str | None, csv_out: Path | None, queue_log: Path | None,
+             agents: int) -> None:  # fmt: skip
     """Generate realistic demo calls (ring groups, queues, transfers, Cyrillic names).
 
     By default they go into pbxgate's local store, the default source.
@@ -493,6 +499,7 @@ def generate(app: AppContext, days: int, first: Any, last: Any, calls_per_day: i
     Examples:
       pbxgate cdr generate --days 7
       pbxgate cdr generate --from 2026-01-01 --to 2026-01-31 --csv Master.csv
+      pbxgate cdr generate --days 30 --queue-log queue_log --agents 20
     """
     from pbxgate.cdr.generate import generate as generate_legs  # noqa: PLC0415
     from pbxgate.cdr.source import has_password as make_url_password  # noqa: PLC0415
@@ -508,6 +515,24 @@ def generate(app: AppContext, days: int, first: Any, last: Any, calls_per_day: i
     )
     if sys.stderr.isatty() and (end_day - start_day).days >= 30:  # a long run shows progress
         legs = _days_progress(legs, start_day, end_day)
+    if queue_log is not None:
+        from pbxgate.private import FILE_MODE  # noqa: PLC0415
+        from pbxgate.queue.generate import generate_queue_log  # noqa: PLC0415
+
+        lines = generate_queue_log(
+            start_day, end_day, agents=agents, seed=seed, tz=zone(settings.timezone),
+            until=now if not last else None,
+        )  # fmt: skip
+        # callers' numbers: 0600 before the first is written (like --csv, a missing folder is
+        # the user's mistake, not made here)
+        fd = os.open(queue_log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)  # O_CREAT's mode does not touch a file that was already there
+        written = 0
+        with open(fd, "w", encoding="utf-8") as out:
+            for line in lines:
+                out.write(f"{line}\n")
+                written += 1
+        click.echo(f"wrote {written} queue_log lines to {queue_log}")
     if csv_out is not None:
         from pbxgate.cdr.csvexport import write_master_csv  # noqa: PLC0415
 

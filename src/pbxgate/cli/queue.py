@@ -366,7 +366,8 @@ def agents_cmd(app: AppContext, /, as_json: bool, **opts: Any) -> None:
             members = {ln.agent for ln in lines if ln.queue in scope.queues}
             lines = [ln for ln in lines if ln.queue in scope.queues
                      or (ln.queue == "NONE" and ln.agent in members)]  # fmt: skip
-        rows = agents(lines, since=scope.start, until=until)
+        rows = agents(lines, since=scope.start, until=until,
+                      aliases=_queue_settings(app).members)  # fmt: skip
     if scope.agents:
         rows = [r for r in rows if r.agent in scope.agents]
     if as_json:
@@ -384,6 +385,64 @@ def agents_cmd(app: AppContext, /, as_json: bool, **opts: Any) -> None:
                    f"{reasons}")  # fmt: skip
     if not rows:
         click.echo(f"no agents in {scope.label}", err=True)
+
+
+@queue.command("tieout")
+@scope_options
+@click.option(
+    "--cdr-source",
+    help="The CDRs to compare with: a [cdr.sources] name, a URL or an SQLite file "
+    "(default: [cdr] default_source).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per queued call.")
+@pass_app
+def tieout_cmd(app: AppContext, /, cdr_source: str | None, as_json: bool, **opts: Any) -> None:
+    """Each queued call beside the CDR of the same call (by uniqueid/linkedid): answered or
+    not, talk, wait; the differences that matter, and none of those that are expected
+    (docs/queue.md, "queue_log and the CDR"). Exit status 1 when a call does not tie out.
+
+    \b
+    Example:
+      pbxgate queue tieout --yesterday --cdr-source freepbx
+    """
+    from datetime import datetime  # noqa: PLC0415
+
+    from pbxgate.cdr.query import fetch_calls  # noqa: PLC0415
+    from pbxgate.cdr.settings import CdrSettings  # noqa: PLC0415
+    from pbxgate.cdr.source import open_source  # noqa: PLC0415
+    from pbxgate.cdr.window import Window, zone  # noqa: PLC0415
+    from pbxgate.queue.tieout import tie_out  # noqa: PLC0415
+
+    settings = app.settings.get(CdrSettings)
+    with _scope(app, opts) as scope:
+        found = scope.calls()
+    if not found:
+        click.echo(f"no queued calls in {scope.label}", err=True)
+        return
+    display = zone(settings.timezone)
+    lo = min(c.entered_at for c in found) - 60
+    hi = max(c.entered_at for c in found) + 60
+    window = Window(*(datetime.fromtimestamp(t, display).replace(tzinfo=None) for t in (lo, hi)))
+    cdr = open_source(settings, cdr_source)
+    try:
+        cdr_calls = fetch_calls(cdr, window)
+    finally:
+        cdr.close()
+    rows = tie_out(found, cdr_calls)
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row.as_row(), ensure_ascii=False, default=str))
+            continue
+        if row.agrees:
+            continue
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.call.entered_at))
+        click.echo(f"{when}  {row.call.queue}  {row.call.caller or '-'}  "
+                   f"{'; '.join(row.differences)}")  # fmt: skip
+    agree = sum(r.agrees for r in rows)
+    click.echo(f"{agree} of {len(rows)} queued calls tie out with the CDR "
+               f"({scope.source.name}; {cdr.spec.name})", err=as_json)  # fmt: skip
+    if agree != len(rows):
+        raise click.exceptions.Exit(1)
 
 
 def _hms(seconds: int) -> str:

@@ -13,7 +13,8 @@ time minus paused time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pbxgate.queue.log import NO_CALL, QueueLogLine, journeys
@@ -103,6 +104,8 @@ class _Sessions:
         self.stats(name)
         if line.event in LOGIN:
             self.login(name, line.queue, line.time)
+            if line.get("paused") == "PAUSED":  # added paused (QueueAdd Paused: true)
+                self.pause(name, line.time, "")
         elif line.event in LOGOFF:
             self.logoff(name, line.queue, line.time)
         elif line.event in PAUSES:
@@ -125,13 +128,20 @@ class _Sessions:
 
 
 def agents(
-    lines: Iterable[QueueLogLine], *, since: int | None = None, until: int | None = None
+    lines: Iterable[QueueLogLine],
+    *,
+    since: int | None = None,
+    until: int | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> list[AgentStats]:
     """One row per agent named in the log, by name. With ``since``/``until`` (Unix seconds)
     only that window counts: logged-in and paused time clipped to it, calls that entered the
     queue in it; the lines should then start early enough to show who was logged in when the
-    window began (``pbxgate queue agents`` reads a day before it)."""
-    lines = list(lines)
+    window began (``pbxgate queue agents`` reads a day before it). ``aliases`` renames agents:
+    Asterisk logs ADDMEMBER/REMOVEMEMBER under the member's interface unless queues.conf has
+    ``log_membername_as_agent = yes``, and AGENTLOGIN/LOGOFF under the agent's number, while
+    the calls' lines carry the member's name (``[queue.members]`` maps one to the other)."""
+    lines = [_renamed(ln, aliases) for ln in lines] if aliases else list(lines)
     if not lines:
         return []
     sessions = _Sessions(since, until)
@@ -148,6 +158,11 @@ def agents(
             row.taken += 1
             row.talk += call.talk if call.completed else 0
     return [row for k, row in sorted(sessions.found.items()) if _seen(row, since, until)]
+
+
+def _renamed(line: QueueLogLine, aliases: Mapping[str, str]) -> QueueLogLine:
+    name = aliases.get(line.agent)
+    return line if name is None else dataclasses.replace(line, agent=name)
 
 
 def _seen(row: AgentStats, since: int | None, until: int | None) -> bool:

@@ -28,6 +28,11 @@ class QueueSettings:
     service_levels: dict[str, int] = field(default_factory=dict)
     # Callers who gave up within this many seconds are left out of the service level.
     short_abandon: int = 5
+    # The member's name for what queue_log calls it elsewhere: Asterisk logs ADDMEMBER and
+    # REMOVEMEMBER under the interface unless queues.conf has log_membername_as_agent = yes,
+    # and AGENTLOGIN/LOGOFF under the agent's number, while every call's line carries the
+    # name. [queue.members] "PJSIP/101" = "Anna Smirnova"
+    members: dict[str, str] = field(default_factory=dict)
 
     def threshold(self, queue: str) -> int:
         return self.service_levels.get(queue, self.service_level)
