@@ -145,6 +145,9 @@ def test_agents_login_pauses_by_reason_and_occupancy() -> None:
         "1400|1.1|sales|Anna|COMPLETECALLER|10|290|1",
         "1500|NONE|sales|Anna|PAUSE|lunch",
         "2100|NONE|sales|Anna|UNPAUSE|",
+        "2150|2.1|sales|NONE|ENTERQUEUE||84991000006|1",
+        "2160|2.1|sales|Boris|RINGNOANSWER|5000",
+        "2170|2.1|sales|NONE|ABANDON|1|1|20",
         "2200|NONE|sales|Anna|PAUSEALL|",
         "2300|NONE|NONE|Anna|UNPAUSEALL|",
         "2500|MANAGER|sales|Anna|REMOVEMEMBER|",
@@ -155,8 +158,9 @@ def test_agents_login_pauses_by_reason_and_occupancy() -> None:
     assert (anna.agent, anna.taken, anna.talk, anna.logged_in) == ("Anna", 1, 290, 1600)
     assert anna.paused == {"lunch": 600, "(no reason)": 100}
     assert anna.occupancy == 290 / 900
-    # Boris is a static member (queues.conf): logged in from the first line naming him
-    assert (boris.taken, boris.rang_unanswered, boris.logged_in) == (0, 1, 3000 - 1105)
+    # Boris is a static member (queues.conf): logged in from the first line naming him to the
+    # last (not to the end of the log: nothing shows him at work after it)
+    assert (boris.taken, boris.rang_unanswered, boris.logged_in) == (0, 2, 2160 - 1105)
 
 
 def test_pbxgate_queue_agents_on_the_real_lines(capsys: pytest.CaptureFixture[str]) -> None:

@@ -519,7 +519,7 @@ def import_csv(
             origin, mark = found
             offset, first_line = mark.size, mark.lines + 1
     fh = open_csv(path, follow=complete_only or offset > 0)
-    with fh, _no_gc():
+    with fh, no_gc():
         to_read = data_size(path) - offset
         if bulk is None:
             bulk = to_read > BULK_BYTES
@@ -621,7 +621,7 @@ def remember_import(store: MarkBook, path: Path, size: int, lines: int) -> None:
 
 
 @contextmanager
-def _no_gc() -> Iterator[None]:
+def no_gc() -> Iterator[None]:
     """The cyclic garbage collector off while rows are read: it would walk every batch's
     lists again and again (a third of the import's time) and there are no cycles to find."""
     enabled = gc.isenabled()

@@ -24,9 +24,6 @@ if TYPE_CHECKING:
     from pbxgate.queue.source import QueueSource
 
 EXIT_REJECTED = 6  # as `cdr import`: finished, but some lines were rejected
-# A call that entered the queue in the window is followed this long past its end (its talk,
-# its COMPLETE line); an agent's day is read from this long before it (who was logged in).
-CALL_TAIL = AGENT_LOOKBACK = 86400
 
 
 @click.group()
@@ -88,10 +85,7 @@ class Scope:
     caller: str | None
 
     def keeps(self, call: QueuedCall) -> bool:
-        if self.start is not None and call.entered_at < self.start:
-            return False
-        if self.end is not None and call.entered_at >= self.end:
-            return False
+        """The filters (the window is :func:`pbxgate.queue.report.window_calls`'s)."""
         if self.queues and call.queue not in self.queues:
             return False
         if (
@@ -103,10 +97,9 @@ class Scope:
         return self.caller is None or fnmatch.fnmatchcase(call.caller, self.caller)
 
     def calls(self) -> list[QueuedCall]:
-        from pbxgate.queue.log import journeys  # noqa: PLC0415
+        from pbxgate.queue.report import window_calls  # noqa: PLC0415
 
-        end = None if self.end is None else self.end + CALL_TAIL
-        return [c for c in journeys(self.source.lines(self.start, end)) if self.keeps(c)]
+        return [c for c in window_calls(self.source, self.start, self.end) if self.keeps(c)]
 
 
 @contextmanager
@@ -354,20 +347,12 @@ def agents_cmd(app: AppContext, /, as_json: bool, **opts: Any) -> None:
     Example:
       pbxgate queue agents --yesterday
     """
-    from pbxgate.queue.agents import agents  # noqa: PLC0415
+    from pbxgate.queue.report import agent_lines, window_agents  # noqa: PLC0415
 
     with _scope(app, opts) as scope:
-        until = scope.end if scope.end is None else min(scope.end, int(time.time()))
-        if scope.start is None:
-            lines = list(scope.source.lines(None, scope.end))
-        else:
-            lines = list(scope.source.lines(scope.start - AGENT_LOOKBACK, scope.end))
-        if scope.queues:  # PAUSEALL/UNPAUSEALL name no queue: kept for the queues' agents
-            members = {ln.agent for ln in lines if ln.queue in scope.queues}
-            lines = [ln for ln in lines if ln.queue in scope.queues
-                     or (ln.queue == "NONE" and ln.agent in members)]  # fmt: skip
-        rows = agents(lines, since=scope.start, until=until,
-                      aliases=_queue_settings(app).members)  # fmt: skip
+        lines = agent_lines(scope.source, scope.start, scope.end)
+        rows = window_agents(lines, scope.start, scope.end, now=int(time.time()),
+                             queues=scope.queues, aliases=_queue_settings(app).members)  # fmt: skip
     if scope.agents:
         rows = [r for r in rows if r.agent in scope.agents]
     if as_json:

@@ -38,6 +38,12 @@ from pbxgate.errors import InputError
 @click.option("--language", type=click.Choice(LANGUAGES), help="Default: [report] language.")
 @click.option("--top", type=click.IntRange(1), help="Rows of top callers and DIDs.")
 @click.option("--mail", metavar="TO[,TO...]", help="E-mail the report via [report.smtp].")
+@click.option(
+    "--queues/--no-queues",
+    default=None,
+    help="The Queues section, when [queue] source has queue_log lines for the period "
+    "(default: [report] queues, on).",
+)
 @pass_app
 def report(
     app: AppContext,
@@ -50,9 +56,11 @@ def report(
     language: str | None,
     top: int | None,
     mail: str | None,
+    queues: bool | None,
 ) -> None:
     """Call report: KPIs against the previous period, calls per hour, heat map, top callers
-    and DIDs, missed calls and call-backs, extensions, recordings.
+    and DIDs, missed calls and call-backs, extensions, recordings; queues and agents when
+    queue_log has lines for the period.
 
     \b
     Examples:
@@ -70,7 +78,14 @@ def report(
     now = now_in(zone(cdr.timezone))
     chosen = period or ("" if start or end else "yesterday")
     window = resolve_window(start=start, end=end, period=chosen or None, now=now)
-    opts = options(settings, period=chosen, language=language or "", source=source or "", top=top)
+    opts = options(
+        settings,
+        period=chosen,
+        language=language or "",
+        source=source or "",
+        top=top,
+        queues=queues,
+    )
     data = make_report(settings, window, opts, now)
     if mail:
         to = [a.strip() for a in mail.split(",") if a.strip()]

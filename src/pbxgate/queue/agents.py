@@ -6,8 +6,9 @@ interface,penalty,name``; the interface when it has no name). Logged in: from AD
 AGENTLOGIN to REMOVEMEMBER or AGENTLOGOFF, per queue, merged across queues (an agent in two
 queues is logged in once). Paused: PAUSE (or PAUSEALL) to UNPAUSE (or UNPAUSEALL), by the
 reason PAUSE gave. A member configured in queues.conf is logged in without any event: its time
-counts from the first line of the file that names it. Whatever is still open at the end counts
-until the file's last line (or the window's end). **Occupancy**: talk time over logged-in
+counts from the first line that names it to the last (the log shows it at work then, and no
+more). Whatever else is still open at the end counts until the file's last line (or the
+window's end). **Occupancy**: talk time over logged-in
 time minus paused time.
 """
 
@@ -67,6 +68,8 @@ class _Sessions:
         self.logins: dict[str, dict[str, int]] = {}  # agent -> queue -> since
         self.online_since: dict[str, int] = {}  # agent -> since (logged in to any queue)
         self.pauses: dict[str, tuple[int, str]] = {}  # agent -> (since, reason)
+        self.static: set[str] = set()  # members with no login line: seen, not logged in
+        self.last_seen: dict[str, int] = {}
 
     def span(self, start: int, end: int) -> int:
         """Seconds of ``[start, end)`` inside the window."""
@@ -102,6 +105,9 @@ class _Sessions:
     def line(self, line: QueueLogLine) -> None:
         name = line.agent
         self.stats(name)
+        self.last_seen[name] = line.time
+        if line.event in LOGIN | LOGOFF:
+            self.static.discard(name)
         if line.event in LOGIN:
             self.login(name, line.queue, line.time)
             if line.get("paused") == "PAUSED":  # added paused (QueueAdd Paused: true)
@@ -116,14 +122,16 @@ class _Sessions:
             self.stats(name).rang_unanswered += 1
         calls = line.callid not in NO_CALL and line.event not in LOGIN | LOGOFF
         if calls and name not in self.online_since:
-            # a static member (queues.conf) is logged in as far as the log knows
+            # a static member (queues.conf): logged in as far as the log shows it at work
             self.login(name, line.queue, line.time)
+            self.static.add(name)
 
     def close(self, end: int) -> None:
         for name in list(self.pauses):
             self.unpause(name, end)
         for name, since in list(self.online_since.items()):
-            self.stats(name).logged_in += self.span(since, end)
+            until = min(end, self.last_seen[name]) if name in self.static else end
+            self.stats(name).logged_in += self.span(since, until)
         self.online_since.clear()
 
 

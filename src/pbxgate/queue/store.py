@@ -11,7 +11,9 @@ that has only grown is read from where the last import ended, and so is a file t
 with one imported before (``queue_log.1`` after a rotation). Every row carries a key, a digest
 of the line's text, so a line read twice (a copy, ``--full``) is stored once; two lines alike in
 every byte are one line (Asterisk cannot write two such for one call: the time, the call, the
-queue, the agent, the event and its data would all have to agree). A line still being written
+queue, the agent, the event and its data would all have to agree). The key is the pair (time,
+digest): the index that keeps lines unique is also the one windows are read through, and a
+file's lines, in time order, go in at its end. A line still being written
 (no newline yet) waits for the next import. A line that is not a queue_log line goes to the
 reject file with its line number; an event pbxgate does not know is stored and counted.
 """
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from pbxgate.cdr.csvimport import Reject, imported_prefix, open_csv, remember_import
+from pbxgate.cdr.csvimport import Reject, imported_prefix, no_gc, open_csv, remember_import
 from pbxgate.cdr.store import ImportMark, key_of_text
 from pbxgate.errors import InputError, SourceError
 from pbxgate.private import private_dir, private_file
@@ -37,9 +39,9 @@ SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS {TABLE} (time INTEGER NOT NULL, callid TEXT NOT NULL,"
     " queuename TEXT NOT NULL, agent TEXT NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL,"
     " rowkey INTEGER NOT NULL)",
-    f"CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_rowkey ON {TABLE} (rowkey)",
-    f"CREATE INDEX IF NOT EXISTS {TABLE}_time ON {TABLE} (time)",
-    f"CREATE INDEX IF NOT EXISTS {TABLE}_callid ON {TABLE} (callid)",
+    # One index: a line is one (second, digest of its text); by time first, so that a file's
+    # lines, which come in time order, go in at the index's end, and a window is a range of it.
+    f"CREATE UNIQUE INDEX IF NOT EXISTS {TABLE}_line ON {TABLE} (time, rowkey)",
     "CREATE TABLE IF NOT EXISTS queue_log_marks (path TEXT PRIMARY KEY, size INTEGER,"
     " lines INTEGER, head TEXT, tail TEXT)",
 )
@@ -66,7 +68,10 @@ class QueueImport:
     resumed_from: str = ""  # the file that earlier import read
 
 
-def row_of(text: str) -> tuple[int, str, str, str, str, str, int]:
+Row = tuple[int, str, str, str, str, str, int]
+
+
+def row_of(text: str) -> Row:
     """The store's row for one line (without its newline); :class:`InputError` if it is not
     a queue_log line."""
     parts = text.split("|", 5)
@@ -140,7 +145,7 @@ class QueueStore:
                 offset, result.resumed_after = mark.size, mark.lines
         rejects = _RejectFile(reject_file)
         try:
-            with open_csv(path) as fh:
+            with open_csv(path) as fh, no_gc():
                 if offset:
                     fh.seek(offset)
                 consumed = self._load(fh, result, rejects, result.resumed_after, progress)
@@ -163,50 +168,13 @@ class QueueStore:
     ) -> int:
         """Read whole lines from ``fh`` into the table; returns the bytes consumed."""
         consumed = 0
-        rows: list[tuple[int, str, str, str, str, str, int]] = []
-        in_a_row = 0
-        tail = b""
-        while block := fh.read(BLOCK):
-            block = tail + block
-            cut = block.rfind(b"\n") + 1
-            tail = block[cut:]
-            for raw in block[:cut].decode("utf-8", "replace").split("\n")[:-1]:
-                lineno += 1
-                text = raw.rstrip("\r")
-                if not text.strip():
-                    continue
-                result.lines += 1
-                try:
-                    row = row_of(text)
-                except InputError as exc:
-                    result.rejected += 1
-                    if len(result.rejects) < SHOWN_REJECTS:
-                        result.rejects.append(Reject(lineno, str(exc), text))
-                    rejects.write(text)
-                    in_a_row += 1
-                    if in_a_row >= MAX_CONSECUTIVE_REJECTS:
-                        raise InputError(
-                            f"line {lineno}: {MAX_CONSECUTIVE_REJECTS} lines in a row are not "
-                            f"queue_log lines: this is not Asterisk's queue_log"
-                        ) from None
-                    continue
-                in_a_row = 0
-                if row[4] not in FIELDS:
-                    result.unknown[row[4]] += 1
-                rows.append(row)
-            consumed += cut
-            result.last_line = lineno
-            if len(rows) >= BATCH:
-                self._write(rows, result)
-                rows = []
+        for rows, consumed in _parse(fh, result, rejects, lineno):
+            self._write(rows, result)
             if progress is not None:
                 progress(consumed)
-        self._write(rows, result)
         return consumed
 
-    def _write(
-        self, rows: list[tuple[int, str, str, str, str, str, int]], result: QueueImport
-    ) -> None:
+    def _write(self, rows: list[Row], result: QueueImport) -> None:
         if not rows:
             return
         before = self.con.total_changes
@@ -230,6 +198,50 @@ class QueueStore:
             yield QueueLogLine(
                 when, callid, queue, agent, event, tuple(data.split("|")) if data else ()
             )
+
+
+def _parse(
+    fh: IO[bytes], result: QueueImport, rejects: _RejectFile, lineno: int
+) -> Iterator[tuple[list[Row], int]]:
+    """Batches of rows from ``fh``'s whole lines, with the bytes consumed so far."""
+    consumed = 0
+    rows: list[Row] = []
+    in_a_row = 0
+    tail = b""
+    while block := fh.read(BLOCK):
+        block = tail + block
+        cut = block.rfind(b"\n") + 1
+        tail = block[cut:]
+        for raw in block[:cut].decode("utf-8", "replace").split("\n")[:-1]:
+            lineno += 1
+            text = raw.rstrip("\r")
+            if not text.strip():
+                continue
+            result.lines += 1
+            try:
+                row = row_of(text)
+            except InputError as exc:
+                result.rejected += 1
+                if len(result.rejects) < SHOWN_REJECTS:
+                    result.rejects.append(Reject(lineno, str(exc), text))
+                rejects.write(text)
+                in_a_row += 1
+                if in_a_row >= MAX_CONSECUTIVE_REJECTS:
+                    raise InputError(
+                        f"line {lineno}: {MAX_CONSECUTIVE_REJECTS} lines in a row are not "
+                        f"queue_log lines: this is not Asterisk's queue_log"
+                    ) from None
+                continue
+            in_a_row = 0
+            if row[4] not in FIELDS:
+                result.unknown[row[4]] += 1
+            rows.append(row)
+        consumed += cut
+        result.last_line = lineno
+        if len(rows) >= BATCH:
+            yield rows, consumed
+            rows = []
+    yield rows, consumed
 
 
 class _RejectFile:

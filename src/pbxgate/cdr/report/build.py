@@ -31,6 +31,8 @@ from pbxgate.cdr.window import Window
 # The lean KPI columns plus the recording name.
 REPORT_COLUMNS = sorted(LEAN_COLUMNS | {"recordingfile"})
 OUTCOMES = ("answered", "no_answer", "busy", "failed")
+# How a queued call left the queue, as the Queues section's hours stack them (.queues).
+QUEUE_OUTCOMES = ("answered", "abandoned", "timed_out", "other")
 # (key, unit) of the headline KPIs, in the order they are shown.
 KPI_UNITS = (
     ("calls", "count"),
@@ -57,6 +59,8 @@ class ReportOptions:
     monitor_dir: Path | None = None
     recordings_url: str = ""
     source: str = ""
+    # Look for queue_log lines of the window (a Queues section when there are some).
+    queues: bool = True
 
 
 def collect(
@@ -339,6 +343,7 @@ def build_report(
 __all__ = [
     "KPI_UNITS",
     "OUTCOMES",
+    "QUEUE_OUTCOMES",
     "ReportOptions",
     "assemble",
     "build_report",

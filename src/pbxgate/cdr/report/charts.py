@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from pbxgate.cdr.report.build import OUTCOMES
 from pbxgate.cdr.report.i18n import WEEKDAYS, label
 from pbxgate.optional import need
 
@@ -42,11 +41,19 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _stacked(ax: Any, xs: list[int], rows: list[dict[str, Any]], lang: str) -> None:
+def _stacked(
+    ax: Any,
+    xs: list[int],
+    rows: list[dict[str, Any]],
+    lang: str,
+    style: dict[str, tuple[str, str]] = STYLE,
+    words: dict[str, str] | None = None,
+) -> None:
+    """Bars of ``rows[key]`` for each key of ``style``, stacked in its order, labelled with
+    ``words[key]`` (default: the key) in ``lang``."""
     bottom = [0] * len(rows)
-    for key in OUTCOMES:
+    for key, (face, hatch) in style.items():
         values = [r[key] for r in rows]
-        face, hatch = STYLE[key]
         ax.bar(
             xs,
             values,
@@ -55,7 +62,7 @@ def _stacked(ax: Any, xs: list[int], rows: list[dict[str, Any]], lang: str) -> N
             hatch=hatch,
             edgecolor="#333333",
             linewidth=0.6,
-            label=label(lang, key),
+            label=label(lang, (words or {}).get(key, key)),
             width=0.8,
         )
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
@@ -140,14 +147,66 @@ def heatmap_chart(report: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
+# The queue chart's bars, in the outcome colours and hatches of the call charts.
+QUEUE_STYLE = {
+    "answered": STYLE["answered"],
+    "abandoned": STYLE["no_answer"],
+    "timed_out": STYLE["busy"],
+    "other": STYLE["failed"],
+}
+QUEUE_LABELS = {"answered": "answered", "abandoned": "abandoned", "timed_out": "timed_out",
+                "other": "other_exits"}  # fmt: skip
+
+
+def queue_chart(report: dict[str, Any]) -> bytes | None:
+    """Queued calls per hour of day, stacked by how they left the queue, with the service
+    level as a line on its own axis; None without a Queues section or queued calls."""
+    rows = report.get("queues", {}).get("hourly", [])
+    if not any(r["offered"] for r in rows):
+        return None
+    lang = report["language"]
+    active = [r["hour"] for r in rows if r["offered"]]
+    shown = rows[min(*active, 8) : max(*active, 19) + 1]
+    fig = _figure(8.0, 3.2)
+    ax = fig.add_subplot()
+    xs = [r["hour"] for r in shown]
+    _stacked(ax, xs, shown, lang, QUEUE_STYLE, QUEUE_LABELS)
+    level = ax.twinx()
+    sl = [r["service_level_pct"] for r in shown]
+    level.plot(xs, [float("nan") if v is None else v for v in sl], color="#1f2933",
+               marker="o", markersize=5, markerfacecolor="white", linewidth=1.2,
+               label=label(lang, "service_level"))  # fmt: skip
+    level.set_ylim(0, 125)
+    level.set_yticks([0, 25, 50, 75, 100])
+    level.set_ylabel(label(lang, "service_level"))
+    level.spines["top"].set_visible(False)
+    handles = ax.get_legend_handles_labels()
+    lines = level.get_legend_handles_labels()
+    ax.legend(handles[0] + lines[0], handles[1] + lines[1], loc="upper left", fontsize=8,
+              ncols=5, frameon=False)  # fmt: skip
+    ax.set_xticks(xs, [f"{h:02d}" for h in xs], fontsize=8)
+    ax.set_xlabel(label(lang, "hour_axis"))
+    fig.tight_layout()
+    return _png(fig)
+
+
 def render_charts(report: dict[str, Any]) -> dict[str, bytes]:
     """The charts this report has, by name, in the order they are shown."""
     charts = {
         "hourly": hourly_chart(report),
         "daily": daily_chart(report),
         "heatmap": heatmap_chart(report),
+        "queues": queue_chart(report),
     }
     return {name: png for name, png in charts.items() if png is not None}
 
 
-__all__ = ["STYLE", "daily_chart", "heatmap_chart", "hourly_chart", "render_charts"]
+__all__ = [
+    "QUEUE_STYLE",
+    "STYLE",
+    "daily_chart",
+    "heatmap_chart",
+    "hourly_chart",
+    "queue_chart",
+    "render_charts",
+]

@@ -12,8 +12,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from pbxgate.cdr.report.i18n import duration, label, moment, number
-from pbxgate.cdr.report.text import kpi_change, kpi_value
+from pbxgate.cdr.report.i18n import duration, label, moment, number, paused_reasons
+from pbxgate.cdr.report.text import kpi_change, kpi_value, queue_rows
 
 _ENV = Environment(
     loader=PackageLoader("pbxgate.cdr.report", "templates"),
@@ -47,6 +47,8 @@ def render_html(report: dict[str, Any], images: dict[str, str], *, max_rows: int
         number=number,
         moment=moment,
         percent=lambda v: "–" if v is None else f"{v:.1f}",
+        paused_reasons=paused_reasons,
+        queue_rows=lambda section: queue_rows(section, lambda key: label(lang, key)),
     )
 
 

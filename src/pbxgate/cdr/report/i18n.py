@@ -76,6 +76,35 @@ _RU = {
     "FAILED": "сбой",
     "CONGESTION": "перегрузка",
     "CANCEL": "отменён",
+    "queues": "Очереди",
+    "queue": "Очередь",
+    "offered": "Поступило",
+    "abandoned": "Брошено",
+    "short_abandoned": "Из них быстро",
+    "timed_out": "По таймауту",
+    "other_exits": "Прочие выходы",
+    "in_queue": "Ещё в очереди",
+    "sl_target": "Цель, с",
+    "service_level": "SL, %",
+    "wait_avg": "Ожид. ср.",
+    "wait_p90": "Ожид. p90",
+    "wait_max": "Ожид. макс.",
+    "talk_avg": "Разг. ср.",
+    "all_queues": "Все очереди",
+    "queues_note": (
+        "SL (уровень сервиса): доля отвеченных за цель очереди среди поступивших, кроме "
+        "брошенных быстро (за {short} с) и ещё ждущих."
+    ),
+    "queue_hourly": "Звонки в очереди по часам",
+    "agents": "Операторы",
+    "agent": "Оператор",
+    "taken": "Принято",
+    "rang_unanswered": "Не ответил",
+    "logged_in": "В системе",
+    "paused": "На паузе",
+    "paused_reasons": "Паузы по причинам",
+    "occupancy": "Занятость, %",
+    "agents_note": "Занятость: время разговоров от времени в системе за вычетом пауз.",
     "footer": "Один звонок = все строки CDR с общим linkedid. Сделано pbxgate.",
 }
 
@@ -148,6 +177,35 @@ _EN = {
     "FAILED": "failed",
     "CONGESTION": "congestion",
     "CANCEL": "cancelled",
+    "queues": "Queues",
+    "queue": "Queue",
+    "offered": "Offered",
+    "abandoned": "Abandoned",
+    "short_abandoned": "Of them short",
+    "timed_out": "Timed out",
+    "other_exits": "Other exits",
+    "in_queue": "Still queued",
+    "sl_target": "Target, s",
+    "service_level": "SL, %",
+    "wait_avg": "Wait avg",
+    "wait_p90": "Wait p90",
+    "wait_max": "Wait max",
+    "talk_avg": "Talk avg",
+    "all_queues": "All queues",
+    "queues_note": (
+        "SL (service level): answered within the queue's target, of the calls offered less "
+        "short abandons (within {short} s) and calls still waiting."
+    ),
+    "queue_hourly": "Queued calls per hour",
+    "agents": "Agents",
+    "agent": "Agent",
+    "taken": "Taken",
+    "rang_unanswered": "Rang, no answer",
+    "logged_in": "Logged in",
+    "paused": "Paused",
+    "paused_reasons": "Paused by reason",
+    "occupancy": "Occupancy, %",
+    "agents_note": "Occupancy: talk time over logged-in time less pauses.",
     "footer": "One call = all CDR rows sharing a linkedid. Made by pbxgate.",
 }
 
@@ -177,6 +235,11 @@ def duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def paused_reasons(paused: dict[str, int]) -> str:
+    """``lunch 30:00, night 8:00:00``: an agent's pauses by reason, in one cell."""
+    return ", ".join(f"{reason} {duration(seconds)}" for reason, seconds in paused.items())
+
+
 def number(value: float | None) -> str:
     """``1 234`` with a thin space for thousands, one decimal for fractions."""
     if value is None:
@@ -193,4 +256,13 @@ def moment(text: str | None) -> str:
     return datetime.fromisoformat(text).strftime("%d.%m %H:%M")
 
 
-__all__ = ["WEEKDAYS", "WORDS", "duration", "label", "moment", "number", "words"]
+__all__ = [
+    "WEEKDAYS",
+    "WORDS",
+    "duration",
+    "label",
+    "moment",
+    "number",
+    "paused_reasons",
+    "words",
+]

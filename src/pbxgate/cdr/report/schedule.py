@@ -127,7 +127,13 @@ def deliver_report(settings: Settings, plan: Plan, window: Window, message_id: s
     tz = zone(cdr.timezone)
     now = datetime.now(tz).replace(tzinfo=None) if tz else datetime.now()
     sched = plan.schedule
-    opts = options(settings, period=sched.period, language=sched.language, source=sched.source)
+    opts = options(
+        settings,
+        period=sched.period,
+        language=sched.language,
+        source=sched.source,
+        queues=sched.queues,
+    )
     report = make_report(settings, window, opts, now)
     mail_report(settings, report, sched.to, sched.format, message_id=message_id)
 

@@ -22,6 +22,7 @@ def options(
     language: str = "",
     source: str = "",
     top: int | None = None,
+    queues: bool | None = None,
 ) -> ReportOptions:
     cdr = settings.get(CdrSettings)
     rep = settings.get(ReportSettings)
@@ -33,19 +34,28 @@ def options(
         monitor_dir=cdr.monitor_dir,
         recordings_url=rep.recordings_url,
         source=source or cdr.default_source,
+        queues=rep.queues if queues is None else queues,
     )
 
 
 def make_report(
     settings: Settings, window: Window, opts: ReportOptions, now: datetime
 ) -> dict[str, Any]:
-    """Open the source named in ``opts``, build the report, close the source."""
+    """Open the source named in ``opts``, build the report, close the source; then the Queues
+    section, when ``opts.queues`` and the queue source has lines for ``window``."""
     cdr = settings.get(CdrSettings)
     source = open_source(cdr, opts.source or None)
     try:
-        return build_report(source, window, InternalRule.from_settings(cdr), opts, now)
+        report = build_report(source, window, InternalRule.from_settings(cdr), opts, now)
     finally:
         source.close()
+    if opts.queues:
+        from pbxgate.cdr.report.queues import queue_report  # noqa: PLC0415
+
+        section = queue_report(settings, window, now)
+        if section is not None:
+            report["queues"] = section
+    return report
 
 
 def mail_report(

@@ -19,6 +19,7 @@ Example (``config.toml``)::
     to = ["boss@example.org"]
     period = "yesterday"                # today | yesterday | week | month
     format = "html"                     # html | text | xlsx | csv | json (the last three attached)
+    queues = false                      # no Queues section in this one (default: [report] queues)
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class ScheduleSettings:
     source: str = ""
     # Empty: [report] language.
     language: str = ""
+    # The Queues section (queue_log, [queue] source); unset: [report] queues.
+    queues: bool | None = None
 
     def __post_init__(self) -> None:
         if self.period not in PERIODS:
@@ -92,6 +95,8 @@ class ReportSettings:
     callback_hours: int = 24
     # Prefix that turns a recording's path under [cdr] monitor_dir into a link (web server).
     recordings_url: str = ""
+    # A Queues section when [queue] source has queue_log lines for the period (docs/report.md).
+    queues: bool = True
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     schedules: dict[str, ScheduleSettings] = field(default_factory=dict)
     # Where sent scheduled reports are recorded; empty = <XDG data home>/pbxgate/reports.sqlite3

@@ -12,7 +12,7 @@ import io
 import json
 from typing import Any
 
-from pbxgate.cdr.report.i18n import WEEKDAYS
+from pbxgate.cdr.report.i18n import WEEKDAYS, paused_reasons
 
 
 def render_json(report: dict[str, Any]) -> str:
@@ -53,9 +53,24 @@ def sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any
                 [[days[d], *row] for d, row in enumerate(report["heatmap"])],
             )
         )
-    for name in ("top_callers", "top_dids", "missed", "extensions", "recordings"):
+    for name in ("top_callers", "top_dids", "missed", "extensions"):
         out.append(_dicts(name, report[name], None))
+    if report.get("queues"):
+        out.extend(_queue_sections(report["queues"]))
+    out.append(_dicts("recordings", report["recordings"], None))
     return out
+
+
+def _queue_sections(section: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """Per queue (then all of them), per agent (pauses by reason as ``lunch 30:00, ...``), per
+    hour of the day."""
+    total = [section["total"]] if section["total"] else []
+    agents = [{**a, "paused": paused_reasons(a["paused"])} for a in section["agents"]]
+    return [
+        _dicts("queues", section["by_queue"] + total, None),
+        _dicts("queue_agents", agents, None),
+        _dicts("queue_hourly", section["hourly"], None),
+    ]
 
 
 def _dicts(

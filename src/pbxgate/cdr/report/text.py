@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pbxgate.cdr.report.build import OUTCOMES
-from pbxgate.cdr.report.i18n import WEEKDAYS, duration, label, moment, number
+from pbxgate.cdr.report.i18n import WEEKDAYS, duration, label, moment, number, paused_reasons
 
 
 def kpi_value(row: dict[str, Any], value: Any) -> str:
@@ -147,6 +147,8 @@ def text_lines(report: dict[str, Any], *, max_rows: int = 100) -> Iterator[str]:
             ("acd_col", "acd", duration),
         ],
     )
+    if report.get("queues"):
+        yield from _queues(report["queues"], t)
     if report["recordings"]:
         yield from _section(t("recordings"))
         shown, more = _capped(report["recordings"], max_rows)
@@ -172,6 +174,64 @@ def text_lines(report: dict[str, Any], *, max_rows: int = 100) -> Iterator[str]:
     elif report.get("recordings_count"):
         yield from _section(t("recordings"))
         yield t("recordings_count").format(n=report["recordings_count"])
+
+
+# (header word, key, format) of the Queues section's tables; shared with the HTML page.
+QUEUE_COLUMNS = [
+    ("queue", "queue", str),
+    ("offered", "offered", number),
+    ("answered", "answered", number),
+    ("abandoned", "abandoned", number),
+    ("short_abandoned", "short_abandoned", number),
+    ("timed_out", "timed_out", number),
+    ("sl_target", "target_seconds", number),
+    ("service_level", "service_level_pct", number),
+    ("wait_avg", "wait_avg", duration),
+    ("wait_p90", "wait_p90", duration),
+    ("wait_max", "wait_max", duration),
+    ("talk_avg", "talk_avg", duration),
+]
+QUEUE_HOUR_COLUMNS = [
+    ("hour", "hour", str),
+    ("offered", "offered", number),
+    ("answered", "answered", number),
+    ("abandoned", "abandoned", number),
+    ("timed_out", "timed_out", number),
+    ("other_exits", "other", number),
+    ("service_level", "service_level_pct", number),
+]
+AGENT_COLUMNS = [
+    ("agent", "agent", str),
+    ("taken", "taken", number),
+    ("rang_unanswered", "rang_unanswered", number),
+    ("talk", "talk", duration),
+    ("logged_in", "logged_in", duration),
+    ("paused", "paused_total", duration),
+    ("occupancy", "occupancy_pct", number),
+    ("paused_reasons", "paused", paused_reasons),
+]
+
+
+def queue_rows(section: dict[str, Any], t: Any) -> list[dict[str, Any]]:
+    """The per-queue rows, and the all-queues row named in the report's language."""
+    rows: list[dict[str, Any]] = list(section["by_queue"])
+    if section["total"]:
+        rows.append({**section["total"], "queue": t("all_queues")})
+    return rows
+
+
+def _queues(section: dict[str, Any], t: Any) -> Iterator[str]:
+    yield from _section(t("queues"))
+    yield from _rows(queue_rows(section, t), t, QUEUE_COLUMNS)
+    if section["by_queue"]:
+        yield t("queues_note").format(short=section["short_abandon"])
+    yield from _section(t("queue_hourly"))
+    hours = [{**r, "hour": f"{r['hour']:02d}:00"} for r in section["hourly"] if r["offered"]]
+    yield from _rows(hours, t, QUEUE_HOUR_COLUMNS)
+    yield from _section(t("agents"))
+    yield from _rows(section["agents"], t, AGENT_COLUMNS)
+    if section["agents"]:
+        yield t("agents_note")
 
 
 def _kpi_table(kpis: list[dict[str, Any]], t: Any) -> Iterator[str]:
@@ -222,4 +282,13 @@ def _cell(fmt: Any, value: Any) -> str:
     return str(fmt(value))
 
 
-__all__ = ["kpi_change", "kpi_value", "render_text", "text_lines"]
+__all__ = [
+    "AGENT_COLUMNS",
+    "QUEUE_COLUMNS",
+    "QUEUE_HOUR_COLUMNS",
+    "kpi_change",
+    "kpi_value",
+    "queue_rows",
+    "render_text",
+    "text_lines",
+]

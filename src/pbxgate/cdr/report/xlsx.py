@@ -2,7 +2,8 @@
 
 Sheets carry the same tables as the CSV blocks (:func:`~pbxgate.cdr.report.tabular.sections`)
 with headers in the report's language, so a manager can filter and sort them; the hourly sheet
-has an Excel bar chart (stacked by outcome) that recalculates if the numbers are edited.
+(and the queue_hourly sheet of a report with queues) has an Excel bar chart (stacked by outcome)
+that recalculates if the numbers are edited.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import io
 from datetime import datetime
 from typing import Any
 
-from pbxgate.cdr.report.build import OUTCOMES
+from pbxgate.cdr.report.build import OUTCOMES, QUEUE_OUTCOMES
 from pbxgate.cdr.report.i18n import label
 from pbxgate.cdr.report.tabular import sections
 from pbxgate.optional import need
@@ -27,6 +28,9 @@ SHEETS = {
     "top_dids": "top_dids",
     "missed": "missed",
     "extensions": "extensions",
+    "queues": "queues",
+    "queue_agents": "queue_agents",
+    "queue_hourly": "queue_hourly",
     "recordings": "recordings",
 }
 # Column headers that have a word of their own in the report's language.
@@ -58,6 +62,34 @@ _HEADER_WORDS = {
     "extension": "extension",
     "file": "file",
     "weekday": "weekday",
+    # the Queues sheets
+    "queue": "queue",
+    "offered": "offered",
+    "abandoned": "abandoned",
+    "short_abandoned": "short_abandoned",
+    "timed_out": "timed_out",
+    "other_exits": "other_exits",
+    "other": "other_exits",
+    "in_queue": "in_queue",
+    "target_seconds": "sl_target",
+    "service_level_pct": "service_level",
+    "wait_avg": "wait_avg",
+    "wait_p90": "wait_p90",
+    "wait_max": "wait_max",
+    "talk_avg": "talk_avg",
+    "agent": "agent",
+    "taken": "taken",
+    "rang_unanswered": "rang_unanswered",
+    "talk": "talk",
+    "logged_in": "logged_in",
+    "paused_total": "paused",
+    "paused": "paused_reasons",
+    "occupancy_pct": "occupancy",
+}
+# Native charts: sheet -> (the stacked columns, the chart's title word).
+_CHARTS = {
+    "hourly": (OUTCOMES, "hourly"),
+    "queue_hourly": (QUEUE_OUTCOMES, "queue_hourly"),
 }
 
 
@@ -88,8 +120,9 @@ def render_xlsx(report: dict[str, Any]) -> bytes:
         sheet.append(titles)
         for row in rows:
             sheet.append(row)
-        if name == "hourly" and rows:
-            _hourly_chart(sheet, header, len(rows), lang)
+        if name in _CHARTS and rows:
+            keys, title = _CHARTS[name]
+            _stacked_chart(sheet, header, len(rows), keys, label(lang, title), lang)
     buf = io.BytesIO()
     book.save(buf)
     return buf.getvalue()
@@ -108,19 +141,22 @@ def _widths(sheet: Any, header: list[str], rows: list[list[Any]]) -> None:
         sheet.column_dimensions[get_column_letter(i)].width = min(60, max(6, longest + 2))
 
 
-def _hourly_chart(sheet: Any, header: list[str], count: int, lang: str) -> None:
+def _stacked_chart(
+    sheet: Any, header: list[str], count: int, keys: tuple[str, ...], title: str, lang: str
+) -> None:
+    """An Excel column chart of the adjacent columns ``keys``, stacked, per row (hour)."""
     from openpyxl.chart import BarChart, Reference  # type: ignore[import-untyped]  # noqa: PLC0415
 
     chart = BarChart()
     chart.type = "col"
     chart.grouping = "stacked"
     chart.overlap = 100
-    chart.title = label(lang, "hourly")
+    chart.title = title
     chart.x_axis.title = label(lang, "hour_axis")
     chart.y_axis.title = label(lang, "calls_axis")
-    first = header.index(OUTCOMES[0]) + 1
+    first = header.index(keys[0]) + 1
     data = Reference(
-        sheet, min_col=first, max_col=first + len(OUTCOMES) - 1, min_row=1, max_row=count + 1
+        sheet, min_col=first, max_col=first + len(keys) - 1, min_row=1, max_row=count + 1
     )
     chart.add_data(data, titles_from_data=True)
     chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=count + 1))
