@@ -170,3 +170,42 @@ def test_pbxgate_queue_agents_on_the_real_lines(capsys: pytest.CaptureFixture[st
     assert (rows["Boris Petrov"]["taken"], rows["Boris Petrov"]["rang_unanswered"]) == (0, 2)
     assert main(["queue", "agents", str(GOLDEN)]) == 0
     assert "Anna Smirnova" in capsys.readouterr().out
+
+
+def test_review_cases_agents_across_days_queues_and_log_ins() -> None:
+    """A static member's day starts at its first line in the window (not at a line of the day
+    before); a call line after REMOVEMEMBER does not keep the agent logged in to the next
+    day; leaving one queue of two does not end a PAUSEALL."""
+    from pbxgate.queue.agents import agents
+
+    day = 86400
+    static = [
+        f"{t}|{n}.1|sales|Anna|{e}|"
+        for n, t, e in ((1, 9 * 3600, "RINGNOANSWER"), (2, 17 * 3600, "RINGNOANSWER"),
+                        (3, day + 9 * 3600, "RINGNOANSWER"), (4, day + 17 * 3600, "RINGNOANSWER"))
+    ]  # fmt: skip
+    (anna,) = agents(read_lines(static), since=day, until=2 * day)
+    assert (anna.logged_in, anna.rang_unanswered) == (8 * 3600, 2)
+
+    relogin = [
+        "32400|MANAGER|sales|Boris|ADDMEMBER|",  # day 1, 09:00
+        "40000|5.1|sales|NONE|ENTERQUEUE||8499|1",
+        "40010|5.1|sales|Boris|CONNECT|10|5.2|3",
+        "61200|MANAGER|sales|Boris|REMOVEMEMBER|",  # 17:00, while still talking
+        "61300|5.1|sales|Boris|COMPLETECALLER|10|21290|1",
+        f"{day + 32400}|MANAGER|sales|Boris|ADDMEMBER|",  # day 2, 09:00 to 17:00
+        f"{day + 61200}|MANAGER|sales|Boris|REMOVEMEMBER|",
+    ]
+    (boris,) = agents(read_lines(relogin), since=day, until=2 * day)
+    assert boris.logged_in == 8 * 3600
+
+    pauses = [
+        "1000|MANAGER|sales|Vera|ADDMEMBER|",
+        "1000|MANAGER|support|Vera|ADDMEMBER|",
+        "2000|NONE|NONE|Vera|PAUSEALL|lunch",
+        "2100|MANAGER|sales|Vera|REMOVEMEMBER|",
+        "5600|NONE|NONE|Vera|UNPAUSEALL|",
+        "9000|MANAGER|support|Vera|REMOVEMEMBER|",
+    ]
+    (vera,) = agents(read_lines(pauses))
+    assert (vera.paused, vera.logged_in) == ({"lunch": 3600}, 8000)

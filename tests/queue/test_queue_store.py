@@ -198,9 +198,11 @@ OLDER = """CREATE TABLE {t} (id {serial}, time {dt}, callid VARCHAR(80),
 SERIAL = {
     "sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT",
     "mysql": "BIGINT PRIMARY KEY AUTO_INCREMENT",
+    "mariadb": "BIGINT PRIMARY KEY AUTO_INCREMENT",
     "postgresql": "BIGSERIAL PRIMARY KEY",
 }
-DATETIME = {"sqlite": "TEXT", "mysql": "DATETIME(6)", "postgresql": "TIMESTAMP"}
+DATETIME = {"sqlite": "TEXT", "mysql": "DATETIME(6)", "mariadb": "DATETIME(6)",
+            "postgresql": "TIMESTAMP"}  # fmt: skip
 
 
 def _realtime_rows(adaptive: bool, gmt: bool) -> list[dict[str, str | None]]:
@@ -223,7 +225,7 @@ def _realtime_rows(adaptive: bool, gmt: bool) -> list[dict[str, str | None]]:
     return rows
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "mysql", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", "mysql", "mariadb", "postgresql"])
 @pytest.mark.parametrize("adaptive", [True, False], ids=["data1-5", "data"])
 def test_asterisk_s_realtime_table_gives_the_file_s_numbers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str, adaptive: bool
@@ -231,8 +233,12 @@ def test_asterisk_s_realtime_table_gives_the_file_s_numbers(
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'realtime.db'}"
     else:
-        var = "PBXGATE_TEST_MARIADB_DSN" if backend == "mysql" else "PBXGATE_TEST_POSTGRESQL_DSN"
+        var = (
+            "PBXGATE_TEST_POSTGRESQL_DSN" if backend == "postgresql" else "PBXGATE_TEST_MARIADB_DSN"
+        )
         url = require_dsn(var)
+        if backend == "mariadb":  # SQLAlchemy's mariadb:// dialect, as FreePBX users write it
+            url = url.replace("mysql+", "mariadb+", 1)
     table = f"queue_log_{secrets.token_hex(4)}"
     engine = create_engine(url)
     gmt = not adaptive  # one layout with local times, the other with UTC
@@ -275,3 +281,79 @@ def test_a_table_that_is_not_queue_log(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert "is not a queue_log table: no column 'queuename'" in err and err.count("\n") == 1
     assert main(["queue", "stats", "--source", str(tmp_path / "none.db")]) != 0
+
+
+def test_a_bare_import_reads_the_rotated_file_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What Asterisk wrote between the last import and logrotate's rename is only in .1."""
+    log = tmp_path / "queue_log"
+    config = str(_config(tmp_path, f'[queue]\nlog = "{log}"\n'))
+    log.write_text("\n".join(LINES[:3]) + "\n", encoding="utf-8")
+    assert main(["--config", config, "queue", "import"]) == 0
+    log.write_text("\n".join(LINES[:5]) + "\n", encoding="utf-8")  # two more, then rotated
+    log.rename(tmp_path / "queue_log.1")
+    log.write_text("\n".join(LINES[5:]) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["--config", config, "queue", "import"]) == 0
+    out = capsys.readouterr().out
+    assert "queue_log.1: 2 lines read: 2 imported" in out
+    assert f"{log}: {len(LINES) - 5} lines read: {len(LINES) - 5} imported" in out
+    store = QueueStore(_store(tmp_path))
+    try:
+        assert store.count() == len(LINES)
+    finally:
+        store.close()
+
+
+def test_identical_lines_in_one_second_are_each_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PAUSE, UNPAUSE, PAUSE within a second (a button pressed twice) writes two identical
+    PAUSE lines: both are lines, also when an import ended between them."""
+    lines = [
+        "1000|MANAGER|sales|Vera|ADDMEMBER|",
+        "1100|NONE|sales|Vera|PAUSE|",
+        "1100|NONE|sales|Vera|UNPAUSE|",
+        "1100|NONE|sales|Vera|PAUSE|",
+        "5000|NONE|sales|Vera|UNPAUSE|",
+        "6000|MANAGER|sales|Vera|REMOVEMEMBER|",
+    ]
+    log = tmp_path / "queue_log"
+    log.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")  # the import ends mid-second
+    assert main(["queue", "import", str(log)]) == 0
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["queue", "import", str(log)]) == 0
+    assert main(["queue", "import", "--full", str(log)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].endswith("4 lines read: 4 imported, 0 already present, 0 rejected")
+    assert out[2].endswith("6 lines read: 0 imported, 6 already present, 0 rejected")
+    store = QueueStore(_store(tmp_path))
+    try:
+        stored = [f"{ln.time}|{ln.event}" for ln in store.lines()]
+    finally:
+        store.close()
+    assert stored == [f"{ln.split('|')[0]}|{ln.split('|')[4]}" for ln in lines]
+    assert main(["queue", "agents", "--source", "local", "--from", "1970-01-01", "--to",
+                 "1970-01-02", "--json"]) == 0  # fmt: skip
+    assert _json(capsys)[0]["paused"] == {"(no reason)": 3900}
+
+
+def test_a_damaged_compressed_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    packed = tmp_path / "queue_log.2.gz"
+    whole = gzip.compress(GOLDEN.read_bytes() * 50)
+    packed.write_bytes(whole[: len(whole) // 2])
+    for argv in (["queue", "import", str(packed)], ["queue", "stats", str(packed)]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "a damaged compressed file" in err and err.count("\n") == 1
+
+
+def test_calls_are_shown_in_the_pbx_s_zone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(_config(tmp_path)), "queue", "calls", str(GOLDEN)]) == 0
+    # 1796445478 is 04:37:58 UTC, 07:37:58 in Moscow
+    assert capsys.readouterr().out.startswith("2026-12-05 07:37:58  700  84991000005")

@@ -139,3 +139,19 @@ def test_cdr_stats_count_the_transferred_queue_call_for_its_queue(
                  "--format", "json"]) == 0  # fmt: skip
     groups = {g["key"]: g["answered"] for g in json.loads(capsys.readouterr().out)["groups"]}
     assert (groups["700"], groups["701"]) == (4, 1)
+
+
+def test_a_call_through_two_queues_ties_out(
+    tmp_path: Path, master_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """84991000005 first waits in queue 699 until it times out, then 700 answers it: the CDR
+    tells how the call ended, which is how 700 ended it; 699's timeout is no difference."""
+    lines = QUEUE_LOG.read_text(encoding="utf-8").splitlines()
+    at = lines.index("1796452275|1796452274.35|700|NONE|ENTERQUEUE||84991000005|1")
+    lines[at:at] = ["1796452274|1796452274.35|699|NONE|ENTERQUEUE||84991000005|1",
+                    "1796452275|1796452274.35|699|NONE|EXITWITHTIMEOUT|1|1|1"]  # fmt: skip
+    log = tmp_path / "queue_log"
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, rows = _tieout(tmp_path, log, master_db, capsys)
+    assert code == 0 and len(rows) == 8 and all(r["agrees"] for r in rows)
+    assert [r["queue"] for r in rows if r["caller"] == "84991000005"] == ["699", "700"]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pbxgate.queue.source import QueueSource
 
 EXIT_REJECTED = 6  # as `cdr import`: finished, but some lines were rejected
+CALL_LEAD = 3600  # tieout: CDRs read from this long before the first call entered a queue
 
 
 @click.group()
@@ -164,7 +165,10 @@ def import_(app: AppContext, files: tuple[Path, ...], rejects: Path | None, full
         if not settings.log.is_file():
             raise InputError(f"no queue_log at {settings.log}",
                              hint="give the file, or set [queue] log")  # fmt: skip
-        files = (settings.log,)
+        # what Asterisk wrote before logrotate renamed the file is in the .1 file: read on
+        # from where the last import of it ended
+        rotated = settings.log.with_name(settings.log.name + ".1")
+        files = (rotated, settings.log) if rotated.is_file() else (settings.log,)
     store_path = app.settings.get(CdrSettings).store_path()
     store = QueueStore(store_path)
     rejected = 0
@@ -249,7 +253,7 @@ def calls(app: AppContext, /, as_json: bool, **opts: Any) -> None:
         if as_json:
             click.echo(json.dumps(call.as_row(), ensure_ascii=False))
             continue
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(call.entered_at))
+        when = _when(app, call.entered_at)
         if call.outcome == ANSWERED:
             what = f"answered by {call.agent} after {call.wait} s, " + (
                 f"talked {call.talk} s" if call.completed else "talking"
@@ -405,7 +409,8 @@ def tieout_cmd(app: AppContext, /, cdr_source: str | None, as_json: bool, **opts
         click.echo(f"no queued calls in {scope.label}", err=True)
         return
     display = zone(settings.timezone)
-    lo = min(c.entered_at for c in found) - 60
+    # a call starts before it enters a queue (a greeting, an IVR, an earlier queue)
+    lo = min(c.entered_at for c in found) - CALL_LEAD
     hi = max(c.entered_at for c in found) + 60
     window = Window(*(datetime.fromtimestamp(t, display).replace(tzinfo=None) for t in (lo, hi)))
     cdr = open_source(settings, cdr_source)
@@ -420,7 +425,7 @@ def tieout_cmd(app: AppContext, /, cdr_source: str | None, as_json: bool, **opts
             continue
         if row.agrees:
             continue
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.call.entered_at))
+        when = _when(app, row.call.entered_at)
         click.echo(f"{when}  {row.call.queue}  {row.call.caller or '-'}  "
                    f"{'; '.join(row.differences)}")  # fmt: skip
     agree = sum(r.agrees for r in rows)
@@ -428,6 +433,15 @@ def tieout_cmd(app: AppContext, /, cdr_source: str | None, as_json: bool, **opts
                f"({scope.source.name}; {cdr.spec.name})", err=as_json)  # fmt: skip
     if agree != len(rows):
         raise click.exceptions.Exit(1)
+
+
+def _when(app: AppContext, epoch: int) -> str:
+    """A moment in the PBX's zone ([cdr] timezone), as windows and --by hour read it."""
+    from pbxgate.cdr.settings import CdrSettings  # noqa: PLC0415
+    from pbxgate.notify.timezone import load_zone, local_time  # noqa: PLC0415
+
+    zone = load_zone(app.settings.get(CdrSettings).timezone)
+    return local_time(epoch, zone).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _hms(seconds: int) -> str:

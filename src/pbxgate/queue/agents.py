@@ -5,11 +5,11 @@ An agent is a queue member by the name queue_log gives it (queues.conf ``member 
 interface,penalty,name``; the interface when it has no name). Logged in: from ADDMEMBER or
 AGENTLOGIN to REMOVEMEMBER or AGENTLOGOFF, per queue, merged across queues (an agent in two
 queues is logged in once). Paused: PAUSE (or PAUSEALL) to UNPAUSE (or UNPAUSEALL), by the
-reason PAUSE gave. A member configured in queues.conf is logged in without any event: its time
-counts from the first line that names it to the last (the log shows it at work then, and no
-more). Whatever else is still open at the end counts until the file's last line (or the
-window's end). **Occupancy**: talk time over logged-in
-time minus paused time.
+reason PAUSE gave; logging off the last queue ends a pause. A member configured in queues.conf
+is logged in without any event: its time counts from the first line that names it to the last
+(the log shows it at work then, and no more), in the window; a member with login or logoff lines
+is never taken for one. Whatever else is still open at the end counts until the file's last line
+(or the window's end). **Occupancy**: talk time over logged-in time minus paused time.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class _Sessions:
         self.online_since: dict[str, int] = {}  # agent -> since (logged in to any queue)
         self.pauses: dict[str, tuple[int, str]] = {}  # agent -> (since, reason)
         self.static: set[str] = set()  # members with no login line: seen, not logged in
+        self.dynamic: set[str] = set()  # members with login or logoff lines
         self.last_seen: dict[str, int] = {}
 
     def span(self, start: int, end: int) -> int:
@@ -85,11 +86,12 @@ class _Sessions:
         queues.setdefault(queue, at)
 
     def logoff(self, name: str, queue: str, at: int) -> None:
-        self.unpause(name, at)
         queues = self.logins.get(name, {})
         queues.pop(queue, None)
-        if not queues and name in self.online_since:
-            self.stats(name).logged_in += self.span(self.online_since.pop(name), at)
+        if not queues:  # logged off the last queue: no longer paused either
+            self.unpause(name, at)
+            if name in self.online_since:
+                self.stats(name).logged_in += self.span(self.online_since.pop(name), at)
 
     def pause(self, name: str, at: int, reason: str) -> None:
         self.pauses.setdefault(name, (at, reason or "(no reason)"))
@@ -107,7 +109,13 @@ class _Sessions:
         self.stats(name)
         self.last_seen[name] = line.time
         if line.event in LOGIN | LOGOFF:
-            self.static.discard(name)
+            self.dynamic.add(name)
+            if name in self.static:  # seen at work before its first login line: that ends here
+                self.static.discard(name)
+                self.logins.pop(name, None)
+                since = self.online_since.pop(name, None)
+                if since is not None:
+                    self.stats(name).logged_in += self.span(since, line.time)
         if line.event in LOGIN:
             self.login(name, line.queue, line.time)
             if line.get("paused") == "PAUSED":  # added paused (QueueAdd Paused: true)
@@ -121,7 +129,8 @@ class _Sessions:
         elif line.event == "RINGNOANSWER" and self.since <= line.time < self.until:
             self.stats(name).rang_unanswered += 1
         calls = line.callid not in NO_CALL and line.event not in LOGIN | LOGOFF
-        if calls and name not in self.online_since:
+        inside = self.since <= line.time < self.until
+        if calls and inside and name not in self.online_since and name not in self.dynamic:
             # a static member (queues.conf): logged in as far as the log shows it at work
             self.login(name, line.queue, line.time)
             self.static.add(name)

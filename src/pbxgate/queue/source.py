@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -62,6 +64,8 @@ class FileSource:
                         yield line
             except InputError as exc:
                 raise InputError(f"{self.path}: {exc}") from exc
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                raise InputError(f"{self.path}: a damaged compressed file ({exc})") from exc
             except OSError as exc:
                 raise InputError(f"cannot read {self.path}: {exc.strerror or exc}") from exc
 
@@ -123,8 +127,8 @@ class TableSource:
                 f"table {table!r} on {self.source.where()} is not a queue_log table: "
                 f"no column {missing[0]!r}"
             )
-        if "id" in found:  # lines of one second in the order Asterisk wrote them
-            self.order = "time, id"
+        if "id" in found:  # the order Asterisk wrote them in (local times repeat an hour)
+            self.order = "id"
         if all(c in found for c in DATA_COLUMNS):
             return BASE_COLUMNS + DATA_COLUMNS
         if "data" in found:
@@ -137,18 +141,19 @@ class TableSource:
         return naive.strftime("%Y-%m-%d %H:%M:%S") if self.source.dialect == "sqlite" else naive
 
     def lines(self, start: int | None, end: int | None) -> Iterator[QueueLogLine]:
-        quoted = ", ".join(f'"{c}"' if self.source.dialect != "mysql" else f"`{c}`"
-                           for c in self.columns)  # fmt: skip
+        quote = self.source.engine.dialect.identifier_preparer.quote_identifier
+        quoted = ", ".join(quote(c) for c in self.columns)
+
         table = self.source.spec.table
         where, params = [], {}
         if start is not None:
-            where.append("time >= :lo")
+            where.append(f"{quote('time')} >= :lo")
             params["lo"] = self._bound(start)
         if end is not None:
-            where.append("time < :hi")
+            where.append(f"{quote('time')} < :hi")
             params["hi"] = self._bound(end)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        statement = text(f"SELECT {quoted} FROM {table}{clause} ORDER BY {self.order}")
+        statement = text(f"SELECT {quoted} FROM {table}{clause} ORDER BY {quote(self.order)}")
         for row in self.source.stream(statement, params):
             yield self._line(row)
 

@@ -9,18 +9,21 @@ The import is incremental and idempotent, as ``cdr import`` is: the store rememb
 each file was read (its size, its lines and digests of its first and last 64 KiB), so a file
 that has only grown is read from where the last import ended, and so is a file that starts
 with one imported before (``queue_log.1`` after a rotation). Every row carries a key, a digest
-of the line's text, so a line read twice (a copy, ``--full``) is stored once; two lines alike in
-every byte are one line (Asterisk cannot write two such for one call: the time, the call, the
-queue, the agent, the event and its data would all have to agree). The key is the pair (time,
-digest): the index that keeps lines unique is also the one windows are read through, and a
-file's lines, in time order, go in at its end. A line still being written
+of the line's text, so a line read twice (a copy, ``--full``) is stored once. Two lines alike in
+every byte within one second are two lines (PAUSE, UNPAUSE, PAUSE in a second, from a button
+pressed twice, writes two identical PAUSE lines): the second one's digest takes its count. The
+key is the pair (time, digest): the index that keeps lines unique is also the one windows are
+read through, and a file's lines, in time order, go in at its end. A line still being written
 (no newline yet) waits for the next import. A line that is not a queue_log line goes to the
-reject file with its line number; an event pbxgate does not know is stored and counted.
+reject file with its line number; an event pbxgate does not know is stored and counted. A
+damaged compressed file is a one-line error.
 """
 
 from __future__ import annotations
 
+import gzip
 import sqlite3
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import suppress
@@ -148,9 +151,12 @@ class QueueStore:
             with open_csv(path) as fh, no_gc():
                 if offset:
                     fh.seek(offset)
-                consumed = self._load(fh, result, rejects, result.resumed_after, progress)
+                consumed = self._load(fh, result, rejects, result.resumed_after, progress,
+                                      resumed=offset > 0)  # fmt: skip
         except sqlite3.Error as exc:
             raise SourceError(f"cannot write to the store {self.path}: {exc}") from exc
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise InputError(f"{path}: a damaged compressed file ({exc})") from exc
         finally:
             rejects.close()
         result.bytes_read = offset + consumed
@@ -165,14 +171,25 @@ class QueueStore:
         rejects: _RejectFile,
         lineno: int,
         progress: Callable[[int], None] | None,
+        resumed: bool,
     ) -> int:
         """Read whole lines from ``fh`` into the table; returns the bytes consumed."""
         consumed = 0
-        for rows, consumed in _parse(fh, result, rejects, lineno):
+        stored = self._twins if resumed else None
+        for rows, consumed in _parse(fh, result, rejects, lineno, stored):
             self._write(rows, result)
             if progress is not None:
                 progress(consumed)
         return consumed
+
+    def _twins(self, row: Row) -> int:
+        """How many lines the same as ``row`` the store holds."""
+        found = self.con.execute(
+            f"SELECT COUNT(*) FROM {TABLE} WHERE time = ? AND callid = ? AND queuename = ?"
+            " AND agent = ? AND event = ? AND data = ?",
+            row[:6],
+        ).fetchone()
+        return int(found[0])
 
     def _write(self, rows: list[Row], result: QueueImport) -> None:
         if not rows:
@@ -201,13 +218,25 @@ class QueueStore:
 
 
 def _parse(
-    fh: IO[bytes], result: QueueImport, rejects: _RejectFile, lineno: int
+    fh: IO[bytes],
+    result: QueueImport,
+    rejects: _RejectFile,
+    lineno: int,
+    stored: Callable[[Row], int] | None = None,
 ) -> Iterator[tuple[list[Row], int]]:
-    """Batches of rows from ``fh``'s whole lines, with the bytes consumed so far."""
+    """Batches of rows from ``fh``'s whole lines, with the bytes consumed so far.
+
+    A line the same as an earlier one of its second (PAUSE, UNPAUSE, PAUSE within a second
+    writes two identical PAUSE lines) is another line: its key takes its count. ``stored``
+    (when reading on from where an import ended) says how many of a line's twins that import
+    stored, for the lines of the second it ended in."""
     consumed = 0
     rows: list[Row] = []
     in_a_row = 0
     tail = b""
+    second: int | None = None
+    first_second: int | None = None
+    seen: dict[str, int] = {}
     while block := fh.read(BLOCK):
         block = tail + block
         cut = block.rfind(b"\n") + 1
@@ -233,6 +262,16 @@ def _parse(
                     ) from None
                 continue
             in_a_row = 0
+            if row[0] != second:
+                if second is None:
+                    first_second = row[0]
+                second, seen = row[0], {}
+            twins = seen.get(text)
+            if twins is None:
+                twins = stored(row) if stored is not None and row[0] == first_second else 0
+            seen[text] = twins + 1
+            if twins:
+                row = (*row[:6], key_of_text(f"{text}\x1e{twins}"))
             if row[4] not in FIELDS:
                 result.unknown[row[4]] += 1
             rows.append(row)

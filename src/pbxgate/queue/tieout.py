@@ -18,6 +18,9 @@ groups them) holding that uniqueid, and the two views are compared:
   the CDR's is the longer, never the shorter by more than ``slack``.
 * **agent**: queue_log names the member (queues.conf ``membername``), the CDR the phone
   (extension): shown side by side, not compared.
+* a call that went through several queues (a timeout into the next queue): the CDR tells how
+  the call ended, so only the queue that answered it, or else its last, is compared; the
+  others need only the CDR to exist.
 """
 
 from __future__ import annotations
@@ -70,13 +73,21 @@ def tie_out(
         by_uniqueid.setdefault(each.key, each)
         for leg in each.legs:
             by_uniqueid.setdefault(leg.uniqueid, each)
+    calls = list(calls)
+    # a call that went through several queues: the CDR tells how the call ended, which is
+    # how its last queue (or the one that answered it) ended; the others only left it
+    decisive: dict[str, QueuedCall] = {}
+    for call in calls:
+        held = decisive.get(call.callid)
+        if held is None or held.outcome != ANSWERED:
+            decisive[call.callid] = call
     out = []
     for call in calls:
         cdr = by_uniqueid.get(call.callid)
         found = TieOut(call, cdr)
         if cdr is None:
             found.differences.append("no CDR of this call")
-        elif call.outcome != UNKNOWN:
+        elif call.outcome != UNKNOWN and decisive[call.callid] is call:
             found.differences.extend(_compare(call, cdr, slack))
         out.append(found)
     return out
