@@ -639,3 +639,156 @@ def test_every_missed_call_of_a_number_is_resolved_by_one_call_back() -> None:
                      started_at=300.0, answered_at=305.0)  # fmt: skip
     assert [e.event_id for e in notices(back)] == ["called_back:7.1", "called_back:7.5"]
     assert notices(replace(back, linkedid="7.10")) == []  # resolved already
+
+
+def test_a_restart_remembers_the_missed_calls_waiting_for_a_call_back(tmp_path: Path) -> None:
+    """The missed calls are read back from the outbox when the service starts: a call-back
+    after a restart is told, once, and only for calls no call-back resolved before it."""
+    from pbxgate.ami.notices import CallNotices
+    from pbxgate.cdr.numbers import InternalRule
+    from pbxgate.notify.outbox import Outbox
+
+    outbox = Outbox.open(tmp_path / "outbox.sqlite3")
+    before = CallNotices(InternalRule(), pbx="office", callback_hours=1)
+    missed = CallState(linkedid="7.1", caller_number="84991000015", caller_name="", did="600",
+                       context="from-trunk", channel="IAX2/trunk-1", state=ENDED,
+                       started_at=100.0, ended_at=110.0)  # fmt: skip
+    for state in (
+        missed,
+        replace(missed, linkedid="7.2", caller_number="84991000016"),  # called back before
+        replace(missed, linkedid="7.3", caller_number="84991000017", ended_at=-4000.0),  # old
+    ):
+        outbox.enqueue_many(before(state))
+    back = CallState(linkedid="7.4", caller_number="101", caller_name="", did="84991000016",
+                     context="from-internal", channel="IAX2/101-3", state=TALKING,
+                     started_at=150.0, answered_at=155.0)  # fmt: skip
+    (told,) = before(back)
+    outbox.enqueue_many([told])
+    other = CallNotices(InternalRule(), pbx="branch", callback_hours=1)  # another PBX's outbox
+    outbox.enqueue_many(other(replace(missed, linkedid="9.1", caller_number="84991000018")))
+
+    after = CallNotices(InternalRule(), pbx="office", callback_hours=1)
+    since = 200.0 - 3600
+    assert after.remember(outbox.events_since(("missed", "called_back"), since), now=200.0) == 1
+    calls = {n: replace(back, linkedid=f"8.{n[-1]}", did=n, answered_at=250.0)
+             for n in ("84991000015", "84991000016", "84991000017", "84991000018")}  # fmt: skip
+    assert [e.event_id for e in after(calls["84991000015"])] == ["called_back:office/7.1"]
+    assert after(calls["84991000015"]) == []  # once
+    for number in ("84991000016", "84991000017", "84991000018"):
+        assert after(calls[number]) == [], number
+    outbox.close()
+
+
+def _answered_call(tracker: CallTracker, linkedid: str, phone: str) -> str:
+    """An inbound call on a trunk channel, answered by ``phone``; returns the trunk channel."""
+    trunk = f"IAX2/trunk-{linkedid}"
+    tracker.handle(msg(Event="Newchannel", Channel=trunk, Uniqueid=linkedid, Linkedid=linkedid,
+                       CallerIDNum="84991000012", Exten="74951110101",
+                       Context="from-trunk"))  # fmt: skip
+    dest = f"IAX2/{phone}-{linkedid}"
+    tracker.handle(msg(Event="Newchannel", Channel=dest, Uniqueid=f"{linkedid}1",
+                       Linkedid=linkedid))  # fmt: skip
+    tracker.handle(msg(Event="DialBegin", Channel=trunk, DestChannel=dest, Linkedid=linkedid,
+                       DestLinkedid=linkedid, DestCallerIDNum=phone))  # fmt: skip
+    tracker.handle(msg(Event="DialEnd", Channel=trunk, DestChannel=dest, Linkedid=linkedid,
+                       DestLinkedid=linkedid, DestCallerIDNum=phone,
+                       DestCallerIDName="Анна Смирнова", DialStatus="ANSWER"))  # fmt: skip
+    return trunk
+
+
+def test_a_blind_transfer_makes_the_target_the_phone_the_caller_talks_with() -> None:
+    changes: list[CallState] = []
+    tracker = CallTracker(changes.append, clock=lambda: 1.0)
+    trunk = _answered_call(tracker, "5.1", "101")
+    assert (changes[-1].answered_by, changes[-1].talking_to, changes[-1].transfers) == (
+        "101", "101", 0)  # fmt: skip
+    # a dial that is not after a transfer (a Local hop's inner leg) changes nothing
+    tracker.handle(msg(Event="DialEnd", Channel=trunk, DestChannel="Local/101@from-queue-1;1",
+                       Linkedid="5.1", DialStatus="ANSWER"))  # fmt: skip
+    assert changes[-1].talking_to == "101"
+    tracker.handle(msg(Event="BlindTransfer", Result="Fail", TransfereeChannel=trunk,
+                       TransfereeLinkedid="5.1", Extension="102"))  # fmt: skip
+    tracker.handle(msg(Event="BlindTransfer", Result="Success", TransfereeChannel=trunk,
+                       TransfereeLinkedid="5.1", Extension="102",
+                       Context="from-internal"))  # fmt: skip
+    tracker.handle(msg(Event="DialBegin", Channel=trunk, DestChannel="IAX2/102-9",
+                       Linkedid="5.1", DestCallerIDNum="102"))  # fmt: skip
+    tracker.handle(msg(Event="DialEnd", Channel=trunk, DestChannel="IAX2/102-9", Linkedid="5.1",
+                       DestCallerIDNum="102", DestCallerIDName="Борис Петров",
+                       DialStatus="ANSWER"))  # fmt: skip
+    last = changes[-1]
+    assert (last.answered_by, last.talking_to, last.talking_name, last.transfers) == (
+        "101", "102", "Борис Петров", 1)  # fmt: skip
+
+
+def test_an_attended_transfer_names_the_consultation_call_s_phone() -> None:
+    from pbxgate.ami.notices import CallNotices
+    from pbxgate.cdr.numbers import InternalRule
+
+    changes: list[CallState] = []
+    now = [10.0]
+    tracker = CallTracker(changes.append, clock=lambda: now[0])
+    trunk = _answered_call(tracker, "6.1", "101")
+    tracker.handle(msg(Event="AttendedTransfer", Result="Success",
+                       OrigTransfererChannel="IAX2/101-6.1", TransfereeChannel=trunk,
+                       TransfereeLinkedid="6.1", TransferTargetChannel="IAX2/102-77",
+                       TransferTargetLinkedid="6.9", TransferTargetCallerIDNum="102",
+                       TransferTargetCallerIDName="<unknown>"))  # fmt: skip
+    assert (changes[-1].talking_to, changes[-1].talking_name, changes[-1].transfers) == (
+        "102", "", 1)  # fmt: skip
+    now[0] = 70.0
+    for channel in ("IAX2/101-6.1", trunk):
+        tracker.handle(msg(Event="Hangup", Channel=channel, Linkedid="6.1",
+                           **{"Cause-txt": "Normal Clearing"}))  # fmt: skip
+    notices = CallNotices(InternalRule())
+    events = [e for state in changes for e in notices(state)]
+    ended = events[-1]
+    assert (ended.kind, ended.answered_by, ended.transfers, ended.talk_seconds) == (
+        "ended", "102", 1, 60.0)  # fmt: skip
+
+
+def test_the_ended_text_says_after_a_transfer() -> None:
+    from pbxgate.notify.events import CallEvent
+    from pbxgate.notify.templates import Renderer
+
+    event = CallEvent(kind="ended", uniqueid="1", linkedid="1", caller_number="84991000012",
+                      caller_name="", did="", channel="", context="", extension="",
+                      occurred_at=0.0, answered_by="102", answered_name="Борис Петров",
+                      talk_seconds=151, transfers=1, recorded=True)  # fmt: skip
+    text = Renderer().render(event).text
+    assert text.splitlines()[0] == (
+        "84991000012 — разговор 2:31 с Борис Петров (102), после перевода, запись"
+    )
+    assert CallEvent.from_json(event.to_json()) == event
+
+
+TRANSCRIPTS = Path(__file__).parent / "transcripts"
+
+
+def test_transfers_as_a_real_asterisk_22_tells_them() -> None:
+    """The manager's events of three of the test office's calls on Asterisk 22.10.1 (the
+    noise left out): a blind transfer 101 -> 102, an attended one (101 consults 102 over a
+    Local channel, then hangs up: Asterisk's AttendedTransfer then names no TransferTarget,
+    only the bridge the caller is in), and a queue's agent 101 blind-transferring the caller
+    to 103. Each call ends with the caller talking to the target, after one transfer."""
+    from pbxgate.ami.notices import CallNotices
+    from pbxgate.cdr.numbers import InternalRule
+
+    changes: list[CallState] = []
+    tracker = CallTracker(changes.append, clock=lambda: 1.0)
+    lines = (TRANSCRIPTS / "asterisk22_transfers.jsonl").read_text(encoding="utf-8").splitlines()
+    for line in lines:
+        tracker.handle(msg(**json.loads(line)))
+    ended = {s.caller_number: s for s in changes if s.state == ENDED}
+    got = {n: (s.answered_by, s.talking_to, s.transfers) for n, s in ended.items()}
+    assert got == {
+        "84991000012": ("101", "102", 1),
+        "84991000013": ("101", "102", 1),
+        "84991000021": ("101", "103", 1),
+    }
+    assert tracker.calls == {} and tracker._bridges == {} and tracker._watched == {}
+    notices = CallNotices(InternalRule())
+    finals = [e for state in changes for e in notices(state) if e.kind == "ended"]
+    assert sorted((e.caller_number, e.answered_by, e.transfers) for e in finals) == [
+        ("84991000012", "102", 1), ("84991000013", "102", 1), ("84991000021", "103", 1)
+    ]  # fmt: skip

@@ -41,10 +41,15 @@ def test_every_inbound_call_is_followed_from_ring_to_hangup(
             wrong.append(f"{sc.name}: {len(seen)} calls seen")
             continue
         (call,) = seen
-        answered_by = sc.truth.answered_by if sc.truth.outcome == "ANSWERED" else ""
-        got = (call["did"], call["answered_by"], call["state"])
-        if got != (sc.truth.did, answered_by, "ended"):
-            wrong.append(f"{sc.name}: {got} instead of {(sc.truth.did, answered_by, 'ended')}")
+        answered = sc.truth.outcome == "ANSWERED"
+        answered_by = sc.truth.answered_by if answered else ""
+        # after a transfer the caller talks with its target
+        last = sc.truth.talked[-1] if answered else ""
+        got = (call["did"], call["answered_by"], call["talking_to"], call["transfers"],
+               call["state"])  # fmt: skip
+        want = (sc.truth.did, answered_by, last, max(0, len(sc.truth.talked) - 1), "ended")
+        if got != want:
+            wrong.append(f"{sc.name}: {got} instead of {want}")
         elif answered_by and not float(call["answered_at"]) > float(call["started_at"]):  # type: ignore[arg-type]
             wrong.append(f"{sc.name}: answered at {call['answered_at']}")
     assert not wrong, "\n".join(wrong)
@@ -69,7 +74,8 @@ def test_notifications_from_ami_alone_follow_every_inbound_call_to_its_end(
     first, then answered, then ended or missed), each once, under one call id, and the last is
     the call's true end: missed for every call no phone answered (the queue's, the
     do-not-disturb and the unknown DID included: the dialplan's AGI cannot see those), ended,
-    with who answered, a talk time and whether MixMonitor recorded it, for every answered one;
+    with whom the caller talked last (after a transfer, its target) and how many transfers, a
+    talk time and whether MixMonitor recorded it, for every answered one;
     and the missed call that 101
     calls back afterwards gets a last state, called back by 101."""
     inbound = [sc for sc in office_run.plan if sc.truth.direction == "inbound"]
@@ -100,12 +106,13 @@ def test_notifications_from_ami_alone_follow_every_inbound_call_to_its_end(
         if last["did"] != sc.truth.did or not bodies[-1]["final"]:
             wrong.append(f"{sc.name}: ends as {last}")
         elif answered and (
-            (last["answered_by"], last["talk_seconds"] > 0, last["recorded"])
-            != (sc.truth.answered_by, True, sc.truth.recorded)
+            (last["answered_by"], last["transfers"], last["talk_seconds"] > 0, last["recorded"])
+            != (sc.truth.talked[-1], len(sc.truth.talked) - 1, True, sc.truth.recorded)
         ):
-            wrong.append(f"{sc.name}: answered by {last['answered_by']!r}, talked "
-                         f"{last['talk_seconds']} s, recorded {last['recorded']}; truth "
-                         f"{sc.truth.answered_by}, recorded {sc.truth.recorded}")  # fmt: skip
+            wrong.append(f"{sc.name}: ended with {last['answered_by']!r} after "
+                         f"{last['transfers']} transfers, talked {last['talk_seconds']} s, "
+                         f"recorded {last['recorded']}; truth {sc.truth.talked}, recorded "
+                         f"{sc.truth.recorded}")  # fmt: skip
         elif any(b["event"]["extra"] != {"source": "ami"} for b in bodies):
             wrong.append(f"{sc.name}: not from AMI: {bodies}")
     assert not wrong, "\n".join(wrong)

@@ -151,3 +151,17 @@ def test_worker_connection_is_normal_but_enqueue_is_full(tmp_path: Path) -> None
     full = Outbox.open(tmp_path / "o.sqlite3")
     assert full._db.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     full.close()
+
+
+def test_events_since_gives_the_kinds_asked_for_oldest_first(box: Outbox) -> None:
+    box.enqueue_many([
+        make_event(3, kind="missed"),
+        make_event(1, kind="missed"),
+        make_event(2, kind="incoming"),
+        make_event(4, kind="called_back"),
+        make_event(0, kind="missed"),  # before the horizon
+    ])  # fmt: skip
+    found = box.events_since(("missed", "called_back"), since=1700000001.0)
+    assert [(e.kind, e.linkedid) for e in found] == [
+        ("missed", "1700000000.1"), ("missed", "1700000000.3"), ("called_back", "1700000000.4")
+    ]  # fmt: skip

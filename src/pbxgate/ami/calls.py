@@ -4,10 +4,13 @@ A call is the set of channels that share a ``Linkedid`` (the first channel's uni
 tracker follows ``Newchannel`` (a channel joins its call; the first one gives the caller and the
 number dialled), ``DialBegin``/``DialEnd`` (the phones that ring, and the one that answered:
 ``DialStatus: ANSWER``, or ``Pickup`` by another phone), ``BridgeEnter`` (talking) and
-``Hangup`` (the channel leaves; the last one ends the call, with its cause), and
-``MixMonitorStart`` (the call is recorded; Asterisk 16.17+). After a
-reconnection the events of the gap are lost: :meth:`CallTracker.resync` rebuilds the table
-from ``CoreShowChannels``.
+``Hangup`` (the channel leaves; the last one ends the call, with its cause),
+``MixMonitorStart`` (the call is recorded; Asterisk 16.17+), and transfers: after
+``BlindTransfer`` the caller's channel dials the target, whose ``DialEnd`` answer makes it the
+phone the caller talks with; ``AttendedTransfer`` names the target (``TransferTarget*``; its
+channel belongs to the consultation call's linkedid) and the caller's call (``Transferee*``).
+After a reconnection the events of the gap are lost: :meth:`CallTracker.resync` rebuilds the
+table from ``CoreShowChannels``.
 
 Each change gives a :class:`CallState` snapshot to the listener (the edits of a call's message
 and the live view follow these).
@@ -48,6 +51,11 @@ class CallState:
     cause: str = ""  # the hangup cause of the last channel ("Normal Clearing")
     dial_status: str = ""  # the last DialEnd's DialStatus other than ANSWER (NOANSWER, BUSY...)
     recorded: bool = False  # MixMonitor started on one of its channels (MixMonitorStart)
+    # who the caller talks with now (after a transfer, the transfer's target), and how many
+    # times the call was transferred
+    talking_to: str = ""
+    talking_name: str = ""
+    transfers: int = 0
 
 
 @dataclass
@@ -55,6 +63,7 @@ class _Call:
     state: CallState
     channels: set[str] = field(default_factory=set)
     ringing: dict[str, str] = field(default_factory=dict)  # dialled channel -> phone
+    blind_transfer: bool = False  # blind-transferred: the next phone to answer is the target
 
 
 def phone_of(channel: str, fallback: str = "") -> str:
@@ -81,6 +90,9 @@ class CallTracker:
         self.clock = clock
         self.calls: dict[str, _Call] = {}
         self._call_of: dict[str, str] = {}  # channel name -> linkedid
+        # bridge -> its channels and their caller IDs (number, name): who the caller is with
+        self._bridges: dict[str, dict[str, tuple[str, str]]] = {}
+        self._watched: dict[str, str] = {}  # bridge an attended transfer ended in -> linkedid
 
     def live(self) -> list[CallState]:
         return [c.state for c in self.calls.values()]
@@ -114,10 +126,17 @@ class CallTracker:
             self._dial_end(message)
         elif kind == "BridgeEnter":
             self._bridged(message)
+            self._entered(message)
+        elif kind == "BridgeLeave":
+            self._left(message)
         elif kind == "Pickup":
             self._picked_up(message)
         elif kind == "Hangup":
             self._hangup(message)
+        elif kind == "BlindTransfer":
+            self._blind_transfer(message)
+        elif kind == "AttendedTransfer":
+            self._attended_transfer(message)
         elif kind == "MixMonitorStart":
             call = self._call(message.get("Linkedid"), message.get("Channel"))
             if call is not None:
@@ -129,6 +148,8 @@ class CallTracker:
         with :data:`UNKNOWN_END` (how it ended was not seen); channels not known yet join
         their calls."""
         present: dict[str, set[str]] = {}
+        self._bridges.clear()  # who is in which bridge is learnt anew from the events
+        self._watched.clear()
         for item in channels:
             linkedid = item.get("Linkedid") or item.get("Uniqueid")
             present.setdefault(linkedid, set()).add(item.get("Channel"))
@@ -191,14 +212,21 @@ class CallTracker:
             return
         phone = call.ringing.pop(dest, "") or phone_of(dest, m.get("DestCallerIDNum"))
         if m.get("DialStatus") == "ANSWER" and not call.state.answered_by:
+            name = _name(m.get("DestCallerIDName"), phone)
             self._change(
                 call,
                 ringing=_phones(call),
                 answered_by=phone,
-                answered_name=_name(m.get("DestCallerIDName"), phone),
+                answered_name=name,
+                talking_to=phone,
+                talking_name=name,
                 state=TALKING,
                 answered_at=self.clock(),
             )
+        elif m.get("DialStatus") == "ANSWER" and call.blind_transfer and phone:
+            call.blind_transfer = False
+            self._transferred(call, phone, _name(m.get("DestCallerIDName"), phone))
+            self._change(call, ringing=_phones(call))
         else:
             status = m.get("DialStatus")
             self._change(call, ringing=_phones(call), dial_status=status or call.state.dial_status)
@@ -208,6 +236,70 @@ class CallTracker:
         if call is not None and call.state.state == RINGING and m.get("BridgeNumChannels") == "2":
             self._change(call, state=TALKING, answered_at=self.clock())
 
+    def _blind_transfer(self, m: Message) -> None:
+        """The caller (``Transferee``) is sent to the dialplan: the phone that answers its next
+        dial is the one it talks with."""
+        if m.get("Result") != "Success":
+            return
+        call = self._call(m.get("TransfereeLinkedid"), m.get("TransfereeChannel"))
+        if call is not None:
+            call.blind_transfer = True
+
+    def _attended_transfer(self, m: Message) -> None:
+        """The caller (``Transferee``) now talks with the consultation call's phone: the
+        ``TransferTarget``, or, when Asterisk leaves it out (the transferer hung up to complete
+        the transfer: the bridges were merged first), whoever is with the caller in the bridge
+        the transfer ended in (``DestBridgeUniqueid``), now or when it enters."""
+        if m.get("Result") != "Success":
+            return
+        caller = m.get("TransfereeChannel")
+        call = self._call(m.get("TransfereeLinkedid"), caller)
+        if call is None:
+            return
+        target = m.get("TransferTargetChannel")
+        if target:
+            phone = phone_of(target, m.get("TransferTargetCallerIDNum"))
+            if phone:
+                self._transferred(call, phone, _name(m.get("TransferTargetCallerIDName"), phone))
+            return
+        bridge = m.get("DestBridgeUniqueid")
+        if m.get("DestType") != "Bridge" or not bridge:
+            return
+        self._watched[bridge] = call.state.linkedid
+        transferers = {m.get("OrigTransfererChannel"), m.get("SecondTransfererChannel")}
+        for channel, (number, name) in self._bridges.get(bridge, {}).items():
+            phone = phone_of(channel, number)
+            if channel != caller and channel not in transferers and phone:
+                self._transferred(call, phone, _name(name, phone))
+                return
+
+    def _entered(self, m: Message) -> None:
+        bridge, channel = m.get("BridgeUniqueid"), m.get("Channel")
+        if not bridge or not channel:
+            return
+        number, name = m.get("CallerIDNum"), m.get("CallerIDName")
+        self._bridges.setdefault(bridge, {})[channel] = (number, name)
+        call = self.calls.get(self._watched.get(bridge, ""))
+        if call is not None and channel != call.state.channel:
+            phone = phone_of(channel, number)
+            if phone:  # the target's own channel, swapped in for its Local hop
+                self._transferred(call, phone, _name(name, phone))
+
+    def _left(self, m: Message) -> None:
+        bridge = m.get("BridgeUniqueid")
+        members = self._bridges.get(bridge)
+        if members is None:
+            return
+        members.pop(m.get("Channel"), None)
+        if not members:
+            del self._bridges[bridge]
+            self._watched.pop(bridge, None)
+
+    def _transferred(self, call: _Call, phone: str, name: str) -> None:
+        if phone != call.state.talking_to:
+            self._change(call, talking_to=phone, talking_name=name,
+                         transfers=call.state.transfers + 1)  # fmt: skip
+
     def _picked_up(self, m: Message) -> None:
         """Another phone took the ringing call (``Pickup``: the picker's channel, and the
         ``Target`` prefix for the channel that rang; main/pickup.c)."""
@@ -216,11 +308,14 @@ class CallTracker:
             return
         call.ringing.pop(m.get("TargetChannel"), None)
         phone = phone_of(m.get("Channel"), m.get("CallerIDNum"))
+        name = _name(m.get("CallerIDName"), phone)
         self._change(
             call,
             ringing=_phones(call),
             answered_by=phone,
-            answered_name=_name(m.get("CallerIDName"), phone),
+            answered_name=name,
+            talking_to=phone,
+            talking_name=name,
             state=TALKING,
             answered_at=self.clock(),
         )
@@ -251,6 +346,10 @@ class CallTracker:
 
     def _end(self, call: _Call, cause: str) -> None:
         del self.calls[call.state.linkedid]
+        for bridge in [
+            b for b, linkedid in self._watched.items() if linkedid == call.state.linkedid
+        ]:
+            del self._watched[bridge]
         call.ringing.clear()
         self._change(call, state=ENDED, ringing=(), ended_at=self.clock(), cause=cause)
 

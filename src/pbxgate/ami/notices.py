@@ -5,14 +5,18 @@ the events the AGI would queue: ``incoming`` when the call appears, ``missed`` w
 without any phone answering. Their ids are the AGI's (``incoming:<linkedid>``,
 ``missed:<linkedid>``), so where the dialplan runs the AGI as well the outbox keeps one of each
 and nobody is told twice. The manager alone also tells the middle and the end of an answered
-call: ``answered`` (which phone took it) and ``ended`` (how long they talked), the states a
-message that follows its call is edited to.
+call: ``answered`` (which phone took it) and ``ended`` (how long they talked, and with whom:
+after a transfer, the transfer's target), the states a message that follows its call is edited
+to. The missed calls still waiting for a call-back are
+read back from the outbox when the service starts, so a restart forgets none of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Iterable
 from dataclasses import replace
 
 from pbxgate.ami.calls import ENDED as CALL_ENDED
@@ -52,6 +56,27 @@ class CallNotices:
         self.callback_seconds = callback_hours * 3600
         self._announced: dict[str, int] = {}  # linkedid -> how many events were queued
         self._missed: dict[str, list[CallEvent]] = {}  # number_key(caller) -> its missed calls
+
+    def remember(self, events: Iterable[CallEvent], now: float) -> int:
+        """Take back the missed calls still waiting for a call-back from events queued
+        earlier (``pbxgate serve`` restarted): ``missed`` events of this PBX within
+        ``callback_hours`` of ``now`` whose call no ``called_back`` event resolved. Returns how
+        many are waiting."""
+        missed: dict[str, CallEvent] = {}
+        resolved: set[str] = set()
+        for event in events:
+            if event.pbx != self.pbx or now - event.occurred_at > self.callback_seconds:
+                continue
+            if event.kind == MISSED and number_key(event.caller_number):
+                missed[event.linkedid] = event
+            elif event.kind == CALLED_BACK:
+                resolved.add(event.linkedid)
+        waiting = [e for linkedid, e in missed.items() if linkedid not in resolved]
+        for event in sorted(waiting, key=lambda e: e.occurred_at):
+            calls = self._missed.setdefault(number_key(event.caller_number), [])
+            if all(m.linkedid != event.linkedid for m in calls):
+                calls.append(event)
+        return len(waiting)
 
     def __call__(self, state: CallState) -> list[CallEvent]:
         direction = self.rule.direction(
@@ -105,7 +130,11 @@ class CallNotices:
             # could name
             if state.answered_by or state.answered_at:
                 talk = max(0.0, state.ended_at - state.answered_at) if state.answered_at else 0.0
-                return [*events, self._event(ENDED, state, state.ended_at, "ANSWER", talk)]
+                # after a transfer the call ends with the transfer's target
+                last = replace(state, answered_by=state.talking_to or state.answered_by,
+                               answered_name=state.talking_name if state.talking_to
+                               else state.answered_name)  # fmt: skip
+                return [*events, self._event(ENDED, last, state.ended_at, "ANSWER", talk)]
             status = state.dial_status or "NOANSWER"
             missed = self._event(MISSED, state, state.ended_at, status)
             if number_key(state.caller_number):
@@ -148,6 +177,7 @@ class CallNotices:
             talk_seconds=round(talk, 3),
             pbx=self.pbx,
             recorded=state.recorded,
+            transfers=state.transfers,
         )
 
 
@@ -163,6 +193,12 @@ async def run_notices(
     notices = CallNotices(
         InternalRule.from_settings(settings.get(CdrSettings)), ami.pbx, ns.callback_hours
     )
+    now = time.time()
+    waiting = notices.remember(
+        outbox.events_since((MISSED, CALLED_BACK), now - ns.callback_hours * 3600), now
+    )
+    if waiting:
+        log.info("%d missed calls from before this start wait for a call-back", waiting)
     hub = hub or LiveHub()
 
     def changed(state: CallState) -> None:

@@ -46,6 +46,8 @@ def describe(state: CallState, now: float | None = None) -> str:
         what += f" ({state.cause})" if state.cause else ""
     elif state.state == TALKING:
         what = f"answered by {state.answered_by or '?'}"
+        if state.transfers:
+            what += f", transferred to {state.talking_to}"
     else:
         what = "ringing " + " ".join(state.ringing) if state.ringing else "new"
     return f"{when} {who}  {what}"

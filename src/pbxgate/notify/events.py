@@ -57,6 +57,7 @@ class CallEvent:
     talk_seconds: float = 0.0  # "ended": from the answer to the hangup
     pbx: str = ""  # the PBX the call is on, where pbxgate serves several ("" = the only one)
     recorded: bool = False  # AMI: the call is recorded (MixMonitor)
+    transfers: int = 0  # AMI, "ended": how many times the call was transferred
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -104,6 +105,7 @@ class CallEvent:
             kwargs["extra"] = tuple((str(k), str(v)) for k, v in kwargs.get("extra", ()))
             kwargs["occurred_at"] = float(kwargs.get("occurred_at", 0.0))
             kwargs["talk_seconds"] = float(kwargs.get("talk_seconds", 0.0))
+            kwargs["transfers"] = int(kwargs.get("transfers", 0))
             return cls(**kwargs)
         except (TypeError, ValueError) as exc:
             raise InputError(f"call event JSON is incomplete: {exc}") from exc

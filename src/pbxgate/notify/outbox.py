@@ -448,6 +448,18 @@ class Outbox:
         )
         return [CallEvent.from_json(str(r[0])) for r in rows]
 
+    def events_since(self, kinds: Iterable[str], since: float) -> list[CallEvent]:
+        """The queued events of these kinds that occurred at ``since`` or later, oldest first
+        (what a restarted service remembers of the last hours)."""
+        wanted = tuple(kinds)
+        marks = ", ".join("?" * len(wanted))
+        rows = self._query(
+            f"SELECT payload FROM events WHERE kind IN ({marks}) AND created_at >= ?"
+            " ORDER BY created_at",
+            (*wanted, since),
+        )
+        return [CallEvent.from_json(str(r[0])) for r in rows]
+
     def plan(self, event_id: str, targets: Iterable[tuple[str, str]], now: float) -> int:
         """Create one pending delivery per (channel, recipient); mark the event planned."""
         return self.plan_many([Plan(event_id, list(targets))], now)

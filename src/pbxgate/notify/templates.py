@@ -6,7 +6,7 @@ time in the PBX's zone. Variables available to a template:
 
     number, name, name_source, did, time (datetime), time_text, kind, dialstatus,
     dialstatus_text, channel, context, extension, uniqueid, linkedid, extra (dict),
-    answered_by, answered_name, talk_seconds, talk_text ("2:31"), pbx, recorded
+    answered_by, answered_name, talk_seconds, talk_text ("2:31"), pbx, recorded, transfers
 
 A call whose message follows it (docs/notify.md, "The message follows the call") is shown with
 the template of its latest event: incoming, then answered, then ended or missed.
@@ -58,7 +58,8 @@ DEFAULT_ANSWERED = """\
 DEFAULT_ENDED = """\
 {{ number or "скрыт" }} — разговор {{ talk_text }}
 {%- if answered_by %} с {{ answered_name ~ " (" ~ answered_by ~ ")"
-   if answered_name else answered_by }}{% endif %}{% if recorded %}, запись{% endif %}
+   if answered_name else answered_by }}{% endif %}{% if transfers %}, после перевода{% endif %}
+{%- if recorded %}, запись{% endif %}
 {%- if name %}
 Имя: {{ name }}{% endif %}
 {%- if did %}
@@ -185,6 +186,7 @@ class Renderer:
             "talk_text": talk_text(event.talk_seconds),
             "pbx": event.pbx,
             "recorded": event.recorded,
+            "transfers": event.transfers,
         }
 
     def render(self, event: CallEvent, extra: Mapping[str, Any] | None = None) -> Message:
