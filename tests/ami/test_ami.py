@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -787,8 +788,169 @@ def test_transfers_as_a_real_asterisk_22_tells_them() -> None:
         "84991000021": ("101", "103", 1),
     }
     assert tracker.calls == {} and tracker._bridges == {} and tracker._watched == {}
-    notices = CallNotices(InternalRule())
-    finals = [e for state in changes for e in notices(state) if e.kind == "ended"]
+    notices = CallNotices(InternalRule(), clock=lambda: 2.0)
+    events = [e for state in changes for e in notices(state)]
+    moved = sorted((e.caller_number, e.answered_by, e.event_id.endswith("#1"))
+                   for e in events if e.kind == "answered" and e.transfers)  # fmt: skip
+    assert moved == [("84991000012", "102", True), ("84991000013", "102", True),
+                     ("84991000021", "103", True)]  # fmt: skip
+    finals = [e for e in events if e.kind == "ended"]
     assert sorted((e.caller_number, e.answered_by, e.transfers) for e in finals) == [
         ("84991000012", "102", 1), ("84991000013", "102", 1), ("84991000021", "103", 1)
     ]  # fmt: skip
+
+
+def test_one_serve_follows_several_managers(tmp_path: Path) -> None:
+    """[ami] and [ami.managers.branch]: both PBXes' calls are queued under their own names,
+    also when their linkedids are the same, and each PBX streams its live calls apart."""
+    from pbxgate.agi.runner import run_service
+    from pbxgate.ami.live import read_socket
+    from pbxgate.notify.outbox import Outbox
+
+    hangup = b"Event: Hangup\r\nChannel: IAX2/trunk-4\r\nLinkedid: 1733.1\r\n"
+    hangup += b"Cause-txt: Normal Clearing\r\n\r\n"
+
+    async def main() -> None:
+        office, branch = FakeManager(), FakeManager()
+        ports = [await office.start(), await branch.start()]
+        settings = Settings({
+            "ami": {"enabled": True, "port": ports[0], "username": "pbxgate",
+                    "secret": "right", "pbx": "office",
+                    "managers": {"branch": {"port": ports[1], "username": "pbxgate",
+                                            "secret": "right"}}},
+            "notify": {"outbox": str(tmp_path / "outbox.sqlite3")},
+        })  # fmt: skip
+        stop = asyncio.Event()
+        service = asyncio.create_task(
+            run_service(settings, stop, listen=("127.0.0.1", 0), worker=None)
+        )
+        async with asyncio.timeout(20):
+            while office.logins < 1 or branch.logins < 1:
+                await asyncio.sleep(0.02)
+            await branch.push(NEWCHANNEL)
+            sockets = tmp_path / "data" / "pbxgate"
+            calls: list[dict[str, str]] = []
+            while not calls:  # until the branch's call has reached its hub
+                await asyncio.sleep(0.02)
+                with contextlib.suppress(OSError):
+                    stream = read_socket(sockets / "live-branch.sock")
+                    calls = (await anext(stream))["calls"]
+                    await stream.aclose()
+            assert [c["caller_number"] for c in calls] == ["84991111111"]
+            stream = read_socket(sockets / "live-office.sock")
+            assert (await anext(stream))["calls"] == []
+            await stream.aclose()
+            await office.push(NEWCHANNEL + hangup)
+            await branch.push(hangup)
+            box = Outbox.open(tmp_path / "outbox.sqlite3")
+            while len(box.unplanned()) < 4:
+                await asyncio.sleep(0.02)
+        stop.set()
+        await service
+        events = sorted(e.event_id for e in box.unplanned())
+        box.close()
+        assert events == ["incoming:branch/1733.1", "incoming:office/1733.1",
+                          "missed:branch/1733.1", "missed:office/1733.1"]  # fmt: skip
+        await office.close()
+        await branch.close()
+
+    asyncio.run(main())
+
+
+def test_several_managers_are_checked_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pbxgate.cli.main import main
+
+    config = tmp_path / "pbxgate.toml"
+    for body, message in (
+        ('[ami.managers.branch]\nusername = "pbxgate"\n',
+         "no AMI user configured in [ami.managers.branch]"),
+        ('[ami]\nusername = "u"\nsecret = "s"\npbx = "branch"\n[ami.managers.branch]\n'
+         'username = "pbxgate"\nsecret = "s"\n', "two AMI managers are both PBX 'branch'"),
+        ('[ami]\nusername = "u"\nsecret = "s"\npbx = "office"\n[ami.managers.branch]\n'
+         'username = "pbxgate"\nsecret = "s"\n', "several AMI managers (office, branch)"),
+    ):  # fmt: skip
+        config.write_text("[ami]\nenabled = true\n" + body if not body.startswith("[ami]\n")
+                          else body.replace("[ami]\n", "[ami]\nenabled = true\n", 1),
+                          encoding="utf-8")  # fmt: skip
+        command = ["ami", "watch"] if "several" in message else ["serve"]
+        assert main(["--config", str(config), *command]) != 0
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    # --pbx picks one; an unknown one is named
+    assert main(["--config", str(config), "ami", "live", "--pbx", "nowhere"]) != 0
+    assert "no AMI manager of PBX 'nowhere'" in capsys.readouterr().err
+    assert main(["--config", str(config), "ami", "live", "--pbx", "branch"]) != 0
+    assert "live-branch.sock" in capsys.readouterr().err  # no serve runs: no stream there
+
+
+def _consult(tracker: CallTracker, trunk: str, linkedid: str, hop: str) -> None:
+    """101 consults over a Local hop (as the atxfer feature dials), which enters the caller's
+    bridge when 101 hangs up: Asterisk 22's AttendedTransfer then names only that bridge."""
+    tracker.handle(msg(Event="BridgeEnter", BridgeUniqueid=f"B{linkedid}", Channel=trunk,
+                       Linkedid=linkedid, CallerIDNum="84991000012"))  # fmt: skip
+    for half in (";1", ";2"):
+        tracker.handle(msg(Event="Newchannel", Channel=hop + half, Linkedid=linkedid))
+    tracker.handle(msg(Event="BridgeEnter", BridgeUniqueid=f"B{linkedid}", Channel=hop + ";1",
+                       Linkedid=linkedid, CallerIDNum="600"))  # fmt: skip
+    tracker.handle(msg(Event="AttendedTransfer", Result="Success", DestType="Bridge",
+                       DestBridgeUniqueid=f"B{linkedid}",
+                       OrigTransfererChannel=f"IAX2/101-{linkedid}",
+                       TransfereeChannel=trunk, TransfereeLinkedid=linkedid))  # fmt: skip
+
+
+def test_review_cases_a_transfer_target_is_a_phone_that_answered() -> None:
+    """A target still ringing when the transferer hangs up (a "blond" transfer) is nobody
+    until it answers; a Local hop to a ring group is the phone that answered in it; a
+    three-way call is no transfer; without a Transferee (the transferer went back to the
+    caller first) the transferer's call is the one transferred."""
+    changes: list[CallState] = []
+    tracker = CallTracker(changes.append, clock=lambda: 1.0)
+    trunk = _answered_call(tracker, "7.1", "101")
+    _consult(tracker, trunk, "7.1", "Local/600@from-internal-00000001")
+    assert (changes[-1].talking_to, changes[-1].transfers) == ("101", 0)  # still ringing
+    tracker.handle(msg(Event="DialEnd", Channel="Local/600@from-internal-00000001;2",
+                       DestChannel="IAX2/102-5", Linkedid="7.1", DestCallerIDNum="102",
+                       DestCallerIDName="Борис Петров", DialStatus="ANSWER"))  # fmt: skip
+    assert (changes[-1].talking_to, changes[-1].talking_name, changes[-1].transfers) == (
+        "102", "Борис Петров", 1)  # fmt: skip
+
+    trunk = _answered_call(tracker, "8.1", "101")
+    _consult(tracker, trunk, "8.1", "Local/102@from-internal-00000002")
+    for channel in ("Local/102@from-internal-00000002;1", "Local/102@from-internal-00000002;2",
+                    trunk, "IAX2/101-8.1"):  # fmt: skip
+        tracker.handle(msg(Event="Hangup", Channel=channel, Linkedid="8.1"))
+    (ended,) = [s for s in changes if s.linkedid == "8.1" and s.state == ENDED]
+    assert (ended.talking_to, ended.transfers) == ("101", 0)  # 102 never answered
+
+    trunk = _answered_call(tracker, "9.1", "101")
+    tracker.handle(msg(Event="AttendedTransfer", Result="Success", DestType="Threeway",
+                       TransfereeChannel=trunk, TransfereeLinkedid="9.1",
+                       TransferTargetChannel="IAX2/102-9",
+                       TransferTargetCallerIDNum="102"))  # fmt: skip
+    assert (changes[-1].linkedid, changes[-1].transfers) == ("9.1", 0)
+
+    trunk = _answered_call(tracker, "10.1", "101")
+    tracker.handle(msg(Event="BridgeEnter", BridgeUniqueid="B9", Channel=trunk, Linkedid="10.1"))
+    tracker.handle(msg(Event="BridgeEnter", BridgeUniqueid="B9", Channel="IAX2/103-2",
+                       Linkedid="10.1", CallerIDNum="103"))  # fmt: skip
+    tracker.handle(msg(Event="AttendedTransfer", Result="Success", DestType="Bridge",
+                       DestBridgeUniqueid="B9", OrigTransfererChannel="IAX2/101-10.1",
+                       OrigTransfererLinkedid="10.1"))  # fmt: skip
+    assert (changes[-1].linkedid, changes[-1].talking_to, changes[-1].transfers) == (
+        "10.1", "103", 1)  # fmt: skip
+
+
+def test_one_manager_is_chosen_and_checked_alone() -> None:
+    from pbxgate.ami.settings import AmiSettings
+    from pbxgate.errors import ConfigError
+
+    ami = Settings({"ami": {"username": "u", "pbx": "office", "managers": {
+        "b": {"username": "p", "secret": "s", "pbx": "branch"}}}}).get(AmiSettings)  # fmt: skip
+    assert ami.manager("branch").pbx == "branch"  # [ami]'s secret is not needed for it
+    with pytest.raises(ConfigError, match=r"^no AMI user configured in \[ami\] "):
+        ami.manager("office")
+    with pytest.raises(ConfigError, match=r"^no AMI user configured in \[ami\] "):
+        ami.followed()
+    assert [m.pbx for m in ami.followed(check=False)] == ["office", "branch"]

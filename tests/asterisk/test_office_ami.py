@@ -71,7 +71,8 @@ def test_notifications_from_ami_alone_follow_every_inbound_call_to_its_end(
 ) -> None:
     """A pbxgate serve with [ami] enabled, which no dialplan line calls, its messages following
     their calls: for every inbound call, the webhook gets the call's states in order (incoming
-    first, then answered, then ended or missed), each once, under one call id, and the last is
+    first, then answered, again after each transfer, then ended or missed), each once, under one
+    call id, and the last is
     the call's true end: missed for every call no phone answered (the queue's, the
     do-not-disturb and the unknown DID included: the dialplan's AGI cannot see those), ended,
     with whom the caller talked last (after a transfer, its target) and how many transfers, a
@@ -86,7 +87,9 @@ def test_notifications_from_ami_alone_follow_every_inbound_call_to_its_end(
         bodies = posts[sc.truth.src]
         kinds = [str(b["kind"]) for b in bodies]
         answered = sc.truth.outcome == "ANSWERED"
-        whole = ["incoming", "answered", "ended"] if answered else ["incoming", "missed"]
+        # one answered state per phone the caller talked with (a transfer: another)
+        talked = ["answered"] * len(sc.truth.talked)
+        whole = ["incoming", *talked, "ended"] if answered else ["incoming", "missed"]
         if sc.name == "missed, to be called back":  # 101 calls the number back, answered
             whole.append("called_back")
         if kinds != whole:

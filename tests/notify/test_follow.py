@@ -73,7 +73,8 @@ def test_an_edit_waits_for_the_send_before_it_and_carries_its_message_id(
     (edit,) = box.claim(103.0, 60.0, 10)
     assert (edit.event.kind, edit.ref, edit.shown_at) == ("answered", "77", 102.5)
     assert box.mark_sent(edit.id, 103.1, "VK edited the message", ref="")
-    assert box.thread(CALL) == [("vk", "1", 1, "77", 102.5, "")]  # the first id is kept
+    answered = ev["answered"].stage
+    assert box.thread(CALL) == [("vk", "1", answered, "77", 102.5, "")]  # the first id is kept
 
 
 def test_a_later_state_supersedes_the_pending_one_and_an_earlier_one_is_never_planned(
@@ -152,7 +153,8 @@ def test_a_call_reaches_everyone_already_shown_its_message(place: Place) -> None
     ev = stages()
     plan(box, ev["incoming"], [("vk", "1"), ("telegram", "5")], now=100.0)
     assert plan(box, ev["answered"], [], now=101.0) == 2
-    assert [t[:3] for t in box.thread(CALL)] == [("telegram", "5", 1), ("vk", "1", 1)]
+    answered = ev["answered"].stage
+    assert [t[:3] for t in box.thread(CALL)] == [("telegram", "5", answered), ("vk", "1", answered)]
 
 
 def test_a_closed_message_is_not_edited_again(place: Place) -> None:
@@ -167,7 +169,7 @@ def test_a_closed_message_is_not_edited_again(place: Place) -> None:
     assert plan(box, ev["ended"], [("vk", "1")], now=104.0) == 0
     assert box.claim(200.0, 60.0, 10) == []
     (row,) = box.thread(CALL)
-    assert row[1:] == ("1", 2, "77", 100.1, "not edited: VK error 100")
+    assert row[1:] == ("1", ev["ended"].stage, "77", 100.1, "not edited: VK error 100")
 
 
 def test_an_expired_lease_is_taken_again_before_the_next_state(place: Place) -> None:
@@ -269,6 +271,13 @@ def step(worker: Worker, clock: Clock, event: CallEvent | None, advance: float) 
         worker.outbox.enqueue(event)
     asyncio.run(worker.run_once())
     clock.now += advance
+
+
+def each_shown(worker: Worker, clock: Clock, events: list[CallEvent]) -> None:
+    """Each event queued and delivered before the next comes."""
+    for event in events:
+        step(worker, clock, event, 2.0)
+        step(worker, clock, None, 0.0)
 
 
 def test_one_message_follows_the_call_to_its_end(tmp_path: Path) -> None:
@@ -621,9 +630,7 @@ def test_a_missed_call_called_back_later_edits_its_message_but_mails_nothing_mor
     ev = stages()
     back = make_event(1, kind="called_back", dialstatus="CALLBACK", answered_by="101",
                       answered_name="Анна Смирнова", occurred_at=1700000900.0)  # fmt: skip
-    for event in (ev["incoming"], ev["missed"], back):  # each shown before the next comes
-        step(worker, clock, event, 2.0)
-        step(worker, clock, None, 0.0)
+    each_shown(worker, clock, [ev["incoming"], ev["missed"], back])
     assert [line for _, _, line in vk.log] == [
         "Сейчас поступит звонок с номера: +79161234567",
         "Пропущенный звонок с номера: +79161234567",
@@ -634,3 +641,49 @@ def test_a_missed_call_called_back_later_edits_its_message_but_mails_nothing_mor
     assert Renderer().render(got_through).text.splitlines()[0] == (
         "Пропущенный звонок с номера: +79161234567 — дозвонился позже, ответил 102"
     )
+
+
+def test_a_transfer_edits_the_message_to_the_new_phone(tmp_path: Path) -> None:
+    vk = EditingChannel()
+    worker, box, clock = follow_worker(tmp_path, {"vk": vk})
+    ev = stages()
+    moved = make_event(1, kind="answered", answered_by="103", answered_name="Борис Петров",
+                       transfers=1, occurred_at=1700000050.0)  # fmt: skip
+    assert (moved.event_id, moved.stage) == (f"answered:{CALL}#1", ev["answered"].stage + 1)
+    ended = replace(ev["ended"], answered_by="103", answered_name="Борис Петров", transfers=1)
+    each_shown(worker, clock, [ev["incoming"], ev["answered"], moved, ended])
+    assert [line for _, _, line in vk.log] == [
+        "Сейчас поступит звонок с номера: +79161234567",
+        "+79161234567 — разговаривает с Анна Смирнова (102)",
+        "+79161234567 — разговаривает с Борис Петров (103), после перевода",
+        "+79161234567 — разговор 2:31 с Борис Петров (103), после перевода",
+    ]
+    each_shown(worker, clock, [replace(moved, transfers=2)])  # told after the call ended
+    assert len(vk.log) == 4
+    box.close()
+
+
+def test_an_outbox_of_the_earlier_stage_scale_is_moved_to_the_new_once(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite3"
+    box = Outbox.open(path)
+    ev = stages()
+    for event, now in ((ev["incoming"], 1.0), (ev["ended"], 2.0)):
+        plan(box, event, [("vk", "1")], now=now)
+    box.close()
+    db = sqlite3.connect(path)  # as an outbox of the earlier release kept them: ended was 2
+    db.execute("UPDATE messages SET stage = 2")
+    db.execute("UPDATE deliveries SET stage = stage / 10")
+    db.execute("DELETE FROM meta WHERE name = 'stages'")
+    db.commit()
+    db.close()
+    for _ in range(2):  # once: a second open changes nothing
+        box = Outbox.open(path)
+        box.close()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT stage FROM messages").fetchall() == [(20,)]
+    assert sorted(db.execute("SELECT stage FROM deliveries").fetchall()) == [(0,), (20,)]
+    db.close()
+    box = Outbox.open(path)  # a late transfer's answered (11) never follows the ended (20)
+    late = make_event(1, kind="answered", answered_by="103", transfers=1)
+    assert plan(box, late, [("vk", "1")], now=3.0) == 0
+    box.close()

@@ -91,10 +91,11 @@ def test_a_call_is_edited_by_one_node_at_a_time(shared: Place) -> None:
     incoming = make_event(1)
     answered = make_event(1, kind="answered", answered_by="102")
     a.enqueue_many([incoming, answered])
-    a.plan_many([Plan(incoming.event_id, [("vk", "1")], thread=incoming.call_id, stage=0)], 0.0)
+    a.plan_many([Plan(incoming.event_id, [("vk", "1")], thread=incoming.call_id,
+                      stage=incoming.stage)], 0.0)  # fmt: skip
     (first,) = a.claim(0.0, 60.0, 5)
-    b.plan_many([Plan(answered.event_id, [("vk", "1")], thread=answered.call_id, stage=1)], 0.5,
-                edit_delay=1.0)  # fmt: skip
+    b.plan_many([Plan(answered.event_id, [("vk", "1")], thread=answered.call_id,
+                      stage=answered.stage)], 0.5, edit_delay=1.0)  # fmt: skip
     assert b.claim(5.0, 60.0, 5) == []  # node-a is still sending the first state
     assert a.mark_sent(first.id, 5.5, ref="77")
     (edit,) = b.claim(6.0, 60.0, 5)
@@ -137,7 +138,7 @@ def test_two_nodes_planning_one_call_at_once_keep_its_order(shared: Place) -> No
             t.join(timeout=60)
         assert not failures, failures
         (row,) = a.thread(events[0].call_id)
-        assert row[2] == 2  # ended, whatever came last
+        assert row[2] == events[2].stage  # ended, whatever came last
         pending = a._query(
             "SELECT e.kind FROM deliveries d JOIN events e ON e.event_id = d.event_id"
             " WHERE d.thread = ? AND d.state = 'pending'",
@@ -183,9 +184,9 @@ def test_two_nodes_planning_the_same_event_at_once_both_succeed(shared: Place) -
         incoming, answered = make_event(n), make_event(n, kind="answered")
         a.enqueue_many([incoming, answered])
         a.plan_many([Plan(incoming.event_id, [("vk", "1"), ("vk", "2")],
-                          thread=incoming.call_id, stage=0)], 0.0)  # fmt: skip
+                          thread=incoming.call_id, stage=incoming.stage)], 0.0)  # fmt: skip
         same = Plan(answered.event_id, [("vk", "1"), ("vk", "2")], thread=answered.call_id,
-                    stage=1)  # fmt: skip
+                    stage=answered.stage)  # fmt: skip
         start, failures = threading.Barrier(2), []
 
         def go(
@@ -206,4 +207,4 @@ def test_two_nodes_planning_the_same_event_at_once_both_succeed(shared: Place) -
         for t in threads:
             t.join(timeout=60)
         assert not failures, failures
-        assert [row[2] for row in a.thread(answered.call_id)] == [1, 1]
+        assert [row[2] for row in a.thread(answered.call_id)] == [answered.stage] * 2

@@ -150,7 +150,7 @@ def _ami_on(settings: Settings) -> bool:
     """Whether to follow the manager; its settings are checked before the service starts."""
     ami = settings.get(AmiSettings)
     if ami.enabled:
-        ami.credentials()
+        ami.followed()
     return ami.enabled
 
 

@@ -93,6 +93,9 @@ class CallTracker:
         # bridge -> its channels and their caller IDs (number, name): who the caller is with
         self._bridges: dict[str, dict[str, tuple[str, str]]] = {}
         self._watched: dict[str, str] = {}  # bridge an attended transfer ended in -> linkedid
+        # a Local channel pair (its name without ;1/;2) -> the phone its ;2 half's dial
+        # answered: a Local hop is that phone once it answered, and nobody before
+        self._hop_answered: dict[str, tuple[str, str]] = {}
 
     def live(self) -> list[CallState]:
         return [c.state for c in self.calls.values()]
@@ -150,6 +153,7 @@ class CallTracker:
         present: dict[str, set[str]] = {}
         self._bridges.clear()  # who is in which bridge is learnt anew from the events
         self._watched.clear()
+        self._hop_answered.clear()
         for item in channels:
             linkedid = item.get("Linkedid") or item.get("Uniqueid")
             present.setdefault(linkedid, set()).add(item.get("Channel"))
@@ -208,6 +212,11 @@ class CallTracker:
     def _dial_end(self, m: Message) -> None:
         call = self._call(m.get("DestLinkedid") or m.get("Linkedid"), m.get("Channel"))
         dest = m.get("DestChannel")
+        hop = _hop(m.get("Channel"))
+        if hop and m.get("DialStatus") == "ANSWER":  # a Local hop's inner dial was answered
+            number = phone_of(dest, m.get("DestCallerIDNum"))
+            self._hop_answered[hop] = (number, _name(m.get("DestCallerIDName"), number))
+            self._hop_now_answered(hop)
         if call is None:
             return
         phone = call.ringing.pop(dest, "") or phone_of(dest, m.get("DestCallerIDNum"))
@@ -250,28 +259,49 @@ class CallTracker:
         ``TransferTarget``, or, when Asterisk leaves it out (the transferer hung up to complete
         the transfer: the bridges were merged first), whoever is with the caller in the bridge
         the transfer ended in (``DestBridgeUniqueid``), now or when it enters."""
-        if m.get("Result") != "Success":
-            return
-        caller = m.get("TransfereeChannel")
-        call = self._call(m.get("TransfereeLinkedid"), caller)
+        if m.get("Result") != "Success" or m.get("DestType") == "Threeway":
+            return  # a three-way call: the caller still talks with the transferer
+        call = self._call(m.get("TransfereeLinkedid"), m.get("TransfereeChannel")) or self._call(
+            m.get("OrigTransfererLinkedid"), m.get("OrigTransfererChannel")
+        )  # no Transferee when the transferer went back to the caller before hanging up
         if call is None:
             return
         target = m.get("TransferTargetChannel")
         if target:
-            phone = phone_of(target, m.get("TransferTargetCallerIDNum"))
-            if phone:
-                self._transferred(call, phone, _name(m.get("TransferTargetCallerIDName"), phone))
-            return
+            party = self._party(target, m.get("TransferTargetCallerIDNum"),
+                                m.get("TransferTargetCallerIDName"))  # fmt: skip
+            if party is not None:
+                self._transferred(call, *party)
+                return
         bridge = m.get("DestBridgeUniqueid")
         if m.get("DestType") != "Bridge" or not bridge:
             return
         self._watched[bridge] = call.state.linkedid
-        transferers = {m.get("OrigTransfererChannel"), m.get("SecondTransfererChannel")}
+        skip = {m.get("TransfereeChannel"), m.get("OrigTransfererChannel"),
+                m.get("SecondTransfererChannel"), call.state.channel}  # fmt: skip
         for channel, (number, name) in self._bridges.get(bridge, {}).items():
-            phone = phone_of(channel, number)
-            if channel != caller and channel not in transferers and phone:
-                self._transferred(call, phone, _name(name, phone))
+            party = self._party(channel, number, name) if channel not in skip else None
+            if party is not None:
+                self._transferred(call, *party)
                 return
+
+    def _party(self, channel: str, number: str, name: str) -> tuple[str, str] | None:
+        """The phone and name a channel in the caller's bridge is: a device's own, a Local
+        hop's once its inner dial was answered (a ring group's or a transfer target that
+        still rings is nobody yet)."""
+        hop = _hop(channel)
+        if hop:
+            return self._hop_answered.get(hop)
+        phone = phone_of(channel, number)
+        return (phone, _name(name, phone)) if phone else None
+
+    def _hop_now_answered(self, hop: str) -> None:
+        """A Local hop waiting in a watched bridge was answered: the caller talks with it."""
+        for bridge, linkedid in list(self._watched.items()):
+            call = self.calls.get(linkedid)
+            members = self._bridges.get(bridge, {})
+            if call is not None and any(_hop(channel) == hop for channel in members):
+                self._transferred(call, *self._hop_answered[hop])
 
     def _entered(self, m: Message) -> None:
         bridge, channel = m.get("BridgeUniqueid"), m.get("Channel")
@@ -281,9 +311,9 @@ class CallTracker:
         self._bridges.setdefault(bridge, {})[channel] = (number, name)
         call = self.calls.get(self._watched.get(bridge, ""))
         if call is not None and channel != call.state.channel:
-            phone = phone_of(channel, number)
-            if phone:  # the target's own channel, swapped in for its Local hop
-                self._transferred(call, phone, _name(name, phone))
+            party = self._party(channel, number, name)
+            if party is not None:  # the target's own channel, swapped in for its Local hop
+                self._transferred(call, *party)
 
     def _left(self, m: Message) -> None:
         bridge = m.get("BridgeUniqueid")
@@ -322,6 +352,8 @@ class CallTracker:
 
     def _hangup(self, m: Message) -> None:
         channel = m.get("Channel")
+        if channel.endswith(";2"):
+            self._hop_answered.pop(_hop(channel), None)
         linkedid = self._call_of.pop(channel, "") or m.get("Linkedid")
         call = self.calls.get(linkedid)
         if call is None:
@@ -362,6 +394,13 @@ def _name(text: str, phone: str) -> str:
     """A caller ID name worth showing: not Asterisk's "<unknown>", not the number again."""
     text = text.replace("<unknown>", "").strip()
     return "" if text == phone else text
+
+
+def _hop(channel: str) -> str:
+    """A Local channel pair's name (``Local/102@from-internal-00000000``), "" for others."""
+    if channel.startswith("Local/") and channel[-2:] in (";1", ";2"):
+        return channel[:-2]
+    return ""
 
 
 def _phones(call: _Call) -> tuple[str, ...]:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from pbxgate.ami.calls import ENDED as CALL_ENDED
 from pbxgate.ami.calls import UNKNOWN_END, CallState, CallTracker
 from pbxgate.ami.live import LiveHub, serve_socket
-from pbxgate.ami.settings import AmiSettings
+from pbxgate.ami.settings import AmiSettings, ManagerSettings
 from pbxgate.cdr.missed import number_key
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.settings import CdrSettings
@@ -50,11 +50,19 @@ class CallNotices:
     that number is answered (or the caller's next call is: "got through"), the rule of
     ``pbxgate cdr missed``."""
 
-    def __init__(self, rule: InternalRule, pbx: str = "", callback_hours: float = 24.0) -> None:
+    def __init__(
+        self,
+        rule: InternalRule,
+        pbx: str = "",
+        callback_hours: float = 24.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.rule = rule
+        self.clock = clock
         self.pbx = pbx
         self.callback_seconds = callback_hours * 3600
-        self._announced: dict[str, int] = {}  # linkedid -> how many events were queued
+        # linkedid -> 1: incoming queued, 2 + n: answered queued, and n transfers after it
+        self._announced: dict[str, int] = {}
         self._missed: dict[str, list[CallEvent]] = {}  # number_key(caller) -> its missed calls
 
     def remember(self, events: Iterable[CallEvent], now: float) -> int:
@@ -131,9 +139,7 @@ class CallNotices:
             if state.answered_by or state.answered_at:
                 talk = max(0.0, state.ended_at - state.answered_at) if state.answered_at else 0.0
                 # after a transfer the call ends with the transfer's target
-                last = replace(state, answered_by=state.talking_to or state.answered_by,
-                               answered_name=state.talking_name if state.talking_to
-                               else state.answered_name)  # fmt: skip
+                last = _talking(state)
                 return [*events, self._event(ENDED, last, state.ended_at, "ANSWER", talk)]
             status = state.dial_status or "NOANSWER"
             missed = self._event(MISSED, state, state.ended_at, status)
@@ -144,6 +150,9 @@ class CallNotices:
         if (state.answered_by or state.answered_at) and told < 2:
             events.append(self._event(ANSWERED, state, state.answered_at, "ANSWER"))
             self._announced[state.linkedid] = 2
+        elif told >= 2 and state.transfers > told - 2:  # transferred: now talking with another
+            events.append(self._event(ANSWERED, _talking(state), self.clock(), "ANSWER"))
+            self._announced[state.linkedid] = 2 + state.transfers
         elif not told:
             self._announced[state.linkedid] = 1
         return events
@@ -181,38 +190,56 @@ class CallNotices:
         )
 
 
+def _talking(state: CallState) -> CallState:
+    """``state`` naming the phone the caller talks with now (after a transfer, its target)."""
+    if not state.talking_to:
+        return state
+    return replace(state, answered_by=state.talking_to, answered_name=state.talking_name)
+
+
 async def run_notices(
     settings: Settings, stop: asyncio.Event, *, hub: LiveHub | None = None
 ) -> None:
-    """Follow the manager and queue the calls' events until ``stop`` (``pbxgate serve``);
-    publish every change to ``hub`` and stream it on the ``[ami] live_socket``."""
+    """Follow the managers (``[ami]`` and ``[ami.managers]``) and queue their calls' events
+    until ``stop`` (``pbxgate serve``); publish every change of each PBX's calls to its hub
+    and stream it on its live socket (``hub``: the first manager's, for tests)."""
     ami = settings.get(AmiSettings)
-    ami.credentials()  # a one-line error before anything starts
+    managers = ami.followed()  # one-line errors before anything starts
     ns = settings.get(NotifySettings)
     outbox = outbox_for(ns)
-    notices = CallNotices(
-        InternalRule.from_settings(settings.get(CdrSettings)), ami.pbx, ns.callback_hours
-    )
+    rule = InternalRule.from_settings(settings.get(CdrSettings))
     now = time.time()
-    waiting = notices.remember(
-        outbox.events_since((MISSED, CALLED_BACK), now - ns.callback_hours * 3600), now
-    )
-    if waiting:
-        log.info("%d missed calls from before this start wait for a call-back", waiting)
-    hub = hub or LiveHub()
+    earlier = outbox.events_since((MISSED, CALLED_BACK), now - ns.callback_hours * 3600)
 
-    def changed(state: CallState) -> None:
-        hub.publish(state)
-        events = notices(state)
-        if events and any(outbox.enqueue_many(events)):
-            wake_workers()
+    async def follow_one(manager: ManagerSettings, hub: LiveHub) -> None:
+        notices = CallNotices(rule, manager.pbx, ns.callback_hours)
+        waiting = notices.remember(earlier, now)
+        if waiting:
+            log.info("%s: %d missed calls from before this start wait for a call-back",
+                     manager.pbx or "AMI", waiting)  # fmt: skip
 
-    socket = asyncio.ensure_future(serve_socket(hub, ami.live_socket_path(), stop))
+        def changed(state: CallState) -> None:
+            hub.publish(state)
+            events = notices(state)
+            if events and any(outbox.enqueue_many(events)):
+                wake_workers()
+
+        socket = asyncio.ensure_future(serve_socket(hub, manager.live_socket_path(), stop))
+        try:
+            await CallTracker(changed).follow(manager.client, stop)
+        finally:
+            stop.set()  # one manager's follower failed: the others stop with it
+            await socket
+
+    tasks = [
+        asyncio.ensure_future(follow_one(m, hub if i == 0 and hub is not None else LiveHub()))
+        for i, m in enumerate(managers)
+    ]
     try:
-        await CallTracker(changed).follow(ami.client, stop)
+        await asyncio.gather(*tasks)
     finally:
         stop.set()
-        await socket
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 __all__ = ["CallNotices", "run_notices"]

@@ -53,10 +53,16 @@ def describe(state: CallState, now: float | None = None) -> str:
     return f"{when} {who}  {what}"
 
 
+PBX_OPTION = click.option(
+    "--pbx", help="The PBX's manager to use, where [ami.managers] names several."
+)
+
+
 @ami.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@PBX_OPTION
 @pass_app
-def watch(app: AppContext, as_json: bool) -> None:
+def watch(app: AppContext, as_json: bool, pbx: str | None) -> None:
     """Print every change of every call: ringing (and which phones), answered (by whom), ended
     (with the hangup cause). Reconnects by itself; Ctrl-C stops.
 
@@ -70,7 +76,7 @@ def watch(app: AppContext, as_json: bool) -> None:
     from pbxgate.ami.calls import CallTracker  # noqa: PLC0415
     from pbxgate.ami.settings import AmiSettings  # noqa: PLC0415
 
-    settings = app.settings.get(AmiSettings)
+    settings = app.settings.get(AmiSettings).manager(pbx)
     settings.credentials()  # a missing user or secret: one line, before connecting
 
     def show(state: CallState) -> None:
@@ -88,8 +94,9 @@ def watch(app: AppContext, as_json: bool) -> None:
 
 @ami.command()
 @click.option("--json", "as_json", is_flag=True, help="The stream's own JSON lines.")
+@PBX_OPTION
 @pass_app
-def live(app: AppContext, as_json: bool) -> None:
+def live(app: AppContext, as_json: bool, pbx: str | None) -> None:
     """The calls in progress now, then every change, from a running pbxgate serve (its
     [ami] live_socket): no second manager login. Ctrl-C stops.
 
@@ -105,7 +112,7 @@ def live(app: AppContext, as_json: bool) -> None:
     from pbxgate.ami.settings import AmiSettings  # noqa: PLC0415
     from pbxgate.errors import DeliveryError  # noqa: PLC0415
 
-    path = app.settings.get(AmiSettings).live_socket_path()
+    path = app.settings.get(AmiSettings).manager(pbx, check=False).live_socket_path()
 
     async def main() -> None:
         async for item in read_socket(path):

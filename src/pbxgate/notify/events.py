@@ -11,7 +11,8 @@ pbx``) and its ids carry it (``incoming:office1/<linkedid>``): two PBXes' linked
 equal, their calls never are.
 
 A call's events, in the order they happen (their *stage*): ``incoming`` (it rings), ``answered``
-(a phone took it: AMI only), then one final event: ``ended`` (an answered call hung up: AMI
+(a phone took it: AMI only; again after each transfer, with ``transfers``), then one final
+event: ``ended`` (an answered call hung up: AMI
 only) or ``missed`` (nobody answered); and for a missed call, later, ``called_back`` (AMI only:
 a phone's call to the number was answered, or the caller's next call was; ``dialstatus``
 CALLBACK or GOTTHROUGH says which). The message that follows a call shows the latest stage.
@@ -32,7 +33,9 @@ MISSED = "missed"
 CALLED_BACK = "called_back"
 KINDS = (INCOMING, ANSWERED, ENDED, MISSED, CALLED_BACK)
 # Where each kind stands in a call's life; a later stage replaces an earlier one, never back.
-STAGE = {INCOMING: 0, ANSWERED: 1, ENDED: 2, MISSED: 2, CALLED_BACK: 3}
+# An ``answered`` after a transfer stands after the one before it (STAGE + transfers, up to 9).
+STAGE = {INCOMING: 0, ANSWERED: 10, ENDED: 20, MISSED: 20, CALLED_BACK: 30}
+MAX_TRANSFER_STAGES = 9
 # called_back: how a missed call was resolved (its dialstatus)
 CALLBACK, GOT_THROUGH = "CALLBACK", "GOTTHROUGH"
 FINAL = frozenset({ENDED, MISSED})
@@ -57,7 +60,7 @@ class CallEvent:
     talk_seconds: float = 0.0  # "ended": from the answer to the hangup
     pbx: str = ""  # the PBX the call is on, where pbxgate serves several ("" = the only one)
     recorded: bool = False  # AMI: the call is recorded (MixMonitor)
-    transfers: int = 0  # AMI, "ended": how many times the call was transferred
+    transfers: int = 0  # AMI, "answered"/"ended": how many times the call was transferred
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -67,7 +70,10 @@ class CallEvent:
 
     @property
     def event_id(self) -> str:
-        """Stable id of this event: the same call and kind always give the same id."""
+        """Stable id of this event: the same call and kind always give the same id (and each
+        transfer of the call its own ``answered``)."""
+        if self.kind == ANSWERED and self.transfers:
+            return f"{self.kind}:{self.call_id}#{self.transfers}"
         return f"{self.kind}:{self.call_id}"
 
     @property
@@ -78,6 +84,8 @@ class CallEvent:
 
     @property
     def stage(self) -> int:
+        if self.kind == ANSWERED:
+            return STAGE[ANSWERED] + min(self.transfers, MAX_TRANSFER_STAGES)
         return STAGE[self.kind]
 
     @property

@@ -288,6 +288,7 @@ class Outbox:
         box = cls(SqliteBackend(conn, path, synchronous))
         box.mode = mode
         box._number_base()
+        box._stages_by_ten()
         return box
 
     @classmethod
@@ -341,6 +342,7 @@ class Outbox:
             ) from exc
         box = cls(ServerBackend(engine, display), node=node or _default_node())
         box._number_base()
+        box._stages_by_ten()
         return box
 
     def _lock_name(self) -> str:
@@ -358,6 +360,18 @@ class Outbox:
             )
             row = db.execute("SELECT value FROM meta WHERE name = 'number_base'").fetchone()
         self.number_base = int(row[0])
+
+    def _stages_by_ten(self) -> None:
+        """Stages were 0-3 before transfers had stages of their own (events.STAGE): the
+        messages and deliveries of an older outbox are moved to the new scale once, by the
+        first process that opens it (the meta row it adds is the others' sign)."""
+        with self._db.tx() as db:
+            added = db.execute(
+                self._db.ignore("INSERT INTO meta (name, value) VALUES ('stages', '10')")
+            ).rowcount
+            if added == 1:
+                db.execute("UPDATE messages SET stage = stage * 10 WHERE stage > 0")
+                db.execute("UPDATE deliveries SET stage = stage * 10 WHERE stage > 0")
 
     def close(self) -> None:
         if self._node_lock is not None:

@@ -48,7 +48,7 @@ DEFAULT_MISSED = """\
 
 DEFAULT_ANSWERED = """\
 {{ number or "скрыт" }} — разговаривает с {{ answered_name ~ " (" ~ answered_by ~ ")"
-   if answered_name else answered_by or "оператором" }}
+   if answered_name else answered_by or "оператором" }}{% if transfers %}, после перевода{% endif %}
 {%- if name %}
 Имя: {{ name }}{% endif %}
 {%- if did %}
