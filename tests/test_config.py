@@ -209,6 +209,9 @@ def test_config_set_refuses_what_the_file_cannot_take(
         ('[cdr]\nsources = "x"\n', "cdr.sources must be a table"),
         ('[notify]\nvk = "x"\n', "notify.vk must be a table"),  # used to be ignored silently
         ("[report]\nschedules = 5\n", "report.schedules must be a table"),
+        # an entry of a table of tables: was a traceback from the environment overlay
+        ('[cdr.sources]\npbx = "x"\n', "cdr.sources.pbx must be a table"),
+        ("[ami.managers]\nbranch = 5\n", "ami.managers.branch must be a table"),
     ],
 )
 def test_a_value_where_a_table_belongs_is_one_line(

@@ -228,7 +228,11 @@ def _overlay_env_tables(
                 entry = rest[: -len(suffix)].lower()
                 out.setdefault(entry, {})[fname] = value
                 break
-    return {k: _overlay_env(cls, v, prefix + k.upper() + "_", env) for k, v in out.items()}
+    # an entry that is not a table is left for _convert to refuse in one line
+    return {
+        k: _overlay_env(cls, v, prefix + k.upper() + "_", env) if isinstance(v, dict) else v
+        for k, v in out.items()
+    }
 
 
 def _bind(cls: type[T], table: Mapping[str, Any], where: str, env: Mapping[str, str]) -> T:
