@@ -9,6 +9,7 @@ import pytest
 
 from pbxgate.cli.main import main
 from pbxgate.glbp.config import LoadBalancing, RouterConfig
+from pbxgate.glbp.ios import CONFIG as CONFIG_MODE
 from pbxgate.glbp.ios import EXEC, IosState, Mode, ModeKind, execute, parse_config
 from pbxgate.glbp.ios.shell import interact, transcript
 from tests.glbp.terminal import typist
@@ -74,6 +75,10 @@ ERRORS = [
     "glbp 1 timers 5 5",
     "glbp 1 weighting 100 lower 100",
     "ip address 192.168.0.1 255.0.255.0",
+    "ip address 192.168.0.1 255.255.255.0",
+    "glbp 1 ip 10.0.0.1",
+    "glbp 1 ip 192.168.0.254",
+    "glbp 1 ip 10.0.0.2 secondary",
     "do show glbpx",
     "end",
     "frobnicate",
@@ -82,9 +87,29 @@ ERRORS = [
     "show running-config",
 ]
 
+# Saving: write memory, copy running-config startup-config, show startup-config.
+SAVE = [
+    "enable",
+    "show startup-config",
+    "write memory",
+    "show startup-config",
+    "conf t",
+    "int e0/0",
+    "ip address 192.168.0.1 255.255.255.0",
+    "glbp 1 ip 192.168.0.254",
+    "do copy running-config startup-config",
+    "end",
+    "copy ?",
+    "copy run start",
+    "show startup-config | section interface",
+    "write ?",
+    "wr",
+]
+
 
 @pytest.mark.parametrize(
-    ("name", "commands"), [("article", ARTICLE), ("help", HELP), ("errors", ERRORS)]
+    ("name", "commands"),
+    [("article", ARTICLE), ("help", HELP), ("errors", ERRORS), ("save", SAVE)],
 )
 def test_session_transcripts(name: str, commands: list[str], golden) -> None:  # type: ignore[no-untyped-def]
     text = transcript(RouterConfig("R2"), commands)
@@ -115,6 +140,64 @@ def test_article_session_builds_the_article_configuration() -> None:
     assert group.load_balancing is LoadBalancing.HOST_DEPENDENT
     assert group.forwarder_preempt_delay == 60
     assert state.config.tracks[0].interface == "Ethernet0/1"
+
+
+def test_a_virtual_ip_outside_the_interface_subnet_is_refused() -> None:
+    state = IosState(RouterConfig("R2"))
+    config_if = Mode(ModeKind.CONFIG_IF, "Ethernet0/0")
+    for line in ("interface e0/0", "ip address 192.168.0.1 255.255.255.0"):
+        execute(state, config_if, line)
+    before = state.config
+    assert execute(state, config_if, "glbp 1 ip 10.0.0.1") == (
+        config_if,
+        "% Address 10.0.0.1 in group 1 not within a subnet on this interface\n",
+    )
+    assert execute(state, config_if, "glbp 7 ip 192.168.1.254 secondary")[1] == (
+        "% Address 192.168.1.254 in group 7 not within a subnet on this interface\n"
+    )
+    assert state.config == before  # nothing changed
+    assert execute(state, config_if, "glbp 1 ip 192.168.0.254") == (config_if, "")
+    group = state.config.interface("Ethernet0/0").group(1)  # type: ignore[union-attr]
+    assert group is not None and str(group.virtual_ip) == "192.168.0.254"
+
+
+def test_show_running_config_interface_prints_that_block() -> None:
+    state = IosState(parse_config((GOLDENS / "ios_R2_input.cfg").read_text(encoding="utf-8")))
+    _, text = execute(state, EXEC, "sh run int e0/1")
+    body = "!\ninterface Ethernet0/1\n ip address 10.0.0.1 255.255.255.252\n shutdown\nend\n"
+    assert text == f"Building configuration...\n\nCurrent configuration : {len(body)} bytes\n{body}"
+    config_if = Mode(ModeKind.CONFIG_IF, "Ethernet0/0")
+    _, whole = execute(state, config_if, "do show running-config interface Ethernet0/0")
+    assert whole.splitlines()[4:6] == ["interface Ethernet0/0", " mac-address aabb.cc00.2000"]
+    assert "Ethernet0/1" not in whole and whole.endswith(" glbp 2 name LAN2\nend\n")
+    # an interface never configured shows its defaults, as an idle port does
+    assert execute(state, EXEC, "show running-config interface e0/3")[1].endswith(
+        "!\ninterface Ethernet0/3\n no ip address\nend\n"
+    )
+    assert execute(state, EXEC, "show running-config ?")[1] == (
+        "  interface  Show interface configuration\n  <cr>\n\n"
+    )
+
+
+def test_write_memory_saves_the_running_config_as_startup() -> None:
+    state = IosState(RouterConfig("R2"))
+    assert state.startup is None
+    assert execute(state, EXEC, "write memory") == (EXEC, "Building configuration...\n[OK]\n")
+    assert state.startup == RouterConfig("R2")
+    execute(state, CONFIG_MODE, "hostname R5")
+    assert state.startup == RouterConfig("R2")  # the running config moved on, startup did not
+    _, copied = execute(state, EXEC, "copy running-config startup-config")
+    assert copied.splitlines() == [
+        "Destination filename [startup-config]?",
+        "Building configuration...",
+        "[OK]",
+    ]
+    assert state.startup == state.config
+    assert execute(state, EXEC, "show startup-config")[1].startswith(
+        "Using 20 out of 262136 bytes\n!\nhostname R5\n!\nend\n"
+    )
+    # privileged only, as on IOS
+    assert "% Invalid input" in execute(state, Mode(ModeKind.USER_EXEC), "write memory")[1]
 
 
 def test_modes_and_prompts() -> None:
@@ -181,6 +264,18 @@ def test_output_modifiers() -> None:
         " ip address 10.0.0.1 255.255.255.252",
         " shutdown",
     ]
+    _, glbp_section = execute(state, EXEC, "show run | section glbp 1 (ip|pri)")
+    assert glbp_section.splitlines() == [" glbp 1 ip 192.168.0.254", " glbp 1 priority 110"]
+    _, chain_section = execute(state, EXEC, "show run | section ^key chain|^ key 2")
+    assert chain_section.splitlines() == [
+        "key chain GLBP-KEYS",
+        " key 1",
+        "  key-string s3cret",
+        " key 2",
+        "  key-string 7 094F471A1A0A",
+    ]
+    _, key2 = execute(state, EXEC, "show run | section ^ key 2")
+    assert key2.splitlines() == [" key 2", "  key-string 7 094F471A1A0A"]
     _, begun = execute(state, EXEC, "sh run | b ^interface Ethernet0/1")
     assert begun.splitlines()[0] == "interface Ethernet0/1" and begun.endswith("end\n")
     _, excluded = execute(state, EXEC, "sh run | e glbp|key|!")
@@ -233,6 +328,7 @@ def test_cli_shell_bad_config_is_one_line(
     assert main(["glbp", "shell", str(config)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "r2.cfg:2" in err and "SECRET" not in err
+    assert "--skip-unknown" not in err  # a refused glbp line is not skipped by the option
     config.write_bytes(b"\xff\xfe")
     assert main(["glbp", "shell", str(config)]) == 2
     assert "cannot read" in capsys.readouterr().err
@@ -244,7 +340,11 @@ def test_cli_shell_skip_unknown(
     config = tmp_path / "R3.cfg"
     config.write_text((GOLDENS / "ios_real_router.cfg").read_text(encoding="utf-8"))
     assert main(["glbp", "shell", str(config)]) == 2
-    assert "service timestamps" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: {config}:8: 'service timestamps debug datetime msec': invalid input at "
+        "'service' (pass --skip-unknown to skip such lines)\n"
+    )
     monkeypatch.setattr("sys.stdin", io.StringIO("show running-config | include glbp\n"))
     assert main(["glbp", "shell", "--skip-unknown", str(config)]) == 0
     captured = capsys.readouterr()

@@ -116,10 +116,56 @@ def test_shutdown_lets_the_standby_take_over(
         [str(EXAMPLES / "article.toml"), "--router", "R2"], R2_SHUTDOWN, monkeypatch, capsys
     )
     # The log lines of the change print right after the command, as on an IOS console.
-    assert "R2(config-if)#shutdown\n00:00:40.000  R2     %GLBP-6-STATECHANGE" in out
+    assert (
+        "R2(config-if)#shutdown\n"
+        "00:00:40.000  R2     %LINK-5-CHANGED: Interface Ethernet0/0, changed state to "
+        "administratively down\n"
+        "00:00:40.000  R2     %LINEPROTO-5-UPDOWN: Line protocol on Interface Ethernet0/0, "
+        "changed state to down\n"
+        "00:00:40.000  R2     %GLBP-6-STATECHANGE: Ethernet0/0 Grp 1 state Active -> Init\n"
+    ) in out
+    assert "%LINK-3-UPDOWN: Interface Ethernet0/0, changed state to up" in out  # no shutdown
     assert "R4     %GLBP-6-STATECHANGE: Ethernet0/0 Grp 1 state Standby -> Active" in out
     assert "state Listen -> Disabled" in out  # no glbp 1
     assert "glbp" not in out.split("R2#show running-config")[1]
+
+
+def test_shutting_a_tracked_interface_logs_link_lineproto_and_track() -> None:
+    console = SimConsole(load_topology(EXAMPLES / "article.toml"), "R2")
+    state = console.state
+    mode = EXEC
+    for line in ("conf t", "int e0/1"):
+        mode, _ = console.execute(state, mode, line)  # type: ignore[assignment]
+    _, down = console.execute(state, mode, "shutdown")
+    assert down.splitlines()[:3] == [
+        "00:00:40.000  R2     %LINK-5-CHANGED: Interface Ethernet0/1, changed state to "
+        "administratively down",
+        "00:00:40.000  R2     %LINEPROTO-5-UPDOWN: Line protocol on Interface Ethernet0/1, "
+        "changed state to down",
+        "00:00:40.000  R2     %TRACK-6-STATE: 1 interface Et0/1 line-protocol Up -> Down",
+    ]
+    # weighting 130 - 111 = 19 is below lower 20: R2 gives up its forwarder (reference §3)
+    assert "Fwd 1 state Active -> Listen" in down
+    _, up = console.execute(state, mode, "no shutdown")
+    assert up.splitlines() == [
+        "00:00:40.000  R2     %LINK-3-UPDOWN: Interface Ethernet0/1, changed state to up",
+        "00:00:40.000  R2     %LINEPROTO-5-UPDOWN: Line protocol on Interface Ethernet0/1, "
+        "changed state to up",
+        "00:00:40.000  R2     %TRACK-6-STATE: 1 interface Et0/1 line-protocol Down -> Up",
+    ]
+    assert console.execute(state, mode, "description uplink")[1] == ""  # no change, no log
+
+
+def test_log_lines_after_sim_wait_are_in_time_order() -> None:
+    console = SimConsole(load_topology(EXAMPLES / "article.toml"), "R2")
+    state = console.state
+    mode = EXEC
+    for line in ("debug glbp", "conf t", "int e0/0", "shutdown", "end"):
+        mode, _ = console.execute(state, mode, line)  # type: ignore[assignment]
+    _, waited = console.execute(state, mode, "sim wait 15")
+    stamps = [line[:12] for line in waited.splitlines() if line[:2] == "00"]
+    assert "Hello  in" in waited and "R4     %GLBP-6-STATECHANGE" in waited
+    assert len(stamps) > 10 and stamps == sorted(stamps)
 
 
 def test_wait_plays_the_rest_of_the_timeline(

@@ -30,6 +30,9 @@ def glbp() -> None:
 # ---- pbxgate glbp shell: an IOS console (pbxgate.glbp.ios) on a simulated router ----------
 
 
+SKIP_OPTION = "--skip-unknown"
+
+
 @glbp.command("shell")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--router", help="The router to open a console on (TOPOLOGY.toml with several).")
@@ -41,7 +44,7 @@ def glbp() -> None:
 )
 @click.option("--privileged", is_flag=True, help="Start in privileged exec (R2#), not R2>.")
 @click.option(
-    "--skip-unknown",
+    SKIP_OPTION,
     is_flag=True,
     help="Skip configuration lines pbxgate does not model (routing, lines, banners), "
     "counting them on stderr, instead of stopping at the first one (CONFIG_FILE only; "
@@ -102,14 +105,19 @@ def shell(
 
 
 def _read_config(path: Path, skip_unknown: bool) -> RouterConfig:
-    from pbxgate.glbp.ios import parse_config  # noqa: PLC0415
+    from pbxgate.glbp.ios import IosConfigError, parse_config  # noqa: PLC0415
 
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from exc
     skipped: list[str] | None = [] if skip_unknown else None
-    config = parse_config(text, source=str(path), skipped=skipped)
+    try:
+        config = parse_config(text, source=str(path), skipped=skipped)
+    except IosConfigError as exc:
+        if not exc.skippable:
+            raise
+        raise InputError(exc.message, hint=f"pass {SKIP_OPTION} to skip such lines") from exc
     if skipped:
         click.echo(f"skipped {len(skipped)} unsupported lines, first {skipped[0]}", err=True)
     return config

@@ -16,7 +16,11 @@ from pbxgate.config import Secret
 from pbxgate.glbp.config import InterfaceConfig, KeyChain, KeyChainKey, TrackConfig
 from pbxgate.glbp.ios.glbp_commands import add_glbp_commands
 from pbxgate.glbp.ios.grammar import Grammar
-from pbxgate.glbp.ios.render import show_running_config
+from pbxgate.glbp.ios.render import (
+    show_running_config,
+    show_running_interface,
+    show_startup_config,
+)
 from pbxgate.glbp.ios.state import CONFIG, EXEC, Context, Mode, ModeKind
 
 HELP = {
@@ -69,8 +73,19 @@ HELP = {
     "string": "The UNENCRYPTED (cleartext) user password",
     "0": "Specifies an UNENCRYPTED password will follow",
     "7": "Specifies a HIDDEN password will follow",
+    "startup-config": "Contents of startup configuration",
+    "write": "Write running configuration to memory, network, or terminal",
+    "memory": "Write to NV memory",
+    "copy": "Copy from one file to another",
     "packets": "GLBP packets",
     "events": "GLBP events",
+}
+
+SHOW_RUN_HELP = {**HELP, "interface": "Show interface configuration"}
+COPY_HELP = {
+    **HELP,
+    "running-config": "Copy from current system configuration",
+    "startup-config": "Copy to startup configuration",
 }
 
 CONFIGURE_BANNER = "Enter configuration commands, one per line.  End with CNTL/Z."
@@ -102,7 +117,10 @@ def _parent(ctx: Context) -> None:
 
 def _show(ctx: Context) -> None:
     if ctx.words[:2] == ("show", "running-config"):
-        ctx.output.append(show_running_config(ctx.state.config).rstrip("\n"))
+        config = ctx.state.config
+        name = ctx.values.get("if")
+        text = show_running_config(config) if name is None else show_running_interface(config, name)
+        ctx.output.append(text.rstrip("\n"))
         return
     if ctx.state.show is None:
         ctx.fail("% GLBP state is shown by a running engine: try 'pbxgate glbp sim'")
@@ -110,6 +128,24 @@ def _show(ctx: Context) -> None:
     text = ctx.state.show(ctx.words, ctx.state.config)
     if text:
         ctx.output.append(text.rstrip("\n"))
+
+
+def _save(prompt: bool) -> Callable[[Context], None]:
+    """``write memory`` and ``copy running-config startup-config``: the running configuration
+    becomes the router's startup configuration. ``copy`` first asks for the destination; the
+    default (``startup-config``) is taken, as Enter would on IOS."""
+
+    def apply(ctx: Context) -> None:
+        if prompt:
+            ctx.output.append("Destination filename [startup-config]?")
+        ctx.state.startup = ctx.state.config
+        ctx.output += ["Building configuration...", "[OK]"]
+
+    return apply
+
+
+def _show_startup(ctx: Context) -> None:
+    ctx.output.append(show_startup_config(ctx.state.startup).rstrip("\n"))
 
 
 def _debug(on: bool) -> Callable[[Context], None]:
@@ -148,11 +184,16 @@ def exec_grammar(privileged: bool) -> Grammar:
     g.add("show track {object:1-1000} brief", _show, HELP, accept_from=2)
     g.add("show track brief", _show, HELP)
     g.add("show running-config", _show, HELP)
+    g.add("show running-config interface {if:IF}", _show, SHOW_RUN_HELP)
     if not privileged:
         g.add("enable", _goto(EXEC), HELP)
         return g
     g.add("disable", _goto(Mode(ModeKind.USER_EXEC)), HELP)
     g.add("configure terminal", _goto(CONFIG, CONFIGURE_BANNER), HELP)
+    g.add("write", _save(prompt=False), HELP)
+    g.add("write memory", _save(prompt=False), HELP)
+    g.add("copy running-config startup-config", _save(prompt=True), COPY_HELP)
+    g.add("show startup-config", _show_startup, HELP)
     for what in ("glbp", "glbp packets", "glbp events", "all"):
         g.add(f"debug {what}", _debug(True), HELP)
     g.add("undebug all", _debug(False), HELP)

@@ -37,7 +37,15 @@ _PARENTS = {
 
 
 class IosConfigError(InputError):
-    """A configuration file line that IOS would refuse."""
+    """A configuration file line that IOS would refuse.
+
+    ``skippable`` is true when the line belongs to a command pbxgate does not model, so a
+    caller passing a ``skipped`` list (the CLI's ``--skip-unknown``) would have loaded it.
+    """
+
+    def __init__(self, message: str, *, skippable: bool = False) -> None:
+        super().__init__(message)
+        self.skippable = skippable
 
 
 @dataclass(frozen=True)
@@ -168,7 +176,10 @@ def parse_config(
         if result.error is not None:
             shown = mask_secrets(line.strip())
             if skipped is None or _modelled(line):
-                raise IosConfigError(f"{source}:{number}: {shown!r}: {result.error}")
+                raise IosConfigError(
+                    f"{source}:{number}: {shown!r}: {result.error}",
+                    skippable=not _modelled(line),
+                )
             skipped.append(f"{source}:{number}: {shown}")
             continue
         mode = result.mode if result.mode and result.mode.is_config else CONFIG

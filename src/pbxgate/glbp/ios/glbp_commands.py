@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 from pbxgate.config import Secret
@@ -119,14 +120,33 @@ def _remove_group(ctx: Context) -> None:
     ctx.state.config = ctx.state.config.with_interface(interface.without_group(group.group))
 
 
+def _outside_subnet(ctx: Context, vip: IPv4Address | IPv6Address | None) -> bool:
+    """IOS refuses an IPv4 virtual IP outside the interface's subnet (and changes nothing).
+
+    Wording as printed for FHRP groups by IOS 15 (``% Address 10.0.0.1 in group 1 not within
+    a subnet on this interface``) [inferred: HSRP/VRRP consoles; GLBP shares the check].
+    """
+    interface, group = _group(ctx)
+    if not isinstance(vip, IPv4Address) or interface.address is None:
+        return False
+    if vip in interface.address.network:
+        return False
+    ctx.fail(f"% Address {vip} in group {group.group} not within a subnet on this interface")
+    return True
+
+
 def _ip(ctx: Context) -> None:
-    _set(ctx, enabled=True, virtual_ip=ctx.values.get("vip") or ctx.values.get("vip6"))
+    vip = ctx.values.get("vip") or ctx.values.get("vip6")
+    if not _outside_subnet(ctx, vip):
+        _set(ctx, enabled=True, virtual_ip=vip)
 
 
 def _secondary(add: bool) -> Handler:
     def apply(ctx: Context) -> None:
         _, group = _group(ctx)
         vip = ctx.values["vip"]
+        if add and _outside_subnet(ctx, vip):
+            return
         others = tuple(a for a in group.secondary_ips if a != vip)
         _set(ctx, secondary_ips=(*others, vip) if add else others)
 

@@ -1,7 +1,10 @@
 """Output modifiers of exec commands: ``show running-config | include glbp``.
 
 IOS offers ``| begin``, ``| exclude``, ``| include`` and ``| section`` with a regular
-expression; ``section`` keeps each matching top-level line with its indented lines.
+expression. ``section`` keeps every matching line, at any depth, with the lines indented
+under it: a matching ``interface`` line brings its whole block, a matching child line
+(`` glbp 1 ip ...``) comes alone, without its parent, as on IOS 15 (``show run | section
+ospf`` prints the interfaces' `` ip ospf ...`` lines on their own).
 """
 
 from __future__ import annotations
@@ -40,12 +43,16 @@ def _begin(pattern: re.Pattern[str], lines: list[str]) -> list[str]:
 
 def _section(pattern: re.Pattern[str], lines: list[str]) -> list[str]:
     kept: list[str] = []
-    keeping = False
+    depth: int | None = None  # indentation of the matched line whose children are kept
     for line in lines:
-        if not line.startswith(" "):
-            keeping = bool(pattern.search(line))
-        if keeping:
+        indent = len(line) - len(line.lstrip(" "))
+        if depth is not None and indent > depth and line.strip():
             kept.append(line)
+            continue
+        depth = None
+        if pattern.search(line):
+            kept.append(line)
+            depth = indent
     return kept
 
 

@@ -36,7 +36,30 @@ def render_config(config: RouterConfig) -> str:
 
 def show_running_config(config: RouterConfig) -> str:
     """``show running-config`` as IOS prints it, with its two header lines."""
+    return _with_header(render_config(config))
+
+
+def show_running_interface(config: RouterConfig, name: str) -> str:
+    """``show running-config interface NAME``: that interface's block between ``!`` and
+    ``end``, under the same header. An interface never configured shows its defaults, as
+    an idle port does on IOS."""
+    interface = config.interface(name) or InterfaceConfig(name)
+    return _with_header("\n".join(["!", *_interface(interface), "end"]) + "\n")
+
+
+# NVRAM size IOL/IOSv report in "Using N out of 262136 bytes" [inferred: lab outputs].
+NVRAM_BYTES = 262136
+
+
+def show_startup_config(config: RouterConfig | None) -> str:
+    """``show startup-config``: the saved configuration, or IOS's note that there is none."""
+    if config is None:
+        return "startup-config is not present\n"
     body = render_config(config)
+    return f"Using {len(body.encode('utf-8'))} out of {NVRAM_BYTES} bytes\n{body}"
+
+
+def _with_header(body: str) -> str:
     size = len(body.encode("utf-8"))
     return f"Building configuration...\n\nCurrent configuration : {size} bytes\n{body}"
 
@@ -149,4 +172,11 @@ def _authentication(group: GlbpGroupConfig) -> Iterator[str]:
         yield f"authentication md5 key-chain {auth.key_chain}"
 
 
-__all__ = ["group_lines", "render_config", "show_running_config"]
+__all__ = [
+    "NVRAM_BYTES",
+    "group_lines",
+    "render_config",
+    "show_running_config",
+    "show_running_interface",
+    "show_startup_config",
+]

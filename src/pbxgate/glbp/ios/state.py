@@ -44,11 +44,16 @@ CONFIG = Mode(ModeKind.CONFIG)
 
 @dataclass
 class IosState:
-    """The router as the executor sees it: its configuration and the caller's show handler."""
+    """The router as the executor sees it: its configuration and the caller's show handler.
+
+    ``startup`` is the configuration saved by ``write memory`` / ``copy running-config
+    startup-config`` (None until the first save: ``startup-config is not present``).
+    """
 
     config: RouterConfig = field(default_factory=RouterConfig)
     show: ShowHandler | None = None
     debugs: set[str] = field(default_factory=set)
+    startup: RouterConfig | None = None
 
     def prompt(self, mode: Mode | None) -> str:
         return "" if mode is None else f"{self.config.hostname}{mode.kind.value}"

@@ -19,7 +19,7 @@ from pbxgate.glbp.config import GlbpGroupConfig, InterfaceConfig, RouterConfig
 from pbxgate.glbp.engine import GlbpEngine
 from pbxgate.glbp.engine.names import mac_bytes
 from pbxgate.glbp.engine.views import snapshot
-from pbxgate.glbp.ios import EXEC, IosState, ShowHandler, run
+from pbxgate.glbp.ios import EXEC, IosState, ShowHandler, run, short_interface
 from pbxgate.glbp.pcap import Record, arp_reply, arp_request, glbp_frame
 from pbxgate.glbp.show import TrackStatus, debug_packet, show_glbp, show_track
 from pbxgate.glbp.sim.network import Frame, Network, Node, WireTransport
@@ -182,6 +182,7 @@ class Simulation:
     def _link(self, event: EventDef) -> None:
         down = event.action == "link-down"
         touched: dict[str, SimRouter] = {}
+        before = {r.name: self._interfaces_up(r, r.config) for r in self.routers.values()}
         for router in self.routers.values():
             for iface in router.config.interfaces:
                 hit = (event.router == router.name and event.interface == iface.name) or (
@@ -194,20 +195,59 @@ class Simulation:
         what = event.segment or f"{event.router} {event.interface}"
         self.lines.append(f"{_t(self.net.now)}  {'link':<6} {what} {word}")
         for router in touched.values():
+            self._log_interfaces(router, router.config, before[router.name])
             self._refresh(router)
 
     def _iface_up(self, router: SimRouter, iface: InterfaceConfig) -> bool:
         return router.powered and not iface.shutdown and iface.name not in router.link_down
+
+    def _interfaces_up(self, router: SimRouter, config: RouterConfig) -> dict[str, bool]:
+        return {i.name: self._iface_up(router, i) for i in config.interfaces}
+
+    def _log_interfaces(
+        self, router: SimRouter, config: RouterConfig, before: dict[str, bool]
+    ) -> None:
+        """IOS's link and line-protocol log lines for the interfaces that went up or down
+        (Cisco IOS: ``shutdown`` logs LINK-5-CHANGED "administratively down", a lost link
+        LINK-3-UPDOWN "down"; both are followed by LINEPROTO-5-UPDOWN)."""
+        if not router.powered:
+            return
+        for iface in config.interfaces:
+            up = self._iface_up(router, iface)
+            if before.get(iface.name, up) == up:
+                continue
+            word = "up" if up else "down"
+            if not up and iface.shutdown:
+                link = "%LINK-5-CHANGED: Interface {}, changed state to administratively down"
+            else:
+                link = f"%LINK-3-UPDOWN: Interface {{}}, changed state to {word}"
+            self._log(router, link.format(iface.name))
+            proto = f"changed state to {word}"
+            self._log(
+                router, f"%LINEPROTO-5-UPDOWN: Line protocol on Interface {iface.name}, {proto}"
+            )
+
+    def _log(self, router: SimRouter, line: str) -> None:
+        self._flush()  # older engine log lines first: the report stays in time order
+        self.lines.append(f"{_t(self.net.now)}  {router.name:<6} {line}")
 
     def _update_tracks(self, router: SimRouter) -> None:
         now = self.net.now
         for track in router.config.tracks:
             iface = router.config.interface(track.interface)
             up = iface is not None and self._iface_up(router, iface)
-            if router.track_up.get(track.number) != up:
+            was = router.track_up.get(track.number)
+            if was != up:
                 count, _ = router.track_changes.get(track.number, (0, None))
                 router.track_changes[track.number] = (count + 1, now)
                 router.track_up[track.number] = up
+            if was is not None and was != up and router.powered:
+                states = "Up -> Down" if was else "Down -> Up"
+                where = short_interface(track.interface)
+                self._log(
+                    router,
+                    f"%TRACK-6-STATE: {track.number} interface {where} {track.kind} {states}",
+                )
 
     def _refresh(self, router: SimRouter) -> None:
         """Push interface, track and configuration state into the router's engines."""
@@ -288,7 +328,9 @@ class Simulation:
         action does, and so does ``pbxgate glbp shell`` after each typed line.
         """
         router = self.routers[name]
+        before = self._interfaces_up(router, router.config)
         router.config = router.ios.config
+        self._log_interfaces(router, router.config, before)
         router.debug = bool(router.ios.debugs) or router.definition.debug
         for node in router.nodes:
             node.engine.debug = router.debug
@@ -418,6 +460,9 @@ class Simulation:
                     line = debug_packet(engine.interface, "in", frame.src, frame.message)
                 else:
                     continue
+                # Log lines logged so far are older than this frame: print them first, so a
+                # stretch of the clock reads in time order (debug lines come mid-stretch).
+                self._flush()
                 self.lines.append(f"{_t(frame.time)}  {router.name:<6} {line}")
 
     def _summary(self) -> None:
