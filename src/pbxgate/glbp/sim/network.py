@@ -75,6 +75,7 @@ class Frame:
     destination: IPAddress | None
     message: Message
     data: bytes | None
+    segment: str = "lan"
 
 
 @dataclass
@@ -146,6 +147,7 @@ class Network:
                     out.destination,
                     out.message,
                     data,
+                    node.segment,
                 )
             )
         # The heap carries a plain tuple: a Frame is built only for an on_frame listener.
@@ -160,9 +162,11 @@ class Network:
         # WireTransport.deliver is receive_packet: call it without the extra hop.
         direct = type(transport) is WireTransport
         delivered = 0
+        if not sender.engine.interface_up:
+            return  # its interface went down while the frame waited: it never left
         for node in self._segments.get(sender.segment, ()):
-            if node is sender or not node.powered:
-                continue
+            if node is sender or not node.powered or not node.engine.interface_up:
+                continue  # a shut or unplugged interface hears nothing
             engine = node.engine
             if destination is not None and engine.address != destination:
                 continue

@@ -456,6 +456,8 @@ class Simulation:
                     continue
                 if engine.address == frame.src:
                     line = debug_packet(engine.interface, "out", frame.src, frame.message)
+                elif node.segment != frame.segment or not engine.interface_up:
+                    continue  # not on that LAN, or its interface is down: nothing came in
                 elif frame.destination in (None, engine.address):
                     line = debug_packet(engine.interface, "in", frame.src, frame.message)
                 else:
