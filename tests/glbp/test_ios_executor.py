@@ -142,23 +142,36 @@ def test_article_session_builds_the_article_configuration() -> None:
     assert state.config.tracks[0].interface == "Ethernet0/1"
 
 
-def test_a_virtual_ip_outside_the_interface_subnet_is_refused() -> None:
+def test_a_virtual_ip_outside_the_interface_subnet_is_warned_about() -> None:
     state = IosState(RouterConfig("R2"))
     config_if = Mode(ModeKind.CONFIG_IF, "Ethernet0/0")
     for line in ("interface e0/0", "ip address 192.168.0.1 255.255.255.0"):
         execute(state, config_if, line)
-    before = state.config
-    assert execute(state, config_if, "glbp 1 ip 10.0.0.1") == (
-        config_if,
-        "% Address 10.0.0.1 in group 1 not within a subnet on this interface\n",
-    )
-    assert execute(state, config_if, "glbp 7 ip 192.168.1.254 secondary")[1] == (
-        "% Address 192.168.1.254 in group 7 not within a subnet on this interface\n"
-    )
-    assert state.config == before  # nothing changed
+    warning = "% Warning: address is not within a subnet on this interface\n"
+    assert execute(state, config_if, "glbp 1 ip 10.0.0.1") == (config_if, warning)
+    assert execute(state, config_if, "glbp 7 ip 192.168.1.254 secondary")[1] == warning
+    group = state.config.interface("Ethernet0/0").group(1)  # type: ignore[union-attr]
+    assert group is not None and str(group.virtual_ip) == "10.0.0.1"  # kept, as IOS keeps it
     assert execute(state, config_if, "glbp 1 ip 192.168.0.254") == (config_if, "")
     group = state.config.interface("Ethernet0/0").group(1)  # type: ignore[union-attr]
     assert group is not None and str(group.virtual_ip) == "192.168.0.254"
+    # what is saved loads again (a file never fails on it)
+    text = "interface Ethernet0/0\n ip address 192.168.0.1 255.255.255.0\n glbp 2 ip 10.0.0.1\n"
+    loaded = parse_config(text).interface("Ethernet0/0").group(2)  # type: ignore[union-attr]
+    assert loaded is not None and str(loaded.virtual_ip) == "10.0.0.1"
+
+
+def test_a_skipped_block_takes_its_indented_lines_with_it() -> None:
+    """`interface Dialer1` is not modelled: skipping it must not hand its address to the
+    interface before it."""
+    text = ("interface Ethernet0/0\n ip address 192.168.0.1 255.255.255.0\n"
+            " glbp 1 ip 192.168.0.254\ninterface Dialer1\n ip address 10.9.9.1 255.255.255.0\n"
+            "hostname R9\n")  # fmt: skip
+    skipped: list[str] = []
+    config = parse_config(text, source="r9.cfg", skipped=skipped)
+    assert skipped == ["r9.cfg:4: interface Dialer1", "r9.cfg:5: ip address 10.9.9.1 255.255.255.0"]
+    assert str(config.interface("Ethernet0/0").address) == "192.168.0.1/24"  # type: ignore[union-attr]
+    assert config.hostname == "R9"
 
 
 def test_show_running_config_interface_prints_that_block() -> None:

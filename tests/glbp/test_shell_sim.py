@@ -247,3 +247,10 @@ def test_driver_words_do_not_shadow_ios_abbreviations() -> None:
 
 def show_brief(console: SimConsole) -> str:
     return console.execute(console.state, EXEC, "show glbp brief")[1]
+
+
+def test_a_router_booted_from_its_configuration_has_it_as_startup_config() -> None:
+    console = SimConsole(load_topology(EXAMPLES / "article.toml"), "R2")
+    _, shown = console.execute(console.state, EXEC, "show startup-config")
+    assert "startup-config is not present" not in shown
+    assert "hostname R2" in shown and " glbp 1 ip 192.168.0.254" in shown

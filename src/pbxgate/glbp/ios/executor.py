@@ -168,19 +168,27 @@ def parse_config(
     """
     state = IosState()
     mode: Mode | None = CONFIG
+    block_skipped = False  # a skipped header's indented lines are its, not the last block's
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip()
         if line.strip().startswith(_SKIP) and not line.startswith(" "):
             continue
+        indented = line.startswith(" ")
+        if indented and block_skipped and skipped is not None and not _modelled(line):
+            skipped.append(f"{source}:{number}: {mask_secrets(line.strip())}")
+            continue
+        if not indented:
+            block_skipped = False
         result = run(state, mode or CONFIG, line)
         if result.error is not None:
             shown = mask_secrets(line.strip())
-            if skipped is None or _modelled(line):
+            if skipped is None or _modelled(line) or (indented and block_skipped):
                 raise IosConfigError(
                     f"{source}:{number}: {shown!r}: {result.error}",
-                    skippable=not _modelled(line),
+                    skippable=not _modelled(line) and not block_skipped,
                 )
             skipped.append(f"{source}:{number}: {shown}")
+            block_skipped = not indented
             continue
         mode = result.mode if result.mode and result.mode.is_config else CONFIG
     return state.config

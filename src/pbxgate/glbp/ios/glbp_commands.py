@@ -120,33 +120,33 @@ def _remove_group(ctx: Context) -> None:
     ctx.state.config = ctx.state.config.with_interface(interface.without_group(group.group))
 
 
-def _outside_subnet(ctx: Context, vip: IPv4Address | IPv6Address | None) -> bool:
-    """IOS refuses an IPv4 virtual IP outside the interface's subnet (and changes nothing).
+def _warn_outside_subnet(ctx: Context, vip: IPv4Address | IPv6Address | None) -> None:
+    """A warning for an IPv4 virtual IP outside the interface's (primary) subnet; the address
+    is kept, as IOS keeps an FHRP address it warns about (its group then shows the wrong
+    subnet), and a configuration file holding one still loads.
 
-    Wording as printed for FHRP groups by IOS 15 (``% Address 10.0.0.1 in group 1 not within
-    a subnet on this interface``) [inferred: HSRP/VRRP consoles; GLBP shares the check].
+    Wording as IOS 15 prints it for HSRP (``% Warning: address is not within a subnet on this
+    interface``) [unverified for GLBP]. Secondary interface addresses are not modelled, so a
+    virtual IP in one of their subnets is warned about too.
     """
-    interface, group = _group(ctx)
-    if not isinstance(vip, IPv4Address) or interface.address is None:
-        return False
-    if vip in interface.address.network:
-        return False
-    ctx.fail(f"% Address {vip} in group {group.group} not within a subnet on this interface")
-    return True
+    interface, _ = _group(ctx)
+    address = interface.address
+    if isinstance(vip, IPv4Address) and address is not None and vip not in address.network:
+        ctx.output.append("% Warning: address is not within a subnet on this interface")
 
 
 def _ip(ctx: Context) -> None:
     vip = ctx.values.get("vip") or ctx.values.get("vip6")
-    if not _outside_subnet(ctx, vip):
-        _set(ctx, enabled=True, virtual_ip=vip)
+    _warn_outside_subnet(ctx, vip)
+    _set(ctx, enabled=True, virtual_ip=vip)
 
 
 def _secondary(add: bool) -> Handler:
     def apply(ctx: Context) -> None:
         _, group = _group(ctx)
         vip = ctx.values["vip"]
-        if add and _outside_subnet(ctx, vip):
-            return
+        if add:
+            _warn_outside_subnet(ctx, vip)
         others = tuple(a for a in group.secondary_ips if a != vip)
         _set(ctx, secondary_ips=(*others, vip) if add else others)
 

@@ -68,7 +68,8 @@ class Simulation:
         self.pcap: list[Record] = []
         self.lines: list[str] = []
         self.routers = {
-            r.name: SimRouter(r, r.config, IosState(r.config), debug=r.debug)
+            # booted from its configuration: that is its startup-config too, as in NVRAM
+            r.name: SimRouter(r, r.config, IosState(r.config, startup=r.config), debug=r.debug)
             for r in topology.routers
         }
         for router in self.routers.values():
