@@ -228,3 +228,32 @@ def test_debug_glbp_typed_in_the_timeline_logs_packets() -> None:
     )
     assert any(" out 192.168.0.1 VG Standby pri 100" in line for line in debug)
     assert all(line >= "00:00:50" for line in debug)
+
+
+def test_interface_logs_as_ios_writes_them_and_no_track_line_at_boot() -> None:
+    """A reboot starts its tracks anew (no TRACK line for their state, as at the first boot);
+    `shutdown` of an interface whose link is already down still logs the administrative
+    change; `no shutdown` there logs the link's own state, and no line-protocol change."""
+    track = "track 1 interface Ethernet0/1 line-protocol\ninterface Ethernet0/1\n"
+    track += " ip address 10.0.2.2 255.255.255.252\n"
+    routers = [_router("R1", 1, track), _router("R2", 2)]
+    shut = ["configure terminal", "interface Ethernet0/1", "shutdown", "end"]
+    unshut = ["configure terminal", "interface Ethernet0/1", "no shutdown", "end"]
+    events = [
+        {"at": 20, "action": "power-off", "router": "R1"},
+        {"at": 30, "action": "power-on", "router": "R1"},
+        {"at": 50, "action": "link-down", "router": "R1", "interface": "Ethernet0/1"},
+        {"at": 60, "action": "command", "router": "R1", "lines": shut},
+        {"at": 70, "action": "command", "router": "R1", "lines": unshut},
+    ]
+    report = run_simulation(_topology(routers, events)).report
+    logs = [line[14:] for line in report.splitlines() if "%" in line and "R1  " in line[:20]]
+    logs = [line for line in logs if "%GLBP" not in line]
+    e01 = "Interface Ethernet0/1, changed state to"
+    assert logs == [
+        f"R1     %LINK-3-UPDOWN: {e01} down",  # the link lost at 50 s
+        f"R1     %LINEPROTO-5-UPDOWN: Line protocol on {e01} down",
+        "R1     %TRACK-6-STATE: 1 interface Et0/1 line-protocol Up -> Down",
+        f"R1     %LINK-5-CHANGED: {e01} administratively down",  # shut at 60 s, link down
+        f"R1     %LINK-3-UPDOWN: {e01} down",  # no shutdown at 70 s: the link is still down
+    ]

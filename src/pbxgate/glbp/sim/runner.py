@@ -141,6 +141,7 @@ class Simulation:
             return
         router.powered = True
         self.lines.append(f"{_t(self.net.now)}  {router.name:<6} power on")
+        router.track_up.clear()  # tracks start anew at boot: no TRACK line for their state
         self._update_tracks(router)
         for iface in router.config.interfaces:
             for group in iface.glbp:
@@ -202,31 +203,40 @@ class Simulation:
     def _iface_up(self, router: SimRouter, iface: InterfaceConfig) -> bool:
         return router.powered and not iface.shutdown and iface.name not in router.link_down
 
-    def _interfaces_up(self, router: SimRouter, config: RouterConfig) -> dict[str, bool]:
-        return {i.name: self._iface_up(router, i) for i in config.interfaces}
+    def _interfaces_up(
+        self, router: SimRouter, config: RouterConfig
+    ) -> dict[str, tuple[bool, bool]]:
+        """Each interface's (line protocol up, administratively shut)."""
+        return {i.name: (self._iface_up(router, i), i.shutdown) for i in config.interfaces}
 
     def _log_interfaces(
-        self, router: SimRouter, config: RouterConfig, before: dict[str, bool]
+        self, router: SimRouter, config: RouterConfig, before: dict[str, tuple[bool, bool]]
     ) -> None:
-        """IOS's link and line-protocol log lines for the interfaces that went up or down
-        (Cisco IOS: ``shutdown`` logs LINK-5-CHANGED "administratively down", a lost link
-        LINK-3-UPDOWN "down"; both are followed by LINEPROTO-5-UPDOWN)."""
+        """IOS's link and line-protocol log lines for what changed on the interfaces (Cisco
+        IOS: ``shutdown`` logs LINK-5-CHANGED "administratively down", also on a link that
+        was down already; ``no shutdown`` LINK-3-UPDOWN with the link's own state; a link
+        lost or back LINK-3-UPDOWN; each line-protocol change LINEPROTO-5-UPDOWN)."""
         if not router.powered:
             return
         for iface in config.interfaces:
-            up = self._iface_up(router, iface)
-            if before.get(iface.name, up) == up:
-                continue
-            word = "up" if up else "down"
-            if not up and iface.shutdown:
-                link = "%LINK-5-CHANGED: Interface {}, changed state to administratively down"
+            up, shut = self._iface_up(router, iface), iface.shutdown
+            was_up, was_shut = before.get(iface.name, (up, shut))
+            if shut and not was_shut:
+                link = f"%LINK-5-CHANGED: Interface {iface.name}, changed state to " + (
+                    "administratively down"
+                )
+            elif was_shut != shut or was_up != up:
+                link = f"%LINK-3-UPDOWN: Interface {iface.name}, changed state to " + (
+                    "up" if up else "down"
+                )
             else:
-                link = f"%LINK-3-UPDOWN: Interface {{}}, changed state to {word}"
-            self._log(router, link.format(iface.name))
-            proto = f"changed state to {word}"
-            self._log(
-                router, f"%LINEPROTO-5-UPDOWN: Line protocol on Interface {iface.name}, {proto}"
-            )
+                continue
+            self._log(router, link)
+            if was_up != up:
+                proto = f"changed state to {'up' if up else 'down'}"
+                self._log(
+                    router, f"%LINEPROTO-5-UPDOWN: Line protocol on Interface {iface.name}, {proto}"
+                )
 
     def _log(self, router: SimRouter, line: str) -> None:
         self._flush()  # older engine log lines first: the report stays in time order
