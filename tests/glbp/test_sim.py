@@ -257,3 +257,18 @@ def test_interface_logs_as_ios_writes_them_and_no_track_line_at_boot() -> None:
         f"R1     %LINK-5-CHANGED: {e01} administratively down",  # shut at 60 s, link down
         f"R1     %LINK-3-UPDOWN: {e01} down",  # no shutdown at 70 s: the link is still down
     ]
+
+
+def test_a_state_change_is_logged_before_the_hello_that_announces_it() -> None:
+    """As IOS prints it with debug glbp: the timer, the state change, then the hello (the
+    AVG's LAN interface shut; the standby R3 takes over)."""
+    shut = ["configure terminal", "interface Ethernet0/0", "shutdown", "end"]
+    routers = [_router("R1", 1, " glbp 1 priority 200\n"), _router("R2", 2),
+               {**_router("R3", 3), "debug": True}]  # fmt: skip
+    events = [{"at": 60, "action": "command", "router": "R1", "lines": shut}]
+    report = run_simulation(_topology(routers, events)).report
+    lines = [line[14:] for line in report.splitlines() if line[14:17] == "R3 "]
+    at = next(i for i, line in enumerate(lines) if "Standby: g/Active timer expired" in line)
+    assert "state Standby -> Active" in lines[at + 1]
+    assert "Hello  out" in lines[at + 3] and "VG Active" in lines[at + 3]
+    assert not any("out" in line and "VG Active" in line for line in lines[:at])

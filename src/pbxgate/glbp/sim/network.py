@@ -116,11 +116,11 @@ class Network:
         if not node.powered:
             return
         engine = node.engine
+        # the events first: a state change is logged before the hello that announces it
+        self._collect(node)
         for out in engine.messages_to_send():
             self._send(node, out)
-        while (event := engine.next_event()) is not None:
-            if self.keep_events:
-                self.events.append(LoggedEvent(event.time, node.name, event))
+        self._collect(node)
         when = engine.get_timer()
         # One live heap entry per node: push only when the timer moved earlier. An entry left
         # behind by a timer that moved later fires early, which handle_timer tolerates.
@@ -129,6 +129,12 @@ class Network:
             node.version += 1
             node.scheduled = when
             heapq.heappush(self._heap, (when, next(self._seq), node.version, node, None))
+
+    def _collect(self, node: Node) -> None:
+        engine = node.engine
+        while (event := engine.next_event()) is not None:
+            if self.keep_events:
+                self.events.append(LoggedEvent(event.time, node.name, event))
 
     def _send(self, node: Node, out: Outgoing) -> None:
         engine = node.engine
