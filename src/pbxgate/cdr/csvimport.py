@@ -662,7 +662,7 @@ def _batches(
     job: _Job, blocks: _Blocks | None = None
 ) -> Iterator[tuple[list[tuple[_Plan, list[list[str]]]], int]]:
     """Read, check and complete the rows of the file, ``job.batch`` at a time."""
-    sink = _Rejects(job.result, job.reject_file, job.max_consecutive_rejects)
+    sink = Rejects(job.result, job.reject_file, job.max_consecutive_rejects)
     try:
         job.fh.seek(job.offset)
         yield from _Reading(job, blocks or _Blocks(job.fh, job.complete_only, job.first_line), sink)
@@ -674,7 +674,7 @@ class _Reading:
     """One pass over the file: records read a chunk at a time, completed, grouped into runs
     of one column layout (one INSERT statement each), rejects to the sink."""
 
-    def __init__(self, job: _Job, blocks: _Blocks, sink: _Rejects) -> None:
+    def __init__(self, job: _Job, blocks: _Blocks, sink: Rejects) -> None:
         self.job, self.blocks, self.sink, self.result = job, blocks, sink, job.result
         self.reader = csv.reader(chain.from_iterable(blocks), strict=True)
         self.fixed = {n: _plan_for(names, job.table) for n, names in _FIXED.items()}
@@ -909,30 +909,52 @@ def _child(job: _Job, out: Connection) -> None:
         out.close()
 
 
-class _Rejects:
-    """Rejected records: counted in the result (the first few kept), appended to the reject
-    file as read; a long run of them stops the import."""
+class HoldsRejects(Protocol):
+    """An import's result: how many records were rejected, and the first few."""
 
-    def __init__(self, result: ImportResult, path: Path | None, limit: int) -> None:
+    rejected: int
+    rejects: list[Reject]
+
+
+def _not_a_master_csv(in_a_row: int, line: int, reason: str) -> InputError:
+    return InputError(
+        f"{in_a_row} records in a row rejected, up to line {line} ({reason}): "
+        "is this a Master.csv?",
+        hint="[cdr] import_max_consecutive_rejects raises the limit (0: no limit)",
+    )
+
+
+class Rejects:
+    """Rejected records: counted in the result (the first ``keep`` kept), appended to the
+    reject file (created 0600) as read; ``limit`` of them in a row stop the import with the
+    error ``stop`` makes (the file is not what it should be). The reader sets ``in_a_row``
+    back to 0 at each good record."""
+
+    def __init__(
+        self,
+        result: HoldsRejects,
+        path: Path | None,
+        limit: int,
+        *,
+        keep: int = KEEP_REJECTS,
+        stop: Callable[[int, int, str], InputError] = _not_a_master_csv,
+    ) -> None:
         self.result = result
         self.path = path
         self.out: IO[str] | None = None
         self.limit = limit
+        self.keep = keep
+        self.stop = stop
         self.in_a_row = 0
 
     def add(self, line: int, reason: str, raw: str) -> None:
         self.result.rejected += 1
-        if len(self.result.rejects) < KEEP_REJECTS:
+        if len(self.result.rejects) < self.keep:
             self.result.rejects.append(Reject(line, reason, raw[:KEEP_RAW]))
         self.in_a_row += 1
-        if self.limit and self.in_a_row >= self.limit:
-            self._write(raw)
-            raise InputError(
-                f"{self.in_a_row} records in a row rejected, up to line {line} ({reason}): "
-                "is this a Master.csv?",
-                hint="[cdr] import_max_consecutive_rejects raises the limit (0: no limit)",
-            )
         self._write(raw)
+        if self.limit and self.in_a_row >= self.limit:
+            raise self.stop(self.in_a_row, line, reason)
 
     def _write(self, raw: str) -> None:
         if self.path is not None:

@@ -358,7 +358,7 @@ def import_(
         private_dir(reject_file.parent)
         if rejects is None:
             reject_file.unlink(missing_ok=True)  # the default file tells about this run only
-        with _progress(csv_file) as (progress, note):
+        with file_progress(csv_file) as (progress, note):
             result = import_csv(
                 csv_file,
                 store,
@@ -431,11 +431,11 @@ def _days_progress(legs: Iterator[Leg], first: date, last: date) -> Iterator[Leg
 
 
 @contextmanager
-def _progress(
+def file_progress(
     path: Path,
 ) -> Iterator[tuple[Callable[[int], None] | None, Callable[[str], None] | None]]:
     """A progress bar over the file's bytes, then the index being built, on a terminal only
-    (cron logs stay clean)."""
+    (cron logs stay clean); ``pbxgate queue import`` shows its files' with it too."""
     from pbxgate.cdr.csvimport import data_size  # noqa: PLC0415
 
     if not sys.stderr.isatty():

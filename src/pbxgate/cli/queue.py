@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -158,6 +157,7 @@ def import_(app: AppContext, files: tuple[Path, ...], rejects: Path | None, full
       pbxgate queue import /var/log/asterisk/queue_log.1.gz /var/log/asterisk/queue_log
     """
     from pbxgate.cdr.settings import CdrSettings  # noqa: PLC0415
+    from pbxgate.cli.cdr import file_progress  # noqa: PLC0415
     from pbxgate.queue.store import QueueStore  # noqa: PLC0415
 
     settings = _queue_settings(app)
@@ -178,7 +178,7 @@ def import_(app: AppContext, files: tuple[Path, ...], rejects: Path | None, full
             private_dir(reject_file.parent)
             if rejects is None:
                 reject_file.unlink(missing_ok=True)  # the default file tells about this run
-            with _progress(path) as progress:
+            with file_progress(path) as (progress, _):
                 result = store.import_file(path, resume=not full, reject_file=reject_file,
                                            progress=progress)  # fmt: skip
             if result.lines and result.rejected == result.lines:
@@ -210,26 +210,6 @@ def import_(app: AppContext, files: tuple[Path, ...], rejects: Path | None, full
         store.close()
     if rejected:
         raise click.exceptions.Exit(EXIT_REJECTED)
-
-
-@contextmanager
-def _progress(path: Path) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar over the file's bytes, on a terminal only (cron logs stay clean)."""
-    from pbxgate.cdr.csvimport import data_size  # noqa: PLC0415
-
-    if not sys.stderr.isatty():
-        yield None
-        return
-    bar: Any
-    with click.progressbar(length=data_size(path), label=f"Importing {path.name}",
-                           file=sys.stderr) as bar:  # fmt: skip
-        seen = [0]
-
-        def update(done: int) -> None:
-            bar.update(done - seen[0])
-            seen[0] = done
-
-        yield update
 
 
 @queue.command()

@@ -26,15 +26,14 @@ import sqlite3
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from pbxgate.cdr.csvimport import Reject, imported_prefix, no_gc, open_csv, remember_import
+from pbxgate.cdr.csvimport import Reject, Rejects, imported_prefix, no_gc, open_csv, remember_import
 from pbxgate.cdr.store import ImportMark, key_of_text
 from pbxgate.errors import InputError, SourceError
-from pbxgate.private import private_dir, private_file
+from pbxgate.private import private_file
 from pbxgate.queue.log import FIELDS, QueueLogLine
 
 TABLE = "queue_log"
@@ -146,7 +145,8 @@ class QueueStore:
             if found is not None:
                 result.resumed_from, mark = found
                 offset, result.resumed_after = mark.size, mark.lines
-        rejects = _RejectFile(reject_file)
+        rejects = Rejects(result, reject_file, MAX_CONSECUTIVE_REJECTS, keep=SHOWN_REJECTS,
+                          stop=_not_a_queue_log)  # fmt: skip
         try:
             with open_csv(path) as fh, no_gc():
                 if offset:
@@ -168,7 +168,7 @@ class QueueStore:
         self,
         fh: IO[bytes],
         result: QueueImport,
-        rejects: _RejectFile,
+        rejects: Rejects,
         lineno: int,
         progress: Callable[[int], None] | None,
         resumed: bool,
@@ -220,7 +220,7 @@ class QueueStore:
 def _parse(
     fh: IO[bytes],
     result: QueueImport,
-    rejects: _RejectFile,
+    rejects: Rejects,
     lineno: int,
     stored: Callable[[Row], int] | None = None,
 ) -> Iterator[tuple[list[Row], int]]:
@@ -232,7 +232,6 @@ def _parse(
     stored, for the lines of the second it ended in."""
     consumed = 0
     rows: list[Row] = []
-    in_a_row = 0
     tail = b""
     second: int | None = None
     first_second: int | None = None
@@ -250,18 +249,9 @@ def _parse(
             try:
                 row = row_of(text)
             except InputError as exc:
-                result.rejected += 1
-                if len(result.rejects) < SHOWN_REJECTS:
-                    result.rejects.append(Reject(lineno, str(exc), text))
-                rejects.write(text)
-                in_a_row += 1
-                if in_a_row >= MAX_CONSECUTIVE_REJECTS:
-                    raise InputError(
-                        f"line {lineno}: {MAX_CONSECUTIVE_REJECTS} lines in a row are not "
-                        f"queue_log lines: this is not Asterisk's queue_log"
-                    ) from None
+                rejects.add(lineno, str(exc), text)
                 continue
-            in_a_row = 0
+            rejects.in_a_row = 0
             if row[0] != second:
                 if second is None:
                     first_second = row[0]
@@ -283,26 +273,11 @@ def _parse(
     yield rows, consumed
 
 
-class _RejectFile:
-    """The reject file, created (0600) at the first reject."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.fh: IO[str] | None = None
-
-    def write(self, text: str) -> None:
-        if self.path is None:
-            return
-        if self.fh is None:
-            private_dir(self.path.parent)
-            private_file(self.path)
-            self.fh = self.path.open("a", encoding="utf-8")
-        self.fh.write(text + "\n")
-
-    def close(self) -> None:
-        if self.fh is not None:
-            with suppress(OSError):
-                self.fh.close()
+def _not_a_queue_log(in_a_row: int, line: int, reason: str) -> InputError:
+    return InputError(
+        f"line {line}: {in_a_row} lines in a row are not queue_log lines: this is not "
+        "Asterisk's queue_log"
+    )
 
 
 __all__ = ["QueueImport", "QueueStore", "row_of"]
