@@ -169,3 +169,139 @@ def sim(topology: Path, pcap_path: Path | None, seed: int | None, duration: floa
 
 
 # ---- end of pbxgate glbp sim -------------------------------------------------------------
+
+
+# ---- pbxgate glbp run / show / console: the live daemon (pbxgate.glbp.daemon) -----------
+
+CONTROL_OPTION = click.option(
+    "--control",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="/run/pbxgate/glbp.sock",
+    show_default=True,
+    help="The daemon's console socket (owner-only).",
+)
+
+
+@glbp.command("run")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@CONTROL_OPTION
+@click.option(
+    "--ledger",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="/run/pbxgate/glbp.ledger",
+    show_default=True,
+    help="Where the daemon records what it changes on the host, to undo it after a crash.",
+)
+@click.option(SKIP_OPTION, is_flag=True, help="Skip configuration lines pbxgate does not model.")
+@click.option("--debug-log", is_flag=True, help="Also log virtual MAC and socket details.")
+def run_cmd(config: Path, control: Path, ledger: Path, skip_unknown: bool, debug_log: bool) -> None:
+    """Run GLBP on this Linux host's interfaces, configured in IOS syntax (as root).
+
+    CONFIG names Linux interfaces as 'ip link' shows them ('interface eth0'); the
+    addresses are the host's own. The router becomes a GLBP member: it elects the AVG,
+    answers ARP for the virtual IP when it is the AVG, and forwards for the virtual MACs it
+    is Active for (macvlan interfaces named glbp<ifindex>v<group>f<n>). Log lines carry
+    the IOS names (%GLBP-6-STATECHANGE, %GLBP-6-FWDSTATECHANGE, %GLBP-4-BADAUTH).
+    SIGHUP reads CONFIG again; SIGTERM stops and removes everything the daemon made.
+
+    \b
+    Example:
+      pbxgate glbp run /etc/pbxgate/glbp.cfg
+      pbxgate glbp show brief
+    """
+    from pbxgate.glbp.daemon import run_daemon  # noqa: PLC0415
+
+    run_daemon(
+        config,
+        lambda path: _read_config(path, skip_unknown),
+        control=control,
+        ledger_path=ledger,
+        debug=debug_log,
+    )
+
+
+@glbp.command("cleanup")
+@click.option(
+    "--ledger",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="/run/pbxgate/glbp.ledger",
+    show_default=True,
+    help="The ledger of the daemon to clean up after.",
+)
+def cleanup_cmd(ledger: Path) -> None:
+    """Undo what a GLBP daemon that was killed left on the host: its virtual-MAC
+    interfaces and the sysctls it changed (systemd runs this as ExecStopPost).
+
+    \b
+    Example:
+      pbxgate glbp cleanup --ledger /run/pbxgate/glbp.ledger
+    """
+    from pbxgate.glbp.daemon.main import cleanup  # noqa: PLC0415
+
+    undone = cleanup(ledger)
+    click.echo(f"undone: {undone}" if undone else "nothing to undo", err=True)
+
+
+@glbp.command("show")
+@click.argument("words", nargs=-1)
+@CONTROL_OPTION
+def show_cmd(words: tuple[str, ...], control: Path) -> None:
+    """Show the running daemon's state as IOS does ('show glbp WORDS').
+
+    \b
+    Examples:
+      pbxgate glbp show              # show glbp
+      pbxgate glbp show brief        # show glbp brief
+      pbxgate glbp show eth0 1       # one group
+      pbxgate glbp show track        # show track
+      pbxgate glbp show running-config
+    """
+    from pbxgate.glbp.daemon import Client  # noqa: PLC0415
+
+    first = words[0] if words else ""
+    if first in ("track", "running-config", "startup-config"):
+        line = " ".join(("show", *words))
+    else:
+        line = " ".join(("show", "glbp", *words))
+    with Client(control) as client:
+        output, _ = client.execute(line)
+    click.echo(output.rstrip("\n"))
+
+
+@glbp.command("console")
+@CONTROL_OPTION
+def console_cmd(control: Path) -> None:
+    """An IOS console on the running daemon: configuration changes reach its engines at
+    once, 'write memory' saves them to its configuration file.
+
+    \b
+    Example:
+      pbxgate glbp console
+      printf 'conf t\\ninterface eth0\\nglbp 1 priority 150\\nend\\nwrite memory\\n' \\
+        | pbxgate glbp console
+    """
+    from pbxgate.glbp.daemon import Client  # noqa: PLC0415
+
+    echo = not sys.stdin.isatty()
+    with Client(control) as client:
+        _, prompt = client.execute("")
+        while True:
+            if not echo:
+                try:
+                    line = input(prompt)
+                except EOFError:
+                    break
+            else:
+                raw = sys.stdin.readline()
+                if not raw:
+                    break
+                line = raw.rstrip("\n")
+                click.echo(f"{prompt}{line}")
+            if line.strip() in ("exit", "quit", "logout") and prompt.endswith(">"):
+                break
+            output, prompt = client.execute(line)
+            if output:
+                click.echo(output, nl=not output.endswith("\n"))
+
+
+# ---- end of pbxgate glbp run ------------------------------------------------------------

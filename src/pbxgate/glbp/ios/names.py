@@ -7,6 +7,7 @@ number, and stores the full name (``interface e0/0`` shows as ``interface Ethern
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 
 # Interface types of the IOS images used in GLBP labs (IOL/IOSv/Catalyst), full spelling.
 TYPES = (
@@ -31,6 +32,9 @@ _SHORT = {
     "Tunnel": "Tu",
     "Vlan": "Vl",
 }
+# Interface names of the Linux host under ``pbxgate glbp run``: taken as they are (``eth0``,
+# ``lan0``), where an IOS console would read ``eth0`` as ``Ethernet0``.
+HOST_INTERFACES: ContextVar[frozenset[str]] = ContextVar("HOST_INTERFACES", default=frozenset())
 _NUMBER = re.compile(r"\d+(/\d+)*(\.\d+)?")
 _SPLIT = re.compile(r"([A-Za-z-]+)\s*(.*)")
 
@@ -46,7 +50,12 @@ def interface_type(prefix: str) -> str | None:
 
 
 def expand_interface(text: str) -> str | None:
-    """``e0/0`` -> ``Ethernet0/0``; None when the type is unknown or the number is malformed."""
+    """``e0/0`` -> ``Ethernet0/0``; None when the type is unknown or the number is malformed.
+
+    A name in :data:`HOST_INTERFACES` (the daemon's host links) is returned as it is.
+    """
+    if text.strip() in HOST_INTERFACES.get():
+        return text.strip()
     match = _SPLIT.fullmatch(text.strip())
     if match is None:
         return None
@@ -65,4 +74,4 @@ def short_interface(name: str) -> str:
     return _SHORT[match.group(1)] + match.group(2)
 
 
-__all__ = ["TYPES", "expand_interface", "interface_type", "short_interface"]
+__all__ = ["HOST_INTERFACES", "TYPES", "expand_interface", "interface_type", "short_interface"]

@@ -1,0 +1,222 @@
+"""The Linux host under the daemon: links, addresses, macvlans and sysctls (pyroute2, /proc).
+
+Everything the daemon changes on the host goes through :class:`Host`, and every change is
+written to the :class:`~pbxgate.glbp.daemon.ledger.Ledger` *before* it is made, so that a
+daemon killed at any point leaves a record from which the next start undoes it.
+
+A vMAC is a macvlan on the LAN interface (keepalived ``vrrp_vmac.c`` and FRR's vrrpd do the
+same): the kernel then accepts frames sent to the vMAC and routes them like any other. It is
+created down and given its sysctls before it comes up: no IPv6 (it sends no router
+solicitation or DAD from the vMAC), ``arp_ignore=8`` (it never answers ARP itself: only the
+AVG's choice may), loose ``rp_filter``. It carries the virtual IP as a /32: Linux's reverse-path
+check fails every packet that arrives on an interface without an address (``no_addr`` in
+``fib_validate_source``), loose or strict, and the router answers a ping to its gateway address.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+from typing import Any
+
+from pbxgate.glbp.daemon.errors import HostError
+from pbxgate.glbp.daemon.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+IFF_UP = 0x1
+IFF_LOWER_UP = 0x10000
+SYSCTL_ROOT = Path("/proc/sys")
+MACVLAN_PREFIX = "glbp"
+_MACVLAN_SYSCTLS = (
+    ("net/ipv6/conf/{name}/disable_ipv6", "1"),
+    ("net/ipv4/conf/{name}/arp_ignore", "8"),
+    ("net/ipv4/conf/{name}/rp_filter", "2"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One network interface as the kernel reports it."""
+
+    index: int
+    name: str
+    mac: str  # aa:bb:cc:dd:ee:ff
+    admin_up: bool
+    lower_up: bool
+    kind: str | None = None
+    parent: int | None = None
+
+    @property
+    def line_protocol(self) -> bool:
+        """IOS's "line protocol is up": administratively up and carrier present."""
+        return self.admin_up and self.lower_up
+
+
+def macvlan_name(index: int, group: int, forwarder: int) -> str:
+    """``glbp<ifindex>v<group>f<n>``: at most 15 characters, unique per LAN link and vMAC."""
+    return f"{MACVLAN_PREFIX}{index}v{group}f{forwarder}"
+
+
+def _link(message: Any) -> Link:
+    flags = int(message["flags"])
+    return Link(
+        index=int(message["index"]),
+        name=str(message.get("ifname")),
+        mac=str(message.get("address") or "00:00:00:00:00:00"),
+        admin_up=bool(flags & IFF_UP),
+        lower_up=bool(flags & IFF_LOWER_UP),
+        kind=message.get(("linkinfo", "kind")),
+        parent=message.get("link"),
+    )
+
+
+class Host:
+    """Netlink and sysctl access; use as ``async with Host(ledger) as host``."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._ipr: Any = None
+
+    async def __aenter__(self) -> Host:
+        from pyroute2 import AsyncIPRoute  # noqa: PLC0415  (Linux only; loaded by the daemon)
+
+        self._ipr = AsyncIPRoute()
+        await self._ipr.setup_endpoint()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._ipr.close()
+
+    async def _call(self, what: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await getattr(self._ipr, what)(*args, **kwargs)
+        except Exception as exc:  # pyroute2 raises NetlinkError and OSError subclasses
+            raise HostError(f"netlink {what} {args[0] if args else ''}: {exc}") from exc
+
+    async def links(self) -> dict[str, Link]:
+        dump = await self._call("link", "dump")
+        return {link.name: link async for link in _mapped(dump)}
+
+    async def ipv4_addresses(self, index: int) -> list[IPv4Interface]:
+        dump = await self._call("addr", "dump", index=index, family=2)
+        out = []
+        async for message in dump:
+            out.append(IPv4Interface(f"{message.get('address')}/{message['prefixlen']}"))
+        return out
+
+    # -- changes (each one recorded in the ledger first) ----------------------------------
+
+    async def add_macvlan(
+        self, name: str, parent: int, mac: str, address: IPv4Address | None = None
+    ) -> None:
+        self.ledger.add("link", name)
+        await self.delete_link(name, quiet=True, record=False)  # a leftover of a crash
+        await self._call(
+            "link",
+            "add",
+            ifname=name,
+            kind="macvlan",
+            link=parent,
+            macvlan_mode="bridge",
+            address=mac,
+        )
+        for path, value in _MACVLAN_SYSCTLS:
+            write_sysctl(path.format(name=name), value)
+        if address is not None:
+            index = await self._index(name)
+            await self._call("addr", "add", index=index, address=str(address), prefixlen=32)
+        await self._call("link", "set", ifname=name, state="up")
+
+    async def delete_link(self, name: str, *, quiet: bool = False, record: bool = True) -> None:
+        try:
+            await self._call("link", "del", ifname=name)
+        except HostError:
+            if not quiet:
+                raise
+        if record:
+            self.ledger.remove("link", name)
+
+    def set_sysctl(self, path: str, value: str) -> None:
+        """Set ``path`` (under /proc/sys), remembering the value it had for :meth:`restore`."""
+        old = read_sysctl(path)
+        if old == value:
+            return
+        self.ledger.remember_sysctl(path, old)
+        write_sysctl(path, value)
+
+    async def _index(self, ifname: str) -> int:
+        links = await self.links()
+        if ifname not in links:
+            raise HostError(f"no interface {ifname}")
+        return links[ifname].index
+
+    async def undo(self) -> None:
+        """Undo everything the ledger records (a clean stop, or a crash before this start)."""
+        for name in self.ledger.items("link"):
+            await self.delete_link(name, quiet=True)
+        for path, value in self.ledger.sysctls().items():
+            try:
+                write_sysctl(path, value)
+            except HostError as exc:
+                log.warning("%s", exc)
+            self.ledger.forget_sysctl(path)
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def link_events(self) -> AsyncIterator[Link]:
+        """Every link change the kernel announces (RTM_NEWLINK), from now on."""
+        from pyroute2 import AsyncIPRoute  # noqa: PLC0415
+
+        monitor = AsyncIPRoute()
+        try:
+            await monitor.bind()
+            while True:
+                async for message in monitor.get():
+                    if message.get("event") == "RTM_NEWLINK" and message.get("ifname"):
+                        yield _link(message)
+        finally:
+            monitor.close()
+
+
+async def _mapped(dump: Any) -> AsyncIterator[Link]:
+    async for message in dump:
+        yield _link(message)
+
+
+def read_sysctl(path: str) -> str:
+    try:
+        return (SYSCTL_ROOT / path).read_text(encoding="ascii").strip()
+    except OSError as exc:
+        raise HostError(f"cannot read sysctl {path.replace('/', '.')}: {exc.strerror}") from exc
+
+
+def write_sysctl(path: str, value: str) -> None:
+    try:
+        (SYSCTL_ROOT / path).write_text(value + "\n", encoding="ascii")
+    except OSError as exc:
+        raise HostError(
+            f"cannot set sysctl {path.replace('/', '.')}={value}: {exc.strerror}"
+        ) from exc
+
+
+def ipv4_of(addresses: list[IPv4Interface], vip: IPv4Address | None) -> IPv4Interface | None:
+    """The interface address in the virtual IP's subnet (else the first)."""
+    for address in addresses:
+        if vip is not None and vip in address.network:
+            return address
+    return addresses[0] if addresses else None
+
+
+__all__ = [
+    "MACVLAN_PREFIX",
+    "Host",
+    "Link",
+    "ipv4_of",
+    "macvlan_name",
+    "read_sysctl",
+    "write_sysctl",
+]

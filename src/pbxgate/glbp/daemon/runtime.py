@@ -1,0 +1,509 @@
+"""The live driver: the simulator's GLBP engine on real interfaces (``pbxgate glbp run``).
+
+Theory of operation. The engine (``pbxgate.glbp.engine``) does no I/O; this module is the
+second driver over it, beside the simulator. One asyncio loop owns everything:
+
+* per LAN interface with GLBP groups, a UDP 3222 socket and an ARP packet socket
+  (``sockets.py``); a received datagram goes to the engine of its group, an ARP request for a
+  virtual IP goes to that group's engine and, on the AVG, is answered with the vMAC its load
+  balancing chooses (``arp.py``);
+* one timer, set after every input to the earliest ``get_timer()`` of all engines;
+* netlink link events (``host.py``): the LAN interface's line protocol and every ``track``
+  object's interface feed ``set_interface``/``set_track``, as the simulator's link events do;
+* after each input, what the engine wants sent is sent, its events are logged with their IOS
+  names, and the set of forwarders this router is Active for is compared with the macvlans
+  present: vMACs come and go with the forwarders (one reconciling task, so changes never race).
+
+Each vMAC's macvlan carries the virtual IP as a /32 (``host.py`` says why), and the LAN
+interface gets ``arp_ignore=1`` (the kernel must not answer ARP for the virtual IP with its own
+MAC: only the AVG's choice may) and ``arp_announce=2`` (its own ARP requests never carry the
+virtual IP as sender, which would repoint hosts' caches). Every change is in the ledger first
+and undone at stop, and at the next start after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address, IPv4Interface
+
+from pbxgate.glbp.config import GlbpGroupConfig, InterfaceConfig, RouterConfig
+from pbxgate.glbp.daemon import arp
+from pbxgate.glbp.daemon.errors import DaemonError, HostError
+from pbxgate.glbp.daemon.host import Host, Link, ipv4_of, macvlan_name, read_sysctl
+from pbxgate.glbp.daemon.ledger import Ledger
+from pbxgate.glbp.daemon.sockets import GLBP_GROUP, GLBP_PORT, arp_socket, glbp_socket
+from pbxgate.glbp.engine import BadAuth, DebugEvent, GlbpEngine, VfState
+from pbxgate.glbp.engine.names import mac_bytes
+from pbxgate.glbp.engine.views import snapshot
+from pbxgate.glbp.ios import IosState
+from pbxgate.glbp.ios.names import HOST_INTERFACES, short_interface
+from pbxgate.glbp.show import TrackStatus, show_glbp, show_track
+
+log = logging.getLogger("pbxgate.glbp")
+
+
+@dataclass
+class Lan:
+    """One LAN interface with GLBP groups: its link, address, sockets and engines."""
+
+    config: InterfaceConfig
+    link: Link
+    address: IPv4Interface
+    udp: socket.socket
+    arp: socket.socket
+    engines: dict[int, GlbpEngine] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.link.name
+
+
+@dataclass
+class TrackState:
+    up: bool
+    changes: int = 0
+    last_change: float | None = None
+
+
+def colon_mac(mac: str) -> str:
+    return ":".join(f"{b:02x}" for b in mac_bytes(mac))
+
+
+class Daemon:
+    """The GLBP engines of one router on this host's interfaces (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: RouterConfig,
+        *,
+        ledger: Ledger,
+        save: Callable[[RouterConfig], None] | None = None,
+        reload: Callable[[], RouterConfig] | None = None,
+    ) -> None:
+        self.ios = IosState(config, startup=config)
+        self.ios.show = self._show
+        self.ledger = ledger
+        self._save = save
+        self._reload = reload
+        self.lans: dict[str, Lan] = {}
+        self.links: dict[str, Link] = {}
+        self.tracks: dict[int, TrackState] = {}
+        self.vmacs: dict[str, tuple[Lan, GlbpEngine, int]] = {}  # macvlan name -> forwarder
+        self.host: Host | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._reconcile = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    @property
+    def config(self) -> RouterConfig:
+        return self.ios.config
+
+    def now(self) -> float:
+        return (self._loop or asyncio.get_running_loop()).time()
+
+    async def run(self, host: Host, ready: Callable[[], None] | None = None) -> None:
+        """Run until :meth:`stop` (SIGTERM/SIGINT); everything made is removed on the way out."""
+        self.host = host
+        self._loop = asyncio.get_running_loop()
+        if not self.ledger.empty():
+            log.warning("undoing what a daemon that did not stop cleanly left on the host")
+            await host.undo()
+        self.links = await host.links()
+        HOST_INTERFACES.set(frozenset(self.links))
+        tasks = [
+            asyncio.create_task(self._watch_links(), name="links"),
+            asyncio.create_task(self._vmac_task(), name="vmacs"),
+        ]
+        try:
+            self._warn_forwarding()
+            self._update_tracks(initial=True)
+            await self._start_lans()
+            self._install_signals()
+            if ready is not None:
+                ready()
+            await self._stop.wait()
+        finally:
+            await self._shutdown(tasks)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _install_signals(self) -> None:
+        assert self._loop is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                self._loop.add_signal_handler(sig, self.stop)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            self._loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for lan in self.lans.values():
+            assert self._loop is not None
+            self._loop.remove_reader(lan.udp.fileno())
+            self._loop.remove_reader(lan.arp.fileno())
+            lan.udp.close()
+            lan.arp.close()
+        self.vmacs.clear()
+        assert self.host is not None
+        await self.host.undo()
+        log.info("stopped; virtual MACs removed, sysctls restored")
+
+    def _warn_forwarding(self) -> None:
+        try:
+            forwarding = read_sysctl("net/ipv4/ip_forward")
+        except HostError:
+            return
+        if forwarding != "1":
+            log.warning(
+                "net.ipv4.ip_forward is 0: forwarders will accept hosts' frames but not route "
+                "them (set it in /etc/sysctl.d/)"
+            )
+
+    # -- interfaces and engines ------------------------------------------------------------
+
+    async def _start_lans(self) -> None:
+        for iface in self.config.interfaces:
+            if iface.glbp and iface.name not in self.lans:
+                await self._start_lan(iface)
+
+    async def _start_lan(self, iface: InterfaceConfig) -> None:
+        assert self.host is not None
+        link = self.links.get(iface.name)
+        if link is None:
+            raise DaemonError(
+                f"interface {iface.name} of the configuration is not on this host",
+                hint="name Linux interfaces as 'ip link' shows them",
+            )
+        vip = next((g.virtual_ip for g in iface.glbp if g.virtual_ip is not None), None)
+        vip4 = vip if isinstance(vip, IPv4Address) else None
+        address = ipv4_of(await self.host.ipv4_addresses(link.index), vip4)
+        if address is None:
+            raise DaemonError(f"{iface.name} has no IPv4 address; GLBP needs one to speak from")
+        if iface.address is not None and iface.address != address:
+            raise DaemonError(
+                f"{iface.name} has {address.with_prefixlen}, the configuration says "
+                f"{iface.address.with_prefixlen}",
+                hint="pbxgate does not configure interface addresses",
+            )
+        self.host.set_sysctl(f"net/ipv4/conf/{iface.name}/arp_ignore", "1")
+        self.host.set_sysctl(f"net/ipv4/conf/{iface.name}/arp_announce", "2")
+        lan = Lan(
+            iface,
+            link,
+            address,
+            glbp_socket(link.name, link.index, address.ip),
+            arp_socket(link.name, link.index),
+        )
+        self.lans[iface.name] = lan
+        assert self._loop is not None
+        self._loop.add_reader(lan.udp.fileno(), self._on_udp, lan)
+        self._loop.add_reader(lan.arp.fileno(), self._on_arp, lan)
+        for group in iface.glbp:
+            await self._start_engine(lan, group)
+
+    async def _start_engine(self, lan: Lan, group: GlbpGroupConfig) -> None:
+        mac = lan.config.mac_address or lan.link.mac
+        engine = GlbpEngine(
+            interface=lan.name,
+            address=lan.address.ip,
+            bia=mac,
+            config=group,
+            now=self.now(),
+            interface_up=self._lan_up(lan),
+            tracks={n: t.up for n, t in self.tracks.items()},
+            debug=bool(self.ios.debugs),
+            key_chains=self.config.key_chains,
+        )
+        lan.engines[group.group] = engine
+        self._service(lan, engine)
+
+    def _lan_up(self, lan: Lan) -> bool:
+        link = self.links.get(lan.name, lan.link)
+        return link.line_protocol and not lan.config.shutdown
+
+    # -- input -----------------------------------------------------------------------------
+
+    def _on_udp(self, lan: Lan) -> None:
+        for _ in range(64):  # a burst is read at once; the loop gets its turn after it
+            try:
+                data, (ip, port) = lan.udp.recvfrom(2048)[:2]
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("GLBP socket on %s: %s", lan.name, exc)
+                return
+            if port != GLBP_PORT or len(data) < 4:
+                continue
+            engine = lan.engines.get(int.from_bytes(data[2:4], "big"))
+            if engine is not None:
+                engine.receive_packet(data, IPv4Address(ip), self.now())
+                if not engine.settled:
+                    self._service(lan, engine)
+        self._schedule()
+
+    def _on_arp(self, lan: Lan) -> None:
+        for _ in range(64):
+            try:
+                frame, address = lan.arp.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("ARP socket on %s: %s", lan.name, exc)
+                return
+            if address[2] == socket.PACKET_OUTGOING:
+                continue
+            try:
+                packet = arp.decode(frame)
+            except arp.ArpError:
+                continue
+            self._answer_arp(lan, packet)
+
+    def _answer_arp(self, lan: Lan, packet: arp.ArpPacket) -> None:
+        for engine in lan.engines.values():
+            vip = engine.virtual_ip
+            if not isinstance(vip, IPv4Address) or not arp.asks_for(packet, vip):
+                continue
+            vmac = engine.arp_request(":".join(f"{b:02x}" for b in packet.sha), self.now())
+            if vmac is None:
+                return
+            answer = arp.reply(packet, mac_bytes(vmac), mac_bytes(lan.link.mac))
+            self._send_frame(lan, answer)
+            return
+
+    def _send_frame(self, lan: Lan, packet: arp.ArpPacket) -> None:
+        try:
+            lan.arp.send(packet.encode())
+        except OSError as exc:
+            log.warning("cannot send ARP on %s: %s", lan.name, exc)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = self.now()
+        for lan in self.lans.values():
+            for engine in lan.engines.values():
+                due = engine.get_timer()
+                if due is not None and due <= now:
+                    engine.handle_timer(now)
+                    self._service(lan, engine)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        due = [
+            t
+            for lan in self.lans.values()
+            for e in lan.engines.values()
+            if (t := e.get_timer()) is not None
+        ]
+        if self._timer is not None:
+            if due and self._timer.when() <= min(due):
+                return
+            self._timer.cancel()
+            self._timer = None
+        if due:
+            assert self._loop is not None
+            self._timer = self._loop.call_at(min(due), self._on_timer)
+
+    # -- output ----------------------------------------------------------------------------
+
+    def _service(self, lan: Lan, engine: GlbpEngine) -> None:
+        """Send what ``engine`` wants sent, log its events, reconcile vMACs, reset the timer."""
+        for datagram in engine.packets_to_send(self.now()):
+            target = str(datagram.destination or GLBP_GROUP)
+            try:
+                lan.udp.sendto(datagram.data, (target, GLBP_PORT))
+            except OSError as exc:
+                log.debug("cannot send GLBP to %s on %s: %s", target, lan.name, exc)
+        while (event := engine.next_event()) is not None:
+            if isinstance(event, DebugEvent):
+                if self.ios.debugs:
+                    log.info("GLBP: %s", event.log_line.removeprefix("GLBP: "))
+            elif isinstance(event, BadAuth):
+                log.warning("%s", event.log_line)
+            else:
+                log.info("%s", event.log_line)
+        self._reconcile.set()
+        self._schedule()
+
+    def wanted_vmacs(self) -> dict[str, tuple[Lan, GlbpEngine, int]]:
+        return {
+            macvlan_name(lan.link.index, engine.group, fwd.number): (lan, engine, fwd.number)
+            for lan in self.lans.values()
+            for engine in lan.engines.values()
+            for fwd in engine.forwarders.items.values()
+            if fwd.state is VfState.ACTIVE
+        }
+
+    async def _vmac_task(self) -> None:
+        while True:
+            await self._reconcile.wait()
+            self._reconcile.clear()
+            try:
+                await self._apply_vmacs()
+            except HostError as exc:
+                log.error("%s", exc)
+
+    async def _apply_vmacs(self) -> None:
+        assert self.host is not None
+        wanted = self.wanted_vmacs()
+        for name in [n for n in self.vmacs if n not in wanted]:
+            del self.vmacs[name]
+            await self.host.delete_link(name)
+            log.debug("removed %s", name)
+        for name, (lan, engine, number) in wanted.items():
+            if name in self.vmacs:
+                continue
+            vmac = engine.forwarders.items[number].vmac
+            vip = engine.virtual_ip
+            await self.host.add_macvlan(
+                name,
+                lan.link.index,
+                colon_mac(vmac),
+                vip if isinstance(vip, IPv4Address) else None,
+            )
+            self.vmacs[name] = (lan, engine, number)
+            # Switches learn the vMAC's port now, hosts' caches stay as they are (arp.py).
+            self._send_frame(lan, arp.probe(mac_bytes(vmac), lan.address.ip))
+            log.debug("virtual MAC %s on %s as %s", vmac, lan.name, name)
+
+    # -- links and tracks ------------------------------------------------------------------
+
+    async def _watch_links(self) -> None:
+        assert self.host is not None
+        async for link in self.host.link_events():
+            old = self.links.get(link.name)
+            self.links[link.name] = link
+            if old is not None and old.line_protocol == link.line_protocol:
+                continue
+            self._link_changed(link, old)
+
+    def _link_changed(self, link: Link, old: Link | None) -> None:
+        if link.name in self.lans or self.config.interface(link.name) is not None:
+            word = "up" if link.line_protocol else "down"
+            log.info(
+                "%%LINEPROTO-5-UPDOWN: Line protocol on Interface %s, changed state to %s",
+                link.name,
+                word,
+            )
+        self._update_tracks()
+        now = self.now()
+        for lan in self.lans.values():
+            for engine in lan.engines.values():
+                engine.set_interface(self._lan_up(lan), now)
+                for number, track in self.tracks.items():
+                    if engine.tracks.get(number) != track.up:
+                        engine.set_track(number, track.up, now)
+                self._service(lan, engine)
+
+    def _update_tracks(self, *, initial: bool = False) -> None:
+        for track in self.config.tracks:
+            link = self.links.get(track.interface)
+            up = link is not None and link.line_protocol
+            state = self.tracks.get(track.number)
+            if state is None:
+                self.tracks[track.number] = TrackState(up, 1, self.now())
+                continue
+            if state.up == up:
+                continue
+            state.up, state.changes, state.last_change = up, state.changes + 1, self.now()
+            if not initial:
+                states = "Up -> Down" if not up else "Down -> Up"
+                log.info(
+                    "%%TRACK-6-STATE: %d interface %s %s %s",
+                    track.number,
+                    short_interface(track.interface),
+                    track.kind,
+                    states,
+                )
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """SIGHUP: read the configuration file again and apply what changed."""
+        if self._reload is None:
+            return
+        try:
+            config = self._reload()
+        except Exception as exc:  # a bad file keeps the running configuration
+            log.error("reload refused, running configuration kept: %s", exc)
+            return
+        self.ios.config = config
+        self.ios.startup = config
+        log.info("%%SYS-5-CONFIG_I: Configured from %s", "file on SIGHUP")
+        asyncio.get_running_loop().create_task(self.apply_config())
+
+    async def apply_config(self) -> None:
+        """Push the IOS state's configuration into the engines; unchanged groups go on as
+        they were (their forwarders are not dropped)."""
+        now = self.now()
+        self._update_tracks()
+        for lan in self.lans.values():
+            iface = self.config.interface(lan.name)
+            lan.config = iface or replace(lan.config, glbp=())
+            for number, engine in lan.engines.items():
+                group = iface.group(number) if iface else None
+                wanted = group or replace(engine.config, enabled=False)
+                if wanted != engine.config:
+                    engine.set_config(wanted, now)
+                engine.debug = bool(self.ios.debugs)
+                engine.set_interface(self._lan_up(lan), now)
+                self._service(lan, engine)
+            for group in lan.config.glbp:
+                if group.group not in lan.engines:
+                    await self._start_engine(lan, group)
+        await self._start_lans()
+        self._schedule()
+
+    def saved(self) -> None:
+        """``write memory`` ran: store the startup configuration in the file."""
+        if self._save is not None and self.ios.startup is not None:
+            self._save(self.ios.startup)
+
+    # -- show ------------------------------------------------------------------------------
+
+    def _show(self, words: tuple[str, ...], config: RouterConfig) -> str:
+        now = self.now()
+        if len(words) > 1 and words[1] == "track":
+            return show_track(self.track_status(), now, brief="brief" in words)
+        views = [snapshot(e) for lan in self.lans.values() for e in lan.engines.values()]
+        return show_glbp(views, now, words[2:])
+
+    def track_status(self) -> list[TrackStatus]:
+        out = []
+        for track in self.config.tracks:
+            state = self.tracks.get(track.number, TrackState(False))
+            users = tuple(
+                (iface.name, g.group)
+                for iface in self.config.interfaces
+                for g in iface.glbp
+                if g.track_decrement(track.number) is not None
+            )
+            out.append(
+                TrackStatus(
+                    track.number,
+                    track.interface,
+                    state.up,
+                    state.changes,
+                    state.last_change,
+                    users,
+                )
+            )
+        return out
+
+
+__all__ = ["Daemon", "Lan", "colon_mac"]
