@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,16 @@ IFF_LOWER_UP = 0x10000
 SYSCTL_ROOT = Path("/proc/sys")
 MACVLAN_PREFIX = "glbp"
 _MACVLAN_SYSCTLS = (
-    ("net/ipv6/conf/{name}/disable_ipv6", "1"),
     ("net/ipv4/conf/{name}/arp_ignore", "8"),
     ("net/ipv4/conf/{name}/rp_filter", "2"),
+)
+# An IPv4 group's vMAC has no IPv6 at all; an IPv6 group's has IPv6 but no address of its own
+# (addr_gen_mode 1: no link-local from the vMAC, so no DAD or solicitation is sent from it).
+_IPV4_ONLY = (("net/ipv6/conf/{name}/disable_ipv6", "1"),)
+_IPV6_BARE = (
+    ("net/ipv6/conf/{name}/addr_gen_mode", "1"),
+    ("net/ipv6/conf/{name}/accept_dad", "0"),
+    ("net/ipv6/conf/{name}/accept_ra", "0"),
 )
 
 
@@ -108,11 +115,21 @@ class Host:
             out.append(IPv4Interface(f"{message.get('address')}/{message['prefixlen']}"))
         return out
 
+    async def ipv6_link_local(self, index: int) -> IPv6Address | None:
+        dump = await self._call("addr", "dump", index=index, family=10)
+        async for message in dump:
+            address = IPv6Address(str(message.get("address")))
+            if address.is_link_local:
+                return address
+        return None
+
     # -- changes (each one recorded in the ledger first) ----------------------------------
 
     async def add_macvlan(
-        self, name: str, parent: int, mac: str, address: IPv4Address | None = None
+        self, name: str, parent: int, mac: str, address: IPv4Address | IPv6Address | None
     ) -> None:
+        """A vMAC interface; ``address`` is the group's virtual IP (an IPv4 one is added as a
+        /32, see the module docstring; an IPv6 group's stays with the AVG's ND answers)."""
         self.ledger.add("link", name)
         await self.delete_link(name, quiet=True, record=False)  # a leftover of a crash
         await self._call(
@@ -124,9 +141,10 @@ class Host:
             macvlan_mode="bridge",
             address=mac,
         )
-        for path, value in _MACVLAN_SYSCTLS:
+        extra = _IPV6_BARE if isinstance(address, IPv6Address) else _IPV4_ONLY
+        for path, value in (*_MACVLAN_SYSCTLS, *extra):
             write_sysctl(path.format(name=name), value)
-        if address is not None:
+        if isinstance(address, IPv4Address):
             index = await self._index(name)
             await self._call("addr", "add", index=index, address=str(address), prefixlen=32)
         await self._call("link", "set", ifname=name, state="up")

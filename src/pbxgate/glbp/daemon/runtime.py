@@ -28,17 +28,25 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 
 from pbxgate.glbp.config import GlbpGroupConfig, InterfaceConfig, RouterConfig
-from pbxgate.glbp.daemon import arp
+from pbxgate.glbp.daemon import arp, nd
 from pbxgate.glbp.daemon.errors import DaemonError, HostError
 from pbxgate.glbp.daemon.host import Host, Link, ipv4_of, macvlan_name, read_sysctl
 from pbxgate.glbp.daemon.ledger import Ledger
-from pbxgate.glbp.daemon.sockets import GLBP_GROUP, GLBP_PORT, arp_socket, glbp_socket
-from pbxgate.glbp.engine import BadAuth, DebugEvent, GlbpEngine, VfState
+from pbxgate.glbp.daemon.sockets import (
+    GLBP_GROUP,
+    GLBP_GROUP6,
+    GLBP_PORT,
+    arp_socket,
+    glbp6_socket,
+    glbp_socket,
+    nd_socket,
+)
+from pbxgate.glbp.engine import BadAuth, Datagram, DebugEvent, GlbpEngine, VfState
 from pbxgate.glbp.engine.names import mac_bytes
 from pbxgate.glbp.engine.views import snapshot
 from pbxgate.glbp.ios import IosState
@@ -50,18 +58,32 @@ log = logging.getLogger("pbxgate.glbp")
 
 @dataclass
 class Lan:
-    """One LAN interface with GLBP groups: its link, address, sockets and engines."""
+    """One LAN interface with GLBP groups: its link, addresses, sockets and engines.
+
+    IPv4 groups speak from ``address`` over ``udp`` and answer ARP on ``arp``; IPv6 groups
+    speak from the link-local ``link_local`` over ``udp6`` and answer ND on ``nd``.
+    """
 
     config: InterfaceConfig
     link: Link
-    address: IPv4Interface
-    udp: socket.socket
-    arp: socket.socket
+    address: IPv4Interface | None = None
+    link_local: IPv6Address | None = None
+    udp: socket.socket | None = None
+    arp: socket.socket | None = None
+    udp6: socket.socket | None = None
+    nd: socket.socket | None = None
     engines: dict[int, GlbpEngine] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.link.name
+
+    def sockets(self) -> list[socket.socket]:
+        return [s for s in (self.udp, self.arp, self.udp6, self.nd) if s is not None]
+
+
+def is_ipv6(group: GlbpGroupConfig) -> bool:
+    return isinstance(group.virtual_ip, IPv6Address)
 
 
 @dataclass
@@ -72,7 +94,11 @@ class TrackState:
 
 
 def colon_mac(mac: str) -> str:
-    return ":".join(f"{b:02x}" for b in mac_bytes(mac))
+    return _colon(mac_bytes(mac))
+
+
+def _colon(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
 
 
 class Daemon:
@@ -155,10 +181,9 @@ class Daemon:
                 await task
         for lan in self.lans.values():
             assert self._loop is not None
-            self._loop.remove_reader(lan.udp.fileno())
-            self._loop.remove_reader(lan.arp.fileno())
-            lan.udp.close()
-            lan.arp.close()
+            for sock in lan.sockets():
+                self._loop.remove_reader(sock.fileno())
+                sock.close()
         self.vmacs.clear()
         assert self.host is not None
         await self.host.undo()
@@ -183,16 +208,34 @@ class Daemon:
                 await self._start_lan(iface)
 
     async def _start_lan(self, iface: InterfaceConfig) -> None:
-        assert self.host is not None
         link = self.links.get(iface.name)
         if link is None:
             raise DaemonError(
                 f"interface {iface.name} of the configuration is not on this host",
                 hint="name Linux interfaces as 'ip link' shows them",
             )
-        vip = next((g.virtual_ip for g in iface.glbp if g.virtual_ip is not None), None)
-        vip4 = vip if isinstance(vip, IPv4Address) else None
-        address = ipv4_of(await self.host.ipv4_addresses(link.index), vip4)
+        lan = Lan(iface, link)
+        if any(not is_ipv6(g) for g in iface.glbp):
+            await self._open_ipv4(lan)
+        if any(is_ipv6(g) for g in iface.glbp):
+            await self._open_ipv6(lan)
+        self.lans[iface.name] = lan
+        assert self._loop is not None
+        readers = [(lan.udp, self._on_udp), (lan.arp, self._on_arp)]
+        readers += [(lan.udp6, self._on_udp6), (lan.nd, self._on_nd)]
+        for sock, callback in readers:
+            if sock is not None:
+                self._loop.add_reader(sock.fileno(), callback, lan)
+        for group in iface.glbp:
+            await self._start_engine(lan, group)
+
+    async def _open_ipv4(self, lan: Lan) -> None:
+        assert self.host is not None
+        iface, link = lan.config, lan.link
+        vip = next(
+            (g.virtual_ip for g in iface.glbp if isinstance(g.virtual_ip, IPv4Address)), None
+        )
+        address = ipv4_of(await self.host.ipv4_addresses(link.index), vip)
         if address is None:
             raise DaemonError(f"{iface.name} has no IPv4 address; GLBP needs one to speak from")
         if iface.address is not None and iface.address != address:
@@ -203,25 +246,31 @@ class Daemon:
             )
         self.host.set_sysctl(f"net/ipv4/conf/{iface.name}/arp_ignore", "1")
         self.host.set_sysctl(f"net/ipv4/conf/{iface.name}/arp_announce", "2")
-        lan = Lan(
-            iface,
-            link,
-            address,
-            glbp_socket(link.name, link.index, address.ip),
-            arp_socket(link.name, link.index),
-        )
-        self.lans[iface.name] = lan
-        assert self._loop is not None
-        self._loop.add_reader(lan.udp.fileno(), self._on_udp, lan)
-        self._loop.add_reader(lan.arp.fileno(), self._on_arp, lan)
-        for group in iface.glbp:
-            await self._start_engine(lan, group)
+        lan.address = address
+        lan.udp = glbp_socket(link.name, link.index, address.ip)
+        lan.arp = arp_socket(link.name, link.index)
+
+    async def _open_ipv6(self, lan: Lan) -> None:
+        assert self.host is not None
+        lan.link_local = await self.host.ipv6_link_local(lan.link.index)
+        if lan.link_local is None:
+            raise DaemonError(
+                f"{lan.name} has no IPv6 link-local address; IPv6 GLBP speaks from it",
+                hint=f"is IPv6 disabled on {lan.name}?",
+            )
+        vips = [g.virtual_ip for g in lan.config.glbp if isinstance(g.virtual_ip, IPv6Address)]
+        lan.udp6 = glbp6_socket(lan.name, lan.link.index, [nd.solicited_node(v) for v in vips])
+        lan.nd = nd_socket(lan.name, lan.link.index)
 
     async def _start_engine(self, lan: Lan, group: GlbpGroupConfig) -> None:
         mac = lan.config.mac_address or lan.link.mac
+        speaker = lan.link_local if is_ipv6(group) else lan.address
+        if speaker is None:  # a group of a new family added by the console or SIGHUP
+            await (self._open_ipv6(lan) if is_ipv6(group) else self._open_ipv4(lan))
+            return await self._start_engine(lan, group) if lan.sockets() else None
         engine = GlbpEngine(
             interface=lan.name,
-            address=lan.address.ip,
+            address=speaker if isinstance(speaker, IPv6Address) else speaker.ip,
             bia=mac,
             config=group,
             now=self.now(),
@@ -240,57 +289,93 @@ class Daemon:
     # -- input -----------------------------------------------------------------------------
 
     def _on_udp(self, lan: Lan) -> None:
+        assert lan.udp is not None
+        self._receive(lan, lan.udp, ipv6=False)
+
+    def _on_udp6(self, lan: Lan) -> None:
+        assert lan.udp6 is not None
+        self._receive(lan, lan.udp6, ipv6=True)
+
+    def _receive(self, lan: Lan, sock: socket.socket, *, ipv6: bool) -> None:
         for _ in range(64):  # a burst is read at once; the loop gets its turn after it
             try:
-                data, (ip, port) = lan.udp.recvfrom(2048)[:2]
+                data, peer = sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError as exc:
                 log.warning("GLBP socket on %s: %s", lan.name, exc)
-                return
-            if port != GLBP_PORT or len(data) < 4:
+                break
+            if peer[1] != GLBP_PORT or len(data) < 4:
                 continue
             engine = lan.engines.get(int.from_bytes(data[2:4], "big"))
-            if engine is not None:
-                engine.receive_packet(data, IPv4Address(ip), self.now())
-                if not engine.settled:
-                    self._service(lan, engine)
+            if engine is None or isinstance(engine.address, IPv6Address) != ipv6:
+                continue
+            src = IPv6Address(peer[0].split("%")[0]) if ipv6 else IPv4Address(peer[0])
+            engine.receive_packet(data, src, self.now())
+            if not engine.settled:
+                self._service(lan, engine)
         self._schedule()
 
-    def _on_arp(self, lan: Lan) -> None:
+    def _frames(self, lan: Lan, sock: socket.socket) -> Iterator[bytes]:
+        """The frames waiting on a packet socket that came from the LAN (a burst at most)."""
         for _ in range(64):
             try:
-                frame, address = lan.arp.recvfrom(2048)
+                frame, address = sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                log.warning("ARP socket on %s: %s", lan.name, exc)
+                log.warning("packet socket on %s: %s", lan.name, exc)
                 return
-            if address[2] == socket.PACKET_OUTGOING:
-                continue
+            if address[2] != socket.PACKET_OUTGOING:
+                yield frame
+
+    def _on_arp(self, lan: Lan) -> None:
+        assert lan.arp is not None
+        for frame in self._frames(lan, lan.arp):
             try:
-                packet = arp.decode(frame)
+                request = arp.decode(frame)
             except arp.ArpError:
                 continue
-            self._answer_arp(lan, packet)
-
-    def _answer_arp(self, lan: Lan, packet: arp.ArpPacket) -> None:
-        for engine in lan.engines.values():
-            vip = engine.virtual_ip
-            if not isinstance(vip, IPv4Address) or not arp.asks_for(packet, vip):
+            engine = self._avg_for(lan, request.tpa)
+            if engine is None or not arp.asks_for(request, request.tpa):
                 continue
-            vmac = engine.arp_request(":".join(f"{b:02x}" for b in packet.sha), self.now())
-            if vmac is None:
-                return
-            answer = arp.reply(packet, mac_bytes(vmac), mac_bytes(lan.link.mac))
-            self._send_frame(lan, answer)
-            return
+            vmac = engine.arp_request(_colon(request.sha), self.now())
+            if vmac is not None:
+                answer = arp.reply(request, mac_bytes(vmac), mac_bytes(lan.link.mac))
+                self._send_frame(lan, lan.arp, answer.encode())
 
-    def _send_frame(self, lan: Lan, packet: arp.ArpPacket) -> None:
+    def _on_nd(self, lan: Lan) -> None:
+        assert lan.nd is not None
+        for frame in self._frames(lan, lan.nd):
+            try:
+                request = nd.decode(frame)
+            except nd.NdError:
+                continue
+            engine = self._avg_for(lan, request.target)
+            if engine is None or not nd.asks_for(request, request.target):
+                continue
+            host = request.lladdr or request.eth_src
+            vmac = engine.arp_request(_colon(host), self.now())
+            if vmac is not None:
+                answer = nd.advertisement(
+                    replace(request, eth_src=host), mac_bytes(vmac), mac_bytes(lan.link.mac)
+                )
+                self._send_frame(lan, lan.nd, answer.encode())
+
+    def _avg_for(self, lan: Lan, address: IPv4Address | IPv6Address) -> GlbpEngine | None:
+        """The engine whose virtual IP ``address`` is (it answers only while it is AVG)."""
+        for engine in lan.engines.values():
+            if engine.virtual_ip == address:
+                return engine
+        return None
+
+    def _send_frame(self, lan: Lan, sock: socket.socket | None, frame: bytes) -> None:
+        if sock is None:
+            return
         try:
-            lan.arp.send(packet.encode())
+            sock.send(frame)
         except OSError as exc:
-            log.warning("cannot send ARP on %s: %s", lan.name, exc)
+            log.warning("cannot send a frame on %s: %s", lan.name, exc)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -324,11 +409,7 @@ class Daemon:
     def _service(self, lan: Lan, engine: GlbpEngine) -> None:
         """Send what ``engine`` wants sent, log its events, reconcile vMACs, reset the timer."""
         for datagram in engine.packets_to_send(self.now()):
-            target = str(datagram.destination or GLBP_GROUP)
-            try:
-                lan.udp.sendto(datagram.data, (target, GLBP_PORT))
-            except OSError as exc:
-                log.debug("cannot send GLBP to %s on %s: %s", target, lan.name, exc)
+            self._send_datagram(lan, engine, datagram)
         while (event := engine.next_event()) is not None:
             if isinstance(event, DebugEvent):
                 if self.ios.debugs:
@@ -339,6 +420,21 @@ class Daemon:
                 log.info("%s", event.log_line)
         self._reconcile.set()
         self._schedule()
+
+    def _send_datagram(self, lan: Lan, engine: GlbpEngine, datagram: Datagram) -> None:
+        peer: tuple[str, int] | tuple[str, int, int, int]
+        if isinstance(engine.address, IPv6Address):
+            sock = lan.udp6
+            peer = (str(datagram.destination or GLBP_GROUP6), GLBP_PORT, 0, lan.link.index)
+        else:
+            sock = lan.udp
+            peer = (str(datagram.destination or GLBP_GROUP), GLBP_PORT)
+        if sock is None:
+            return
+        try:
+            sock.sendto(datagram.data, peer)
+        except OSError as exc:
+            log.debug("cannot send GLBP to %s on %s: %s", peer[0], lan.name, exc)
 
     def wanted_vmacs(self) -> dict[str, tuple[Lan, GlbpEngine, int]]:
         return {
@@ -370,15 +466,14 @@ class Daemon:
                 continue
             vmac = engine.forwarders.items[number].vmac
             vip = engine.virtual_ip
-            await self.host.add_macvlan(
-                name,
-                lan.link.index,
-                colon_mac(vmac),
-                vip if isinstance(vip, IPv4Address) else None,
-            )
+            await self.host.add_macvlan(name, lan.link.index, colon_mac(vmac), vip)
             self.vmacs[name] = (lan, engine, number)
             # Switches learn the vMAC's port now, hosts' caches stay as they are (arp.py).
-            self._send_frame(lan, arp.probe(mac_bytes(vmac), lan.address.ip))
+            if isinstance(vip, IPv6Address):
+                self._send_frame(lan, lan.nd, nd.probe(mac_bytes(vmac), vip).encode())
+            elif lan.address is not None:
+                probe = arp.probe(mac_bytes(vmac), lan.address.ip)
+                self._send_frame(lan, lan.arp, probe.encode())
             log.debug("virtual MAC %s on %s as %s", vmac, lan.name, name)
 
     # -- links and tracks ------------------------------------------------------------------

@@ -1,0 +1,304 @@
+"""``pbxgate glbp run`` on real Linux routers in network namespaces (the lab of ``netns.py``).
+
+Three routers share a LAN's gateway the way the article's R2/R3/R4 do; hosts ARP for it, get
+virtual MACs as the balancing mode says, and their traffic really goes through different
+routers. Failover, tracking, preemption, the fifth router, authentication, reload, the console
+and clean stops are each driven here and checked from the hosts' side and the routers' logs.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.glbp.live.daemons import (
+    PBXGATE,
+    VIP,
+    Daemon,
+    config,
+    live_roles,
+    same_roles,
+    simulated_roles,
+    start_all,
+)
+from tests.glbp.live.netns import INTERNET, Lab, wait_for
+
+HOLD_S = 0.7  # the FAST timers' hold time
+
+
+def _routers(lab: Lab, texts: dict[str, str]) -> dict[str, Daemon]:
+    for name in texts:
+        lab.add_router(name)
+    return start_all(lab, texts)
+
+
+def _settled(daemons: dict[str, Daemon], forwarders: int, timeout: float = 15) -> None:
+    """Wait until one AVG answers and ``forwarders`` vMACs are up, one router each."""
+
+    def ready() -> bool:
+        roles = [d.role() for d in daemons.values()]
+        macs = [mac for d in daemons.values() for mac in d.vmacs().values()]
+        return roles.count("Active") == 1 and len(macs) == len(set(macs)) == forwarders
+
+    wait_for(ready, timeout, interval=0.2, what=f"one AVG and {forwarders} forwarders")
+
+
+def _owner(daemons: dict[str, Daemon], mac: str) -> str:
+    return next(name for name, d in daemons.items() if mac in d.vmacs().values())
+
+
+def _texts(daemons: dict[str, Daemon]) -> dict[str, str]:
+    return {name: daemon.text for name, daemon in daemons.items()}
+
+
+def three(lab: Lab, hosts: int = 3, **kw: str) -> dict[str, Daemon]:
+    daemons = _routers(
+        lab,
+        {
+            "r1": config("R1", 110, **kw),
+            "r2": config("R2", 105, **kw),
+            "r3": config("R3", 100, **kw),
+        },
+    )
+    for n in range(1, hosts + 1):
+        lab.add_host(f"h{n}")
+    _settled(daemons, 3)
+    return daemons
+
+
+def test_three_routers_share_the_gateway(lab: Lab) -> None:
+    with lab.capture("sw", "br0") as pcap:
+        daemons = three(lab)
+        macs = {h: lab.resolve(h, VIP) for h in lab.hosts}
+        # Round-robin (the IOS default): three hosts, three different vMACs.
+        assert len(set(macs.values())) == 3, macs
+        assert all(re.fullmatch(r"00:07:b4:00:01:0[1-4]", m or "") for m in macs.values())
+        before = {r: lab.link_stats(r) for r in lab.routers}
+        for host in lab.hosts:
+            lab.run(host, "ping", "-c5", "-i0.05", "-W1", INTERNET)
+    for host, mac in macs.items():
+        router = _owner(daemons, str(mac))
+        name = next(n for n, m in daemons[router].vmacs().items() if m == mac)
+        grew = lab.link_stats(router)[name] - before[router].get(name, 0)
+        assert grew >= 5, f"{host}'s pings did not go through {router} ({name})"
+    assert daemons["r1"].role() == "Active" and daemons["r2"].role() == "Standby"
+    assert daemons["r3"].role() == "Listen"
+    _wireshark_reads_every_frame(pcap)
+    # The simulator, given the same configurations, addresses and MACs, ends the same way.
+    same_roles(daemons, simulated_roles(lab, _texts(daemons)))
+
+
+def _wireshark_reads_every_frame(pcap: object) -> None:
+    fields = ["-T", "fields", "-e", "udp.srcport", "-e", "_ws.col.Protocol", "-e", "ip.ttl"]
+    out = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "udp.port == 3222", *fields],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.splitlines()
+    assert len(out) >= 10, "too few GLBP frames captured"
+    assert {line.split("\t")[1] for line in out} == {"GLBP"}
+    assert {line.split("\t")[2] for line in out} == {"255"}
+    expert = subprocess.run(
+        ["tshark", "-r", str(pcap), "-q", "-z", "expert,warn"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "Malformed" not in expert and "Error" not in expert, expert
+
+
+def test_a_dead_forwarder_moves_within_the_hold_time(lab: Lab) -> None:
+    daemons = three(lab, hosts=1)
+    mac = lab.resolve("h1", VIP)
+    victim = _owner(daemons, str(mac))
+    ping = lab.pinger("h1", INTERNET, interval=0.02)
+    wait_for(lambda: ping.progress().received >= 10, 5, what="pings flowing")
+    # The router dies: its daemon is killed and its LAN port goes dark with it.
+    daemons[victim].stop(signal.SIGKILL)
+    lab.lan_link(victim, False)
+    survivors = {n: d for n, d in daemons.items() if n != victim}
+    wait_for(
+        lambda: any(mac in d.vmacs().values() for d in survivors.values()),
+        5,
+        what=f"{mac} on another router",
+    )
+    received = ping.progress().received
+    wait_for(lambda: ping.progress().received >= received + 10, 5, what="pings again")
+    result = ping.stop()
+    # The host kept its vMAC (GLBP moves the forwarder, not the host) and lost at most about
+    # one hold time of pings (plus the hello that announces the takeover).
+    assert lab.neighbour_mac("h1", VIP) == mac
+    assert result.longest_silence_ms() < (HOLD_S + 0.6) * 1000, result.longest_silence_ms()
+    simulated = simulated_roles(lab, _texts(daemons), dead=(victim,))
+    same_roles(daemons, simulated, skip=(victim,))
+    # What the killed daemon left behind, systemd's ExecStopPost takes away.
+    assert any(n.startswith("glbp") for n in lab.link_stats(victim))
+    cleaned = lab.run(
+        victim,
+        PBXGATE,
+        "glbp",
+        "cleanup",
+        "--ledger",
+        str(daemons[victim].ledger),
+    )
+    assert "glbp" in cleaned.stderr
+    assert not any(n.startswith("glbp") for n in lab.link_stats(victim))
+    assert lab.run(victim, "sysctl", "-n", "net.ipv4.conf.eth0.arp_ignore").stdout.strip() == "0"
+
+
+def test_tracked_uplink_hands_the_forwarder_over(lab: Lab) -> None:
+    daemons = three(lab, hosts=1, extra=" glbp 1 forwarder preempt delay minimum 1\n")
+    mac = lab.resolve("h1", VIP)
+    victim = _owner(daemons, str(mac))
+    ping = lab.pinger("h1", INTERNET, interval=0.02)
+    wait_for(lambda: ping.progress().received >= 10, 5, what="pings flowing")
+    lab.uplink_down(victim)
+    wait_for(lambda: mac not in daemons[victim].vmacs().values(), 5, what="vMAC given up")
+    received = ping.progress().received
+    wait_for(lambda: ping.progress().received >= received + 10, 5, what="pings again")
+    result = ping.stop()
+    log = daemons[victim].log()
+    assert "%TRACK-6-STATE: 1 interface eth1 line-protocol Up -> Down" in log
+    assert re.search(r"%GLBP-6-FWDSTATECHANGE: eth0 Grp 1 Fwd \d state Active -> Listen", log)
+    # Weighting below 'lower' gives the forwarder up at once: no hold time to wait.
+    assert result.longest_silence_ms() < HOLD_S * 1000, result.longest_silence_ms()
+    # Back above 'upper', the owner takes its forwarder back after the preempt delay (1 s).
+    lab.uplink_up(victim)
+    up = time.monotonic()
+    wait_for(lambda: mac in daemons[victim].vmacs().values(), 5, what="vMAC taken back")
+    assert time.monotonic() - up >= 0.9
+
+
+def test_avg_failover_and_preemption_with_delay(lab: Lab) -> None:
+    preempt = " glbp 1 preempt delay minimum 2\n"
+    daemons = _routers(lab, {"r1": config("R1", 110, extra=preempt), "r2": config("R2", 105)})
+    lab.add_host("h1")
+    _settled(daemons, 2)
+    assert daemons["r1"].role() == "Active"
+    daemons["r1"].stop(signal.SIGKILL)
+    lab.lan_link("r1", False)
+    wait_for(lambda: daemons["r2"].role() == "Active", 3, what="R2 takes the AVG role")
+    assert lab.resolve("h1", VIP) is not None  # the new AVG answers ARP
+    lab.run("r1", PBXGATE, "glbp", "cleanup", "--ledger", str(daemons["r1"].ledger))
+    lab.lan_link("r1", True)
+    daemons["r1"].start()
+    wait_for(lambda: daemons["r1"].role() in ("Listen", "Standby"), 5, what="R1 back")
+    listening = time.monotonic()
+    wait_for(lambda: daemons["r1"].role() == "Active", 8, what="R1 preempts")
+    assert time.monotonic() - listening >= 1.5  # not before its 2 s delay
+    assert "undoing" not in daemons["r1"].log()  # cleaned up before the start
+
+
+def test_the_fifth_router_waits(lab: Lab) -> None:
+    daemons = _routers(lab, {f"r{n}": config(f"R{n}", 100 + n, track=False) for n in range(1, 6)})
+    _settled(daemons, 4)
+    without = [n for n, d in daemons.items() if not d.vmacs()]
+    assert len(without) == 1
+    simulated = simulated_roles(lab, _texts(daemons))
+    # Which router waits depends on who asked the AVG first; the VG roles (by priority) and
+    # what the forwarders' holders hold do not.
+    wanted = {n: r[0] for n, r in simulated.items()}
+    try:
+        wait_for(
+            lambda: {n: r[0] for n, r in live_roles(daemons).items()} == wanted,
+            5,
+            what="the simulated VG roles",
+        )
+    except AssertionError:
+        assert {n: r[0] for n, r in live_roles(daemons).items()} == wanted
+        raise
+    assert sorted(r[1] for r in live_roles(daemons).values()) == [0, 1, 1, 1, 1]
+    assert sorted(r[1] for r in simulated.values()) == [0, 1, 1, 1, 1]
+
+
+def test_wrong_authentication_is_rejected(lab: Lab) -> None:
+    good = " glbp 1 authentication md5 key-string s3cret-Key\n"
+    bad = " glbp 1 authentication md5 key-string wrong-Key\n"
+    daemons = _routers(
+        lab,
+        {
+            "r1": config("R1", 110, extra=good),
+            "r2": config("R2", 105, extra=good),
+            "r3": config("R3", 100, extra=bad),
+        },
+    )
+    wait_for(
+        lambda: (
+            "%GLBP-4-BADAUTH: Bad authentication received from 192.168.0.3, group 1"
+            in daemons["r1"].log()
+        ),
+        10,
+        what="BADAUTH on R1",
+    )
+    # R3 hears nobody it trusts: it is its own AVG (reference §3, LAB), R1 and R2 share.
+    wait_for(lambda: daemons["r3"].role() == "Active", 10, what="R3 isolated as AVG")
+    wait_for(
+        lambda: {daemons["r1"].role(), daemons["r2"].role()} == {"Active", "Standby"},
+        10,
+        what="R1 and R2 elect among themselves",
+    )
+    same_roles(daemons, simulated_roles(lab, _texts(daemons)))
+    for daemon in daemons.values():
+        assert "s3cret-Key" not in daemon.log() and "wrong-Key" not in daemon.log()
+        assert "s3cret-Key" not in daemon.console("show glbp")[0]
+
+
+def test_reload_keeps_unchanged_forwarders_and_console_saves(lab: Lab) -> None:
+    daemons = _routers(lab, {"r1": config("R1", 110), "r2": config("R2", 105)})
+    _settled(daemons, 2)
+    r2 = daemons["r2"]
+    links = lab.run("r2", "ip", "-o", "link", "show").stdout
+    r2.config_path.write_text(config("R2", 120), encoding="utf-8")
+    r2.signal(signal.SIGHUP)
+    wait_for(
+        lambda: "Priority 120 (configured)" in r2.console("show glbp")[0],
+        5,
+        what="the new priority",
+    )
+    after = lab.run("r2", "ip", "-o", "link", "show").stdout
+    vmac_line = [line for line in links.splitlines() if "glbp" in line]
+    assert vmac_line and vmac_line[0] in after  # the same macvlan, same ifindex: not rebuilt
+    assert "FWDSTATECHANGE" not in r2.log().split("Configured from")[-1]
+    out = r2.console(
+        "configure terminal", "interface eth0", "glbp 1 priority 130", "end", "write memory"
+    )
+    assert "[OK]" in out[-1] or out[-1].strip() == "" or "Building" in out[-1]
+    assert " glbp 1 priority 130" in r2.config_path.read_text(encoding="utf-8")
+    assert "Priority 130 (configured)" in r2.console("show glbp")[0]
+
+
+def test_a_clean_stop_leaves_nothing(lab: Lab) -> None:
+    lab.add_router("r1")
+    before = lab.run(
+        "r1", "sysctl", "-n", "net.ipv4.conf.eth0.arp_ignore", "net.ipv4.conf.eth0.arp_announce"
+    ).stdout
+    daemon = Daemon(lab, "r1", config("R1", 110, track=False)).start()
+    wait_for(daemon.vmacs, 10, what="a vMAC")
+    assert lab.run("r1", "sysctl", "-n", "net.ipv4.conf.eth0.arp_ignore").stdout.strip() == "1"
+    assert daemon.stop(signal.SIGTERM) == 0
+    assert not any(n.startswith("glbp") for n in lab.link_stats("r1"))
+    assert (
+        lab.run(
+            "r1", "sysctl", "-n", "net.ipv4.conf.eth0.arp_ignore", "net.ipv4.conf.eth0.arp_announce"
+        ).stdout
+        == before
+    )
+    assert not daemon.control.exists()
+
+
+@pytest.mark.parametrize("mode", ["host-dependent", "weighted"])
+def test_balancing_modes(lab: Lab, mode: str) -> None:
+    daemons = three(lab, hosts=2, extra=f" glbp 1 load-balancing {mode}\n")
+    first = {h: lab.resolve(h, VIP) for h in lab.hosts}
+    again = {h: lab.resolve(h, VIP) for h in lab.hosts}
+    assert all(re.fullmatch(r"00:07:b4:00:01:0[1-3]", str(m)) for m in first.values())
+    if mode == "host-dependent":
+        assert first == again  # the same host always gets the same forwarder
+    assert f"Load balancing: {mode}" in daemons["r1"].console("show glbp")[0]
