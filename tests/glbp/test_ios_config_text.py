@@ -109,6 +109,17 @@ def test_ipv6_and_secondary_addresses_round_trip() -> None:
     assert parse_config(render_config(config)) == config
 
 
+def test_route_track_round_trips() -> None:
+    text = "track 2 ip route 10.1.0.0 255.255.0.0 reachability\n"
+    text += "interface e0/0\n glbp 1 ip 10.0.0.254\n"
+    config = parse_config(text)
+    track = config.track(2)
+    assert track is not None and str(track.route) == "10.1.0.0/16"
+    assert track.kind == "reachability" and track.interface == ""
+    assert "track 2 ip route 10.1.0.0 255.255.0.0 reachability\n" in render_config(config)
+    assert parse_config(render_config(config)) == config
+
+
 def test_no_forms_restore_defaults() -> None:
     text = (GOLDENS / "ios_R2_input.cfg").read_text(encoding="utf-8").replace("end\n", "")
     text += "\n".join(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from pbxgate.glbp.config import WeightingTrack
+from pbxgate.glbp.config import TrackConfig, WeightingTrack
 from pbxgate.glbp.engine import ForwarderPart, HelloPart, Message, VfState, VgState
 from pbxgate.glbp.engine.views import snapshot
 from pbxgate.glbp.show import (
@@ -15,6 +15,7 @@ from pbxgate.glbp.show import (
     debug_packet,
     show_glbp,
     show_track,
+    track_log,
     uptime,
 )
 from pbxgate.glbp.sim import Network, WireTransport
@@ -149,6 +150,26 @@ def test_show_track() -> None:
         "00:01:12",
     ]
     assert uptime(90061) == "1d01h"
+
+
+def test_show_track_of_a_route() -> None:
+    route = IPv4Network("10.0.0.0/8")
+    status = TrackStatus(2, "", True, 1, 150.0, (("Ethernet0/0", 1),), route)
+    assert show_track([status], 177.0).splitlines()[:4] == [
+        "Track 2",
+        "  IP route 10.0.0.0 255.0.0.0 reachability",
+        "  Reachability is Up",
+        "    1 change, last change 00:00:27",
+    ]
+    brief = show_track([status], 177.0, brief=True).splitlines()[1].split()
+    assert brief == ["2", "ip", "route", "10.0.0.0/8", "reachability", "Up", "00:00:27"]
+    track = TrackConfig(2, "", "reachability", route)
+    assert track_log(track, False) == (
+        "%TRACK-6-STATE: 2 ip route 10.0.0.0/8 reachability Up -> Down"
+    )
+    assert track_log(TrackConfig(1, "Ethernet0/1"), True) == (
+        "%TRACK-6-STATE: 1 interface Et0/1 line-protocol Down -> Up"
+    )
 
 
 def test_debug_line_matches_the_real_ios_sample() -> None:

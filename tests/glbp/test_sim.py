@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -272,3 +273,22 @@ def test_a_state_change_is_logged_before_the_hello_that_announces_it() -> None:
     assert "state Standby -> Active" in lines[at + 1]
     assert "Hello  out" in lines[at + 3] and "VG Active" in lines[at + 3]
     assert not any("out" in line and "VG Active" in line for line in lines[:at])
+
+
+def test_a_route_track_follows_the_connected_subnet_that_holds_it() -> None:
+    """The simulator has no routing protocol: `track N ip route` is up while an up interface's
+    connected subnet holds the route, and weighting follows it as for line protocol."""
+    track = "track 2 ip route 10.0.2.0 255.255.255.252 reachability\ninterface Ethernet0/1\n"
+    track += " ip address 10.0.2.2 255.255.255.252\ninterface Ethernet0/0\n"
+    track += " glbp 1 weighting 100 lower 80 upper 95\n glbp 1 weighting track 2 decrement 30\n"
+    routers = [_router("R1", 1, track), _router("R2", 2)]
+    events = [
+        {"at": 50, "action": "link-down", "router": "R1", "interface": "Ethernet0/1"},
+        {"at": 60, "action": "show", "router": "R1", "command": "show track brief"},
+    ]
+    report = run_simulation(_topology(routers, events, duration=65)).report
+    assert "R1     %TRACK-6-STATE: 2 ip route 10.0.2.0/30 reachability Up -> Down" in report
+    assert re.search(r"\n2\s+ip route\s+10\.0\.2\.0/30\s+reachability\s+Down", report)
+    assert re.search(
+        r"R1     %GLBP-6-FWDSTATECHANGE: Ethernet0/0 Grp 1 Fwd \d state Active", report
+    )

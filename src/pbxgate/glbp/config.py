@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address
 
 from pbxgate.config import Secret
 
@@ -199,14 +199,24 @@ class InterfaceConfig:
 
 @dataclass(frozen=True)
 class TrackConfig:
-    """Global ``track <n> interface <if> line-protocol``."""
+    """Global ``track <n> interface <if> line-protocol`` or ``track <n> ip route <net> <mask>
+    reachability`` (``route`` set, ``interface`` empty)."""
 
     number: int
     interface: str
     kind: str = "line-protocol"
+    route: IPv4Network | None = None
 
     def __post_init__(self) -> None:
         _check("track object", self.number, TRACK_MIN, TRACK_MAX)
+
+    @property
+    def command(self) -> str:
+        """The configuration line, as ``show running-config`` prints it."""
+        if self.route is not None:
+            net = self.route
+            return f"track {self.number} ip route {net.network_address} {net.netmask} {self.kind}"
+        return f"track {self.number} interface {self.interface} {self.kind}"
 
 
 @dataclass(frozen=True)

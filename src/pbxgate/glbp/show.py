@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv6Address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 
-from pbxgate.glbp.config import AuthMode
+from pbxgate.glbp.config import AuthMode, TrackConfig
 from pbxgate.glbp.engine.messages import Message
 from pbxgate.glbp.engine.names import short_interface
 from pbxgate.glbp.engine.states import VfState, VgState
@@ -292,7 +292,8 @@ def show_glbp(views: Iterable[GroupView], now: float, words: Sequence[str] = ())
 
 @dataclass(frozen=True)
 class TrackStatus:
-    """A ``track N interface X line-protocol`` object and who tracks it."""
+    """A ``track N interface X line-protocol`` (or ``ip route ... reachability``) object and
+    who tracks it."""
 
     number: int
     interface: str
@@ -300,6 +301,14 @@ class TrackStatus:
     changes: int
     last_change: float | None
     tracked_by: tuple[tuple[str, int], ...]  # (interface, group)
+    route: IPv4Network | None = None
+
+    @property
+    def brief_cells(self) -> tuple[str, str, str]:
+        """Type, Instance and Parameter of ``show track brief``."""
+        if self.route is not None:
+            return "ip route", self.route.with_prefixlen, "reachability"
+        return "interface", self.interface, "line-protocol"
 
 
 def show_track(tracks: Iterable[TrackStatus], now: float, brief: bool = False) -> str:
@@ -310,16 +319,20 @@ def show_track(tracks: Iterable[TrackStatus], now: float, brief: bool = False) -
         for t in items:
             state = "Up" if t.up else "Down"
             since = uptime(now - t.last_change) if t.last_change is not None else "never"
-            lines.append(
-                f"{t.number:<6d}{'interface':<12}{t.interface:<27}{'line-protocol':<17}"
-                f"{state:<6}{since}"
-            )
+            kind, instance, parameter = t.brief_cells
+            lines.append(f"{t.number:<6d}{kind:<12}{instance:<27}{parameter:<17}{state:<6}{since}")
         return "\n".join(lines)
     lines = []
     for t in items:
         lines.append(f"Track {t.number}")
-        lines.append(f"  Interface {t.interface} line-protocol")
-        lines.append(f"  Line protocol is {'Up' if t.up else 'Down'}")
+        state = "Up" if t.up else "Down"
+        if t.route is not None:
+            net = t.route
+            lines.append(f"  IP route {net.network_address} {net.netmask} reachability")
+            lines.append(f"  Reachability is {state}")
+        else:
+            lines.append(f"  Interface {t.interface} line-protocol")
+            lines.append(f"  Line protocol is {state}")
         noun = "change" if t.changes == 1 else "changes"
         since = uptime(now - t.last_change) if t.last_change is not None else "never"
         lines.append(f"    {t.changes} {noun}, last change {since}")
@@ -327,6 +340,16 @@ def show_track(tracks: Iterable[TrackStatus], now: float, brief: bool = False) -
             lines.append("  Tracked by:")
             lines += [f"    GLBP {name} {group}" for name, group in t.tracked_by]
     return "\n".join(lines)
+
+
+def track_log(track: TrackConfig, up: bool) -> str:
+    """``%TRACK-6-STATE: 1 interface Et0/1 line-protocol Up -> Down`` (and the route form)."""
+    states = "Down -> Up" if up else "Up -> Down"
+    if track.route is not None:
+        what = f"ip route {track.route.with_prefixlen} {track.kind}"
+    else:
+        what = f"interface {short_interface(track.interface)} {track.kind}"
+    return f"%TRACK-6-STATE: {track.number} {what} {states}"
 
 
 def debug_packet(interface: str, direction: str, peer: IPAddress, message: Message) -> str:
@@ -365,5 +388,6 @@ __all__ = [
     "render_group",
     "show_glbp",
     "show_track",
+    "track_log",
     "uptime",
 ]

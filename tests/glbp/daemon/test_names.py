@@ -1,10 +1,12 @@
-"""Linux interface names in the daemon's IOS configuration."""
+"""The daemon's view of the host: Linux interface names in its IOS configuration, routes."""
 
 from __future__ import annotations
 
 import contextvars
+from ipaddress import IPv4Network
 
 from pbxgate.glbp.config import RouterConfig
+from pbxgate.glbp.daemon.host import Link, Route, route_reachable
 from pbxgate.glbp.ios import parse_config
 from pbxgate.glbp.ios.names import HOST_INTERFACES
 
@@ -28,3 +30,18 @@ def test_host_names_are_taken_as_they_are() -> None:
 def test_a_console_without_host_names_reads_ios_names() -> None:
     config = _parse(frozenset())
     assert [i.name for i in config.interfaces] == ["Ethernet0"]
+
+
+def test_route_reachability_as_ios_tracks_it() -> None:
+    eth1 = Link(3, "eth1", "02:00:00:00:00:03", admin_up=True, lower_up=True)
+    down = Link(4, "eth2", "02:00:00:00:00:04", admin_up=True, lower_up=False)
+    links = {3: eth1, 4: down}
+    wanted = IPv4Network("198.51.100.0/24")
+    default = Route(IPv4Network("0.0.0.0/0"), 3, unusable=False)
+    assert not route_reachable([default], wanted, links)  # never through the default route
+    covering = Route(IPv4Network("198.51.0.0/16"), 3, unusable=False)
+    assert route_reachable([default, covering], wanted, links)
+    assert not route_reachable([Route(IPv4Network("198.51.100.0/25"), 3, False)], wanted, links)
+    assert not route_reachable([Route(wanted, 3, unusable=True)], wanted, links)  # linkdown
+    assert not route_reachable([Route(wanted, 4, unusable=False)], wanted, links)
+    assert route_reachable([Route(wanted, None, unusable=False)], wanted, links)

@@ -302,3 +302,35 @@ def test_balancing_modes(lab: Lab, mode: str) -> None:
     if mode == "host-dependent":
         assert first == again  # the same host always gets the same forwarder
     assert f"Load balancing: {mode}" in daemons["r1"].console("show glbp")[0]
+
+
+def test_route_tracking_from_the_kernel(lab: Lab) -> None:
+    route = "track 2 ip route 198.51.100.0 255.255.255.0 reachability\n"
+    weighting = " glbp 1 weighting 100 lower 80 upper 95\n glbp 1 weighting track 2 decrement 30\n"
+    texts = {
+        f"r{n}": route + config(f"R{n}", 110 - n, track=False, extra=weighting) for n in (1, 2)
+    }
+    for n, name in enumerate(texts, start=1):
+        lab.add_router(name)
+        lab.run(name, "ip", "route", "add", "198.51.100.0/24", "via", f"10.0.{n}.1")
+    daemons = start_all(lab, texts)
+    _settled(daemons, 2)
+    r2 = daemons["r2"]
+    assert "Reachability is Up" in r2.console("show track")[0]
+    lab.run("r2", "ip", "route", "del", "198.51.100.0/24")
+    wait_for(lambda: not r2.vmacs(), 5, what="R2 gives its forwarder up")
+    assert "%TRACK-6-STATE: 2 ip route 198.51.100.0/24 reachability Up -> Down" in r2.log()
+    shown = r2.console("show track brief")[0]
+    assert re.search(r"2\s+ip route\s+198\.51\.100\.0/24\s+reachability\s+Down", shown), shown
+    # A route that stays but whose interface loses its link is unreachable too.
+    lab.run("r2", "ip", "route", "add", "198.51.100.0/24", "via", "10.0.2.1")
+    wait_for(lambda: "reachability Down -> Up" in r2.log(), 5, what="the route back")
+    lab.uplink_down("r1")
+    wait_for(
+        lambda: (
+            "%TRACK-6-STATE: 2 ip route 198.51.100.0/24 reachability Up -> Down"
+            in daemons["r1"].log()
+        ),
+        5,
+        what="R1's route through a dead link",
+    )

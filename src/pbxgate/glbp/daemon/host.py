@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,42 @@ _IPV6_BARE = (
     ("net/ipv6/conf/{name}/accept_dad", "0"),
     ("net/ipv6/conf/{name}/accept_ra", "0"),
 )
+
+
+MAIN_TABLE = 254
+RTN_UNICAST = 1
+_UNUSABLE = 0x1 | 0x10  # RTNH_F_DEAD, RTNH_F_LINKDOWN
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One route: its prefix, output interface and whether the kernel marks it unusable."""
+
+    network: IPv4Network
+    oif: int | None
+    unusable: bool
+
+
+def _nexthop_flags(message: Any) -> int:
+    """A route's next-hop flags (RTNH_F_LINKDOWN sits there for a single next hop too)."""
+    hops = message.get("multipath") or []
+    if hops:
+        return min((int(hop["flags"]) for hop in hops), default=0)  # usable if any hop is
+    return 0
+
+
+def route_reachable(routes: list[Route], wanted: IPv4Network, links: dict[int, Link]) -> bool:
+    """IOS ``track ip route ... reachability``: a route for the prefix (itself or one that
+    covers it; never the default route) whose interface is up."""
+    for route in routes:
+        if route.network.prefixlen == 0 or route.unusable:
+            continue
+        if not wanted.subnet_of(route.network):
+            continue
+        link = links.get(route.oif) if route.oif is not None else None
+        if link is None or link.line_protocol:
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,8 +221,22 @@ class Host:
 
     # -- events ----------------------------------------------------------------------------
 
-    async def link_events(self) -> AsyncIterator[Link]:
-        """Every link change the kernel announces (RTM_NEWLINK), from now on."""
+    async def routes(self) -> list[Route]:
+        """The IPv4 unicast routes of the main table (what ``ip route`` shows)."""
+        dump = await self._call("route", "dump", family=2, table=MAIN_TABLE)
+        out = []
+        async for message in dump:
+            if message["type"] != RTN_UNICAST:
+                continue
+            dst = message.get("dst") or "0.0.0.0"  # noqa: S104  (the default route)
+            network = IPv4Network(f"{dst}/{message['dst_len']}", strict=False)
+            flags = int(message["flags"]) | _nexthop_flags(message)
+            out.append(Route(network, message.get("oif"), bool(flags & _UNUSABLE)))
+        return out
+
+    async def events(self) -> AsyncIterator[Link | None]:
+        """Every link change the kernel announces (RTM_NEWLINK) as its :class:`Link`, and
+        None for each change of the IPv4 routes, from now on."""
         from pyroute2 import AsyncIPRoute  # noqa: PLC0415
 
         monitor = AsyncIPRoute()
@@ -194,8 +244,11 @@ class Host:
             await monitor.bind()
             while True:
                 async for message in monitor.get():
-                    if message.get("event") == "RTM_NEWLINK" and message.get("ifname"):
+                    event = message.get("event")
+                    if event == "RTM_NEWLINK" and message.get("ifname"):
                         yield _link(message)
+                    elif event in ("RTM_NEWROUTE", "RTM_DELROUTE") and message["family"] == 2:
+                        yield None
         finally:
             monitor.close()
 
@@ -233,8 +286,10 @@ __all__ = [
     "MACVLAN_PREFIX",
     "Host",
     "Link",
+    "Route",
     "ipv4_of",
     "macvlan_name",
     "read_sysctl",
+    "route_reachable",
     "write_sysctl",
 ]

@@ -32,10 +32,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 
-from pbxgate.glbp.config import GlbpGroupConfig, InterfaceConfig, RouterConfig
+from pbxgate.glbp.config import GlbpGroupConfig, InterfaceConfig, RouterConfig, TrackConfig
 from pbxgate.glbp.daemon import arp, nd
 from pbxgate.glbp.daemon.errors import DaemonError, HostError
-from pbxgate.glbp.daemon.host import Host, Link, ipv4_of, macvlan_name, read_sysctl
+from pbxgate.glbp.daemon.host import (
+    Host,
+    Link,
+    Route,
+    ipv4_of,
+    macvlan_name,
+    read_sysctl,
+    route_reachable,
+)
 from pbxgate.glbp.daemon.ledger import Ledger
 from pbxgate.glbp.daemon.sockets import (
     GLBP_GROUP,
@@ -50,8 +58,8 @@ from pbxgate.glbp.engine import BadAuth, Datagram, DebugEvent, GlbpEngine, VfSta
 from pbxgate.glbp.engine.names import mac_bytes
 from pbxgate.glbp.engine.views import snapshot
 from pbxgate.glbp.ios import IosState
-from pbxgate.glbp.ios.names import HOST_INTERFACES, short_interface
-from pbxgate.glbp.show import TrackStatus, show_glbp, show_track
+from pbxgate.glbp.ios.names import HOST_INTERFACES
+from pbxgate.glbp.show import TrackStatus, show_glbp, show_track, track_log
 
 log = logging.getLogger("pbxgate.glbp")
 
@@ -120,6 +128,7 @@ class Daemon:
         self.lans: dict[str, Lan] = {}
         self.links: dict[str, Link] = {}
         self.tracks: dict[int, TrackState] = {}
+        self.routes: list[Route] = []
         self.vmacs: dict[str, tuple[Lan, GlbpEngine, int]] = {}  # macvlan name -> forwarder
         self.host: Host | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -144,6 +153,7 @@ class Daemon:
             log.warning("undoing what a daemon that did not stop cleanly left on the host")
             await host.undo()
         self.links = await host.links()
+        self.routes = await host.routes()
         HOST_INTERFACES.set(frozenset(self.links))
         tasks = [
             asyncio.create_task(self._watch_links(), name="links"),
@@ -479,22 +489,29 @@ class Daemon:
     # -- links and tracks ------------------------------------------------------------------
 
     async def _watch_links(self) -> None:
+        """Link and route changes from netlink: line protocol of the LAN interfaces, and
+        every track object (routes are read again when any IPv4 route changes)."""
         assert self.host is not None
-        async for link in self.host.link_events():
+        async for link in self.host.events():
+            if link is None:
+                self.routes = await self.host.routes()
+                self._push_tracks()
+                continue
             old = self.links.get(link.name)
             self.links[link.name] = link
             if old is not None and old.line_protocol == link.line_protocol:
                 continue
-            self._link_changed(link, old)
+            if link.name in self.lans or self.config.interface(link.name) is not None:
+                word = "up" if link.line_protocol else "down"
+                log.info(
+                    "%%LINEPROTO-5-UPDOWN: Line protocol on Interface %s, changed state to %s",
+                    link.name,
+                    word,
+                )
+            self._push_tracks()
 
-    def _link_changed(self, link: Link, old: Link | None) -> None:
-        if link.name in self.lans or self.config.interface(link.name) is not None:
-            word = "up" if link.line_protocol else "down"
-            log.info(
-                "%%LINEPROTO-5-UPDOWN: Line protocol on Interface %s, changed state to %s",
-                link.name,
-                word,
-            )
+    def _push_tracks(self) -> None:
+        """Interface and track states into every engine (as the simulator's _refresh)."""
         self._update_tracks()
         now = self.now()
         for lan in self.lans.values():
@@ -505,10 +522,16 @@ class Daemon:
                         engine.set_track(number, track.up, now)
                 self._service(lan, engine)
 
+    def _track_up(self, track: TrackConfig) -> bool:
+        if track.route is not None:
+            by_index = {link.index: link for link in self.links.values()}
+            return route_reachable(self.routes, track.route, by_index)
+        link = self.links.get(track.interface)
+        return link is not None and link.line_protocol
+
     def _update_tracks(self, *, initial: bool = False) -> None:
         for track in self.config.tracks:
-            link = self.links.get(track.interface)
-            up = link is not None and link.line_protocol
+            up = self._track_up(track)
             state = self.tracks.get(track.number)
             if state is None:
                 self.tracks[track.number] = TrackState(up, 1, self.now())
@@ -517,14 +540,7 @@ class Daemon:
                 continue
             state.up, state.changes, state.last_change = up, state.changes + 1, self.now()
             if not initial:
-                states = "Up -> Down" if not up else "Down -> Up"
-                log.info(
-                    "%%TRACK-6-STATE: %d interface %s %s %s",
-                    track.number,
-                    short_interface(track.interface),
-                    track.kind,
-                    states,
-                )
+                log.info("%s", track_log(track, up))
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -596,6 +612,7 @@ class Daemon:
                     state.changes,
                     state.last_change,
                     users,
+                    track.route,
                 )
             )
         return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Interface, IPv4Network
 from typing import Any
 
 from pbxgate.config import Secret
@@ -59,6 +59,8 @@ HELP = {
     "command": "Exec Command",
     "no": "Negate a command or set its defaults",
     "line-protocol": "Track interface line-protocol",
+    "route": "IP route",
+    "reachability": "Reachability",
     "ip": "Interface Internet Protocol config commands",
     "address": "Set the IP address of an interface",
     "addr": "IP address",
@@ -226,6 +228,17 @@ def _track(ctx: Context) -> None:
     ctx.state.config = ctx.state.config.with_track(track)
 
 
+def _track_route(ctx: Context) -> None:
+    text = f"{ctx.values['addr']}/{ctx.values['mask']}"
+    try:
+        route = IPv4Network(text, strict=False)
+    except ValueError:
+        ctx.fail("% Invalid mask")
+        return
+    track = TrackConfig(int(ctx.values["object"]), "", "reachability", route)
+    ctx.state.config = ctx.state.config.with_track(track)
+
+
 def _no_track(ctx: Context) -> None:
     ctx.state.config = ctx.state.config.without_track(int(ctx.values["object"]))
 
@@ -247,6 +260,8 @@ def config_grammar() -> Grammar:
     g.add("hostname {name:WORD}", _hostname, HELP)
     g.add("interface {if:IF}", _interface, HELP)
     g.add("track {object:1-1000} interface {if:IF} line-protocol", _track, HELP)
+    route = "track {object:1-1000} ip route {addr:A.B.C.D} {mask:A.B.C.D} reachability"
+    g.add(route, _track_route, HELP)
     g.add("no track {object:1-1000}", _no_track, HELP)
     g.add("key chain {chain_name:WORD}", _key_chain, HELP)
     g.add("no key chain {chain_name:WORD}", _no_key_chain, HELP)

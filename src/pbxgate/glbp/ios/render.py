@@ -27,7 +27,7 @@ def render_config(config: RouterConfig) -> str:
     for chain in config.key_chains:
         lines += [*_key_chain(chain), "!"]
     for track in config.tracks:
-        lines += [f"track {track.number} interface {track.interface} {track.kind}", "!"]
+        lines += [track.command, "!"]
     for interface in config.interfaces:
         lines += [*_interface(interface), "!"]
     lines.append("end")

@@ -15,13 +15,13 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface
 
-from pbxgate.glbp.config import GlbpGroupConfig, InterfaceConfig, RouterConfig
+from pbxgate.glbp.config import GlbpGroupConfig, InterfaceConfig, RouterConfig, TrackConfig
 from pbxgate.glbp.engine import GlbpEngine
 from pbxgate.glbp.engine.names import mac_bytes
 from pbxgate.glbp.engine.views import snapshot
-from pbxgate.glbp.ios import EXEC, IosState, ShowHandler, run, short_interface
+from pbxgate.glbp.ios import EXEC, IosState, ShowHandler, run
 from pbxgate.glbp.pcap import Record, arp_reply, arp_request, glbp_frame
-from pbxgate.glbp.show import TrackStatus, debug_packet, show_glbp, show_track
+from pbxgate.glbp.show import TrackStatus, debug_packet, show_glbp, show_track, track_log
 from pbxgate.glbp.sim.network import Frame, Network, Node, WireTransport
 from pbxgate.glbp.sim.topology import EventDef, HostDef, RouterDef, Topology
 
@@ -245,20 +245,26 @@ class Simulation:
     def _update_tracks(self, router: SimRouter) -> None:
         now = self.net.now
         for track in router.config.tracks:
-            iface = router.config.interface(track.interface)
-            up = iface is not None and self._iface_up(router, iface)
+            up = self._track_up(router, track)
             was = router.track_up.get(track.number)
             if was != up:
                 count, _ = router.track_changes.get(track.number, (0, None))
                 router.track_changes[track.number] = (count + 1, now)
                 router.track_up[track.number] = up
             if was is not None and was != up and router.powered:
-                states = "Up -> Down" if was else "Down -> Up"
-                where = short_interface(track.interface)
-                self._log(
-                    router,
-                    f"%TRACK-6-STATE: {track.number} interface {where} {track.kind} {states}",
-                )
+                self._log(router, track_log(track, up))
+
+    def _track_up(self, router: SimRouter, track: TrackConfig) -> bool:
+        """A line-protocol track follows its interface; a route track is up while an up
+        interface's connected subnet holds the route (the simulator has no routing protocol)."""
+        if track.route is None:
+            iface = router.config.interface(track.interface)
+            return iface is not None and self._iface_up(router, iface)
+        return any(
+            self._iface_up(router, iface) and track.route.subnet_of(iface.address.network)
+            for iface in router.config.interfaces
+            if iface.address is not None
+        )
 
     def _refresh(self, router: SimRouter) -> None:
         """Push interface, track and configuration state into the router's engines."""
@@ -306,7 +312,8 @@ class Simulation:
                 if g.track_decrement(track.number) is not None
             )
             up = router.track_up.get(track.number, False)
-            out.append(TrackStatus(track.number, track.interface, up, count, last, users))
+            status = TrackStatus(track.number, track.interface, up, count, last, users, track.route)
+            out.append(status)
         return out
 
     def _show(self, event: EventDef) -> None:
