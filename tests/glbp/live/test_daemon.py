@@ -74,6 +74,9 @@ def test_three_routers_share_the_gateway(lab: Lab) -> None:
     with lab.capture("sw", "br0") as pcap:
         daemons = three(lab)
         macs = {h: lab.resolve(h, VIP) for h in lab.hosts}
+        # One answer per request, from the AVG, naming a vMAC: no kernel answers for itself.
+        answers = lab.arping("h1", VIP)
+        assert len(answers) == 1 and answers[0].startswith("00:07:b4:00:01:0"), answers
         # Round-robin (the IOS default): three hosts, three different vMACs.
         assert len(set(macs.values())) == 3, macs
         assert all(re.fullmatch(r"00:07:b4:00:01:0[1-4]", m or "") for m in macs.values())
@@ -272,6 +275,28 @@ def test_reload_keeps_unchanged_forwarders_and_console_saves(lab: Lab) -> None:
     assert "[OK]" in out[-1] or out[-1].strip() == "" or "Building" in out[-1]
     assert " glbp 1 priority 130" in r2.config_path.read_text(encoding="utf-8")
     assert "Priority 130 (configured)" in r2.console("show glbp")[0]
+    # The console command itself, as an admin pipes lines into it: a transcript back.
+    typed = "show glbp brief\nconfigure terminal\ninterface eth0\nglbp 1 priority 140\nend\n"
+    shown = lab.run(
+        "r2", "sh", "-c", f"printf '{typed}' | {PBXGATE} glbp console --control {r2.control}"
+    ).stdout
+    assert "R2#show glbp brief\n" in shown and "R2(config-if)#glbp 1 priority 140" in shown
+    assert "Priority 140 (configured)" in r2.console("show glbp")[0]
+    # debug glbp sends the engine's debug lines to the log (the journal under systemd).
+    r2.console("debug glbp")
+    wait_for(
+        lambda: re.search(r"GLBP: eth0 Grp 1 Hello +(in|out)", r2.log()),
+        5,
+        what="debug lines in the log",
+    )
+    # A file that does not parse is refused on SIGHUP; the running configuration stays.
+    r2.config_path.write_text("interface eth0\n glbp 1 priority 999\n", encoding="utf-8")
+    r2.signal(signal.SIGHUP)
+    wait_for(
+        lambda: "reload refused, running configuration kept" in r2.log(), 5, what="the refusal"
+    )
+    assert r2.proc is not None and r2.proc.poll() is None
+    assert "Priority 140 (configured)" in r2.console("show glbp")[0]
 
 
 def test_a_clean_stop_leaves_nothing(lab: Lab) -> None:
@@ -291,6 +316,21 @@ def test_a_clean_stop_leaves_nothing(lab: Lab) -> None:
         == before
     )
     assert not daemon.control.exists()
+    # Killed instead: the next start finds the ledger and undoes what the dead one left.
+    daemon.start()
+    wait_for(daemon.vmacs, 10, what="a vMAC again")
+    daemon.stop(signal.SIGKILL)
+    assert any(n.startswith("glbp") for n in lab.link_stats("r1"))
+    daemon.start()
+    wait_for(
+        lambda: "undoing what a daemon that did not stop cleanly left" in daemon.log(),
+        5,
+        what="recovery at start",
+    )
+    wait_for(daemon.vmacs, 10, what="a vMAC after recovery")
+    assert len(daemon.vmacs()) == 1
+    assert daemon.stop(signal.SIGTERM) == 0
+    assert not any(n.startswith("glbp") for n in lab.link_stats("r1"))
 
 
 @pytest.mark.parametrize("mode", ["host-dependent", "weighted"])

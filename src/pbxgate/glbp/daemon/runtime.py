@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 
+from pbxgate.glbp import wire
 from pbxgate.glbp.config import GlbpGroupConfig, InterfaceConfig, RouterConfig, TrackConfig
 from pbxgate.glbp.daemon import arp, nd
 from pbxgate.glbp.daemon.errors import DaemonError, HostError
@@ -55,11 +56,12 @@ from pbxgate.glbp.daemon.sockets import (
     nd_socket,
 )
 from pbxgate.glbp.engine import BadAuth, Datagram, DebugEvent, GlbpEngine, VfState
+from pbxgate.glbp.engine.codec import decode_message
 from pbxgate.glbp.engine.names import mac_bytes
 from pbxgate.glbp.engine.views import snapshot
 from pbxgate.glbp.ios import IosState
 from pbxgate.glbp.ios.names import HOST_INTERFACES
-from pbxgate.glbp.show import TrackStatus, show_glbp, show_track, track_log
+from pbxgate.glbp.show import TrackStatus, debug_packet, show_glbp, show_track, track_log
 
 log = logging.getLogger("pbxgate.glbp")
 
@@ -321,6 +323,8 @@ class Daemon:
             if engine is None or isinstance(engine.address, IPv6Address) != ipv6:
                 continue
             src = IPv6Address(peer[0].split("%")[0]) if ipv6 else IPv4Address(peer[0])
+            if self.ios.debugs:
+                self._debug_packet(engine, "in", src, data)
             engine.receive_packet(data, src, self.now())
             if not engine.settled:
                 self._service(lan, engine)
@@ -419,6 +423,8 @@ class Daemon:
     def _service(self, lan: Lan, engine: GlbpEngine) -> None:
         """Send what ``engine`` wants sent, log its events, reconcile vMACs, reset the timer."""
         for datagram in engine.packets_to_send(self.now()):
+            if self.ios.debugs:
+                self._debug_packet(engine, "out", engine.address, datagram.data)
             self._send_datagram(lan, engine, datagram)
         while (event := engine.next_event()) is not None:
             if isinstance(event, DebugEvent):
@@ -430,6 +436,18 @@ class Daemon:
                 log.info("%s", event.log_line)
         self._reconcile.set()
         self._schedule()
+
+    def _debug_packet(
+        self, engine: GlbpEngine, direction: str, peer: IPv4Address | IPv6Address, data: bytes
+    ) -> None:
+        """``debug glbp``: each packet in and out, as the simulator and IOS print it."""
+        try:
+            message, _ = decode_message(data)
+        except (wire.DecodeError, ValueError) as exc:
+            log.info("GLBP: %s %s %s malformed: %s", engine.interface, direction, peer, exc)
+            return
+        if message.owner_id != engine.bia or direction == "out":
+            log.info("%s", debug_packet(engine.interface, direction, peer, message))
 
     def _send_datagram(self, lan: Lan, engine: GlbpEngine, datagram: Datagram) -> None:
         peer: tuple[str, int] | tuple[str, int, int, int]
