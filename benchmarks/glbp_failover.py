@@ -4,14 +4,18 @@ Three routers run ``pbxgate glbp run`` in network namespaces (the lab of
 ``tests/glbp/live/netns.py``); one host pings a target behind them every ``--interval``
 seconds through its gateway's virtual MAC. Then the router forwarding for that vMAC fails:
 
-* ``dead``: its daemon is killed (SIGKILL) and its LAN port goes dark, as a router losing power.
-  The vMAC moves when the survivors' hold time for it runs out.
+* ``dead AVF``: a router that forwards for the host but is not the AVG loses power (its daemon
+  is killed with SIGKILL and its LAN port goes dark). The vMAC moves when the survivors' hold
+  time for it runs out.
+* ``dead AVG``: the same for the AVG that is also the host's forwarder: the standby becomes AVG
+  and a survivor takes the forwarder, each after its hold time.
 * ``uplink``: its tracked uplink goes down; weighting falls below ``lower`` and the router gives
   the forwarder up in its next hello.
 
-Reported per case: the longest silence between two replies at the host (ms) and the pings lost,
-median and worst over ``--runs``. The physical limit of the ``dead`` case is the hold time (no
-protocol can know a silent router is dead sooner); of ``uplink`` one hello interval.
+Reported per case: the longest silence between two replies at the host (ms) and the pings lost
+(sent minus answered), median and worst over ``--runs``. The physical limit of the ``dead``
+cases is the hold time (no protocol can know a silent router is dead sooner); of ``uplink``
+one hello interval.
 
     sudo .venv/bin/python benchmarks/glbp_failover.py --runs 5
 """
@@ -45,13 +49,16 @@ def one_run(case: str, timers: str, interval: float) -> tuple[float, int]:
             lab.add_router(name)
         lab.add_host("h1")
         daemons = start_all(lab, texts)
-        settled = lambda: sum(len(d.vmacs()) for d in daemons.values()) == 3  # noqa: E731
-        wait_for(settled, 60, interval=0.2, what="three forwarders")
-        mac = str(lab.resolve("h1", VIP))
-        victim = next(n for n, d in daemons.items() if mac in d.vmacs().values())
+        wait_for(lambda: _settled(daemons), 90, interval=0.2, what="AVG, standby, forwarders")
+        avg = next(n for n, d in daemons.items() if d.role() == "Active")
+        for _ in range(3):  # round-robin: each resolution gets the next forwarder
+            mac = str(lab.resolve("h1", VIP))
+            victim = next(n for n, d in daemons.items() if mac in d.vmacs().values())
+            if (victim == avg) == (case == "dead AVG"):
+                break
         ping = lab.pinger("h1", INTERNET, interval=interval)
         wait_for(lambda: ping.progress().received >= 20, 10, what="pings flowing")
-        if case == "dead":
+        if case.startswith("dead"):
             daemons[victim].stop(signal.SIGKILL)
             lab.lan_link(victim, False)
         else:
@@ -60,7 +67,12 @@ def one_run(case: str, timers: str, interval: float) -> tuple[float, int]:
         wait_for(lambda: ping.progress().received >= received + 50, 30, what="pings again")
         result = ping.stop()
         _stop_all(daemons)
-        return result.longest_silence_ms(), len(result.lost)
+        return result.longest_silence_ms(), result.sent - result.received
+
+
+def _settled(daemons: dict[str, Daemon]) -> bool:
+    roles = sorted(d.role() for d in daemons.values())
+    return roles == ["Active", "Listen", "Standby"] and all(d.vmacs() for d in daemons.values())
 
 
 def _stop_all(daemons: dict[str, Daemon]) -> None:
@@ -79,7 +91,7 @@ def main() -> None:
     print("| timers | case | silence median ms | worst ms | lost median | worst |")
     print("|---|---|---:|---:|---:|---:|")
     for name in args.timers:
-        for case in ("dead", "uplink"):
+        for case in ("dead AVF", "dead AVG", "uplink"):
             runs = []
             for _ in range(args.runs):
                 runs.append(one_run(case, TIMERS[name], args.interval))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 from tests.glbp.live.daemons import FAST, Daemon, start_all
@@ -80,14 +81,16 @@ def test_ipv6_group_balances_hosts_over_routers(tmp_path: Path) -> None:
         for name in ("h1", "h2"):
             lab.add_host(name)
         _dual_stack(lab)
-        daemons = start_all(lab, {"r1": _config("R1", 110), "r2": _config("R2", 100)})
+        with lab.capture("sw", "br0") as pcap:
+            daemons = start_all(lab, {"r1": _config("R1", 110), "r2": _config("R2", 100)})
 
-        def settled() -> bool:
-            macs = [m for d in daemons.values() for m in d.vmacs().values()]
-            return daemons["r1"].role() == "Active" and len(set(macs)) == 2
+            def settled() -> bool:
+                macs = [m for d in daemons.values() for m in d.vmacs().values()]
+                return daemons["r1"].role() == "Active" and len(set(macs)) == 2
 
-        wait_for(settled, 15, interval=0.2, what="an IPv6 AVG and two forwarders")
-        macs = {host: _resolve6(lab, host) for host in lab.hosts}
+            wait_for(settled, 15, interval=0.2, what="an IPv6 AVG and two forwarders")
+            macs = {host: _resolve6(lab, host) for host in lab.hosts}
+        _wireshark_reads(pcap)
         assert set(macs.values()) == {"00:07:b4:00:02:01", "00:07:b4:00:02:02"}, macs
         for host, mac in macs.items():
             router = next(n for n, d in daemons.items() if mac in d.vmacs().values())
@@ -98,6 +101,55 @@ def test_ipv6_group_balances_hosts_over_routers(tmp_path: Path) -> None:
         shown = daemons["r1"].console("show glbp brief")[0]
         assert re.search(r"eth0\s+2\s+-\s+110\s+Active\s+fe80::1:254\s+local\s+fe80::", shown)
         _vmac_has_no_address_of_its_own(lab, daemons["r1"])
+
+
+def _wireshark_reads(pcap: Path) -> None:
+    """Every hello to ff02::66 decodes as GLBP with the IPv6 virtual address; every
+    advertisement for it is a valid solicited NA naming a vMAC; no expert errors."""
+    fields = ["-T", "fields", "-e", "ipv6.dst", "-e", "ipv6.hlim", "-e", "glbp.hello.virtualipv6"]
+    hellos = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "udp.port == 3222", *fields],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.splitlines()
+    assert len(hellos) >= 5
+    assert {line.split("\t")[1] for line in hellos} == {"255"}
+    assert any(line.split("\t") == ["ff02::66", "255", VIP6] for line in hellos), hellos[:3]
+    nas = subprocess.run(
+        [
+            "tshark",
+            "-r",
+            str(pcap),
+            "-Y",
+            "icmpv6.type == 136 && icmpv6.nd.na.target_address == " + VIP6,
+            "-T",
+            "fields",
+            "-e",
+            "icmpv6.opt.linkaddr",
+            "-e",
+            "icmpv6.checksum.status",
+            "-e",
+            "icmpv6.nd.na.flag.s",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.splitlines()
+    assert len(nas) >= 2, nas
+    for line in nas:
+        mac, checksum, solicited = line.split("\t")
+        assert mac.startswith("00:07:b4:00:02:0") and checksum == "1" and solicited == "1"
+    expert = subprocess.run(
+        ["tshark", "-r", str(pcap), "-q", "-z", "expert,warn"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert "Malformed" not in expert and "Error" not in expert, expert
 
 
 def _vmac_has_no_address_of_its_own(lab: Lab, daemon: Daemon) -> None:
