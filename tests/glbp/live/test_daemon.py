@@ -374,3 +374,35 @@ def test_route_tracking_from_the_kernel(lab: Lab) -> None:
         5,
         what="R1's route through a dead link",
     )
+
+
+def test_hosts_keep_their_forwarder_when_they_recheck_it(lab: Lab) -> None:
+    """Linux re-checks a neighbour it has used for a while with a unicast ARP request to the
+    MAC it has: the forwarder with that vMAC answers it, so the host keeps its forwarder (the
+    AVG, asked again, could hand it another one)."""
+    daemons = three(lab, hosts=1)
+    neigh = "net.ipv4.neigh.eth0"
+    lab.run(
+        "h1",
+        "sysctl",
+        "-qw",
+        f"{neigh}.base_reachable_time_ms=1000",
+        f"{neigh}.delay_first_probe_time=1",
+    )
+    first = lab.resolve("h1", VIP)
+    ping = lab.pinger("h1", INTERNET, interval=0.05)
+    states: list[tuple[str, str]] = []
+    deadline = time.monotonic() + 7
+    while time.monotonic() < deadline:
+        shown = lab.run("h1", "ip", "neigh", "show", VIP, "dev", "eth0").stdout.split()
+        mac = shown[shown.index("lladdr") + 1] if "lladdr" in shown else ""
+        if shown and (not states or states[-1] != (mac, shown[-1])):
+            states.append((mac, shown[-1]))
+        time.sleep(0.05)
+    result = ping.stop()
+    assert {mac for mac, _ in states} == {first}, states
+    kinds = [state for _, state in states]
+    assert "DELAY" in kinds or "PROBE" in kinds, kinds  # it did re-check
+    assert kinds[-1] != "FAILED" and kinds.count("REACHABLE") >= 2, kinds
+    assert result.sent - result.received <= 1
+    assert len({m for d in daemons.values() for m in d.vmacs().values()}) == 3

@@ -27,10 +27,11 @@ def host_interfaces() -> frozenset[str]:
 
 
 def configure_logging(debug: bool) -> None:
-    """IOS log lines on stderr: bare under systemd (the journal stamps them), else timed."""
+    """IOS log lines on stderr: bare under systemd (the journal stamps them), else timed (and
+    always timed with ``debug``, to the millisecond, for comparing routers' logs)."""
     logger = logging.getLogger("pbxgate.glbp")
     handler = logging.StreamHandler(sys.stderr)
-    timed = "%(asctime)s.%(msecs)03d " if sys.stderr.isatty() else ""
+    timed = "%(asctime)s.%(msecs)03d " if sys.stderr.isatty() or debug else ""
     handler.setFormatter(logging.Formatter(timed + "%(message)s", "%b %d %H:%M:%S"))
     logger.handlers[:] = [handler]
     logger.propagate = False

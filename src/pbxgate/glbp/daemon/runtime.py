@@ -97,6 +97,18 @@ def is_ipv6(group: GlbpGroupConfig) -> bool:
 
 
 @dataclass
+class Vmac:
+    """A forwarder this router is Active for: its macvlan, and the packet socket on it that
+    answers hosts' unicast ARP (or ND) checks of the virtual IP sent to the vMAC itself."""
+
+    lan: Lan
+    engine: GlbpEngine
+    number: int
+    vmac: str
+    sock: socket.socket | None = None
+
+
+@dataclass
 class TrackState:
     up: bool
     changes: int = 0
@@ -131,7 +143,7 @@ class Daemon:
         self.links: dict[str, Link] = {}
         self.tracks: dict[int, TrackState] = {}
         self.routes: list[Route] = []
-        self.vmacs: dict[str, tuple[Lan, GlbpEngine, int]] = {}  # macvlan name -> forwarder
+        self.vmacs: dict[str, Vmac] = {}  # macvlan name -> the forwarder it serves
         self.host: Host | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -196,6 +208,8 @@ class Daemon:
             for sock in lan.sockets():
                 self._loop.remove_reader(sock.fileno())
                 sock.close()
+        for entry in self.vmacs.values():
+            self._close_vmac(entry)
         self.vmacs.clear()
         assert self.host is not None
         await self.host.undo()
@@ -353,6 +367,8 @@ class Daemon:
             engine = self._avg_for(lan, request.tpa)
             if engine is None or not arp.asks_for(request, request.tpa):
                 continue
+            if request.eth_dst != arp.BROADCAST:
+                continue  # a host re-checking its vMAC: that forwarder answers (_on_vmac_frame)
             vmac = engine.arp_request(_colon(request.sha), self.now())
             if vmac is not None:
                 answer = arp.reply(request, mac_bytes(vmac), mac_bytes(lan.link.mac))
@@ -368,6 +384,8 @@ class Daemon:
             engine = self._avg_for(lan, request.target)
             if engine is None or not nd.asks_for(request, request.target):
                 continue
+            if not request.eth_dst[0] & 1:
+                continue  # unicast: a host re-checking its vMAC, that forwarder answers
             host = request.lladdr or request.eth_src
             vmac = engine.arp_request(_colon(host), self.now())
             if vmac is not None:
@@ -464,9 +482,11 @@ class Daemon:
         except OSError as exc:
             log.debug("cannot send GLBP to %s on %s: %s", peer[0], lan.name, exc)
 
-    def wanted_vmacs(self) -> dict[str, tuple[Lan, GlbpEngine, int]]:
+    def wanted_vmacs(self) -> dict[str, Vmac]:
         return {
-            macvlan_name(lan.link.index, engine.group, fwd.number): (lan, engine, fwd.number)
+            macvlan_name(lan.link.index, engine.group, fwd.number): Vmac(
+                lan, engine, fwd.number, fwd.vmac
+            )
             for lan in self.lans.values()
             for engine in lan.engines.values()
             for fwd in engine.forwarders.items.values()
@@ -481,28 +501,81 @@ class Daemon:
                 await self._apply_vmacs()
             except HostError as exc:
                 log.error("%s", exc)
+            except Exception:  # the task must outlive any surprise: the next change retries
+                log.exception("virtual MAC reconcile failed")
+                self._reconcile.set()
+                await asyncio.sleep(1)
 
     async def _apply_vmacs(self) -> None:
         assert self.host is not None
         wanted = self.wanted_vmacs()
-        for name in [n for n in self.vmacs if n not in wanted]:
-            del self.vmacs[name]
+        for name in [
+            n for n, v in self.vmacs.items() if wanted.get(n, v).vmac != v.vmac or n not in wanted
+        ]:
+            self._close_vmac(self.vmacs.pop(name))
             await self.host.delete_link(name)
             log.debug("removed %s", name)
-        for name, (lan, engine, number) in wanted.items():
+        for name, entry in wanted.items():
             if name in self.vmacs:
                 continue
-            vmac = engine.forwarders.items[number].vmac
-            vip = engine.virtual_ip
-            await self.host.add_macvlan(name, lan.link.index, colon_mac(vmac), vip)
-            self.vmacs[name] = (lan, engine, number)
-            # Switches learn the vMAC's port now, hosts' caches stay as they are (arp.py).
+            vip = entry.engine.virtual_ip
+            await self.host.add_macvlan(name, entry.lan.link.index, colon_mac(entry.vmac), vip)
+            self.vmacs[name] = entry
+            self._open_vmac(name, entry, vip)
+            self._announce(entry, vip)
+            log.debug("virtual MAC %s on %s as %s", entry.vmac, entry.lan.name, name)
+
+    def _announce(self, entry: Vmac, vip: IPv4Address | IPv6Address | None) -> None:
+        """Switches learn the vMAC's port now, hosts' caches stay as they are (arp.py)."""
+        lan, raw = entry.lan, mac_bytes(entry.vmac)
+        if isinstance(vip, IPv6Address):
+            self._send_frame(lan, lan.nd, nd.probe(raw, vip).encode())
+        elif lan.address is not None:
+            self._send_frame(lan, lan.arp, arp.probe(raw, lan.address.ip).encode())
+
+    def _open_vmac(self, name: str, entry: Vmac, vip: IPv4Address | IPv6Address | None) -> None:
+        try:
+            index = socket.if_nametoindex(name)
+            opener = nd_socket if isinstance(vip, IPv6Address) else arp_socket
+            entry.sock = opener(name, index)
+        except (OSError, HostError) as exc:
+            log.warning("%s: unicast checks of the virtual IP will go unanswered: %s", name, exc)
+            return
+        assert self._loop is not None
+        self._loop.add_reader(entry.sock.fileno(), self._on_vmac_frame, entry)
+
+    def _close_vmac(self, entry: Vmac) -> None:
+        if entry.sock is not None:
+            assert self._loop is not None
+            self._loop.remove_reader(entry.sock.fileno())
+            entry.sock.close()
+            entry.sock = None
+
+    def _on_vmac_frame(self, entry: Vmac) -> None:
+        """A host re-checking its gateway (Linux NUD: a unicast ARP request or solicitation to
+        the vMAC it has) is answered by the forwarder with that vMAC, so the host keeps it;
+        left unanswered it would ask the AVG again and could be given another forwarder.
+        Broadcasts reach the macvlan too: those are the AVG's to answer, not ours."""
+        if entry.sock is None:
+            return
+        raw, vip = mac_bytes(entry.vmac), entry.engine.virtual_ip
+        for frame in self._frames(entry.lan, entry.sock):
             if isinstance(vip, IPv6Address):
-                self._send_frame(lan, lan.nd, nd.probe(mac_bytes(vmac), vip).encode())
-            elif lan.address is not None:
-                probe = arp.probe(mac_bytes(vmac), lan.address.ip)
-                self._send_frame(lan, lan.arp, probe.encode())
-            log.debug("virtual MAC %s on %s as %s", vmac, lan.name, name)
+                try:
+                    request = nd.decode(frame)
+                except nd.NdError:
+                    continue
+                if request.eth_dst == raw and nd.asks_for(request, vip):
+                    host = request.lladdr or request.eth_src
+                    answer = nd.advertisement(replace(request, eth_src=host), raw, raw)
+                    self._send_frame(entry.lan, entry.sock, answer.encode())
+            elif isinstance(vip, IPv4Address):
+                try:
+                    ask = arp.decode(frame)
+                except arp.ArpError:
+                    continue
+                if ask.eth_dst == raw and arp.asks_for(ask, vip):
+                    self._send_frame(entry.lan, entry.sock, arp.reply(ask, raw, raw).encode())
 
     # -- links and tracks ------------------------------------------------------------------
 
