@@ -297,8 +297,9 @@ def console_cmd(control: Path) -> None:
                     break
                 line = raw.rstrip("\n")
                 click.echo(f"{prompt}{line}")
-            if line.strip() in ("exit", "quit", "logout") and prompt.endswith(">"):
-                break
+            in_exec = prompt.endswith(">") or (prompt.endswith("#") and "(" not in prompt)
+            if line.strip() in ("exit", "quit", "logout") and in_exec:
+                break  # as on a router's console: exit from exec ends the session
             output, prompt = client.execute(line)
             if output:
                 click.echo(output, nl=not output.endswith("\n"))

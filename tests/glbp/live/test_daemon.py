@@ -8,6 +8,7 @@ and clean stops are each driven here and checked from the hosts' side and the ro
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -406,3 +407,17 @@ def test_hosts_keep_their_forwarder_when_they_recheck_it(lab: Lab) -> None:
     assert kinds[-1] != "FAILED" and kinds.count("REACHABLE") >= 2, kinds
     assert result.sent - result.received <= 1
     assert len({m for d in daemons.values() for m in d.vmacs().values()}) == 3
+
+
+def test_a_deleted_lan_interface_stops_the_daemon(lab: Lab) -> None:
+    daemons = _routers(lab, {"r1": config("R1", 110), "r2": config("R2", 105)})
+    _settled(daemons, 2)
+    proc = daemons["r1"].proc
+    assert proc is not None
+    lab.run("r1", "ip", "link", "del", "eth0")
+    assert proc.wait(10) == 6
+    log = daemons["r1"].log()
+    assert "LAN interface eth0 was deleted" in log and "error: " in log
+    assert not any(n.startswith("glbp") for n in lab.link_stats("r1"))
+    # Nothing is left for the next start to undo.
+    assert json.loads(daemons["r1"].ledger.read_text()) == {"link": {}, "sysctl": {}}

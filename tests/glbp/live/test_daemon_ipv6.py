@@ -156,3 +156,33 @@ def _vmac_has_no_address_of_its_own(lab: Lab, daemon: Daemon) -> None:
     for name in daemon.vmacs():
         shown = lab.run(daemon.router, "ip", "-6", "addr", "show", "dev", name).stdout
         assert "inet6" not in shown, shown  # no link-local from the vMAC: no DAD, no RS
+
+
+def test_an_ipv6_group_added_from_the_console_speaks(tmp_path: Path) -> None:
+    """A group of a family the interface had no socket for yet (added by the console or a
+    reload) opens it and hears the other routers: one AVG, not two."""
+    with Lab(workdir=tmp_path, ipv6=True) as lab:
+        for name in ("r1", "r2"):
+            lab.add_router(name)
+        _dual_stack(lab)
+        v4 = "interface eth0\n glbp 1 ip 192.168.0.254\n" + FAST
+        daemons = start_all(lab, {"r1": f"hostname R1\n{v4}", "r2": f"hostname R2\n{v4}"})
+        wait_for(
+            lambda: sorted(d.role() for d in daemons.values()) == ["Active", "Standby"],
+            15,
+            what="the IPv4 group",
+        )
+        timers = FAST.replace("glbp 1", "glbp 2").strip()
+        for daemon in daemons.values():
+            daemon.console(
+                "configure terminal", "interface eth0", f"glbp 2 ipv6 {VIP6}", timers, "end"
+            )
+
+        def roles() -> list[str]:
+            rows = [d.brief() for d in daemons.values()]
+            return sorted(r[4] for rs in rows for r in rs if r[1] == "2" and r[2] == "-")
+
+        wait_for(lambda: roles() == ["Active", "Standby"], 15, what="one IPv6 AVG")
+        macs = [m for d in daemons.values() for m in d.vmacs().values()]
+        assert sorted(m for m in macs if m.startswith("00:07:b4:00:02")) == [
+            "00:07:b4:00:02:01", "00:07:b4:00:02:02"]  # fmt: skip

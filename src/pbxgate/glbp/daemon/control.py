@@ -18,8 +18,9 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pbxgate.glbp.daemon.errors import ControlError
+from pbxgate.glbp.daemon.errors import ControlError, DaemonError
 from pbxgate.glbp.ios import EXEC, Mode, run
+from pbxgate.glbp.ios.names import HOST_INTERFACES
 
 if TYPE_CHECKING:
     from pbxgate.glbp.daemon.runtime import Daemon
@@ -31,8 +32,12 @@ MAX_LINE = 4096
 async def serve(daemon: Daemon, path: Path) -> asyncio.AbstractServer:
     """Listen on ``path`` (replacing a stale socket) until the returned server is closed."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if _answers(path):
+        raise ControlError(
+            f"a GLBP daemon already answers on {path}", hint="give this one another --control"
+        )
     with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+        path.unlink()  # a stale socket of a daemon that is gone
     old = os.umask(0o177)
     try:
         server = await asyncio.start_unix_server(
@@ -42,6 +47,17 @@ async def serve(daemon: Daemon, path: Path) -> asyncio.AbstractServer:
         os.umask(old)
     os.chmod(path, 0o600)
     return server
+
+
+def _answers(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 async def _session(
@@ -56,8 +72,12 @@ async def _session(
             except (ValueError, KeyError, TypeError):
                 reply = {"error": "a request is one JSON object with a 'line'"}
             else:
-                output, mode = await _execute(daemon, mode, text)
-                reply = {"output": output, "prompt": daemon.ios.prompt(mode)}
+                try:
+                    output, mode = await _execute(daemon, mode, text)
+                except Exception as exc:  # one bad line must not end the console
+                    reply = {"error": f"{text!r} failed: {exc}"}
+                else:
+                    reply = {"output": output, "prompt": daemon.ios.prompt(mode)}
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
     except (ConnectionError, asyncio.LimitOverrunError, ValueError):
@@ -69,11 +89,21 @@ async def _session(
 
 
 async def _execute(daemon: Daemon, mode: Mode, text: str) -> tuple[str, Mode]:
-    before = (daemon.ios.config, daemon.ios.startup, frozenset(daemon.ios.debugs))
+    """One console line. A change the host cannot carry out (an interface it does not have)
+    is undone, so the running configuration never holds what the engines do not run."""
+    if not daemon.started:
+        return "% The router is starting or stopping; try again\n", mode
+    # Interface names as the host has them now (an interface made after start included).
+    HOST_INTERFACES.set(frozenset(daemon.links))
+    config, startup, debugs = daemon.ios.config, daemon.ios.startup, set(daemon.ios.debugs)
     result = run(daemon.ios, mode, text)
-    config, startup, debugs = before
-    if daemon.ios.config is not config or frozenset(daemon.ios.debugs) != debugs:
-        await daemon.apply_config()
+    if daemon.ios.config is not config or daemon.ios.debugs != debugs:
+        try:
+            await daemon.apply_config()
+        except DaemonError as exc:
+            daemon.ios.config, daemon.ios.debugs = config, debugs
+            await daemon.apply_config()
+            return f"% {exc}\n", mode
     if daemon.ios.startup is not startup:
         daemon.saved()
     return result.output, result.mode or EXEC

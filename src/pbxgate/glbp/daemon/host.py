@@ -15,6 +15,7 @@ check fails every packet that arrives on an interface without an address (``no_a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ IFF_LOWER_UP = 0x10000
 SYSCTL_ROOT = Path("/proc/sys")
 MACVLAN_PREFIX = "glbp"
 _MACVLAN_SYSCTLS = (
+    ("net/ipv4/conf/{name}/forwarding", "1"),  # new links copy conf/default, which may be 0
     ("net/ipv4/conf/{name}/arp_ignore", "8"),
     ("net/ipv4/conf/{name}/rp_filter", "2"),
 )
@@ -39,6 +41,7 @@ _MACVLAN_SYSCTLS = (
 # (addr_gen_mode 1: no link-local from the vMAC, so no DAD or solicitation is sent from it).
 _IPV4_ONLY = (("net/ipv6/conf/{name}/disable_ipv6", "1"),)
 _IPV6_BARE = (
+    ("net/ipv6/conf/{name}/forwarding", "1"),
     ("net/ipv6/conf/{name}/addr_gen_mode", "1"),
     ("net/ipv6/conf/{name}/accept_dad", "0"),
     ("net/ipv6/conf/{name}/accept_ra", "0"),
@@ -51,6 +54,14 @@ _UNUSABLE = 0x1 | 0x10  # RTNH_F_DEAD, RTNH_F_LINKDOWN
 
 
 @dataclass(frozen=True, slots=True)
+class LinkEvent:
+    """A link that changed (``deleted`` when it is gone), or ``link`` None: routes changed."""
+
+    link: Link | None
+    deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """One route: its prefix, output interface and whether the kernel marks it unusable."""
 
@@ -60,18 +71,21 @@ class Route:
 
 
 def _nexthop_flags(message: Any) -> int:
-    """A route's next-hop flags (RTNH_F_LINKDOWN sits there for a single next hop too)."""
+    """The unusable flags of a route's next hops: those of all of them, so that a multipath
+    route is unusable only when every hop is (a single hop's flags are the route's)."""
     hops = message.get("multipath") or []
-    if hops:
-        return min((int(hop["flags"]) for hop in hops), default=0)  # usable if any hop is
-    return 0
+    if not hops:
+        return 0
+    if any(not int(hop["flags"]) & _UNUSABLE for hop in hops):
+        return 0
+    return _UNUSABLE
 
 
 def route_reachable(routes: list[Route], wanted: IPv4Network, links: dict[int, Link]) -> bool:
     """IOS ``track ip route ... reachability``: a route for the prefix (itself or one that
-    covers it; never the default route) whose interface is up."""
+    covers it; the default route only for 0.0.0.0/0 itself) whose interface is up."""
     for route in routes:
-        if route.network.prefixlen == 0 or route.unusable:
+        if route.unusable or (route.network.prefixlen == 0 and wanted.prefixlen > 0):
             continue
         if not wanted.subnet_of(route.network):
             continue
@@ -123,37 +137,47 @@ class Host:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self._ipr: Any = None
+        self._monitor: Any = None
+        # One request at a time on the socket: a second dump while one runs fails with EBUSY.
+        self._lock = asyncio.Lock()
 
     async def __aenter__(self) -> Host:
         from pyroute2 import AsyncIPRoute  # noqa: PLC0415  (Linux only; loaded by the daemon)
 
         self._ipr = AsyncIPRoute()
         await self._ipr.setup_endpoint()
+        # Subscribed before anything is read, so no change between a dump and the first
+        # event is missed.
+        self._monitor = AsyncIPRoute()
+        await self._monitor.bind()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._ipr.close()
+        self._monitor.close()
 
     async def _call(self, what: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await getattr(self._ipr, what)(*args, **kwargs)
-        except Exception as exc:  # pyroute2 raises NetlinkError and OSError subclasses
-            raise HostError(f"netlink {what} {args[0] if args else ''}: {exc}") from exc
+        """One netlink request; a dump's messages are all read before the next request."""
+        async with self._lock:
+            try:
+                result = await getattr(self._ipr, what)(*args, **kwargs)
+                if hasattr(result, "__aiter__"):
+                    return [message async for message in result]
+                return result
+            except Exception as exc:  # pyroute2 raises NetlinkError and OSError subclasses
+                raise HostError(f"netlink {what} {args[0] if args else ''}: {exc}") from exc
 
     async def links(self) -> dict[str, Link]:
         dump = await self._call("link", "dump")
-        return {link.name: link async for link in _mapped(dump)}
+        return {link.name: link for link in map(_link, dump)}
 
     async def ipv4_addresses(self, index: int) -> list[IPv4Interface]:
         dump = await self._call("addr", "dump", index=index, family=2)
-        out = []
-        async for message in dump:
-            out.append(IPv4Interface(f"{message.get('address')}/{message['prefixlen']}"))
-        return out
+        return [IPv4Interface(f"{m.get('address')}/{m['prefixlen']}") for m in dump]
 
     async def ipv6_link_local(self, index: int) -> IPv6Address | None:
         dump = await self._call("addr", "dump", index=index, family=10)
-        async for message in dump:
+        for message in dump:
             address = IPv6Address(str(message.get("address")))
             if address.is_link_local:
                 return address
@@ -225,7 +249,7 @@ class Host:
         """The IPv4 unicast routes of the main table (what ``ip route`` shows)."""
         dump = await self._call("route", "dump", family=2, table=MAIN_TABLE)
         out = []
-        async for message in dump:
+        for message in dump:
             if message["type"] != RTN_UNICAST:
                 continue
             dst = message.get("dst") or "0.0.0.0"  # noqa: S104  (the default route)
@@ -234,28 +258,16 @@ class Host:
             out.append(Route(network, message.get("oif"), bool(flags & _UNUSABLE)))
         return out
 
-    async def events(self) -> AsyncIterator[Link | None]:
-        """Every link change the kernel announces (RTM_NEWLINK) as its :class:`Link`, and
-        None for each change of the IPv4 routes, from now on."""
-        from pyroute2 import AsyncIPRoute  # noqa: PLC0415
-
-        monitor = AsyncIPRoute()
-        try:
-            await monitor.bind()
-            while True:
-                async for message in monitor.get():
-                    event = message.get("event")
-                    if event == "RTM_NEWLINK" and message.get("ifname"):
-                        yield _link(message)
-                    elif event in ("RTM_NEWROUTE", "RTM_DELROUTE") and message["family"] == 2:
-                        yield None
-        finally:
-            monitor.close()
-
-
-async def _mapped(dump: Any) -> AsyncIterator[Link]:
-    async for message in dump:
-        yield _link(message)
+    async def events(self) -> AsyncIterator[LinkEvent]:
+        """Every link change (RTM_NEWLINK, RTM_DELLINK) and IPv4 route change the kernel
+        announces, since this host was opened."""
+        while True:
+            async for message in self._monitor.get():
+                event = message.get("event")
+                if event in ("RTM_NEWLINK", "RTM_DELLINK") and message.get("ifname"):
+                    yield LinkEvent(_link(message), deleted=event == "RTM_DELLINK")
+                elif event in ("RTM_NEWROUTE", "RTM_DELROUTE") and message["family"] == 2:
+                    yield LinkEvent(None)
 
 
 def read_sysctl(path: str) -> str:
@@ -286,6 +298,7 @@ __all__ = [
     "MACVLAN_PREFIX",
     "Host",
     "Link",
+    "LinkEvent",
     "Route",
     "ipv4_of",
     "macvlan_name",

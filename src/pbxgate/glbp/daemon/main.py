@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import socket
@@ -20,6 +21,23 @@ from pbxgate.glbp.ios import render_config
 from pbxgate.glbp.ios.names import HOST_INTERFACES
 
 DEFAULT_LEDGER = Path("/run/pbxgate/glbp.ledger")
+
+
+def hold_lock(ledger_path: Path, what: str) -> int:
+    """Take the ledger's lock for this process's life (a file descriptor, never closed):
+    a second daemon on the same ledger would undo the first one's sysctls and take its
+    console socket."""
+    ledger_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = ledger_path.with_name(ledger_path.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DaemonError(
+            f"another pbxgate glbp run is using {ledger_path}", hint=f"{what} it first"
+        ) from None
+    return fd
 
 
 def host_interfaces() -> frozenset[str]:
@@ -64,6 +82,7 @@ def run_daemon(
     if os.geteuid() != 0:
         raise DaemonError("pbxgate glbp run needs root (netlink, packet sockets, sysctls)")
     configure_logging(debug)
+    hold_lock(ledger_path, "stop")
     HOST_INTERFACES.set(host_interfaces())
     config = read(config_path)
     daemon = Daemon(
@@ -95,6 +114,7 @@ def cleanup(ledger_path: Path) -> str:
     """Undo a ledger left behind; returns what was undone, in words ("" when nothing)."""
     if os.geteuid() != 0:
         raise DaemonError("pbxgate glbp cleanup needs root (netlink, sysctls)")
+    hold_lock(ledger_path, "a daemon is running on it: stop")
     ledger = Ledger(ledger_path)
     links, sysctls = ledger.items("link"), ledger.sysctls()
     if ledger.empty():

@@ -53,6 +53,7 @@ from pbxgate.glbp.daemon.sockets import (
     arp_socket,
     glbp6_socket,
     glbp_socket,
+    join_group,
     nd_socket,
 )
 from pbxgate.glbp.engine import BadAuth, Datagram, DebugEvent, GlbpEngine, VfState
@@ -64,6 +65,9 @@ from pbxgate.glbp.ios.names import HOST_INTERFACES
 from pbxgate.glbp.show import TrackStatus, debug_packet, show_glbp, show_track, track_log
 
 log = logging.getLogger("pbxgate.glbp")
+
+ROUTE_SETTLE = 0.05  # seconds: a burst of route changes is read once, this long after it
+BADAUTH_EVERY = 30.0  # seconds: %GLBP-4-BADAUTH at most this often per source, with a count
 
 
 @dataclass
@@ -149,6 +153,15 @@ class Daemon:
         self._timer: asyncio.TimerHandle | None = None
         self._reconcile = asyncio.Event()
         self._stop = asyncio.Event()
+        self.started = False
+        self.failed: str | None = None
+        self._reload_pending = False
+        self._routes_due: asyncio.TimerHandle | None = None
+        self._bad_auth: dict[str, tuple[float, int]] = {}  # source -> (last logged, unlogged)
+        self._vmac_errors: dict[str, str] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        # Configuration changes (console, SIGHUP, start) one at a time.
+        self.config_lock = asyncio.Lock()
 
     # -- lifetime --------------------------------------------------------------------------
 
@@ -160,9 +173,14 @@ class Daemon:
         return (self._loop or asyncio.get_running_loop()).time()
 
     async def run(self, host: Host, ready: Callable[[], None] | None = None) -> None:
-        """Run until :meth:`stop` (SIGTERM/SIGINT); everything made is removed on the way out."""
+        """Run until :meth:`stop` (SIGTERM/SIGINT); everything made is removed on the way out.
+
+        Raises :class:`DaemonError` after the clean-up when a part of it failed for good (the
+        LAN interface vanished, the netlink monitor died): systemd then restarts it.
+        """
         self.host = host
         self._loop = asyncio.get_running_loop()
+        self._install_signals()  # a SIGHUP or SIGTERM during start-up is queued, not fatal
         if not self.ledger.empty():
             log.warning("undoing what a daemon that did not stop cleanly left on the host")
             await host.undo()
@@ -170,22 +188,39 @@ class Daemon:
         self.routes = await host.routes()
         HOST_INTERFACES.set(frozenset(self.links))
         tasks = [
-            asyncio.create_task(self._watch_links(), name="links"),
-            asyncio.create_task(self._vmac_task(), name="vmacs"),
+            asyncio.create_task(self._watch_links(), name="netlink events"),
+            asyncio.create_task(self._vmac_task(), name="virtual MACs"),
         ]
+        for task in tasks:
+            task.add_done_callback(self._task_ended)
         try:
             self._warn_forwarding()
             self._update_tracks(initial=True)
-            await self._start_lans()
-            self._install_signals()
+            async with self.config_lock:
+                await self._start_lans()
+            self.started = True
+            if self._reload_pending:
+                self.reload()
             if ready is not None:
                 ready()
             await self._stop.wait()
         finally:
+            self.started = False
             await self._shutdown(tasks)
+        if self.failed is not None:
+            raise DaemonError(self.failed, hint="the virtual MACs were removed; restart it")
 
-    def stop(self) -> None:
+    def stop(self, failure: str | None = None) -> None:
+        if failure is not None and self.failed is None:
+            self.failed = failure
+            log.error("stopping: %s", failure)
         self._stop.set()
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        self.stop(f"the {task.get_name()} task ended: {error or 'without an error'}")
 
     def _install_signals(self) -> None:
         assert self._loop is not None
@@ -193,7 +228,13 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 self._loop.add_signal_handler(sig, self.stop)
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            self._loop.add_signal_handler(signal.SIGHUP, self.reload)
+            self._loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+
+    def _on_sighup(self) -> None:
+        if self.started:
+            self.reload()
+        else:
+            self._reload_pending = True  # read again once the start-up is done
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]]) -> None:
         if self._timer is not None:
@@ -216,15 +257,20 @@ class Daemon:
         log.info("stopped; virtual MACs removed, sysctls restored")
 
     def _warn_forwarding(self) -> None:
-        try:
-            forwarding = read_sysctl("net/ipv4/ip_forward")
-        except HostError:
-            return
-        if forwarding != "1":
-            log.warning(
-                "net.ipv4.ip_forward is 0: forwarders will accept hosts' frames but not route "
-                "them (set it in /etc/sysctl.d/)"
-            )
+        groups = [g for i in self.config.interfaces for g in i.glbp]
+        checks = [("net/ipv4/ip_forward", any(not is_ipv6(g) for g in groups))]
+        checks.append(("net/ipv6/conf/all/forwarding", any(is_ipv6(g) for g in groups)))
+        for path, needed in checks:
+            try:
+                forwarding = read_sysctl(path) if needed else "1"
+            except HostError:
+                continue
+            if forwarding != "1":
+                log.warning(
+                    "%s is 0: forwarders will accept hosts' frames but not route them (set it "
+                    "in /etc/sysctl.d/)",
+                    path.replace("/", "."),
+                )
 
     # -- interfaces and engines ------------------------------------------------------------
 
@@ -238,7 +284,8 @@ class Daemon:
         if link is None:
             raise DaemonError(
                 f"interface {iface.name} of the configuration is not on this host",
-                hint="name Linux interfaces as 'ip link' shows them",
+                hint="name Linux interfaces as 'ip link' shows them; a name that is not on "
+                "the host is read as an IOS one (eth9 -> Ethernet9)",
             )
         lan = Lan(iface, link)
         if any(not is_ipv6(g) for g in iface.glbp):
@@ -246,12 +293,6 @@ class Daemon:
         if any(is_ipv6(g) for g in iface.glbp):
             await self._open_ipv6(lan)
         self.lans[iface.name] = lan
-        assert self._loop is not None
-        readers = [(lan.udp, self._on_udp), (lan.arp, self._on_arp)]
-        readers += [(lan.udp6, self._on_udp6), (lan.nd, self._on_nd)]
-        for sock, callback in readers:
-            if sock is not None:
-                self._loop.add_reader(sock.fileno(), callback, lan)
         for group in iface.glbp:
             await self._start_engine(lan, group)
 
@@ -275,6 +316,8 @@ class Daemon:
         lan.address = address
         lan.udp = glbp_socket(link.name, link.index, address.ip)
         lan.arp = arp_socket(link.name, link.index)
+        self._read(lan.udp, self._on_udp, lan)
+        self._read(lan.arp, self._on_arp, lan)
 
     async def _open_ipv6(self, lan: Lan) -> None:
         assert self.host is not None
@@ -284,9 +327,14 @@ class Daemon:
                 f"{lan.name} has no IPv6 link-local address; IPv6 GLBP speaks from it",
                 hint=f"is IPv6 disabled on {lan.name}?",
             )
-        vips = [g.virtual_ip for g in lan.config.glbp if isinstance(g.virtual_ip, IPv6Address)]
-        lan.udp6 = glbp6_socket(lan.name, lan.link.index, [nd.solicited_node(v) for v in vips])
+        lan.udp6 = glbp6_socket(lan.name, lan.link.index)
         lan.nd = nd_socket(lan.name, lan.link.index)
+        self._read(lan.udp6, self._on_udp6, lan)
+        self._read(lan.nd, self._on_nd, lan)
+
+    def _read(self, sock: socket.socket, callback: Callable[[Lan], None], lan: Lan) -> None:
+        assert self._loop is not None
+        self._loop.add_reader(sock.fileno(), callback, lan)
 
     async def _start_engine(self, lan: Lan, group: GlbpGroupConfig) -> None:
         mac = lan.config.mac_address or lan.link.mac
@@ -306,6 +354,8 @@ class Daemon:
             key_chains=self.config.key_chains,
         )
         lan.engines[group.group] = engine
+        if isinstance(group.virtual_ip, IPv6Address) and lan.udp6 is not None:
+            join_group(lan.udp6, nd.solicited_node(group.virtual_ip), lan.link.index)
         self._service(lan, engine)
 
     def _lan_up(self, lan: Lan) -> bool:
@@ -449,11 +499,22 @@ class Daemon:
                 if self.ios.debugs:
                     log.info("GLBP: %s", event.log_line.removeprefix("GLBP: "))
             elif isinstance(event, BadAuth):
-                log.warning("%s", event.log_line)
+                self._log_bad_auth(event)
             else:
                 log.info("%s", event.log_line)
         self._reconcile.set()
         self._schedule()
+
+    def _log_bad_auth(self, event: BadAuth) -> None:
+        """``%GLBP-4-BADAUTH`` once per source and BADAUTH_EVERY seconds (any host on the LAN
+        can send bad packets as fast as it likes; the journal must not fill with them)."""
+        last, unlogged = self._bad_auth.get(event.source, (float("-inf"), 0))
+        if event.time - last < BADAUTH_EVERY:
+            self._bad_auth[event.source] = (last, unlogged + 1)
+            return
+        more = f" ({unlogged} more since the last report)" if unlogged else ""
+        log.warning("%s%s", event.log_line, more)
+        self._bad_auth[event.source] = (event.time, 0)
 
     def _debug_packet(
         self, engine: GlbpEngine, direction: str, peer: IPv4Address | IPv6Address, data: bytes
@@ -499,12 +560,16 @@ class Daemon:
             self._reconcile.clear()
             try:
                 await self._apply_vmacs()
-            except HostError as exc:
-                log.error("%s", exc)
-            except Exception:  # the task must outlive any surprise: the next change retries
-                log.exception("virtual MAC reconcile failed")
-                self._reconcile.set()
+            except Exception as exc:  # the task must outlive any failure: retried in 1 s
+                text = str(exc) if isinstance(exc, HostError) else repr(exc)
+                if self._vmac_errors.get("last") != text:  # the same failure is logged once
+                    log.error("virtual MACs: %s (retrying every second)", text)
+                    self._vmac_errors["last"] = text
                 await asyncio.sleep(1)
+                self._reconcile.set()
+            else:
+                if self._vmac_errors.pop("last", None) is not None:
+                    log.info("virtual MACs: all in place again")
 
     async def _apply_vmacs(self) -> None:
         assert self.host is not None
@@ -581,11 +646,21 @@ class Daemon:
 
     async def _watch_links(self) -> None:
         """Link and route changes from netlink: line protocol of the LAN interfaces, and
-        every track object (routes are read again when any IPv4 route changes)."""
+        every track object. A LAN interface that is deleted or replaced (a new ifindex) stops
+        the daemon: its sockets and macvlans belong to the old one (systemd restarts it)."""
         assert self.host is not None
-        async for link in self.host.events():
+        async for event in self.host.events():
+            link = event.link
             if link is None:
-                self.routes = await self.host.routes()
+                self._routes_changed()
+                continue
+            lan = self.lans.get(link.name)
+            if lan is not None and (event.deleted or link.index != lan.link.index):
+                what = "deleted" if event.deleted else "replaced"
+                self.stop(f"LAN interface {link.name} was {what}")
+                return
+            if event.deleted:
+                self.links.pop(link.name, None)
                 self._push_tracks()
                 continue
             old = self.links.get(link.name)
@@ -600,6 +675,30 @@ class Daemon:
                     word,
                 )
             self._push_tracks()
+
+    def _routes_changed(self) -> None:
+        """Routes are read again 50 ms after a change, once for a burst (a routing daemon
+        installing a full table sends thousands), and only when a track needs them."""
+        if self._routes_due is not None or not any(t.route for t in self.config.tracks):
+            return
+        assert self._loop is not None
+        self._routes_due = self._loop.call_later(ROUTE_SETTLE, self._read_routes)
+
+    def _read_routes(self) -> None:
+        self._routes_due = None
+
+        async def read() -> None:
+            assert self.host is not None
+            try:
+                self.routes = await self.host.routes()
+            except HostError as exc:
+                log.warning("%s", exc)
+                return
+            self._push_tracks()
+
+        task = asyncio.get_running_loop().create_task(read())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _push_tracks(self) -> None:
         """Interface and track states into every engine (as the simulator's _refresh)."""
@@ -644,14 +743,29 @@ class Daemon:
         except Exception as exc:  # a bad file keeps the running configuration
             log.error("reload refused, running configuration kept: %s", exc)
             return
+        old = self.ios.config
         self.ios.config = config
         self.ios.startup = config
         log.info("%%SYS-5-CONFIG_I: Configured from %s", "file on SIGHUP")
-        asyncio.get_running_loop().create_task(self.apply_config())
+        task = asyncio.get_running_loop().create_task(self._apply_reloaded(old))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _apply_reloaded(self, old: RouterConfig) -> None:
+        try:
+            await self.apply_config()
+        except DaemonError as exc:
+            log.error("reload refused, running configuration kept: %s", exc)
+            self.ios.config = self.ios.startup = old
+            await self.apply_config()
 
     async def apply_config(self) -> None:
         """Push the IOS state's configuration into the engines; unchanged groups go on as
-        they were (their forwarders are not dropped)."""
+        they were (their forwarders are not dropped). One change at a time."""
+        async with self.config_lock:
+            await self._apply_config()
+
+    async def _apply_config(self) -> None:
         now = self.now()
         self._update_tracks()
         for lan in self.lans.values():

@@ -12,6 +12,7 @@ requests for the virtual IP from it and writes its replies and takeover probes t
 from __future__ import annotations
 
 import ctypes
+import errno
 import socket
 import struct
 from collections.abc import Iterable
@@ -55,10 +56,21 @@ def glbp_socket(ifname: str, index: int, local: IPv4Address) -> socket.socket:
     return sock
 
 
+def join_group(sock: socket.socket, group: IPv6Address, index: int) -> None:
+    """Join ``group`` on the interface (again is harmless). For the solicited-node group of a
+    virtual IP the join sends the MLD report snooping switches need before they pass a host's
+    solicitation to this router, and opens the NIC's multicast filter for it."""
+    mreq = group.packed + struct.pack("@I", index)
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:  # already joined
+            raise HostError(f"cannot join {group} on interface {index}: {exc}") from exc
+
+
 def glbp6_socket(ifname: str, index: int, groups: Iterable[IPv6Address] = ()) -> socket.socket:
     """A non-blocking UDP socket for IPv6 GLBP on ``ifname``, joined to ff02::66 and to
-    ``groups`` (the solicited-node groups of the virtual IPs: the join sends the MLD report
-    that snooping switches need before they pass a host's solicitation to this router)."""
+    ``groups`` (see :func:`join_group`)."""
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -67,8 +79,7 @@ def glbp6_socket(ifname: str, index: int, groups: Iterable[IPv6Address] = ()) ->
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(("::", GLBP_PORT, 0, 0))
         for group in (GLBP_GROUP6, *groups):
-            mreq = group.packed + struct.pack("@I", index)
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+            join_group(sock, group, index)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, TTL)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
@@ -149,5 +160,6 @@ __all__ = [
     "glbp6_socket",
     "glbp_socket",
     "is_outgoing",
+    "join_group",
     "nd_socket",
 ]
