@@ -659,6 +659,10 @@ class Daemon:
                 what = "deleted" if event.deleted else "replaced"
                 self.stop(f"LAN interface {link.name} was {what}")
                 return
+            renamed = [n for n, v in self.lans.items() if v.link.index == link.index]
+            if renamed and renamed[0] != link.name:
+                self.stop(f"LAN interface {renamed[0]} was renamed {link.name}")
+                return
             if event.deleted:
                 self.links.pop(link.name, None)
                 self._push_tracks()
