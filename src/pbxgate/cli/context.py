@@ -18,6 +18,7 @@ SETTINGS_MODULES = (
     "pbxgate.cdr.report.settings",
     "pbxgate.notify.settings",
     "pbxgate.queue.settings",
+    "pbxgate.web.settings",
 )
 
 

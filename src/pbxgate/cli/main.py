@@ -24,6 +24,7 @@ AREAS = {
     "notify": "pbxgate.cli.notify:notify",
     "queue": "pbxgate.cli.queue:queue",
     "serve": "pbxgate.cli.serve:serve",
+    "web": "pbxgate.cli.web:web",
 }
 
 
@@ -37,6 +38,7 @@ SUMMARIES = {
     "notify": "Incoming-call notifications through AGI and a durable outbox.",
     "queue": "Call-centre queues from Asterisk's queue_log.",
     "serve": "Run pbxgate's service: FastAGI for AGI(agi://…) and the notification worker.",
+    "web": "The web console: today's calls, the call list, for named users, in a browser.",
 }
 
 

@@ -1,0 +1,249 @@
+"""The web console: an ASGI application (Starlette) over pbxgate's library.
+
+Every page is a dict from ``data.py`` rendered as HTML (Jinja2, ``templates/``) and, under
+``/api/``, as JSON. Nothing is served without a login except ``/health``; roles decide what a
+user may see (``security.py``). Scripts, styles and fonts come from the package (``static/``),
+never from a CDN: the console works on a LAN without the internet.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from pbxgate.cdr.report.i18n import label
+from pbxgate.cdr.report.text import kpi_change, kpi_value
+from pbxgate.config import Settings
+from pbxgate.errors import PbxgateError
+from pbxgate.web import data
+from pbxgate.web.security import (
+    client_address,
+    csrf_ok,
+    csrf_token,
+    current_user,
+    requires,
+    safe_next,
+    signing_key,
+)
+from pbxgate.web.settings import WebSettings
+from pbxgate.web.users import LoginLimiter, Role, UserStore
+
+HERE = Path(__file__).parent
+TEXT = {
+    "ru": {
+        "today": "Сегодня", "calls": "Звонки", "logout": "Выйти", "login": "Вход",
+        "user": "Пользователь", "password": "Пароль", "enter": "Войти",
+        "bad_login": "Неверное имя или пароль", "blocked": "Слишком много попыток; подождите",
+        "stale": "Форма устарела; обновите страницу",
+        "filter": "Показать", "page": "Страница", "of": "из", "total": "всего",
+        "missed": "Пропущенные", "hourly": "Звонки по часам", "no_calls": "Звонков нет",
+    },
+    "en": {
+        "today": "Today", "calls": "Calls", "logout": "Log out", "login": "Log in",
+        "user": "User", "password": "Password", "enter": "Log in",
+        "bad_login": "Wrong name or password", "blocked": "Too many attempts; wait a while",
+        "stale": "The form is stale; reload the page",
+        "filter": "Show", "page": "Page", "of": "of", "total": "in all",
+        "missed": "Missed calls", "hourly": "Calls per hour", "no_calls": "No calls",
+    },
+}  # fmt: skip
+
+
+def language(request: Request) -> str:
+    """Russian or English, as the browser asks (Accept-Language), Russian by default."""
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("en"):
+            return "en"
+        if tag.startswith("ru"):
+            return "ru"
+    return "ru"
+
+
+def _render(request: Request, template: str, status: int = 200, **values: Any) -> Response:
+    env: Environment = request.app.state.templates
+    lang = language(request)
+    page = env.get_template(template).render(
+        t=TEXT[lang],
+        lang=lang,
+        user=current_user(request),
+        csrf=csrf_token(request),
+        path=request.url.path,
+        **values,
+    )
+    return HTMLResponse(page, status_code=status)
+
+
+def _problem(request: Request, exc: PbxgateError) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    return Response(str(exc), status_code=400, media_type="text/plain; charset=utf-8")
+
+
+# -- pages -------------------------------------------------------------------------------
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def login_page(request: Request) -> Response:
+    return _render(request, "login.html", next=safe_next(request.query_params.get("next")))
+
+
+async def login(request: Request) -> Response:
+    """Check the form, rate-limited per name and per address; every attempt is audited."""
+    state = request.app.state
+    form = await request.form()
+    name, password = str(form.get("user", "")), str(form.get("password", ""))
+    address, now = client_address(request), state.clock()
+    target = safe_next(form.get("next"))
+    if not await csrf_ok(request):  # login CSRF: a page elsewhere logging you in as someone
+        return _render(request, "login.html", 403, error="stale", next=target)
+    limiter: LoginLimiter = state.limiter
+    if max(limiter.blocked(f"user:{name}", now), limiter.blocked(f"ip:{address}", now)) > 0:
+        state.users.audit(name, "login-blocked", "", address)
+        return _render(request, "login.html", 429, error="blocked", next=target)
+    user = await run_in_threadpool(state.users.verify, name, password)
+    if user is None:
+        limiter.failed(f"user:{name}", now)
+        limiter.failed(f"ip:{address}", now)
+        state.users.audit(name, "login-failed", "", address)
+        return _render(request, "login.html", 401, error="bad_login", next=target)
+    limiter.succeeded(f"user:{name}")
+    request.session.clear()  # a new session: nothing from before the login carries over
+    request.session["user"] = user.name
+    state.users.audit(user.name, "login", "", address)
+    return RedirectResponse(target, status_code=303)
+
+
+@requires(Role.VIEWER)
+async def logout(request: Request) -> Response:
+    request.app.state.users.audit(request.state.user.name, "logout", "", client_address(request))
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@requires(Role.VIEWER)
+async def home(request: Request) -> Response:
+    return RedirectResponse("/today", status_code=303)
+
+
+async def _today(request: Request) -> dict[str, Any]:
+    settings: Settings = request.app.state.settings_all
+    now = request.app.state.now()
+    return await run_in_threadpool(data.today, settings, now, language(request))
+
+
+@requires(Role.VIEWER)
+async def today_page(request: Request) -> Response:
+    return _render(request, "today.html", report=await _today(request))
+
+
+@requires(Role.VIEWER)
+async def today_api(request: Request) -> Response:
+    return JSONResponse(await _today(request))
+
+
+async def _calls(request: Request) -> dict[str, Any]:
+    settings: Settings = request.app.state.settings_all
+    query = {k: v for k, v in request.query_params.items() if k in data.CALL_QUERY}
+    now = request.app.state.now()
+    return await run_in_threadpool(data.calls, settings, query, now)
+
+
+@requires(Role.VIEWER)
+async def calls_page(request: Request) -> Response:
+    try:
+        result = await _calls(request)
+    except PbxgateError as exc:
+        return _problem(request, exc)
+    return _render(request, "calls.html", result=result, query=dict(request.query_params))
+
+
+@requires(Role.VIEWER)
+async def calls_api(request: Request) -> Response:
+    try:
+        return JSONResponse(await _calls(request))
+    except PbxgateError as exc:
+        return _problem(request, exc)
+
+
+# -- the application ---------------------------------------------------------------------
+
+
+def create_app(
+    settings: Settings,
+    *,
+    users: UserStore | None = None,
+    now: Any = None,
+    clock: Any = None,
+    https_only: bool | None = None,
+    listen: str | None = None,
+) -> Starlette:
+    """The console for ``settings``; ``now`` (local wall time) and ``clock`` (monotonic
+    seconds) are seams for tests."""
+    import time  # noqa: PLC0415
+
+    web = settings.get(WebSettings)
+    store = users or UserStore(web.database_path)
+    key = signing_key(web.database_path.with_name("web.key"))
+    host = (listen or web.listen).rpartition(":")[0].strip("[]")
+    local = host in ("127.0.0.1", "localhost", "::1")
+    secure = (not local) if https_only is None else https_only
+    middleware = [
+        Middleware(
+            SessionMiddleware,
+            secret_key=key,
+            session_cookie="pbxgate_session",
+            max_age=web.session_hours * 3600,
+            same_site="strict",
+            https_only=secure,
+        )
+    ]
+    routes = [
+        Route("/health", health),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/", home),
+        Route("/today", today_page),
+        Route("/api/today", today_api),
+        Route("/calls", calls_page),
+        Route("/api/calls", calls_api),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.settings = web
+    app.state.settings_all = settings
+    app.state.users = store
+    app.state.limiter = LoginLimiter(web.login_attempts, web.login_window_seconds)
+    app.state.now = now or (lambda: data.local_now(settings))
+    app.state.clock = clock or time.monotonic
+    app.state.templates = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+    )
+    app.state.templates.globals.update(
+        pager=pager, kpi_value=kpi_value, kpi_change=kpi_change, label=label
+    )
+    return app
+
+
+def pager(query: dict[str, str], page: int) -> str:
+    """The query string of another page of the same filter."""
+    return urlencode({**query, "page": str(page)})
+
+
+__all__ = ["create_app", "language"]

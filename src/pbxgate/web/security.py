@@ -1,0 +1,130 @@
+"""Sessions, CSRF tokens and role checks of the web console.
+
+A session is Starlette's signed cookie (itsdangerous): ``HttpOnly``, ``SameSite=Strict``,
+``Secure`` unless the console is served on plain HTTP to localhost, valid for
+``[web] session_hours``. It holds the user's name, a random CSRF token and when it was made;
+the user's role is read from the database on every request, so a role change or a removed user
+takes effect at once. Every POST must carry the session's CSRF token (a form field or the
+``X-CSRF-Token`` header), compared in constant time. The signing key is a random file beside
+the web database (0600), made at first start.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from pbxgate.private import private_file
+from pbxgate.web.users import Role, User, UserStore
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+KEY_BYTES = 32
+
+
+def signing_key(path: Path) -> str:
+    """The session signing key kept at ``path``, made on first use (owner-only)."""
+    if path.exists() and path.stat().st_size:
+        return path.read_text(encoding="ascii").strip()
+    private_file(path)  # made empty, owner-only, before the key goes in
+    key = secrets.token_urlsafe(KEY_BYTES)
+    path.write_text(key + "\n", encoding="ascii")
+    return key
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token (made when the session has none yet)."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return token
+
+
+async def csrf_ok(request: Request) -> bool:
+    expected = request.session.get("csrf")
+    if not isinstance(expected, str):
+        return False
+    given = request.headers.get("x-csrf-token")
+    if given is None:
+        form = await request.form()
+        given = str(form.get("csrf", ""))
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def current_user(request: Request) -> User | None:
+    users: UserStore = request.app.state.users
+    name = request.session.get("user")
+    if not isinstance(name, str):
+        return proxy_user(request)
+    return users.get(name)
+
+
+def proxy_user(request: Request) -> User | None:
+    """The user a trusted reverse proxy names in ``[web] proxy_user_header`` (SSO)."""
+    header = request.app.state.settings.proxy_user_header
+    client = request.client.host if request.client else ""
+    if not header or client not in request.app.state.settings.trusted_proxies:
+        return None
+    name = request.headers.get(header)
+    return request.app.state.users.get(name) if name else None
+
+
+def requires(role: Role) -> Callable[[Endpoint], Endpoint]:
+    """An endpoint for users of ``role`` or above: others get 403, anonymous users the login
+    page (HTML) or 401 (``/api/``). POSTs also need the CSRF token (403 without it)."""
+
+    def wrap(endpoint: Endpoint) -> Endpoint:
+        async def guarded(request: Request) -> Response:
+            user = current_user(request)
+            api = request.url.path.startswith("/api/")
+            if user is None:
+                if api:
+                    return JSONResponse({"error": "log in first"}, status_code=401)
+                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+            if not user.role.allows(role):
+                return _refuse(api, f"this needs the {role.name.lower()} role")
+            if request.method == "POST" and not await csrf_ok(request):
+                return _refuse(api, "the form is stale (CSRF token missing or wrong): reload")
+            request.state.user = user
+            return await endpoint(request)
+
+        guarded.__name__ = endpoint.__name__
+        guarded.__doc__ = endpoint.__doc__
+        return guarded
+
+    return wrap
+
+
+def _refuse(api: bool, message: str) -> Response:
+    if api:
+        return JSONResponse({"error": message}, status_code=403)
+    return Response(message, status_code=403, media_type="text/plain; charset=utf-8")
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def safe_next(target: Any) -> str:
+    """A local path to go to after login (never another site)."""
+    text = str(target or "/")
+    if not text.startswith("/") or text.startswith("//") or "\\" in text:
+        return "/"
+    return text
+
+
+__all__ = [
+    "client_address",
+    "csrf_ok",
+    "csrf_token",
+    "current_user",
+    "requires",
+    "safe_next",
+    "signing_key",
+]

@@ -1,0 +1,417 @@
+"""The web console's users, their roles, the audit log and the login limiter.
+
+Users live in pbxgate's own SQLite file (``[web] database``), created ``0600``: it holds
+password hashes and, in the audit log, who looked at which calls from where.
+
+    web_users(name PK, password_hash, role, created, changed)
+    web_audit(id PK, at, who, action, detail, address)        at: UTC, ISO 8601 text
+
+Passwords are argon2id hashes (argon2-cffi's defaults, RFC 9106's second recommended
+profile). :meth:`UserStore.verify` spends one argon2 verification whether or not the name
+exists, against a dummy hash for an unknown name, so that response time does not tell which
+names exist; a hash made with weaker parameters than the current ones is redone on the next
+good login (``check_needs_rehash``).
+
+Roles are ordered, each allowing what the one below it does:
+
+    viewer    calls and reports
+    listener  + recordings
+    admin     + notifications and users
+
+:class:`LoginLimiter` does no I/O: the caller passes ``now`` (monotonic seconds) and keeps
+one limiter per user name and one per client address.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from pbxgate.errors import ConfigError, InputError, SourceError
+from pbxgate.private import private_file
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024  # argon2 takes any length; a form field need not
+NAME_RULE = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+MAX_LIMITER_KEYS = 10_000
+# Keyword arguments for argon2's PasswordHasher when a store is given none: empty = argon2's
+# own defaults. Tests set a low time and memory cost here; production never does.
+HASHER_OPTIONS: dict[str, int] = {}
+_DUMMY_PASSWORD = "pbxgate: no such user"  # noqa: S105 - hashed to spend a verification
+
+
+class Role(enum.Enum):
+    VIEWER = "viewer"
+    LISTENER = "listener"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def allows(self, needed: Role) -> bool:
+        """Whether this role may do what ``needed`` may (an admin may do what a viewer may)."""
+        return self.rank >= needed.rank
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Role):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Role):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    @classmethod
+    def parse(cls, text: str) -> Role:
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            known = ", ".join(r.value for r in cls)
+            raise InputError(f"unknown role {text!r}", hint=f"use one of: {known}") from None
+
+
+_RANKS = {Role.VIEWER: 0, Role.LISTENER: 1, Role.ADMIN: 2}
+# The least role each part of the console needs.
+NEEDS = {
+    "calls": Role.VIEWER,
+    "reports": Role.VIEWER,
+    "recordings": Role.LISTENER,
+    "notifications": Role.ADMIN,
+    "users": Role.ADMIN,
+}
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    created: datetime
+    changed: datetime
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    who: str
+    action: str
+    detail: str
+    address: str
+
+
+metadata = MetaData()
+users_table = Table(
+    "web_users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created", String(32), nullable=False),
+    Column("changed", String(32), nullable=False),
+)
+audit_table = Table(
+    "web_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(32), nullable=False, index=True),
+    Column("who", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("address", String(64), nullable=False, default=""),
+)
+
+
+def check_name(name: str) -> str:
+    if not NAME_RULE.fullmatch(name):
+        raise InputError(
+            f"user name {name!r} is not allowed",
+            hint="use 1-64 letters, digits and . _ - @",
+        )
+    return name
+
+
+def check_password(name: str, password: str) -> None:
+    """Refuse a password that is too short, too long or the user's own name."""
+    if len(password) < MIN_PASSWORD:
+        raise InputError(f"the password is too short: use at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise InputError(f"the password is too long: use at most {MAX_PASSWORD} characters")
+    if password.strip().casefold() == name.casefold():
+        raise InputError("the password must not be the user name")
+
+
+def password_hasher(**options: int) -> PasswordHasher:
+    """argon2's PasswordHasher with ``options`` (default: :data:`HASHER_OPTIONS`)."""
+    try:
+        argon2 = importlib.import_module("argon2")
+    except ImportError:
+        raise ConfigError(
+            "the web console needs argon2-cffi, which is not installed",
+            hint="pip install 'pbxgate[web]'",
+        ) from None
+    hasher: PasswordHasher = argon2.PasswordHasher(**(options or HASHER_OPTIONS))
+    return hasher
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+class UserStore:
+    """The web console's users and audit log in one SQLite file (created if missing)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        hasher: PasswordHasher | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.path = path
+        self._hasher = hasher or password_hasher()
+        self._clock = clock
+        self._dummy: str | None = None
+        try:
+            private_file(path, companions=True)  # password hashes, who did what from where
+        except OSError as exc:
+            raise SourceError(f"cannot create the web database {path}: {exc.strerror}") from exc
+        self.engine: Engine = create_engine(f"sqlite:///{path}")
+        with self._translated("open"):
+            metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> UserStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # users
+
+    def add(self, name: str, password: str, role: Role) -> User:
+        check_name(name)
+        check_password(name, password)
+        stamp = _iso(self._clock())
+        row = {"name": name, "password_hash": self._hasher.hash(password),
+               "role": role.value, "created": stamp, "changed": stamp}  # fmt: skip
+        try:
+            with self._translated("add a user"), self.engine.begin() as conn:
+                conn.execute(insert(users_table).values(**row))
+        except IntegrityError:
+            raise user_exists(name) from None
+        return _user(row)
+
+    def set_password(self, name: str, password: str) -> None:
+        check_password(name, password)
+        self._change(name, password_hash=self._hasher.hash(password))
+
+    def set_role(self, name: str, role: Role) -> None:
+        self._change(name, role=role.value)
+
+    def remove(self, name: str) -> None:
+        with self._translated("remove a user"), self.engine.begin() as conn:
+            done = conn.execute(delete(users_table).where(users_table.c.name == name))
+        if not done.rowcount:
+            raise no_such_user(name)
+
+    def get(self, name: str) -> User | None:
+        """The user named ``name``, or None."""
+        with self._translated("read users"), self.engine.connect() as conn:
+            row = conn.execute(select(users_table).where(users_table.c.name == name)).first()
+        return _user(row._mapping) if row else None
+
+    def users(self) -> list[User]:
+        with self._translated("read users"), self.engine.connect() as conn:
+            rows = conn.execute(select(users_table).order_by(users_table.c.name)).all()
+        return [_user(r._mapping) for r in rows]
+
+    def verify(self, name: str, password: str) -> User | None:
+        """The user when ``password`` is theirs, else None (unknown name included)."""
+        argon2_errors = importlib.import_module("argon2.exceptions")
+        dummy = self._dummy_hash()  # made once, before the look-up, whoever asks first
+        row = None
+        if NAME_RULE.fullmatch(name):
+            with self._translated("read users"), self.engine.connect() as conn:
+                query = select(users_table).where(users_table.c.name == name)
+                row = conn.execute(query).first()
+        stored = row.password_hash if row else dummy
+        try:
+            self._hasher.verify(stored, password)
+        except (argon2_errors.VerificationError, argon2_errors.InvalidHashError):
+            return None
+        if row is None:  # pragma: no cover - the dummy password is never a user's
+            return None
+        if self._hasher.check_needs_rehash(stored):
+            self._rehash(name, stored, password)
+        return _user(row._mapping)
+
+    # audit log
+
+    def audit(self, who: str, action: str, detail: str = "", address: str = "") -> None:
+        row = {"at": _iso(self._clock()), "who": who, "action": action,
+               "detail": detail, "address": address}  # fmt: skip
+        with self._translated("write the audit log"), self.engine.begin() as conn:
+            conn.execute(insert(audit_table).values(**row))
+
+    def audit_log(self, limit: int = 100) -> list[AuditEntry]:
+        """The latest ``limit`` entries, newest first."""
+        query = select(audit_table).order_by(audit_table.c.id.desc()).limit(limit)
+        with self._translated("read the audit log"), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            AuditEntry(r.id, datetime.fromisoformat(r.at), r.who, r.action, r.detail, r.address)
+            for r in rows
+        ]
+
+    # helpers
+
+    def _change(self, name: str, **values: str) -> None:
+        values["changed"] = _iso(self._clock())
+        query = update(users_table).where(users_table.c.name == name).values(**values)
+        with self._translated("change a user"), self.engine.begin() as conn:
+            done = conn.execute(query)
+        if not done.rowcount:
+            raise no_such_user(name)
+
+    def _rehash(self, name: str, old: str, password: str) -> None:
+        # Only if nobody changed the password meanwhile; `changed` stays: the password did not.
+        query = (
+            update(users_table)
+            .where(users_table.c.name == name, users_table.c.password_hash == old)
+            .values(password_hash=self._hasher.hash(password))
+        )
+        with self._translated("update a password hash"), self.engine.begin() as conn:
+            conn.execute(query)
+
+    def _dummy_hash(self) -> str:
+        if self._dummy is None:
+            self._dummy = self._hasher.hash(_DUMMY_PASSWORD)
+        return self._dummy
+
+    def _translated(self, doing: str) -> AbstractContextManager[None]:
+        return _translated(self.path, doing)
+
+
+@contextmanager
+def _translated(path: Path, doing: str) -> Iterator[None]:
+    """SQLAlchemy's errors as one line naming the file (IntegrityError is left to callers)."""
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise SourceError(
+            f"cannot {doing} in the web database {path}: {reason}", hint="check [web] database"
+        ) from exc
+
+
+def _user(row: Any) -> User:
+    return User(row["name"], Role(row["role"]), datetime.fromisoformat(row["created"]),
+                datetime.fromisoformat(row["changed"]))  # fmt: skip
+
+
+def no_such_user(name: str) -> InputError:
+    return InputError(f"no user {name!r}", hint="pbxgate web user list shows them")
+
+
+def user_exists(name: str) -> InputError:
+    return InputError(
+        f"user {name!r} exists", hint=f"pbxgate web user passwd {name} sets a new password"
+    )
+
+
+class LoginLimiter:
+    """Failed logins per key (a user name, a client address); no I/O, ``now`` is passed.
+
+    ``attempts`` failures within ``window`` seconds block a key until ``window`` seconds
+    after the first of them; a failure after that starts a new count. At most ``max_keys``
+    keys are kept: the one that failed least recently goes first.
+    """
+
+    def __init__(
+        self, attempts: int = 5, window: float = 300.0, max_keys: int = MAX_LIMITER_KEYS
+    ) -> None:
+        if attempts < 1 or window <= 0 or max_keys < 1:
+            raise ValueError("attempts, window and max_keys must be positive")
+        self.attempts = attempts
+        self.window = window
+        self.max_keys = max_keys
+        self._failures: OrderedDict[str, tuple[float, int]] = OrderedDict()  # first, count
+
+    def blocked(self, key: str, now: float) -> float:
+        """Seconds until ``key`` may try again; 0 when it may now."""
+        entry = self._failures.get(key)
+        if entry is None:
+            return 0.0
+        first, count = entry
+        left = first + self.window - now
+        if left <= 0:
+            del self._failures[key]
+            return 0.0
+        return left if count >= self.attempts else 0.0
+
+    def failed(self, key: str, now: float) -> None:
+        first, count = self._failures.pop(key, (now, 0))
+        if now - first >= self.window:
+            first, count = now, 0
+        self._failures[key] = (first, count + 1)  # last: the most recent failure
+        while len(self._failures) > self.max_keys:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+
+__all__ = [
+    "HASHER_OPTIONS",
+    "NEEDS",
+    "AuditEntry",
+    "LoginLimiter",
+    "Role",
+    "User",
+    "UserStore",
+    "check_name",
+    "check_password",
+    "no_such_user",
+    "password_hasher",
+    "user_exists",
+]
