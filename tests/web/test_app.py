@@ -192,3 +192,36 @@ def test_next_never_leaves_the_site(console: tuple[Any, Clock]) -> None:
                 assert answer.headers["location"] == "/"
 
     run(go())
+
+
+def test_a_huge_name_is_cut_before_it_is_kept(console: tuple[Any, Clock]) -> None:
+    app, _ = console
+
+    async def go() -> None:
+        async with client(app) as http:
+            assert (await log_in(http, "x" * 5000, "whatever-pass")).status_code == 401
+
+    run(go())
+    entry = app.state.users.audit_log(1)[0]
+    assert entry.action == "login-failed" and entry.who == "x" * 64
+
+
+def test_single_sign_on_only_from_a_trusted_proxy(tmp_path: Path) -> None:
+    extra = (
+        f'[web]\ndatabase = "{tmp_path}/web.sqlite3"\nproxy_user_header = "X-Remote-User"\n'
+        'trusted_proxies = ["127.0.0.1"]\n'
+    )
+    settings = Settings.load(write_config(tmp_path, extra=extra))
+    users = UserStore(settings.get(WebSettings).database_path)
+    users.add("vera", PASSWORDS["vera"], Role.VIEWER)
+    app = create_app(settings, users=users, now=lambda: NOW)
+
+    async def ask(peer: str, headers: dict[str, str]) -> int:
+        transport = httpx.ASGITransport(app=app, client=(peer, 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            return (await http.get("/api/calls", headers=headers)).status_code
+
+    sso = {"X-Remote-User": "vera", "X-Forwarded-For": "10.1.2.3"}
+    assert run(ask("127.0.0.1", sso)) == 200
+    assert run(ask("10.9.9.9", sso)) == 401  # anyone else sending the header is ignored
+    assert run(ask("127.0.0.1", {"X-Remote-User": "nobody"})) == 401

@@ -106,7 +106,8 @@ async def login(request: Request) -> Response:
     """Check the form, rate-limited per name and per address; every attempt is audited."""
     state = request.app.state
     form = await request.form()
-    name, password = str(form.get("user", "")), str(form.get("password", ""))
+    # A name longer than any user's is cut: it goes into the audit log and the limiter's keys.
+    name, password = str(form.get("user", ""))[:64], str(form.get("password", ""))
     address, now = client_address(request), state.clock()
     target = safe_next(form.get("next"))
     if not await csrf_ok(request):  # login CSRF: a page elsewhere logging you in as someone

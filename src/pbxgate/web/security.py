@@ -68,8 +68,8 @@ def current_user(request: Request) -> User | None:
 def proxy_user(request: Request) -> User | None:
     """The user a trusted reverse proxy names in ``[web] proxy_user_header`` (SSO)."""
     header = request.app.state.settings.proxy_user_header
-    client = request.client.host if request.client else ""
-    if not header or client not in request.app.state.settings.trusted_proxies:
+    peer = request.client.host if request.client else ""  # the proxy itself, never forwarded
+    if not header or peer not in request.app.state.settings.trusted_proxies:
         return None
     name = request.headers.get(header)
     return request.app.state.users.get(name) if name else None
@@ -108,7 +108,13 @@ def _refuse(api: bool, message: str) -> Response:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else ""
+    """The user's address: the peer's, or, when the peer is a trusted reverse proxy, the last
+    address its X-Forwarded-For names (the one it saw)."""
+    peer = request.client.host if request.client else ""
+    forwarded = request.headers.get("x-forwarded-for", "")
+    if forwarded and peer in request.app.state.settings.trusted_proxies:
+        return forwarded.split(",")[-1].strip()
+    return peer
 
 
 def safe_next(target: Any) -> str:
