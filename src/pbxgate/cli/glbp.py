@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -182,16 +183,20 @@ CONTROL_OPTION = click.option(
 )
 
 
+def ledger_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--ledger",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default="/run/pbxgate/glbp.ledger",
+        show_default=True,
+        help=text,
+    )
+
+
 @glbp.command("run")
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @CONTROL_OPTION
-@click.option(
-    "--ledger",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="/run/pbxgate/glbp.ledger",
-    show_default=True,
-    help="Where the daemon records what it changes on the host, to undo it after a crash.",
-)
+@ledger_option("Where the daemon records what it changes on the host, to undo it after a crash.")
 @click.option(SKIP_OPTION, is_flag=True, help="Skip configuration lines pbxgate does not model.")
 @click.option("--debug-log", is_flag=True, help="Also log virtual MAC and socket details.")
 def run_cmd(config: Path, control: Path, ledger: Path, skip_unknown: bool, debug_log: bool) -> None:
@@ -221,13 +226,7 @@ def run_cmd(config: Path, control: Path, ledger: Path, skip_unknown: bool, debug
 
 
 @glbp.command("cleanup")
-@click.option(
-    "--ledger",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="/run/pbxgate/glbp.ledger",
-    show_default=True,
-    help="The ledger of the daemon to clean up after.",
-)
+@ledger_option("The ledger of the daemon to clean up after.")
 def cleanup_cmd(ledger: Path) -> None:
     """Undo what a GLBP daemon that was killed left on the host: its virtual-MAC
     interfaces and the sysctls it changed (systemd runs this as ExecStopPost).

@@ -126,6 +126,19 @@ class Daemon:
         }
 
 
+def tshark(pcap: Path, *args: str) -> list[str]:
+    """The lines tshark prints reading ``pcap`` with ``args``."""
+    argv = ["tshark", "-r", str(pcap), *args]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60)
+    return done.stdout.splitlines()
+
+
+def assert_no_expert_errors(pcap: Path) -> None:
+    """Wireshark's expert info finds nothing malformed and no error in ``pcap``."""
+    expert = "\n".join(tshark(pcap, "-q", "-z", "expert,warn"))
+    assert "Malformed" not in expert and "Error" not in expert, expert
+
+
 def start_all(lab: Lab, texts: dict[str, str]) -> dict[str, Daemon]:
     return {name: Daemon(lab, name, text).start() for name, text in texts.items()}
 
@@ -194,9 +207,11 @@ __all__ = [
     "PBXGATE",
     "VIP",
     "Daemon",
+    "assert_no_expert_errors",
     "config",
     "live_roles",
     "same_roles",
     "simulated_roles",
     "start_all",
+    "tshark",
 ]

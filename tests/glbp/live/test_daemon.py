@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,11 +20,13 @@ from tests.glbp.live.daemons import (
     PBXGATE,
     VIP,
     Daemon,
+    assert_no_expert_errors,
     config,
     live_roles,
     same_roles,
     simulated_roles,
     start_all,
+    tshark,
 )
 from tests.glbp.live.netns import INTERNET, Lab, wait_for
 
@@ -96,26 +98,13 @@ def test_three_routers_share_the_gateway(lab: Lab) -> None:
     same_roles(daemons, simulated_roles(lab, _texts(daemons)))
 
 
-def _wireshark_reads_every_frame(pcap: object) -> None:
+def _wireshark_reads_every_frame(pcap: Path) -> None:
     fields = ["-T", "fields", "-e", "udp.srcport", "-e", "_ws.col.Protocol", "-e", "ip.ttl"]
-    out = subprocess.run(
-        ["tshark", "-r", str(pcap), "-Y", "udp.port == 3222", *fields],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.splitlines()
+    out = tshark(pcap, "-Y", "udp.port == 3222", *fields)
     assert len(out) >= 10, "too few GLBP frames captured"
     assert {line.split("\t")[1] for line in out} == {"GLBP"}
     assert {line.split("\t")[2] for line in out} == {"255"}
-    expert = subprocess.run(
-        ["tshark", "-r", str(pcap), "-q", "-z", "expert,warn"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    assert "Malformed" not in expert and "Error" not in expert, expert
+    assert_no_expert_errors(pcap)
 
 
 def test_a_dead_forwarder_moves_within_the_hold_time(lab: Lab) -> None:

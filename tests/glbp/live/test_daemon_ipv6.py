@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
-from tests.glbp.live.daemons import FAST, Daemon, start_all
+from tests.glbp.live.daemons import FAST, Daemon, assert_no_expert_errors, start_all, tshark
 from tests.glbp.live.netns import Lab, wait_for
 
 VIP6 = "fe80::1:254"
@@ -107,49 +106,18 @@ def _wireshark_reads(pcap: Path) -> None:
     """Every hello to ff02::66 decodes as GLBP with the IPv6 virtual address; every
     advertisement for it is a valid solicited NA naming a vMAC; no expert errors."""
     fields = ["-T", "fields", "-e", "ipv6.dst", "-e", "ipv6.hlim", "-e", "glbp.hello.virtualipv6"]
-    hellos = subprocess.run(
-        ["tshark", "-r", str(pcap), "-Y", "udp.port == 3222", *fields],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.splitlines()
+    hellos = tshark(pcap, "-Y", "udp.port == 3222", *fields)
     assert len(hellos) >= 5
     assert {line.split("\t")[1] for line in hellos} == {"255"}
     assert any(line.split("\t") == ["ff02::66", "255", VIP6] for line in hellos), hellos[:3]
-    nas = subprocess.run(
-        [
-            "tshark",
-            "-r",
-            str(pcap),
-            "-Y",
-            "icmpv6.type == 136 && icmpv6.nd.na.target_address == " + VIP6,
-            "-T",
-            "fields",
-            "-e",
-            "icmpv6.opt.linkaddr",
-            "-e",
-            "icmpv6.checksum.status",
-            "-e",
-            "icmpv6.nd.na.flag.s",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.splitlines()
+    na = f"icmpv6.type == 136 && icmpv6.nd.na.target_address == {VIP6}"
+    nas = tshark(pcap, "-Y", na, "-T", "fields", "-e", "icmpv6.opt.linkaddr", "-e",
+                 "icmpv6.checksum.status", "-e", "icmpv6.nd.na.flag.s")  # fmt: skip
     assert len(nas) >= 2, nas
     for line in nas:
         mac, checksum, solicited = line.split("\t")
         assert mac.startswith("00:07:b4:00:02:0") and checksum == "1" and solicited == "1"
-    expert = subprocess.run(
-        ["tshark", "-r", str(pcap), "-q", "-z", "expert,warn"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    assert "Malformed" not in expert and "Error" not in expert, expert
+    assert_no_expert_errors(pcap)
 
 
 def _vmac_has_no_address_of_its_own(lab: Lab, daemon: Daemon) -> None:

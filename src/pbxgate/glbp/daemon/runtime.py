@@ -28,9 +28,10 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address
+from typing import Any
 
 from pbxgate.glbp import wire
 from pbxgate.glbp.config import GlbpGroupConfig, InterfaceConfig, RouterConfig, TrackConfig
@@ -61,7 +62,6 @@ from pbxgate.glbp.engine.codec import decode_message
 from pbxgate.glbp.engine.names import mac_bytes
 from pbxgate.glbp.engine.views import snapshot
 from pbxgate.glbp.ios import IosState
-from pbxgate.glbp.ios.names import HOST_INTERFACES
 from pbxgate.glbp.show import TrackStatus, debug_packet, show_glbp, show_track, track_log
 
 log = logging.getLogger("pbxgate.glbp")
@@ -98,6 +98,9 @@ class Lan:
 
 def is_ipv6(group: GlbpGroupConfig) -> bool:
     return isinstance(group.virtual_ip, IPv6Address)
+
+
+Request = arp.ArpPacket | nd.NdPacket  # a host's question for an address, and our answer
 
 
 @dataclass
@@ -158,7 +161,7 @@ class Daemon:
         self._reload_pending = False
         self._routes_due: asyncio.TimerHandle | None = None
         self._bad_auth: dict[str, tuple[float, int]] = {}  # source -> (last logged, unlogged)
-        self._vmac_errors: dict[str, str] = {}
+        self._vmac_error: str | None = None  # the last reconcile failure, logged once
         self._background: set[asyncio.Task[None]] = set()
         # Configuration changes (console, SIGHUP, start) one at a time.
         self.config_lock = asyncio.Lock()
@@ -186,7 +189,6 @@ class Daemon:
             await host.undo()
         self.links = await host.links()
         self.routes = await host.routes()
-        HOST_INTERFACES.set(frozenset(self.links))
         tasks = [
             asyncio.create_task(self._watch_links(), name="netlink events"),
             asyncio.create_task(self._vmac_task(), name="virtual MACs"),
@@ -408,41 +410,55 @@ class Daemon:
                 yield frame
 
     def _on_arp(self, lan: Lan) -> None:
-        assert lan.arp is not None
-        for frame in self._frames(lan, lan.arp):
-            try:
-                request = arp.decode(frame)
-            except arp.ArpError:
-                continue
-            engine = self._avg_for(lan, request.tpa)
-            if engine is None or not arp.asks_for(request, request.tpa):
-                continue
-            if request.eth_dst != arp.BROADCAST:
-                continue  # a host re-checking its vMAC: that forwarder answers (_on_vmac_frame)
-            vmac = engine.arp_request(_colon(request.sha), self.now())
-            if vmac is not None:
-                answer = arp.reply(request, mac_bytes(vmac), mac_bytes(lan.link.mac))
-                self._send_frame(lan, lan.arp, answer.encode())
+        self._answer_as_avg(lan, lan.arp, ipv6=False)
 
     def _on_nd(self, lan: Lan) -> None:
-        assert lan.nd is not None
-        for frame in self._frames(lan, lan.nd):
-            try:
-                request = nd.decode(frame)
-            except nd.NdError:
+        self._answer_as_avg(lan, lan.nd, ipv6=True)
+
+    def _answer_as_avg(self, lan: Lan, sock: socket.socket | None, *, ipv6: bool) -> None:
+        """Requests sent to everyone (a broadcast ARP, a multicast solicitation) for a virtual
+        IP get the vMAC the AVG's balancing chooses. A unicast one is a host re-checking its
+        vMAC: that forwarder answers it (:meth:`_on_vmac_frame`)."""
+        assert sock is not None
+        for request, target, host in self._requests(lan, sock, ipv6=ipv6):
+            engine = self._avg_for(lan, target)
+            if engine is None or not request.eth_dst[0] & 1:
                 continue
-            engine = self._avg_for(lan, request.target)
-            if engine is None or not nd.asks_for(request, request.target):
-                continue
-            if not request.eth_dst[0] & 1:
-                continue  # unicast: a host re-checking its vMAC, that forwarder answers
-            host = request.lladdr or request.eth_src
             vmac = engine.arp_request(_colon(host), self.now())
             if vmac is not None:
-                answer = nd.advertisement(
-                    replace(request, eth_src=host), mac_bytes(vmac), mac_bytes(lan.link.mac)
-                )
-                self._send_frame(lan, lan.nd, answer.encode())
+                self._answer(lan, sock, request, host, mac_bytes(vmac), mac_bytes(lan.link.mac))
+
+    def _requests(
+        self, lan: Lan, sock: socket.socket, *, ipv6: bool
+    ) -> Iterator[tuple[Request, IPv4Address | IPv6Address, bytes]]:
+        """Hosts' requests waiting on an ARP or ND packet socket: each with the address it
+        asks for and the host's MAC. Frames that are not such requests are dropped."""
+        for frame in self._frames(lan, sock):
+            try:
+                request: Request = nd.decode(frame) if ipv6 else arp.decode(frame)
+            except ValueError:  # arp.ArpError, nd.NdError
+                continue
+            if isinstance(request, nd.NdPacket):
+                if nd.asks_for(request, request.target):
+                    yield request, request.target, request.lladdr or request.eth_src
+            elif arp.asks_for(request, request.tpa):
+                yield request, request.tpa, request.sha
+
+    def _answer(
+        self,
+        lan: Lan,
+        sock: socket.socket,
+        request: Request,
+        host: bytes,
+        vmac: bytes,
+        source: bytes,
+    ) -> None:
+        """Tell ``host`` that what ``request`` asks for is at ``vmac``, sent from ``source``."""
+        if isinstance(request, nd.NdPacket):
+            packet: Request = nd.advertisement(replace(request, eth_src=host), vmac, source)
+        else:
+            packet = arp.reply(request, vmac, source)
+        self._send_frame(lan, sock, packet.encode())
 
     def _avg_for(self, lan: Lan, address: IPv4Address | IPv6Address) -> GlbpEngine | None:
         """The engine whose virtual IP ``address`` is (it answers only while it is AVG)."""
@@ -562,13 +578,14 @@ class Daemon:
                 await self._apply_vmacs()
             except Exception as exc:  # the task must outlive any failure: retried in 1 s
                 text = str(exc) if isinstance(exc, HostError) else repr(exc)
-                if self._vmac_errors.get("last") != text:  # the same failure is logged once
+                if self._vmac_error != text:  # the same failure is logged once
                     log.error("virtual MACs: %s (retrying every second)", text)
-                    self._vmac_errors["last"] = text
+                    self._vmac_error = text
                 await asyncio.sleep(1)
                 self._reconcile.set()
             else:
-                if self._vmac_errors.pop("last", None) is not None:
+                if self._vmac_error is not None:
+                    self._vmac_error = None
                     log.info("virtual MACs: all in place again")
 
     async def _apply_vmacs(self) -> None:
@@ -624,23 +641,10 @@ class Daemon:
         if entry.sock is None:
             return
         raw, vip = mac_bytes(entry.vmac), entry.engine.virtual_ip
-        for frame in self._frames(entry.lan, entry.sock):
-            if isinstance(vip, IPv6Address):
-                try:
-                    request = nd.decode(frame)
-                except nd.NdError:
-                    continue
-                if request.eth_dst == raw and nd.asks_for(request, vip):
-                    host = request.lladdr or request.eth_src
-                    answer = nd.advertisement(replace(request, eth_src=host), raw, raw)
-                    self._send_frame(entry.lan, entry.sock, answer.encode())
-            elif isinstance(vip, IPv4Address):
-                try:
-                    ask = arp.decode(frame)
-                except arp.ArpError:
-                    continue
-                if ask.eth_dst == raw and arp.asks_for(ask, vip):
-                    self._send_frame(entry.lan, entry.sock, arp.reply(ask, raw, raw).encode())
+        ipv6 = isinstance(vip, IPv6Address)
+        for request, target, host in self._requests(entry.lan, entry.sock, ipv6=ipv6):
+            if request.eth_dst == raw and target == vip:
+                self._answer(entry.lan, entry.sock, request, host, raw, raw)
 
     # -- links and tracks ------------------------------------------------------------------
 
@@ -688,6 +692,12 @@ class Daemon:
         assert self._loop is not None
         self._routes_due = self._loop.call_later(ROUTE_SETTLE, self._read_routes)
 
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, kept referenced until it is done."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _read_routes(self) -> None:
         self._routes_due = None
 
@@ -700,9 +710,7 @@ class Daemon:
                 return
             self._push_tracks()
 
-        task = asyncio.get_running_loop().create_task(read())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(read())
 
     def _push_tracks(self) -> None:
         """Interface and track states into every engine (as the simulator's _refresh)."""
@@ -751,9 +759,7 @@ class Daemon:
         self.ios.config = config
         self.ios.startup = config
         log.info("%%SYS-5-CONFIG_I: Configured from %s", "file on SIGHUP")
-        task = asyncio.get_running_loop().create_task(self._apply_reloaded(old))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(self._apply_reloaded(old))
 
     async def _apply_reloaded(self, old: RouterConfig) -> None:
         try:

@@ -34,14 +34,25 @@ def _mreqn(group: IPv4Address, local: IPv4Address, index: int) -> bytes:
     return struct.pack("4s4si", group.packed, local.packed, index)
 
 
-def glbp_socket(ifname: str, index: int, local: IPv4Address) -> socket.socket:
-    """A non-blocking UDP socket for GLBP on ``ifname`` (joined to 224.0.0.102)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def _device_socket(family: int, ifname: str) -> socket.socket:
+    """A UDP socket of ``family`` bound to ``ifname`` (so each interface has its own on port
+    3222), with room for a burst of hellos."""
+    sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, _SO_BINDTODEVICE, ifname.encode())
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
-        sock.bind(("0.0.0.0", GLBP_PORT))  # noqa: S104  (bound to the device above)
+    except OSError as exc:
+        sock.close()
+        raise HostError(f"cannot open a GLBP socket on {ifname}: {exc}") from exc
+    return sock
+
+
+def glbp_socket(ifname: str, index: int, local: IPv4Address) -> socket.socket:
+    """A non-blocking UDP socket for GLBP on ``ifname`` (joined to 224.0.0.102)."""
+    sock = _device_socket(socket.AF_INET, ifname)
+    try:
+        sock.bind(("0.0.0.0", GLBP_PORT))  # noqa: S104  (bound to the device)
         sock.setsockopt(
             socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, _mreqn(GLBP_GROUP, local, index)
         )
@@ -71,11 +82,8 @@ def join_group(sock: socket.socket, group: IPv6Address, index: int) -> None:
 def glbp6_socket(ifname: str, index: int, groups: Iterable[IPv6Address] = ()) -> socket.socket:
     """A non-blocking UDP socket for IPv6 GLBP on ``ifname``, joined to ff02::66 and to
     ``groups`` (see :func:`join_group`)."""
-    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock = _device_socket(socket.AF_INET6, ifname)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, _SO_BINDTODEVICE, ifname.encode())
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(("::", GLBP_PORT, 0, 0))
         for group in (GLBP_GROUP6, *groups):
