@@ -8,6 +8,7 @@ never from a CDN: the console works on a LAN without the internet.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -18,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pbxgate.cdr.report.i18n import label
@@ -27,11 +28,10 @@ from pbxgate.cdr.report.text import kpi_change, kpi_value
 from pbxgate.config import Settings
 from pbxgate.errors import PbxgateError
 from pbxgate.web import data
+from pbxgate.web.render import language, problem, render
 from pbxgate.web.security import (
     client_address,
     csrf_ok,
-    csrf_token,
-    current_user,
     requires,
     safe_next,
     signing_key,
@@ -40,55 +40,13 @@ from pbxgate.web.settings import WebSettings
 from pbxgate.web.users import LoginLimiter, Role, UserStore
 
 HERE = Path(__file__).parent
-TEXT = {
-    "ru": {
-        "today": "Сегодня", "calls": "Звонки", "logout": "Выйти", "login": "Вход",
-        "user": "Пользователь", "password": "Пароль", "enter": "Войти",
-        "bad_login": "Неверное имя или пароль", "blocked": "Слишком много попыток; подождите",
-        "stale": "Форма устарела; обновите страницу",
-        "filter": "Показать", "page": "Страница", "of": "из", "total": "всего",
-        "missed": "Пропущенные", "hourly": "Звонки по часам", "no_calls": "Звонков нет",
-    },
-    "en": {
-        "today": "Today", "calls": "Calls", "logout": "Log out", "login": "Log in",
-        "user": "User", "password": "Password", "enter": "Log in",
-        "bad_login": "Wrong name or password", "blocked": "Too many attempts; wait a while",
-        "stale": "The form is stale; reload the page",
-        "filter": "Show", "page": "Page", "of": "of", "total": "in all",
-        "missed": "Missed calls", "hourly": "Calls per hour", "no_calls": "No calls",
-    },
-}  # fmt: skip
-
-
-def language(request: Request) -> str:
-    """Russian or English, as the browser asks (Accept-Language), Russian by default."""
-    for part in request.headers.get("accept-language", "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("en"):
-            return "en"
-        if tag.startswith("ru"):
-            return "ru"
-    return "ru"
-
-
-def _render(request: Request, template: str, status: int = 200, **values: Any) -> Response:
-    env: Environment = request.app.state.templates
-    lang = language(request)
-    page = env.get_template(template).render(
-        t=TEXT[lang],
-        lang=lang,
-        user=current_user(request),
-        csrf=csrf_token(request),
-        path=request.url.path,
-        **values,
-    )
-    return HTMLResponse(page, status_code=status)
-
-
-def _problem(request: Request, exc: PbxgateError) -> Response:
-    if request.url.path.startswith("/api/"):
-        return JSONResponse({"error": str(exc)}, status_code=400)
-    return Response(str(exc), status_code=400, media_type="text/plain; charset=utf-8")
+# The page modules of pbxgate.web beyond Today and Calls, in menu order. Each has ROUTES; it
+# may have NAV (menu entries: path, word key, the role that sees it) and setup(app, settings).
+PAGES: tuple[str, ...] = ()
+NAV: list[tuple[str, str, Role]] = [
+    ("/today", "today", Role.VIEWER),
+    ("/calls", "calls", Role.VIEWER),
+]
 
 
 # -- pages -------------------------------------------------------------------------------
@@ -99,7 +57,7 @@ async def health(request: Request) -> Response:
 
 
 async def login_page(request: Request) -> Response:
-    return _render(request, "login.html", next=safe_next(request.query_params.get("next")))
+    return render(request, "login.html", next=safe_next(request.query_params.get("next")))
 
 
 async def login(request: Request) -> Response:
@@ -111,17 +69,17 @@ async def login(request: Request) -> Response:
     address, now = client_address(request), state.clock()
     target = safe_next(form.get("next"))
     if not await csrf_ok(request):  # login CSRF: a page elsewhere logging you in as someone
-        return _render(request, "login.html", 403, error="stale", next=target)
+        return render(request, "login.html", 403, error="stale", next=target)
     limiter: LoginLimiter = state.limiter
     if max(limiter.blocked(f"user:{name}", now), limiter.blocked(f"ip:{address}", now)) > 0:
         state.users.audit(name, "login-blocked", "", address)
-        return _render(request, "login.html", 429, error="blocked", next=target)
+        return render(request, "login.html", 429, error="blocked", next=target)
     user = await run_in_threadpool(state.users.verify, name, password)
     if user is None:
         limiter.failed(f"user:{name}", now)
         limiter.failed(f"ip:{address}", now)
         state.users.audit(name, "login-failed", "", address)
-        return _render(request, "login.html", 401, error="bad_login", next=target)
+        return render(request, "login.html", 401, error="bad_login", next=target)
     limiter.succeeded(f"user:{name}")
     request.session.clear()  # a new session: nothing from before the login carries over
     request.session["user"] = user.name
@@ -149,7 +107,7 @@ async def _today(request: Request) -> dict[str, Any]:
 
 @requires(Role.VIEWER)
 async def today_page(request: Request) -> Response:
-    return _render(request, "today.html", report=await _today(request))
+    return render(request, "today.html", report=await _today(request))
 
 
 @requires(Role.VIEWER)
@@ -169,8 +127,8 @@ async def calls_page(request: Request) -> Response:
     try:
         result = await _calls(request)
     except PbxgateError as exc:
-        return _problem(request, exc)
-    return _render(request, "calls.html", result=result, query=dict(request.query_params))
+        return problem(request, exc)
+    return render(request, "calls.html", result=result, query=dict(request.query_params))
 
 
 @requires(Role.VIEWER)
@@ -178,7 +136,7 @@ async def calls_api(request: Request) -> Response:
     try:
         return JSONResponse(await _calls(request))
     except PbxgateError as exc:
-        return _problem(request, exc)
+        return problem(request, exc)
 
 
 # -- the application ---------------------------------------------------------------------
@@ -213,7 +171,7 @@ def create_app(
             https_only=secure,
         )
     ]
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/health", health),
         Route("/login", login_page, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
@@ -223,8 +181,11 @@ def create_app(
         Route("/api/today", today_api),
         Route("/calls", calls_page),
         Route("/api/calls", calls_api),
-        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
+    pages = [importlib.import_module(f"pbxgate.web.{name}") for name in PAGES]
+    for page in pages:
+        routes.extend(page.ROUTES)
+    routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
     app = Starlette(routes=routes, middleware=middleware)
     app.state.settings = web
     app.state.settings_all = settings
@@ -236,9 +197,13 @@ def create_app(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(["html"]),
     )
+    menu = [*NAV, *(item for page in pages for item in getattr(page, "NAV", ()))]
     app.state.templates.globals.update(
-        pager=pager, kpi_value=kpi_value, kpi_change=kpi_change, label=label
+        pager=pager, kpi_value=kpi_value, kpi_change=kpi_change, label=label, menu=menu
     )
+    for page in pages:
+        if hasattr(page, "setup"):
+            page.setup(app, settings)
     return app
 
 

@@ -96,6 +96,7 @@ def requires(role: Role) -> Callable[[Endpoint], Endpoint]:
 
         guarded.__name__ = endpoint.__name__
         guarded.__doc__ = endpoint.__doc__
+        guarded.role = role  # type: ignore[attr-defined]  # read by the authorisation tests
         return guarded
 
     return wrap
