@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test install lint typecheck pytest demo e2e
+.PHONY: test install lint typecheck pytest demo e2e screenshots
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -34,3 +34,8 @@ demo: install
 e2e: install
 	tests/asterisk/build.sh
 	$(VENV)/bin/pytest -m asterisk tests/asterisk $(PYTEST_ARGS)
+
+# The web console's pictures in docs/ and the README: the browser tests (Debian's chromium) save
+# their screenshots there.
+screenshots: install
+	PBXGATE_TEST_SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest -q -p no:randomly tests/web/browser

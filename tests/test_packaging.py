@@ -39,6 +39,11 @@ def test_the_wheel_carries_what_runs(wheel: Path) -> None:
     assert "pbxgate_agi.py" in names  # pbxgate-agi's entry point
     assert "pbxgate/py.typed" in names
     assert any(n.startswith("pbxgate/cdr/report/templates/") and n.endswith(".j2") for n in names)
+    # the web console's pages, scripts and styles come with the package (never from a CDN)
+    shipped = Path(__file__).parent.parent / "src" / "pbxgate" / "web"
+    for folder in ("templates", "static"):
+        for file in (shipped / folder).iterdir():
+            assert f"pbxgate/web/{folder}/{file.name}" in names
     meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
     text = zipfile.ZipFile(wheel).read(meta).decode()
     for extra in ("report", "postgresql", "fast", "mysqlclient", "all"):

@@ -25,6 +25,13 @@ def test_nothing_without_login_but_health(console: tuple[Any, Clock]) -> None:
             assert (await http.get("/health")).json() == {"status": "ok"}
             page = await http.get("/today")
             assert page.status_code == 303 and page.headers["location"] == "/login?next=/today"
+            shared = await http.get("/calls?direction=inbound&src=8499%2A")  # a shared link
+            assert (
+                shared.headers["location"]
+                == "/login?next=/calls%3Fdirection%3Dinbound%26src%3D8499%252A"
+            )
+            login = await http.get(shared.headers["location"])
+            assert 'name="next" value="/calls?direction=inbound&amp;src=8499%2A"' in login.text
             for path in ("/api/today", "/api/calls"):
                 answer = await http.get(path)
                 assert answer.status_code == 401 and answer.json() == {"error": "log in first"}

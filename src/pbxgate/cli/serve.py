@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
+from typing import TYPE_CHECKING
 
 import click
 
 from pbxgate.cli.context import AppContext, pass_app
+
+if TYPE_CHECKING:
+    from pbxgate.ami.live import LiveHub
+    from pbxgate.config import Settings
+    from pbxgate.web.settings import WebSettings
 
 
 @click.command()
@@ -21,8 +28,9 @@ from pbxgate.cli.context import AppContext, pass_app
 def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
     """Run pbxgate's service: FastAGI for AGI(agi://…) and the notification worker.
 
-    Stops cleanly on SIGTERM or Ctrl-C: open AGI sessions finish (up to [agi] drain_timeout
-    seconds), then the worker stops.
+    With [web] enabled = true it serves the web console too ([web] listen), its Live page
+    showing each call the moment FastAGI or the manager sees it. Stops cleanly on SIGTERM or
+    Ctrl-C: open AGI sessions finish (up to [agi] drain_timeout seconds), then the worker stops.
 
     \b
     Example:
@@ -32,9 +40,11 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
     from pbxgate.agi.runner import loop_factory, parse_listen, run_service  # noqa: PLC0415
     from pbxgate.agi.settings import AgiSettings  # noqa: PLC0415
     from pbxgate.cdr.report.schedule import schedules_task  # noqa: PLC0415
+    from pbxgate.web.settings import WebSettings  # noqa: PLC0415
 
     address = parse_listen(listen) if listen else None
     settings = app.settings
+    console = _console_socket(settings.get(WebSettings))
 
     def ready(bound: tuple[str, int]) -> None:
         worker = "without a worker" if no_worker else "with the delivery worker"
@@ -42,6 +52,10 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
         click.echo(
             f"pbxgate serve: FastAGI on {bound[0]}:{bound[1]}, {worker} ({loop} loop)", err=True
         )
+        if console is not None:
+            from pbxgate.web.embedded import address as web_address  # noqa: PLC0415
+
+            click.echo(f"pbxgate serve: web console on http://{web_address(console)}/", err=True)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -49,10 +63,18 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         reports = schedules_task(settings, stop)  # None unless [report.schedules] are set
-        if no_worker:
-            stats = await run_service(settings, stop, listen=address, on_ready=ready, worker=None)
-        else:
-            stats = await run_service(settings, stop, listen=address, on_ready=ready)
+        live, web = _console_task(settings, stop, console)
+        try:
+            if no_worker:
+                stats = await run_service(
+                    settings, stop, listen=address, on_ready=ready, worker=None, live=live
+                )
+            else:
+                stats = await run_service(settings, stop, listen=address, on_ready=ready, live=live)
+        finally:
+            if web is not None:
+                stop.set()  # the service stopped (or never started): the console with it
+                await web
         if reports is not None:
             await reports
         click.echo(
@@ -63,3 +85,28 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
 
     with asyncio.Runner(loop_factory=loop_factory(settings.get(AgiSettings))) as runner:
         runner.run(main())
+
+
+def _console_socket(web: WebSettings) -> socket.socket | None:
+    """The web console's listening socket, with [web] enabled (bound before the service
+    starts: a port in use is one line)."""
+    if not web.enabled:
+        return None
+    from pbxgate.web.embedded import bind  # noqa: PLC0415
+
+    return bind(web.listen)
+
+
+def _console_task(
+    settings: Settings, stop: asyncio.Event, sock: socket.socket | None
+) -> tuple[LiveHub | None, asyncio.Future[None] | None]:
+    """The live calls hub for the manager's follower (with [ami] enabled) and the console's
+    task, both None without a console."""
+    if sock is None:
+        return None, None
+    from pbxgate.ami.live import LiveHub  # noqa: PLC0415
+    from pbxgate.ami.settings import AmiSettings  # noqa: PLC0415
+    from pbxgate.web.embedded import run_console  # noqa: PLC0415
+
+    live = LiveHub() if settings.get(AmiSettings).enabled else None
+    return live, asyncio.ensure_future(run_console(settings, stop, sock, live))

@@ -24,8 +24,14 @@ ROLES = ("viewer", "listener", "admin")
 
 @click.group(invoke_without_command=True)
 @click.option("--listen", help="host:port to serve on (default: [web] listen, 127.0.0.1:8080).")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Serve a week of generated calls from a new temporary folder, removed at exit; "
+    "prints the demo user's password.",
+)
 @click.pass_context
-def web(ctx: click.Context, listen: str | None) -> None:
+def web(ctx: click.Context, listen: str | None, demo: bool) -> None:
     """The web console: today's calls, the call list, for named users, in a browser.
 
     `pbxgate web` serves it ([web] listen, 127.0.0.1:8080; put a TLS reverse proxy in front
@@ -37,10 +43,41 @@ def web(ctx: click.Context, listen: str | None) -> None:
     Examples:
       pbxgate web user add anna --role admin
       pbxgate web                                # then open http://127.0.0.1:8080
+      pbxgate web --demo                         # a first look, over generated calls
       pbxgate web audit --limit 20
+      pbxgate web token add grafana --label dashboards   # a script reads /api/ with it
     """
-    if ctx.invoked_subcommand is None:
+    if ctx.invoked_subcommand is None and demo:
+        _demo(listen or "127.0.0.1:8080")
+    elif ctx.invoked_subcommand is None:
         _serve(ctx.find_object(AppContext), listen)
+
+
+def _demo(listen: str) -> None:
+    import shutil  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from pbxgate.web.demo import make_demo  # noqa: PLC0415
+
+    def stopped(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)  # so that the folder below is removed on SIGTERM too
+
+    # uvicorn hands a SIGTERM it caught back to the handler it found once it has stopped
+    signal.signal(signal.SIGTERM, stopped)
+    folder = Path(tempfile.mkdtemp(prefix="pbxgate-demo-"))
+    try:
+        click.echo(f"pbxgate web --demo: generating a week of calls in {folder} ...", err=True)
+        demo = make_demo(folder, listen)
+        click.echo(
+            f"{demo.calls} calls, {demo.recordings} recordings; log in as {demo.user!r} with"
+            f" the password {demo.password} (made for this demo only)",
+            err=True,
+        )
+        _serve(AppContext(config_path=demo.config), listen)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _serve(app: AppContext | None, listen: str | None) -> None:
@@ -65,8 +102,10 @@ def _serve(app: AppContext | None, listen: str | None) -> None:
         host=host.strip("[]"),
         port=int(port),
         log_level="warning",
-        proxy_headers=True,
-        forwarded_allow_ips=",".join(web_settings.trusted_proxies),
+        # The console reads X-Forwarded-For itself, from [web] trusted_proxies only: uvicorn
+        # rewriting the peer's address would hide the proxy's own address, which is what
+        # decides whether the single sign-on header is believed.
+        proxy_headers=False,
     )
 
 
@@ -218,6 +257,90 @@ def user_list(app: AppContext, as_json: bool) -> None:
                    f"changed {u.changed:%Y-%m-%d %H:%M}")  # fmt: skip
     if not found and not as_json:
         click.echo("no users yet: add one with pbxgate web user add NAME --role admin", err=True)
+
+
+@web.group()
+def token() -> None:
+    """API tokens: let a script (a CRM, Grafana) read the console's /api/ as a user.
+
+    A token is sent as `Authorization: Bearer TOKEN`, works only for GET requests under /api/
+    and may do at most its --role (viewer unless given) and its user's role. It is printed
+    once, when made; only its SHA-256 is kept. Removing it, or its user, revokes it at once.
+    The console's /api page lists every endpoint; /api/openapi.json describes them (OpenAPI).
+
+    \b
+    Examples:
+      pbxgate web token add grafana --label dashboards
+      curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/today
+      pbxgate web token list
+      pbxgate web token remove 3
+    """
+
+
+@token.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True,
+              help="The most the token may do (never more than its user).")  # fmt: skip
+@click.option("--label", default="", help="What the token is for, e.g. grafana or crm.")
+@pass_app
+def token_add(app: AppContext, name: str, role: str, label: str) -> None:
+    """Make an API token for user NAME and print it (once: it is not kept).
+
+    \b
+    Example:
+      pbxgate web token add grafana --label dashboards > grafana.token
+    """
+    from pbxgate.web.users import Role  # noqa: PLC0415
+
+    with _store(app) as store:
+        made, secret = store.add_token(name, Role(role), label)
+        detail = f"#{made.id} for {name} as {role}" + (f" ({made.label})" if made.label else "")
+        store.audit(_operator(), "token-add", detail)
+    click.echo(secret)
+    click.echo(f"token #{made.id} for {name} as {role}: shown only now, keep it safe", err=True)
+
+
+@token.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per token.")
+@pass_app
+def token_list(app: AppContext, as_json: bool) -> None:
+    """The API tokens: number, user, role, label, when made and last used (never the secret).
+
+    \b
+    Example:
+      pbxgate web token list
+      #3   grafana          viewer    dashboards       added 2026-12-01 09:00  never used
+    """
+    with _store(app) as store:
+        found = store.tokens()
+    for t in found:
+        if as_json:
+            used = t.last_used.isoformat() if t.last_used else None
+            click.echo(json.dumps({"id": t.id, "user": t.user, "role": t.role.value,
+                                   "label": t.label, "created": t.created.isoformat(),
+                                   "last_used": used}, ensure_ascii=False))  # fmt: skip
+            continue
+        when = f"used {t.last_used:%Y-%m-%d %H:%M}" if t.last_used else "never used"
+        click.echo(f"#{t.id:<3} {t.user:<16} {t.role.value:<9} {t.label or '-':<16} "
+                   f"added {t.created:%Y-%m-%d %H:%M}  {when}")  # fmt: skip
+    if not found and not as_json:
+        click.echo("no API tokens: make one with pbxgate web token add NAME", err=True)
+
+
+@token.command("remove")
+@click.argument("token_id", metavar="ID", type=int)
+@pass_app
+def token_remove(app: AppContext, token_id: int) -> None:
+    """Revoke API token number ID (see `pbxgate web token list`); it stops working at once.
+
+    \b
+    Example:
+      pbxgate web token remove 3
+    """
+    with _store(app) as store:
+        gone = store.remove_token(token_id)
+        store.audit(_operator(), "token-remove", f"#{gone.id} of {gone.user}")
+    click.echo(f"removed token #{gone.id} of {gone.user}")
 
 
 @web.command("audit")

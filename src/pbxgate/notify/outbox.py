@@ -213,6 +213,21 @@ class DeadLetter:
     updated_at: float
 
 
+@dataclass(frozen=True)
+class DeliveryRow:
+    """One delivery as :meth:`Outbox.recent` lists it (the web console's pages)."""
+
+    id: int
+    event_id: str
+    kind: str
+    channel: str
+    recipient: str
+    state: str
+    attempts: int
+    last_error: str
+    updated_at: float
+
+
 def _retried(method: Callable[P, R]) -> Callable[P, R]:
     """Run a write again when the database gave its transaction up for another's (a deadlock
     between two nodes): a few times, a few milliseconds apart."""
@@ -879,6 +894,22 @@ class Outbox:
             for r in self._query(sql, params)
         ]
 
+    def recent(self, limit: int = 50, after: int = 0) -> list[DeliveryRow]:
+        """The latest deliveries, newest first; with ``after``, only those planned after the
+        delivery of that id (a follower's cursor: ids only grow)."""
+        rows = self._query(
+            "SELECT d.id, d.event_id, e.kind, d.channel, d.recipient, d.state, d.attempts,"
+            " d.last_error, d.updated_at FROM deliveries d"
+            " JOIN events e ON e.event_id = d.event_id"
+            " WHERE d.id > ? ORDER BY d.id DESC LIMIT ?",
+            (after, limit),
+        )
+        return [
+            DeliveryRow(int(str(r[0])), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]),
+                        int(str(r[6])), str(r[7]), float(str(r[8])))
+            for r in rows
+        ]  # fmt: skip
+
     def purge(self, *, sent_before: float | None, dead: bool, channel: str | None = None) -> int:
         """Delete sent deliveries older than ``sent_before`` and, with ``dead``, dead letters."""
         clauses: list[str] = []
@@ -928,6 +959,7 @@ __all__ = [
     "ChannelStatus",
     "DeadLetter",
     "Delivery",
+    "DeliveryRow",
     "Outbox",
     "Plan",
     "State",

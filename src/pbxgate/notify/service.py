@@ -8,7 +8,9 @@ starts fast and returns control to the dialplan at once. ``run_worker`` runs ins
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from pbxgate.cdr.numbers import InternalRule
@@ -69,6 +71,21 @@ def wake_workers() -> None:
             loop.call_soon_threadsafe(wake.set)
 
 
+@contextlib.contextmanager
+def woken(wake: asyncio.Event) -> Iterator[None]:
+    """While the block runs, set ``wake`` (on the running loop) whenever this process stores
+    something new in the outbox, as the workers are woken (the web console's live page inside
+    ``pbxgate serve`` follows the outbox so)."""
+    import asyncio  # noqa: PLC0415 - keep accept()'s imports lean
+
+    entry = (asyncio.get_running_loop(), wake)
+    _wakers.add(entry)
+    try:
+        yield
+    finally:
+        _wakers.discard(entry)
+
+
 def accept(settings: Settings, event: CallEvent) -> bool:
     """Commit ``event`` to the outbox unless the caller is internal.
 
@@ -122,4 +139,5 @@ __all__ = [
     "outbox_for",
     "run_worker",
     "wake_workers",
+    "woken",
 ]

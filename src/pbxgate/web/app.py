@@ -26,9 +26,9 @@ from starlette.staticfiles import StaticFiles
 from pbxgate.cdr.report.i18n import label
 from pbxgate.cdr.report.text import kpi_change, kpi_value
 from pbxgate.config import Settings
-from pbxgate.errors import PbxgateError
 from pbxgate.web import data
-from pbxgate.web.render import language, problem, render
+from pbxgate.web.charts import stacked_bars
+from pbxgate.web.render import language, render
 from pbxgate.web.security import (
     client_address,
     csrf_ok,
@@ -40,12 +40,23 @@ from pbxgate.web.settings import WebSettings
 from pbxgate.web.users import LoginLimiter, Role, UserStore
 
 HERE = Path(__file__).parent
-# The page modules of pbxgate.web beyond Today and Calls, in menu order. Each has ROUTES; it
+# The page modules of pbxgate.web beyond Today, in menu order. Each has ROUTES; it
 # may have NAV (menu entries: path, word key, the role that sees it) and setup(app, settings).
-PAGES: tuple[str, ...] = ()
+PAGES: tuple[str, ...] = (
+    "calls",
+    "missed",
+    "recordings",
+    "live",
+    "notifications",
+    "reports",
+    "glbp",
+    "openapi",
+)
+# Query parameters of the API endpoints here, for /api/openapi.json (see openapi.py); the
+# Calls page's are in calls.py.
+API_PARAMETERS: dict[str, dict[str, str]] = {}
 NAV: list[tuple[str, str, Role]] = [
     ("/today", "today", Role.VIEWER),
-    ("/calls", "calls", Role.VIEWER),
 ]
 
 
@@ -112,31 +123,9 @@ async def today_page(request: Request) -> Response:
 
 @requires(Role.VIEWER)
 async def today_api(request: Request) -> Response:
+    """Today so far against yesterday: the report's KPIs, calls per hour by outcome, the missed
+    calls with their call-back state (the Today page's data)."""
     return JSONResponse(await _today(request))
-
-
-async def _calls(request: Request) -> dict[str, Any]:
-    settings: Settings = request.app.state.settings_all
-    query = {k: v for k, v in request.query_params.items() if k in data.CALL_QUERY}
-    now = request.app.state.now()
-    return await run_in_threadpool(data.calls, settings, query, now)
-
-
-@requires(Role.VIEWER)
-async def calls_page(request: Request) -> Response:
-    try:
-        result = await _calls(request)
-    except PbxgateError as exc:
-        return problem(request, exc)
-    return render(request, "calls.html", result=result, query=dict(request.query_params))
-
-
-@requires(Role.VIEWER)
-async def calls_api(request: Request) -> Response:
-    try:
-        return JSONResponse(await _calls(request))
-    except PbxgateError as exc:
-        return problem(request, exc)
 
 
 # -- the application ---------------------------------------------------------------------
@@ -179,8 +168,6 @@ def create_app(
         Route("/", home),
         Route("/today", today_page),
         Route("/api/today", today_api),
-        Route("/calls", calls_page),
-        Route("/api/calls", calls_api),
     ]
     pages = [importlib.import_module(f"pbxgate.web.{name}") for name in PAGES]
     for page in pages:
@@ -199,7 +186,13 @@ def create_app(
     )
     menu = [*NAV, *(item for page in pages for item in getattr(page, "NAV", ()))]
     app.state.templates.globals.update(
-        pager=pager, kpi_value=kpi_value, kpi_change=kpi_change, label=label, menu=menu
+        pager=pager,
+        kpi_value=kpi_value,
+        kpi_change=kpi_change,
+        label=label,
+        menu=menu,
+        stacked_bars=stacked_bars,
+        hour_label=lambda row: f"{row['hour']:02d}:00",
     )
     for page in pages:
         if hasattr(page, "setup"):

@@ -3,21 +3,36 @@ rendered from the same dict (datasette's habit). Nothing here knows about HTTP."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from pbxgate.cdr.settings import CdrSettings
-from pbxgate.cdr.window import now_in, resolve_window, zone
+from pbxgate.cdr.window import Window, now_in, resolve_window, zone
 from pbxgate.config import Settings
 from pbxgate.errors import InputError
 
+if TYPE_CHECKING:
+    from pbxgate.cdr.callindex import CallIndex
+    from pbxgate.cdr.calllist import CallQuery
+
 PER_PAGE = 50
 MAX_PER_PAGE = 500
+MAX_DAYS = 366  # the longest window the Calls page lists
+PERIODS = ("today", "yesterday", "week", "month")
 DIRECTIONS = ("inbound", "outbound", "internal")
-NUMBER_FIELDS = ("src", "dst", "did")
+NUMBER_FIELDS = ("src", "dst", "did", "cnum")
+# What Asterisk writes as a disposition (ast_cdr_disp2str), as `pbxgate cdr calls --disposition`.
+DISPOSITIONS = ("ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION", "CANCEL")
 # The query-string keys of the Calls page: the filter is the URL, so a view can be shared.
-CALL_QUERY = ("period", "from", "to", "direction", *NUMBER_FIELDS, "outcome", "page", "per_page")
+CALL_FILTERS = ("period", "from", "to", "direction", *NUMBER_FIELDS, "extension", "queue",
+                "outcome", "disposition", "min_billsec", "accountcode")  # fmt: skip
+CALL_QUERY = (*CALL_FILTERS, "page", "per_page")
+# The columns of a Calls export: `pbxgate cdr calls --columns all` without the recording paths.
+EXPORT_COLUMNS = ("start", "direction", "src", "caller", "did", "dst", "answered_by", "outcome",
+                  "ring", "talk", "legs", "recording", "answered_via", "talked", "answered_at",
+                  "linkedid")  # fmt: skip
 
 
 def local_now(settings: Settings) -> datetime:
@@ -25,55 +40,190 @@ def local_now(settings: Settings) -> datetime:
 
 
 def today(settings: Settings, now: datetime, language: str) -> dict[str, Any]:
-    """Today so far against yesterday: the report's KPIs, calls per hour by outcome, the busy
-    hour, peak concurrency and the missed calls with their call-back state."""
+    """Today so far against yesterday up to the same time of day: the report's KPIs, calls
+    per hour by outcome, the busy hour, peak concurrency and the missed calls with their
+    call-back state."""
     from pbxgate.cdr.report.service import make_report, options  # noqa: PLC0415
 
     window = resolve_window(period="today", now=now)
+    yesterday = window.start - timedelta(days=1)
+    so_far = Window(yesterday, max(yesterday, min(now, window.end) - timedelta(days=1)))
     opts = options(settings, period="today", language=language, queues=False)
-    return make_report(settings, window, opts, now)
+    return make_report(settings, window, replace(opts, compare=so_far), now)
 
 
-def calls(settings: Settings, query: Mapping[str, str], now: datetime) -> dict[str, Any]:
-    """One page of calls for the filters in ``query`` (the Calls page's query string), newest
-    first with a stable order, and how many there are in all."""
-    from pbxgate.cdr import api  # noqa: PLC0415
+@dataclass(frozen=True)
+class CallsAsked:
+    """The Calls page's query string, read and checked."""
+
+    window: Window
+    query: CallQuery
+    page: int
+    per_page: int
+    filters: dict[str, str | list[str]]  # as given, without the page: for links and exports
+
+
+def read_calls_query(
+    settings: Settings, pairs: Iterable[tuple[str, str]], now: datetime
+) -> CallsAsked:
+    """The filters of the Calls page's query string; a bad value is one clear line."""
+    from pbxgate.cdr.calllist import CallQuery  # noqa: PLC0415
     from pbxgate.cdr.numbers import InternalRule  # noqa: PLC0415
     from pbxgate.cdr.query import Filters, NumberFilter  # noqa: PLC0415
+
+    given: dict[str, list[str]] = {}
+    for key, value in pairs:
+        if key in CALL_QUERY and value.strip():
+            given.setdefault(key, []).append(value.strip())
+
+    def one(key: str) -> str | None:
+        return given[key][-1] if key in given else None
+
+    window = _calls_window(one("period"), one("from"), one("to"), now)
+    direction = one("direction")
+    if direction is not None and direction not in DIRECTIONS:
+        raise InputError(f"unknown direction {direction!r}: use {', '.join(DIRECTIONS)}")
+    dispositions = tuple(
+        dict.fromkeys(_disposition(d) for v in given.get("disposition", []) for d in v.split(","))
+    )
+    filters = Filters(
+        direction=direction,
+        numbers=tuple(NumberFilter(f, _short(f, v) or "") for f in NUMBER_FIELDS if (v := one(f))),
+        dispositions=dispositions,
+        min_billsec=_seconds(one("min_billsec")),
+        accountcode=_short("accountcode", one("accountcode")),
+        rule=InternalRule.from_settings(settings.get(CdrSettings)),
+    )
+    query = CallQuery(filters, one("outcome"), one("extension"), one("queue"))
+    per_page = _number(one("per_page"), PER_PAGE, 1, MAX_PER_PAGE, "per_page")
+    page = _number(one("page"), 1, 1, 10**9, "page")
+    echo: dict[str, str | list[str]] = {k: given[k][-1] for k in CALL_FILTERS if k in given}
+    if dispositions:
+        echo["disposition"] = list(dispositions)
+    return CallsAsked(window, query, page, per_page, echo)
+
+
+def _calls_window(period: str | None, start: str | None, end: str | None, now: datetime) -> Window:
+    """``from``/``to`` when given (they win over ``period``), else ``period``, else today."""
+    if period is not None and period not in PERIODS:
+        raise InputError(f"unknown period {period!r}: use {', '.join(PERIODS)}")
+    window = resolve_window(start=start, end=end, period=None if start or end else period, now=now)
+    if window.end - window.start > timedelta(days=MAX_DAYS):
+        raise InputError(
+            f"the window {window.describe()} is longer than {MAX_DAYS} days: narrow from/to"
+        )
+    return window
+
+
+def _disposition(text: str) -> str:
+    """A status as Asterisk writes it; ``no-answer`` and ``NO_ANSWER`` mean ``NO ANSWER``."""
+    value = " ".join(text.upper().replace("_", " ").replace("-", " ").split())
+    if value not in DISPOSITIONS:
+        raise InputError(f"unknown disposition {text!r}: use {', '.join(DISPOSITIONS)}")
+    return value
+
+
+def _seconds(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or len(text) > 9:
+        raise InputError(f"min_billsec must be a whole number of seconds, not {text!r}")
+    return int(text)
+
+
+def _short(name: str, text: str | None) -> str | None:
+    if text is not None and len(text) > 80:
+        raise InputError(f"the {name} filter is longer than 80 characters")
+    return text
+
+
+def calls(
+    settings: Settings,
+    query: Mapping[str, str] | Iterable[tuple[str, str]],
+    now: datetime,
+    *,
+    index: CallIndex | None = None,
+) -> dict[str, Any]:
+    """One page of calls for the filters in ``query`` (the Calls page's query string, pairs
+    or a mapping), newest first with a stable order, and how many there are in all. Only the
+    page's calls are built (:mod:`pbxgate.cdr.calllist`); ``index`` keeps call facts between
+    requests."""
+    from pbxgate.cdr.api import call_row  # noqa: PLC0415
+    from pbxgate.cdr.calllist import find_page  # noqa: PLC0415
     from pbxgate.cdr.source import open_source  # noqa: PLC0415
 
-    cdr = settings.get(CdrSettings)
-    period = query.get("period") or None
-    start, end = query.get("from") or None, query.get("to") or None
-    if period not in (None, "today", "yesterday", "week", "month"):
-        raise InputError(f"unknown period {period!r}")
-    window = resolve_window(start=start, end=end, period=None if start or end else period, now=now)
-    direction = query.get("direction") or None
-    if direction is not None and direction not in DIRECTIONS:
-        raise InputError(f"unknown direction {direction!r}")
-    numbers = tuple(NumberFilter(f, query[f]) for f in NUMBER_FIELDS if query.get(f))
-    filters = Filters(direction=direction, numbers=numbers, rule=InternalRule.from_settings(cdr))
-    source = open_source(cdr)
+    asked = read_calls_query(settings, _pairs(query), now)
+    source = open_source(settings.get(CdrSettings))
     try:
-        found = api.list_calls(source, window, filters)
+        found = find_page(source, asked.window, asked.query, asked.page, asked.per_page, index)
     finally:
         source.close()
-    outcome = query.get("outcome") or ""
-    rows = [api.call_row(call) for call in found if not outcome or call.outcome == outcome]
-    rows.sort(key=lambda row: (row["start"], row["linkedid"]), reverse=True)
-    per_page = _number(query.get("per_page"), PER_PAGE, 1, MAX_PER_PAGE, "per_page")
-    pages = max(1, -(-len(rows) // per_page))
-    page = _number(query.get("page"), 1, 1, pages, "page")
-    shown = rows[(page - 1) * per_page : page * per_page]
     return {
-        "window": {"from": _iso(window.start), "to": _iso(window.end), "label": window.describe()},
-        "filters": {key: query[key] for key in CALL_QUERY if query.get(key)},
-        "total": len(rows),
-        "page": page,
-        "pages": pages,
-        "per_page": per_page,
-        "rows": [_jsonable(row) for row in shown],
+        "window": _window(asked.window),
+        "filters": asked.filters,
+        "total": found.total,
+        "page": found.page,
+        "pages": found.pages,
+        "per_page": found.per_page,
+        "rows": [_jsonable(call_row(call)) for call in found.calls],
     }
+
+
+def export_calls(
+    settings: Settings,
+    query: Mapping[str, str] | Iterable[tuple[str, str]],
+    now: datetime,
+    *,
+    index: CallIndex | None = None,
+) -> tuple[CallsAsked, int, Iterator[dict[str, Any]]]:
+    """Every call the filters in ``query`` pass (all pages), as rows of
+    :data:`EXPORT_COLUMNS` built a chunk at a time while the iterator is read, and how many
+    there are. The source closes when the iterator ends."""
+    from pbxgate.cdr.api import call_row  # noqa: PLC0415
+    from pbxgate.cdr.calllist import all_calls  # noqa: PLC0415
+    from pbxgate.cdr.source import open_source  # noqa: PLC0415
+
+    asked = read_calls_query(settings, _pairs(query), now)
+    source = open_source(settings.get(CdrSettings))
+    try:
+        total, found = all_calls(source, asked.window, asked.query, index)
+    except BaseException:
+        source.close()
+        raise
+
+    def rows() -> Iterator[dict[str, Any]]:
+        try:
+            for call in found:
+                yield call_row(call)
+        finally:
+            source.close()
+
+    return asked, total, rows()
+
+
+def call_detail(settings: Settings, linkedid: str) -> dict[str, Any] | None:
+    """One call with its legs (raw CDR rows, in order) and its timeline; None if unknown."""
+    from pbxgate.cdr.api import call_row, leg_row  # noqa: PLC0415
+    from pbxgate.cdr.timeline import timeline  # noqa: PLC0415
+    from pbxgate.web.lookup import find_call  # noqa: PLC0415
+
+    call = find_call(settings, linkedid)
+    if call is None:
+        return None
+    legs = sorted(call.legs, key=lambda leg: (leg.start, leg.sequence))
+    return {
+        "call": _jsonable(call_row(call)),
+        "legs": [_jsonable(leg_row(leg)) for leg in legs],
+        "timeline": timeline(call),
+    }
+
+
+def _pairs(query: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(query.items()) if isinstance(query, Mapping) else list(query)
+
+
+def _window(window: Window) -> dict[str, str]:
+    return {"from": _iso(window.start), "to": _iso(window.end), "label": window.describe()}
 
 
 def _number(text: str | None, default: int, low: int, high: int, name: str) -> int:
@@ -94,4 +244,15 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: _iso(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
-__all__ = ["CALL_QUERY", "calls", "local_now", "today"]
+__all__ = [
+    "CALL_FILTERS",
+    "CALL_QUERY",
+    "EXPORT_COLUMNS",
+    "CallsAsked",
+    "call_detail",
+    "calls",
+    "export_calls",
+    "local_now",
+    "read_calls_query",
+    "today",
+]

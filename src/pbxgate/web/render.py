@@ -26,6 +26,8 @@ TEXT = {
         "stale": "Форма устарела; обновите страницу",
         "filter": "Показать", "page": "Страница", "of": "из", "total": "всего",
         "missed": "Пропущенные", "hourly": "Звонки по часам", "no_calls": "Звонков нет",
+        "as_table": "Таблицей", "hour": "Час",
+        "compared": "Изменения — к вчерашнему дню до {time}",
     },
     "en": {
         "today": "Today", "calls": "Calls", "logout": "Log out", "login": "Log in",
@@ -34,6 +36,8 @@ TEXT = {
         "stale": "The form is stale; reload the page",
         "filter": "Show", "page": "Page", "of": "of", "total": "in all",
         "missed": "Missed calls", "hourly": "Calls per hour", "no_calls": "No calls",
+        "as_table": "As a table", "hour": "Hour",
+        "compared": "Changes against yesterday by {time}",
     },
 }  # fmt: skip
 

@@ -7,6 +7,12 @@ the user's role is read from the database on every request, so a role change or 
 takes effect at once. Every POST must carry the session's CSRF token (a form field or the
 ``X-CSRF-Token`` header), compared in constant time. The signing key is a random file beside
 the web database (0600), made at first start.
+
+A script (a CRM, Grafana) sends ``Authorization: Bearer <token>`` instead
+(``pbxgate web token add USER``, see ``users.py``). A token only reads: it is accepted on GET
+(and HEAD) under ``/api/`` and refused with 401 everywhere else, so it never meets a form and
+needs no CSRF token; a request that carries one is judged by it alone, never by a cookie beside
+it. Other schemes (a proxy's ``Basic`` login) are left alone and the session decides.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -59,10 +66,24 @@ async def csrf_ok(request: Request) -> bool:
 
 def current_user(request: Request) -> User | None:
     users: UserStore = request.app.state.users
+    secret = bearer_token(request)
+    if secret is not None:
+        return users.token_user(secret) if token_may(request) else None
     name = request.session.get("user")
     if not isinstance(name, str):
         return proxy_user(request)
     return users.get(name)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The secret of an ``Authorization: Bearer`` header; None for none or another scheme."""
+    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" else None
+
+
+def token_may(request: Request) -> bool:
+    """Whether an API token may be used for ``request``: it only reads the JSON API."""
+    return request.method in ("GET", "HEAD") and request.url.path.startswith("/api/")
 
 
 def proxy_user(request: Request) -> User | None:
@@ -83,10 +104,12 @@ def requires(role: Role) -> Callable[[Endpoint], Endpoint]:
         async def guarded(request: Request) -> Response:
             user = current_user(request)
             api = request.url.path.startswith("/api/")
+            if user is None and bearer_token(request) is not None:
+                return _token_refused(request)
             if user is None:
                 if api:
                     return JSONResponse({"error": "log in first"}, status_code=401)
-                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+                return RedirectResponse(f"/login?{login_next(request)}", status_code=303)
             if not user.role.allows(role):
                 return _refuse(api, f"this needs the {role.name.lower()} role")
             if request.method == "POST" and not await csrf_ok(request):
@@ -95,6 +118,7 @@ def requires(role: Role) -> Callable[[Endpoint], Endpoint]:
             return await endpoint(request)
 
         guarded.__name__ = endpoint.__name__
+        guarded.__module__ = endpoint.__module__  # where openapi.py finds API_PARAMETERS
         guarded.__doc__ = endpoint.__doc__
         guarded.role = role  # type: ignore[attr-defined]  # read by the authorisation tests
         return guarded
@@ -102,10 +126,27 @@ def requires(role: Role) -> Callable[[Endpoint], Endpoint]:
     return wrap
 
 
+def login_next(request: Request) -> str:
+    """``next=`` for the login page: this page with its query string (a shared link to a
+    filtered page survives the login)."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return urlencode({"next": target}, safe="/")
+
+
 def _refuse(api: bool, message: str) -> Response:
     if api:
         return JSONResponse({"error": message}, status_code=403)
     return Response(message, status_code=403, media_type="text/plain; charset=utf-8")
+
+
+def _token_refused(request: Request) -> Response:
+    if token_may(request):
+        message = "the API token is unknown or revoked"
+    else:
+        message = "an API token only reads: use it for GET requests under /api/"
+    return JSONResponse(
+        {"error": message}, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="pbxgate"'}
+    )
 
 
 def client_address(request: Request) -> str:
@@ -127,6 +168,7 @@ def safe_next(target: Any) -> str:
 
 
 __all__ = [
+    "bearer_token",
     "client_address",
     "csrf_ok",
     "csrf_token",
@@ -134,4 +176,5 @@ __all__ = [
     "requires",
     "safe_next",
     "signing_key",
+    "token_may",
 ]

@@ -5,12 +5,19 @@ password hashes and, in the audit log, who looked at which calls from where.
 
     web_users(name PK, password_hash, role, created, changed)
     web_audit(id PK, at, who, action, detail, address)        at: UTC, ISO 8601 text
+    web_tokens(id PK, user_name, role, label, token_hash UNIQUE, created, last_used)
 
 Passwords are argon2id hashes (argon2-cffi's defaults, RFC 9106's second recommended
 profile). :meth:`UserStore.verify` spends one argon2 verification whether or not the name
 exists, against a dummy hash for an unknown name, so that response time does not tell which
 names exist; a hash made with weaker parameters than the current ones is redone on the next
 good login (``check_needs_rehash``).
+
+API tokens let a script (a CRM, Grafana) read what a user may read, without a password: a
+token is ``pbxgate_`` and 32 random bytes (URL-safe base64), shown once when made; only its
+SHA-256 is kept (a random 256-bit secret needs no slow hash: nothing can be guessed from it).
+A token carries a role of its own, at most its user's, and may do at most the lesser of the two
+at the time of use; removing the token, or its user, revokes it at once.
 
 Roles are ordered, each allowing what the one below it does:
 
@@ -25,12 +32,14 @@ one limiter per user name and one per client address.
 from __future__ import annotations
 
 import enum
+import hashlib
 import importlib
 import re
+import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +74,11 @@ MAX_LIMITER_KEYS = 10_000
 # own defaults. Tests set a low time and memory cost here; production never does.
 HASHER_OPTIONS: dict[str, int] = {}
 _DUMMY_PASSWORD = "pbxgate: no such user"  # noqa: S105 - hashed to spend a verification
+# Tells a secret scanner, and a reader, what the string is.
+TOKEN_PREFIX = "pbxgate_"  # noqa: S105 - a prefix, not a secret
+TOKEN_BYTES = 32
+MAX_TOKEN = 128  # a longer Authorization value is not one of ours: no look-up
+MAX_LABEL = 64
 
 
 class Role(enum.Enum):
@@ -128,6 +142,18 @@ class AuditEntry:
     address: str
 
 
+@dataclass(frozen=True)
+class ApiToken:
+    """An API token as listed: never its secret, which is shown once when it is made."""
+
+    id: int
+    user: str
+    role: Role
+    label: str
+    created: datetime
+    last_used: datetime | None
+
+
 metadata = MetaData()
 users_table = Table(
     "web_users",
@@ -150,6 +176,19 @@ audit_table = Table(
 )
 
 
+tokens_table = Table(
+    "web_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_name", String(64), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("label", String(MAX_LABEL), nullable=False, default=""),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created", String(32), nullable=False),
+    Column("last_used", String(32), nullable=True),
+)
+
+
 def check_name(name: str) -> str:
     if not NAME_RULE.fullmatch(name):
         raise InputError(
@@ -157,6 +196,18 @@ def check_name(name: str) -> str:
             hint="use 1-64 letters, digits and . _ - @",
         )
     return name
+
+
+def check_label(label: str) -> str:
+    """A token's label: what it is for (``grafana``, ``crm``), printable, 64 characters."""
+    label = label.strip()
+    if len(label) > MAX_LABEL or not label.isprintable():
+        raise InputError(f"the label must be printable and at most {MAX_LABEL} characters")
+    return label
+
+
+def token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def check_password(name: str, password: str) -> None:
@@ -246,6 +297,7 @@ class UserStore:
     def remove(self, name: str) -> None:
         with self._translated("remove a user"), self.engine.begin() as conn:
             done = conn.execute(delete(users_table).where(users_table.c.name == name))
+            conn.execute(delete(tokens_table).where(tokens_table.c.user_name == name))
         if not done.rowcount:
             raise no_such_user(name)
 
@@ -279,6 +331,70 @@ class UserStore:
         if self._hasher.check_needs_rehash(stored):
             self._rehash(name, stored, password)
         return _user(row._mapping)
+
+    # API tokens
+
+    def add_token(
+        self, name: str, role: Role = Role.VIEWER, label: str = ""
+    ) -> tuple[ApiToken, str]:
+        """A new token for user ``name`` that may do at most ``role``; the secret is returned
+        here once and kept only as its SHA-256."""
+        user = self.get(name)
+        if user is None:
+            raise no_such_user(name)
+        if not user.role.allows(role):
+            raise InputError(
+                f"{name} is a {user.role.value}: a token cannot do more than its user",
+                hint=f"use --role {user.role.value} or lower",
+            )
+        label = check_label(label)
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+        row = {"user_name": name, "role": role.value, "label": label,
+               "token_hash": token_hash(secret), "created": _iso(self._clock())}  # fmt: skip
+        with self._translated("add an API token"), self.engine.begin() as conn:
+            made = conn.execute(insert(tokens_table).values(**row))
+        key = made.inserted_primary_key
+        assert key is not None
+        return _token({**row, "id": key[0], "last_used": None}), secret
+
+    def tokens(self, name: str | None = None) -> list[ApiToken]:
+        """The API tokens (of user ``name``, or everyone's), oldest first, without secrets."""
+        query = select(tokens_table).order_by(tokens_table.c.id)
+        if name is not None:
+            query = query.where(tokens_table.c.user_name == name)
+        with self._translated("read API tokens"), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_token(r._mapping) for r in rows]
+
+    def remove_token(self, token_id: int) -> ApiToken:
+        """Revoke token ``token_id`` (at once: every request looks it up); the token removed."""
+        query = select(tokens_table).where(tokens_table.c.id == token_id)
+        with self._translated("remove an API token"), self.engine.begin() as conn:
+            row = conn.execute(query).first()
+            if row is not None:
+                conn.execute(delete(tokens_table).where(tokens_table.c.id == token_id))
+        if row is None:
+            raise InputError(f"no API token #{token_id}", hint="pbxgate web token list shows them")
+        return _token(row._mapping)
+
+    def token_user(self, secret: str) -> User | None:
+        """The user ``secret`` stands for, with the lesser of the user's and the token's role;
+        None for an unknown or revoked token. Notes when the token was last used (a write at
+        most once a minute per token)."""
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > MAX_TOKEN:
+            return None
+        query = select(tokens_table).where(tokens_table.c.token_hash == token_hash(secret))
+        with self._translated("read API tokens"), self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        user = self.get(row.user_name) if row else None
+        if row is None or user is None:
+            return None
+        stamp = _iso(self._clock())
+        if (row.last_used or "")[:16] != stamp[:16]:
+            change = update(tokens_table).where(tokens_table.c.id == row.id)
+            with self._translated("note an API token's use"), self.engine.begin() as conn:
+                conn.execute(change.values(last_used=stamp))
+        return replace(user, role=min(user.role, Role(row.role)))
 
     # audit log
 
@@ -346,6 +462,13 @@ def _user(row: Any) -> User:
                 datetime.fromisoformat(row["changed"]))  # fmt: skip
 
 
+def _token(row: Any) -> ApiToken:
+    used = row["last_used"]
+    return ApiToken(row["id"], row["user_name"], Role(row["role"]), row["label"],
+                    datetime.fromisoformat(row["created"]),
+                    datetime.fromisoformat(used) if used else None)  # fmt: skip
+
+
 def no_such_user(name: str) -> InputError:
     return InputError(f"no user {name!r}", hint="pbxgate web user list shows them")
 
@@ -404,14 +527,18 @@ class LoginLimiter:
 __all__ = [
     "HASHER_OPTIONS",
     "NEEDS",
+    "TOKEN_PREFIX",
+    "ApiToken",
     "AuditEntry",
     "LoginLimiter",
     "Role",
     "User",
     "UserStore",
+    "check_label",
     "check_name",
     "check_password",
     "no_such_user",
     "password_hasher",
+    "token_hash",
     "user_exists",
 ]

@@ -61,6 +61,12 @@ class ReportOptions:
     source: str = ""
     # Look for queue_log lines of the window (a Queues section when there are some).
     queues: bool = True
+    # What the KPIs are compared with; None = the window of the same length just before.
+    # Today so far is compared with yesterday up to the same time of day, not all of it.
+    compare: Window | None = None
+
+    def before(self, window: Window) -> Window:
+        return self.compare or window.previous()
 
 
 def collect(
@@ -68,7 +74,7 @@ def collect(
 ) -> list[Call]:
     """Calls from the previous period's start to the call-back horizon, in one query."""
     horizon = max(window.end, min(window.end + timedelta(hours=opts.callback_hours), now))
-    wide = Window(window.previous().start, horizon)
+    wide = Window(min(window.previous().start, opts.before(window).start), horizon)
     legs = fetch_legs(source, wide, None, margin=CALL_MARGIN, columns=REPORT_COLUMNS)
     return group_calls(legs, rule)
 
@@ -77,7 +83,7 @@ def assemble(
     calls: list[Call], window: Window, opts: ReportOptions, now: datetime
 ) -> dict[str, Any]:
     """The report of the calls that start in ``window`` (``calls`` may reach beyond it)."""
-    before = window.previous()
+    before = opts.before(window)
     current = [c for c in calls if c.start in window]
     previous = [c for c in calls if c.start in before]
     inbound = [c for c in current if c.direction == INBOUND]

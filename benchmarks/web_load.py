@@ -1,0 +1,304 @@
+"""Hundreds of people watching the web console at once: one console process, many viewers.
+
+One console process (uvicorn, one worker, as ``pbxgate web`` serves it) over a 10 M-row table,
+with the fixed "now" of ``benchmarks/web_pages.py`` (Wednesday 2024-04-03 15:00), pinned to
+the first core; the load comes from another process pinned to the second core (asyncio and
+httpx), so that the two do not share a core. Each of ``--viewers`` people logs in through
+/login first (one at a time, not measured: logins spend an argon2 hash each), then, for
+``--seconds``, loads /today, thinks for a while (``--think`` seconds on average, uniformly
+0.5-1.5 times that), loads /api/calls (today's calls, the list the menu opens), thinks again,
+and so on; a person waits for a page before thinking, as a browser does.
+
+Reported per request kind: requests per second, latency p50/p95/p99, errors (any answer but
+200, or no answer within 120 s); and the console's CPU (share of one core) and memory (RSS).
+
+Baseline, in the same run: the same viewers at the same pace asking for /health (the
+framework, the network and the session cookie, no data: the server's own ceiling at this
+load); and, when ``wrk`` is installed (Debian's package), the most a console process answers
+with many requests in flight and no thinking: /health, /api/today, /api/calls.
+
+Prepare the tables as docs/benchmarks.md says ("The data"), then:
+
+    .venv/bin/python benchmarks/web_load.py --backends sqlite --viewers 300 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from web_pages import BACKENDS, CSRF, NAMES, PASSWORD, USER, log, log_in, start_console
+
+TIMEOUT = 120.0
+SCENARIOS = {
+    "health": ("/health", "/health"),
+    "pages": ("/today", "/api/calls"),
+}
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+# -- the viewers (the load generator's process) ---------------------------------------------
+
+
+async def _log_in(http: httpx.AsyncClient) -> None:
+    form = await http.get("/login")
+    token = CSRF.search(form.text)
+    assert token is not None, "no CSRF token in /login"
+    data = {"user": USER, "password": PASSWORD, "csrf": token[1], "next": "/today"}
+    answer = await http.post("/login", data=data)
+    assert answer.status_code == 303, f"login failed: {answer.status_code}"
+
+
+async def _viewer(
+    http: httpx.AsyncClient, paths: tuple[str, ...], think: float, until: float, out: list[Any]
+) -> None:
+    await asyncio.sleep(random.uniform(0, think))  # people do not all click at once
+    k = 0
+    while time.monotonic() < until:
+        path = paths[k % len(paths)]
+        k += 1
+        t = time.monotonic()
+        try:
+            answer = await http.get(path)
+            status: int | str = answer.status_code
+        except httpx.HTTPError as exc:
+            status = type(exc).__name__
+        out.append((path, t, time.monotonic() - t, status))
+        await asyncio.sleep(random.uniform(0.5, 1.5) * think)
+
+
+async def generate(base: str, viewers: int, seconds: float, think: float, paths: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = [
+        httpx.AsyncClient(base_url=base, timeout=TIMEOUT, limits=limits) for _ in range(viewers)
+    ]
+    for i, http in enumerate(clients):  # logins one at a time, as people arrive
+        await _log_in(http)
+        if (i + 1) % 50 == 0:
+            log(f"  {i + 1} viewers logged in")
+    print("start", flush=True)
+    out: list[Any] = []
+    begin = time.monotonic()
+    await asyncio.gather(*(_viewer(h, paths, think, begin + seconds, out) for h in clients))
+    wall = time.monotonic() - begin
+    print("end", flush=True)
+    for http in clients:
+        await http.aclose()
+    return {"wall": wall, "requests": out}
+
+
+# -- the console's CPU and memory -------------------------------------------------------------
+
+
+class Sampler(threading.Thread):
+    """The console's CPU seconds and RSS, and the machine's busy share, twice a second."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.rss, self.running = pid, [0], True
+        self.cpu0, self.machine0, self.t0 = self.cpu(), self.machine(), time.monotonic()
+
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime, all threads
+
+    @staticmethod
+    def machine() -> tuple[int, int]:
+        numbers = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = numbers[3] + numbers[4]
+        return sum(numbers) - idle, sum(numbers)
+
+    def run(self) -> None:
+        while self.running:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+            self.rss.append(int(re.search(r"VmRSS:\s+(\d+)", status)[1]) // 1024)  # type: ignore[index]
+            time.sleep(0.5)
+
+    def stop(self) -> dict[str, float]:
+        self.running = False
+        busy1, total1 = self.machine()
+        busy0, total0 = self.machine0
+        wall = time.monotonic() - self.t0
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return {
+            "cpu": (self.cpu() - self.cpu0) / wall,
+            "machine": (busy1 - busy0) / max(1, total1 - total0),
+            "rss_max": max(self.rss),
+            "rss_peak_ever": int(re.search(r"VmHWM:\s+(\d+)", status)[1]) // 1024,  # type: ignore[index]
+        }
+
+
+# -- one scenario -----------------------------------------------------------------------------
+
+
+def scenario(name: str, url: str, kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    with (
+        tempfile.TemporaryDirectory(prefix="pbxgate-web-load-") as tmp,
+        start_console(Path(tmp), url, cpus={args.server_cpu}) as console,
+    ):
+        with httpx.Client(base_url=console.base, timeout=TIMEOUT) as http:  # warm the process
+            log_in(http)
+            for path in SCENARIOS[kind]:
+                http.get(path)
+        cmd = [sys.executable, __file__, "--generate", console.base, "--viewers",
+               str(args.viewers), "--seconds", str(args.seconds), "--think", str(args.think),
+               "--paths", *SCENARIOS[kind]]  # fmt: skip
+        log(f"{name}, {kind}: {args.viewers} viewers logging in")
+        pin = lambda: os.sched_setaffinity(0, {args.client_cpu})  # noqa: E731
+        gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=pin)  # noqa: PLW1509
+        assert gen.stdout is not None
+        assert gen.stdout.readline().strip() == "start"
+        log(f"{name}, {kind}: load for {args.seconds} s")
+        sampler = Sampler(console.pid)
+        sampler.start()
+        assert gen.stdout.readline().strip() == "end"
+        usage = sampler.stop()
+        result = json.loads(gen.stdout.read())
+        gen.wait()
+        ceiling = wrk(console.base, kind, args) if args.wrk and shutil.which("wrk") else {}
+    return {**summarise(result), **usage, "wrk": ceiling}
+
+
+def summarise(result: dict[str, Any]) -> dict[str, Any]:
+    by_path: dict[str, Any] = {}
+    for path, _, seconds, status in result["requests"]:
+        entry = by_path.setdefault(path, {"times": [], "errors": 0})
+        entry["times"].append(seconds)
+        entry["errors"] += status != 200
+    wall = result["wall"]
+    out: dict[str, Any] = {"wall": wall, "paths": {}}
+    for path, entry in by_path.items():
+        times = sorted(entry["times"])
+        cut = (
+            statistics.quantiles(times, n=100, method="inclusive") if len(times) > 1 else times * 99
+        )
+        out["paths"][path] = {
+            "count": len(times),
+            "rate": len(times) / wall,
+            "p50": cut[49],
+            "p95": cut[94],
+            "p99": cut[98],
+            "errors": entry["errors"],
+        }
+    out["rate"] = sum(len(e["times"]) for e in by_path.values()) / wall
+    return out
+
+
+def wrk(base: str, kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Requests per second and median latency of each path with requests always in flight."""
+    with httpx.Client(base_url=base, timeout=TIMEOUT) as http:
+        log_in(http)
+        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    paths = ["/health"] if kind == "health" else ["/api/today", "/api/calls"]
+    out = {}
+    for path in paths:
+        conns = "50" if path == "/health" else "4"
+        cmd = ["taskset", "-c", str(args.client_cpu), "wrk", "-t1", f"-c{conns}", "-d15s",
+               "--timeout", "60s", "--latency", "-H", f"Cookie: {cookie}", base + path]  # fmt: skip
+        text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1])  # type: ignore[index]
+        p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", text)
+        scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+        out[path] = {"rate": rate, "p50": float(p50[1]) * scale[p50[2]] if p50 else 0.0,
+                     "conns": int(conns)}  # fmt: skip
+        log(f"  wrk {path} with {conns} in flight: {rate:.1f} requests/s")
+    return out
+
+
+# -- the table --------------------------------------------------------------------------------
+
+
+def table(results: dict[str, dict[str, dict[str, Any]]], args: argparse.Namespace) -> str:
+    lines = [
+        f"{args.viewers} viewers, {args.think:g} s average thinking, {args.seconds:g} s; "
+        f"the console on core {args.server_cpu}, the viewers on core {args.client_cpu}",
+        "",
+        "| backend | load | requests | requests/s | p50 | p95 | p99 | errors | console CPU "
+        "| machine busy | console RSS |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, kinds in results.items():
+        for kind, r in kinds.items():
+            first = True
+            for path, p in r["paths"].items():
+                usage = (f"{r['cpu']:.0%} of a core | {r['machine']:.0%} of 2 | "
+                         f"{r['rss_max']} MB") if first else " | | "  # fmt: skip
+                lines.append(
+                    f"| {NAMES[name]} | {kind} | GET {path} | {p['rate']:.1f} | {_s(p['p50'])} "
+                    f"| {_s(p['p95'])} | {_s(p['p99'])} | {p['errors']} | {usage} |"
+                )
+                first = False
+    ceilings = [(n, k, p, w) for n, ks in results.items() for k, r in ks.items()
+                for p, w in r["wrk"].items()]  # fmt: skip
+    if ceilings:
+        lines += [
+            "",
+            "| backend | wrk, always in flight | requests/s | p50 |",
+            "|---|---|---:|---:|",
+        ]
+        for name, _, path, w in ceilings:
+            lines.append(f"| {NAMES[name]} | GET {path}, {w['conns']} connections "
+                         f"| {w['rate']:.1f} | {_s(w['p50'])} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--backends", nargs="+", choices=list(BACKENDS), default=list(BACKENDS))
+    parser.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        metavar="BACKEND=URL",
+        help="another database for a backend: sqlite=sqlite:////tmp/x.db",
+    )
+    parser.add_argument("--viewers", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--think", type=float, default=5.0)
+    parser.add_argument("--load", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument("--no-wrk", dest="wrk", action="store_false")
+    parser.add_argument("--server-cpu", type=int, default=0)
+    parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument("--generate", help=argparse.SUPPRESS)  # the load generator's process
+    parser.add_argument("--paths", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate:
+        result = asyncio.run(
+            generate(args.generate, args.viewers, args.seconds, args.think, tuple(args.paths))
+        )
+        print(json.dumps(result), flush=True)
+        return
+    urls = {**BACKENDS, **dict(u.split("=", 1) for u in args.url)}
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load = os.getloadavg()
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in args.backends:
+        results[name] = {kind: scenario(name, urls[name], kind, args) for kind in args.load}
+    print(f"started {started}, load average {load[0]:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end\n")  # fmt: skip
+    print(table(results, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,451 @@
+"""How long the web console's Today and Calls pages take over the 10,000,000-row CDR tables.
+
+A real console (uvicorn, as ``pbxgate web`` serves it, in its own process) is started for each
+backend with a config whose ``[cdr] default_source`` is that backend's 10 M-row table and a
+fixed "now": Wednesday 2024-04-03 15:00, a working afternoon (the tables run on to 2026, so
+the page reads that whole day: as much as at the end of a day). A client logs in through
+/login like a browser (the CSRF token from the form), then times, as the browser sees it
+(request sent to the last byte of the body):
+
+* GET /today and /api/today (today against yesterday: the report's KPIs, hours, missed calls);
+* GET /calls and /api/calls for March 2024 (``from=2024-03-01&to=2024-03-31``), inbound
+  calls only, page 1 and page 500.
+
+Cold: the first request of a console process just started (imports, the database connection,
+statements compiled), a new process for every page and run; the database servers' own caches
+are warm (they are shared and not restarted). Warm: the same console, after one request of
+the same page. Both are medians of ``--runs``.
+
+The floor is the SQL the page needs, timed in the database's own Python driver (PyMySQL,
+psycopg, sqlite3) and, for the month, in its command-line client (mysql, psql, sqlite3, output
+to /dev/null): the legs of yesterday and today (the report's columns) for Today; all of the
+month's legs for Calls (a call's direction and outcome come from all its legs, and the page
+counts the matching calls); and what a page cut in SQL would read (50 legs with
+``ORDER BY calldate DESC LIMIT/OFFSET`` and a ``COUNT(*)`` of the month).
+
+Prepare the tables as docs/benchmarks.md says ("The data"), then:
+
+    .venv/bin/python benchmarks/web_pages.py --runs 3
+    .venv/bin/python benchmarks/web_pages.py --backends sqlite --runs 1
+
+``benchmarks/web_load.py`` starts its console with :func:`start_console` from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from sqlalchemy.engine import make_url
+
+DATA = Path(__file__).parent / ".data"
+BACKENDS = {
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/pbxgate_bench",
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/pbxgate_bench",
+    "sqlite": f"sqlite:///{DATA / 'cdr10m.sqlite3'}",
+}
+NAMES = {"mariadb": "MariaDB", "postgresql": "PostgreSQL", "sqlite": "SQLite"}
+# A Wednesday afternoon; the month before it, March 2024, holds 212,868 legs (147,159 calls).
+NOW = datetime(2024, 4, 3, 15, 0)
+TIMEZONE = "Europe/Moscow"  # the zone windows are read in; the stored times are the same zone
+USER, PASSWORD = "viewer", "bench-viewer-password"
+MONTH = {"from": "2024-03-01", "to": "2024-03-31", "direction": "inbound"}
+LATER_PAGE = 500
+REQUESTS: list[tuple[str, str]] = [
+    ("GET /today", "/today"),
+    ("GET /api/today", "/api/today"),
+    ("GET /calls, March, inbound, page 1", "/calls?" + urlencode(MONTH)),
+    (
+        f"GET /calls, March, inbound, page {LATER_PAGE}",
+        "/calls?" + urlencode({**MONTH, "page": LATER_PAGE}),
+    ),
+    ("GET /api/calls, March, inbound, page 1", "/api/calls?" + urlencode(MONTH)),
+    (
+        f"GET /api/calls, March, inbound, page {LATER_PAGE}",
+        "/api/calls?" + urlencode({**MONTH, "page": LATER_PAGE}),
+    ),
+]
+# The windows the pages read (calls may start an hour before and run an hour past a bound).
+TODAY_LEGS = ("2024-04-01 23:00:00", "2024-04-04 01:00:00")
+MONTH_LEGS = ("2024-02-29 23:00:00", "2024-04-01 01:00:00")
+MONTH_CALLS = ("2024-03-01 00:00:00", "2024-04-01 00:00:00")
+
+
+def log(*parts: Any) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+# -- the console ---------------------------------------------------------------------------
+
+
+def serve(config: Path, now: datetime, listen: str) -> None:
+    """Serve the console as ``pbxgate web`` does (one uvicorn worker), with a fixed "now"."""
+    import uvicorn
+
+    from pbxgate.config import Settings
+    from pbxgate.web.app import create_app
+    from pbxgate.web.settings import WebSettings
+
+    settings = Settings.load(config)
+    web = settings.get(WebSettings)
+    app = create_app(settings, now=lambda: now, listen=listen)
+    host, _, port = listen.rpartition(":")
+    uvicorn.run(
+        app,
+        host=host,
+        port=int(port),
+        log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(web.trusted_proxies),
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(folder: Path, url: str) -> Path:
+    """A config over ``url`` with the console's own files in ``folder``, and its one user."""
+    from pbxgate.web.users import Role, UserStore
+
+    config = folder / "config.toml"
+    config.write_text(
+        f'[cdr]\ntimezone = "{TIMEZONE}"\ndefault_source = "bench"\nstore = "{folder}/cdr.db"\n'
+        f'monitor_dir = "{folder}/monitor"\n[cdr.sources.bench]\nurl = "{url}"\n'
+        f'[report]\nstate = "{folder}/reports.sqlite3"\n'
+        f'[web]\ndatabase = "{folder}/web.sqlite3"\n',
+        encoding="utf-8",
+    )
+    users = UserStore(folder / "web.sqlite3")
+    if users.get(USER) is None:
+        users.add(USER, PASSWORD, Role.VIEWER)
+    users.close()
+    return config
+
+
+@dataclass
+class Console:
+    process: subprocess.Popen[bytes]
+    base: str
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@contextmanager
+def start_console(folder: Path, url: str, cpus: set[int] | None = None) -> Iterator[Console]:
+    """A console process over ``url`` (pinned to ``cpus`` when given), up and answering."""
+    config = write_config(folder, url)
+    listen = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "XDG_DATA_HOME": str(folder / "xdg"), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, __file__, "--serve", str(config), "--listen", listen]
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    process = subprocess.Popen(cmd, env=env, preexec_fn=pin)  # noqa: PLW1509 (no threads yet)
+    console = Console(process, f"http://{listen}")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"the console exited with {process.returncode}")
+            try:
+                if httpx.get(console.base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("the console did not answer /health within 60 s")
+            time.sleep(0.05)
+        yield console
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def log_in(http: httpx.Client) -> None:
+    """Log in as a browser does: the form's CSRF token, then the POST."""
+    form = http.get("/login")
+    token = CSRF.search(form.text)
+    if token is None:
+        raise SystemExit("no CSRF token in /login")
+    answer = http.post(
+        "/login", data={"user": USER, "password": PASSWORD, "csrf": token[1], "next": "/today"}
+    )
+    if answer.status_code != 303:
+        raise SystemExit(f"login failed: {answer.status_code} {answer.text[:200]}")
+
+
+def fetch(http: httpx.Client, path: str) -> tuple[float, int]:
+    """Seconds from sending the request to the last byte of the body, and the body's size."""
+    t = time.perf_counter()
+    answer = http.get(path)
+    seconds = time.perf_counter() - t
+    if answer.status_code != 200:
+        raise SystemExit(f"GET {path}: {answer.status_code} {answer.text[:300]}")
+    return seconds, len(answer.content)
+
+
+# -- the pages -----------------------------------------------------------------------------
+
+
+def time_pages(name: str, url: str, runs: int) -> dict[str, dict[str, float]]:
+    """Cold and warm medians (seconds) of every request in :data:`REQUESTS`, and body sizes."""
+    out: dict[str, dict[str, float]] = {label: {} for label, _ in REQUESTS}
+    with tempfile.TemporaryDirectory(prefix="pbxgate-web-bench-") as tmp:
+        folder = Path(tmp)
+        for label, path in REQUESTS:
+            cold = []
+            for _ in range(runs):
+                with (
+                    start_console(folder, url) as console,
+                    httpx.Client(base_url=console.base, timeout=600) as http,
+                ):
+                    log_in(http)
+                    cold.append(fetch(http, path)[0])
+            out[label]["cold"] = statistics.median(cold)
+            log(f"{name}: {label}: cold {out[label]['cold']:.3f} s")
+        with (
+            start_console(folder, url) as console,
+            httpx.Client(base_url=console.base, timeout=600) as http,
+        ):
+            log_in(http)
+            for label, path in REQUESTS:
+                fetch(http, path)
+                warm = [fetch(http, path) for _ in range(runs)]
+                out[label]["warm"] = statistics.median(s for s, _ in warm)
+                out[label]["bytes"] = warm[-1][1]
+                log(f"{name}: {label}: warm {out[label]['warm']:.3f} s, {warm[-1][1]:,} bytes")
+    return out
+
+
+# -- the floor: the SQL the pages need -------------------------------------------------------
+
+
+def floor_sql() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """label -> (SQL with %s markers, parameters)."""
+    from pbxgate.cdr.report.build import REPORT_COLUMNS
+    from pbxgate.cdr.schema import LEG_COLUMNS
+
+    report, every = ", ".join(REPORT_COLUMNS), ", ".join(LEG_COLUMNS)
+    where = "WHERE calldate >= %s AND calldate < %s"
+    return {
+        "today": (f"SELECT {report} FROM cdr {where}", TODAY_LEGS),
+        "month": (f"SELECT {every} FROM cdr {where}", MONTH_LEGS),
+        "page": (
+            f"SELECT {every} FROM cdr {where} ORDER BY calldate DESC LIMIT 50 OFFSET "
+            f"{50 * (LATER_PAGE - 1)}",
+            MONTH_CALLS,
+        ),
+        "count": (f"SELECT COUNT(*) FROM cdr {where}", MONTH_CALLS),
+    }
+
+
+def driver(name: str, url: str) -> tuple[Any, str]:
+    """A DB-API connection of the console's own driver, and its parameter marker."""
+    u = make_url(url)
+    if name == "mariadb":
+        import pymysql
+
+        conn = pymysql.connect(
+            host=u.host,
+            port=u.port or 3306,
+            user=u.username,
+            password=u.password or "",
+            database=u.database,
+            charset="utf8mb4",
+        )
+        return conn, "%s"
+    if name == "postgresql":
+        import psycopg
+
+        return psycopg.connect(
+            host=u.host, port=u.port or 5432, user=u.username, dbname=u.database, autocommit=True
+        ), "%s"
+    import sqlite3
+
+    return sqlite3.connect(u.database or ""), "?"
+
+
+def cli(name: str, url: str, sql: str) -> list[str]:
+    """The database's own command-line client running ``sql``, rows to standard output."""
+    u = make_url(url)
+    if name == "mariadb":
+        return [
+            "mysql",
+            "-h",
+            u.host or "127.0.0.1",
+            "-P",
+            str(u.port or 3306),
+            "-u",
+            u.username or "root",
+            "-B",
+            "-N",
+            u.database or "",
+            "-e",
+            sql,
+        ]
+    if name == "postgresql":
+        return [
+            "psql",
+            "-h",
+            u.host or "127.0.0.1",
+            "-p",
+            str(u.port or 5432),
+            "-U",
+            u.username or "postgres",
+            "-d",
+            u.database or "",
+            "-A",
+            "-t",
+            "-q",
+            "-c",
+            sql,
+        ]
+    return ["sqlite3", u.database or "", sql]
+
+
+def median_of(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
+    """Median seconds of ``runs`` calls after one warm-up, and the last result."""
+    result = fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), result
+
+
+def time_floor(name: str, url: str, runs: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    conn, mark = driver(name, url)
+    try:
+        for label, (sql, params) in floor_sql().items():
+            cur = conn.cursor()
+            text = sql.replace("%s", mark)
+
+            def read(cur: Any = cur, text: str = text, params: tuple[str, ...] = params) -> int:
+                cur.execute(text, params)
+                return len(cur.fetchall())
+
+            out[label], rows = median_of(read, runs)
+            out[f"{label}_rows"] = rows
+            log(f"{name}: floor {label}: {out[label]:.3f} s, {rows:,} rows")
+    finally:
+        conn.close()
+    sql, (lo, hi) = floor_sql()["month"]
+    literal = sql.replace("%s", "'{}'").format(lo, hi)
+    command = cli(name, url, literal)
+    out["month_cli"], _ = median_of(
+        lambda: subprocess.run(command, stdout=subprocess.DEVNULL, check=True), runs
+    )
+    log(f"{name}: floor month in {command[0]}: {out['month_cli']:.3f} s")
+    return out
+
+
+# -- the table -------------------------------------------------------------------------------
+
+
+def table(
+    pages: dict[str, dict[str, dict[str, float]]], floors: dict[str, dict[str, float]]
+) -> str:
+    names = list(pages or floors)
+    head = "| request | " + " | ".join(f"{NAMES[n]} cold | {NAMES[n]} warm" for n in names)
+    lines = [head + " | bytes |", "|---|" + "---:|---:|" * len(names) + "---:|"]
+    for label, _ in REQUESTS:
+        if not pages:
+            break
+        cells = " | ".join(
+            f"{_s(pages[n][label]['cold'])} | {_s(pages[n][label]['warm'])}" for n in names
+        )
+        lines.append(f"| {label} | {cells} | {int(pages[names[0]][label]['bytes']):,} |")
+    if floors:
+        f0 = floors[names[0]]
+        rows = [
+            (
+                "floor, Today: yesterday's and today's legs, the report's columns, in the driver",
+                "today",
+                f"{int(f0['today_rows']):,} rows",
+            ),
+            (
+                "floor, Calls: the month's legs, all columns, in the driver",
+                "month",
+                f"{int(f0['month_rows']):,} rows",
+            ),
+            ("floor, Calls: the same in the database's own client", "month_cli", ""),
+            (f"floor, a page cut in SQL: 50 legs at OFFSET {50 * (LATER_PAGE - 1):,}", "page", ""),
+            ("floor, a page cut in SQL: COUNT(*) of the month", "count", ""),
+        ]
+        for label, key, size in rows:
+            cells = " | ".join(f"— | {_s(floors[n][key])}" for n in names)
+            lines.append(f"| {label} | {cells} | {size} |")
+    return "\n".join(lines)
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms" if seconds < 1 else f"**{seconds:.2f} s**"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--backends", nargs="+", choices=list(BACKENDS), default=list(BACKENDS))
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        metavar="BACKEND=URL",
+        help="another database for a backend: sqlite=sqlite:////tmp/x.db",
+    )
+    parser.add_argument("--no-pages", action="store_true", help="time only the floor")
+    parser.add_argument("--no-floor", action="store_true", help="time only the pages")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # the console process
+    parser.add_argument("--listen", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, NOW, args.listen)
+        return
+    pages, floors = {}, {}
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load = os.getloadavg()
+    urls = {**BACKENDS, **dict(u.split("=", 1) for u in args.url)}
+    for name in args.backends:
+        url = urls[name]
+        if not args.no_pages:
+            pages[name] = time_pages(name, url, args.runs)
+        if not args.no_floor:
+            floors[name] = time_floor(name, url, args.runs)
+    print(
+        f"started {started}, load average {load[0]:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end; medians of {args.runs} runs\n"
+    )
+    print(table(pages, floors))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""The brief facts of each day's calls, kept between requests: the console's call index.
+
+A filter on what a call's legs add up to (direction, outcome, talk time) needs every call of
+the window worked out, which for a month of a busy PBX is seconds of Python however it is done
+(:mod:`pbxgate.cdr.facts` is the fastest way the project has). Past days do not change, so the
+work is kept: per day, the calls that start on it as :class:`Brief` tuples (about 150 bytes a
+call; a month of 150,000 calls is some 20 MB), read exactly as ``pbxgate cdr stats`` reads that
+day (its legs and an hour on each side).
+
+A kept day is used while the number of legs on it and on the days beside it (whose legs it
+reads) is what it was when the day was worked out: a new call today, a late import into a past
+day, changes the count and the day is worked out again. One query counts every day of a window
+(a scalar ``COUNT(*)`` per day over the start-time index). Entries also expire after
+``max_age`` seconds, for a row replaced in place (the count stays the same). At most
+``max_days`` days are kept, the least recently used leaving first.
+
+A window is a run of whole days: a call is listed under the first day it is found on, so a call
+whose legs span midnight by more than an hour is listed once, as the earlier day reads it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import and_, bindparam, column, func, select, table
+
+from pbxgate.cdr import facts as rows_
+from pbxgate.cdr.callrules import link_by_channels
+from pbxgate.cdr.facts import BILL, CHAN, DCTX, DISP, DST, LINK, SRC, UID, T
+from pbxgate.cdr.model import ANSWERED, NO_ANSWER
+from pbxgate.cdr.numbers import InternalRule
+from pbxgate.cdr.query import CALL_MARGIN, _bound, leg_params
+from pbxgate.cdr.source import Source
+from pbxgate.cdr.window import Window, day_window
+
+MAX_DAYS = 93  # three months of days
+MAX_AGE = 600.0  # seconds
+
+
+class Brief(NamedTuple):
+    """What the Calls page's call-level filters and its order need of one call."""
+
+    key: str
+    start: datetime
+    direction: str
+    outcome: str
+    talk_seconds: int
+
+    @property
+    def answered(self) -> bool:
+        return self.outcome == ANSWERED
+
+
+class _Day(NamedTuple):
+    counts: tuple[int, int, int]  # legs on the day before, the day, the day after
+    made: float
+    briefs: list[Brief]
+
+
+class CallIndex:
+    """Days of :class:`Brief` facts per source and internal-number rule; thread-safe."""
+
+    def __init__(
+        self,
+        max_days: int = MAX_DAYS,
+        max_age: float = MAX_AGE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_days = max_days
+        self.max_age = max_age
+        self.clock = clock
+        self._days: OrderedDict[tuple[Any, ...], _Day] = OrderedDict()
+        self._lock = threading.Lock()
+        self.worked_out = 0  # days computed (not found kept): for tests and benchmarks
+
+    def briefs(self, source: Source, window: Window, rule: InternalRule) -> list[Brief]:
+        """The calls that start in ``window``, in start order."""
+        first = window.start.date()
+        last = (window.end - timedelta(microseconds=1)).date()
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        counts = day_counts(source, days[0] - timedelta(days=1), len(days) + 2)
+        ident = (str(source.spec.url), source.spec.table, rule)
+        out: list[Brief] = []
+        seen: set[str] = set()
+        for i, day in enumerate(days):
+            for brief in self._day(source, ident, rule, day, (counts[i], counts[i + 1],
+                                                                counts[i + 2])):  # fmt: skip
+                if window.start <= brief.start < window.end and brief.key not in seen:
+                    seen.add(brief.key)
+                    out.append(brief)
+        out.sort(key=_start)
+        return out
+
+    def _day(
+        self,
+        source: Source,
+        ident: tuple[Any, ...],
+        rule: InternalRule,
+        day: date,
+        counts: tuple[int, int, int],
+    ) -> list[Brief]:
+        key = (*ident, day)
+        now = self.clock()
+        with self._lock:
+            kept = self._days.get(key)
+            if kept is not None and kept.counts == counts and now - kept.made < self.max_age:
+                self._days.move_to_end(key)
+                return kept.briefs
+        briefs = work_out(source, day_window(day), rule)
+        with self._lock:
+            self.worked_out += 1
+            if self.max_days > 0:
+                self._days[key] = _Day(counts, now, briefs)
+                self._days.move_to_end(key)
+                while len(self._days) > self.max_days:
+                    self._days.popitem(last=False)
+        return briefs
+
+    def clear(self) -> None:
+        with self._lock:
+            self._days.clear()
+
+
+def _start(brief: Brief) -> datetime:
+    return brief.start
+
+
+def work_out(source: Source, window: Window, rule: InternalRule) -> list[Brief]:
+    """The briefs of the calls that start in ``window``, from the rows ``pbxgate cdr stats``
+    reads (:func:`pbxgate.cdr.facts.fetch_facts`: the window and an hour on each side).
+
+    A call of several legs goes through :mod:`pbxgate.cdr.facts` as there; a call of one leg,
+    three in four, is read off its row (``facts._facts``'s short path without who answered and
+    through what, which a brief does not keep), and a call that starts outside the window is
+    not worked out at all."""
+    cols = rows_._columns(source)
+    names = [c for c in cols if c is not None]
+    stmt = source.cached(("facts", tuple(names), False), lambda: rows_._select(source, names))
+    lo, hi = window.start, window.end
+    params = leg_params(_bound(source, lo - CALL_MARGIN), _bound(source, hi + CALL_MARGIN), None)
+    normalize = rows_._normalizer(cols, source)
+    groups: dict[str, list[tuple[Any, ...]]] = {}
+    unlinked = False
+    for raw in source.stream(stmt, params):
+        row = normalize(raw)
+        key = row[LINK] or row[UID] or f"{row[T].isoformat()}/{row[CHAN]}"  # Leg.call_key
+        unlinked = unlinked or not row[LINK]
+        legs = groups.get(key)
+        if legs is None:
+            groups[key] = [row]
+        else:
+            legs.append(row)
+    if unlinked:
+        groups = link_by_channels(groups, rows_._chan, rows_._dchan, rows_._span, rows_._linked)
+    intern, direction = sys.intern, rule.direction
+    out: list[Brief] = []
+    for key, legs in groups.items():
+        if len(legs) == 1:
+            row = legs[0]
+            if not lo <= row[T] < hi:
+                continue
+            outcome = row[DISP] or NO_ANSWER
+            talk = row[BILL] if outcome == ANSWERED else 0
+            way = direction(row[SRC], row[DST], row[CHAN], row[DCTX])
+            out.append(Brief(key, row[T], way, intern(outcome), talk))
+        elif lo <= min(row[T] for row in legs) < hi:
+            f = rows_._facts(key, legs, rule)
+            out.append(Brief(key, f.start, f.direction, intern(f.outcome), f.talk_seconds))
+    out.sort(key=_start)
+    return out
+
+
+def day_counts(source: Source, first: date, days: int) -> list[int]:
+    """The number of legs that start on each of ``days`` days from ``first``, in one query."""
+    layout = source.layout
+
+    def build() -> Any:
+        tbl = table(layout.table, column(layout.time_column))
+        when = tbl.c[layout.time_column]
+        counts = [
+            select(func.count())
+            .where(and_(when >= bindparam(f"a{i}"), when < bindparam(f"b{i}")))
+            .scalar_subquery()
+            for i in range(days)
+        ]
+        return select(*counts)
+
+    stmt = source.cached(("callindex-counts", days), build)
+    start = datetime(first.year, first.month, first.day)
+    params: dict[str, Any] = {}
+    for i in range(days):
+        params[f"a{i}"] = _bound(source, start + timedelta(days=i))
+        params[f"b{i}"] = _bound(source, start + timedelta(days=i + 1))
+    row = next(iter(source.stream(stmt, params)))
+    return [int(n or 0) for n in row]
+
+
+__all__ = ["MAX_AGE", "MAX_DAYS", "Brief", "CallIndex", "day_counts", "work_out"]

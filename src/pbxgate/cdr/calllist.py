@@ -1,0 +1,570 @@
+"""Pages of calls: filter, count and page the calls of a window without building them all.
+
+``pbxgate cdr calls`` builds every :class:`~pbxgate.cdr.model.Call` of its window; a console page
+shows fifty of them, and a month of a busy PBX is 150,000 calls of 210,000 legs. So a page is
+found in one of three ways, and only the calls it shows are built:
+
+* **sql**, when no filter needs what a call's legs add up to (the window, number patterns,
+  accountcode, extension, queue): the database groups the window's legs by linkedid, keeps a
+  group whose first leg starts in the window and, for each leg filter, has a leg that matches it
+  (``MAX(CASE WHEN ... THEN 1 ELSE 0 END) = 1``), counts the groups, orders them newest first
+  and cuts the page with LIMIT/OFFSET.
+* **facts**, when one does (direction, outcome, disposition, talk time): the calls' brief facts
+  (:mod:`pbxgate.cdr.callindex`, the rules of :mod:`pbxgate.cdr.facts`, kept per day) are
+  filtered in Python; the leg filters, if any, are the set of linkedids the query above finds.
+* **slow**, for a table without linkedid or a window with legs that have none (an imported
+  Master.csv): those legs are joined into calls by channel names in Python
+  (:func:`~pbxgate.cdr.callrules.link_by_channels`), so every call is built (:func:`slow_calls`).
+
+All three give the calls, and the order, of :func:`slow_calls` (the tests compare them): newest
+first, ties by linkedid, so a page holds the same calls however often it is asked for.
+
+A leg filter is written twice, as a Python test on a leg and as SQL, side by side in one class;
+the extension and queue tests are on the columns as Asterisk writes them (``dstchannel``
+``PJSIP/104-0000002a`` or ``Local/104@from-queue-...;1``; ``dst`` and a ``Queue()`` leg's
+``lastdata``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    LargeBinary,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+)
+
+from pbxgate.cdr.model import ANSWERED, INBOUND, Call, Leg
+from pbxgate.cdr.numbers import InternalRule
+from pbxgate.cdr.query import (
+    CALL_MARGIN,
+    Filters,
+    NumberFilter,
+    _bound,
+    _row_converter,
+    check_columns,
+    fetch_calls,
+    group_calls,
+    leg_select,
+    selected_columns,
+)
+from pbxgate.cdr.source import Source
+from pbxgate.cdr.window import Window
+from pbxgate.errors import InputError
+
+if TYPE_CHECKING:
+    from pbxgate.cdr.callindex import CallIndex
+
+# answered: someone (or the PBX) answered; unanswered: nobody did; missed: an inbound call
+# nobody answered (the KPI of docs/cdr.md).
+OUTCOMES = ("answered", "unanswered", "missed")
+EXTENSION = re.compile(r"[0-9]{1,20}")
+QUEUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
+CHUNK = 500  # calls built at a time for an export; linkedids a query names at most
+
+
+class CallLike(Protocol):
+    @property
+    def direction(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def talk_seconds(self) -> int: ...
+
+
+# -- leg filters: Python and SQL side by side ----------------------------------------------
+
+
+class LegTest(Protocol):
+    """One leg filter: a call passes when one of its legs matches."""
+
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+    @property
+    def shape(self) -> tuple[str, ...]: ...
+    def matches(self, leg: Leg) -> bool: ...
+    def clause(self, name: str, has: frozenset[str]) -> ColumnElement[bool]: ...
+    def params(self, name: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class NumberTest:
+    """``src``/``dst``/``did``/``cnum`` against a pattern (:class:`NumberFilter`)."""
+
+    number: NumberFilter
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.number.column,)
+
+    @property
+    def shape(self) -> tuple[str, ...]:
+        return ("number", self.number.column, self.number.mode)
+
+    def matches(self, leg: Leg) -> bool:
+        return self.number.matches(getattr(leg, self.number.column))
+
+    def clause(self, name: str, has: frozenset[str]) -> ColumnElement[bool]:
+        return self.number.clause(column(self.number.column), name)
+
+    def params(self, name: str) -> dict[str, Any]:
+        return {name: self.number.sql_value()}
+
+
+@dataclass(frozen=True)
+class AccountTest:
+    code: str
+    columns: tuple[str, ...] = ("accountcode",)
+    shape: tuple[str, ...] = ("accountcode",)
+
+    def matches(self, leg: Leg) -> bool:
+        return leg.accountcode == self.code
+
+    def clause(self, name: str, has: frozenset[str]) -> ColumnElement[bool]:
+        return column("accountcode") == bindparam(name)
+
+    def params(self, name: str) -> dict[str, Any]:
+        return {name: self.code}
+
+
+@dataclass(frozen=True)
+class ExtensionTest:
+    """The leg rang the extension: its ``dstchannel`` is the phone's (``PJSIP/104-0000002a``,
+    ``SIP/104``) or a Local channel to it (a queue's or a follow-me's ``Local/104@...``). A
+    call that rang a phone and one that it answered both have such a leg."""
+
+    extension: str
+    columns: tuple[str, ...] = ("dstchannel",)
+    shape: tuple[str, ...] = ("extension",)
+
+    def matches(self, leg: Leg) -> bool:
+        target, ext = leg.dstchannel, self.extension
+        return f"/{ext}-" in target or f"/{ext}@" in target or target.endswith(f"/{ext}")
+
+    def clause(self, name: str, has: frozenset[str]) -> ColumnElement[bool]:
+        target: Any = column("dstchannel")
+        return or_(*(target.like(bindparam(f"{name}{i}")) for i in range(3)))
+
+    def params(self, name: str) -> dict[str, Any]:
+        ext = self.extension  # digits only: nothing to escape for LIKE
+        return {f"{name}0": f"%/{ext}-%", f"{name}1": f"%/{ext}@%", f"{name}2": f"%/{ext}"}
+
+
+@dataclass(frozen=True)
+class QueueTest:
+    """The leg was dialled to the queue or ring group (its ``dst``: FreePBX writes the group's
+    number on each phone's leg), or is a ``Queue()`` leg of it (``lastdata`` ``400,t,,,300``:
+    a transfer rewrites ``dst``). Compared without case: MySQL's collations ignore it."""
+
+    queue: str
+    columns: tuple[str, ...] = ("dst",)
+    shape: tuple[str, ...] = ("queue",)
+
+    def matches(self, leg: Leg) -> bool:
+        want = self.queue.lower()
+        if leg.dst.lower() == want:
+            return True
+        data = leg.lastdata.lower()
+        return leg.lastapp.lower() == "queue" and (data == want or data.startswith(f"{want},"))
+
+    def clause(self, name: str, has: frozenset[str]) -> ColumnElement[bool]:
+        by_dst = func.lower(column("dst")) == bindparam(name)
+        if not {"lastapp", "lastdata"} <= has:
+            return by_dst
+        data = func.lower(column("lastdata"))
+        queued = and_(
+            func.lower(column("lastapp")) == "queue",
+            or_(data == bindparam(name), data.like(bindparam(f"{name}p"), escape="\\")),
+        )
+        return or_(by_dst, queued)
+
+    def params(self, name: str) -> dict[str, Any]:
+        want = self.queue.lower()
+        return {name: want, f"{name}p": re.sub(r"([%_\\])", r"\\\1", want) + ",%"}
+
+
+# -- what a caller asks for ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallQuery:
+    """The Calls page's filters: :class:`Filters` (the CLI's) and the console's own."""
+
+    filters: Filters = field(default_factory=Filters)
+    outcome: str | None = None
+    extension: str | None = None
+    queue: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome is not None and self.outcome not in OUTCOMES:
+            raise InputError(
+                f"unknown outcome {self.outcome!r}: use {', '.join(OUTCOMES)}",
+                hint="an Asterisk status such as ANSWERED or BUSY goes in disposition",
+            )
+        if self.extension is not None and not EXTENSION.fullmatch(self.extension):
+            raise InputError(f"extension {self.extension!r} is not an extension's number")
+        if self.queue is not None and not QUEUE.fullmatch(self.queue):
+            raise InputError(f"queue {self.queue!r} is not a queue's or ring group's number")
+
+    @property
+    def rule(self) -> InternalRule:
+        return self.filters.rule
+
+    @property
+    def call_level(self) -> bool:
+        """Whether a filter needs what the call's legs add up to (direction, outcome...)."""
+        f = self.filters
+        return bool(f.direction or f.dispositions or f.min_billsec is not None or self.outcome)
+
+    def leg_tests(self) -> list[LegTest]:
+        tests: list[LegTest] = [NumberTest(nf) for nf in self.filters.numbers]
+        if self.filters.accountcode is not None:
+            tests.append(AccountTest(self.filters.accountcode))
+        if self.extension is not None:
+            tests.append(ExtensionTest(self.extension))
+        if self.queue is not None:
+            tests.append(QueueTest(self.queue))
+        return tests
+
+    def columns(self) -> frozenset[str]:
+        """The leg columns the leg filters read."""
+        return frozenset(c for test in self.leg_tests() for c in test.columns)
+
+    def accepts_facts(self, call: CallLike) -> bool:
+        """The call-level filters, on a Call, CallFacts or Brief."""
+        if not self.filters.accepts_facts(call):
+            return False
+        if self.outcome is None:
+            return True
+        answered = call.outcome == ANSWERED
+        if self.outcome == "answered":
+            return answered
+        return not answered and (self.outcome == "unanswered" or call.direction == INBOUND)
+
+    def accepts_call(self, call: Call) -> bool:
+        return self.accepts_facts(call) and all(
+            any(test.matches(leg) for leg in call.legs) for test in self.leg_tests()
+        )
+
+
+def check(source: Source, query: CallQuery) -> None:
+    """Refuse a filter on a column the table does not have (it would match nothing)."""
+    check_columns(source.layout, query.filters)
+    for col in sorted(query.columns()):
+        if not source.layout.has(col):
+            raise InputError(f"this CDR table has no {col} column to filter on")
+
+
+# -- the answer ----------------------------------------------------------------------------
+
+
+@dataclass
+class CallPage:
+    total: int
+    page: int
+    pages: int
+    per_page: int
+    calls: list[Call]
+    path: str  # sql, facts or slow: how the page was found
+
+
+def find_page(
+    source: Source,
+    window: Window,
+    query: CallQuery,
+    page: int = 1,
+    per_page: int = 50,
+    index: CallIndex | None = None,
+) -> CallPage:
+    """Page ``page`` (from 1; past the last page: the last) of the calls that start in
+    ``window`` and pass ``query``, newest first, and how many there are in all."""
+    check(source, query)
+    path = _path(source, window, query)
+    if path == "sql":
+        total, keys = _sql_page(source, window, query, page, per_page)
+        pages, page = _pages(total, page, per_page)
+        calls = build_calls(source, window, keys, query.rule)
+    elif path == "facts":
+        chosen = _fact_keys(source, window, query, index)
+        total = len(chosen)
+        pages, page = _pages(total, page, per_page)
+        shown = chosen[(page - 1) * per_page : page * per_page]
+        calls = build_calls(source, window, shown, query.rule)
+    else:
+        found = slow_calls(source, window, query)
+        total = len(found)
+        pages, page = _pages(total, page, per_page)
+        calls = found[(page - 1) * per_page : page * per_page]
+    return CallPage(total, page, pages, per_page, calls, path)
+
+
+def all_calls(
+    source: Source, window: Window, query: CallQuery, index: CallIndex | None = None
+) -> tuple[int, Iterator[Call]]:
+    """Every call of the window that passes ``query``, in page order, built :data:`CHUNK` at
+    a time as the iterator is read (an export), and how many there are."""
+    check(source, query)
+    path = _path(source, window, query)
+    if path == "slow":
+        found = slow_calls(source, window, query)
+        return len(found), iter(found)
+    if path == "sql":
+        keys = _sql_keys(source, window, query)
+    else:
+        keys = _fact_keys(source, window, query, index)
+
+    def chunks() -> Iterator[Call]:
+        for at in range(0, len(keys), CHUNK):
+            yield from build_calls(source, window, keys[at : at + CHUNK], query.rule)
+
+    return len(keys), chunks()
+
+
+def slow_calls(source: Source, window: Window, query: CallQuery) -> list[Call]:
+    """Every call built, then filtered (what ``pbxgate cdr calls`` does), in page order."""
+    check(source, query)
+    found = fetch_calls(source, window, Filters(rule=query.rule), also=query.columns())
+    chosen = [call for call in found if query.accepts_call(call)]
+    chosen.sort(key=_call_order, reverse=True)
+    return chosen
+
+
+def _call_order(call: Call) -> tuple[Any, str]:
+    return (call.start, call.key)
+
+
+def _pages(total: int, page: int, per_page: int) -> tuple[int, int]:
+    pages = max(1, -(-total // per_page))
+    return pages, min(max(page, 1), pages)
+
+
+def _path(source: Source, window: Window, query: CallQuery) -> str:
+    if not _linked(source, _wide(source, window)):
+        return "slow"
+    return "facts" if query.call_level else "sql"
+
+
+def _wide(source: Source, window: Window) -> tuple[Any, Any]:
+    """The bounds legs are read within: the window and an hour on each side (as the slow path
+    reads them, :data:`~pbxgate.cdr.query.CALL_MARGIN`)."""
+    return (_bound(source, window.start - CALL_MARGIN), _bound(source, window.end + CALL_MARGIN))
+
+
+def _linked(source: Source, wide: tuple[Any, Any]) -> bool:
+    """Whether every leg read has a linkedid: two index look-ups (``linkedid = ''`` and
+    ``IS NULL`` within the range), not a scan of the window."""
+    layout = source.layout
+    if not layout.has("linkedid"):
+        return False
+
+    def build() -> Any:
+        tbl = table(layout.table, column(layout.time_column), column("linkedid"))
+        when, link = tbl.c[layout.time_column], tbl.c.linkedid
+        span = and_(when >= bindparam("lo"), when < bindparam("hi"))
+        return select(
+            exists().where(and_(link == "", span)), exists().where(and_(link.is_(None), span))
+        )
+
+    stmt = source.cached(("calllist-unlinked",), build)
+    row = next(iter(source.stream(stmt, {"lo": wide[0], "hi": wide[1]})))
+    return not any(row)
+
+
+# -- sql -----------------------------------------------------------------------------------
+
+
+def _grouped(source: Source, tests: Sequence[LegTest], in_window: bool) -> Any:
+    """``SELECT linkedid, MIN(t) ... GROUP BY linkedid HAVING ...`` over the wide window."""
+    layout = source.layout
+    names = {layout.time_column, "linkedid", *(c for test in tests for c in test.columns)}
+    tbl = table(layout.table, *(column(n) for n in sorted(names)))
+    when = tbl.c[layout.time_column]
+    first = func.min(when)
+    having: list[ColumnElement[bool]] = []
+    if in_window:
+        having += [first >= bindparam("start"), first < bindparam("end")]
+    for i, test in enumerate(tests):
+        hit = case((test.clause(f"leg{i}", layout.columns), 1), else_=0)
+        having.append(func.max(hit) == 1)
+    stmt = select(tbl.c.linkedid.label("k"), first.label("s"))
+    stmt = stmt.where(when >= bindparam("lo"), when < bindparam("hi")).group_by(tbl.c.linkedid)
+    return stmt.having(and_(*having)) if having else stmt
+
+
+def _params(source: Source, window: Window, tests: Sequence[LegTest]) -> dict[str, Any]:
+    lo, hi = _wide(source, window)
+    params = {"lo": lo, "hi": hi}
+    params["start"], params["end"] = _bound(source, window.start), _bound(source, window.end)
+    for i, test in enumerate(tests):
+        params.update(test.params(f"leg{i}"))
+    return params
+
+
+def _shape(query: CallQuery) -> tuple[Any, ...]:
+    """What decides a statement's text (not its values): the key of the compiled cache."""
+    return tuple(test.shape for test in query.leg_tests())
+
+
+def _sql_page(
+    source: Source, window: Window, query: CallQuery, page: int, per_page: int
+) -> tuple[int, list[str]]:
+    """How many calls there are and the linkedids of page ``page`` (the last page if there
+    are fewer). Where the database has window functions, the count comes with the page
+    (``COUNT(*) OVER ()``): the window's legs are grouped once, not twice."""
+    if _window_functions(source):
+        rows = _sql_rows(source, window, query, per_page, (max(page, 1) - 1) * per_page)
+        if rows:
+            return int(rows[0][2]), [_text(row[0]) for row in rows]
+    total = _sql_count(source, window, query)
+    _, page = _pages(total, page, per_page)
+    rows = _sql_rows(source, window, query, per_page, (page - 1) * per_page)
+    return total, [_text(row[0]) for row in rows]
+
+
+def _window_functions(source: Source) -> bool:
+    """SQLite 3.25, MariaDB 10.2, MySQL 8.0 and every PostgreSQL pbxgate runs on have them."""
+    dialect = source.engine.dialect
+    if source.dialect == "sqlite":
+        import sqlite3  # noqa: PLC0415
+
+        return sqlite3.sqlite_version_info >= (3, 25)
+    if source.dialect in ("mysql", "mariadb"):
+        version = tuple(dialect.server_version_info or ())
+        return version >= ((10, 2) if getattr(dialect, "is_mariadb", False) else (8, 0))
+    return source.dialect == "postgresql"
+
+
+def _sql_count(source: Source, window: Window, query: CallQuery) -> int:
+    tests = query.leg_tests()
+
+    def build() -> Any:
+        return select(func.count()).select_from(_grouped(source, tests, True).subquery())
+
+    stmt = source.cached(("calllist-count", _shape(query)), build)
+    return int(next(iter(source.stream(stmt, _params(source, window, tests))))[0])
+
+
+def _sql_keys(source: Source, window: Window, query: CallQuery) -> list[str]:
+    """The linkedids of all the calls, in page order."""
+    return [_text(row[0]) for row in _sql_rows(source, window, query, None, 0)]
+
+
+def _sql_rows(
+    source: Source, window: Window, query: CallQuery, limit: int | None, offset: int
+) -> list[Any]:
+    """``(linkedid, start[, count])`` rows newest first, ties by linkedid compared as bytes
+    (the order of Python's ``str``; a collation could put ``.`` and digits otherwise)."""
+    tests = query.leg_tests()
+    counted = limit is not None and _window_functions(source)
+
+    def build() -> Any:
+        stmt = _grouped(source, tests, True)
+        if counted:
+            stmt = stmt.add_columns(func.count().over().label("n_calls"))
+        key: Any = column("linkedid")
+        if source.dialect == "postgresql":
+            key = key.collate("C")
+        elif source.dialect in ("mysql", "mariadb"):
+            key = cast(key, LargeBinary)
+        stmt = stmt.order_by(literal_column("s").desc(), key.desc())
+        if limit is not None:
+            stmt = stmt.limit(bindparam("n", type_=Integer)).offset(bindparam("off", type_=Integer))
+        return stmt
+
+    stmt = source.cached(("calllist-keys", _shape(query), limit is not None, counted), build)
+    params = _params(source, window, tests)
+    if limit is not None:
+        params.update(n=limit, off=offset)
+    return list(source.stream(stmt, params))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _matching_keys(source: Source, window: Window, query: CallQuery) -> set[str]:
+    """The linkedids with a leg matching each leg filter (no window test: the facts say)."""
+    tests = query.leg_tests()
+    stmt = source.cached(("calllist-match", _shape(query)), lambda: _grouped(source, tests, False))
+    params = _params(source, window, tests)
+    return {_text(row[0]) for row in source.stream(stmt, params)}
+
+
+# -- facts ---------------------------------------------------------------------------------
+
+
+def _fact_keys(
+    source: Source, window: Window, query: CallQuery, index: CallIndex | None
+) -> list[str]:
+    from pbxgate.cdr.callindex import CallIndex  # noqa: PLC0415
+
+    briefs = (index or CallIndex(max_days=0)).briefs(source, window, query.rule)
+    wanted = _matching_keys(source, window, query) if query.leg_tests() else None
+    chosen = [
+        (b.start, b.key)
+        for b in briefs
+        if (wanted is None or b.key in wanted) and query.accepts_facts(b)
+    ]
+    chosen.sort(reverse=True)
+    return [key for _, key in chosen]
+
+
+# -- building the calls of a page ----------------------------------------------------------
+
+
+def build_calls(
+    source: Source, window: Window, keys: Sequence[str], rule: InternalRule
+) -> list[Call]:
+    """The calls ``keys`` names (linkedids), in that order, with all their legs in the wide
+    window, as the slow path builds them."""
+    if not keys:
+        return []
+    layout = source.layout
+    names = selected_columns(layout)
+    fields = ["start" if n == layout.time_column else n for n in names]
+    size = 1 << (len(keys) - 1).bit_length()  # a few statement shapes, not one per count
+
+    def build() -> Any:
+        wanted = column("linkedid").in_([bindparam(f"k{i}") for i in range(size)])
+        return leg_select(layout, None, names).where(wanted)
+
+    stmt = source.cached(("calllist-legs", tuple(names), size), build)
+    convert = source.remember(("convert", *fields), lambda: _row_converter(fields, layout, source))
+    lo, hi = _wide(source, window)
+    params: dict[str, Any] = {"lo": lo, "hi": hi}
+    params.update({f"k{i}": keys[min(i, len(keys) - 1)] for i in range(size)})
+    legs = [convert(row) for row in source.stream(stmt, params)]
+    found = {call.key: call for call in group_calls(legs, rule)}
+    return [found[key] for key in keys if key in found]
+
+
+__all__ = [
+    "CHUNK",
+    "OUTCOMES",
+    "AccountTest",
+    "CallPage",
+    "CallQuery",
+    "ExtensionTest",
+    "NumberTest",
+    "QueueTest",
+    "all_calls",
+    "build_calls",
+    "check",
+    "find_page",
+    "slow_calls",
+]

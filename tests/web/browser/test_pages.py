@@ -1,0 +1,73 @@
+"""The console's pages in Chromium, as office staff use them: the missed-call board, reports,
+the GLBP picture. Each test logs in afresh (its own browser context)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.web.browser.conftest import Console, log_in
+
+pytestmark = pytest.mark.browser
+
+
+def test_mark_a_missed_call_handled_and_take_it_back(page: Any, demo: Console, shots: Path) -> None:
+    log_in(page, demo, "/missed?period=week&unhandled=1")
+    rows = page.get_by_test_id("missed-row")
+    before = rows.count()
+    assert before > 0  # a generated week always misses some calls
+    row = rows.first
+    linkedid = row.get_attribute("data-linkedid")
+    row.get_by_test_id("handled-comment").fill("перезвонила, договорились на завтра")
+    row.get_by_test_id("handled-submit").click()
+    page.wait_for_load_state()
+    # "not yet handled only" is still on: the call has left the board
+    assert page.locator(f'[data-linkedid="{linkedid}"]').count() == 0
+    assert rows.count() == before - 1
+    page.goto(demo.url + "/missed?period=week")
+    marked = page.locator(f'[data-linkedid="{linkedid}"]')
+    mark = marked.get_by_test_id("handled-mark")
+    assert "demo" in mark.inner_text() and "договорились на завтра" in mark.inner_text()
+    board = page.request.get(demo.url + "/api/missed?period=week").json()
+    stored = next(r for r in board["rows"] if r["linkedid"] == linkedid)
+    assert stored["handled"]["who"] == "demo"
+    page.screenshot(path=str(shots / "missed.png"), full_page=False)
+    marked.get_by_test_id("unhandled-submit").click()
+    page.wait_for_load_state()
+    assert page.locator(f'[data-linkedid="{linkedid}"]').get_by_test_id("handled-form").count() == 1
+    audit = [line for line in demo.audit() if linkedid in line]
+    assert any("missed-handled" in line for line in audit), audit
+    assert page.errors == []
+
+
+def test_a_report_in_the_page_and_its_download(page: Any, demo: Console, shots: Path) -> None:
+    log_in(page, demo, "/reports?period=week")
+    frame = page.frame_locator("#report-frame")
+    assert frame.locator("h1").first.inner_text()  # the report's own page, inside the console
+    charts = frame.locator("img")
+    assert charts.count() > 0
+    assert all(
+        charts.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
+        for i in range(charts.count())
+    )
+    with page.expect_download() as download:
+        page.click("#report-download-xlsx")
+    saved = download.value.path()
+    assert Path(saved).read_bytes()[:2] == b"PK"  # an XLSX is a zip
+    assert download.value.suggested_filename.endswith(".xlsx")
+    page.screenshot(path=str(shots / "reports.png"), full_page=False)
+    assert page.errors == []
+
+
+def test_glbp_picture_shows_the_articles_routers(page: Any, demo: Console, shots: Path) -> None:
+    log_in(page, demo, "/glbp")
+    avg = page.locator('svg g.router[data-role="AVG"]')
+    avg.first.wait_for(timeout=20_000)  # the play converges within a few simulated seconds
+    routers = {box.get_attribute("data-router") for box in page.locator("svg g.router").all()}
+    assert routers == {"R2", "R3", "R4"}
+    assert avg.count() == 1
+    assert page.locator("svg g.host").count() >= 1
+    page.screenshot(path=str(shots / "glbp.png"), full_page=False)
+    assert page.errors == []
