@@ -4,10 +4,11 @@ One console process (uvicorn, one worker, as ``pbxgate web`` serves it) over a 1
 with the fixed "now" of ``benchmarks/web_pages.py`` (Wednesday 2024-04-03 15:00), pinned to
 the first core; the load comes from another process pinned to the second core (asyncio and
 httpx), so that the two do not share a core. Each of ``--viewers`` people logs in through
-/login first (one at a time, not measured: logins spend an argon2 hash each), then, for
-``--seconds``, loads /today, thinks for a while (``--think`` seconds on average, uniformly
-0.5-1.5 times that), loads /api/calls (today's calls, the list the menu opens), thinks again,
-and so on; a person waits for a page before thinking, as a browser does.
+/login first (not measured: a login spends an argon2 hash, so ``--logins`` sessions, ten by
+default, are shared by the viewers round-robin), then, for ``--seconds``, loads /today,
+thinks for a while (``--think`` seconds on average, uniformly 0.5-1.5 times that), loads
+/api/calls (today's calls, the list the menu opens), thinks again, and so on; a person waits
+for a page before thinking, as a browser does.
 
 Reported per request kind: requests per second, latency p50/p95/p99, errors (any answer but
 200, or no answer within 120 s); and the console's CPU (share of one core) and memory (RSS).
@@ -78,24 +79,35 @@ async def _viewer(
             status: int | str = answer.status_code
         except httpx.HTTPError as exc:
             status = type(exc).__name__
-        out.append((path, t, time.monotonic() - t, status))
-        await asyncio.sleep(random.uniform(0.5, 1.5) * think)
+        done = time.monotonic()
+        out.append((path, t, done - t, status))
+        await asyncio.sleep(min(random.uniform(0.5, 1.5) * think, max(0.0, until - done)))
 
 
-async def generate(base: str, viewers: int, seconds: float, think: float, paths: tuple[str, ...]):  # type: ignore[no-untyped-def]
+async def generate(  # type: ignore[no-untyped-def]
+    base: str, viewers: int, logins: int, seconds: float, think: float, paths: tuple[str, ...]
+):
+    """``logins`` logins (one at a time, as people arrive), shared by ``viewers`` people
+    round-robin (a session is a signed cookie: the console does the same work for a copy of
+    one as for a new one), then the viewers for ``seconds``."""
+    sessions = []
+    for _ in range(logins):
+        async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT) as http:
+            await _log_in(http)
+            sessions.append(dict(http.cookies.items()))
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     clients = [
-        httpx.AsyncClient(base_url=base, timeout=TIMEOUT, limits=limits) for _ in range(viewers)
+        httpx.AsyncClient(
+            base_url=base, timeout=TIMEOUT, limits=limits, cookies=sessions[i % logins]
+        )
+        for i in range(viewers)
     ]
-    for i, http in enumerate(clients):  # logins one at a time, as people arrive
-        await _log_in(http)
-        if (i + 1) % 50 == 0:
-            log(f"  {i + 1} viewers logged in")
     print("start", flush=True)
     out: list[Any] = []
     begin = time.monotonic()
     await asyncio.gather(*(_viewer(h, paths, think, begin + seconds, out) for h in clients))
-    wall = time.monotonic() - begin
+    # until the last answer: the viewers' last thinking is not part of the load
+    wall = max((t + seconds_ for _, t, seconds_, _ in out), default=begin + seconds) - begin
     print("end", flush=True)
     for http in clients:
         await http.aclose()
@@ -155,10 +167,23 @@ def scenario(name: str, url: str, kind: str, args: argparse.Namespace) -> dict[s
             log_in(http)
             for path in SCENARIOS[kind]:
                 http.get(path)
-        cmd = [sys.executable, __file__, "--generate", console.base, "--viewers",
-               str(args.viewers), "--seconds", str(args.seconds), "--think", str(args.think),
-               "--paths", *SCENARIOS[kind]]  # fmt: skip
-        log(f"{name}, {kind}: {args.viewers} viewers logging in")
+        cmd = [
+            sys.executable,
+            __file__,
+            "--generate",
+            console.base,
+            "--viewers",
+            str(args.viewers),
+            "--logins",
+            str(args.logins),
+            "--seconds",
+            str(args.seconds),
+            "--think",
+            str(args.think),
+            "--paths",
+            *SCENARIOS[kind],
+        ]
+        log(f"{name}, {kind}: {args.logins} logins for {args.viewers} viewers")
         pin = lambda: os.sched_setaffinity(0, {args.client_cpu})  # noqa: E731
         gen = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=pin)  # noqa: PLW1509
         assert gen.stdout is not None
@@ -208,14 +233,30 @@ def wrk(base: str, kind: str, args: argparse.Namespace) -> dict[str, Any]:
     out = {}
     for path in paths:
         conns = "50" if path == "/health" else "4"
-        cmd = ["taskset", "-c", str(args.client_cpu), "wrk", "-t1", f"-c{conns}", "-d15s",
-               "--timeout", "60s", "--latency", "-H", f"Cookie: {cookie}", base + path]  # fmt: skip
+        cmd = [
+            "taskset",
+            "-c",
+            str(args.client_cpu),
+            "wrk",
+            "-t1",
+            f"-c{conns}",
+            "-d15s",
+            "--timeout",
+            "60s",
+            "--latency",
+            "-H",
+            f"Cookie: {cookie}",
+            base + path,
+        ]
         text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1])  # type: ignore[index]
         p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", text)
         scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
-        out[path] = {"rate": rate, "p50": float(p50[1]) * scale[p50[2]] if p50 else 0.0,
-                     "conns": int(conns)}  # fmt: skip
+        out[path] = {
+            "rate": rate,
+            "p50": float(p50[1]) * scale[p50[2]] if p50 else 0.0,
+            "conns": int(conns),
+        }
         log(f"  wrk {path} with {conns} in flight: {rate:.1f} requests/s")
     return out
 
@@ -236,15 +277,22 @@ def table(results: dict[str, dict[str, dict[str, Any]]], args: argparse.Namespac
         for kind, r in kinds.items():
             first = True
             for path, p in r["paths"].items():
-                usage = (f"{r['cpu']:.0%} of a core | {r['machine']:.0%} of 2 | "
-                         f"{r['rss_max']} MB") if first else " | | "  # fmt: skip
+                usage = (
+                    (f"{r['cpu']:.0%} of a core | {r['machine']:.0%} of 2 | {r['rss_max']} MB")
+                    if first
+                    else " | | "
+                )
                 lines.append(
                     f"| {NAMES[name]} | {kind} | GET {path} | {p['rate']:.1f} | {_s(p['p50'])} "
                     f"| {_s(p['p95'])} | {_s(p['p99'])} | {p['errors']} | {usage} |"
                 )
                 first = False
-    ceilings = [(n, k, p, w) for n, ks in results.items() for k, r in ks.items()
-                for p, w in r["wrk"].items()]  # fmt: skip
+    ceilings = [
+        (n, k, p, w)
+        for n, ks in results.items()
+        for k, r in ks.items()
+        for p, w in r["wrk"].items()
+    ]
     if ceilings:
         lines += [
             "",
@@ -252,8 +300,10 @@ def table(results: dict[str, dict[str, dict[str, Any]]], args: argparse.Namespac
             "|---|---|---:|---:|",
         ]
         for name, _, path, w in ceilings:
-            lines.append(f"| {NAMES[name]} | GET {path}, {w['conns']} connections "
-                         f"| {w['rate']:.1f} | {_s(w['p50'])} |")  # fmt: skip
+            lines.append(
+                f"| {NAMES[name]} | GET {path}, {w['conns']} connections "
+                f"| {w['rate']:.1f} | {_s(w['p50'])} |"
+            )
     return "\n".join(lines)
 
 
@@ -274,6 +324,7 @@ def main() -> None:
         help="another database for a backend: sqlite=sqlite:////tmp/x.db",
     )
     parser.add_argument("--viewers", type=int, default=300)
+    parser.add_argument("--logins", type=int, default=10, help="sessions the viewers share")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--think", type=float, default=5.0)
     parser.add_argument("--load", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
@@ -285,7 +336,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.generate:
         result = asyncio.run(
-            generate(args.generate, args.viewers, args.seconds, args.think, tuple(args.paths))
+            generate(
+                args.generate,
+                args.viewers,
+                args.logins,
+                args.seconds,
+                args.think,
+                tuple(args.paths),
+            )
         )
         print(json.dumps(result), flush=True)
         return
@@ -295,8 +353,10 @@ def main() -> None:
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for name in args.backends:
         results[name] = {kind: scenario(name, urls[name], kind, args) for kind in args.load}
-    print(f"started {started}, load average {load[0]:.1f} at the start, "
-          f"{os.getloadavg()[0]:.1f} at the end\n")  # fmt: skip
+    print(
+        f"started {started}, load average {load[0]:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end\n"
+    )
     print(table(results, args))
 
 

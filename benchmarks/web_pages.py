@@ -36,12 +36,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -212,8 +215,11 @@ def fetch(http: httpx.Client, path: str) -> tuple[float, int]:
 # -- the pages -----------------------------------------------------------------------------
 
 
-def time_pages(name: str, url: str, runs: int) -> dict[str, dict[str, float]]:
-    """Cold and warm medians (seconds) of every request in :data:`REQUESTS`, and body sizes."""
+def time_pages(
+    name: str, url: str, runs: int, profile: Path | None = None
+) -> dict[str, dict[str, float]]:
+    """Cold and warm medians (seconds) of every request in :data:`REQUESTS`, and body sizes;
+    with ``profile``, then each request ``runs`` times more under py-spy (not timed)."""
     out: dict[str, dict[str, float]] = {label: {} for label, _ in REQUESTS}
     with tempfile.TemporaryDirectory(prefix="pbxgate-web-bench-") as tmp:
         folder = Path(tmp)
@@ -239,7 +245,61 @@ def time_pages(name: str, url: str, runs: int) -> dict[str, dict[str, float]]:
                 out[label]["warm"] = statistics.median(s for s, _ in warm)
                 out[label]["bytes"] = warm[-1][1]
                 log(f"{name}: {label}: warm {out[label]['warm']:.3f} s, {warm[-1][1]:,} bytes")
+            if profile is not None:
+                for i, (label, path) in enumerate(REQUESTS):
+                    stacks = profile / f"{name}-{i}.txt"
+                    with spying(console.pid, stacks):
+                        for _ in range(runs):
+                            fetch(http, path)
+                    log(f"{name}: {label}: where the time goes ({stacks})")
+                    log(hot_spots(stacks))
     return out
+
+
+@contextmanager
+def spying(pid: int, stacks: Path) -> Iterator[None]:
+    """py-spy samples process ``pid`` into ``stacks`` (collapsed stacks, one a line)."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy on PATH (pip install py-spy)")
+    cmd = [
+        spy,
+        "record",
+        "--pid",
+        str(pid),
+        "--format",
+        "raw",
+        "--rate",
+        "200",
+        "--nonblocking",
+        "--output",
+        str(stacks),
+    ]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)  # attached
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait()
+
+
+def hot_spots(stacks: Path, top: int = 15) -> str:
+    """The functions of pbxgate (and the templates) with the largest share of the samples of
+    busy threads, counting each function once per stack."""
+    share: Counter[str] = Counter()
+    total = 0
+    for line in stacks.read_text(encoding="utf-8").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if "pbxgate/" not in stack and "jinja2" not in stack:
+            continue  # an idle thread or the event loop waiting
+        total += int(count)
+        for frame in set(
+            re.sub(r" \(/.*?/(src|site-packages)/", " (", f) for f in stack.split(";")
+        ):
+            if "pbxgate/" in frame or "template" in frame:
+                share[frame] += int(count)
+    return "\n".join(f"  {n / total:6.1%}  {frame}" for frame, n in share.most_common(top))
 
 
 # -- the floor: the SQL the pages need -------------------------------------------------------
@@ -422,6 +482,12 @@ def main() -> None:
         metavar="BACKEND=URL",
         help="another database for a backend: sqlite=sqlite:////tmp/x.db",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="then sample the console with py-spy: DIR/<backend>-<n>.txt",
+    )
     parser.add_argument("--no-pages", action="store_true", help="time only the floor")
     parser.add_argument("--no-floor", action="store_true", help="time only the pages")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # the console process
@@ -437,7 +503,7 @@ def main() -> None:
     for name in args.backends:
         url = urls[name]
         if not args.no_pages:
-            pages[name] = time_pages(name, url, args.runs)
+            pages[name] = time_pages(name, url, args.runs, args.profile)
         if not args.no_floor:
             floors[name] = time_floor(name, url, args.runs)
     print(

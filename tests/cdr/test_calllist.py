@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from pbxgate.cdr import calllist
 from pbxgate.cdr.api import call_row
 from pbxgate.cdr.callindex import CallIndex
 from pbxgate.cdr.calllist import CallQuery, all_calls, find_page, slow_calls
@@ -88,6 +89,15 @@ def _open(url: str, name: str) -> Source:
         sources={"t": SourceSettings(url=url, table=name, timezone="Europe/Moscow")},
     )
     return open_source(settings, "t")
+
+
+@pytest.fixture(autouse=True, params=["by the database", "by pbxgate"])
+def grouping(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Legs are grouped into calls in SQL, or here (as for MariaDB): both, on every backend."""
+    every = frozenset({"sqlite", "postgresql", "mysql", "mariadb"})
+    chosen = every if request.param == "by pbxgate" else frozenset()
+    monkeypatch.setattr(calllist, "PYTHON_GROUPING", chosen)
+    return str(request.param)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "mariadb", "postgresql"])
@@ -240,6 +250,7 @@ def test_the_index_keeps_at_most_max_days(tmp_path: Path) -> None:
         ({"outcome": "ANSWERED"}, "unknown outcome 'ANSWERED'"),
         ({"extension": "10%"}, "not an extension's number"),
         ({"queue": "4 00"}, "not a queue's"),
+        ({"queue": "support"}, "not a queue's"),
     ],
 )
 def test_bad_filters_are_one_line(kwargs: dict[str, str], message: str) -> None:

@@ -53,7 +53,7 @@ def test_login_today_and_calls(console: tuple[Any, Clock]) -> None:
             assert kpis["missed"] == 4  # the fixture day's hand-checked figure
             page = await http.get("/today", headers={"accept-language": "en-GB,en;q=0.9"})
             assert page.status_code == 200 and "Missed calls" in page.text
-            assert 'http-equiv="refresh"' in page.text
+            assert 'data-refresh="60"' in page.text and "/static/refresh.js" in page.text
             calls = (await http.get("/api/calls?direction=inbound&per_page=3")).json()
             assert calls["per_page"] == 3 and len(calls["rows"]) == 3
             assert calls["total"] >= 3 and calls["pages"] == -(-calls["total"] // 3)

@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import io
 import re
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import pytest
 from pbxgate.cdr.render import render_text
 from pbxgate.cdr.store import Store
 from pbxgate.config import Settings
+from pbxgate.web import calls as calls_page
 from pbxgate.web import data
 from pbxgate.web.app import create_app
 from pbxgate.web.settings import WebSettings
@@ -312,3 +314,24 @@ def test_the_script_and_its_hooks_are_served(console: tuple[Any, Clock]) -> None
     for hook in hooks:
         assert hook in page.text
     assert '<script src="/static/calls.js" defer>' in page.text
+
+
+def test_the_index_is_warmed_at_start_and_then_used(console: tuple[Any, Clock]) -> None:
+    app, _ = console
+    index = app.state.call_index
+    assert calls_page.warm(app, threading.Event()) == 47  # 2016-02-01 .. 2016-03-18
+    assert index.worked_out == 47
+    (missed,) = get(app, "vera", "/api/calls?outcome=missed&period=month")
+    assert missed.status_code == 200 and missed.json()["total"] == 0  # February: no calls
+    (today,) = get(app, "vera", "/api/calls?outcome=missed")
+    assert letters(today.json()["rows"]) == "IGFC"
+    assert index.worked_out == 47  # both answered from what was kept
+    stopped = threading.Event()
+    stopped.set()
+    assert calls_page.warm(app, stopped) == 0
+
+    async def start_and_stop() -> list[str]:
+        async with app.router.lifespan_context(app):
+            return [t.name for t in threading.enumerate()]
+
+    assert "calls-index" in run(start_and_stop())

@@ -490,9 +490,12 @@ def test_serve_with_the_console_shows_a_fastagi_call_live(tmp_path, monkeypatch)
                             stderr=subprocess.PIPE)  # fmt: skip
     try:
         assert proc.stderr is not None
-        agi = re.search(r"FastAGI on 127\.0\.0\.1:(\d+)", proc.stderr.readline().decode())
-        web = re.search(r"web console on (http://\S+)/", proc.stderr.readline().decode())
-        assert agi and web
+        lines = ""  # other pages may warn first (a CDR store not made yet)
+        while "web console on" not in lines and len(lines.splitlines()) < 20:
+            lines += proc.stderr.readline().decode()
+        agi = re.search(r"FastAGI on 127\.0\.0\.1:(\d+)", lines)
+        web = re.search(r"web console on (http://\S+)/", lines)
+        assert agi and web, lines
         run(_watch(int(agi[1]), web[1], proc))
         assert proc.wait(timeout=30) == 0
         assert b"test-token-123" not in proc.stderr.read()
@@ -542,3 +545,62 @@ def test_a_console_port_in_use_is_one_line(tmp_path, capsys) -> None:
         assert main(["--config", str(config), "serve", "--listen", "127.0.0.1:0"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: the web console cannot listen on 127.0.0.1:{port}: ")
+
+
+def test_pbxgate_web_alone_follows_the_outbox_and_stops_with_a_page_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    outbox = tmp_path / "outbox.sqlite3"
+    config = tmp_path / "config.toml"
+    text = f'[web]\ndatabase = "{tmp_path}/web.sqlite3"\n[notify]\noutbox = "{outbox}"\n'
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("PBXGATE_CONFIG", str(config))
+    with UserStore(tmp_path / "web.sqlite3") as users:
+        users.add("vera", PASSWORDS["vera"], Role.VIEWER)
+    box = Outbox.open(outbox)
+    box.enqueue(event(INCOMING, "P1", at=time.time()))
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    proc = subprocess.Popen([str(PBXGATE), "web", "--listen", f"127.0.0.1:{port}"],
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+
+    async def watch() -> None:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as http:
+            await _until_up(http)
+            await log_in(http, "vera")
+            async with http.stream("GET", "/api/live/events") as answer:
+                events = _events(answer.aiter_lines())
+                snapshot = await _next(events, "snapshot")
+                if not snapshot["calls"]:  # the first look at the outbox may come after it
+                    assert (await asyncio.wait_for(_next(events, "call"), 10))["key"] == "P1"
+                else:
+                    assert [c["key"] for c in snapshot["calls"]] == ["P1"]
+                box.enqueue(event(MISSED, "P1", at=time.time()))
+                assert await asyncio.wait_for(_next(events, "gone"), 10) == {"key": "P1"}
+                proc.send_signal(signal.SIGTERM)
+                assert [kind async for kind, _ in events] == []  # the stream ends at once
+
+    try:
+        run(watch())
+        # uvicorn hands the SIGTERM it caught back to the default handler once it has stopped
+        assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
+    finally:
+        box.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def _until_up(http: httpx.AsyncClient) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while True:
+        try:
+            await http.get("/health")
+            return
+        except httpx.TransportError:
+            assert loop.time() < deadline, "pbxgate web did not start"
+            await asyncio.sleep(0.1)

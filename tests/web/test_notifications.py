@@ -4,6 +4,7 @@ message through the fake VK and a mocked webhook; no secret in the page, the JSO
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -44,14 +45,16 @@ def vk() -> Iterator[FakeVkServer]:
     server.stop()
 
 
-def make_console(tmp_path: Path, vk_base: str) -> tuple[Any, Path]:
+def make_console(
+    tmp_path: Path, vk_base: str, hooks: tuple[str, ...] = (HOOK,)
+) -> tuple[Any, Path]:
     outbox = tmp_path / "outbox.sqlite3"
     extra = (
         f'[web]\ndatabase = "{tmp_path}/web.sqlite3"\n'
         f'[notify]\noutbox = "{outbox}"\n'
         f'[notify.vk]\nenabled = true\ntoken = "{VK_TOKEN}"\nrecipients = ["42"]\n'
         f'api_base = "{vk_base}"\n'
-        f'[notify.webhook]\nenabled = true\nrecipients = ["{HOOK}"]\n'
+        f"[notify.webhook]\nenabled = true\nrecipients = {json.dumps(list(hooks))}\n"
     )
     settings = Settings.load(write_config(tmp_path, extra=extra))
     users = UserStore(settings.get(WebSettings).database_path)
@@ -309,3 +312,53 @@ def test_a_test_webhook_reaches_the_url_and_the_page_shows_it_masked(
 
     run(go())
     assert seen == [HOOK]  # the CRM got its URL whole
+
+
+@pytest.mark.parametrize("server", ["mariadb", "postgresql"])
+def test_a_shared_outbox_on_a_database_server(server: str, tmp_path: Path) -> None:
+    """[notify.database] url: the outbox ``pbxgate notify status`` opens, shown by its URL."""
+    from tests.notify.conftest import make_place
+
+    place = make_place(server, tmp_path)
+    box = place.open()
+    box.enqueue(event("D1", time.time()))
+    box.plan("incoming:D1", [("vk", "42")], time.time())
+    place.close()
+    extra = f'[notify.database]\nurl = "{place.target}"\n[web]\ndatabase = "{tmp_path}/w.db"\n'
+    config = write_config(tmp_path, extra=extra)
+    settings = Settings.load(config)
+    users = UserStore(settings.get(WebSettings).database_path)
+    users.add("anna", PASSWORDS["anna"], Role.ADMIN)
+    app = create_app(settings, users=users, now=lambda: NOW, clock=Clock())
+
+    async def go() -> dict[str, Any]:
+        async with client(app) as http:
+            await log_in(http, "anna")
+            return (await http.get("/api/notifications")).json()  # type: ignore[no-any-return]
+
+    data = run(go())
+    scheme, _, rest = place.target.partition("://")
+    assert data["exists"] is True and data["outbox"].startswith(f"{scheme}://")
+    assert "@127.0.0.1:" in data["outbox"] and rest.split("/")[1].split("?")[0] in data["outbox"]
+    assert [(c["channel"], c["pending"]) for c in data["channels"]] == [("vk", 1)]
+    assert [r["event_id"] for r in data["recent"]] == ["incoming:D1"]
+
+
+def test_a_long_answer_is_cut_to_fit_the_session_cookie(tmp_path: Path) -> None:
+    hooks = tuple(f"https://crm.example.org/hook/{i}?key=k{'x' * 300}" for i in range(7))
+    app, _ = make_console(tmp_path, "http://127.0.0.1:9", hooks)
+    app.state.notify_transport = httpx.MockTransport(lambda request: httpx.Response(200))
+
+    async def go() -> str:
+        async with client(app) as http:
+            token = await admin(http)
+            form = {"csrf": token, "channel": "webhook"}
+            assert (await http.post("/notifications/test", data=form)).status_code == 303
+            return (await http.get("/notifications")).text
+
+    page = run(go())
+    flash = re.search(r'<div id="notify-flash"[^>]*data-ok="true">(.*?)</div>', page, re.S)
+    assert flash is not None
+    lines = re.findall(r"<p>([^<]*)</p>", flash[1])
+    assert len(lines) == 5 and lines[-1] == "… (+3)"
+    assert lines[0].startswith("webhook → https://crm.example.org/hook/0?***: sent")

@@ -77,10 +77,22 @@ class CallIndex:
         self.clock = clock
         self._days: OrderedDict[tuple[Any, ...], _Day] = OrderedDict()
         self._lock = threading.Lock()
+        self._busy: dict[tuple[Any, ...], threading.Event] = {}  # days being worked out
         self.worked_out = 0  # days computed (not found kept): for tests and benchmarks
 
     def briefs(self, source: Source, window: Window, rule: InternalRule) -> list[Brief]:
-        """The calls that start in ``window``, in start order."""
+        """The calls that start in ``window``, in start order (days not kept are worked out)."""
+        found = self._briefs(source, window, rule, work=True)
+        assert found is not None
+        return found
+
+    def kept(self, source: Source, window: Window, rule: InternalRule) -> list[Brief] | None:
+        """As :meth:`briefs` if every day of ``window`` is kept and still good, else None."""
+        return self._briefs(source, window, rule, work=False)
+
+    def _briefs(
+        self, source: Source, window: Window, rule: InternalRule, *, work: bool
+    ) -> list[Brief] | None:
         first = window.start.date()
         last = (window.end - timedelta(microseconds=1)).date()
         days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
@@ -89,8 +101,11 @@ class CallIndex:
         out: list[Brief] = []
         seen: set[str] = set()
         for i, day in enumerate(days):
-            for brief in self._day(source, ident, rule, day, (counts[i], counts[i + 1],
-                                                                counts[i + 2])):  # fmt: skip
+            around = (counts[i], counts[i + 1], counts[i + 2])
+            briefs = self._day(source, (*ident, day), rule, around, work)
+            if briefs is None:
+                return None
+            for brief in briefs:
                 if window.start <= brief.start < window.end and brief.key not in seen:
                     seen.add(brief.key)
                     out.append(brief)
@@ -100,26 +115,43 @@ class CallIndex:
     def _day(
         self,
         source: Source,
-        ident: tuple[Any, ...],
+        key: tuple[Any, ...],
         rule: InternalRule,
-        day: date,
         counts: tuple[int, int, int],
-    ) -> list[Brief]:
-        key = (*ident, day)
-        now = self.clock()
-        with self._lock:
-            kept = self._days.get(key)
-            if kept is not None and kept.counts == counts and now - kept.made < self.max_age:
-                self._days.move_to_end(key)
-                return kept.briefs
-        briefs = work_out(source, day_window(day), rule)
-        with self._lock:
-            self.worked_out += 1
-            if self.max_days > 0:
-                self._days[key] = _Day(counts, now, briefs)
-                self._days.move_to_end(key)
-                while len(self._days) > self.max_days:
-                    self._days.popitem(last=False)
+        work: bool,
+    ) -> list[Brief] | None:
+        """A day's briefs: kept, or worked out here, or (while another thread works the same
+        day out, the start-up warming say) waited for."""
+        while True:
+            now = self.clock()
+            with self._lock:
+                kept = self._days.get(key)
+                if kept is not None and kept.counts == counts and now - kept.made < self.max_age:
+                    self._days.move_to_end(key)
+                    return kept.briefs
+                if not work:
+                    return None
+                busy = self._busy.get(key)
+                if busy is None:
+                    busy = self._busy[key] = threading.Event()
+                    break
+            busy.wait()
+            if self.max_days <= 0:  # nothing is kept: work it out here too
+                break
+        try:
+            briefs = work_out(source, day_window(key[-1]), rule)
+            with self._lock:
+                self.worked_out += 1
+                if self.max_days > 0:
+                    self._days[key] = _Day(counts, now, briefs)
+                    self._days.move_to_end(key)
+                    while len(self._days) > self.max_days:
+                        self._days.popitem(last=False)
+        finally:
+            with self._lock:
+                if self._busy.get(key) is busy:
+                    del self._busy[key]
+            busy.set()
         return briefs
 
     def clear(self) -> None:

@@ -68,6 +68,9 @@ async def run_console(
     """Serve the console on ``sock`` until ``stop``; ``calls``: the service's live hub of the
     first manager (None without ``[ami] enabled``)."""
     console = create_app(settings, listen=address(sock))
+    if not console.state.users.users():
+        log.warning("the web console has no users yet: add one with "
+                    "'pbxgate web user add NAME --role admin'")  # fmt: skip
     hub: LiveHub = console.state.live
     console.state.live_feed = functools.partial(livefeed.in_process, hub, settings, calls=calls)
     config = uvicorn.Config(

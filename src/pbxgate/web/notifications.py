@@ -45,6 +45,7 @@ from pbxgate.web.users import Role
 RECENT = 50  # deliveries listed
 DEAD = 20  # dead letters listed
 FLASH = "notify_flash"  # the session key of a form's answer
+FLASH_LINES, FLASH_LINE = 5, 240  # at most this many lines of at most this many characters
 NO_STORE = {"Cache-Control": "no-store"}
 MAX_DAYS = 36500.0
 
@@ -234,7 +235,11 @@ def _answer(request: Request, data: dict[str, Any], lines: list[str], ok: bool) 
     """JSON under /api/, else the flash and a redirect back to the page."""
     if is_api(request):
         return JSONResponse(data, status_code=200 if ok else 400, headers=NO_STORE)
-    request.session[FLASH] = {"ok": ok, "lines": lines[:20]}
+    # the flash rides in the session cookie: kept short (a browser drops a cookie over 4 KB)
+    shown = [line if len(line) <= FLASH_LINE else line[: FLASH_LINE - 1] + "…" for line in lines]
+    if len(shown) > FLASH_LINES:
+        shown = [*shown[: FLASH_LINES - 1], f"… (+{len(shown) - FLASH_LINES + 1})"]
+    request.session[FLASH] = {"ok": ok, "lines": shown}
     return RedirectResponse("/notifications", status_code=303)
 
 

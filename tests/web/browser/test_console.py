@@ -67,3 +67,19 @@ def test_on_a_phone_nothing_is_wider_than_the_screen(
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(shots / "today-phone.png"), full_page=False)
     context.close()
+
+
+def test_today_refreshes_in_place_keeping_what_the_reader_opened(page: Any, demo: Console) -> None:
+    page.clock.install()
+    log_in(page, demo, "/today")
+    page.click("#today-body details summary")  # "as a table", opened by the reader
+    page.focus("#today-body details summary")
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    page.clock.fast_forward(61_000)
+    page.wait_for_function("() => document.querySelector('#today-body h1') !== null")
+    page.wait_for_timeout(500)
+    assert fetched.count(demo.url + "/today") == 1  # fetched once, not reloaded
+    assert page.locator("#today-body details").evaluate("d => d.open")
+    assert page.locator("#today-body table.hourly tbody tr").count() == 24
+    assert page.errors == []

@@ -71,3 +71,52 @@ def test_glbp_picture_shows_the_articles_routers(page: Any, demo: Console, shots
     assert page.locator("svg g.host").count() >= 1
     page.screenshot(path=str(shots / "glbp.png"), full_page=False)
     assert page.errors == []
+
+
+def test_filter_calls_and_export_exactly_them(page: Any, demo: Console, shots: Path) -> None:
+    log_in(page, demo, "/calls")
+    page.select_option("#f-period", "week")
+    page.select_option("#f-direction", "inbound")
+    page.fill("#f-min-billsec", "60")
+    page.click("#f-submit")
+    page.wait_for_load_state()
+    assert "direction=inbound" in page.url and "min_billsec=60" in page.url  # shareable
+    api = page.request.get(demo.url + "/api/calls?" + page.url.split("?", 1)[1]).json()
+    assert api["total"] > 0
+    assert all(r["direction"] == "inbound" and r["talk"] >= 60 for r in api["rows"])
+    shown = page.locator("table.calls tbody tr[data-linkedid]")
+    assert [shown.nth(i).get_attribute("data-linkedid") for i in range(shown.count())] == [
+        r["linkedid"] for r in api["rows"]
+    ]
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    exported = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert len(exported) == api["total"] + 1  # a header, then every filtered call
+    page.screenshot(path=str(shots / "calls.png"), full_page=False)
+    assert page.errors == []
+
+
+def test_play_a_recording_seek_and_change_speed(page: Any, demo: Console, shots: Path) -> None:
+    log_in(page, demo, "/")
+    rows = page.request.get(demo.url + "/api/calls?period=yesterday&min_billsec=25&per_page=500")
+    recorded = next(r for r in rows.json()["rows"] if r.get("recording_url"))
+    page.goto(demo.url + recorded["recording_url"])
+    audio = page.locator("#player-audio")
+    page.click("#player-forward")  # starts at 10 s even before playing
+    audio.evaluate("a => a.play()")
+    page.wait_for_function(
+        "() => { const a = document.getElementById('player-audio'); return a.currentTime > 10.2 }"
+    )
+    page.click("#player-back")
+    assert audio.evaluate("a => a.currentTime") < 10
+    page.select_option("#player-speed", "1.5")
+    assert audio.evaluate("a => a.playbackRate") == 1.5
+    assert audio.evaluate("a => a.duration") == pytest.approx(20, abs=0.2)  # the demo's tone
+    page.screenshot(path=str(shots / "recording.png"), full_page=False)
+    with page.expect_download() as download:
+        page.click("#player-download")
+    assert Path(download.value.path()).read_bytes()[:4] == b"RIFF"
+    audit = [line for line in demo.audit() if recorded["linkedid"] in line]
+    assert any("recording-play" in line for line in audit), audit
+    assert any("recording-download" in line for line in audit), audit
+    assert page.errors == []
