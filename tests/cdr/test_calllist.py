@@ -91,12 +91,15 @@ def _open(url: str, name: str) -> Source:
     return open_source(settings, "t")
 
 
-@pytest.fixture(autouse=True, params=["by the database", "by pbxgate"])
+@pytest.fixture(autouse=True, params=["by the database", "by pbxgate", "by pbxgate, many"])
 def grouping(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Legs are grouped into calls in SQL, or here (as for MariaDB): both, on every backend."""
+    """Legs are grouped into calls in SQL, or here (as for MariaDB), and leg filters leave
+    few calls (looked up by linkedid) or many (FEW = 0): every way, on every backend."""
     every = frozenset({"sqlite", "postgresql", "mysql", "mariadb"})
-    chosen = every if request.param == "by pbxgate" else frozenset()
+    chosen = frozenset() if request.param == "by the database" else every
     monkeypatch.setattr(calllist, "PYTHON_GROUPING", chosen)
+    if request.param.endswith("many"):
+        monkeypatch.setattr(calllist, "FEW", 0)
     return str(request.param)
 
 

@@ -222,7 +222,7 @@ def test_the_page_renders_the_picture_and_the_briefs(tmp_path: Path) -> None:
     assert 'id="glbp-time-0">00:02:30.000<' in page
     svg = page[page.index("<svg") : page.index("</svg>") + 6]
     assert svg_routers(svg)["R2"][0] == "AVG"
-    brief = re.search(r'<pre id="glbp-brief-0-R4"[^>]*>(.*?)</pre>', page, re.S)
+    brief = re.search(r'<pre [^>]*id="glbp-brief-0-R4"[^>]*>(.*?)</pre>', page, re.S)
     assert brief is not None and "Et0/0       1    1   -   Active   0007.b400.0101" in brief[1]
     assert "%GLBP-6-FWDSTATECHANGE" in page  # the latest events
     assert "https://" not in page and "http://" not in page.replace(

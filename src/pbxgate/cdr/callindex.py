@@ -3,8 +3,8 @@
 A filter on what a call's legs add up to (direction, outcome, talk time) needs every call of
 the window worked out, which for a month of a busy PBX is seconds of Python however it is done
 (:mod:`pbxgate.cdr.facts` is the fastest way the project has). Past days do not change, so the
-work is kept: per day, the calls that start on it as :class:`Brief` tuples (about 150 bytes a
-call; a month of 150,000 calls is some 20 MB), read exactly as ``pbxgate cdr stats`` reads that
+work is kept: per day, the calls that start on it as :class:`Brief` tuples (about 200 bytes a
+call; a month of 150,000 calls is some 30 MB), read exactly as ``pbxgate cdr stats`` reads that
 day (its legs and an hour on each side).
 
 A kept day is used while the number of legs on it and on the days beside it (whose legs it
@@ -39,7 +39,7 @@ from pbxgate.cdr.query import CALL_MARGIN, _bound, leg_params
 from pbxgate.cdr.source import Source
 from pbxgate.cdr.window import Window, day_window
 
-MAX_DAYS = 93  # three months of days
+MAX_DAYS = 62  # two months of days: last month and this one
 MAX_AGE = 600.0  # seconds
 
 

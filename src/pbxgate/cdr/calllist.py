@@ -8,10 +8,12 @@ found in one of three ways, and only the calls it shows are built:
   accountcode, extension, queue): the database groups the window's legs by linkedid, keeps a
   group whose first leg starts in the window and, for each leg filter, has a leg that matches it
   (``MAX(CASE WHEN ... THEN 1 ELSE 0 END) = 1``), counts the groups, orders them newest first
-  and cuts the page with LIMIT/OFFSET.
+  and cuts the page with LIMIT/OFFSET. On MariaDB, whose ``GROUP BY`` on a VARCHAR(255) is
+  slow, pbxgate groups (linkedid, start) pairs itself (:func:`_python_groups`).
 * **facts**, when one does (direction, outcome, disposition, talk time): the calls' brief facts
-  (:mod:`pbxgate.cdr.callindex`, the rules of :mod:`pbxgate.cdr.facts`, kept per day) are
-  filtered in Python; the leg filters, if any, are the set of linkedids the query above finds.
+  are filtered in Python: kept per day (:mod:`pbxgate.cdr.callindex`, the rules of
+  :mod:`pbxgate.cdr.facts`), or, when the leg filters leave at most :data:`FEW` calls (one
+  ``SELECT linkedid ... WHERE <filter>`` a filter), those calls alone, built.
 * **slow**, for a table without linkedid or a window with legs that have none (an imported
   Master.csv): those legs are joined into calls by channel names in Python
   (:func:`~pbxgate.cdr.callrules.link_by_channels`), so every call is built (:func:`slow_calls`).
@@ -392,22 +394,21 @@ def _linked(source: Source, wide: tuple[Any, Any]) -> bool:
 # -- sql -----------------------------------------------------------------------------------
 
 
-def _grouped(source: Source, tests: Sequence[LegTest], in_window: bool) -> Any:
-    """``SELECT linkedid, MIN(t) ... GROUP BY linkedid HAVING ...`` over the wide window."""
+def _grouped(source: Source, tests: Sequence[LegTest]) -> Any:
+    """``SELECT linkedid, MIN(t) ... GROUP BY linkedid HAVING <first leg in the window> AND
+    <a leg matches each leg filter>`` over the wide window."""
     layout = source.layout
     names = {layout.time_column, "linkedid", *(c for test in tests for c in test.columns)}
     tbl = table(layout.table, *(column(n) for n in sorted(names)))
     when = tbl.c[layout.time_column]
     first = func.min(when)
-    having: list[ColumnElement[bool]] = []
-    if in_window:
-        having += [first >= bindparam("start"), first < bindparam("end")]
+    having: list[ColumnElement[bool]] = [first >= bindparam("start"), first < bindparam("end")]
     for i, test in enumerate(tests):
         hit = case((test.clause(f"leg{i}", layout.columns), 1), else_=0)
         having.append(func.max(hit) == 1)
     stmt = select(tbl.c.linkedid.label("k"), first.label("s"))
     stmt = stmt.where(when >= bindparam("lo"), when < bindparam("hi")).group_by(tbl.c.linkedid)
-    return stmt.having(and_(*having)) if having else stmt
+    return stmt.having(and_(*having))
 
 
 def _params(source: Source, window: Window, tests: Sequence[LegTest]) -> dict[str, Any]:
@@ -431,7 +432,7 @@ def _sql_page(
     are fewer). Where the database has window functions, the count comes with the page
     (``COUNT(*) OVER ()``): the window's legs are grouped once, not twice."""
     if source.dialect in PYTHON_GROUPING:
-        found = _python_groups(source, window, query, True)
+        found = _python_groups(source, window, query)
         _, page = _pages(len(found), page, per_page)
         return len(found), [key for _, key in found[(page - 1) * per_page : page * per_page]]
     if _window_functions(source):
@@ -461,7 +462,7 @@ def _sql_count(source: Source, window: Window, query: CallQuery) -> int:
     tests = query.leg_tests()
 
     def build() -> Any:
-        return select(func.count()).select_from(_grouped(source, tests, True).subquery())
+        return select(func.count()).select_from(_grouped(source, tests).subquery())
 
     stmt = source.cached(("calllist-count", _shape(query)), build)
     return int(next(iter(source.stream(stmt, _params(source, window, tests))))[0])
@@ -470,7 +471,7 @@ def _sql_count(source: Source, window: Window, query: CallQuery) -> int:
 def _sql_keys(source: Source, window: Window, query: CallQuery) -> list[str]:
     """The linkedids of all the calls, in page order."""
     if source.dialect in PYTHON_GROUPING:
-        return [key for _, key in _python_groups(source, window, query, True)]
+        return [key for _, key in _python_groups(source, window, query)]
     return [_text(row[0]) for row in _sql_rows(source, window, query, None, 0)]
 
 
@@ -483,7 +484,7 @@ def _sql_rows(
     counted = limit is not None and _window_functions(source)
 
     def build() -> Any:
-        stmt = _grouped(source, tests, True)
+        stmt = _grouped(source, tests)
         if counted:
             stmt = stmt.add_columns(func.count().over().label("n_calls"))
         key: Any = column("linkedid")
@@ -508,62 +509,94 @@ def _text(value: Any) -> str:
 
 
 def _matching_keys(source: Source, window: Window, query: CallQuery) -> set[str]:
-    """The linkedids with a leg matching each leg filter (no window test: the facts say)."""
-    if source.dialect in PYTHON_GROUPING:
-        return {key for _, key in _python_groups(source, window, query, False)}
-    tests = query.leg_tests()
-    stmt = source.cached(("calllist-match", _shape(query)), lambda: _grouped(source, tests, False))
-    params = _params(source, window, tests)
-    return {_text(row[0]) for row in source.stream(stmt, params)}
+    """The linkedids with a leg in the wide window matching each leg filter (no window test:
+    the facts say): ``SELECT linkedid ... WHERE <filter>`` a filter, intersected."""
+    layout = source.layout
+    keys: set[str] | None = None
+    lo, hi = _wide(source, window)
+    for test in query.leg_tests():
+
+        def build(test: LegTest = test) -> Any:
+            when: Any = column(layout.time_column)
+            span = and_(when >= bindparam("lo"), when < bindparam("hi"))
+            hit = test.clause("leg", layout.columns)
+            # Not DISTINCT: MariaDB would walk the whole linkedid index for it, not the range.
+            return select(column("linkedid")).select_from(table(layout.table)).where(span, hit)
+
+        stmt = source.cached(("calllist-match", test.shape), build)
+        found = {_text(row[0]) for row in source.stream(stmt, {"lo": lo, "hi": hi,
+                                                                **test.params("leg")})}  # fmt: skip
+        keys = found if keys is None else keys & found
+        if not keys:
+            break
+    return keys or set()
 
 
-def _python_groups(
-    source: Source, window: Window, query: CallQuery, in_window: bool
-) -> list[tuple[Any, str]]:
+def _starts(source: Source, window: Window, keys: Sequence[str]) -> list[tuple[Any, str]]:
+    """``(start, linkedid)`` of the calls ``keys`` names that start in the window, newest
+    first: their legs' first start, looked up by linkedid a chunk at a time."""
+    layout = source.layout
+    lo, hi = _wide(source, window)
+    start, end = _bound(source, window.start), _bound(source, window.end)
+    found = []
+    for at in range(0, len(keys), CHUNK):
+        chunk = keys[at : at + CHUNK]
+        size = 1 << (len(chunk) - 1).bit_length()
+
+        def build(size: int = size) -> Any:
+            when: Any = column(layout.time_column)
+            wanted = column("linkedid").in_([bindparam(f"k{i}") for i in range(size)])
+            stmt: Any = select(column("linkedid"), func.min(when))
+            stmt = stmt.select_from(table(layout.table))
+            stmt = stmt.where(when >= bindparam("lo"), when < bindparam("hi"), wanted)
+            return stmt.group_by(column("linkedid"))
+
+        stmt = source.cached(("calllist-starts", size), build)
+        params: dict[str, Any] = {"lo": lo, "hi": hi}
+        params.update({f"k{i}": chunk[min(i, len(chunk) - 1)] for i in range(size)})
+        for key, when in source.stream(stmt, params):
+            if when is not None and start <= when < end:
+                found.append((when, _text(key)))
+    found.sort(reverse=True)
+    return found
+
+
+def _python_groups(source: Source, window: Window, query: CallQuery) -> list[tuple[Any, str]]:
     """``(start, linkedid)`` of the calls, newest first, grouped here rather than by the
-    database: each leg of the wide window as (linkedid, start as stored, one 0/1 per leg filter).
+    database: each leg of the wide window as (linkedid, start as stored).
 
     MariaDB groups 200,000 legs by a VARCHAR(255) linkedid in a temporary table on disk
     (a MEMORY table keeps each key at its full 1,020 bytes): 2-3 s for a month, where reading
     the two columns and grouping them in a dict takes 0.8 s. Times come as text (MySQL's
     drivers turn DATETIME into datetime in Python, slowly); text in ``%Y-%m-%d %H:%M:%S`` sorts
-    as the times do."""
-    tests = query.leg_tests()
+    as the times do. Leg filters are the linkedids :func:`_matching_keys` finds; when they
+    are at most :data:`FEW`, only those calls' starts are read (:func:`_starts`)."""
+    wanted = _matching_keys(source, window, query) if query.leg_tests() else None
+    if wanted is not None and len(wanted) <= FEW:
+        return _starts(source, window, sorted(wanted))
     layout = source.layout
     as_text = not layout.epoch_times and source.dialect != "sqlite"
 
     def build() -> Any:
         when: Any = column(layout.time_column)
-        flags = [
-            case((t.clause(f"leg{i}", layout.columns), 1), else_=0) for i, t in enumerate(tests)
-        ]
         shown = cast(when, String) if as_text else when
-        stmt = select(column("linkedid"), shown, *flags).select_from(table(layout.table))
+        stmt = select(column("linkedid"), shown).select_from(table(layout.table))
         return stmt.where(when >= bindparam("lo"), when < bindparam("hi"))
 
-    stmt = source.cached(("calllist-rows", _shape(query), as_text), build)
+    stmt = source.cached(("calllist-rows", as_text), build)
+    lo, hi = _wide(source, window)
     first: dict[str, Any] = {}
-    masks: dict[str, int] = {}
-    count = len(tests)
-    for row in source.stream(stmt, _params(source, window, tests)):
-        key, when = _text(row[0]), row[1]
+    for key, when in source.stream(stmt, {"lo": lo, "hi": hi}):
         if when is None:
             continue
         known = first.get(key)
         if known is None or when < known:
             first[key] = when
-        if count:
-            mask = 0
-            for i in range(count):
-                if row[2 + i]:
-                    mask |= 1 << i
-            masks[key] = masks.get(key, 0) | mask
-    full = (1 << count) - 1
-    lo, hi = (_stored(source, m, as_text) for m in (window.start, window.end))
+    start, end = (_stored(source, m, as_text) for m in (window.start, window.end))
     found = [
-        (when, key)
+        (when, _text(key))
         for key, when in first.items()
-        if (not in_window or lo <= when < hi) and (not count or masks.get(key) == full)
+        if start <= when < end and (wanted is None or _text(key) in wanted)
     ]
     found.sort(reverse=True)
     return found
@@ -633,7 +666,9 @@ def build_calls(
 
     def build() -> Any:
         wanted = column("linkedid").in_([bindparam(f"k{i}") for i in range(size)])
-        return leg_select(layout, None, names).where(wanted)
+        # No ORDER BY: with one, SQLite walks the start-time index over the whole window
+        # instead of looking the linkedids up (70 ms a chunk instead of 2); group_calls orders.
+        return leg_select(layout, None, names).where(wanted).order_by(None)
 
     stmt = source.cached(("calllist-legs", tuple(names), size), build)
     convert = source.remember(("convert", *fields), lambda: _row_converter(fields, layout, source))

@@ -40,7 +40,7 @@ from pbxgate.errors import PbxgateError
 from pbxgate.optional import need
 from pbxgate.web import data
 from pbxgate.web.lookup import plausible_linkedid
-from pbxgate.web.render import add_text, is_api, language, problem, render
+from pbxgate.web.render import TEXT, add_text, is_api, language, problem, render
 from pbxgate.web.security import client_address, requires
 from pbxgate.web.users import Role
 
@@ -218,7 +218,7 @@ def warm(app: Starlette, stop: threading.Event) -> int:
                 done += 1
         finally:
             source.close()
-    except PbxgateError as exc:  # the page works without it, only slower the first time
+    except Exception as exc:  # the page works without it, only slower the first time
         log.warning("calls: the call index was not prepared: %s", exc)
     return done
 
@@ -333,8 +333,6 @@ async def call_api(request: Request) -> Response:
 
 def timeline_text(item: dict[str, Any], lang: str) -> str:
     """One timeline item in words, for screen readers and for everyone under the bars."""
-    from pbxgate.web.render import TEXT  # noqa: PLC0415
-
     template = TEXT[lang][f"tl_{item['kind']}"]
     status = label(lang, item["status"]) if item["status"] else "—"
     return template.format(who=item["who"], at=duration(item["at"]), ring=item["ring"],
@@ -342,8 +340,6 @@ def timeline_text(item: dict[str, Any], lang: str) -> str:
 
 
 def timeline_end(seconds: int, lang: str) -> str:
-    from pbxgate.web.render import TEXT  # noqa: PLC0415
-
     return TEXT[lang]["tl_end"].format(end=duration(seconds))
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.cdr.window import Window, now_in, resolve_window, zone
@@ -139,13 +140,13 @@ def _short(name: str, text: str | None) -> str | None:
 
 def calls(
     settings: Settings,
-    query: Mapping[str, str] | Iterable[tuple[str, str]],
+    query: str | Mapping[str, str] | Iterable[tuple[str, str]],
     now: datetime,
     *,
     index: CallIndex | None = None,
 ) -> dict[str, Any]:
-    """One page of calls for the filters in ``query`` (the Calls page's query string, pairs
-    or a mapping), newest first with a stable order, and how many there are in all. Only the
+    """One page of calls for the filters in ``query`` (the Calls page's query string, as text,
+    pairs or a mapping), newest first with a stable order, and how many there are in all. Only the
     page's calls are built (:mod:`pbxgate.cdr.calllist`); ``index`` keeps call facts between
     requests."""
     from pbxgate.cdr.api import call_row  # noqa: PLC0415
@@ -171,7 +172,7 @@ def calls(
 
 def export_calls(
     settings: Settings,
-    query: Mapping[str, str] | Iterable[tuple[str, str]],
+    query: str | Mapping[str, str] | Iterable[tuple[str, str]],
     now: datetime,
     *,
     index: CallIndex | None = None,
@@ -218,7 +219,9 @@ def call_detail(settings: Settings, linkedid: str) -> dict[str, Any] | None:
     }
 
 
-def _pairs(query: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+def _pairs(query: str | Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    if isinstance(query, str):
+        return parse_qsl(query.removeprefix("?"))
     return list(query.items()) if isinstance(query, Mapping) else list(query)
 
 

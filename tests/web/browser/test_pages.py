@@ -3,12 +3,18 @@ the GLBP picture. Each test logs in afresh (its own browser context)."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+import signal
+import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.web.browser.conftest import Console, log_in
+from tests.agi.fakes import default_responder, environment, fake_asterisk
+from tests.web.browser.conftest import PBXGATE, Console, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -120,3 +126,38 @@ def test_play_a_recording_seek_and_change_speed(page: Any, demo: Console, shots:
     assert any("recording-play" in line for line in audit), audit
     assert any("recording-download" in line for line in audit), audit
     assert page.errors == []
+
+
+def test_a_fastagi_call_appears_on_the_live_page(page: Any, demo: Console, shots: Path) -> None:
+    """``pbxgate serve`` beside the console, on the demo's outbox: a call Asterisk hands to
+    FastAGI shows on the open Live page without a reload."""
+    serve = subprocess.Popen(
+        [str(PBXGATE), "--config", str(demo.config), "serve", "--listen", "127.0.0.1:0",
+         "--no-worker"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert serve.stderr is not None
+        started = serve.stderr.readline()
+        port = re.search(r"FastAGI on 127\.0\.0\.1:(\d+)", started)
+        assert port, started
+        log_in(page, demo, "/live")
+        page.wait_for_selector('#live-status[data-state="on"]')
+        assert page.locator('#live-calls-body tr[data-caller="+79161234567"]').count() == 0
+        env = environment("notify", callerid="+79161234567", extension="74951234567")
+        session = threading.Thread(
+            target=lambda: asyncio.run(fake_asterisk(int(port[1]), env, default_responder("L.1")))
+        )
+        session.start()
+        row = page.locator('#live-calls-body tr[data-caller="+79161234567"]')
+        row.wait_for(timeout=10_000)
+        assert row.get_attribute("data-called") == "74951234567"
+        assert "+7916" in page.locator("#live-announce").inner_text()  # told to screen readers
+        session.join(timeout=10)
+        page.screenshot(path=str(shots / "live.png"), full_page=False)
+        assert page.errors == []
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=30)
+        if serve.stderr is not None:
+            serve.stderr.close()
