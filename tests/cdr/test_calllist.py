@@ -20,7 +20,8 @@ from sqlalchemy import create_engine
 from pbxgate.cdr import calllist
 from pbxgate.cdr.api import call_row
 from pbxgate.cdr.callindex import CallIndex
-from pbxgate.cdr.calllist import CallQuery, all_calls, find_page, slow_calls
+from pbxgate.cdr.calllist import all_calls, find_page, slow_calls
+from pbxgate.cdr.callquery import CallQuery
 from pbxgate.cdr.generate import generate
 from pbxgate.cdr.model import Leg
 from pbxgate.cdr.query import Filters, NumberFilter

@@ -16,7 +16,7 @@ from pbxgate.errors import InputError
 
 if TYPE_CHECKING:
     from pbxgate.cdr.callindex import CallIndex
-    from pbxgate.cdr.calllist import CallQuery
+    from pbxgate.cdr.callquery import CallQuery
 
 PER_PAGE = 50
 MAX_PER_PAGE = 500
@@ -68,7 +68,7 @@ def read_calls_query(
     settings: Settings, pairs: Iterable[tuple[str, str]], now: datetime
 ) -> CallsAsked:
     """The filters of the Calls page's query string; a bad value is one clear line."""
-    from pbxgate.cdr.calllist import CallQuery  # noqa: PLC0415
+    from pbxgate.cdr.callquery import CallQuery  # noqa: PLC0415
     from pbxgate.cdr.numbers import InternalRule  # noqa: PLC0415
     from pbxgate.cdr.query import Filters, NumberFilter  # noqa: PLC0415
 

@@ -161,3 +161,20 @@ def test_a_fastagi_call_appears_on_the_live_page(page: Any, demo: Console, shots
         serve.wait(timeout=30)
         if serve.stderr is not None:
             serve.stderr.close()
+
+
+def test_a_calls_legs_open_under_its_row(page: Any, demo: Console) -> None:
+    log_in(page, demo, "/calls?period=week&direction=inbound")
+    calls = page.request.get(demo.url + "/api/calls?period=week&direction=inbound&per_page=500")
+    several = next(r for r in calls.json()["rows"] if r["legs"] >= 3)  # a ring group or queue
+    detail = page.request.get(demo.url + f"/api/calls/{several['linkedid']}").json()
+    page.goto(demo.url + "/calls?period=week&direction=inbound&per_page=500")
+    row = page.locator(f'tr[data-linkedid="{several["linkedid"]}"]')
+    toggle = row.get_by_test_id("legs-toggle")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    toggle.click()
+    assert toggle.get_attribute("aria-expanded") == "true"
+    timeline = page.locator("#" + str(toggle.get_attribute("aria-controls")))
+    timeline.locator(".timeline .tl-item").first.wait_for()
+    assert timeline.locator(".timeline .tl-item").count() == len(detail["legs"])
+    assert page.errors == []
