@@ -5,7 +5,7 @@ from datetime import date, datetime
 import pytest
 
 from pbxgate.cdr.kpi import peak_concurrency
-from pbxgate.cdr.window import Window, Zones, parse_moment, resolve_window, zone
+from pbxgate.cdr.window import Window, Zones, limit_days, parse_moment, resolve_window, zone
 from pbxgate.errors import ConfigError, InputError
 
 NOW = datetime(2026, 3, 29, 1, 30)  # the night Europe/Berlin moves to summer time
@@ -92,3 +92,40 @@ def test_equal_from_and_to_get_their_own_message() -> None:
 def test_a_whole_day_in_russian_words() -> None:
     window = resolve_window(start="вчера", end="вчера", now=datetime(2026, 12, 4, 15, 0))
     assert (window.start, window.end) == (datetime(2026, 12, 3), datetime(2026, 12, 4))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "named"),
+    [
+        (None, "9999-12-31", "'9999-12-31'"),  # its end, the next day, is past datetime.max
+        (None, "31.12.9999", "'31.12.9999'"),
+        ("0001-01-01", "0001-01-02", "'0001-01-01'"),  # the previous period would be year 0
+        ("0001-01-01", None, "'0001-01-01'"),
+        ("2016-03-18", "3000-01-02", "'3000-01-02'"),
+        ("1899-12-31 23:59", "2016-03-18", "'1899-12-31 23:59'"),
+    ],
+)
+def test_moments_past_the_calendar_are_one_line(
+    start: str | None, end: str | None, named: str
+) -> None:
+    with pytest.raises(InputError, match="is out of range") as err:
+        resolve_window(start=start, end=end, now=NOW)
+    assert str(err.value) == f"{named} is out of range: use a moment from 1900-01-01 to 2999-12-31"
+
+
+def test_the_widest_window_leaves_room_for_what_reports_do_with_it() -> None:
+    window = resolve_window(start="1900-01-01", end="2999-12-31", now=NOW)
+    assert (window.start, window.end) == (datetime(1900, 1, 1), datetime(3000, 1, 1))
+    assert window.previous().start.year == 800  # the report's comparison period still exists
+
+
+def test_a_page_limits_the_window_it_lists() -> None:
+    year = resolve_window(start="2016-01-01", end="2016-12-31", now=NOW)
+    assert limit_days(year, 366) is year
+    longer = resolve_window(start="1990-01-01", end="2030-12-31", now=NOW)
+    with pytest.raises(InputError) as err:
+        limit_days(longer, 366)
+    assert str(err.value) == (
+        "the window 1990-01-01 .. 2031-01-01 is longer than 366 days (a year is plenty): "
+        "narrow from/to"
+    )

@@ -124,6 +124,20 @@ def test_passwd_role_remove_and_audit(
     assert json.loads(out)["action"] == "user-remove"
 
 
+def test_user_logout_ends_every_session(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    run(capsys, monkeypatch, "web", "user", "add", "anna", stdin=PASSWORD + "\n")
+    with store(isolated_home) as s:
+        before = s.get("anna").generation  # type: ignore[union-attr]
+    code, out, _ = run(capsys, monkeypatch, "web", "user", "logout", "anna")
+    assert (code, out) == (0, "every session of anna has ended\n")
+    with store(isolated_home) as s:
+        assert s.get("anna").generation != before  # type: ignore[union-attr]
+        assert s.verify("anna", PASSWORD) is not None  # the password stays
+        assert [(e.action, e.detail) for e in s.audit_log(1)] == [("user-logout", "anna")]
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "message", "exit_code"),
     [
@@ -136,6 +150,7 @@ def test_passwd_role_remove_and_audit(
         (["user", "passwd", "boris"], PASSWORD + "\n", "error: no user 'boris'", 2),
         (["user", "role", "boris", "admin"], "", "error: no user 'boris'", 2),
         (["user", "remove", "boris"], "", "error: no user 'boris'", 2),
+        (["user", "logout", "boris"], "", "error: no user 'boris'", 2),
         (["audit", "--limit", "0"], "", "0 is not in the range", 2),
     ],
 )
@@ -210,7 +225,7 @@ def test_settings_section_is_known(
 ) -> None:
     code, out, _ = run(capsys, monkeypatch, "config", "show", "--json")
     web = json.loads(out)["settings"]["web"]
-    assert (
-        code == 0 and web["listen"] == "127.0.0.1:8080" and web["trusted_proxies"] == ["127.0.0.1"]
-    )
+    assert code == 0 and web["listen"] == "127.0.0.1:8080"
+    # no proxy is believed until named: a local process cannot fake X-Forwarded-For
+    assert web["trusted_proxies"] == [] and web["secure_cookies"] == "auto"
     assert WebSettings().database_path == database(isolated_home)

@@ -224,6 +224,21 @@ def test_readers_are_limited_and_closing_ends_every_stream(monkeypatch) -> None:
     run(go())
 
 
+def test_one_user_holds_at_most_six_readers() -> None:
+    async def go() -> None:
+        hub = LiveHub()
+        veras = [hub.subscribe("vera")[1] for _ in range(livehub.MAX_PER_USER)]
+        with pytest.raises(Busy) as busy:
+            hub.subscribe("vera")
+        assert busy.value.mine is True
+        anna = hub.subscribe("anna")[1]  # the others still get the page
+        assert hub.readers == livehub.MAX_PER_USER + 1 and anna.owner == "anna"
+        hub.unsubscribe(veras[0])
+        assert hub.subscribe("vera")[1].owner == "vera"
+
+    run(go())
+
+
 # -- the page and its API ----------------------------------------------------------------------
 
 
@@ -338,6 +353,58 @@ def test_heartbeats_and_a_removed_user_ends_the_stream(console: tuple[Any, Clock
         kinds = [kind for kind, _ in parse_sse(body)]
         assert kinds[:2] == ["retry", "snapshot"] and "comment" in kinds
         assert app.state.live.readers == 0
+
+    run(go())
+
+
+def test_a_removed_user_is_cut_off_on_a_busy_pbx_too(console: tuple[Any, Clock]) -> None:
+    """Calls change more often than the heartbeat: no wait ever times out, and the user must
+    still be looked up again every heartbeat (it once was only on a timeout)."""
+    app, _ = console
+    app.state.live_heartbeat = 0.2
+    hub: LiveHub = app.state.live
+
+    async def go() -> tuple[str, int]:
+        async with client(app) as http:
+            await log_in(http, "vera")
+            answer = asyncio.ensure_future(http.get("/api/live/events"))
+            await until(lambda: hub.readers == 1)
+            app.state.users.remove("vera")
+            loop = asyncio.get_running_loop()
+            deadline, sent = loop.time() + 5.0, 0
+            while not answer.done() and loop.time() < deadline:  # a change every 20 ms
+                hub.manager_call("", state(f"B{sent}", caller=f"+7916{sent:07d}"))
+                sent += 1
+                await asyncio.sleep(0.02)
+            assert answer.done(), "the removed user's stream went on"
+            return (await answer).text, sent
+
+    body, sent = run(go())
+    calls = [data for kind, data in parse_sse(body) if kind == "call"]
+    assert 0 < len(calls) <= sent < 100  # it ended about a heartbeat in, the calls still coming
+    assert hub.readers == 0
+
+
+def test_one_viewer_cannot_lock_the_page_for_everyone(console: tuple[Any, Clock]) -> None:
+    app, _ = console
+    hub: LiveHub = app.state.live
+    mine = livehub.MAX_PER_USER
+
+    async def go() -> None:
+        async with client(app) as vera, client(app) as anna:
+            await log_in(vera, "vera")
+            await log_in(anna, "anna")
+            streams = [asyncio.ensure_future(vera.get("/api/live/events")) for _ in range(mine)]
+            await until(lambda: hub.readers == mine)
+            refused = await vera.get("/api/live/events")
+            assert refused.status_code == 503 and refused.json() == {
+                "error": f"you have {mine} live pages open; close one and reload"
+            }
+            other = asyncio.ensure_future(anna.get("/api/live/events"))
+            await until(lambda: hub.readers == mine + 1)  # anna still gets the page
+            hub.close()
+            answers = await asyncio.gather(*streams, other)
+        assert [a.status_code for a in answers] == [200] * (mine + 1)
 
     run(go())
 

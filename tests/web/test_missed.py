@@ -301,3 +301,61 @@ def test_store_is_private_and_reads_many(tmp_path: Path) -> None:
         assert found["id-0"].as_dict()["at"] == "2024-03-04T09:30:00+00:00"
     finally:
         store.close()
+
+
+def test_a_window_longer_than_a_year_or_past_the_calendar_is_one_line(console: Console) -> None:
+    """A decade of missed calls ties a worker up; ``to=9999-12-31`` once was an OverflowError."""
+    app, _ = console
+
+    async def go() -> None:
+        async with client(app) as http:
+            await log_in(http, "vera")
+            year = await http.get("/api/missed?from=2015-03-19&to=2016-03-18")
+            assert year.status_code == 200 and year.json()["total"] == 4
+            long = await http.get("/api/missed?from=1990-01-01&to=2030-12-31")
+            assert long.status_code == 400 and long.json()["error"] == (
+                "the window 1990-01-01 .. 2031-01-01 is longer than 366 days "
+                "(a year is plenty): narrow from/to"
+            )
+            assert (await http.get("/missed?from=1990-01-01&to=2030-12-31")).status_code == 400
+            for query in ("to=9999-12-31", "from=0001-01-01", "from=0001-01-01&to=0001-01-02",
+                          "from=9999-12-31T00:00&to=9999-12-31T23:00"):  # fmt: skip
+                for path in ("/missed", "/api/missed"):
+                    answer = await http.get(f"{path}?{query}")
+                    assert answer.status_code == 400, (path, query)
+                    assert "out of range" in answer.text or "longer than" in answer.text
+
+    run(go())
+
+
+def test_a_marks_body_is_read_only_up_to_16_kib(console: Console) -> None:
+    app, _ = console
+    pulled: list[int] = []
+
+    async def endless() -> Any:  # a chunked body: no Content-Length to refuse it by
+        yield b'{"comment": "'
+        for _ in range(64):
+            pulled.append(1)
+            yield b"x" * 16384
+
+    async def go() -> None:
+        async with client(app) as http:
+            await log_in(http, "lena")
+            head = {"X-CSRF-Token": await csrf_of(http), "content-type": "application/json"}
+            big = await http.post("/api/missed/link-G/handled", content=endless(), headers=head)
+            assert big.status_code == 400
+            assert big.json() == {"error": "the body is larger than 16 KiB: a comment is short"}
+            assert len(pulled) <= 2  # not the whole megabyte
+            declared = await http.post("/api/missed/link-G/handled", headers=head,
+                                       content=b'{"comment": "' + b"x" * 20000 + b'"}')  # fmt: skip
+            assert declared.status_code == 400 and "16 KiB" in declared.json()["error"]
+            deep = await http.post("/api/missed/link-G/handled", content=b"[" * 16000, headers=head)
+            assert deep.status_code == 400 and deep.json() == {
+                "error": "the body is not valid JSON"
+            }
+            fine = await http.post("/api/missed/link-G/handled", json={"comment": "ok"},
+                                   headers={"X-CSRF-Token": head["X-CSRF-Token"]})  # fmt: skip
+            assert fine.status_code == 200
+
+    run(go())
+    assert app.state.handled.get("link-G").comment == "ok"

@@ -19,7 +19,7 @@ from pbxgate.config import MASK, Settings
 from pbxgate.notify.events import INCOMING, CallEvent
 from pbxgate.notify.fakevk import FakeVkServer, FakeVkState
 from pbxgate.notify.outbox import Outbox
-from pbxgate.notify.recipients import ref
+from pbxgate.notify.recipients import redact, ref
 from pbxgate.web import users as users_module
 from pbxgate.web.app import create_app
 from pbxgate.web.settings import WebSettings
@@ -46,15 +46,20 @@ def vk() -> Iterator[FakeVkServer]:
 
 
 def make_console(
-    tmp_path: Path, vk_base: str, hooks: tuple[str, ...] = (HOOK,)
+    tmp_path: Path,
+    vk_base: str,
+    hooks: tuple[str, ...] = (HOOK,),
+    peers: tuple[str, ...] = ("42",),
+    hook_token: str = "",
 ) -> tuple[Any, Path]:
     outbox = tmp_path / "outbox.sqlite3"
     extra = (
         f'[web]\ndatabase = "{tmp_path}/web.sqlite3"\n'
         f'[notify]\noutbox = "{outbox}"\n'
-        f'[notify.vk]\nenabled = true\ntoken = "{VK_TOKEN}"\nrecipients = ["42"]\n'
+        f'[notify.vk]\nenabled = true\ntoken = "{VK_TOKEN}"\nrecipients = {json.dumps(peers)}\n'
         f'api_base = "{vk_base}"\n'
         f"[notify.webhook]\nenabled = true\nrecipients = {json.dumps(list(hooks))}\n"
+        + (f'token = "{hook_token}"\n' if hook_token else "")
     )
     settings = Settings.load(write_config(tmp_path, extra=extra))
     users = UserStore(settings.get(WebSettings).database_path)
@@ -253,14 +258,15 @@ def test_purge_deletes_old_sent_and_dead_rows(console: tuple[Any, Path]) -> None
     assert entry.detail == "vk: sent older than 30 days and dead letters: 1 deleted"
 
 
-def test_a_test_message_through_the_fake_vk(console: tuple[Any, Path], vk: FakeVkServer,
+def test_a_test_message_through_the_fake_vk(tmp_path: Path, vk: FakeVkServer,
                                             caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
-    app, _ = console
+    app, _ = make_console(tmp_path, vk.base_url, peers=("42", "13"))
 
     async def go() -> None:
         async with client(app) as http:
             token = await admin(http)
-            sent = await http.post("/api/notifications/test", data={"csrf": token, "channel": "vk"})
+            form = {"csrf": token, "channel": "vk", "to": "42"}
+            sent = await http.post("/api/notifications/test", data=form)
             assert sent.status_code == 200
             assert sent.json() == {"channel": "vk", "results": [
                 {"recipient": "42", "verdict": "sent", "detail": "VK message id 1"}]}  # fmt: skip
@@ -362,3 +368,51 @@ def test_a_long_answer_is_cut_to_fit_the_session_cookie(tmp_path: Path) -> None:
     lines = re.findall(r"<p>([^<]*)</p>", flash[1])
     assert len(lines) == 5 and lines[-1] == "… (+3)"
     assert lines[0].startswith("webhook → https://crm.example.org/hook/0?***: sent")
+
+
+def test_a_test_message_goes_only_to_a_configured_recipient(tmp_path: Path) -> None:
+    """The webhook sends its token as ``Authorization: Bearer``: a test message to a URL typed
+    in would hand it (and a request from the server's network) to anyone an admin names."""
+    token = "whsec-SUPER-SECRET-123"
+    app, _ = make_console(tmp_path, "http://127.0.0.1:9", hook_token=token)
+    seen: list[tuple[str, str | None]] = []
+
+    def anywhere(request: httpx.Request) -> httpx.Response:
+        seen.append((str(request.url), request.headers.get("authorization")))
+        return httpx.Response(200)
+
+    app.state.notify_transport = httpx.MockTransport(anywhere)
+
+    async def go() -> None:
+        async with client(app) as http:
+            csrf_token = await admin(http)
+            page = (await http.get("/notifications")).text
+            assert '<input id="test-webhook-to"' not in page and token not in page
+            assert '<select id="test-webhook-to" name="to">' in page
+            choices = {
+                c["channel"]: c["choices"]
+                for c in (await http.get("/api/notifications")).json()["test_channels"]
+            }
+            assert choices["webhook"] == [{
+                "value": ref(HOOK),  # "https://crm.example.org/hook?*** [<digest>]"
+                "label": "https://crm.example.org/hook?***"}]  # fmt: skip
+            assert f'<option value="{choices["webhook"][0]["value"]}">' in page
+            for to in ("http://attacker.example/x", "https://crm.example.org/hook",
+                       HOOK + "&more=1", redact(HOOK)):  # fmt: skip
+                form = {"csrf": csrf_token, "channel": "webhook", "to": to}
+                refused = await http.post("/api/notifications/test", data=form)
+                assert refused.status_code == 400 and refused.json() == {"error": (
+                    "a test message goes only to a configured recipient of webhook "
+                    "(choose one, or set [notify.webhook] recipients)")}  # fmt: skip
+            vk = {"csrf": csrf_token, "channel": "vk", "to": "13"}  # a chat not configured
+            assert (await http.post("/api/notifications/test", data=vk)).status_code == 400
+            assert seen == []  # nothing left the server
+            chosen = {
+                "csrf": csrf_token,
+                "channel": "webhook",
+                "to": choices["webhook"][0]["value"],
+            }
+            assert (await http.post("/api/notifications/test", data=chosen)).status_code == 200
+
+    run(go())
+    assert seen == [(HOOK, f"Bearer {token}")]  # the token goes to the configured URL only

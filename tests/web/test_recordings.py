@@ -403,3 +403,80 @@ def test_each_playback_audited_once(console: Console, files: dict[str, Any]) -> 
         ("lena", "recording-play", detail, "127.0.0.1"),
         ("lena", "recording-play", detail, "127.0.0.1"),
     ]
+
+
+def test_a_range_of_many_digits_or_other_scripts_digits_is_ignored() -> None:
+    big = 2**63 - 1  # 19 digits: more than any file
+    assert parse_range(f"bytes=0-{big}", 100) == (0, 99)
+    assert parse_range(f"bytes=-{big}", 100) == (0, 99)
+    for ignored in ("bytes=" + "9" * 5000 + "-", "bytes=1-" + "9" * 5000, "bytes=-" + "9" * 5000,
+                    "bytes=-99999999999999999999", "bytes=٣-", "bytes=0-٣"):  # fmt: skip
+        assert parse_range(ignored, 100) is None, ignored[:30]
+
+
+def test_every_odd_range_is_answered_and_its_file_closed(
+    console: Console, files: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, _ = console
+    url = "/recordings/link-A/audio"
+    opened: list[io.FileIO] = []
+    real_open = recordings.open_recording
+
+    def tracked(found: Any) -> Any:
+        file, info = real_open(found)
+        opened.append(file)
+        return file, info
+
+    monkeypatch.setattr(recordings, "open_recording", tracked)
+    odd = {"bytes=" + "9" * 5000 + "-": 200, "bytes=1-" + "9" * 5000: 200, "bytes=-0": 416,
+           "bytes=-" + "9" * 5000: 200, "bytes=5-3": 200, "bytes=0-1,5-6": 200}  # fmt: skip
+
+    async def go() -> None:
+        async with client(app) as http:
+            await log_in(http, "lena")
+            for spec, status in odd.items():
+                answer = await http.get(url, headers={"range": spec})
+                assert answer.status_code == status, spec[:30]
+                assert status == 416 or answer.content == DATA
+            assert (await http.head(url)).status_code == 200
+        assert len(opened) == len(odd) + 1 and all(f.closed for f in opened)
+        opened.clear()
+
+        def broken(header: str | None, size: int) -> None:
+            raise RuntimeError("a bug while answering")
+
+        monkeypatch.setattr(recordings, "parse_range", broken)
+        quiet = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=quiet, base_url="http://testserver") as http:
+            await log_in(http, "lena")
+            assert (await http.get(url)).status_code == 500
+        assert len(opened) == 1 and opened[0].closed  # closed on the way out of the bug
+
+    run(go())
+
+
+def test_a_range_not_from_byte_0_is_audited_too(console: Console, files: dict[str, Any]) -> None:
+    """All of a file but its first byte (``bytes=1-``, or a suffix one short) once went
+    unaudited: only a range from byte 0 counted as the start of a playback."""
+    app, clock = console
+    url = "/recordings/link-A/audio"
+    detail = f"link-A {REC_A}"
+
+    async def go() -> None:
+        async with client(app) as http:
+            await log_in(http, "lena")
+            part = await http.get(url, headers={"range": "bytes=1-"})
+            assert part.status_code == 206 and DATA[:1] + part.content == DATA
+            suffix = {"range": f"bytes=-{len(DATA) - 1}"}
+            down = await http.get(url + "?download=1", headers=suffix)
+            assert down.status_code == 206 and DATA[:1] + down.content == DATA
+            assert plays(app) == [
+                ("lena", "recording-download", detail, "127.0.0.1"),
+                ("lena", "recording-play", detail, "127.0.0.1"),
+            ]
+            await http.get(url, headers={"range": "bytes=500-"})  # a seek: the same playback
+            clock.now += 31
+            await http.get(url, headers={"range": "bytes=70000-"})  # later: a new one
+
+    run(go())
+    assert [p[1] for p in plays(app)] == ["recording-play", "recording-download", "recording-play"]

@@ -281,6 +281,53 @@ def test_a_bad_date_is_one_400_line(tmp_path: Path) -> None:
     assert answer.status_code == 400 and "\n" not in answer.json()["error"]
 
 
+LONG = (
+    "the window 1990-01-01 .. 2031-01-01 is longer than 366 days (a year is plenty): narrow from/to"
+)
+RANGE = "is out of range: use a moment from 1900-01-01 to 2999-12-31"
+
+
+@pytest.mark.parametrize(
+    ("query", "line"),
+    [
+        ("from=1990-01-01&to=2030-12-31", LONG),  # per-day charts of 41 years: minutes of CPU
+        ("to=9999-12-31", f"'9999-12-31' {RANGE}"),  # once an OverflowError: a 500
+        ("from=0001-01-01&to=0001-01-02", f"'0001-01-01' {RANGE}"),
+        ("from=9999-12-30&to=9999-12-30", f"'9999-12-30' {RANGE}"),
+        ("top=%C2%B2", "top must be a whole number from 1 to 1000, not '²'"),  # "²".isdigit()
+        ("top=%D9%A3", "top must be a whole number from 1 to 1000, not '٣'"),  # Arabic-Indic 3
+        ("top=" + "9" * 5000, f"top must be a whole number from 1 to 1000, not '{'9' * 20}…'"),
+    ],
+)
+def test_a_window_past_a_year_or_the_calendar_and_odd_tops_are_400_everywhere(
+    tmp_path: Path, query: str, line: str
+) -> None:
+    app, _ = make_console(tmp_path, names=("vera",))
+    paths = ("/reports", "/api/reports", "/reports/download", "/api/reports/download")
+
+    async def go() -> list[httpx.Response]:
+        async with client(app) as http:
+            await log_in(http, "vera")
+            return [await http.get(f"{path}?{query}&format=csv") for path in paths]
+
+    for path, answer in zip(paths, run(go()), strict=True):
+        assert answer.status_code == 400, path
+        assert (answer.json()["error"] if "/api/" in path else answer.text) == line
+
+
+def test_a_year_is_still_a_report(tmp_path: Path) -> None:
+    app, _ = make_console(tmp_path, names=("vera",))
+
+    async def go() -> httpx.Response:
+        async with client(app) as http:
+            await log_in(http, "vera")
+            return await http.get("/api/reports?from=2015-03-19&to=2016-03-18&top=5")
+
+    answer = run(go())
+    assert answer.status_code == 200
+    assert answer.json()["report"]["period"]["label"] == "2015-03-19 – 2016-03-18"
+
+
 # -- mail it now ---------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -40,7 +41,7 @@ def store(tmp_path: Path, clock: Clock) -> Iterator[UserStore]:
 
 def test_add_and_verify(store: UserStore, clock: Clock) -> None:
     added = store.add("anna", GOOD, Role.LISTENER)
-    assert added == User("anna", Role.LISTENER, clock.now, clock.now)
+    assert added == User("anna", Role.LISTENER, clock.now, clock.now, added.generation)
     assert store.verify("anna", GOOD) == added
     assert store.users() == [added]
     assert store.get("anna") == added
@@ -135,9 +136,66 @@ def test_set_password_role_remove(store: UserStore, clock: Clock) -> None:
     assert store.verify("anna", "another long one") is None
 
 
-@pytest.mark.parametrize("action", ["set_password", "set_role", "remove"])
+def test_sessions_end_with_a_new_password_a_new_role_and_on_demand(store: UserStore) -> None:
+    first = store.add("anna", GOOD, Role.VIEWER).generation
+    seen = {first}
+    for change in (
+        lambda: store.set_password("anna", "another long one"),
+        lambda: store.set_role("anna", Role.ADMIN),
+        lambda: store.end_sessions("anna"),
+    ):
+        change()
+        now = store.get("anna").generation  # type: ignore[union-attr]
+        assert now not in seen  # every session made before carries an old one
+        seen.add(now)
+    before = store.get("anna").generation  # type: ignore[union-attr]
+    assert store.verify("anna", "another long one").generation == before  # type: ignore[union-attr]
+    with pytest.raises(InputError, match="no user 'boris'"):
+        store.end_sessions("boris")
+
+
+def test_a_user_added_again_does_not_inherit_sessions(store: UserStore) -> None:
+    old = store.add("anna", GOOD, Role.ADMIN).generation
+    store.remove("anna")
+    assert store.add("anna", GOOD, Role.VIEWER).generation != old
+
+
+def test_a_rehash_ends_no_session(tmp_path: Path) -> None:
+    path = tmp_path / "web.sqlite3"
+    with UserStore(path, hasher=PasswordHasher(**FAST)) as old:
+        generation = old.add("anna", GOOD, Role.VIEWER).generation
+    with UserStore(path, hasher=PasswordHasher(time_cost=2, memory_cost=16, parallelism=1)) as new:
+        assert new.verify("anna", GOOD).generation == generation  # type: ignore[union-attr]
+        assert new.get("anna").generation == generation  # type: ignore[union-attr]
+
+
+def test_a_database_from_before_generations_gets_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "web.sqlite3"
+    with sqlite3.connect(path) as conn:  # web_users as the first release made it
+        conn.execute(
+            "CREATE TABLE web_users (name VARCHAR(64) NOT NULL PRIMARY KEY, password_hash TEXT"
+            " NOT NULL, role VARCHAR(16) NOT NULL, created VARCHAR(32) NOT NULL,"
+            " changed VARCHAR(32) NOT NULL)"
+        )
+        stamp = "2026-01-01T00:00:00+00:00"
+        hashed = PasswordHasher(**FAST).hash(GOOD)
+        conn.execute("INSERT INTO web_users VALUES ('anna', ?, 'admin', ?, ?)",
+                     (hashed, stamp, stamp))  # fmt: skip
+    conn.close()
+    with UserStore(path, hasher=PasswordHasher(**FAST)) as store:
+        assert store.get("anna").generation == 0  # type: ignore[union-attr]
+        assert store.verify("anna", GOOD) is not None
+        store.end_sessions("anna")
+        assert store.get("anna").generation != 0  # type: ignore[union-attr]
+        store.add("boris", GOOD, Role.VIEWER)
+    with UserStore(path, hasher=PasswordHasher(**FAST)) as again:  # opened twice: no error
+        assert [u.name for u in again.users()] == ["anna", "boris"]
+
+
+@pytest.mark.parametrize("action", ["set_password", "set_role", "remove", "end_sessions"])
 def test_unknown_user_refused(store: UserStore, action: str) -> None:
-    args = {"set_password": (GOOD,), "set_role": (Role.ADMIN,), "remove": ()}[action]
+    args = {"set_password": (GOOD,), "set_role": (Role.ADMIN,), "remove": (),
+            "end_sessions": ()}[action]  # fmt: skip
     with pytest.raises(InputError, match="no user 'boris'") as info:
         getattr(store, action)("boris", *args)
     assert "pbxgate web user list" in str(info.value)

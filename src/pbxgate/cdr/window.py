@@ -93,6 +93,13 @@ class Window:
         return f"{self.start:{fmt}} .. {self.end:{fmt}}"
 
 
+# The moments a window may name. Nothing in a CDR is older than Asterisk (1999) or centuries
+# ahead, and the margin keeps every later step inside datetime's years 1..9999: the previous
+# period (a window's length back), the call-back horizon, a query's margins. Without it
+# ``--to 9999-12-31`` is an OverflowError deep in a query instead of one line here.
+EARLIEST = datetime(1900, 1, 1)
+LATEST = datetime(3000, 1, 1)
+
 # Relative days in the words admins type them, English and Russian.
 _DAYS = {"today": 0, "сегодня": 0, "yesterday": 1, "вчера": 1, "позавчера": 2}
 _DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
@@ -118,11 +125,20 @@ def parse_moment(text: str, *, end: bool = False, today: date | None = None) -> 
         if len(raw) == 10:
             return _day(date.fromisoformat(raw), end)
         return datetime.fromisoformat(raw.replace("/", "-")).replace(tzinfo=None)
+    except OverflowError:  # the day after 9999-12-31
+        raise _out_of_range(text) from None
     except ValueError:
         raise InputError(
             f"cannot read {text!r} as a date or time",
             hint="use YYYY-MM-DD, DD.MM.YYYY, either with HH:MM, or today / yesterday / вчера",
         ) from None
+
+
+def _out_of_range(text: str) -> InputError:
+    return InputError(
+        f"{text.strip()!r} is out of range: use a moment from {EARLIEST:%Y-%m-%d} "
+        f"to {LATEST - timedelta(days=1):%Y-%m-%d}"
+    )
 
 
 def _day(day: date, end: bool) -> datetime:
@@ -157,8 +173,17 @@ def resolve_window(
         return Window(datetime(prev.year, prev.month, 1), datetime(first.year, first.month, 1))
     if start is None and end is None:
         return day_window(today)
+    return _between(start, end, now)
+
+
+def _between(start: str | None, end: str | None, now: datetime) -> Window:
+    """``--from``/``--to``: from the start of today and up to ``now`` by default."""
+    today = now.date()
     lo = parse_moment(start, today=today) if start else datetime(today.year, today.month, today.day)
     hi = parse_moment(end, end=True, today=today) if end else now
+    for text, moment in ((start, lo), (end, hi)):
+        if not EARLIEST <= moment <= LATEST:
+            raise _out_of_range(text or f"{moment:%Y-%m-%d %H:%M}")
     if lo == hi:
         raise InputError(
             f"--from and --to are the same moment ({lo:%Y-%m-%d %H:%M}): the window is empty",
@@ -167,4 +192,26 @@ def resolve_window(
     return Window(lo, hi)
 
 
-__all__ = ["Window", "Zones", "day_window", "now_in", "parse_moment", "resolve_window", "zone"]
+def limit_days(window: Window, days: int) -> Window:
+    """``window``, unless it is longer than ``days`` days (a year of per-day charts and rows
+    is plenty for a page: more only ties a worker up)."""
+    if window.end - window.start > timedelta(days=days):
+        raise InputError(
+            f"the window {window.describe()} is longer than {days} days "
+            "(a year is plenty): narrow from/to"
+        )
+    return window
+
+
+__all__ = [
+    "EARLIEST",
+    "LATEST",
+    "Window",
+    "Zones",
+    "day_window",
+    "limit_days",
+    "now_in",
+    "parse_moment",
+    "resolve_window",
+    "zone",
+]

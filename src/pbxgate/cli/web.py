@@ -182,7 +182,7 @@ def user_add(app: AppContext, name: str, role: str) -> None:
 @click.argument("name")
 @pass_app
 def user_passwd(app: AppContext, name: str) -> None:
-    """Set a user's password; it is asked for.
+    """Set a user's password; it is asked for. Every session of the user ends.
 
     \b
     Example:
@@ -204,7 +204,7 @@ def user_passwd(app: AppContext, name: str) -> None:
 @click.argument("role", type=click.Choice(ROLES))
 @pass_app
 def user_role(app: AppContext, name: str, role: str) -> None:
-    """Give a user another role.
+    """Give a user another role. Every session of the user ends.
 
     \b
     Example:
@@ -216,6 +216,23 @@ def user_role(app: AppContext, name: str, role: str) -> None:
         store.set_role(name, Role(role))
         store.audit(_operator(), "user-role", f"{name} to {role}")
     click.echo(f"{name} is now {role}")
+
+
+@user.command("logout")
+@click.argument("name")
+@pass_app
+def user_logout(app: AppContext, name: str) -> None:
+    """End every session of a user, in every browser (a lost phone, a shared computer); the
+    user logs in again. Their password and API tokens stay.
+
+    \b
+    Example:
+      pbxgate web user logout anna
+    """
+    with _store(app) as store:
+        store.end_sessions(name)
+        store.audit(_operator(), "user-logout", name)
+    click.echo(f"every session of {name} has ended")
 
 
 @user.command("remove")

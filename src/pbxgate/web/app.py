@@ -30,16 +30,23 @@ from pbxgate.web import data
 from pbxgate.web.charts import stacked_bars
 from pbxgate.web.render import language, render
 from pbxgate.web.security import (
+    SecurityHeaders,
     client_address,
     csrf_ok,
     requires,
     safe_next,
     signing_key,
+    start_session,
 )
 from pbxgate.web.settings import WebSettings
 from pbxgate.web.users import LoginLimiter, Role, UserStore
 
 HERE = Path(__file__).parent
+# Failed logins are limited per client address ([web] login_attempts, which also stops one
+# address guessing one name) and per name from all addresses together, with this many times
+# the attempts: a guess spread over many addresses is slowed down, while a user is not locked
+# out by anyone who merely knows the name.
+NAME_CEILING = 10
 # The page modules of pbxgate.web beyond Today, in menu order. Each has ROUTES; it
 # may have NAV (menu entries: path, word key, the role that sees it) and setup(app, settings).
 PAGES: tuple[str, ...] = (
@@ -72,7 +79,8 @@ async def login_page(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    """Check the form, rate-limited per name and per address; every attempt is audited."""
+    """Check the form, rate-limited per address and, with a ceiling ten times higher, per name
+    from anywhere; every attempt is audited."""
     state = request.app.state
     form = await request.form()
     # A name longer than any user's is cut: it goes into the audit log and the limiter's keys.
@@ -82,25 +90,34 @@ async def login(request: Request) -> Response:
     if not await csrf_ok(request):  # login CSRF: a page elsewhere logging you in as someone
         return render(request, "login.html", 403, error="stale", next=target)
     limiter: LoginLimiter = state.limiter
-    if max(limiter.blocked(f"user:{name}", now), limiter.blocked(f"ip:{address}", now)) > 0:
-        state.users.audit(name, "login-blocked", "", address)
-        return render(request, "login.html", 429, error="blocked", next=target)
-    user = await run_in_threadpool(state.users.verify, name, password)
-    if user is None:
-        limiter.failed(f"user:{name}", now)
+    names: LoginLimiter = state.name_limiter
+    # Neither count is cleared by a success: a user of one's own would reset it between guesses.
+    if limiter.blocked(f"ip:{address}", now) > 0:
+        why = "address"
+    elif names.blocked(f"user:{name}", now) > 0:
+        why = "name, from all addresses"
+    else:
+        user = await run_in_threadpool(state.users.verify, name, password)
+        if user is not None:
+            start_session(request, user)
+            state.users.audit(user.name, "login", "", address)
+            return RedirectResponse(target, status_code=303)
         limiter.failed(f"ip:{address}", now)
+        names.failed(f"user:{name}", now)
         state.users.audit(name, "login-failed", "", address)
         return render(request, "login.html", 401, error="bad_login", next=target)
-    limiter.succeeded(f"user:{name}")
-    request.session.clear()  # a new session: nothing from before the login carries over
-    request.session["user"] = user.name
-    state.users.audit(user.name, "login", "", address)
-    return RedirectResponse(target, status_code=303)
+    state.users.audit(name, "login-blocked", why, address)
+    return render(request, "login.html", 429, error="blocked", next=target)
 
 
 @requires(Role.VIEWER)
 async def logout(request: Request) -> Response:
-    request.app.state.users.audit(request.state.user.name, "logout", "", client_address(request))
+    """Log out everywhere: every session of the user ends, in every browser."""
+    name = request.state.user.name
+    users: UserStore = request.app.state.users
+    if request.session.get("user") == name:  # a session, not a proxy's single sign-on
+        await run_in_threadpool(users.end_sessions, name)
+    users.audit(name, "logout", "", client_address(request))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -137,20 +154,20 @@ def create_app(
     users: UserStore | None = None,
     now: Any = None,
     clock: Any = None,
+    wall: Any = None,
     https_only: bool | None = None,
     listen: str | None = None,
 ) -> Starlette:
-    """The console for ``settings``; ``now`` (local wall time) and ``clock`` (monotonic
-    seconds) are seams for tests."""
+    """The console for ``settings``; ``now`` (local wall time), ``clock`` (monotonic seconds)
+    and ``wall`` (seconds since the epoch: when a session was made) are seams for tests."""
     import time  # noqa: PLC0415
 
     web = settings.get(WebSettings)
     store = users or UserStore(web.database_path)
     key = signing_key(web.database_path.with_name("web.key"))
-    host = (listen or web.listen).rpartition(":")[0].strip("[]")
-    local = host in ("127.0.0.1", "localhost", "::1")
-    secure = (not local) if https_only is None else https_only
+    secure = web.secure_cookie(listen or web.listen) if https_only is None else https_only
     middleware = [
+        Middleware(SecurityHeaders),
         Middleware(
             SessionMiddleware,
             secret_key=key,
@@ -158,7 +175,7 @@ def create_app(
             max_age=web.session_hours * 3600,
             same_site="strict",
             https_only=secure,
-        )
+        ),
     ]
     routes: list[BaseRoute] = [
         Route("/health", health),
@@ -178,8 +195,12 @@ def create_app(
     app.state.settings_all = settings
     app.state.users = store
     app.state.limiter = LoginLimiter(web.login_attempts, web.login_window_seconds)
+    app.state.name_limiter = LoginLimiter(
+        web.login_attempts * NAME_CEILING, web.login_window_seconds
+    )
     app.state.now = now or (lambda: data.local_now(settings))
     app.state.clock = clock or time.monotonic
+    app.state.wall = wall or time.time
     app.state.templates = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(["html"]),

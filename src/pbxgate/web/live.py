@@ -12,8 +12,11 @@ The data comes from the hub in ``app.state.live`` (``livehub.py``), fed by ``liv
 under ``pbxgate web`` the application's lifespan runs :func:`livefeed.standalone`; inside
 ``pbxgate serve`` (``embedded.py``) the feed is the in-process one. A stream ends when its
 reader falls behind (EventSource then connects again and gets a fresh snapshot), when the
-console stops, or, at a heartbeat, once its user may no longer see the page. Callers' numbers
-are personal data: nothing here may be cached (``Cache-Control: no-store``).
+console stops, or once its user may no longer see the page: the user is looked up again (the
+session, the user, the role, as every request is) every ``HEARTBEAT`` seconds by the clock,
+whether the PBX is busy or quiet. One user may hold ``MAX_PER_USER`` streams, everyone
+together ``MAX_READERS``. Callers' numbers are personal data: nothing here may be cached
+(``Cache-Control: no-store``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from pbxgate.ami.settings import AmiSettings
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.config import Settings
 from pbxgate.notify.timezone import load_zone
-from pbxgate.web import livefeed
+from pbxgate.web import livefeed, livehub
 from pbxgate.web.livehub import Busy, LiveHub, Reader
 from pbxgate.web.render import TEXT, add_text, language, render
 from pbxgate.web.security import current_user, requires
@@ -43,6 +46,7 @@ from pbxgate.web.users import Role
 
 log = logging.getLogger(__name__)
 
+ROLE = Role.VIEWER  # who may see the page, checked again on every heartbeat of a stream
 HEARTBEAT = 15.0  # seconds between keep-alive comments (proxies close idle connections)
 RETRY_MS = 2000  # EventSource waits this long before connecting again
 NO_STORE = {"Cache-Control": "no-store"}
@@ -96,7 +100,7 @@ add_text(
     }
 )  # fmt: skip
 
-NAV = [("/live", "live", Role.VIEWER)]
+NAV = [("/live", "live", ROLE)]
 API_PARAMETERS: dict[str, dict[str, Any]] = {"/api/live": {}, "/api/live/events": {}}
 
 
@@ -124,7 +128,7 @@ def _hub(request: Request) -> LiveHub:
     return hub
 
 
-@requires(Role.VIEWER)
+@requires(ROLE)
 async def live_page(request: Request) -> Response:
     """The calls in progress and the notifications just queued (HTML)."""
     lang = language(request)
@@ -142,7 +146,7 @@ async def live_page(request: Request) -> Response:
     return response
 
 
-@requires(Role.VIEWER)
+@requires(ROLE)
 async def live_api(request: Request) -> Response:
     """The calls in progress and the notifications just queued, now.
 
@@ -152,7 +156,7 @@ async def live_api(request: Request) -> Response:
     return JSONResponse(_hub(request).snapshot(), headers=NO_STORE)
 
 
-@requires(Role.VIEWER)
+@requires(ROLE)
 async def live_events(request: Request) -> Response:
     """The same as server-sent events: ``snapshot``, then each change as it happens.
 
@@ -161,10 +165,14 @@ async def live_events(request: Request) -> Response:
     after the stream ends (EventSource does): a reader that falls behind is cut off."""
     hub = _hub(request)
     try:
-        snapshot, reader = hub.subscribe()
-    except Busy:
+        snapshot, reader = hub.subscribe(request.state.user.name)
+    except Busy as exc:
+        if exc.mine:
+            many = f"you have {livehub.MAX_PER_USER} live pages open"
+        else:
+            many = "too many live pages are open"
         return JSONResponse(
-            {"error": "too many live pages are open; close one and reload"},
+            {"error": f"{many}; close one and reload"},
             status_code=503,
             headers=NO_STORE,
         )
@@ -178,24 +186,36 @@ def frame(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {text}\n\n"
 
 
+def still_allowed(request: Request, name: str) -> bool:
+    """Whether the stream's user may still see the page: the same look-up as every request
+    (the session, the user in the store, their role), and still the same user."""
+    user = current_user(request)
+    return user is not None and user.name == name and user.role.allows(ROLE)
+
+
 async def _stream(
     request: Request, hub: LiveHub, snapshot: dict[str, Any], reader: Reader
 ) -> AsyncIterator[str]:
+    """The events, and every ``heartbeat`` seconds by the loop's clock (events or not: on a
+    busy PBX no wait ever times out) the user checked again and a keep-alive comment."""
     heartbeat: float = request.app.state.live_heartbeat
+    loop = asyncio.get_running_loop()
+    name = request.state.user.name
     try:
         yield f"retry: {RETRY_MS}\n\n" + frame("snapshot", snapshot)
+        due = loop.time() + heartbeat
         while True:
-            item = await reader.next(heartbeat)
+            item = await reader.next(max(0.0, due - loop.time()))
             if item is None:
                 return  # dropped or stopping: EventSource connects again
-            if item is False:
-                user = current_user(request)  # a removed user or a lowered role: at once
-                if user is None or not user.role.allows(Role.VIEWER):
+            if item is False or loop.time() >= due:  # a timer may fire a hair early
+                if not still_allowed(request, name):  # removed, role lowered, logged out
                     return
-                yield ": keep-alive\n\n"
-                continue
-            assert isinstance(item, tuple)
-            yield frame(*item)
+                due = loop.time() + heartbeat
+                if item is False:
+                    yield ": keep-alive\n\n"
+            if isinstance(item, tuple):
+                yield frame(*item)
     finally:
         hub.unsubscribe(reader)
 

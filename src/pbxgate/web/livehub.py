@@ -41,6 +41,7 @@ BACKLOG = 256  # changes a reader may be behind before it is dropped
 KEEP = 30  # notifications kept for the snapshot
 TTL = 600.0  # seconds a call learnt from the outbox alone stays listed
 MAX_READERS = 64  # open live pages at once (each one an open connection)
+MAX_PER_USER = 6  # of them one user's: a script of one viewer cannot lock the page for all
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ def from_state(pbx: str, state: Mapping[str, Any]) -> LiveCall:
 class Reader:
     """One subscriber's queue of ``(event, data)`` changes; None ends it."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: str = "") -> None:
+        self.owner = owner  # the user whose page it is
         self.queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
         self.dropped = False
 
@@ -93,7 +95,11 @@ class Reader:
 
 
 class Busy(Exception):
-    """Too many readers already."""
+    """Too many readers already: in all (``mine`` False), or of this reader's user."""
+
+    def __init__(self, *, mine: bool = False) -> None:
+        super().__init__("too many readers of this user" if mine else "too many readers")
+        self.mine = mine
 
 
 class LiveHub:
@@ -119,12 +125,15 @@ class LiveHub:
 
     # -- readers -----------------------------------------------------------------------------
 
-    def subscribe(self) -> tuple[dict[str, Any], Reader]:
+    def subscribe(self, owner: str = "") -> tuple[dict[str, Any], Reader]:
         """The snapshot and a reader of every change after it (none lost between the two:
-        both happen in one step of the loop)."""
+        both happen in one step of the loop); :class:`Busy` past :data:`MAX_READERS` in all
+        or :data:`MAX_PER_USER` of ``owner``'s."""
         if len(self._readers) >= MAX_READERS:
             raise Busy
-        reader = Reader()
+        if owner and sum(r.owner == owner for r in self._readers) >= MAX_PER_USER:
+            raise Busy(mine=True)
+        reader = Reader(owner)
         if self.closed:
             reader.queue.put_nowait(None)
         else:

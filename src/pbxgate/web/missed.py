@@ -27,6 +27,7 @@ as a missed inbound call (404 otherwise).
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -54,10 +55,11 @@ from pbxgate.cdr.query import Filters, fetch_calls
 from pbxgate.cdr.report.settings import ReportSettings
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.cdr.source import open_source
-from pbxgate.cdr.window import Window, resolve_window, zone
+from pbxgate.cdr.window import Window, limit_days, resolve_window, zone
 from pbxgate.config import Settings
 from pbxgate.errors import InputError, PbxgateError, SourceError
 from pbxgate.private import private_file
+from pbxgate.web.data import MAX_DAYS
 from pbxgate.web.lookup import find_call
 from pbxgate.web.render import add_text, is_api, problem, render
 from pbxgate.web.security import client_address, requires
@@ -65,6 +67,7 @@ from pbxgate.web.settings import WebSettings
 from pbxgate.web.users import Role
 
 MAX_COMMENT = 500
+MAX_BODY = 16 * 1024  # a mark's body: a comment of 500 characters, in JSON or a form
 CHUNK = 500  # linkedids per IN (...) when reading marks: well under SQLite's variable limit
 PERIODS = ("today", "yesterday", "week", "month")
 # The query-string keys of the page: the filter is the URL, as on the Calls page.
@@ -231,12 +234,14 @@ class HandledStore:
 
 
 def board_window(query: Mapping[str, str], now: datetime) -> Window:
-    """The window the query string names: ``period`` or ``from``/``to``; today by default."""
+    """The window the query string names: ``period`` or ``from``/``to``; today by default;
+    at most :data:`MAX_DAYS` days, as on the Calls page."""
     period = query.get("period") or None
     start, end = query.get("from") or None, query.get("to") or None
     if period not in (None, *PERIODS):
         raise InputError(f"unknown period {period!r}", hint=f"use one of: {', '.join(PERIODS)}")
-    return resolve_window(start=start, end=end, period=None if start or end else period, now=now)
+    window = resolve_window(start=start, end=end, period=None if start or end else period, now=now)
+    return limit_days(window, MAX_DAYS)
 
 
 def missed_rows(settings: Settings, window: Window, now: datetime) -> list[dict[str, Any]]:
@@ -424,11 +429,14 @@ async def unmark_handled(request: Request) -> Response:
 
 
 async def _fields(request: Request) -> Mapping[str, Any]:
-    """The request's fields: a JSON object (API) or a form."""
+    """The request's fields: a JSON object (API) or a form; at most :data:`MAX_BODY` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
+        raise _too_large()
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
-            body = await request.json()
-        except ValueError:
+            body = json.loads(await _body(request))
+        except (ValueError, RecursionError):  # UnicodeDecodeError; 16 K of "["
             raise InputError("the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise InputError('the body must be a JSON object, e.g. {"comment": "..."}')
@@ -436,6 +444,20 @@ async def _fields(request: Request) -> Mapping[str, Any]:
             raise InputError("comment must be a string")
         return body
     return await request.form()
+
+
+async def _body(request: Request) -> bytes:
+    """The body, read only up to :data:`MAX_BODY` bytes (a chunked one has no length)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise _too_large()
+    return bytes(body)
+
+
+def _too_large() -> InputError:
+    return InputError(f"the body is larger than {MAX_BODY // 1024} KiB: a comment is short")
 
 
 def _done(

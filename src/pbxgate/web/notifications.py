@@ -6,14 +6,19 @@
                                  (``channel``: only that one's); /api/notifications/retry
     POST /notifications/purge    delete sent deliveries older than ``days`` days and, with
                                  ``dead``, dead letters (``channel``); /api/notifications/purge
-    POST /notifications/test     send a test message through ``channel``, to ``to`` or to its
-                                 configured recipients; /api/notifications/test
+    POST /notifications/test     send a test message through ``channel`` to one of its
+                                 configured recipients (``to``: its ``ref`` as the page lists
+                                 it) or to all of them; /api/notifications/test
 
 The outbox is the one ``pbxgate notify status`` opens (``[notify.database] url`` or ``[notify]
 outbox``); a file that does not exist yet is not made here: the page says so. Every action is
 audited. Recipients are masked as everywhere (a webhook URL's query string and userinfo), and
 error texts pass the log masker, which knows every configured token: no secret reaches the
 page, the JSON or the log. A form's answer is one short flash after the redirect back.
+
+A test message goes only to a recipient configured for its channel, never to an address typed
+in: the webhook sends its ``token`` as ``Authorization: Bearer`` to whatever URL it is given,
+and a typed URL would also let the console fetch any address from the server's network.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from pbxgate.errors import InputError, PbxgateError
 from pbxgate.notify.build import CHANNEL_NAMES, enabled_recipients
 from pbxgate.notify.logmask import guarded, mask
 from pbxgate.notify.outbox import Outbox
-from pbxgate.notify.recipients import RecipientBook, redact
+from pbxgate.notify.recipients import RecipientBook, redact, ref
 from pbxgate.notify.report import status_data
 from pbxgate.notify.service import open_outbox
 from pbxgate.notify.settings import NotifySettings
@@ -67,7 +72,8 @@ add_text(
                          "ждущие повтора будут отправлены сейчас.",
             "ntf_purge": "Удалить", "ntf_purge_days": "Отправленные старше, дней",
             "ntf_purge_dead": "и недоставленные", "ntf_all_channels": "все каналы",
-            "ntf_test": "Проверочное сообщение", "ntf_test_to": "Кому (пусто: всем из настроек)",
+            "ntf_test": "Проверочное сообщение", "ntf_test_to": "Кому",
+            "ntf_test_all": "всем из настроек",
             "ntf_test_send": "Отправить проверку", "ntf_no_channels": "Ни один канал не включён",
             "ntf_retried": "{revived} недоставленных снова в очереди, {hurried} повторов сейчас",
             "ntf_purged": "Удалено доставок: {deleted}",
@@ -88,7 +94,8 @@ add_text(
                          "retries are sent now.",
             "ntf_purge": "Purge", "ntf_purge_days": "Sent ones older than, days",
             "ntf_purge_dead": "and dead letters", "ntf_all_channels": "all channels",
-            "ntf_test": "Test message", "ntf_test_to": "To (empty: every configured recipient)",
+            "ntf_test": "Test message", "ntf_test_to": "To",
+            "ntf_test_all": "every configured recipient",
             "ntf_test_send": "Send a test", "ntf_no_channels": "No channel is enabled",
             "ntf_retried": "{revived} dead letters queued again, {hurried} waiting retries due now",
             "ntf_purged": "{deleted} deliveries deleted",
@@ -107,7 +114,8 @@ API_PARAMETERS: dict[str, dict[str, Any]] = {
     },
     "/api/notifications/test": {
         "channel": "an enabled channel: vk, telegram, email or webhook (form field)",
-        "to": "one recipient (form field; empty: the channel's configured recipients)",
+        "to": "one of the channel's configured recipients, as the value /api/notifications "
+        "lists in test_channels[].choices (form field; empty: all of them)",
     },
 }
 
@@ -134,7 +142,11 @@ def outbox_report(settings: Settings) -> dict[str, Any]:
     channels a test message can go through (blocking: run it in a thread)."""
     ns = settings.get(NotifySettings)
     tests = [
-        {"channel": name, "recipients": [mask(redact(r)) for r in recipients]}
+        {
+            "channel": name,
+            "recipients": [mask(redact(r)) for r in recipients],
+            "choices": [{"value": mask(ref(r)), "label": mask(redact(r))} for r in recipients],
+        }
         for name, recipients in enabled_recipients(ns).items()
     ]
     report: dict[str, Any] = {
@@ -170,6 +182,22 @@ def outbox_report(settings: Settings) -> dict[str, Any]:
     report.update(exists=True, backlog=data["backlog"], channels=data["channels"],
                   recent=rows, dead_letters=data["dead_letters"])  # fmt: skip
     return report
+
+
+def chosen_recipients(settings: Settings, channel: str, chosen: str) -> list[str]:
+    """Whom a test message through ``channel`` goes to: the configured recipient whose
+    reference is ``chosen`` (the value the page's select sends), or all of them for ``""``.
+    Anything else is refused: never a URL or a chat typed in (see the module docstring)."""
+    configured = enabled_recipients(settings.get(NotifySettings)).get(channel, [])
+    if not chosen:
+        return []  # send_test's default: every configured recipient
+    by_ref = {mask(ref(r)): r for r in configured}
+    if chosen not in by_ref:
+        raise InputError(
+            f"a test message goes only to a configured recipient of {channel}",
+            hint=f"choose one, or set [notify.{channel}] recipients",
+        )
+    return [by_ref[chosen]]
 
 
 def _channel(value: Any, allowed: tuple[str, ...] = CHANNEL_NAMES) -> str | None:
@@ -314,13 +342,13 @@ async def test_endpoint(request: Request) -> Response:
     form = await request.form()
     settings: Settings = request.app.state.settings_all
     enabled = tuple(enabled_recipients(settings.get(NotifySettings)))
-    to = str(form.get("to", "")).strip()[:255]
     try:
         channel = _channel(form.get("channel"), enabled)
         if channel is None:
             raise InputError("choose a channel", hint=", ".join(enabled) or "none enabled")
+        to = chosen_recipients(settings, channel, str(form.get("to", "")).strip())
         transport = request.app.state.notify_transport
-        found = await send_test(settings, channel, [to] if to else [], transport=transport)
+        found = await send_test(settings, channel, to, transport=transport)
     except PbxgateError as exc:
         return _failed(request, exc)
     results = [
@@ -354,4 +382,13 @@ ROUTES: list[BaseRoute] = [
     Route("/api/notifications/test", test_endpoint, methods=["POST"]),
 ]
 
-__all__ = ["API_PARAMETERS", "NAV", "ROUTES", "outbox_report", "purge", "retry", "setup"]
+__all__ = [
+    "API_PARAMETERS",
+    "NAV",
+    "ROUTES",
+    "chosen_recipients",
+    "outbox_report",
+    "purge",
+    "retry",
+    "setup",
+]

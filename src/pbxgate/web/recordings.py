@@ -14,9 +14,9 @@ through ``/proc/self/fd`` after opening (a folder swapped between the check and 
                                         ?download=1 for Content-Disposition: attachment
 
 Every playback and download is written to the audit log (who, which call, from where) once:
-on a request without Range or with a range from byte 0 (a player's first request; its seeks
-ask for later bytes), and not again for the same user, call and kind within
-:data:`AUDIT_REPEAT_SECONDS` (browsers sometimes ask for byte 0 twice when starting).
+a request is audited, whatever its range (``bytes=1-`` is all of a file but one byte), unless
+the same user asked for the same call and kind (play or download) less than
+:data:`AUDIT_REPEAT_SECONDS` before; so a player's seeks and repeated starts are not.
 """
 
 from __future__ import annotations
@@ -207,7 +207,9 @@ def _opened_path(fd: int) -> Path | None:
 
 # -- HTTP Range (RFC 9110 §14) -----------------------------------------------------------
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)", re.IGNORECASE)
+# ASCII digits, at most 19 (up to 2**63, more than any file): Python's int() refuses a string
+# of over 4300 digits with a ValueError, and \d would also match other scripts' digits.
+_RANGE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})", re.IGNORECASE | re.ASCII)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -361,6 +363,18 @@ async def audio(request: Request) -> Response:
         return _unavailable(request, exc)
     except PbxgateError as exc:
         return problem(request, exc)
+    streaming = False
+    try:
+        response = _answer(request, found, file, info)
+        streaming = isinstance(response, StreamingResponse)  # it closes the file when done
+        return response
+    finally:
+        if not streaming:
+            file.close()
+
+
+def _answer(request: Request, found: Located, file: io.FileIO, info: os.stat_result) -> Response:
+    """The 200, 206, 416 or HEAD answer for the open ``file``."""
     size = info.st_size
     etag, modified = _validators(info)
     headers = {
@@ -378,7 +392,6 @@ async def audio(request: Request) -> Response:
     try:
         part = parse_range(asked, size)
     except RangeNotSatisfiable:
-        file.close()
         headers["Content-Range"] = f"bytes */{size}"
         return Response(status_code=416, headers=headers)
     start, end = part if part is not None else (0, size - 1)
@@ -388,10 +401,8 @@ async def audio(request: Request) -> Response:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     status = 206 if part is not None else 200
     if request.method == "HEAD":
-        file.close()
         return Response(status_code=status, headers=headers)
-    if start == 0:
-        _audit(request, found, "recording-download" if download else "recording-play")
+    _audit(request, found, "recording-download" if download else "recording-play")
     return StreamingResponse(chunks(file, start, end - start + 1), status, headers)
 
 

@@ -12,6 +12,7 @@ and knows nothing of HTTP; the endpoints at the end render it as HTML or JSON.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,9 +27,10 @@ from starlette.routing import BaseRoute, Route
 from pbxgate.cdr.report.formats import FORMATS, MIME, file_name
 from pbxgate.cdr.report.settings import LANGUAGES, MAIL_FORMATS, PERIODS, ReportSettings
 from pbxgate.cdr.settings import LOCAL_SOURCE, CdrSettings
-from pbxgate.cdr.window import Window, resolve_window, zone
+from pbxgate.cdr.window import Window, limit_days, resolve_window, zone
 from pbxgate.config import Settings, masked
 from pbxgate.errors import InputError, PbxgateError
+from pbxgate.web.data import MAX_DAYS
 from pbxgate.web.render import add_text, is_api, language, problem, render
 from pbxgate.web.security import client_address, requires
 from pbxgate.web.settings import WebSettings
@@ -37,6 +39,7 @@ from pbxgate.web.users import Role
 # The query-string keys of a report (the CLI's options of the same names).
 REPORT_QUERY = ("period", "from", "to", "language", "source", "top", "queues")
 MAX_TOP = 1000
+_TOP = re.compile(r"[0-9]{1,4}")  # ASCII digits only: "²".isdigit() is true, int("²") fails
 SENT_SHOWN = 50
 YES, NO = ("1", "yes", "true", "on"), ("0", "no", "false", "off")
 FLASH = "reports_mail"  # the session key of the last "Mail it now" result (post/redirect/get)
@@ -96,16 +99,20 @@ class ReportQuery:
         return {key: value for key, value in values.items() if value}
 
     def window(self, now: datetime) -> Window:
-        return resolve_window(
+        """The report's window: at most :data:`MAX_DAYS` days, as on the Calls page (a longer
+        one of per-day charts ties a worker up for minutes)."""
+        window = resolve_window(
             start=self.start or None, end=self.end or None, period=self.period or None, now=now
         )
+        return limit_days(window, MAX_DAYS)
 
 
 def _top(text: str) -> int | None:
     if not text:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= MAX_TOP:
-        raise InputError(f"top must be a whole number from 1 to {MAX_TOP}, not {text!r}")
+    if not _TOP.fullmatch(text) or not 1 <= int(text) <= MAX_TOP:
+        shown = text if len(text) <= 20 else text[:20] + "…"
+        raise InputError(f"top must be a whole number from 1 to {MAX_TOP}, not {shown!r}")
     return int(text)
 
 

@@ -1,12 +1,23 @@
 """Sessions, CSRF tokens and role checks of the web console.
 
 A session is Starlette's signed cookie (itsdangerous): ``HttpOnly``, ``SameSite=Strict``,
-``Secure`` unless the console is served on plain HTTP to localhost, valid for
-``[web] session_hours``. It holds the user's name, a random CSRF token and when it was made;
-the user's role is read from the database on every request, so a role change or a removed user
-takes effect at once. Every POST must carry the session's CSRF token (a form field or the
-``X-CSRF-Token`` header), compared in constant time. The signing key is a random file beside
-the web database (0600), made at first start.
+``Secure`` as ``[web] secure_cookies`` says (see ``settings.py``). It holds the user's name, a
+random CSRF token, when the user logged in (wall-clock seconds) and the user's session
+generation at that moment (see ``users.py``). The cookie is signed again with every response,
+so its own age says nothing: a session is refused once ``[web] session_hours`` have passed
+since the login, however busy the user was, and as soon as the user's generation has changed
+(a logout, a new password or role: every session of that user ends). The user and their role
+are read from the database on every request, so a removed user is out at once. Every POST must
+carry the session's CSRF token (a form field or the ``X-CSRF-Token`` header), compared in
+constant time. The signing key is a random file beside the web database (0600), made at first
+start.
+
+Every response carries :data:`SECURITY_HEADERS` (:class:`SecurityHeaders`): a Content Security
+Policy allowing scripts only from the console's own files (no inline script anywhere), images
+from itself and ``data:`` URIs (the Reports page's charts), styles from itself and inline (the
+report's own ``<style>`` inside the Reports page's ``srcdoc`` frame falls under this page's
+policy, and the call timeline and GLBP picture place and colour their parts with ``style``
+attributes); no framing by another page, no plugins, forms posting only to the console.
 
 A script (a CRM, Grafana) sends ``Authorization: Bearer <token>`` instead
 (``pbxgate web token add USER``, see ``users.py``). A token only reads: it is accepted on GET
@@ -26,12 +37,56 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pbxgate.private import private_file
 from pbxgate.web.users import Role, User, UserStore
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 KEY_BYTES = 32
+# A session made this many seconds "in the future" still counts (the wall clock stepped back).
+CLOCK_SKEW = 60
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "style-src 'self' 'unsafe-inline'",
+        "script-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+)
+
+
+class SecurityHeaders:
+    """ASGI middleware: :data:`SECURITY_HEADERS` on every HTTP response (a header the response
+    sets itself is left as it is)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                have = {name.lower() for name, _ in headers}
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in have)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 def signing_key(path: Path) -> str:
@@ -64,6 +119,14 @@ async def csrf_ok(request: Request) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def start_session(request: Request, user: User) -> None:
+    """A new session for ``user``, who has just logged in: nothing from before it carries over."""
+    request.session.clear()
+    request.session["user"] = user.name
+    request.session["at"] = int(request.app.state.wall())
+    request.session["gen"] = user.generation
+
+
 def current_user(request: Request) -> User | None:
     users: UserStore = request.app.state.users
     secret = bearer_token(request)
@@ -72,7 +135,22 @@ def current_user(request: Request) -> User | None:
     name = request.session.get("user")
     if not isinstance(name, str):
         return proxy_user(request)
-    return users.get(name)
+    user = users.get(name)
+    if user is None or not session_valid(request, user):
+        request.session.clear()  # the browser is told to forget the cookie
+        return proxy_user(request)
+    return user
+
+
+def session_valid(request: Request, user: User) -> bool:
+    """Whether the session is ``user``'s current one: made at most ``[web] session_hours``
+    ago by the wall clock, at the user's present generation."""
+    at, generation = request.session.get("at"), request.session.get("gen")
+    if not isinstance(at, int) or not isinstance(generation, int):
+        return False  # a session from before these were kept, or not one of ours
+    age = request.app.state.wall() - at
+    lifetime = request.app.state.settings.session_hours * 3600
+    return -CLOCK_SKEW <= age < lifetime and generation == user.generation
 
 
 def bearer_token(request: Request) -> str | None:
@@ -168,6 +246,9 @@ def safe_next(target: Any) -> str:
 
 
 __all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "SECURITY_HEADERS",
+    "SecurityHeaders",
     "bearer_token",
     "client_address",
     "csrf_ok",
@@ -175,6 +256,8 @@ __all__ = [
     "current_user",
     "requires",
     "safe_next",
+    "session_valid",
     "signing_key",
+    "start_session",
     "token_may",
 ]

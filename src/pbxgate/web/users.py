@@ -3,7 +3,7 @@
 Users live in pbxgate's own SQLite file (``[web] database``), created ``0600``: it holds
 password hashes and, in the audit log, who looked at which calls from where.
 
-    web_users(name PK, password_hash, role, created, changed)
+    web_users(name PK, password_hash, role, created, changed, generation)
     web_audit(id PK, at, who, action, detail, address)        at: UTC, ISO 8601 text
     web_tokens(id PK, user_name, role, label, token_hash UNIQUE, created, last_used)
 
@@ -19,6 +19,11 @@ SHA-256 is kept (a random 256-bit secret needs no slow hash: nothing can be gues
 A token carries a role of its own, at most its user's, and may do at most the lesser of the two
 at the time of use; removing the token, or its user, revokes it at once.
 
+A user's ``generation`` is a random number each browser session of theirs carries from its
+login; a logout, a new password or a new role replaces it (:meth:`UserStore.end_sessions`),
+which ends every session the user has, wherever it was opened. A user removed and added again
+starts with a new one. A database made before the column existed gets it, as 0, when opened.
+
 Roles are ordered, each allowing what the one below it does:
 
     viewer    calls and reports
@@ -26,7 +31,8 @@ Roles are ordered, each allowing what the one below it does:
     admin     + notifications and users
 
 :class:`LoginLimiter` does no I/O: the caller passes ``now`` (monotonic seconds) and keeps
-one limiter per user name and one per client address.
+one limiter for client addresses and one, with a ceiling ten times higher, for user names (see
+``app.py``).
 """
 
 from __future__ import annotations
@@ -79,6 +85,7 @@ TOKEN_PREFIX = "pbxgate_"  # noqa: S105 - a prefix, not a secret
 TOKEN_BYTES = 32
 MAX_TOKEN = 128  # a longer Authorization value is not one of ours: no look-up
 MAX_LABEL = 64
+GENERATION_BITS = 62  # a session generation: random, fits SQLite's signed 64-bit INTEGER
 
 
 class Role(enum.Enum):
@@ -130,6 +137,8 @@ class User:
     role: Role
     created: datetime
     changed: datetime
+    # What the user's browser sessions carry from their login (see end_sessions).
+    generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -163,7 +172,11 @@ users_table = Table(
     Column("role", String(16), nullable=False),
     Column("created", String(32), nullable=False),
     Column("changed", String(32), nullable=False),
+    Column("generation", Integer, nullable=False, default=0, server_default="0"),
 )
+# Columns added to web_users after its first release: added, with these definitions, to a
+# database made before them.
+ADDED_USER_COLUMNS = {"generation": "INTEGER NOT NULL DEFAULT 0"}
 audit_table = Table(
     "web_audit",
     metadata,
@@ -262,6 +275,7 @@ class UserStore:
         self.engine: Engine = create_engine(f"sqlite:///{path}")
         with self._translated("open"):
             metadata.create_all(self.engine)
+            self._add_columns()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -279,7 +293,8 @@ class UserStore:
         check_password(name, password)
         stamp = _iso(self._clock())
         row = {"name": name, "password_hash": self._hasher.hash(password),
-               "role": role.value, "created": stamp, "changed": stamp}  # fmt: skip
+               "role": role.value, "created": stamp, "changed": stamp,
+               "generation": _generation()}  # fmt: skip
         try:
             with self._translated("add a user"), self.engine.begin() as conn:
                 conn.execute(insert(users_table).values(**row))
@@ -288,11 +303,24 @@ class UserStore:
         return _user(row)
 
     def set_password(self, name: str, password: str) -> None:
+        """A new password; every session of the user ends."""
         check_password(name, password)
-        self._change(name, password_hash=self._hasher.hash(password))
+        self._change(name, password_hash=self._hasher.hash(password), generation=_generation())
 
     def set_role(self, name: str, role: Role) -> None:
-        self._change(name, role=role.value)
+        """A new role; every session of the user ends."""
+        self._change(name, role=role.value, generation=_generation())
+
+    def end_sessions(self, name: str) -> None:
+        """End every browser session of user ``name`` (a logout ends them all): the user's
+        generation is replaced, and a session made before no longer matches it."""
+        query = (
+            update(users_table).where(users_table.c.name == name).values(generation=_generation())
+        )
+        with self._translated("end a user's sessions"), self.engine.begin() as conn:
+            done = conn.execute(query)
+        if not done.rowcount:
+            raise no_such_user(name)
 
     def remove(self, name: str) -> None:
         with self._translated("remove a user"), self.engine.begin() as conn:
@@ -416,7 +444,7 @@ class UserStore:
 
     # helpers
 
-    def _change(self, name: str, **values: str) -> None:
+    def _change(self, name: str, **values: str | int) -> None:
         values["changed"] = _iso(self._clock())
         query = update(users_table).where(users_table.c.name == name).values(**values)
         with self._translated("change a user"), self.engine.begin() as conn:
@@ -433,6 +461,20 @@ class UserStore:
         )
         with self._translated("update a password hash"), self.engine.begin() as conn:
             conn.execute(query)
+
+    def _add_columns(self) -> None:
+        """Add to an older web_users the columns it lacks (another process may be quicker)."""
+        with self.engine.begin() as conn:
+            have = {str(r[1]) for r in conn.exec_driver_sql("PRAGMA table_info(web_users)")}
+        for column, definition in ADDED_USER_COLUMNS.items():
+            if column in have:
+                continue
+            try:
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(f"ALTER TABLE web_users ADD COLUMN {column} {definition}")
+            except SQLAlchemyError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
 
     def _dummy_hash(self) -> str:
         if self._dummy is None:
@@ -459,7 +501,11 @@ def _translated(path: Path, doing: str) -> Iterator[None]:
 
 def _user(row: Any) -> User:
     return User(row["name"], Role(row["role"]), datetime.fromisoformat(row["created"]),
-                datetime.fromisoformat(row["changed"]))  # fmt: skip
+                datetime.fromisoformat(row["changed"]), row["generation"])  # fmt: skip
+
+
+def _generation() -> int:
+    return secrets.randbits(GENERATION_BITS)
 
 
 def _token(row: Any) -> ApiToken:
