@@ -27,7 +27,7 @@ ROLES = ("viewer", "listener", "admin")
 @click.option(
     "--demo",
     is_flag=True,
-    help="Serve a week of generated calls from a new temporary folder, removed at exit; "
+    help="Serve two weeks of generated calls from a new temporary folder, removed at exit; "
     "prints the demo user's password.",
 )
 @click.pass_context
@@ -68,7 +68,7 @@ def _demo(listen: str) -> None:
     signal.signal(signal.SIGTERM, stopped)
     folder = Path(tempfile.mkdtemp(prefix="pbxgate-demo-"))
     try:
-        click.echo(f"pbxgate web --demo: generating a week of calls in {folder} ...", err=True)
+        click.echo(f"pbxgate web --demo: generating two weeks of calls in {folder} ...", err=True)
         demo = make_demo(folder, listen)
         click.echo(
             f"{demo.calls} calls, {demo.recordings} recordings; log in as {demo.user!r} with"

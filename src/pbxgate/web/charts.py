@@ -61,7 +61,8 @@ def stacked_bars(
         f'<li><span class="swatch s-{escape(key)}"></span>{escape(words)}</li>'
         for key, words in series
     )
-    return Markup("".join(parts) + f'<ul class="legend">{legend}</ul>')  # noqa: S704 - escaped above
+    chart = '<div class="scroll chart-box">' + "".join(parts) + "</div>"
+    return Markup(chart + f'<ul class="legend">{legend}</ul>')  # noqa: S704 - escaped above
 
 
 __all__ = ["stacked_bars"]

@@ -1,4 +1,4 @@
-"""``pbxgate web --demo``: the console over a week of generated calls, for a first look.
+"""``pbxgate web --demo``: the console over two weeks of generated calls, for a first look.
 
 Everything lives in one new owner-only directory: a configuration file, the calls
 (``pbxgate cdr generate``'s week in SQLite), short recordings of the last two days' recorded
@@ -24,7 +24,7 @@ from pbxgate.cdr.store import Store
 from pbxgate.cdr.window import now_in
 from pbxgate.private import private_dir, private_file
 
-DAYS = 7
+DAYS = 14  # two weeks: "this week against the last" has something to compare
 CALLS_PER_DAY = 150
 RECORDED_DAYS = 2  # recordings are made for the last two days' calls only (a few MB)
 MAX_SECONDS = 20  # a recording is a tone of the call's talk time, at most this long

@@ -81,7 +81,7 @@ def demo() -> Iterator[Console]:
         if not line:
             break
         log.append(line)
-        folder = re.search(r"generating a week of calls in (\S+) \.\.\.", line) or folder
+        folder = re.search(r"generating two weeks of calls in (\S+) \.\.\.", line) or folder
         found = re.search(r"log in as '(\w+)' with the password (\S+)", line)
     assert found, "pbxgate web --demo did not print its user:\n" + "".join(log)
     # the rest of its output is kept, so that a full pipe never stops the console
