@@ -8,7 +8,9 @@ httpx), so that the two do not share a core. Each of ``--viewers`` people logs i
 default, are shared by the viewers round-robin), then, for ``--seconds``, loads /today,
 thinks for a while (``--think`` seconds on average, uniformly 0.5-1.5 times that), loads
 /api/calls (today's calls, the list the menu opens), thinks again, and so on; a person waits
-for a page before thinking, as a browser does.
+for a page before thinking, as a browser does. With ``--load refresh``, each viewer has the
+Today page open instead: its script fetches /today every 60 s, whether the last answer came or
+not. The viewers start once the console's start-up work (the Calls page's call index) is done.
 
 Reported per request kind: requests per second, latency p50/p95/p99, errors (any answer but
 200, or no answer within 120 s); and the console's CPU (share of one core) and memory (RSS).
@@ -38,18 +40,24 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from web_pages import BACKENDS, CSRF, NAMES, PASSWORD, USER, log, log_in, start_console
+from web_pages import BACKENDS, CSRF, NAMES, PASSWORD, USER, log, log_in, settle, start_console
 
 TIMEOUT = 120.0
-SCENARIOS = {
-    "health": ("/health", "/health"),
-    "pages": ("/today", "/api/calls"),
+# name: (the paths a viewer asks for in turn, thinking between them; or, with a period, the
+# one path asked for every so many seconds whether the last answer came or not, as the Today
+# page's script refreshes it)
+SCENARIOS: dict[str, tuple[tuple[str, ...], float]] = {
+    "health": (("/health", "/health"), 0.0),
+    "pages": (("/today", "/api/calls"), 0.0),
+    "refresh": (("/today",), 60.0),
 }
+CEILING_PATHS = {"/health": 50, "/api/today": 4, "/api/calls": 4}  # path: requests in flight
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -65,6 +73,28 @@ async def _log_in(http: httpx.AsyncClient) -> None:
     assert answer.status_code == 303, f"login failed: {answer.status_code}"
 
 
+async def _one(http: httpx.AsyncClient, path: str, out: list[Any]) -> None:
+    t = time.monotonic()
+    try:
+        answer = await http.get(path)
+        status: int | str = answer.status_code
+    except httpx.HTTPError as exc:
+        status = type(exc).__name__
+    out.append((path, t, time.monotonic() - t, status))
+
+
+async def _ticker(
+    http: httpx.AsyncClient, path: str, every: float, until: float, out: list[Any]
+) -> None:
+    """A page left open: ``path`` every ``every`` seconds from a random moment on."""
+    await asyncio.sleep(random.uniform(0, every))
+    asked = []
+    while time.monotonic() < until:
+        asked.append(asyncio.create_task(_one(http, path, out)))
+        await asyncio.sleep(every)
+    await asyncio.gather(*asked)
+
+
 async def _viewer(
     http: httpx.AsyncClient, paths: tuple[str, ...], think: float, until: float, out: list[Any]
 ) -> None:
@@ -73,19 +103,19 @@ async def _viewer(
     while time.monotonic() < until:
         path = paths[k % len(paths)]
         k += 1
-        t = time.monotonic()
-        try:
-            answer = await http.get(path)
-            status: int | str = answer.status_code
-        except httpx.HTTPError as exc:
-            status = type(exc).__name__
+        await _one(http, path, out)
         done = time.monotonic()
-        out.append((path, t, done - t, status))
         await asyncio.sleep(min(random.uniform(0.5, 1.5) * think, max(0.0, until - done)))
 
 
 async def generate(  # type: ignore[no-untyped-def]
-    base: str, viewers: int, logins: int, seconds: float, think: float, paths: tuple[str, ...]
+    base: str,
+    viewers: int,
+    logins: int,
+    seconds: float,
+    think: float,
+    paths: tuple[str, ...],
+    every: float = 0.0,
 ):
     """``logins`` logins (one at a time, as people arrive), shared by ``viewers`` people
     round-robin (a session is a signed cookie: the console does the same work for a copy of
@@ -95,7 +125,7 @@ async def generate(  # type: ignore[no-untyped-def]
         async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT) as http:
             await _log_in(http)
             sessions.append(dict(http.cookies.items()))
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    limits = httpx.Limits(max_connections=1 if not every else 8, max_keepalive_connections=1)
     clients = [
         httpx.AsyncClient(
             base_url=base, timeout=TIMEOUT, limits=limits, cookies=sessions[i % logins]
@@ -105,7 +135,11 @@ async def generate(  # type: ignore[no-untyped-def]
     print("start", flush=True)
     out: list[Any] = []
     begin = time.monotonic()
-    await asyncio.gather(*(_viewer(h, paths, think, begin + seconds, out) for h in clients))
+    if every:
+        views = [_ticker(h, paths[0], every, begin + seconds, out) for h in clients]
+    else:
+        views = [_viewer(h, paths, think, begin + seconds, out) for h in clients]
+    await asyncio.gather(*views)
     # until the last answer: the viewers' last thinking is not part of the load
     wall = max((t + seconds_ for _, t, seconds_, _ in out), default=begin + seconds) - begin
     print("end", flush=True)
@@ -165,8 +199,10 @@ def scenario(name: str, url: str, kind: str, args: argparse.Namespace) -> dict[s
     ):
         with httpx.Client(base_url=console.base, timeout=TIMEOUT) as http:  # warm the process
             log_in(http)
-            for path in SCENARIOS[kind]:
+            paths, every = SCENARIOS[kind]
+            for path in paths:
                 http.get(path)
+        log(f"{name}, {kind}: the console settled in {settle(console):.0f} s")
         cmd = [
             sys.executable,
             __file__,
@@ -180,8 +216,10 @@ def scenario(name: str, url: str, kind: str, args: argparse.Namespace) -> dict[s
             str(args.seconds),
             "--think",
             str(args.think),
+            "--every",
+            str(every),
             "--paths",
-            *SCENARIOS[kind],
+            *paths,
         ]
         log(f"{name}, {kind}: {args.logins} logins for {args.viewers} viewers")
         pin = lambda: os.sched_setaffinity(0, {args.client_cpu})  # noqa: E731
@@ -195,16 +233,20 @@ def scenario(name: str, url: str, kind: str, args: argparse.Namespace) -> dict[s
         usage = sampler.stop()
         result = json.loads(gen.stdout.read())
         gen.wait()
-        ceiling = wrk(console.base, kind, args) if args.wrk and shutil.which("wrk") else {}
-    return {**summarise(result), **usage, "wrk": ceiling}
+    summary = {**summarise(result), **usage}
+    log(f"{name}, {kind}: {json.dumps(summary)}")
+    return summary
 
 
 def summarise(result: dict[str, Any]) -> dict[str, Any]:
+    """Per path: answers (200) per second, latency quantiles of every request (a request
+    that got no answer counts with the time it waited), and the errors by kind."""
     by_path: dict[str, Any] = {}
     for path, _, seconds, status in result["requests"]:
-        entry = by_path.setdefault(path, {"times": [], "errors": 0})
+        entry = by_path.setdefault(path, {"times": [], "errors": Counter()})
         entry["times"].append(seconds)
-        entry["errors"] += status != 200
+        if status != 200:
+            entry["errors"][str(status)] += 1
     wall = result["wall"]
     out: dict[str, Any] = {"wall": wall, "paths": {}}
     for path, entry in by_path.items():
@@ -214,64 +256,71 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         )
         out["paths"][path] = {
             "count": len(times),
-            "rate": len(times) / wall,
+            "rate": (len(times) - entry["errors"].total()) / wall,
             "p50": cut[49],
             "p95": cut[94],
             "p99": cut[98],
-            "errors": entry["errors"],
+            "errors": ", ".join(f"{n} {kind}" for kind, n in entry["errors"].most_common()) or "0",
         }
-    out["rate"] = sum(len(e["times"]) for e in by_path.values()) / wall
     return out
 
 
-def wrk(base: str, kind: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Requests per second and median latency of each path with requests always in flight."""
-    with httpx.Client(base_url=base, timeout=TIMEOUT) as http:
-        log_in(http)
-        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
-    paths = ["/health"] if kind == "health" else ["/api/today", "/api/calls"]
+def ceilings(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """With ``wrk``, a fresh console's requests per second and median latency for each path
+    with requests always in flight (many for /health, a few for the pages)."""
     out = {}
-    for path in paths:
-        conns = "50" if path == "/health" else "4"
-        cmd = [
-            "taskset",
-            "-c",
-            str(args.client_cpu),
-            "wrk",
-            "-t1",
-            f"-c{conns}",
-            "-d15s",
-            "--timeout",
-            "60s",
-            "--latency",
-            "-H",
-            f"Cookie: {cookie}",
-            base + path,
-        ]
-        text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1])  # type: ignore[index]
-        p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", text)
-        scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
-        out[path] = {
-            "rate": rate,
-            "p50": float(p50[1]) * scale[p50[2]] if p50 else 0.0,
-            "conns": int(conns),
-        }
-        log(f"  wrk {path} with {conns} in flight: {rate:.1f} requests/s")
+    with (
+        tempfile.TemporaryDirectory(prefix="pbxgate-web-load-") as tmp,
+        start_console(Path(tmp), url, cpus={args.server_cpu}) as console,
+    ):
+        with httpx.Client(base_url=console.base, timeout=TIMEOUT) as http:
+            log_in(http)
+            cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+            for path in CEILING_PATHS:
+                http.get(path)  # warm
+        settle(console)
+        for path, conns in CEILING_PATHS.items():
+            cmd = [
+                "taskset",
+                "-c",
+                str(args.client_cpu),
+                "wrk",
+                "-t1",
+                f"-c{conns}",
+                "-d15s",
+                "--timeout",
+                "60s",
+                "--latency",
+                "-H",
+                f"Cookie: {cookie}",
+                console.base + path,
+            ]
+            text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1])  # type: ignore[index]
+            p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", text)
+            scale = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+            median = float(p50[1]) * scale[p50[2]] if p50 else 0.0
+            out[path] = {"rate": rate, "p50": median, "conns": conns}
+            log(f"{name}: wrk {path} with {conns} in flight: {rate:.1f} requests/s")
     return out
 
 
 # -- the table --------------------------------------------------------------------------------
 
 
-def table(results: dict[str, dict[str, dict[str, Any]]], args: argparse.Namespace) -> str:
+def table(
+    results: dict[str, dict[str, dict[str, Any]]],
+    tops: dict[str, dict[str, Any]],
+    args: argparse.Namespace,
+) -> str:
     lines = [
-        f"{args.viewers} viewers, {args.think:g} s average thinking, {args.seconds:g} s; "
+        f"{args.viewers} viewers on {args.logins} sessions, {args.think:g} s average thinking, "
+        f"{args.seconds:g} s; "
         f"the console on core {args.server_cpu}, the viewers on core {args.client_cpu}",
         "",
-        "| backend | load | requests | requests/s | p50 | p95 | p99 | errors | console CPU "
+        "| backend | load | request | sent | answered/s | p50 | p95 | p99 | errors | console CPU "
         "| machine busy | console RSS |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for name, kinds in results.items():
         for kind, r in kinds.items():
@@ -283,23 +332,19 @@ def table(results: dict[str, dict[str, dict[str, Any]]], args: argparse.Namespac
                     else " | | "
                 )
                 lines.append(
-                    f"| {NAMES[name]} | {kind} | GET {path} | {p['rate']:.1f} | {_s(p['p50'])} "
+                    f"| {NAMES[name]} | {kind} | GET {path} | {p['count']} | {p['rate']:.1f} "
+                    f"| {_s(p['p50'])} "
                     f"| {_s(p['p95'])} | {_s(p['p99'])} | {p['errors']} | {usage} |"
                 )
                 first = False
-    ceilings = [
-        (n, k, p, w)
-        for n, ks in results.items()
-        for k, r in ks.items()
-        for p, w in r["wrk"].items()
-    ]
+    ceilings = [(n, p, w) for n, paths in tops.items() for p, w in paths.items()]
     if ceilings:
         lines += [
             "",
             "| backend | wrk, always in flight | requests/s | p50 |",
             "|---|---|---:|---:|",
         ]
-        for name, _, path, w in ceilings:
+        for name, path, w in ceilings:
             lines.append(
                 f"| {NAMES[name]} | GET {path}, {w['conns']} connections "
                 f"| {w['rate']:.1f} | {_s(w['p50'])} |"
@@ -327,12 +372,20 @@ def main() -> None:
     parser.add_argument("--logins", type=int, default=10, help="sessions the viewers share")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--think", type=float, default=5.0)
-    parser.add_argument("--load", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument(
+        "--load",
+        nargs="+",
+        choices=list(SCENARIOS),
+        default=["health", "pages"],
+        help="health: the baseline; pages: /today and /api/calls in turn; "
+        "refresh: /today every 60 s (the page left open)",
+    )
     parser.add_argument("--no-wrk", dest="wrk", action="store_false")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--generate", help=argparse.SUPPRESS)  # the load generator's process
     parser.add_argument("--paths", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--every", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
         result = asyncio.run(
@@ -343,6 +396,7 @@ def main() -> None:
                 args.seconds,
                 args.think,
                 tuple(args.paths),
+                args.every,
             )
         )
         print(json.dumps(result), flush=True)
@@ -351,13 +405,16 @@ def main() -> None:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load = os.getloadavg()
     results: dict[str, dict[str, dict[str, Any]]] = {}
+    tops: dict[str, dict[str, Any]] = {}
     for name in args.backends:
         results[name] = {kind: scenario(name, urls[name], kind, args) for kind in args.load}
+        if args.wrk and shutil.which("wrk"):
+            tops[name] = ceilings(name, urls[name], args)
     print(
         f"started {started}, load average {load[0]:.1f} at the start, "
         f"{os.getloadavg()[0]:.1f} at the end\n"
     )
-    print(table(results, args))
+    print(table(results, tops, args))
 
 
 if __name__ == "__main__":

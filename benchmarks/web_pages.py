@@ -12,9 +12,10 @@ the page reads that whole day: as much as at the end of a day). A client logs in
   calls only, page 1 and page 500.
 
 Cold: the first request of a console process just started (imports, the database connection,
-statements compiled), a new process for every page and run; the database servers' own caches
-are warm (they are shared and not restarted). Warm: the same console, after one request of
-the same page. Both are medians of ``--runs``.
+statements compiled, while the Calls page's start-up thread fills its call index of last month
+and this one), a new process for every page and run; the database servers' own caches are warm
+(they are shared and not restarted). Warm: the same console once its start-up work is done,
+after one request of the same page. Both are medians of ``--runs``.
 
 The floor is the SQL the page needs, timed in the database's own Python driver (PyMySQL,
 psycopg, sqlite3) and, for the month, in its command-line client (mysql, psql, sqlite3, output
@@ -186,6 +187,26 @@ def start_console(folder: Path, url: str, cpus: set[int] | None = None) -> Itera
             process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time process ``pid`` has spent, all its threads, user and system."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(console: Console, limit: float = 300) -> float:
+    """Wait until the console is idle (its start-up work, such as the Calls page's call index
+    of last month and this one, is done): under 2% of a core for a second. Seconds waited."""
+    start = time.monotonic()
+    before = cpu_seconds(console.pid)
+    while time.monotonic() - start < limit:
+        time.sleep(1)
+        now = cpu_seconds(console.pid)
+        if now - before < 0.02:
+            break
+        before = now
+    return time.monotonic() - start
+
+
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -238,6 +259,7 @@ def time_pages(
             start_console(folder, url) as console,
             httpx.Client(base_url=console.base, timeout=600) as http,
         ):
+            log(f"{name}: the console settled in {settle(console):.0f} s")
             log_in(http)
             for label, path in REQUESTS:
                 fetch(http, path)

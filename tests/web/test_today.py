@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -75,3 +76,38 @@ def test_calls_per_hour_chart_matches_the_table(tmp_path: Path) -> None:
         if total:
             assert f"<title>{hour:02d}:00 — {total}" in page
     assert 'role="img"' in page
+
+
+def test_every_viewer_shares_one_report_per_language_for_a_while(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from pbxgate.web import app as console_app
+    from pbxgate.web import data
+
+    made: list[str] = []
+    real = data.today
+
+    def counted(settings: Any, now: datetime, language: str) -> dict[str, Any]:
+        made.append(language)
+        return real(settings, now, language)
+
+    monkeypatch.setattr(data, "today", counted)
+    clock = Clock()
+    console = week_console(tmp_path, NOON)
+    console.state.clock = clock
+    console.state.today = data.Shared(console_app.TODAY_SECONDS, clock)
+
+    async def go() -> list[int]:
+        async with client(console) as http:
+            await log_in(http, "vera", "viewer-pass-1")
+            ru = [http.get("/api/today", headers={"accept-language": "ru"}) for _ in range(8)]
+            answers = await asyncio.gather(
+                *ru, http.get("/today", headers={"accept-language": "en"})
+            )
+            assert made.count("ru") == 1 and made.count("en") == 1  # eight asked, one computed
+            clock.now += console_app.TODAY_SECONDS + 1
+            await http.get("/api/today", headers={"accept-language": "ru"})
+            return [a.status_code for a in answers]
+
+    assert run(go()) == [200] * 9
+    assert made.count("ru") == 2  # computed again once the shared one was too old

@@ -158,12 +158,13 @@ def missed(
     rows = []
     for item in missed_calls(inside, calls, within):
         row = item.as_row()
-        row["after"] = _duration(item.after_seconds)
+        row["after"] = clock_duration(item.after_seconds)
         rows.append(row)
     return MissedResult(window, rows)
 
 
-def _duration(seconds: int | None) -> str:
+def clock_duration(seconds: int | None) -> str:
+    """``0:05:09``: a duration as a clock shows it; empty for none."""
     if seconds is None:
         return ""
     hours, rest = divmod(seconds, 3600)
@@ -179,6 +180,7 @@ __all__ = [
     "MissedResult",
     "StatsResult",
     "call_row",
+    "clock_duration",
     "leg_row",
     "list_calls",
     "list_legs",

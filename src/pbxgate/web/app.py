@@ -42,6 +42,9 @@ from pbxgate.web.settings import WebSettings
 from pbxgate.web.users import LoginLimiter, Role, UserStore
 
 HERE = Path(__file__).parent
+# Today's report is shared by every viewer for this long (it is a second of work on a busy
+# PBX's tables; the page refreshes itself every minute).
+TODAY_SECONDS = 20.0
 # Failed logins are limited per client address ([web] login_attempts, which also stops one
 # address guessing one name) and per name from all addresses together, with this many times
 # the attempts: a guess spread over many addresses is slowed down, while a user is not locked
@@ -128,9 +131,16 @@ async def home(request: Request) -> Response:
 
 
 async def _today(request: Request) -> dict[str, Any]:
+    """Today's report, computed once per language and TODAY_SECONDS for every viewer."""
     settings: Settings = request.app.state.settings_all
-    now = request.app.state.now()
-    return await run_in_threadpool(data.today, settings, now, language(request))
+    lang = language(request)
+    shared: data.Shared = request.app.state.today
+
+    def compute() -> dict[str, Any]:
+        return data.today(settings, request.app.state.now(), lang)
+
+    report: dict[str, Any] = await run_in_threadpool(shared.get, lang, compute)
+    return report
 
 
 @requires(Role.VIEWER)
@@ -200,6 +210,7 @@ def create_app(
     )
     app.state.now = now or (lambda: data.local_now(settings))
     app.state.clock = clock or time.monotonic
+    app.state.today = data.Shared(TODAY_SECONDS, app.state.clock)
     app.state.wall = wall or time.time
     app.state.templates = Environment(
         loader=FileSystemLoader(HERE / "templates"),

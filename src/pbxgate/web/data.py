@@ -3,7 +3,8 @@ rendered from the same dict (datasette's habit). Nothing here knows about HTTP."
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,30 @@ def local_now(settings: Settings) -> datetime:
     return now_in(zone(settings.get(CdrSettings).timezone))
 
 
+class Shared:
+    """One computation of a value per key and ``ttl`` seconds, however many ask for it: the
+    first asker computes, the others wait for that result (single flight) instead of computing
+    it again. Hundreds of open Today pages cost one report per ``ttl``, not one each.
+    ``clock`` is monotonic seconds (a seam for tests)."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+        self.ttl, self.clock = ttl, clock
+        self._guard = threading.Lock()
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._values: dict[Hashable, tuple[float, Any]] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            kept = self._values.get(key)
+            if kept is not None and self.clock() - kept[0] < self.ttl:
+                return kept[1]
+            value = compute()
+            self._values[key] = (self.clock(), value)
+            return value
+
+
 def today(settings: Settings, now: datetime, language: str) -> dict[str, Any]:
     """Today so far against yesterday up to the same time of day: the report's KPIs, calls
     per hour by outcome, the busy hour, peak concurrency and the missed calls with their
@@ -50,7 +75,9 @@ def today(settings: Settings, now: datetime, language: str) -> dict[str, Any]:
     yesterday = window.start - timedelta(days=1)
     so_far = Window(yesterday, max(yesterday, min(now, window.end) - timedelta(days=1)))
     opts = options(settings, period="today", language=language, queues=False)
-    return make_report(settings, window, replace(opts, compare=so_far), now)
+    # No recording files are looked up: the page shows none, and each is a disk access.
+    opts = replace(opts, compare=so_far, monitor_dir=None)
+    return make_report(settings, window, opts, now)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from pbxgate.cdr.api import clock_duration
 from pbxgate.cdr.missed import CALLED_BACK, GOT_THROUGH, NO_NUMBER, MissedCall, missed_calls
 from pbxgate.cdr.missed import number_key as key_of
 from pbxgate.cdr.model import INBOUND, OUTBOUND, Call
@@ -279,7 +280,7 @@ def _row(
     row["start"] = _local(call.start)
     number = key_of(call.src)
     row["tries"] = tries.get(number, 1) if item.resolution != NO_NUMBER else 1
-    row["after"] = _duration(item.after_seconds)
+    row["after"] = clock_duration(item.after_seconds)
     row["state"], row["action"] = _state(item, unanswered.get(number, []), within)
     return row
 
@@ -305,7 +306,7 @@ def _state(
 
 def _action(item: MissedCall, at: datetime, by: str, *, answered: bool) -> dict[str, Any]:
     after = max(0, int((at - item.call.end).total_seconds()))
-    return {"by": by, "at": _local(at), "after": _duration(after), "answered": answered}
+    return {"by": by, "at": _local(at), "after": clock_duration(after), "answered": answered}
 
 
 def board(
@@ -338,14 +339,6 @@ def board(
 
 def _local(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _duration(seconds: int | None) -> str:
-    if seconds is None:
-        return ""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def is_missed(call: Call | None) -> bool:
