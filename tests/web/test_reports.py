@@ -10,7 +10,6 @@ import html
 import io
 import json
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import openpyxl
 import pytest
-from aiosmtpd.controller import Controller
 
 from pbxgate.cdr.report.cron import Cron, next_fire
 from pbxgate.cdr.report.formats import render as render_format
@@ -32,9 +30,9 @@ from pbxgate.web import reports
 from pbxgate.web.app import create_app
 from pbxgate.web.settings import WebSettings
 from pbxgate.web.users import Role, UserStore
-from tests.conftest import free_port
+from tests.report import test_mail
 from tests.report.helpers import write_config
-from tests.report.test_mail import PASSWORD, Sink, check_login
+from tests.report.test_mail import PASSWORD, Sink
 from tests.web.conftest import NOW, PASSWORDS, Clock, client, log_in, run
 
 DAY = "from=2016-03-18&to=2016-03-18"
@@ -51,20 +49,7 @@ format = "xlsx"
 """
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Sink, int]]:
-    sink = Sink()
-    port = free_port()
-    controller = Controller(
-        sink, hostname="127.0.0.1", port=port, authenticator=check_login, auth_require_tls=False
-    )
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        controller.stop()
-
-
+smtp_server = test_mail.smtp_server  # the e-mail tests' local SMTP server, as a fixture here
 ROLES = {"vera": Role.VIEWER, "lena": Role.LISTENER, "anna": Role.ADMIN}
 
 
