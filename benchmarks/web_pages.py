@@ -12,10 +12,13 @@ the page reads that whole day: as much as at the end of a day). A client logs in
   calls only, page 1 and page 500.
 
 Cold: the first request of a console process just started (imports, the database connection,
-statements compiled, while the Calls page's start-up thread fills its call index of last month
-and this one), a new process for every page and run; the database servers' own caches are warm
-(they are shared and not restarted). Warm: the same console once its start-up work is done,
-after one request of the same page. Both are medians of ``--runs``.
+statements compiled, while its keepers compute Today's report and fill the Calls page's call
+index of last month and this one), a new process for every page and run; the database servers'
+own caches are warm (they are shared and not restarted). Ready: the first request of each page
+in a console process that has said on /health that its start-up work is done (what the first
+visitor of a running console sees), a new process for every run; and how long it took to be
+ready. Warm: the same console once its start-up work is done, after one request of the same
+page. All are medians of ``--runs``.
 
 The floor is the SQL the page needs, timed in the database's own Python driver (PyMySQL,
 psycopg, sqlite3) and, for the month, in its command-line client (mysql, psql, sqlite3, output
@@ -193,6 +196,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_ready(console: Console, started: float, limit: float = 600) -> float:
+    """Wait until /health says the console's start-up work is done; seconds since ``started``
+    (the moment the process was started, ``time.monotonic()``)."""
+    while time.monotonic() - started < limit:
+        if httpx.get(console.base + "/health", timeout=5).json().get("ready"):
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise SystemExit(f"the console was not ready within {limit:.0f} s")
+
+
 def settle(console: Console, limit: float = 300) -> float:
     """Wait until the console is idle (its start-up work, such as the Calls page's call index
     of last month and this one, is done): under 2% of a core for a second. Seconds waited."""
@@ -255,10 +268,28 @@ def time_pages(
                     cold.append(fetch(http, path)[0])
             out[label]["cold"] = statistics.median(cold)
             log(f"{name}: {label}: cold {out[label]['cold']:.3f} s")
+        first: dict[str, list[float]] = {label: [] for label, _ in REQUESTS}
+        took = []
+        for _ in range(runs):
+            started = time.monotonic()
+            with (
+                start_console(folder, url) as console,
+                httpx.Client(base_url=console.base, timeout=600) as http,
+            ):
+                took.append(wait_ready(console, started))
+                log(f"{name}: ready {took[-1]:.1f} s after the process started")
+                log_in(http)
+                for label, path in REQUESTS:
+                    first[label].append(fetch(http, path)[0])
+        out["ready"] = {"ready": statistics.median(took)}
+        for label, _ in REQUESTS:
+            out[label]["ready"] = statistics.median(first[label])
+            log(f"{name}: {label}: first once ready {out[label]['ready']:.3f} s")
         with (
             start_console(folder, url) as console,
             httpx.Client(base_url=console.base, timeout=600) as http,
         ):
+            wait_ready(console, time.monotonic())
             log(f"{name}: the console settled in {settle(console):.0f} s")
             log_in(http)
             for label, path in REQUESTS:
@@ -455,15 +486,21 @@ def table(
     pages: dict[str, dict[str, dict[str, float]]], floors: dict[str, dict[str, float]]
 ) -> str:
     names = list(pages or floors)
-    head = "| request | " + " | ".join(f"{NAMES[n]} cold | {NAMES[n]} warm" for n in names)
-    lines = [head + " | bytes |", "|---|" + "---:|---:|" * len(names) + "---:|"]
+    head = "| request | " + " | ".join(
+        f"{NAMES[n]} cold | {NAMES[n]} ready | {NAMES[n]} warm" for n in names
+    )
+    lines = [head + " | bytes |", "|---|" + "---:|---:|---:|" * len(names) + "---:|"]
     for label, _ in REQUESTS:
         if not pages:
             break
         cells = " | ".join(
-            f"{_s(pages[n][label]['cold'])} | {_s(pages[n][label]['warm'])}" for n in names
+            " | ".join(_s(pages[n][label][when]) for when in ("cold", "ready", "warm"))
+            for n in names
         )
         lines.append(f"| {label} | {cells} | {int(pages[names[0]][label]['bytes']):,} |")
+    if pages:
+        cells = " | ".join(f"— | {pages[n]['ready']['ready']:.1f} s | —" for n in names)
+        lines.append(f"| start-up: process started until /health says ready | {cells} | |")
     if floors:
         f0 = floors[names[0]]
         rows = [
@@ -482,7 +519,7 @@ def table(
             ("floor, a page cut in SQL: COUNT(*) of the month", "count", ""),
         ]
         for label, key, size in rows:
-            cells = " | ".join(f"— | {_s(floors[n][key])}" for n in names)
+            cells = " | ".join(f"— | — | {_s(floors[n][key])}" for n in names)
             lines.append(f"| {label} | {cells} | {size} |")
     return "\n".join(lines)
 

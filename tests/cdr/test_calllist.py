@@ -234,6 +234,37 @@ def test_a_kept_day_is_worked_out_again_when_its_legs_change(tmp_path: Path) -> 
         src.close()
 
 
+def test_with_a_keeper_a_stale_day_is_served_and_worked_out_again_behind(tmp_path: Path) -> None:
+    """The console's keeper refreshes stale days (a row replaced in place keeps the count), so a
+    reader never waits for them; the next reader sees what the keeper found."""
+    db = tmp_path / "live.sqlite3"
+    store = Store.open_sqlite(db)
+    store.insert(LEGS)
+    src = _open(f"sqlite:///{db}", "cdr")
+    clock = [0.0]
+    index = CallIndex(max_age=600, clock=lambda: clock[0])
+    index.ahead = True
+    answered = CallQuery(outcome="answered")
+    rule = answered.rule
+    try:
+        before = find_page(src, WHOLE_DAY, answered, 1, 50, index).total
+        assert index.refresh_stale(src, rule) == 0  # nothing stale yet
+        with store.engine.begin() as db_:  # a row replaced in place: the count stays the same
+            db_.exec_driver_sql(
+                "UPDATE cdr SET disposition = 'NO ANSWER', billsec = 0 WHERE disposition = 'ANSWERED'"
+            )
+        clock[0] += 601
+        assert find_page(src, WHOLE_DAY, answered, 1, 50, index).total == before  # served kept
+        assert index.worked_out == 1
+        assert index.refresh_stale(src, rule, stop=lambda: True) == 0  # stopped before a day
+        assert index.refresh_stale(src, rule) == 1
+        assert find_page(src, WHOLE_DAY, answered, 1, 50, index).total == 0 < before
+        assert index.worked_out == 2
+        assert index.refresh_stale(src, rule) == 0  # fresh again
+    finally:
+        src.close()
+
+
 def test_the_index_keeps_at_most_max_days(tmp_path: Path) -> None:
     db = tmp_path / "cdr.sqlite3"
     Store.open_sqlite(db).insert(LEGS)

@@ -22,7 +22,8 @@ def test_nothing_without_login_but_health(console: tuple[Any, Clock]) -> None:
 
     async def go() -> None:
         async with client(app) as http:
-            assert (await http.get("/health")).json() == {"status": "ok"}
+            # no start-up work ran (no lifespan here): up, not ready
+            assert (await http.get("/health")).json() == {"status": "ok", "ready": False}
             page = await http.get("/today")
             assert page.status_code == 303 and page.headers["location"] == "/login?next=/today"
             shared = await http.get("/calls?direction=inbound&src=8499%2A")  # a shared link

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -78,10 +79,7 @@ def test_calls_per_hour_chart_matches_the_table(tmp_path: Path) -> None:
     assert 'role="img"' in page
 
 
-def test_every_viewer_shares_one_report_per_language_for_a_while(
-    tmp_path: Path, monkeypatch: Any
-) -> None:
-    from pbxgate.web import app as console_app
+def _counted(monkeypatch: Any) -> list[str]:
     from pbxgate.web import data
 
     made: list[str] = []
@@ -92,22 +90,104 @@ def test_every_viewer_shares_one_report_per_language_for_a_while(
         return real(settings, now, language)
 
     monkeypatch.setattr(data, "today", counted)
-    clock = Clock()
-    console = week_console(tmp_path, NOON)
-    console.state.clock = clock
-    console.state.today = data.Shared(console_app.TODAY_SECONDS, clock)
+    return made
 
-    async def go() -> list[int]:
+
+def test_every_viewer_shares_one_report_kept_up_to_date_behind_them(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from pbxgate.web import app as console_app
+
+    made = _counted(monkeypatch)
+    console = week_console(tmp_path, NOON)
+    clock: Clock = console.state.clock
+    kept = console.state.today
+
+    async def go() -> None:
         async with client(console) as http:
             await log_in(http, "vera", "viewer-pass-1")
-            ru = [http.get("/api/today", headers={"accept-language": "ru"}) for _ in range(8)]
-            answers = await asyncio.gather(
-                *ru, http.get("/today", headers={"accept-language": "en"})
-            )
-            assert made.count("ru") == 1 and made.count("en") == 1  # eight asked, one computed
-            clock.now += console_app.TODAY_SECONDS + 1
-            await http.get("/api/today", headers={"accept-language": "ru"})
-            return [a.status_code for a in answers]
 
-    assert run(go()) == [200] * 9
-    assert made.count("ru") == 2  # computed again once the shared one was too old
+            async def calls(lang: str = "ru") -> int:  # today's calls, as the page says
+                answer = await http.get("/api/today", headers={"accept-language": lang})
+                assert answer.status_code == 200 and answer.json()["kpis"][0]["key"] == "calls"
+                return int(answer.json()["kpis"][0]["value"])
+
+            ru = [calls("ru") for _ in range(8)]
+            answers = await asyncio.gather(*ru, calls("en"))
+            assert made.count("ru") == 1 and made.count("en") == 1  # nine asked, two computed
+            assert len(set(answers)) == 1
+            # Past TODAY_SECONDS the kept report is answered at once and checked behind the
+            # reader: no new call, so nothing is computed again.
+            clock.now += console_app.TODAY_SECONDS + 1
+            assert await calls() == answers[0]
+            kept.wait()
+            assert made.count("ru") == 1
+            # A call lands: the next check computes the report again, still behind the reader.
+            late = replace(week_legs()[0], start=NOON.replace(hour=11), answer=None, end=None,
+                           uniqueid="late.1", linkedid="late.1")  # fmt: skip
+            Store.open_sqlite(tmp_path / "week.sqlite3").insert([late])
+            clock.now += console_app.TODAY_SECONDS + 1
+            assert await calls() == answers[0]  # the kept one, at once
+            kept.wait()
+            assert made.count("ru") == 2
+            assert await calls() == answers[0] + 1
+            # Too old for a reader (the keeper stopped, say): the reader computes it again.
+            clock.now += console_app.TODAY_LIMIT + 1
+            assert await calls() == answers[0] + 1
+            assert made.count("ru") == 3
+
+    run(go())
+
+
+def test_the_keeper_has_today_ready_before_anyone_asks(tmp_path: Path, monkeypatch: Any) -> None:
+    from pbxgate.web import app as console_app
+
+    made = _counted(monkeypatch)
+    console = week_console(tmp_path, NOON)
+
+    async def started() -> list[bool]:
+        ready = []
+        async with client(console) as http, console.router.lifespan_context(console):
+            for _ in range(1000):
+                ready.append((await http.get("/health")).json()["ready"])
+                if ready[-1]:
+                    break
+                await asyncio.sleep(0.01)
+            await log_in(http, "vera", "viewer-pass-1")
+            assert (await http.get("/today")).status_code == 200
+        return ready
+
+    ready = run(started())
+    assert ready[-1] is True  # ready once Today and the index are
+    assert made == ["ru"]  # the keeper's, before the viewer came; the viewer got it kept
+    assert console_app.TODAY_MAX_AGE > console_app.TODAY_LIMIT > console_app.TODAY_SECONDS
+
+
+def test_the_keeper_says_once_that_it_cannot_keep_today(
+    tmp_path: Path, monkeypatch: Any, caplog: Any
+) -> None:
+    import threading
+
+    from pbxgate.web import app as console_app
+
+    monkeypatch.setattr(console_app, "TODAY_SECONDS", 0.01)
+    console = week_console(tmp_path, NOON)
+    (tmp_path / "week.sqlite3").unlink()  # the database is gone
+    kept = console.state.today
+    tries: list[int] = []
+    real = kept.refresh
+
+    def counted(key: Any) -> bool:
+        tries.append(1)
+        if len(tries) >= 5:
+            stop.set()
+        return bool(real(key))
+
+    kept.refresh = counted
+    stop = threading.Event()
+    with caplog.at_level("INFO", logger="pbxgate.web.app"):
+        console_app.keep_today(console, stop)
+    said = [r.getMessage() for r in caplog.records]
+    assert len(tries) == 5
+    assert said == [f"console: Today's report is not kept up to date: SQLite file "
+                    f"{tmp_path / 'week.sqlite3'} does not exist"]  # fmt: skip

@@ -10,9 +10,12 @@ day (its legs and an hour on each side).
 A kept day is used while the number of legs on it and on the days beside it (whose legs it
 reads) is what it was when the day was worked out: a new call today, a late import into a past
 day, changes the count and the day is worked out again. One query counts every day of a window
-(a scalar ``COUNT(*)`` per day over the start-time index). Entries also expire after
-``max_age`` seconds, for a row replaced in place (the count stays the same). At most
-``max_days`` days are kept, the least recently used leaving first.
+(a scalar ``COUNT(*)`` per day over the start-time index). Entries also go stale after
+``max_age`` seconds, for a row replaced in place (the count stays the same): a stale day is
+worked out again by the request that finds it, or, when a keeper thread refreshes the index
+(``ahead``, the console's), served as it is while :meth:`CallIndex.refresh_stale` works it out
+again behind the readers. At most ``max_days`` days are kept, the least recently used leaving
+first.
 
 A window is a run of whole days: a call is listed under the first day it is found on, so a call
 whose legs span midnight by more than an hour is listed once, as the earlier day reads it.
@@ -79,6 +82,7 @@ class CallIndex:
         self._lock = threading.Lock()
         self._busy: dict[tuple[Any, ...], threading.Event] = {}  # days being worked out
         self.worked_out = 0  # days computed (not found kept): for tests and benchmarks
+        self.ahead = False  # a keeper calls refresh_stale: stale days are served meanwhile
 
     def briefs(self, source: Source, window: Window, rule: InternalRule) -> list[Brief]:
         """The calls that start in ``window``, in start order (days not kept are worked out)."""
@@ -126,7 +130,8 @@ class CallIndex:
             now = self.clock()
             with self._lock:
                 kept = self._days.get(key)
-                if kept is not None and kept.counts == counts and now - kept.made < self.max_age:
+                good = kept is not None and kept.counts == counts
+                if kept is not None and good and (self.ahead or now - kept.made < self.max_age):
                     self._days.move_to_end(key)
                     return kept.briefs
                 if not work:
@@ -153,6 +158,45 @@ class CallIndex:
                     del self._busy[key]
             busy.set()
         return briefs
+
+    def refresh_stale(
+        self, source: Source, rule: InternalRule, stop: Callable[[], bool] = lambda: False
+    ) -> int:
+        """Work out again every kept day of ``source`` and ``rule`` that is ``max_age`` old,
+        the oldest first, until ``stop()``; returns how many were. The keeper's work."""
+        ident = (str(source.spec.url), source.spec.table, rule)
+        now = self.clock()
+        with self._lock:
+            stale = sorted(
+                (day.made, key)
+                for key, day in self._days.items()
+                if key[:-1] == ident and now - day.made >= self.max_age
+            )
+        done = 0
+        for _, key in stale:
+            if stop():
+                break
+            with self._lock:
+                kept = self._days.get(key)
+                if kept is None or self.clock() - kept.made < self.max_age or key in self._busy:
+                    continue
+                busy = self._busy[key] = threading.Event()
+            try:
+                day: date = key[-1]
+                started = self.clock()
+                counts = tuple(day_counts(source, day - timedelta(days=1), 3))
+                briefs = work_out(source, day_window(day), rule)
+                with self._lock:
+                    self.worked_out += 1
+                    if key in self._days:  # not pushed out meanwhile
+                        self._days[key] = _Day((counts[0], counts[1], counts[2]), started, briefs)
+            finally:
+                with self._lock:
+                    if self._busy.get(key) is busy:
+                        del self._busy[key]
+                busy.set()
+            done += 1
+        return done
 
     def clear(self) -> None:
         with self._lock:

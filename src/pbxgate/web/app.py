@@ -9,6 +9,8 @@ never from a CDN: the console works on a LAN without the internet.
 from __future__ import annotations
 
 import importlib
+import logging
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +29,7 @@ from pbxgate.cdr.report.i18n import label
 from pbxgate.cdr.report.text import kpi_change, kpi_value
 from pbxgate.config import Settings
 from pbxgate.web import data
+from pbxgate.web.background import run_beside
 from pbxgate.web.charts import stacked_bars
 from pbxgate.web.render import language, render
 from pbxgate.web.security import (
@@ -41,10 +44,18 @@ from pbxgate.web.security import (
 from pbxgate.web.settings import WebSettings
 from pbxgate.web.users import LoginLimiter, Role, UserStore
 
+log = logging.getLogger(__name__)
+
 HERE = Path(__file__).parent
-# Today's report is shared by every viewer for this long (it is a second of work on a busy
-# PBX's tables; the page refreshes itself every minute).
+# Today's report (a second of a core over a busy PBX's tables) is kept for every viewer and
+# brought up to date by a thread of its own (keep_today): checked for new calls this often,
+# computed again when there are some, and at least every TODAY_MAX_AGE (the comparison with
+# yesterday moves with the clock). A reader waits for a computation only for the first report
+# of a language, or one past TODAY_LIMIT (the keeper stopped, the database down). The page
+# refreshes itself every minute.
 TODAY_SECONDS = 20.0
+TODAY_MAX_AGE = 300.0
+TODAY_LIMIT = 120.0
 # Failed logins are limited per client address ([web] login_attempts, which also stops one
 # address guessing one name) and per name from all addresses together, with this many times
 # the attempts: a guess spread over many addresses is slowed down, while a user is not locked
@@ -74,7 +85,10 @@ NAV: list[tuple[str, str, Role]] = [
 
 
 async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    """Up; ``ready`` once the start-up work is done (Today's report computed, the call index
+    warmed), so that no page waits for it: for a load balancer or a benchmark."""
+    warming: set[str] = request.app.state.warming
+    return JSONResponse({"status": "ok", "ready": not warming})
 
 
 async def login_page(request: Request) -> Response:
@@ -131,16 +145,34 @@ async def home(request: Request) -> Response:
 
 
 async def _today(request: Request) -> dict[str, Any]:
-    """Today's report, computed once per language and TODAY_SECONDS for every viewer."""
-    settings: Settings = request.app.state.settings_all
-    lang = language(request)
-    shared: data.Shared = request.app.state.today
-
-    def compute() -> dict[str, Any]:
-        return data.today(settings, request.app.state.now(), lang)
-
-    report: dict[str, Any] = await run_in_threadpool(shared.get, lang, compute)
+    """Today's report as kept for every viewer (:class:`data.Kept`)."""
+    kept: data.Kept = request.app.state.today
+    report: dict[str, Any] = await run_in_threadpool(kept.get, language(request))
     return report
+
+
+def keep_today(app: Starlette, stop: threading.Event) -> None:
+    """The keeper: every TODAY_SECONDS, bring each language's report that has been read (and
+    the Russian one, the default, before anyone asks) up to date, until ``stop``. A failure is
+    logged once, and once more when it is over."""
+    kept: data.Kept = app.state.today
+    failing = False
+    while not stop.is_set():
+        for key in dict.fromkeys(["ru", *kept.keys()]):
+            try:
+                kept.refresh(key)
+            except Exception as exc:
+                if not failing:
+                    log.warning("console: Today's report is not kept up to date: %s", exc)
+                failing = True
+            else:
+                if failing:
+                    log.info("console: Today's report is kept up to date again")
+                failing = False
+            if stop.is_set():
+                return
+        app.state.warming.discard("today")  # ready, or failing: the pages say why
+        stop.wait(TODAY_SECONDS)
 
 
 @requires(Role.VIEWER)
@@ -210,7 +242,16 @@ def create_app(
     )
     app.state.now = now or (lambda: data.local_now(settings))
     app.state.clock = clock or time.monotonic
-    app.state.today = data.Shared(TODAY_SECONDS, app.state.clock)
+    app.state.warming = {"today"}  # start-up work not done yet (/health)
+    app.state.today = data.Kept(
+        lambda lang: data.today(settings, app.state.now(), str(lang)),
+        lambda lang: data.today_version(settings, app.state.now()),
+        fresh=TODAY_SECONDS,
+        limit=TODAY_LIMIT,
+        max_age=TODAY_MAX_AGE,
+        clock=lambda: app.state.clock(),  # noqa: PLW0108 (a test may replace the clock)
+    )
+    run_beside(app, keep_today, "today")
     app.state.wall = wall or time.time
     app.state.templates = Environment(
         loader=FileSystemLoader(HERE / "templates"),

@@ -13,13 +13,12 @@ button opens the call's legs and timeline under its row.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -39,6 +38,7 @@ from pbxgate.config import Settings
 from pbxgate.errors import PbxgateError
 from pbxgate.optional import need
 from pbxgate.web import data
+from pbxgate.web.background import run_beside
 from pbxgate.web.lookup import plausible_linkedid
 from pbxgate.web.render import TEXT, add_text, is_api, language, problem, render
 from pbxgate.web.security import client_address, requires
@@ -62,6 +62,7 @@ COLUMNS = (
 )  # fmt: skip  (after the legs button and the recording link)
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ROWS_A_WRITE = 500  # CSV rows sent at a time
+REFRESH_SECONDS = 60.0  # how often the keeper looks for stale days in the call index
 
 _QUERY = {
     "period": "today, yesterday, week (the last 7 whole days) or month (the previous calendar "
@@ -174,23 +175,40 @@ add_text(
 
 def setup(app: Starlette, settings: Settings) -> None:
     """The call index in ``app.state.call_index`` and, while the application runs (its
-    lifespan: ``pbxgate web``), a thread that fills it at start (:func:`warm`)."""
+    lifespan: ``pbxgate web``), a thread that fills it at start and keeps it (:func:`keep`)."""
     app.state.call_index = CallIndex()
-    inner = app.router.lifespan_context
+    app.state.warming.add("calls")
+    run_beside(app, keep, "calls-index")
 
-    @contextlib.asynccontextmanager
-    async def lifespan(started: Starlette) -> AsyncIterator[Any]:
-        async with inner(started) as state:
-            stop = threading.Event()
-            worker = threading.Thread(target=warm, args=(started, stop), name="calls-index")
-            worker.daemon = True  # never holds up the process's exit
-            worker.start()
+
+def keep(app: Starlette, stop: threading.Event) -> None:
+    """The call index's keeper: :func:`warm` it, then every REFRESH_SECONDS work out again
+    the kept days gone stale (:meth:`CallIndex.refresh_stale`), so that no reader waits for
+    them, until ``stop``."""
+    from pbxgate.cdr.numbers import InternalRule  # noqa: PLC0415
+    from pbxgate.cdr.source import open_source  # noqa: PLC0415
+
+    index: CallIndex = app.state.call_index
+    warm(app, stop)
+    app.state.warming.discard("calls")
+    index.ahead = True
+    cdr = app.state.settings_all.get(CdrSettings)
+    failing = False
+    while not stop.wait(REFRESH_SECONDS):
+        try:
+            source = open_source(cdr)
             try:
-                yield state
+                index.refresh_stale(source, InternalRule.from_settings(cdr), stop.is_set)
             finally:
-                stop.set()
-
-    app.router.lifespan_context = lifespan
+                source.close()
+        except Exception as exc:  # the pages work without it: a stale day is worked out there
+            if not failing:
+                log.warning("calls: the call index is not kept up to date: %s", exc)
+            failing = True
+            index.ahead = False
+        else:
+            failing = False
+            index.ahead = True
 
 
 def warm(app: Starlette, stop: threading.Event) -> int:

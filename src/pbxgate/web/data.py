@@ -3,11 +3,12 @@ rendered from the same dict (datasette's habit). Nothing here knows about HTTP."
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from pbxgate.cdr.settings import CdrSettings
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 PER_PAGE = 50
 MAX_PER_PAGE = 500
+log = logging.getLogger(__name__)
+
 MAX_DAYS = 366  # the longest window the Calls page lists
 PERIODS = ("today", "yesterday", "week", "month")
 DIRECTIONS = ("inbound", "outbound", "internal")
@@ -41,28 +44,121 @@ def local_now(settings: Settings) -> datetime:
     return now_in(zone(settings.get(CdrSettings).timezone))
 
 
-class Shared:
-    """One computation of a value per key and ``ttl`` seconds, however many ask for it: the
-    first asker computes, the others wait for that result (single flight) instead of computing
-    it again. Hundreds of open Today pages cost one report per ``ttl``, not one each.
+class Kept:
+    """Values worked out ahead of their readers: Today's report, which costs a second of a core
+    over a large table, is never computed while a viewer waits for it, except the first time.
+
+    ``get`` answers from what is kept while it was confirmed current within ``fresh`` seconds;
+    up to ``limit`` seconds it still answers at once and has the value brought up to date behind
+    it (one thread per key); older than that, or never computed, the reader computes it, and
+    every other reader of the key waits for that one result (single flight), never computing it
+    again. :meth:`refresh` is what the console's keeper thread calls every ``fresh`` seconds for
+    each key read so far: it asks ``version(key)``, a cheap look at the data (today's date and
+    the number of its CDR rows), and computes again only when that changed or the value is
+    ``max_age`` seconds old (Today's comparison with yesterday moves with the clock).
     ``clock`` is monotonic seconds (a seam for tests)."""
 
-    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
-        self.ttl, self.clock = ttl, clock
+    def __init__(
+        self,
+        compute: Callable[[Hashable], Any],
+        version: Callable[[Hashable], Hashable] | None = None,
+        *,
+        fresh: float,
+        limit: float,
+        max_age: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self.compute, self.version = compute, version
+        self.fresh, self.limit, self.max_age, self.clock = fresh, limit, max_age, clock
         self._guard = threading.Lock()
         self._locks: dict[Hashable, threading.Lock] = {}
-        self._values: dict[Hashable, tuple[float, Any]] = {}
+        self._kept: dict[Hashable, _Entry] = {}
+        self._behind: dict[Hashable, threading.Thread] = {}
+        self.computed = 0  # how many values were worked out: for tests and benchmarks
 
-    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+    def keys(self) -> list[Hashable]:
+        with self._guard:
+            return list(self._locks)
+
+    def get(self, key: Hashable) -> Any:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+            kept = self._kept.get(key)
+        if kept is not None:
+            age = self.clock() - kept.checked
+            if age < self.fresh:
+                return kept.value
+            if age < self.limit:
+                self._behind_readers(key)
+                return kept.value
+        with lock:  # single flight: whoever got here first computes, the others wait for it
+            kept = self._kept.get(key)
+            if kept is not None and self.clock() - kept.checked < self.fresh:
+                return kept.value
+            return self._work_out(key).value
+
+    def refresh(self, key: Hashable) -> bool:
+        """Bring ``key`` up to date if its data changed or it is ``max_age`` old; True when it
+        was computed again. Errors are the caller's (the keeper logs them)."""
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            kept = self._values.get(key)
-            if kept is not None and self.clock() - kept[0] < self.ttl:
-                return kept[1]
-            value = compute()
-            self._values[key] = (self.clock(), value)
-            return value
+            kept = self._kept.get(key)
+            now = self.clock()
+            if kept is not None and self.version is not None and now - kept.made < self.max_age:
+                version = self.version(key)
+                if version == kept.version:
+                    with self._guard:
+                        self._kept[key] = kept._replace(checked=self.clock())
+                    return False
+            self._work_out(key)
+            return True
+
+    def wait(self) -> None:
+        """Until every refresh started behind the readers has ended (tests)."""
+        while True:
+            with self._guard:
+                running = list(self._behind.values())
+            if not running:
+                return
+            for thread in running:
+                thread.join()
+
+    def _work_out(self, key: Hashable) -> _Entry:
+        """Compute ``key`` (its lock held); the version is read first, so a change that lands
+        while the value is computed makes the next refresh compute it again."""
+        started = self.clock()
+        version = self.version(key) if self.version is not None else None
+        value = self.compute(key)
+        entry = _Entry(value, version, started, started)
+        with self._guard:
+            self._kept[key] = entry
+            self.computed += 1
+        return entry
+
+    def _behind_readers(self, key: Hashable) -> None:
+        with self._guard:
+            if key in self._behind:
+                return
+            thread = threading.Thread(target=self._refresh_quietly, args=(key,), daemon=True)
+            self._behind[key] = thread
+        thread.start()
+
+    def _refresh_quietly(self, key: Hashable) -> None:
+        try:
+            self.refresh(key)
+        except Exception as exc:  # the next reader past `limit` computes it and sees the error
+            log.warning("console: %s was not brought up to date: %s", key, exc)
+        finally:
+            with self._guard:
+                self._behind.pop(key, None)
+
+
+class _Entry(NamedTuple):
+    value: Any
+    version: Hashable
+    made: float  # when its computation started
+    checked: float  # when it was last known to be current
 
 
 def today(settings: Settings, now: datetime, language: str) -> dict[str, Any]:
@@ -78,6 +174,20 @@ def today(settings: Settings, now: datetime, language: str) -> dict[str, Any]:
     # No recording files are looked up: the page shows none, and each is a disk access.
     opts = replace(opts, compare=so_far, monitor_dir=None)
     return make_report(settings, window, opts, now)
+
+
+def today_version(settings: Settings, now: datetime) -> tuple[Any, ...]:
+    """What Today's report depends on that a cheap query can see: the date and the number of
+    CDR rows that start on it (one ``COUNT(*)`` over the start-time index)."""
+    from pbxgate.cdr.callindex import day_counts  # noqa: PLC0415
+    from pbxgate.cdr.source import open_source  # noqa: PLC0415
+
+    day = now.date()
+    source = open_source(settings.get(CdrSettings))
+    try:
+        return (day, *day_counts(source, day, 1))
+    finally:
+        source.close()
 
 
 @dataclass(frozen=True)
@@ -279,10 +389,12 @@ __all__ = [
     "CALL_QUERY",
     "EXPORT_COLUMNS",
     "CallsAsked",
+    "Kept",
     "call_detail",
     "calls",
     "export_calls",
     "local_now",
     "read_calls_query",
     "today",
+    "today_version",
 ]
