@@ -163,7 +163,7 @@ def test_the_keeper_has_today_ready_before_anyone_asks(tmp_path: Path, monkeypat
     assert console_app.TODAY_MAX_AGE > console_app.TODAY_LIMIT > console_app.TODAY_SECONDS
 
 
-def test_the_keeper_says_once_that_it_cannot_keep_today(
+def test_the_keeper_says_once_that_it_cannot_keep_today_and_once_that_it_can_again(
     tmp_path: Path, monkeypatch: Any, caplog: Any
 ) -> None:
     import threading
@@ -172,14 +172,18 @@ def test_the_keeper_says_once_that_it_cannot_keep_today(
 
     monkeypatch.setattr(console_app, "TODAY_SECONDS", 0.01)
     console = week_console(tmp_path, NOON)
-    (tmp_path / "week.sqlite3").unlink()  # the database is gone
     kept = console.state.today
+    db, away = tmp_path / "week.sqlite3", tmp_path / "away.sqlite3"
+    kept.get("ru")  # read: the keeper keeps it
+    db.rename(away)  # the database is gone
     tries: list[int] = []
     real = kept.refresh
 
     def counted(key: Any) -> bool:
         tries.append(1)
-        if len(tries) >= 5:
+        if len(tries) == 4:
+            away.rename(db)  # and back
+        if len(tries) >= 6:
             stop.set()
         return bool(real(key))
 
@@ -188,6 +192,30 @@ def test_the_keeper_says_once_that_it_cannot_keep_today(
     with caplog.at_level("INFO", logger="pbxgate.web.app"):
         console_app.keep_today(console, stop)
     said = [r.getMessage() for r in caplog.records]
-    assert len(tries) == 5
-    assert said == [f"console: Today's report is not kept up to date: SQLite file "
-                    f"{tmp_path / 'week.sqlite3'} does not exist"]  # fmt: skip
+    assert len(tries) == 6
+    assert said == [
+        f"console: Today's report is not kept up to date: SQLite file {db} does not exist",
+        "console: Today's report is kept up to date again",
+    ]
+
+
+def test_a_report_nobody_reads_is_no_longer_kept_up_to_date() -> None:
+    from pbxgate.web.data import Kept
+
+    clock = Clock()
+    made: list[str] = []
+
+    def compute(key: Any) -> int:
+        made.append(str(key))
+        return len(made)
+
+    kept = Kept(compute, lambda key: 1, fresh=20, limit=120, max_age=300, clock=clock)
+    assert kept.get("ru") == 1 and kept.get("en") == 2
+    clock.now += 1800
+    assert kept.get("en") == 3  # past the limit: computed for its reader
+    assert kept.refresh("en") is False  # nothing changed and younger than max_age
+    clock.now += 300
+    assert kept.refresh("en") is True and made == ["ru", "en", "en", "en"]
+    assert kept.keys(3600) == ["ru", "en"]
+    clock.now += 1501
+    assert kept.keys(3600) == ["en"]  # read 1801 s ago; "ru" 3601 s ago

@@ -53,9 +53,13 @@ HERE = Path(__file__).parent
 # yesterday moves with the clock). A reader waits for a computation only for the first report
 # of a language, or one past TODAY_LIMIT (the keeper stopped, the database down). The page
 # refreshes itself every minute.
+# A report nobody read for TODAY_IDLE is no longer kept up to date (a second of a core every
+# 20 s on a busy PBX, which a console inside `pbxgate serve` shares with the calls); a wall
+# screen with Today open reads it every minute.
 TODAY_SECONDS = 20.0
 TODAY_MAX_AGE = 300.0
 TODAY_LIMIT = 120.0
+TODAY_IDLE = 3600.0
 # Failed logins are limited per client address ([web] login_attempts, which also stops one
 # address guessing one name) and per name from all addresses together, with this many times
 # the attempts: a guess spread over many addresses is slowed down, while a user is not locked
@@ -152,13 +156,14 @@ async def _today(request: Request) -> dict[str, Any]:
 
 
 def keep_today(app: Starlette, stop: threading.Event) -> None:
-    """The keeper: every TODAY_SECONDS, bring each language's report that has been read (and
-    the Russian one, the default, before anyone asks) up to date, until ``stop``. A failure is
-    logged once, and once more when it is over."""
+    """The keeper: every TODAY_SECONDS, bring each language's report read within TODAY_IDLE
+    up to date (and the Russian one, the default, once at the start, before anyone asks),
+    until ``stop``. A failure is logged once, and once more when it is over."""
     kept: data.Kept = app.state.today
     failing = False
+    first = ["ru"]
     while not stop.is_set():
-        for key in dict.fromkeys(["ru", *kept.keys()]):
+        for key in dict.fromkeys([*first, *kept.keys(TODAY_IDLE)]):
             try:
                 kept.refresh(key)
             except Exception as exc:
@@ -172,6 +177,7 @@ def keep_today(app: Starlette, stop: threading.Event) -> None:
             if stop.is_set():
                 return
         app.state.warming.discard("today")  # ready, or failing: the pages say why
+        first = []
         stop.wait(TODAY_SECONDS)
 
 

@@ -53,9 +53,10 @@ class Kept:
     it (one thread per key); older than that, or never computed, the reader computes it, and
     every other reader of the key waits for that one result (single flight), never computing it
     again. :meth:`refresh` is what the console's keeper thread calls every ``fresh`` seconds for
-    each key read so far: it asks ``version(key)``, a cheap look at the data (today's date and
-    the number of its CDR rows), and computes again only when that changed or the value is
-    ``max_age`` seconds old (Today's comparison with yesterday moves with the clock).
+    each key read lately (:meth:`keys`): it asks ``version(key)``, a cheap look at the data
+    (today's date and the number of its CDR rows), and computes again only when that changed
+    or the value is ``max_age`` seconds old (Today's comparison with yesterday moves with
+    the clock).
     ``clock`` is monotonic seconds (a seam for tests)."""
 
     def __init__(
@@ -74,16 +75,20 @@ class Kept:
         self._locks: dict[Hashable, threading.Lock] = {}
         self._kept: dict[Hashable, _Entry] = {}
         self._behind: dict[Hashable, threading.Thread] = {}
+        self._read: dict[Hashable, float] = {}  # when each key was last read
         self.computed = 0  # how many values were worked out: for tests and benchmarks
 
-    def keys(self) -> list[Hashable]:
+    def keys(self, read_within: float) -> list[Hashable]:
+        """The keys someone read within the last ``read_within`` seconds."""
+        now = self.clock()
         with self._guard:
-            return list(self._locks)
+            return [key for key, at in self._read.items() if now - at < read_within]
 
     def get(self, key: Hashable) -> Any:
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
             kept = self._kept.get(key)
+            self._read[key] = self.clock()
         if kept is not None:
             age = self.clock() - kept.checked
             if age < self.fresh:
