@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from tests.asterisk.live import LiveCalls, LiveStream
+from tests.asterisk.live_page import LivePage
 from tests.asterisk.office import Databases, Office, Scenario, scenarios
-from tests.asterisk.pbxgate_side import PbxgateSide
+from tests.asterisk.pbxgate_side import WEB_PASSWORD, WEB_USER, PbxgateSide
 from tests.conftest import require_dsn
 
 
@@ -30,6 +31,11 @@ class OfficeRun:
     ami_delivered: list[dict[str, Any]]
     # the calls that second serve's live-calls stream (its Unix socket) showed ending
     streamed: list[dict[str, Any]]
+    # every change of the calls' table on the web console's Live page, open in Chromium during
+    # the calls: of the FastAGI serve (fed by its FastAGI sessions) and of the AMI serve
+    page_fastagi: list[dict[str, Any]]
+    page_ami: list[dict[str, Any]]
+    page_errors: list[str]  # script and console errors on either page
 
     @property
     def logs(self) -> Path:
@@ -49,7 +55,8 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
             sc.truth = replace(sc.truth, ring=ring, talk=talk)
         yield OfficeRun(plan, Path(reuse) / "pbx", maria, pg, saved["delivered"], saved["table"],
                         saved.get("live", []), saved.get("ami_delivered", []),
-                        saved.get("streamed", []))  # fmt: skip
+                        saved.get("streamed", []), saved.get("page_fastagi", []),
+                        saved.get("page_ami", []), saved.get("page_errors", []))  # fmt: skip
         return
     root = tmp_path_factory.mktemp("office")
     side = PbxgateSide(root / "pbxgate")
@@ -60,6 +67,7 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
     # it delivers is what AMI alone gives, with no AGI in the dialplan
     ami_side = PbxgateSide(root / "pbxgate-ami")
     ami_side.follow_ami(office.ports["pbx_ami"], office.ami_secret)
+    pages = [LivePage(s.enable_web(), WEB_USER, WEB_PASSWORD) for s in (side, ami_side)]
     side.start()
     ami_side.start()
     try:
@@ -69,11 +77,15 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
         try:
             live.start()
             stream.start()
+            for page in pages:
+                page.start()
             try:
                 office.run(plan)
             finally:
                 live.stop()
                 stream.stop()
+                for page in pages:
+                    page.stop()
         finally:
             office.stop()
         side.wait_delivered()
@@ -85,9 +97,12 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
     ami_delivered = list(ami_side.receiver.bodies)
     times = {sc.name: [sc.started, sc.finished, sc.truth.ring, sc.truth.talk] for sc in plan}
     saved = {"times": times, "delivered": delivered, "table": databases.table, "live": live.ended,
-             "ami_delivered": ami_delivered, "streamed": stream.ended}  # fmt: skip
+             "ami_delivered": ami_delivered, "streamed": stream.ended,
+             "page_fastagi": pages[0].changes, "page_ami": pages[1].changes,
+             "page_errors": pages[0].errors + pages[1].errors}  # fmt: skip
     (root / "plan.json").write_text(json.dumps(saved, ensure_ascii=False, indent=1))
     yield OfficeRun(plan, office.pbx.run, maria, pg, delivered, databases.table, live.ended,
-                    ami_delivered, stream.ended)  # fmt: skip
+                    ami_delivered, stream.ended, pages[0].changes, pages[1].changes,
+                    saved["page_errors"])  # fmt: skip
     if not os.environ.get("PBXGATE_OFFICE_KEEP"):  # kept for PBXGATE_OFFICE_REUSE
         databases.drop()

@@ -60,6 +60,9 @@ class Receiver:
         self.server.server_close()
 
 
+WEB_USER, WEB_PASSWORD = "reception", "reception-pass-1"
+
+
 class PbxgateSide:
     """The configuration file, ``pbxgate serve`` and the receiver, for one office run."""
 
@@ -91,6 +94,20 @@ class PbxgateSide:
         with self.config.open("a", encoding="utf-8") as fh:
             fh.write(f'[ami]\nenabled = true\nport = {port}\nusername = "pbxgate"\n'
                      f'secret = "{secret}"\nlive_socket = "{self.live_socket}"\n')  # fmt: skip
+
+    def enable_web(self) -> str:
+        """Serve the web console too ([web] enabled: inside this serve, its Live page fed in
+        process), with one viewer; its address."""
+        from pbxgate.web.users import Role, UserStore
+
+        database = self.root / "web.sqlite3"
+        users = UserStore(database)
+        users.add(WEB_USER, WEB_PASSWORD, Role.VIEWER)
+        users.close()
+        listen = f"127.0.0.1:{free_port()}"
+        with self.config.open("a", encoding="utf-8") as fh:
+            fh.write(f'[web]\nenabled = true\nlisten = "{listen}"\ndatabase = "{database}"\n')
+        return f"http://{listen}"
 
     @property
     def live_socket(self) -> Path:
@@ -182,4 +199,4 @@ def holds(log: Path) -> Iterator[Hold]:
         yield Hold(m["callid"], start[1], status, event, round(ms, 1))
 
 
-__all__ = ["Hold", "PbxgateSide", "Receiver", "holds"]
+__all__ = ["WEB_PASSWORD", "WEB_USER", "Hold", "PbxgateSide", "Receiver", "holds"]

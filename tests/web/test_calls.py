@@ -335,3 +335,36 @@ def test_the_index_is_warmed_at_start_and_then_used(console: tuple[Any, Clock]) 
             return [t.name for t in threading.enumerate()]
 
     assert "calls-index" in run(start_and_stop())
+
+
+def test_everyone_asking_for_the_same_page_within_seconds_shares_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A room of people opening today's calls costs one query each CALLS_SECONDS; the HTML page
+    and its JSON twin, and a query string written in another order, are the same page."""
+    made: list[list[tuple[str, str]]] = []
+    real = data.calls
+
+    def counted(settings: Any, query: Any, now: datetime, **kw: Any) -> dict[str, Any]:
+        made.append(list(query))
+        return real(settings, query, now, **kw)
+
+    monkeypatch.setattr(data, "calls", counted)
+    app = _console_with(tmp_path, LEGS)
+    clock: Clock = app.state.clock
+    asked = ("/api/calls?direction=inbound&period=today", "/calls?period=today&direction=inbound",
+             "/api/calls?period=today&direction=inbound&unknown=1")  # fmt: skip
+    first = get(app, "vera", *asked)
+    assert len(made) == 1 and made[0] == [("direction", "inbound"), ("period", "today")]
+    total = first[0].json()["total"]
+    assert f"{total}" in first[1].text and first[2].json()["total"] == total
+    later = dataclasses.replace(LEGS[0], start=NOW.replace(hour=9), uniqueid="late.1",
+                                linkedid="late.1", answer=None, end=None)  # fmt: skip
+    Store.open_sqlite(tmp_path / "fixture.sqlite3").insert([later])
+    (kept,) = get(app, "vera", asked[0])
+    assert kept.json()["total"] == total and len(made) == 1  # within CALLS_SECONDS: shared
+    clock.now += calls_page.CALLS_SECONDS
+    (fresh,) = get(app, "vera", asked[0])
+    assert fresh.json()["total"] == total + 1 and len(made) == 2
+    (other,) = get(app, "vera", "/api/calls?direction=inbound&period=today&page=2")
+    assert other.status_code == 200 and len(made) == 3  # another page is another computation

@@ -219,3 +219,24 @@ def test_a_report_nobody_reads_is_no_longer_kept_up_to_date() -> None:
     assert kept.keys(3600) == ["ru", "en"]
     clock.now += 1501
     assert kept.keys(3600) == ["en"]  # read 1801 s ago; "ru" 3601 s ago
+
+
+def test_at_most_max_keys_are_kept_the_unread_ones_leave_first() -> None:
+    from pbxgate.web.data import Kept
+
+    clock = Clock()
+    made: list[int] = []
+
+    def compute(key: Any) -> int:
+        made.append(int(key))
+        return int(key) * 10
+
+    kept = Kept(compute, fresh=5, limit=5, max_age=5, clock=clock, max_keys=3)
+    for key in (1, 2, 3):
+        assert kept.get(key) == key * 10
+        clock.now += 1
+    assert kept.get(1) == 10 and made == [1, 2, 3]  # kept: 1 is read again, 2 is the oldest read
+    assert kept.get(4) == 40 and kept.keys(100) == [1, 3, 4]
+    assert kept.get(2) == 20 and made == [1, 2, 3, 4, 2]  # 2 had left, so it was computed again
+    clock.now += 5
+    assert kept.get(5) == 50 and kept.keys(100) == [5]  # the rest were past the limit

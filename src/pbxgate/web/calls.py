@@ -63,6 +63,9 @@ COLUMNS = (
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ROWS_A_WRITE = 500  # CSV rows sent at a time
 REFRESH_SECONDS = 60.0  # how often the keeper looks for stale days in the call index
+# A page of calls is computed once for everyone who asks for the same one (the same query
+# string) within this many seconds: a room of people opening today's calls costs one query.
+CALLS_SECONDS = 5.0
 
 _QUERY = {
     "period": "today, yesterday, week (the last 7 whole days) or month (the previous calendar "
@@ -177,6 +180,18 @@ def setup(app: Starlette, settings: Settings) -> None:
     """The call index in ``app.state.call_index`` and, while the application runs (its
     lifespan: ``pbxgate web``), a thread that fills it at start and keeps it (:func:`keep`)."""
     app.state.call_index = CallIndex()
+
+    def page(pairs: Any) -> dict[str, Any]:
+        return data.calls(settings, list(pairs), app.state.now(), index=app.state.call_index)
+
+    app.state.calls_kept = data.Kept(
+        page,
+        fresh=CALLS_SECONDS,
+        limit=CALLS_SECONDS,
+        max_age=CALLS_SECONDS,
+        clock=lambda: app.state.clock(),  # noqa: PLW0108 (a test may replace the clock)
+        max_keys=256,
+    )
     app.state.warming.add("calls")
     run_beside(app, keep, "calls-index")
 
@@ -246,12 +261,19 @@ def warm(app: Starlette, stop: threading.Event) -> int:
 
 async def _calls(request: Request) -> dict[str, Any]:
     state = request.app.state
-    pairs = request.query_params.multi_items()
-    result: dict[str, Any] = await run_in_threadpool(
-        data.calls, state.settings_all, pairs, state.now(), index=state.call_index
+    # the filter as read (data.read_calls_query reads only these keys): one key per page
+    pairs = tuple(
+        sorted(
+            (k, v.strip())
+            for k, v in request.query_params.multi_items()
+            if k in data.CALL_QUERY and v.strip()
+        )
     )
+    kept: data.Kept = state.calls_kept
+    found: dict[str, Any] = await run_in_threadpool(kept.get, pairs)
     listener = request.state.user.role.allows(Role.LISTENER)
     api = "/api" if is_api(request) else ""
+    result = {**found, "rows": [dict(row) for row in found["rows"]]}  # the kept one stays as is
     for row in result["rows"]:
         key = quote(row["linkedid"], safe="")
         row["detail_url"] = f"{api}/calls/{key}"

@@ -56,7 +56,8 @@ class Kept:
     each key read lately (:meth:`keys`): it asks ``version(key)``, a cheap look at the data
     (today's date and the number of its CDR rows), and computes again only when that changed
     or the value is ``max_age`` seconds old (Today's comparison with yesterday moves with
-    the clock).
+    the clock). At most ``max_keys`` values are kept. With ``limit`` equal to ``fresh`` and no
+    keeper it is a plain shared answer: everyone asking within ``fresh`` gets one computation.
     ``clock`` is monotonic seconds (a seam for tests)."""
 
     def __init__(
@@ -68,9 +69,11 @@ class Kept:
         limit: float,
         max_age: float,
         clock: Callable[[], float],
+        max_keys: int = 64,
     ) -> None:
         self.compute, self.version = compute, version
         self.fresh, self.limit, self.max_age, self.clock = fresh, limit, max_age, clock
+        self.max_keys = max_keys
         self._guard = threading.Lock()
         self._locks: dict[Hashable, threading.Lock] = {}
         self._kept: dict[Hashable, _Entry] = {}
@@ -139,7 +142,26 @@ class Kept:
         with self._guard:
             self._kept[key] = entry
             self.computed += 1
+            if len(self._kept) > self.max_keys:
+                self._forget()
         return entry
+
+    def _forget(self) -> None:
+        """Keep at most ``max_keys`` values (the guard held): those past ``limit`` go first
+        (no reader would take them), then the least recently read."""
+        now = self.clock()
+        for key in [k for k, e in self._kept.items() if now - e.checked >= self.limit]:
+            self._drop(key)
+        by_reading = sorted(self._kept, key=lambda k: self._read.get(k, 0.0))
+        for key in by_reading[: max(0, len(self._kept) - self.max_keys)]:
+            self._drop(key)
+
+    def _drop(self, key: Hashable) -> None:
+        del self._kept[key]
+        self._read.pop(key, None)
+        lock = self._locks.get(key)
+        if lock is not None and not lock.locked():
+            del self._locks[key]
 
     def _behind_readers(self, key: Hashable) -> None:
         with self._guard:
