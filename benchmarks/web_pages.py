@@ -243,10 +243,11 @@ def log_in(http: httpx.Client) -> None:
 SHARED = 5.2
 
 
-def fetch(http: httpx.Client, path: str) -> tuple[float, int]:
-    """Seconds from sending the request to the last byte of the body, and the body's size. A
-    page of calls is fetched only after the last one can no longer be shared with it."""
-    if "calls" in path:
+def fetch(http: httpx.Client, path: str, *, unshared: bool = False) -> tuple[float, int]:
+    """Seconds from sending the request to the last byte of the body, and the body's size.
+    ``unshared``: a page of calls is fetched only once the last one can no longer be shared
+    with it."""
+    if unshared and "calls" in path:
         time.sleep(SHARED)
     t = time.perf_counter()
     answer = http.get(path)
@@ -290,7 +291,7 @@ def time_pages(
                 log(f"{name}: ready {took[-1]:.1f} s after the process started")
                 log_in(http)
                 for label, path in REQUESTS:
-                    first[label].append(fetch(http, path)[0])
+                    first[label].append(fetch(http, path, unshared=True)[0])
         out["ready"] = {"ready": statistics.median(took)}
         for label, _ in REQUESTS:
             out[label]["ready"] = statistics.median(first[label])
@@ -304,7 +305,7 @@ def time_pages(
             log_in(http)
             for label, path in REQUESTS:
                 fetch(http, path)
-                warm = [fetch(http, path) for _ in range(runs)]
+                warm = [fetch(http, path, unshared=True) for _ in range(runs)]
                 out[label]["warm"] = statistics.median(s for s, _ in warm)
                 out[label]["bytes"] = warm[-1][1]
                 log(f"{name}: {label}: warm {out[label]['warm']:.3f} s, {warm[-1][1]:,} bytes")
