@@ -368,3 +368,8 @@ def test_everyone_asking_for_the_same_page_within_seconds_shares_one(
     assert fresh.json()["total"] == total + 1 and len(made) == 2
     (other,) = get(app, "vera", "/api/calls?direction=inbound&period=today&page=2")
     assert other.status_code == 200 and len(made) == 3  # another page is another computation
+    # a repeated key: the last value counts, as it does without sharing
+    a, b = get(app, "vera", "/api/calls?direction=outbound&direction=inbound",
+               "/api/calls?direction=inbound&direction=outbound")  # fmt: skip
+    assert a.json()["filters"]["direction"] == "inbound"
+    assert b.json()["filters"]["direction"] == "outbound" and len(made) == 5

@@ -261,12 +261,17 @@ def warm(app: Starlette, stop: threading.Event) -> int:
 
 async def _calls(request: Request) -> dict[str, Any]:
     state = request.app.state
-    # the filter as read (data.read_calls_query reads only these keys): one key per page
+    # The filter as read (data.read_calls_query reads only these keys, the last of a repeated
+    # one): one key per page, whatever the order of the query string. The sort is by name
+    # only, so a repeated key keeps its values' order.
     pairs = tuple(
         sorted(
-            (k, v.strip())
-            for k, v in request.query_params.multi_items()
-            if k in data.CALL_QUERY and v.strip()
+            (
+                (k, v.strip())
+                for k, v in request.query_params.multi_items()
+                if k in data.CALL_QUERY and v.strip()
+            ),
+            key=lambda pair: pair[0],
         )
     )
     kept: data.Kept = state.calls_kept

@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from pbxgate.cdr.callindex import CallIndex
     from pbxgate.cdr.callquery import CallQuery
 
-PER_PAGE = 50
-MAX_PER_PAGE = 500
 log = logging.getLogger(__name__)
 
+PER_PAGE = 50
+MAX_PER_PAGE = 500
 MAX_DAYS = 366  # the longest window the Calls page lists
 PERIODS = ("today", "yesterday", "week", "month")
 DIRECTIONS = ("inbound", "outbound", "internal")
