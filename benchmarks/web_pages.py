@@ -13,14 +13,16 @@ the page reads that whole day: as much as at the end of a day). A client logs in
 
 Cold: the first request of a console process just started (imports, the database connection,
 statements compiled, while its keepers compute Today's report and fill the Calls page's call
-index of last month and this one), a new process for every page and run; the database servers'
-own caches are warm (they are shared and not restarted). Ready: the first request of each page
-in a console process that has said on /health that its start-up work is done (what the first
-visitor of a running console sees), a new process for every run; and how long it took to be
-ready. Warm: the same console once its start-up work is done, after one request of the same
-page. All are medians of ``--runs``. Today's report is kept up to date by the console itself,
-so once ready it is read, not computed; a page of calls is shared by everyone asking for the
-same one within 5 s, which the timed requests wait out (each is computed).
+index of last month and this one), a new process for every page and run, with no call index on
+disk (a console's first start); the database servers' own caches are warm (they are shared and
+not restarted). Restart: the same with the call index a console before it left on disk.
+Ready: the first request of each page in a console process that has said on /health that its
+start-up work is done (what the first visitor of a running console sees), a new process for
+every run; and how long it took to be ready, on a first start and on a restart. Warm: the same
+console once its start-up work is done, after one request of the same page. All are medians of
+``--runs``. Today's report is kept up to date by the console itself, so once ready it is read,
+not computed; a page of calls is shared by everyone asking for the same one within 5 s, which
+the timed requests wait out (each is computed).
 
 The floor is the SQL the page needs, timed in the database's own Python driver (PyMySQL,
 psycopg, sqlite3) and, for the month, in its command-line client (mysql, psql, sqlite3, output
@@ -268,56 +270,91 @@ def time_pages(
     out: dict[str, dict[str, float]] = {label: {} for label, _ in REQUESTS}
     with tempfile.TemporaryDirectory(prefix="pbxgate-web-bench-") as tmp:
         folder = Path(tmp)
-        for label, path in REQUESTS:
+        time_cold(name, url, runs, folder, out)
+        time_ready(name, url, runs, folder, out)
+        time_warm(name, url, runs, folder, out, profile)
+    return out
+
+
+def time_cold(
+    name: str, url: str, runs: int, folder: Path, out: dict[str, dict[str, float]]
+) -> None:
+    """The first request of a new console: with no call index on disk, and on a restart."""
+    store = folder / "callindex.sqlite3"  # the console's call index on disk
+    for label, path in REQUESTS:
+        for when in ("cold", "restart"):
             cold = []
             for _ in range(runs):
+                if when == "cold":
+                    store.unlink(missing_ok=True)
                 with (
                     start_console(folder, url) as console,
                     httpx.Client(base_url=console.base, timeout=600) as http,
                 ):
                     log_in(http)
                     cold.append(fetch(http, path)[0])
-            out[label]["cold"] = statistics.median(cold)
-            log(f"{name}: {label}: cold {out[label]['cold']:.3f} s")
-        first: dict[str, list[float]] = {label: [] for label, _ in REQUESTS}
-        took = []
-        for _ in range(runs):
+            out[label][when] = statistics.median(cold)
+            log(f"{name}: {label}: {when} {out[label][when]:.3f} s")
+
+
+def time_ready(
+    name: str, url: str, runs: int, folder: Path, out: dict[str, dict[str, float]]
+) -> None:
+    """How long a console takes to be ready (first start, restart), and each page's first
+    request once it is."""
+    store = folder / "callindex.sqlite3"
+    first: dict[str, list[float]] = {label: [] for label, _ in REQUESTS}
+    took: dict[str, list[float]] = {"ready": [], "restart": []}
+    for _ in range(runs):
+        store.unlink(missing_ok=True)
+        for when in ("ready", "restart"):
             started = time.monotonic()
             with (
                 start_console(folder, url) as console,
                 httpx.Client(base_url=console.base, timeout=600) as http,
             ):
-                took.append(wait_ready(console, started))
-                log(f"{name}: ready {took[-1]:.1f} s after the process started")
-                log_in(http)
-                for label, path in REQUESTS:
-                    first[label].append(fetch(http, path, unshared=True)[0])
-        out["ready"] = {"ready": statistics.median(took)}
-        for label, _ in REQUESTS:
-            out[label]["ready"] = statistics.median(first[label])
-            log(f"{name}: {label}: first once ready {out[label]['ready']:.3f} s")
-        with (
-            start_console(folder, url) as console,
-            httpx.Client(base_url=console.base, timeout=600) as http,
-        ):
-            wait_ready(console, time.monotonic())
-            log(f"{name}: the console settled in {settle(console):.0f} s")
-            log_in(http)
-            for label, path in REQUESTS:
-                fetch(http, path)
-                warm = [fetch(http, path, unshared=True) for _ in range(runs)]
-                out[label]["warm"] = statistics.median(s for s, _ in warm)
-                out[label]["bytes"] = warm[-1][1]
-                log(f"{name}: {label}: warm {out[label]['warm']:.3f} s, {warm[-1][1]:,} bytes")
-            if profile is not None:
-                for i, (label, path) in enumerate(REQUESTS):
-                    stacks = profile / f"{name}-{i}.txt"
-                    with spying(console.pid, stacks):
-                        for _ in range(runs):
-                            fetch(http, path)
-                    log(f"{name}: {label}: where the time goes ({stacks})")
-                    log(hot_spots(stacks))
-    return out
+                took[when].append(wait_ready(console, started))
+                log(f"{name}: {when}: ready {took[when][-1]:.1f} s after the process started")
+                if when == "ready":
+                    log_in(http)
+                    for label, path in REQUESTS:
+                        first[label].append(fetch(http, path, unshared=True)[0])
+    out["ready"] = {when: statistics.median(seconds) for when, seconds in took.items()}
+    for label, _ in REQUESTS:
+        out[label]["ready"] = statistics.median(first[label])
+        log(f"{name}: {label}: first once ready {out[label]['ready']:.3f} s")
+
+
+def time_warm(
+    name: str,
+    url: str,
+    runs: int,
+    folder: Path,
+    out: dict[str, dict[str, float]],
+    profile: Path | None,
+) -> None:
+    """Each page again and again in one ready console; with ``profile``, under py-spy."""
+    with (
+        start_console(folder, url) as console,
+        httpx.Client(base_url=console.base, timeout=600) as http,
+    ):
+        wait_ready(console, time.monotonic())
+        log(f"{name}: the console settled in {settle(console):.0f} s")
+        log_in(http)
+        for label, path in REQUESTS:
+            fetch(http, path)
+            warm = [fetch(http, path, unshared=True) for _ in range(runs)]
+            out[label]["warm"] = statistics.median(s for s, _ in warm)
+            out[label]["bytes"] = warm[-1][1]
+            log(f"{name}: {label}: warm {out[label]['warm']:.3f} s, {warm[-1][1]:,} bytes")
+        if profile is not None:
+            for i, (label, path) in enumerate(REQUESTS):
+                stacks = profile / f"{name}-{i}.txt"
+                with spying(console.pid, stacks):
+                    for _ in range(runs):
+                        fetch(http, path)
+                log(f"{name}: {label}: where the time goes ({stacks})")
+                log(hot_spots(stacks))
 
 
 @contextmanager
@@ -497,20 +534,19 @@ def table(
     pages: dict[str, dict[str, dict[str, float]]], floors: dict[str, dict[str, float]]
 ) -> str:
     names = list(pages or floors)
-    head = "| request | " + " | ".join(
-        f"{NAMES[n]} cold | {NAMES[n]} ready | {NAMES[n]} warm" for n in names
-    )
-    lines = [head + " | bytes |", "|---|" + "---:|---:|---:|" * len(names) + "---:|"]
+    whens = ("cold", "restart", "ready", "warm")
+    head = "| request | " + " | ".join(f"{NAMES[n]} {when}" for n in names for when in whens)
+    lines = [head + " | bytes |", "|---|" + "---:|" * len(whens) * len(names) + "---:|"]
     for label, _ in REQUESTS:
         if not pages:
             break
-        cells = " | ".join(
-            " | ".join(_s(pages[n][label][when]) for when in ("cold", "ready", "warm"))
-            for n in names
-        )
+        cells = " | ".join(_s(pages[n][label][when]) for n in names for when in whens)
         lines.append(f"| {label} | {cells} | {int(pages[names[0]][label]['bytes']):,} |")
     if pages:
-        cells = " | ".join(f"— | {pages[n]['ready']['ready']:.1f} s | —" for n in names)
+        cells = " | ".join(
+            f"— | {pages[n]['ready']['restart']:.1f} s | {pages[n]['ready']['ready']:.1f} s | —"
+            for n in names
+        )
         lines.append(f"| start-up: process started until /health says ready | {cells} | |")
     if floors:
         f0 = floors[names[0]]
@@ -530,7 +566,7 @@ def table(
             ("floor, a page cut in SQL: COUNT(*) of the month", "count", ""),
         ]
         for label, key, size in rows:
-            cells = " | ".join(f"— | — | {_s(floors[n][key])}" for n in names)
+            cells = " | ".join(f"— | — | — | {_s(floors[n][key])}" for n in names)
             lines.append(f"| {label} | {cells} | {size} |")
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ would order otherwise, accountcodes, a Queue() leg), and on generated traffic.
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -19,7 +20,7 @@ from sqlalchemy import create_engine
 
 from pbxgate.cdr import calllist
 from pbxgate.cdr.api import call_row
-from pbxgate.cdr.callindex import CallIndex
+from pbxgate.cdr.callindex import CallIndex, DayStore
 from pbxgate.cdr.calllist import all_calls, find_page, slow_calls
 from pbxgate.cdr.callquery import CallQuery
 from pbxgate.cdr.generate import generate
@@ -251,7 +252,8 @@ def test_with_a_keeper_a_stale_day_is_served_and_worked_out_again_behind(tmp_pat
         assert index.refresh_stale(src, rule) == 0  # nothing stale yet
         with store.engine.begin() as db_:  # a row replaced in place: the count stays the same
             db_.exec_driver_sql(
-                "UPDATE cdr SET disposition = 'NO ANSWER', billsec = 0 WHERE disposition = 'ANSWERED'"
+                "UPDATE cdr SET disposition = 'NO ANSWER', billsec = 0 "
+                "WHERE disposition = 'ANSWERED'"
             )
         clock[0] += 601
         assert find_page(src, WHOLE_DAY, answered, 1, 50, index).total == before  # served kept
@@ -261,6 +263,74 @@ def test_with_a_keeper_a_stale_day_is_served_and_worked_out_again_behind(tmp_pat
         assert find_page(src, WHOLE_DAY, answered, 1, 50, index).total == 0 < before
         assert index.worked_out == 2
         assert index.refresh_stale(src, rule) == 0  # fresh again
+    finally:
+        src.close()
+
+
+def test_days_worked_out_are_read_back_from_the_store_by_a_new_index(tmp_path: Path) -> None:
+    """A restarted console reads last month's calls back instead of working them out again;
+    the store names no source, holds nothing of a day whose legs changed, and is the owner's."""
+    db = tmp_path / "week.sqlite3"
+    cdr = Store.open_sqlite(db)
+    cdr.insert(generate(date(2024, 3, 4), date(2024, 3, 10), seed=7))
+    src = _open(f"sqlite:///{db}", "cdr")
+    week = Window(datetime(2024, 3, 4), datetime(2024, 3, 11))
+    path = tmp_path / "web" / "callindex.sqlite3"
+    missed = CallQuery(outcome="missed")
+    try:
+        first = CallIndex(store=DayStore(path))
+        expected = find_page(src, week, missed, 1, 50, first)
+        assert (first.worked_out, first.loaded) == (7, 0)
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert b"week.sqlite3" not in path.read_bytes() and str(tmp_path).encode() not in (
+            path.read_bytes()
+        )
+        again = CallIndex(store=DayStore(path))
+        found = find_page(src, week, missed, 1, 50, again)
+        assert (again.worked_out, again.loaded) == (0, 7)
+        assert [call_row(c) for c in found.calls] == [call_row(c) for c in expected.calls]
+        assert found.total == expected.total
+        # a late call on Wednesday: that day and the two beside it (whose legs it reads) are
+        # worked out again, the other four read back
+        late = dataclasses.replace(LEGS[0], start=datetime(2024, 3, 6, 20), uniqueid="late.1",
+                                   linkedid="late.1", end=None, answer=None)  # fmt: skip
+        cdr.insert([late])
+        third = CallIndex(store=DayStore(path))
+        find_page(src, week, missed, 1, 50, third)
+        assert (third.worked_out, third.loaded) == (3, 4)
+    finally:
+        src.close()
+
+
+def test_a_day_read_back_keeps_its_age_and_today_is_not_stored(tmp_path: Path) -> None:
+    db = tmp_path / "cdr.sqlite3"
+    Store.open_sqlite(db).insert(LEGS)
+    src = _open(f"sqlite:///{db}", "cdr")
+    path = tmp_path / "callindex.sqlite3"
+    wall = [DAY.timestamp() + 3 * 86400]  # three days later
+    inbound = CallQuery(filters=Filters(direction="inbound"))
+    try:
+        index = CallIndex(max_age=600, store=DayStore(path), wall=lambda: wall[0])
+        find_page(src, WHOLE_DAY, inbound, 1, 50, index)
+        wall[0] += 100  # a restart 100 s later: read back
+        soon = CallIndex(max_age=600, store=DayStore(path), wall=lambda: wall[0])
+        find_page(src, WHOLE_DAY, inbound, 1, 50, soon)
+        assert (soon.loaded, soon.worked_out) == (1, 0)
+        wall[0] += 600  # 700 s after it was worked out: older than max_age, so worked out again
+        later = CallIndex(max_age=600, store=DayStore(path), wall=lambda: wall[0])
+        find_page(src, WHOLE_DAY, inbound, 1, 50, later)
+        assert (later.loaded, later.worked_out) == (0, 1)
+        with sqlite3.connect(path) as store:
+            store.execute("UPDATE call_days SET briefs = x'00'")  # damaged
+        damaged = CallIndex(max_age=600, store=DayStore(path), wall=lambda: wall[0])
+        assert find_page(src, WHOLE_DAY, inbound, 1, 50, damaged).total == 8
+        assert (damaged.loaded, damaged.worked_out) == (0, 1)
+        # on the day itself (and the day after) nothing is written: its counts change all day
+        path.unlink()
+        wall[0] = DAY.timestamp() + 3600
+        CallIndex(store=DayStore(path), wall=lambda: wall[0]).briefs(src, WHOLE_DAY, inbound.rule)
+        with sqlite3.connect(path) as store:
+            assert store.execute("SELECT COUNT(*) FROM call_days").fetchone() == (0,)
     finally:
         src.close()
 

@@ -17,18 +17,31 @@ worked out again by the request that finds it, or, when a keeper thread refreshe
 again behind the readers. At most ``max_days`` days are kept, the least recently used leaving
 first.
 
+With a ``store`` (:class:`DayStore`, a SQLite file of pbxgate's own; the console keeps it
+beside its database), every day worked out is also written there, and a day not kept in memory
+is read back from it when the counts still match: a restarted console has last month's calls
+in a fraction of a second instead of working them out again (seconds of a core), and so has a
+month somebody looked at before. A day read back keeps the age it had (wall time), so the
+``max_age`` rule applies to it as to a day worked out in this process.
+
 A window is a run of whole days: a call is listed under the first day it is found on, so a call
 whose legs span midnight by more than an hour is listed once, as the earlier day reads it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import sqlite3
 import sys
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, bindparam, column, func, select, table
@@ -42,7 +55,10 @@ from pbxgate.cdr.query import CALL_MARGIN, _bound, leg_params
 from pbxgate.cdr.source import Source
 from pbxgate.cdr.window import Window, day_window
 
+log = logging.getLogger(__name__)
+
 MAX_DAYS = 62  # two months of days: last month and this one
+STORED_DAYS = 800  # days kept on disk: some two years of months looked at (about 60 KB a day)
 MAX_AGE = 600.0  # seconds
 
 
@@ -66,6 +82,77 @@ class _Day(NamedTuple):
     briefs: list[Brief]
 
 
+class DayStore:
+    """Worked-out days on disk (SQLite, the owner's alone: 0600), at most ``max_days`` of
+    them, the least recently written leaving first; thread-safe. A day is its briefs as
+    zlib-compressed JSON, under the source's identity (a hash: no URL or name is written) and
+    the date, with the leg counts it was worked out from and when (wall time)."""
+
+    def __init__(self, path: Path, max_days: int = STORED_DAYS) -> None:
+        self.path, self.max_days = path, max_days
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS call_days (ident TEXT NOT NULL, day TEXT NOT NULL, "
+                "counts TEXT NOT NULL, made REAL NOT NULL, briefs BLOB NOT NULL, "
+                "PRIMARY KEY (ident, day))"
+            )
+
+    def load(self, ident: str, day: date, counts: tuple[int, int, int]) -> _Day | None:
+        """The day if it is stored with these counts; ``made`` is wall time."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT made, briefs FROM call_days WHERE ident = ? AND day = ? AND counts = ?",
+                (ident, day.isoformat(), _counts(counts)),
+            ).fetchone()
+        if row is None:
+            return None
+        try:
+            items = json.loads(zlib.decompress(row[1]))
+            intern = sys.intern
+            briefs = [Brief(k, datetime.fromisoformat(t), intern(w), intern(o), s)
+                      for k, t, w, o, s in items]  # fmt: skip
+        except (ValueError, TypeError, zlib.error):  # a damaged row: worked out again
+            return None
+        return _Day(counts, float(row[0]), briefs)
+
+    def save(self, ident: str, day: date, counts: tuple[int, int, int], made: float,
+             briefs: list[Brief]) -> None:  # fmt: skip
+        blob = zlib.compress(
+            json.dumps(
+                [
+                    (b.key, b.start.isoformat(), b.direction, b.outcome, b.talk_seconds)
+                    for b in briefs
+                ],
+                separators=(",", ":"),
+            ).encode(),
+            1,
+        )
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO call_days VALUES (?, ?, ?, ?, ?)",
+                (ident, day.isoformat(), _counts(counts), made, blob),
+            )
+            self._db.execute(
+                "DELETE FROM call_days WHERE rowid NOT IN "
+                "(SELECT rowid FROM call_days ORDER BY made DESC LIMIT ?)",
+                (self.max_days,),
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _counts(counts: tuple[int, int, int]) -> str:
+    return ",".join(map(str, counts))
+
+
 class CallIndex:
     """Days of :class:`Brief` facts per source and internal-number rule; thread-safe."""
 
@@ -74,10 +161,14 @@ class CallIndex:
         max_days: int = MAX_DAYS,
         max_age: float = MAX_AGE,
         clock: Callable[[], float] = time.monotonic,
+        store: DayStore | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.max_days = max_days
         self.max_age = max_age
         self.clock = clock
+        self.store, self.wall = store, wall
+        self.loaded = 0  # days read back from the store: for tests and benchmarks
         self._days: OrderedDict[tuple[Any, ...], _Day] = OrderedDict()
         self._lock = threading.Lock()
         self._busy: dict[tuple[Any, ...], threading.Event] = {}  # days being worked out
@@ -134,30 +225,76 @@ class CallIndex:
                 if kept is not None and good and (self.ahead or now - kept.made < self.max_age):
                     self._days.move_to_end(key)
                     return kept.briefs
-                if not work:
+                if not work and self.store is None:
                     return None
                 busy = self._busy.get(key)
                 if busy is None:
                     busy = self._busy[key] = threading.Event()
                     break
+            if not work:
+                return None
             busy.wait()
             if self.max_days <= 0:  # nothing is kept: work it out here too
                 break
         try:
-            briefs = work_out(source, day_window(key[-1]), rule)
-            with self._lock:
-                self.worked_out += 1
-                if self.max_days > 0:
-                    self._days[key] = _Day(counts, now, briefs)
-                    self._days.move_to_end(key)
-                    while len(self._days) > self.max_days:
-                        self._days.popitem(last=False)
+            return self._fill(source, key, rule, counts, now, work)
         finally:
             with self._lock:
                 if self._busy.get(key) is busy:
                     del self._busy[key]
             busy.set()
-        return briefs
+
+    def _fill(
+        self,
+        source: Source,
+        key: tuple[Any, ...],
+        rule: InternalRule,
+        counts: tuple[int, int, int],
+        now: float,
+        work: bool,
+    ) -> list[Brief] | None:
+        """A day the caller has claimed (``_busy``): read back from the store or, if ``work``,
+        worked out, and kept."""
+        day = self._stored(key, counts, now)
+        if day is not None and not self.ahead and now - day.made >= self.max_age:
+            day = None  # stale, and no keeper to work it out again behind the readers
+        loaded = day is not None
+        if day is None:
+            if not work:
+                return None
+            day = _Day(counts, now, work_out(source, day_window(key[-1]), rule))
+            self._store(key, day)
+        with self._lock:
+            self.loaded += loaded
+            self.worked_out += not loaded
+            if self.max_days > 0:
+                self._days[key] = day
+                self._days.move_to_end(key)
+                while len(self._days) > self.max_days:
+                    self._days.popitem(last=False)
+        return day.briefs
+
+    def _stored(
+        self, key: tuple[Any, ...], counts: tuple[int, int, int], now: float
+    ) -> _Day | None:
+        """The day from the store, its age carried over from wall time to :attr:`clock`."""
+        if self.store is None:
+            return None
+        found = self.store.load(_ident(key), key[-1], counts)
+        if found is None:
+            return None
+        return found._replace(made=now - max(0.0, self.wall() - found.made))
+
+    def _store(self, key: tuple[Any, ...], day: _Day) -> None:
+        """Write a worked-out day to the store, unless it is today or yesterday (whose counts
+        change with every call: it would be written again at once)."""
+        if self.store is None or key[-1] >= date.fromtimestamp(self.wall()) - timedelta(days=1):
+            return
+        try:
+            made = self.wall() - max(0.0, self.clock() - day.made)
+            self.store.save(_ident(key), key[-1], day.counts, made, day.briefs)
+        except sqlite3.Error as exc:  # the index works without it
+            log.warning("the call index could not be written to %s: %s", self.store.path, exc)
 
     def refresh_stale(
         self, source: Source, rule: InternalRule, stop: Callable[[], bool] = lambda: False
@@ -186,10 +323,12 @@ class CallIndex:
                 started = self.clock()
                 counts = tuple(day_counts(source, day - timedelta(days=1), 3))
                 briefs = work_out(source, day_window(day), rule)
+                fresh = _Day((counts[0], counts[1], counts[2]), started, briefs)
                 with self._lock:
                     self.worked_out += 1
                     if key in self._days:  # not pushed out meanwhile
-                        self._days[key] = _Day((counts[0], counts[1], counts[2]), started, briefs)
+                        self._days[key] = fresh
+                self._store(key, fresh)
             finally:
                 with self._lock:
                     if self._busy.get(key) is busy:
@@ -201,6 +340,11 @@ class CallIndex:
     def clear(self) -> None:
         with self._lock:
             self._days.clear()
+
+
+def _ident(key: tuple[Any, ...]) -> str:
+    """A day's source, table and rule as the store names them: a hash, never the URL."""
+    return hashlib.sha256(repr(key[:-1]).encode()).hexdigest()[:32]
 
 
 def _start(brief: Brief) -> datetime:
@@ -277,4 +421,4 @@ def day_counts(source: Source, first: date, days: int) -> list[int]:
     return [int(n or 0) for n in row]
 
 
-__all__ = ["MAX_AGE", "MAX_DAYS", "Brief", "CallIndex", "day_counts", "work_out"]
+__all__ = ["MAX_AGE", "MAX_DAYS", "Brief", "CallIndex", "DayStore", "day_counts", "work_out"]

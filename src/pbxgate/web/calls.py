@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from pbxgate.cdr.callindex import CallIndex
+from pbxgate.cdr.callindex import CallIndex, DayStore
 from pbxgate.cdr.render import cell
 from pbxgate.cdr.report.i18n import duration, label
 from pbxgate.cdr.settings import CdrSettings
@@ -42,6 +42,7 @@ from pbxgate.web.background import run_beside
 from pbxgate.web.lookup import plausible_linkedid
 from pbxgate.web.render import TEXT, add_text, is_api, language, problem, render
 from pbxgate.web.security import client_address, requires
+from pbxgate.web.settings import WebSettings
 from pbxgate.web.users import Role
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,8 @@ add_text(
 def setup(app: Starlette, settings: Settings) -> None:
     """The call index in ``app.state.call_index`` and, while the application runs (its
     lifespan: ``pbxgate web``), a thread that fills it at start and keeps it (:func:`keep`)."""
-    app.state.call_index = CallIndex()
+    store = DayStore(settings.get(WebSettings).database_path.with_name("callindex.sqlite3"))
+    app.state.call_index = CallIndex(store=store)
 
     def page(pairs: Any) -> dict[str, Any]:
         return data.calls(settings, list(pairs), app.state.now(), index=app.state.call_index)
