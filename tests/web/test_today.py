@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import replace
 from datetime import datetime, time
 from pathlib import Path
@@ -240,3 +241,39 @@ def test_at_most_max_keys_are_kept_the_unread_ones_leave_first() -> None:
     assert kept.get(2) == 20 and made == [1, 2, 3, 4, 2]  # 2 had left, so it was computed again
     clock.now += 5
     assert kept.get(5) == 50 and kept.keys(100) == [5]  # the rest were past the limit
+
+
+def test_the_page_is_rendered_once_per_report_and_language(tmp_path: Path) -> None:
+    """Every viewer of one kept report gets the content the first one's request rendered; a
+    new report (a call landed) is rendered anew; the rest of the page is each viewer's own."""
+    from pbxgate.web import app as console_app
+
+    console = week_console(tmp_path, NOON)
+    clock: Clock = console.state.clock
+    body = re.compile(r'<div id="today-body".*?</section>\s*</div>', re.S)
+
+    async def go() -> None:
+        async with client(console) as one, client(console) as two:
+            await log_in(one, "vera", "viewer-pass-1")
+            await log_in(two, "vera", "viewer-pass-1")
+            first = await one.get("/today", headers={"accept-language": "en"})
+            second = await two.get("/today", headers={"accept-language": "en"})
+            russian = await two.get("/today", headers={"accept-language": "ru"})
+            shown = body.search(first.text)
+            assert shown is not None and shown[0] == body.search(second.text)[0]  # type: ignore[index]
+            assert first.text != second.text  # each session's own CSRF token in its forms
+            assert "Сегодня" in russian.text and "Сегодня" not in shown[0]
+            assert console.state.today_rendered[("html", "en")][1].strip() == shown[0]
+            late = replace(week_legs()[0], start=NOON.replace(hour=11), answer=None, end=None,
+                           uniqueid="late.2", linkedid="late.2")  # fmt: skip
+            Store.open_sqlite(tmp_path / "week.sqlite3").insert([late])
+            clock.now += console_app.TODAY_SECONDS + 1
+            await one.get("/today", headers={"accept-language": "en"})  # the kept one, at once
+            console.state.today.wait()
+            fresh = await one.get("/today", headers={"accept-language": "en"})
+            assert body.search(fresh.text)[0] != shown[0]  # type: ignore[index]
+            api = (await one.get("/api/today", headers={"accept-language": "en"})).json()
+            calls = re.search(r'data-key="calls">.*?<span class="value">([^<]*)<', fresh.text, re.S)
+            assert calls is not None and calls[1] == str(api["kpis"][0]["value"])
+
+    run(go())

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -31,7 +32,7 @@ from pbxgate.config import Settings
 from pbxgate.web import data
 from pbxgate.web.background import run_beside
 from pbxgate.web.charts import stacked_bars
-from pbxgate.web.render import language, render
+from pbxgate.web.render import TEXT, language, render
 from pbxgate.web.security import (
     SecurityHeaders,
     client_address,
@@ -181,16 +182,37 @@ def keep_today(app: Starlette, stop: threading.Event) -> None:
         stop.wait(TODAY_SECONDS)
 
 
+def _once(request: Request, report: dict[str, Any], what: str, make: Any) -> Any:
+    """``make()`` once per kept report, language and ``what`` (the page's content, the JSON
+    body): every viewer of one report is sent the same bytes, rendered by the first."""
+    kept: dict[tuple[str, str], tuple[dict[str, Any], Any]] = request.app.state.today_rendered
+    key = (what, language(request))
+    found = kept.get(key)
+    if found is None or found[0] is not report:
+        found = kept[key] = (report, make())
+    return found[1]
+
+
 @requires(Role.VIEWER)
 async def today_page(request: Request) -> Response:
-    return render(request, "today.html", report=await _today(request))
+    report = await _today(request)
+    lang = language(request)
+
+    def body() -> Markup:
+        template = request.app.state.templates.get_template("today_body.html")
+        html = template.render(t=TEXT[lang], lang=lang, report=report)
+        return Markup(html)  # noqa: S704 (what an autoescaping template rendered)
+
+    return render(request, "today.html", report=report, body=_once(request, report, "html", body))
 
 
 @requires(Role.VIEWER)
 async def today_api(request: Request) -> Response:
     """Today so far against yesterday: the report's KPIs, calls per hour by outcome, the missed
     calls with their call-back state (the Today page's data)."""
-    return JSONResponse(await _today(request))
+    report = await _today(request)
+    body = _once(request, report, "json", lambda: JSONResponse(report).body)
+    return Response(body, media_type="application/json")
 
 
 # -- the application ---------------------------------------------------------------------
@@ -249,6 +271,7 @@ def create_app(
     app.state.now = now or (lambda: data.local_now(settings))
     app.state.clock = clock or time.monotonic
     app.state.warming = {"today"}  # start-up work not done yet (/health)
+    app.state.today_rendered = {}
     app.state.today = data.Kept(
         lambda lang: data.today(settings, app.state.now(), str(lang)),
         lambda lang: data.today_version(settings, app.state.now()),
