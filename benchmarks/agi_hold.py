@@ -168,13 +168,26 @@ async def fastagi_holds(port: int, calls: int, concurrency: int) -> list[float]:
 
 
 def run_fastagi(
-    env: dict[str, str], calls: int, concurrency: int, worker: bool = True, echo: bool = False
+    env: dict[str, str],
+    calls: int,
+    concurrency: int,
+    worker: bool = True,
+    echo: bool = False,
+    worker_nice: int | None = None,
 ) -> list[float]:
     """Hold times against ``pbxgate serve``, or (``echo``) against the same FastAGI server
-    with a handler that sends one VERBOSE and commits nothing: this machine's floor."""
+    with a handler that sends one VERBOSE and commits nothing: this machine's floor. With
+    ``worker_nice``, the delivery worker runs as a process of its own (``pbxgate notify worker``)
+    at that nice value beside ``pbxgate serve --no-worker``."""
     argv = [str(BIN / "pbxgate"), "serve", "--listen", "127.0.0.1:0"]
-    if not worker:
+    if not worker or worker_nice is not None:
         argv.append("--no-worker")
+    apart = None
+    if worker_nice is not None and not echo:
+        apart = subprocess.Popen(
+            ["nice", "-n", str(worker_nice), str(BIN / "pbxgate"), "notify", "worker"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
     if echo:
         argv = [sys.executable, str(HERE.with_name("agi_throughput.py")), "--serve"]
         argv.append("pbxgate-echo-uvloop")
@@ -198,6 +211,9 @@ def run_fastagi(
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+        if apart is not None:
+            apart.terminate()
+            apart.wait(timeout=60)
         stream.close()
 
 
@@ -245,6 +261,11 @@ def main() -> None:
         help="where the outbox lives (its disk's fsync time is most of the hold)",
     )
     parser.add_argument("--no-worker", action="store_true", help="FastAGI without the worker")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        help="the worker as a process of its own (pbxgate notify worker) at this nice value",
+    )
     parser.add_argument("--vk-delay", type=float, default=2.0, help="the slow VK's answer time")
     parser.add_argument(
         "--backlog", type=int, default=0, help="events queued before the calls (worker busy)"
@@ -273,7 +294,10 @@ def main() -> None:
                 holds = run_fastagi(env, args.calls, args.concurrency, echo=True)
                 print(row("echo-floor", vk, holds), flush=True)
             if "fastagi" in args.modes.split(","):
-                holds = run_fastagi(env, args.calls, args.concurrency, not args.no_worker)
+                holds = run_fastagi(
+                    env, args.calls, args.concurrency, not args.no_worker,
+                    worker_nice=args.worker_nice,
+                )  # fmt: skip
                 print(row("fastagi", vk, holds), flush=True)
             if "script" in args.modes:
                 print(row("script", vk, run_scripts(env, args.script_calls)), flush=True)

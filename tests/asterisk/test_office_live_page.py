@@ -17,7 +17,12 @@ from tests.asterisk.conftest import OfficeRun
 from tests.asterisk.live_page import appearances
 from tests.asterisk.office import Scenario
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.mariadb, pytest.mark.postgresql, pytest.mark.browser]
+pytestmark = [
+    pytest.mark.asterisk,
+    pytest.mark.mariadb,
+    pytest.mark.postgresql,
+    pytest.mark.browser,
+]
 
 # The page learns of a call through the console's event stream: allow for the browser's and
 # the office's clocks being read at different moments, and for a busy machine.
