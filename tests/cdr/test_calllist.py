@@ -320,6 +320,12 @@ def test_a_day_read_back_keeps_its_age_and_today_is_not_stored(tmp_path: Path) -
         later = CallIndex(max_age=600, store=DayStore(path), wall=lambda: wall[0])
         find_page(src, WHOLE_DAY, inbound, 1, 50, later)
         assert (later.loaded, later.worked_out) == (0, 1)
+        wall[0] += 3600  # an hour later, with a keeper (the console's): served, redone behind
+        kept = CallIndex(max_age=600, store=DayStore(path), wall=lambda: wall[0])
+        kept.ahead = True
+        assert find_page(src, WHOLE_DAY, inbound, 1, 50, kept).total == 8
+        assert (kept.loaded, kept.worked_out) == (1, 0)
+        assert kept.refresh_stale(src, inbound.rule) == 1
         with sqlite3.connect(path) as store:
             store.execute("UPDATE call_days SET briefs = x'00'")  # damaged
         damaged = CallIndex(max_age=600, store=DayStore(path), wall=lambda: wall[0])
@@ -329,6 +335,31 @@ def test_a_day_read_back_keeps_its_age_and_today_is_not_stored(tmp_path: Path) -
         path.unlink()
         wall[0] = DAY.timestamp() + 3600
         CallIndex(store=DayStore(path), wall=lambda: wall[0]).briefs(src, WHOLE_DAY, inbound.rule)
+        with sqlite3.connect(path) as store:
+            assert store.execute("SELECT COUNT(*) FROM call_days").fetchone() == (0,)
+        # "today" is where the days are counted, whatever the server's own zone says
+        index = CallIndex(store=DayStore(path), today=lambda: DAY.date() + timedelta(days=1))
+        index.briefs(src, WHOLE_DAY, inbound.rule)
+        with sqlite3.connect(path) as store:
+            assert store.execute("SELECT COUNT(*) FROM call_days").fetchone() == (0,)
+        CallIndex(store=DayStore(path), today=lambda: DAY.date() + timedelta(days=2)).briefs(
+            src, WHOLE_DAY, inbound.rule
+        )
+        with sqlite3.connect(path) as store:
+            assert store.execute("SELECT COUNT(*) FROM call_days").fetchone() == (1,)
+    finally:
+        src.close()
+
+
+def test_a_day_of_calls_without_linkedids_stays_off_the_disk(tmp_path: Path) -> None:
+    """Such calls are keyed by their start and a channel name, which may carry a number."""
+    db = tmp_path / "master.sqlite3"
+    Store.open_sqlite(db).insert(dataclasses.replace(leg, linkedid="", uniqueid="") for leg in LEGS)
+    src = _open(f"sqlite:///{db}", "cdr")
+    path = tmp_path / "callindex.sqlite3"
+    try:
+        briefs = CallIndex(store=DayStore(path)).briefs(src, WHOLE_DAY, CallQuery().rule)
+        assert briefs and all("/" in b.key for b in briefs)
         with sqlite3.connect(path) as store:
             assert store.execute("SELECT COUNT(*) FROM call_days").fetchone() == (0,)
     finally:

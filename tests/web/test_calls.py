@@ -373,3 +373,15 @@ def test_everyone_asking_for_the_same_page_within_seconds_shares_one(
                "/api/calls?direction=inbound&direction=outbound")  # fmt: skip
     assert a.json()["filters"]["direction"] == "inbound"
     assert b.json()["filters"]["direction"] == "outbound" and len(made) == 5
+
+
+def test_a_damaged_call_index_file_does_not_stop_the_console(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "callindex.sqlite3").write_bytes(b"not a database" * 100)
+    with caplog.at_level("WARNING", logger="pbxgate.web.calls"):
+        app = _console_with(tmp_path, LEGS)
+    assert app.state.call_index.store is None
+    assert any("removing the file loses nothing" in r.getMessage() for r in caplog.records)
+    (answer,) = get(app, "vera", "/api/calls?direction=inbound")
+    assert answer.status_code == 200 and answer.json()["total"] == 8

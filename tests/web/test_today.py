@@ -9,6 +9,8 @@ from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.query import group_calls
 from pbxgate.cdr.store import Store
@@ -212,14 +214,16 @@ def test_a_report_nobody_reads_is_no_longer_kept_up_to_date() -> None:
 
     kept = Kept(compute, lambda key: 1, fresh=20, limit=120, max_age=300, clock=clock)
     assert kept.get("ru") == 1 and kept.get("en") == 2
-    clock.now += 1800
+    clock.now += 100
+    assert kept.keys(3600) == ["ru", "en"]
+    clock.now += 1700
     assert kept.get("en") == 3  # past the limit: computed for its reader
+    assert kept.keys(3600) == ["en"]  # "ru", past the limit and not read, has left
     assert kept.refresh("en") is False  # nothing changed and younger than max_age
     clock.now += 300
     assert kept.refresh("en") is True and made == ["ru", "en", "en", "en"]
-    assert kept.keys(3600) == ["ru", "en"]
-    clock.now += 1501
-    assert kept.keys(3600) == ["en"]  # read 1801 s ago; "ru" 3601 s ago
+    clock.now += 3600
+    assert kept.keys(3600) == []  # "en" was read an hour ago: the keeper leaves it
 
 
 def test_at_most_max_keys_are_kept_the_unread_ones_leave_first() -> None:
@@ -277,3 +281,55 @@ def test_the_page_is_rendered_once_per_report_and_language(tmp_path: Path) -> No
             assert calls is not None and calls[1] == str(api["kpis"][0]["value"])
 
     run(go())
+
+
+def test_readers_waiting_for_a_long_computation_get_its_result() -> None:
+    """Single flight holds however long the computation takes (longer than ``fresh`` too)."""
+    import threading
+
+    from pbxgate.web.data import Kept
+
+    clock = Clock()
+    made: list[int] = []
+    started = threading.Event()
+    release = threading.Event()
+
+    def compute(key: Any) -> int:
+        made.append(1)
+        started.set()
+        release.wait(10)
+        clock.now += 30  # the computation took longer than fresh and limit
+        return len(made)
+
+    kept = Kept(compute, fresh=5, limit=5, max_age=5, clock=clock)
+    answers: list[int] = []
+    first = threading.Thread(target=lambda: answers.append(kept.get("page")))
+    first.start()
+    started.wait(10)
+    others = [threading.Thread(target=lambda: answers.append(kept.get("page"))) for _ in range(4)]
+    for thread in others:
+        thread.start()
+    release.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    assert answers == [1] * 5 and made == [1]
+
+
+def test_a_key_that_failed_or_went_past_the_limit_leaves_nothing_behind() -> None:
+    from pbxgate.web.data import Kept
+
+    clock = Clock()
+
+    def compute(key: Any) -> str:
+        if key == "bad":
+            raise ValueError("no such filter")
+        return str(key)
+
+    kept = Kept(compute, fresh=5, limit=5, max_age=5, clock=clock)
+    for _ in range(100):
+        with pytest.raises(ValueError, match="no such filter"):
+            kept.get("bad")
+    assert kept.keys(100) == []
+    assert kept.get("a") == "a" and kept.get("b") == "b"
+    clock.now += 5
+    assert kept.get("c") == "c" and kept.keys(100) == ["c"]  # a and b: past the limit, dropped

@@ -163,11 +163,15 @@ class CallIndex:
         clock: Callable[[], float] = time.monotonic,
         store: DayStore | None = None,
         wall: Callable[[], float] = time.time,
+        today: Callable[[], date] | None = None,
     ) -> None:
         self.max_days = max_days
         self.max_age = max_age
         self.clock = clock
         self.store, self.wall = store, wall
+        # today's date where the days are counted (the CDR's zone): today and yesterday are
+        # not written to the store
+        self.today = today or (lambda: date.fromtimestamp(self.wall()))
         self.loaded = 0  # days read back from the store: for tests and benchmarks
         self._days: OrderedDict[tuple[Any, ...], _Day] = OrderedDict()
         self._lock = threading.Lock()
@@ -280,15 +284,23 @@ class CallIndex:
         """The day from the store, its age carried over from wall time to :attr:`clock`."""
         if self.store is None:
             return None
-        found = self.store.load(_ident(key), key[-1], counts)
+        try:
+            found = self.store.load(_ident(key), key[-1], counts)
+        except sqlite3.Error as exc:  # the index works without it: the day is worked out
+            log.warning("the call index could not be read from %s: %s", self.store.path, exc)
+            return None
         if found is None:
             return None
         return found._replace(made=now - max(0.0, self.wall() - found.made))
 
     def _store(self, key: tuple[Any, ...], day: _Day) -> None:
         """Write a worked-out day to the store, unless it is today or yesterday (whose counts
-        change with every call: it would be written again at once)."""
-        if self.store is None or key[-1] >= date.fromtimestamp(self.wall()) - timedelta(days=1):
+        change with every call: it would be written again at once), or it holds a call known by
+        no linkedid or uniqueid (its key is made of the start and a channel name, which may
+        carry a number: such days stay in memory)."""
+        if self.store is None or key[-1] >= self.today() - timedelta(days=1):
+            return
+        if any("/" in brief.key for brief in day.briefs):
             return
         try:
             made = self.wall() - max(0.0, self.clock() - day.made)

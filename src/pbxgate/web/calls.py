@@ -17,6 +17,7 @@ import csv
 import io
 import logging
 import re
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
@@ -180,8 +181,9 @@ add_text(
 def setup(app: Starlette, settings: Settings) -> None:
     """The call index in ``app.state.call_index`` and, while the application runs (its
     lifespan: ``pbxgate web``), a thread that fills it at start and keeps it (:func:`keep`)."""
-    store = DayStore(settings.get(WebSettings).database_path.with_name("callindex.sqlite3"))
-    app.state.call_index = CallIndex(store=store)
+    app.state.call_index = CallIndex(
+        store=_day_store(settings), today=lambda: app.state.now().date()
+    )
 
     def page(pairs: Any) -> dict[str, Any]:
         return data.calls(settings, list(pairs), app.state.now(), index=app.state.call_index)
@@ -198,6 +200,18 @@ def setup(app: Starlette, settings: Settings) -> None:
     run_beside(app, keep, "calls-index")
 
 
+def _day_store(settings: Settings) -> DayStore | None:
+    """The call index on disk, beside the console's database; without it (a damaged file, one
+    that is not ours) the console works as before, working days out again after a restart."""
+    path = settings.get(WebSettings).database_path.with_name("callindex.sqlite3")
+    try:
+        return DayStore(path)
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("calls: the call index is not kept on disk (%s: %s); removing the file "
+                    "loses nothing", path, exc)  # fmt: skip
+        return None
+
+
 def keep(app: Starlette, stop: threading.Event) -> None:
     """The call index's keeper: :func:`warm` it, then every REFRESH_SECONDS work out again
     the kept days gone stale (:meth:`CallIndex.refresh_stale`), so that no reader waits for
@@ -206,9 +220,9 @@ def keep(app: Starlette, stop: threading.Event) -> None:
     from pbxgate.cdr.source import open_source  # noqa: PLC0415
 
     index: CallIndex = app.state.call_index
+    index.ahead = True  # days read back from disk, however old, are served and redone behind
     warm(app, stop)
     app.state.warming.discard("calls")
-    index.ahead = True
     cdr = app.state.settings_all.get(CdrSettings)
     failing = False
     while not stop.wait(REFRESH_SECONDS):

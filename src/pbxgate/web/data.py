@@ -99,11 +99,20 @@ class Kept:
             if age < self.limit:
                 self._behind_readers(key)
                 return kept.value
+        seen = kept
         with lock:  # single flight: whoever got here first computes, the others wait for it
             kept = self._kept.get(key)
-            if kept is not None and self.clock() - kept.checked < self.fresh:
-                return kept.value
-            return self._work_out(key).value
+            if kept is not None and (kept is not seen or self.clock() - kept.checked < self.fresh):
+                return kept.value  # computed while this reader waited, however long it took
+            try:
+                return self._work_out(key).value
+            except BaseException:
+                with self._guard:  # nothing kept for a key that failed: nothing left of it
+                    if key not in self._kept:
+                        self._read.pop(key, None)
+                        if self._locks.get(key) is lock:
+                            del self._locks[key]
+                raise
 
     def refresh(self, key: Hashable) -> bool:
         """Bring ``key`` up to date if its data changed or it is ``max_age`` old; True when it
@@ -138,20 +147,21 @@ class Kept:
         started = self.clock()
         version = self.version(key) if self.version is not None else None
         value = self.compute(key)
-        entry = _Entry(value, version, started, started)
+        # current as of its version, read at the start; answered as fresh from its end
+        entry = _Entry(value, version, started, self.clock())
         with self._guard:
             self._kept[key] = entry
             self.computed += 1
-            if len(self._kept) > self.max_keys:
-                self._forget()
+            self._forget()
         return entry
 
     def _forget(self) -> None:
-        """Keep at most ``max_keys`` values (the guard held): those past ``limit`` go first
-        (no reader would take them), then the least recently read."""
+        """Drop the values past ``limit`` (no reader would take them), then, over
+        ``max_keys``, the least recently read (the guard held)."""
         now = self.clock()
         for key in [k for k, e in self._kept.items() if now - e.checked >= self.limit]:
-            self._drop(key)
+            if key not in self._behind:  # a refresh of it is running: it will be current
+                self._drop(key)
         by_reading = sorted(self._kept, key=lambda k: self._read.get(k, 0.0))
         for key in by_reading[: max(0, len(self._kept) - self.max_keys)]:
             self._drop(key)
@@ -184,8 +194,8 @@ class Kept:
 class _Entry(NamedTuple):
     value: Any
     version: Hashable
-    made: float  # when its computation started
-    checked: float  # when it was last known to be current
+    made: float  # when its computation started (max_age counts from here)
+    checked: float  # when it was computed or last found current (fresh and limit count here)
 
 
 def today(settings: Settings, now: datetime, language: str) -> dict[str, Any]:
