@@ -267,6 +267,11 @@ def test_with_a_keeper_a_stale_day_is_served_and_worked_out_again_behind(tmp_pat
         src.close()
 
 
+def _stored_days(path: Path) -> int:
+    with sqlite3.connect(path) as store:
+        return int(store.execute("SELECT COUNT(*) FROM call_days").fetchone()[0])
+
+
 def test_days_worked_out_are_read_back_from_the_store_by_a_new_index(tmp_path: Path) -> None:
     """A restarted console reads last month's calls back instead of working them out again;
     the store names no source, holds nothing of a day whose legs changed, and is the owner's."""
@@ -335,18 +340,15 @@ def test_a_day_read_back_keeps_its_age_and_today_is_not_stored(tmp_path: Path) -
         path.unlink()
         wall[0] = DAY.timestamp() + 3600
         CallIndex(store=DayStore(path), wall=lambda: wall[0]).briefs(src, WHOLE_DAY, inbound.rule)
-        with sqlite3.connect(path) as store:
-            assert store.execute("SELECT COUNT(*) FROM call_days").fetchone() == (0,)
+        assert _stored_days(path) == 0
         # "today" is where the days are counted, whatever the server's own zone says
         index = CallIndex(store=DayStore(path), today=lambda: DAY.date() + timedelta(days=1))
         index.briefs(src, WHOLE_DAY, inbound.rule)
-        with sqlite3.connect(path) as store:
-            assert store.execute("SELECT COUNT(*) FROM call_days").fetchone() == (0,)
+        assert _stored_days(path) == 0
         CallIndex(store=DayStore(path), today=lambda: DAY.date() + timedelta(days=2)).briefs(
             src, WHOLE_DAY, inbound.rule
         )
-        with sqlite3.connect(path) as store:
-            assert store.execute("SELECT COUNT(*) FROM call_days").fetchone() == (1,)
+        assert _stored_days(path) == 1
     finally:
         src.close()
 
@@ -360,8 +362,7 @@ def test_a_day_of_calls_without_linkedids_stays_off_the_disk(tmp_path: Path) -> 
     try:
         briefs = CallIndex(store=DayStore(path)).briefs(src, WHOLE_DAY, CallQuery().rule)
         assert briefs and all("/" in b.key for b in briefs)
-        with sqlite3.connect(path) as store:
-            assert store.execute("SELECT COUNT(*) FROM call_days").fetchone() == (0,)
+        assert _stored_days(path) == 0
     finally:
         src.close()
 
