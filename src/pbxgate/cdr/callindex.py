@@ -47,11 +47,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import and_, bindparam, column, func, select, table
 
 from pbxgate.cdr import facts as rows_
-from pbxgate.cdr.callrules import link_by_channels
-from pbxgate.cdr.facts import BILL, CHAN, DCTX, DISP, DST, LINK, SRC, UID, T
+from pbxgate.cdr.facts import BILL, CHAN, DCTX, DISP, DST, SRC, T
 from pbxgate.cdr.model import ANSWERED, NO_ANSWER
 from pbxgate.cdr.numbers import InternalRule
-from pbxgate.cdr.query import CALL_MARGIN, _bound, leg_params
+from pbxgate.cdr.query import CALL_MARGIN, _bound
 from pbxgate.cdr.source import Source
 from pbxgate.cdr.window import Window, day_window
 
@@ -371,25 +370,8 @@ def work_out(source: Source, window: Window, rule: InternalRule) -> list[Brief]:
     three in four, is read off its row (``facts._facts``'s short path without who answered and
     through what, which a brief does not keep), and a call that starts outside the window is
     not worked out at all."""
-    cols = rows_._columns(source)
-    names = [c for c in cols if c is not None]
-    stmt = source.cached(("facts", tuple(names), False), lambda: rows_._select(source, names))
     lo, hi = window.start, window.end
-    params = leg_params(_bound(source, lo - CALL_MARGIN), _bound(source, hi + CALL_MARGIN), None)
-    normalize = rows_._normalizer(cols, source)
-    groups: dict[str, list[tuple[Any, ...]]] = {}
-    unlinked = False
-    for raw in source.stream(stmt, params):
-        row = normalize(raw)
-        key = row[LINK] or row[UID] or f"{row[T].isoformat()}/{row[CHAN]}"  # Leg.call_key
-        unlinked = unlinked or not row[LINK]
-        legs = groups.get(key)
-        if legs is None:
-            groups[key] = [row]
-        else:
-            legs.append(row)
-    if unlinked:
-        groups = link_by_channels(groups, rows_._chan, rows_._dchan, rows_._span, rows_._linked)
+    groups = rows_.grouped_rows(source, lo - CALL_MARGIN, hi + CALL_MARGIN)
     intern, direction = sys.intern, rule.direction
     out: list[Brief] = []
     for key, legs in groups.items():

@@ -64,23 +64,17 @@ def _columns(source: Source) -> list[str | None]:
     return [c if c == layout.time_column or layout.has(c) else None for c in wanted]
 
 
-def fetch_facts(
-    source: Source,
-    window: Window,
-    rule: InternalRule,
-    *,
-    margin: timedelta,
-    longer_than: timedelta | None = None,
-) -> list[CallFacts]:
-    """Facts of the calls whose first leg starts in ``window`` widened by ``margin``; with
-    ``longer_than``, of the legs that lasted longer only (calls still going at a later time)."""
+def grouped_rows(
+    source: Source, lo: datetime, hi: datetime, longer_than: timedelta | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
+    """The normalized rows of the legs that start from ``lo`` to ``hi`` (with ``longer_than``,
+    only those that lasted longer), grouped into calls: by linkedid, else uniqueid, else (legs
+    with neither, a Master.csv without loguniqueid) joined by their channel names."""
     cols = _columns(source)
     names = [c for c in cols if c is not None]
     long = longer_than is not None
     stmt = source.cached(("facts", tuple(names), long), lambda: _select(source, names, long))
-    lo = _bound(source, window.start - margin)
-    hi = _bound(source, window.end + margin)
-    params = leg_params(lo, hi, None)
+    params = leg_params(_bound(source, lo), _bound(source, hi), None)
     if longer_than is not None:
         params["min_duration"] = int(longer_than.total_seconds())
     normalize = _normalizer(cols, source)
@@ -99,6 +93,20 @@ def fetch_facts(
             legs.append(row)
     if unlinked:
         groups = link_by_channels(groups, _chan, _dchan, _span, _linked)
+    return groups
+
+
+def fetch_facts(
+    source: Source,
+    window: Window,
+    rule: InternalRule,
+    *,
+    margin: timedelta,
+    longer_than: timedelta | None = None,
+) -> list[CallFacts]:
+    """Facts of the calls whose first leg starts in ``window`` widened by ``margin``; with
+    ``longer_than``, of the legs that lasted longer only (calls still going at a later time)."""
+    groups = grouped_rows(source, window.start - margin, window.end + margin, longer_than)
     facts = [_facts(key, legs, rule) for key, legs in groups.items()]
     facts.sort(key=_start)
     return facts
@@ -283,4 +291,4 @@ def in_window(facts: Iterable[CallFacts], window: Window) -> list[CallFacts]:
     return [f for f in facts if lo <= f.start < hi]
 
 
-__all__ = ["CallFacts", "fetch_facts", "in_window"]
+__all__ = ["CallFacts", "fetch_facts", "grouped_rows", "in_window"]

@@ -40,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from pbxgate.cdr.api import call_row
 from pbxgate.cdr.model import Call
 from pbxgate.cdr.recordings import WAV_HEADER_BYTES, resolve
 from pbxgate.cdr.settings import CdrSettings
@@ -289,22 +290,19 @@ class RecentPlays:
 # -- pages -------------------------------------------------------------------------------
 
 
+# What the player page says of the call, as the Calls page's rows say it (cdr.api.call_row).
+SUMMARY = ("direction", "src", "caller", "did", "dst", "answered_by", "outcome", "ring", "talk")
+
+
 def summary(found: Located) -> dict[str, Any]:
     """The page's dict: the call and its recording (its name, never the server's path)."""
     call = found.call
     key = quote(call.key, safe="")
+    row = call_row(call)
     return {
         "linkedid": call.key,
         "start": call.start.strftime("%Y-%m-%d %H:%M:%S"),
-        "direction": call.direction,
-        "src": call.src,
-        "caller": call.caller_name,
-        "did": call.did,
-        "dst": call.dst,
-        "answered_by": call.answered_by,
-        "outcome": call.outcome,
-        "ring": call.ring_seconds,
-        "talk": call.talk_seconds,
+        **{name: row[name] for name in SUMMARY},
         "recording": {
             "name": found.path.name,
             "size": found.size,
