@@ -152,7 +152,12 @@ def test_a_fastagi_call_appears_on_the_live_page(page: Any, demo: Console, shots
         row = page.locator('#live-calls-body tr[data-caller="+79161234567"]')
         row.wait_for(timeout=10_000)
         assert row.get_attribute("data-called") == "74951234567"
-        assert "+7916" in page.locator("#live-announce").inner_text()  # told to screen readers
+        # told to screen readers: live.js clears the region, then fills it 50 ms later
+        page.wait_for_function(
+            "() => document.querySelector('#live-announce').textContent.includes('+7916')",
+            timeout=5_000,
+        )
+        assert "+7916" in page.locator("#live-announce").inner_text()
         session.join(timeout=10)
         page.screenshot(path=str(shots / "live.png"), full_page=False)
         assert page.errors == []
