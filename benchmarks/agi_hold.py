@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
@@ -148,7 +149,13 @@ class TimedCall(asyncio.Protocol):
             self.done.set_result(time.perf_counter() - self.started)
 
 
-async def fastagi_holds(port: int, calls: int, concurrency: int) -> list[float]:
+@dataclass
+class Holds:
+    seconds: list[float]  # each call's hold
+    rate: float  # calls/s over the run (0 when they ran one after another)
+
+
+async def fastagi_holds(port: int, calls: int, concurrency: int) -> Holds:
     loop = asyncio.get_running_loop()
     holds: list[float] = []
     seq = iter(range(calls))
@@ -163,8 +170,9 @@ async def fastagi_holds(port: int, calls: int, concurrency: int) -> list[float]:
         for i in seq:
             holds.append(await call(ENV_BLOCK % (base, i)))
 
+    started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
-    return holds
+    return Holds(holds, len(holds) / (time.perf_counter() - started))
 
 
 def run_fastagi(
@@ -174,7 +182,7 @@ def run_fastagi(
     worker: bool = True,
     echo: bool = False,
     worker_nice: int | None = None,
-) -> list[float]:
+) -> Holds:
     """Hold times against ``pbxgate serve``, or (``echo``) against the same FastAGI server
     with a handler that sends one VERBOSE and commits nothing: this machine's floor. With
     ``worker_nice``, the delivery worker runs as a process of its own (``pbxgate notify worker``)
@@ -240,12 +248,14 @@ def run_baseline(env: dict[str, str], api_base: str, calls: int) -> list[float]:
 # -- report ----------------------------------------------------------------------------------------
 
 
-def row(mode: str, vk: str, holds: list[float]) -> str:
-    ms = sorted(h * 1000 for h in holds)
+def row(mode: str, vk: str, holds: Holds | list[float]) -> str:
+    rate = holds.rate if isinstance(holds, Holds) else 0.0
+    ms = sorted(h * 1000 for h in (holds.seconds if isinstance(holds, Holds) else holds))
     p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
-    return (
+    line = (
         f"{mode:14} {vk:12} {len(ms):6d} {statistics.median(ms):10.2f} {p99:10.2f} {ms[-1]:10.2f}"
     )
+    return line + (f" {rate:10.0f}" if rate else "")
 
 
 def main() -> None:
@@ -281,7 +291,8 @@ def main() -> None:
     data.mkdir(parents=True, exist_ok=True)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{os.cpu_count()} CPUs, load average {load}; outbox in {data}")
-    print(f"{'mode':14} {'VK':12} {'calls':>6} {'p50 ms':>10} {'p99 ms':>10} {'max ms':>10}")
+    head = ("p50 ms", "p99 ms", "max ms", "calls/s")
+    print(f"{'mode':14} {'VK':12} {'calls':>6} " + " ".join(f"{h:>10}" for h in head))
     print(f"VK answers in {args.vk_delay} s; {args.backlog} deliveries queued beforehand")
     for vk in args.vk.split(","):
         with (

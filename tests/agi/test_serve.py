@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import socket
@@ -10,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,6 +84,109 @@ def test_fastagi_call_reaches_the_fake_vk_and_sigterm_stops_cleanly(tmp_path, mo
     assert len(vk.state.shown) == 1
     assert "84991111111" in vk.state.shown[0].message
     assert "test-token" not in "".join(messages)
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of each process whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+def worker_process(pid: int) -> int:
+    (child,) = [c for c, cmd in children(pid) if "pbxgate.notify.apart" in cmd]
+    return child
+
+
+def gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            return True
+        if state == "Z":  # ended; its parent (this test's child) reaps it
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_worker_is_a_process_of_its_own_woken_by_each_commit(tmp_path, monkeypatch):
+    """The worker polls every 30 s here: the message comes at once only because the commit
+    wakes the worker's process. systemd's SIGTERM reaches both processes; the worker waits for
+    the service to stop it, and both end cleanly."""
+    vk = FakeVkServer(0).start()
+    try:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            "[notify]\npoll_interval = 30\n"
+            '[notify.vk]\nenabled = true\ntoken = "test-token"\nrecipients = ["42"]\n'
+            f'api_base = "{vk.base_url}"\n',
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("PBXGATE_CONFIG", str(config))
+        with serving() as (proc, port):
+            child = worker_process(proc.pid)
+            assert "test-token" not in Path(f"/proc/{child}/cmdline").read_text()
+            time.sleep(1)  # the worker's first pass is over: it now waits up to 30 s
+            started = time.monotonic()
+            env = environment("notify")
+            commands = asyncio.run(fake_asterisk(port, env, default_responder("APART.1")))
+            assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
+            while not vk.state.shown and time.monotonic() - started < 20:
+                time.sleep(0.02)
+            assert vk.state.shown, "the worker was not woken"
+            assert time.monotonic() - started < 10
+            os.kill(child, signal.SIGTERM)  # as systemd does, to the whole group
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+            assert gone(child, 10)
+    finally:
+        vk.stop()
+    assert len(vk.state.shown) == 1
+
+
+def test_a_killed_service_stops_its_worker():
+    with serving() as (proc, _):
+        child = worker_process(proc.pid)
+        proc.kill()
+        proc.wait(timeout=10)
+        assert gone(child, 15)  # its input ended with the service
+
+
+def test_a_worker_that_dies_ends_the_service_in_one_line():
+    """As a worker thread that failed would: systemd's Restart= brings both back."""
+    with serving() as (proc, _):
+        os.kill(worker_process(proc.pid), signal.SIGKILL)
+        assert proc.wait(timeout=30) == 5
+        assert proc.stderr is not None
+        errors = [line for line in proc.stderr.read().decode().splitlines() if "error" in line]
+    assert errors == ["error: the delivery worker process was killed by signal 9"]
+
+
+def test_a_second_service_on_one_outbox_says_why_its_worker_cannot_start():
+    with serving():
+        second = subprocess.run(
+            [str(PBXGATE), "serve", "--listen", "127.0.0.1:0"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert second.returncode == 5
+    errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: another worker is already delivering from "
+                      f"{data_dir() / 'outbox.sqlite3'} (run one pbxgate serve (or notify "
+                      f"worker) per outbox)"]  # fmt: skip
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

@@ -1,5 +1,9 @@
+import fcntl
 import itertools
+import os
 import sqlite3
+import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -39,6 +43,37 @@ def test_enqueue_is_idempotent_and_survives_reopen(place: Place) -> None:
         "missed:1700000000.1",
     }
     assert {e.caller_name for e in again.unplanned()} == {"", "Пётр"}
+
+
+def test_a_group_says_which_of_its_events_are_new(box: Outbox) -> None:
+    """enqueue_many, the group commit's one transaction: an event already in, or earlier in the
+    same group, is not stored again; the answer is per event, in order."""
+    assert box.enqueue(make_event(2)) is True
+    group = [
+        make_event(1),
+        make_event(2),
+        make_event(3),
+        make_event(1),
+        make_event(3, kind="missed"),
+    ]
+    assert box.enqueue_many(group) == [True, False, True, False, True]
+    stored = {e.event_id for e in box.unplanned(100)}
+    assert stored == {
+        "incoming:1700000000.1",
+        "incoming:1700000000.2",
+        "incoming:1700000000.3",
+        "missed:1700000000.3",
+    }
+    assert box.enqueue_many([]) == []
+
+
+def test_a_group_larger_than_one_statement_is_stored_whole(box: Outbox) -> None:
+    group = [make_event(n) for n in range(450)]  # SQLite: three INSERTs of at most 200 rows
+    assert box.enqueue_many(group[:10]) == [True] * 10
+    assert box.enqueue_many(group) == [False] * 10 + [True] * 440
+    events = box.unplanned(1000)
+    assert len(events) == 450
+    assert {e.caller_number for e in events} == {group[0].caller_number}
 
 
 def test_plan_claim_sent(box: Outbox) -> None:
@@ -165,3 +200,41 @@ def test_events_since_gives_the_kinds_asked_for_oldest_first(box: Outbox) -> Non
     assert [(e.kind, e.linkedid) for e in found] == [
         ("missed", "1700000000.1"), ("missed", "1700000000.3"), ("called_back", "1700000000.4")
     ]  # fmt: skip
+
+
+def test_a_group_is_a_few_statements_whatever_its_size(tmp_path: Path) -> None:
+    """Each statement gives the interpreter lock away and waits to get it back, behind a busy
+    FastAGI loop: a group commit of 100 calls is not 100 statements."""
+    box = Outbox.open(tmp_path / "o.sqlite3")
+    box.enqueue(make_event(0))
+    statements: list[str] = []
+    box._db.conn.set_trace_callback(statements.append)
+    assert box.enqueue_many([make_event(n) for n in range(100)]) == [False] + [True] * 99
+    box._db.conn.set_trace_callback(None)
+    assert [s.split()[0] for s in statements] == ["BEGIN", "SELECT", "INSERT", "COMMIT"]
+    box.close()
+
+
+def test_writers_of_other_processes_wait_their_turn_in_the_kernel(tmp_path: Path) -> None:
+    """A writer of another process (the delivery worker's own) holds ``<outbox>.write.lock``:
+    a commit waits for it, without SQLite's busy sleeps, and goes ahead once it is released."""
+    path = tmp_path / "o.sqlite3"
+    box = Outbox.open(path)
+    lock = tmp_path / "o.sqlite3.write.lock"
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+    other = os.open(lock, os.O_RDWR)  # an open file of its own: as another process's
+    fcntl.flock(other, fcntl.LOCK_EX)
+    done = threading.Event()
+    thread = threading.Thread(target=lambda: (box.enqueue(make_event(1)), done.set()))
+    thread.start()
+    try:
+        assert not done.wait(0.3)  # waiting for the other writer
+        with sqlite3.connect(path) as reader:
+            assert reader.execute("SELECT count(*) FROM events").fetchone() == (0,)
+    finally:
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+    assert done.wait(5)
+    thread.join()
+    assert [e.event_id for e in box.unplanned()] == ["incoming:1700000000.1"]
+    box.close()

@@ -9,7 +9,7 @@ from pbxgate.notify.outbox import Outbox
 from pbxgate.notify.retry import RetryPolicy
 from pbxgate.notify.routing import Router
 from pbxgate.notify.templates import Renderer
-from pbxgate.notify.worker import Worker
+from pbxgate.notify.worker import PLAN_BATCH, PLAN_BATCHES, Worker
 
 from .helpers import make_event
 
@@ -142,3 +142,24 @@ def test_run_wakes_on_new_event_and_stops(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert box.status()[0].sent == 1
+
+
+def test_a_busy_second_is_planned_in_short_transactions(tmp_path: Path) -> None:
+    """The outbox's write lock is also the calls' commits': the worker plans a batch of events
+    a transaction, several batches a pass, the rest in the next pass."""
+    worker, box, _ = make_worker(tmp_path, FakeChannel([Sent("ok")] * 1000), ["1"])
+    many = PLAN_BATCH * PLAN_BATCHES + 7
+    box.enqueue_many([make_event(n) for n in range(many)])
+    groups: list[int] = []
+    plan_many = box.plan_many
+
+    def recorded(plans, now, **kw):  # type: ignore[no-untyped-def]
+        groups.append(len(plans))
+        return plan_many(plans, now, **kw)
+
+    box.plan_many = recorded  # type: ignore[method-assign]
+    asyncio.run(worker.run_once())
+    assert groups == [PLAN_BATCH] * PLAN_BATCHES
+    assert len(box.unplanned(1000)) == 7
+    asyncio.run(worker.run_once())
+    assert groups[-1] == 7 and box.unplanned(1000) == []

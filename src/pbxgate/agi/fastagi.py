@@ -11,7 +11,9 @@ What the server guarantees, whatever the peer does:
 
 * the environment block must arrive whole within ``idle_timeout`` (a silent peer, or one
   that sends half a header, is dropped without blocking anyone else), and each reply within
-  ``idle_timeout`` of its command;
+  ``idle_timeout`` of its command; one sweep a tenth of ``idle_timeout`` apart (at most a
+  second) enforces every session's deadline, rather than a timer for every wait of every
+  session;
 * lines and the block are capped (``max_line_bytes``, ``max_header_bytes``);
 * malformed or dropped peers end their own session only, with one log line;
 * beyond ``max_sessions`` open sessions, new connections are closed at once (logged);
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -61,6 +64,7 @@ class AgiConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._environment: Environment | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._deadline_at = 0.0  # loop time the current wait ends (the server's sweep)
         self._lost = False
         self._paused = False
         # A peer may not make the session buffer grow beyond what one reply can need.
@@ -91,6 +95,12 @@ class AgiConnection(asyncio.Protocol):
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+
+    def expire(self, now: float) -> None:
+        """End the current wait with TimeoutError if its deadline has passed (the sweep)."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done() and now >= self._deadline_at:
+            waiter.set_exception(TimeoutError())
 
     # -- what handlers use ------------------------------------------------------------------
 
@@ -151,22 +161,17 @@ class AgiConnection(asyncio.Protocol):
         return asyncio.get_running_loop().time() + self.idle_timeout
 
     async def _next_event(self, deadline: float) -> Environment | Reply | Hangup | ConnectionClosed:
-        """The next event; TimeoutError when none is complete by ``deadline`` (loop time).
-
-        One timer handle per wait rather than ``asyncio.timeout()``: this runs for every
-        session, and the handle is all the timeout needs.
-        """
+        """The next event; TimeoutError once none is complete by ``deadline`` (loop time), as
+        the server's sweep (:meth:`expire`) finds it."""
         while isinstance(event := self.session.next_event(), NeedData):
             if self._paused and self.transport is not None and not self._lost:
                 self._paused = False
                 self.transport.resume_reading()
-            loop = asyncio.get_running_loop()
-            waiter = self._waiter = loop.create_future()
-            timer = loop.call_at(deadline, _expire, waiter)
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            self._deadline_at = deadline
             try:
                 await waiter
             finally:
-                timer.cancel()
                 self._waiter = None
         return event
 
@@ -192,6 +197,8 @@ class FastAgiServer:
         self.stats = ServerStats()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._open: set[AgiConnection] = set()
+        self._sweeper: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -203,6 +210,7 @@ class FastAgiServer:
             self.settings.listen_port if port is None else port,
             backlog=1024,
         )
+        self._sweeper = loop.create_task(self._sweep())
 
     @property
     def address(self) -> tuple[str, int]:
@@ -230,6 +238,10 @@ class FastAgiServer:
         if left:
             log.warning("FastAGI drain: cut %d session(s) still open after %.1fs", len(left), grace)
             await asyncio.gather(*left, return_exceptions=True)
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -242,14 +254,27 @@ class FastAgiServer:
         self.stats.accepted += 1
         task = asyncio.get_running_loop().create_task(self._serve(conn))
         self._tasks.add(task)
+        self._open.add(conn)
         self._idle.clear()
-        task.add_done_callback(self._session_done)
+        task.add_done_callback(functools.partial(self._session_done, conn))
         return conn
 
-    def _session_done(self, task: asyncio.Task[None]) -> None:
+    def _session_done(self, conn: AgiConnection, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._open.discard(conn)
         if not self._tasks:
             self._idle.set()
+
+    async def _sweep(self) -> None:
+        """Every tick, end the waits whose deadline has passed: a session is dropped between
+        its deadline and a tick later."""
+        loop = asyncio.get_running_loop()
+        tick = min(1.0, self.settings.idle_timeout / 10)
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for conn in list(self._open):
+                conn.expire(now)
 
     async def _serve(self, conn: AgiConnection) -> None:
         try:
@@ -278,11 +303,6 @@ class FastAgiServer:
             log.exception("FastAGI: handler failed for %s", conn.peer)
         finally:
             conn.close()
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
 
 
 class _Refused(asyncio.Protocol):

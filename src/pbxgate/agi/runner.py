@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import importlib
 import ipaddress
 import logging
@@ -34,6 +35,7 @@ from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.config import Settings
 from pbxgate.errors import ConfigError, InputError
+from pbxgate.notify.apart import WorkerProcess
 from pbxgate.notify.committer import GroupCommitter
 from pbxgate.notify.events import CallEvent
 from pbxgate.notify.service import close_outboxes, outbox_for, run_worker, wake_workers
@@ -83,27 +85,27 @@ async def run_service(
     worker: WorkerFactory | None = run_worker,
     on_ready: Callable[[tuple[str, int]], None] | None = None,
     live: LiveHub | None = None,
+    apart: bool = False,
 ) -> ServerStats:
     """Serve FastAGI (and deliver, unless ``worker`` is None) until ``stop`` is set; with
-    ``[ami] enabled``, follow the manager, publishing the live calls to ``live``."""
+    ``[ami] enabled``, follow the manager, publishing the live calls to ``live``.
+
+    ``apart`` runs the delivery worker (:func:`run_worker` only) in a process of its own
+    (:mod:`pbxgate.notify.apart`), as ``pbxgate serve`` does; else it runs on a thread."""
+    if apart and worker is not run_worker:
+        raise ValueError("only run_worker runs apart")
     agi = settings.get(AgiSettings)
     ns = settings.get(NotifySettings)
     ami_on = _ami_on(settings)
-    committer = GroupCommitter(outbox_for(ns), wake_workers)
+    child: list[WorkerProcess] = []  # the worker process, once there is one
 
-    internal = InternalRule.from_settings(settings.get(CdrSettings))
+    def stored() -> None:  # on the committer's thread, after a commit that stored something
+        wake_workers()
+        for process in child:
+            process.wake()
 
-    def commit(event: CallEvent) -> Awaitable[bool]:
-        if internal.is_internal(event.caller_number):  # as accept() does
-            done = asyncio.get_running_loop().create_future()
-            done.set_result(False)
-            return done
-        return committer.submit(event)
-
-    handler = CallHandler(
-        commit, result_variable=agi.result_variable, commit_timeout=agi.commit_timeout
-    )
-    server = FastAgiServer(agi, handler.routes())
+    committer = GroupCommitter(outbox_for(ns), stored)
+    server = FastAgiServer(agi, _call_handler(settings, committer).routes())
     host, port = listen or (agi.listen_host, agi.listen_port)
     if not _loopback(host):
         log.warning(
@@ -118,7 +120,15 @@ async def run_service(
         committer.close()
         close_outboxes()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    delivery = _WorkerThread(worker, settings, loop_factory(agi)) if worker else None
+    try:
+        delivery = await _delivery(worker, settings, apart)
+    except BaseException:
+        await server.drain(0)
+        committer.close()
+        close_outboxes()
+        raise
+    if isinstance(delivery, WorkerProcess):
+        child.append(delivery)
     if delivery is not None:
         await delivery.started()
     follow = functools.partial(run_notices, hub=live) if live is not None else run_notices
@@ -126,6 +136,11 @@ async def run_service(
     if notices is not None:
         await notices.started()
         notices.finished.add_done_callback(_log_failure)
+    # What start-up made (modules, settings, the worker's imports) lives as long as the
+    # service: out of the collector's way, so that a full collection, which stops every call in
+    # flight, walks only what was made since.
+    gc.collect()
+    gc.freeze()
     if on_ready is not None:
         on_ready(server.address)
     try:
@@ -133,6 +148,38 @@ async def run_service(
     finally:
         await _shut_down(server, notices, committer, delivery)
     return server.stats
+
+
+def _call_handler(settings: Settings, committer: GroupCommitter) -> CallHandler:
+    """The FastAGI routes' handler: each call's event to the group commit, unless the caller
+    is internal."""
+    agi = settings.get(AgiSettings)
+    internal = InternalRule.from_settings(settings.get(CdrSettings))
+
+    def commit(event: CallEvent) -> Awaitable[bool]:
+        if internal.is_internal(event.caller_number):  # as accept() does
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(False)
+            return done
+        return committer.submit(event)
+
+    return CallHandler(
+        commit, result_variable=agi.result_variable, commit_timeout=agi.commit_timeout
+    )
+
+
+async def _delivery(
+    worker: WorkerFactory | None, settings: Settings, apart: bool
+) -> _WorkerThread | WorkerProcess | None:
+    """The delivery worker, started: a process of its own (``apart``), a thread, or none."""
+    if worker is None:
+        return None
+    new_loop = loop_factory(settings.get(AgiSettings))
+    if not apart:
+        return _WorkerThread(worker, settings, new_loop)
+    process = WorkerProcess(settings, uvloop=new_loop is not None)
+    await process.start()
+    return process
 
 
 # What the delivery worker imports as it starts and sends: imported before FastAGI serves.
@@ -227,7 +274,7 @@ async def _shut_down(
     server: FastAgiServer,
     notices: _WorkerThread | None,
     committer: GroupCommitter,
-    delivery: _WorkerThread | None,
+    delivery: _WorkerThread | WorkerProcess | None,
 ) -> None:
     """FastAGI drained first, then AMI, then the committer writes what is queued, then the
     worker stops; each step runs whatever the one before it raised."""

@@ -47,7 +47,7 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
     console = _console_socket(settings.get(WebSettings))
 
     def ready(bound: tuple[str, int]) -> None:
-        worker = "without a worker" if no_worker else "with the delivery worker"
+        worker = "without a worker" if no_worker else "with the delivery worker process"
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
         click.echo(
             f"pbxgate serve: FastAGI on {bound[0]}:{bound[1]}, {worker} ({loop} loop)", err=True
@@ -70,7 +70,9 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
                     settings, stop, listen=address, on_ready=ready, worker=None, live=live
                 )
             else:
-                stats = await run_service(settings, stop, listen=address, on_ready=ready, live=live)
+                stats = await run_service(
+                    settings, stop, listen=address, on_ready=ready, live=live, apart=True
+                )
         finally:
             if web is not None:
                 stop.set()  # the service stopped (or never started): the console with it

@@ -12,6 +12,7 @@ COMMITTED: a claim must see the deliveries other nodes committed a moment ago.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import re
@@ -45,18 +46,46 @@ class Db(Protocol):
     def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> Any: ...
 
 
-# One lock per outbox file for the write transactions of this process: the events of calls
-# (pbxgate.notify.committer) and the worker's claims and outcomes then take turns on a Python
-# lock, which wakes the next at once, rather than on SQLite's busy handler, which sleeps 1, 2,
-# 5, 10 ms and more between tries and so held calls 20 ms at the 99th percentile.
-_write_locks: dict[str, threading.Lock] = {}
+# One lock per outbox file for its write transactions. In this process the events of calls
+# (pbxgate.notify.committer) and anything else that writes take turns on a Python lock; between
+# processes (the delivery worker's own, pbxgate-agi scripts, the console) on an flock of
+# ``<outbox>.write.lock``. Both wake the next writer the moment the lock is free, where SQLite's
+# busy handler sleeps 1, 2, 5, 10 ms and more between tries (that held calls 20 ms at the 99th
+# percentile). A writer that does not take it (another program) still meets the busy handler.
+_write_locks: dict[str, _WriteLock] = {}
 _write_locks_guard = threading.Lock()
 
 
-def _write_lock(path: Path) -> threading.Lock:
+class _WriteLock:
+    """This process's turn to write one outbox file (a thread lock, then the file's flock)."""
+
+    def __init__(self, path: str, mode: int) -> None:
+        self._thread = threading.Lock()
+        # kept open for the process's life: closing any descriptor of a file drops its flock
+        self._fd = os.open(f"{path}.write.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
+
+    def __enter__(self) -> None:
+        self._thread.acquire()
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
+
+
+def _write_lock(path: Path, mode: int) -> _WriteLock:
     key = os.path.realpath(path)
     with _write_locks_guard:
-        return _write_locks.setdefault(key, threading.Lock())
+        lock = _write_locks.get(key)
+        if lock is None:
+            lock = _write_locks[key] = _WriteLock(key, mode)
+        return lock
 
 
 class SqliteBackend:
@@ -69,13 +98,15 @@ class SqliteBackend:
     skip_locked = ""
     for_update = ""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, synchronous: str) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, synchronous: str, mode: int = 0o600
+    ) -> None:
         self.conn = conn
         self.path = path
         self.display = str(path)
         self._synchronous = synchronous
         self._lock = threading.Lock()
-        self._writing = _write_lock(path)
+        self._writing = _write_lock(path, mode)
 
     @contextmanager
     def tx(self, *, durable: bool = False) -> Iterator[Db]:

@@ -1,0 +1,249 @@
+"""The delivery worker in a process of its own, beside ``pbxgate serve``'s FastAGI.
+
+A worker on a thread of the FastAGI process shares its interpreter lock: while it renders and
+sends a backlog (500 deliveries to a VK that answers in a second), every call in flight waits
+for it a few milliseconds at a time, and its transactions hold the outbox's write lock while
+they wait for the interpreter lock in turn. In a process of its own the worker has its own
+interpreter, and the FastAGI side keeps what it needs: its loop, the group commit, the outbox.
+
+The two talk through two pipes and nothing else:
+
+* the child's standard input: first the settings (length-prefixed pickle: they may carry
+  secrets, so never the command line), then one byte for every commit that stored something
+  new (it wakes the worker at once rather than at its next poll), and end of file to stop, so
+  a ``pbxgate serve`` that dies, even by SIGKILL, stops its worker (it finishes the sends in
+  flight and records them, as when it is stopped);
+* the child's standard output: ``ready`` once it holds the outbox's worker lock, or ``error``
+  and the reason (the same one-line error a worker thread would raise) when it cannot start.
+
+The child ignores SIGINT and SIGTERM: a Ctrl-C in a terminal or systemd's SIGTERM reach the
+whole process group, and the service stops its worker last, after the calls in progress have
+been committed. Its log lines go to the same standard error, at the service's log level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import fcntl
+import logging
+import os
+import pickle
+import signal
+import struct
+import sys
+import threading
+from typing import Any
+
+from pbxgate.config import Settings
+from pbxgate.errors import DeliveryError
+
+log = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"  # as the CLI's
+_HEADER = struct.Struct("!Q")
+
+
+class WorkerProcess:
+    """``pbxgate serve``'s delivery worker as a child process (``python -m
+    pbxgate.notify.apart``); the interface of the worker thread it replaces: :meth:`started`,
+    :meth:`stop` and :attr:`finished`, plus :meth:`wake`, callable from any thread."""
+
+    def __init__(self, settings: Settings, *, uvloop: bool = False) -> None:
+        self.settings = settings
+        self.uvloop = uvloop
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._wake_fd: int | None = None
+        self._wake_lock = threading.Lock()
+        self._proc: asyncio.subprocess.Process | None = None
+        self._watch: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        read_fd, write_fd = os.pipe()
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", __name__, stdin=read_fd, stdout=asyncio.subprocess.PIPE
+            )
+        except OSError as exc:
+            os.close(write_fd)
+            raise DeliveryError(f"cannot start the delivery worker process: {exc}") from exc
+        finally:
+            os.close(read_fd)
+        self._wake_fd = write_fd
+        blob = pickle.dumps(
+            {
+                # a fresh copy: what the sections parsed stays behind
+                "settings": Settings(
+                    self.settings.raw, path=self.settings.path, environ=self.settings.environ
+                ),
+                "level": logging.getLogger().getEffectiveLevel(),
+                "uvloop": self.uvloop,
+            }
+        )
+        # larger than the pipe's buffer when the environment is: written off the loop
+        await asyncio.get_running_loop().run_in_executor(
+            None, _write_all, write_fd, _HEADER.pack(len(blob)) + blob
+        )
+        flags = fcntl.fcntl(write_fd, fcntl.F_GETFL)
+        fcntl.fcntl(write_fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)  # wake() never blocks
+        self._watch = asyncio.ensure_future(self._follow())
+
+    async def started(self) -> None:
+        """Once the worker holds the outbox (or has already failed)."""
+        await asyncio.wait([self._ready, self.finished], return_when=asyncio.FIRST_COMPLETED)
+
+    def wake(self) -> None:
+        """Tell the worker something new is in the outbox (any thread; never blocks)."""
+        with self._wake_lock:
+            if self._wake_fd is None:
+                return
+            # a full pipe holds wake-ups enough; a worker that has gone is seen by _follow
+            with contextlib.suppress(BlockingIOError, BrokenPipeError):
+                os.write(self._wake_fd, b"w")
+
+    async def stop(self) -> None:
+        """Tell the worker to stop (end of its input), and wait for it."""
+        self._close_input()
+        if self._watch is not None:
+            await asyncio.shield(self.finished)
+
+    def _close_input(self) -> None:
+        with self._wake_lock:
+            if self._wake_fd is not None:
+                os.close(self._wake_fd)
+                self._wake_fd = None
+
+    async def _follow(self) -> None:
+        """Read the child's word (ready, or why not), then wait for it to end."""
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        error: BaseException | None = None
+        try:
+            async for line in proc.stdout:
+                word, _, rest = line.strip().partition(b" ")
+                if word == b"ready" and not self._ready.done():
+                    self._ready.set_result(None)
+                elif word == b"error":
+                    error = _loads_error(rest)
+            code = await proc.wait()
+        except asyncio.CancelledError:  # with the service: the child is told to stop
+            self._close_input()
+            await proc.wait()
+            self.finished.cancel()
+            raise
+        finally:
+            self._close_input()
+        if error is None and code != 0:
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            error = DeliveryError(f"the delivery worker process {how}")
+        if error is None:
+            self.finished.set_result(None)
+        else:
+            self.finished.set_exception(error)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < size:
+        chunk = os.read(fd, size - len(chunks))
+        if not chunk:
+            raise EOFError("the service closed the worker's input before its settings")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def _dumps_error(exc: BaseException) -> bytes:
+    """The error as one line; one that does not pickle back travels as its message."""
+    try:
+        blob = pickle.dumps(exc)
+        pickle.loads(blob)  # noqa: S301 - what it wrote itself
+    except Exception:
+        blob = pickle.dumps(DeliveryError(str(exc) or type(exc).__name__))
+    return base64.b64encode(blob)
+
+
+def _loads_error(data: bytes) -> BaseException:
+    try:
+        error = pickle.loads(base64.b64decode(data))  # noqa: S301 - its own worker's pipe
+    except Exception:
+        return DeliveryError("the delivery worker process failed (its reason was unreadable)")
+    if isinstance(error, BaseException):
+        return error
+    return DeliveryError("the delivery worker process failed")
+
+
+class _Control(asyncio.Protocol):
+    """The child's side of its input: a byte wakes the worker, the end stops it."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+
+    def data_received(self, data: bytes) -> None:
+        from pbxgate.notify.service import wake_workers  # noqa: PLC0415
+
+        wake_workers()
+
+    def eof_received(self) -> bool:
+        self.stop.set()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop.set()
+
+
+async def _work(settings: Settings, say: Any) -> None:
+    from pbxgate.notify.service import run_worker  # noqa: PLC0415
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.connect_read_pipe(
+        lambda: _Control(stop), os.fdopen(0, "rb", buffering=0)
+    )
+    try:
+        await run_worker(settings, stop, on_started=lambda: say(b"ready"))
+    finally:
+        transport.close()
+
+
+def main() -> int:
+    """The child: read the settings, then deliver until the input ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    out = sys.stdout.buffer
+
+    def say(line: bytes) -> None:
+        out.write(line + b"\n")
+        out.flush()
+
+    try:
+        (size,) = _HEADER.unpack(_read_exactly(0, _HEADER.size))
+        config: dict[str, Any] = pickle.loads(_read_exactly(0, size))  # noqa: S301 - its service's pipe
+    except (EOFError, OSError, pickle.UnpicklingError, struct.error) as exc:
+        print(f"error: the delivery worker got no settings: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config["level"], format=LOG_FORMAT)
+    new_loop = None
+    if config["uvloop"]:
+        with contextlib.suppress(ImportError):
+            import uvloop  # noqa: PLC0415
+
+            new_loop = uvloop.new_event_loop
+    try:
+        with asyncio.Runner(loop_factory=new_loop) as runner:
+            runner.run(_work(config["settings"], say))
+    except Exception as exc:
+        say(b"error " + _dumps_error(exc))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
