@@ -352,3 +352,29 @@ def test_refuses_connections_beyond_max_sessions(caplog):
     with caplog.at_level(logging.WARNING):
         asyncio.run(main())
     assert "refusing a connection" in caplog.text
+
+
+def test_the_last_command_comes_with_the_end_and_its_answer_is_still_read():
+    """SET VARIABLE is the session's last command: the server's end follows it at once, so
+    Asterisk continues the dialplan right after answering; the answer is read before the
+    server closes, so Asterisk never meets a reset."""
+
+    async def main() -> None:
+        accept = RecordingAccept()
+        server = await started(accept)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.address[1])
+        writer.write(environment())
+        get = await reader.readline()
+        writer.write(default_responder("LAST.1")(get))
+        assert await reader.readline() == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # the end, before our answer
+        assert server.stats.completed == 0  # the server still waits for the answer...
+        writer.write(b"200 result=1\n")
+        await writer.drain()
+        await server.drain(timeout=5)
+        assert server.stats.completed == 1  # ...and has read it before it closed
+        writer.close()
+        await writer.wait_closed()
+        assert [e.event_id for e in accept.events] == ["incoming:LAST.1"]
+
+    asyncio.run(main())

@@ -96,3 +96,14 @@ def test_run_worker_delivers_what_accept_stores_in_the_same_process(tmp_path: Pa
     finally:
         service.close_outboxes()
     assert len(seen) == 1 and b"peer_id=7" in seen[0]
+
+
+def test_a_worker_of_another_process_is_woken_while_registered() -> None:
+    """pbxgate serve's worker process: what this process stores (the calls' commits, the
+    manager's events) wakes it through the call registered with waking()."""
+    calls: list[str] = []
+    with service.waking(lambda: calls.append("woken")):
+        service.wake_workers()
+        service.wake_workers()
+    service.wake_workers()
+    assert calls == ["woken", "woken"]

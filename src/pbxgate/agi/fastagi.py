@@ -149,6 +149,29 @@ class AgiConnection(asyncio.Protocol):
             log.debug("%s failed: %s", name, exc)
             return None
 
+    async def finish(self, name: str, *args: str | int) -> Reply | None:
+        """Send the session's last command and end our side of the connection with it.
+
+        Asterisk runs the command, answers, finds the end and goes on with the dialplan at
+        once, instead of waiting for us to read the answer and close. The answer is still read
+        (within ``idle_timeout``) before the connection is closed, so that it never meets a
+        reset. None when the peer is gone or does not answer."""
+        try:
+            line = self.session.send_command(name, *args)
+            if self.transport is None or self._lost:
+                raise PeerClosed("connection closed")
+            self.transport.write(line)
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            deadline = self._deadline()
+            while not isinstance(event := await self._next_event(deadline), Reply):
+                if isinstance(event, ConnectionClosed):  # pragma: no cover - table: error
+                    raise PeerClosed("connection closed")
+        except (ProtocolError, ConnectionError, TimeoutError) as exc:
+            log.debug("%s failed: %s", name, exc)
+            return None
+        return event
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()

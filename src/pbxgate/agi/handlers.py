@@ -72,7 +72,7 @@ class CallHandler:
         built = build_event(env, request, variables, self.clock())
         outcome = await self._enqueue(built)
         if self.result_variable and conn.session.state is State.IDLE:
-            await conn.try_command("SET VARIABLE", self.result_variable, outcome)
+            await conn.finish("SET VARIABLE", self.result_variable, outcome)
 
     async def _enqueue(self, built: CallEvent | Skip) -> str:
         if isinstance(built, Skip):

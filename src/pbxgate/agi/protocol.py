@@ -59,9 +59,12 @@ _BLOCK_END = re.compile(rb"\n\r?\n")
 # One environment line, anchored at a line start; the one space after ":" is syntax.
 _ENV_PAIR = re.compile(r"^(agi_[A-Za-z0-9_]+): ?([^\n]*)\n", re.MULTILINE)
 _COMMAND_WORDS = re.compile(r"[A-Za-z][A-Za-z ]*[A-Za-z]|[A-Za-z]")
+_GOOD_COMMANDS: set[str] = set()  # names that passed _COMMAND_WORDS
 
 
-class State(enum.Enum):
+# StrEnum: a transition is a dict lookup by (state, input) for every line of every session,
+# and str's hash is C where Enum's is Python.
+class State(enum.StrEnum):
     ENVIRONMENT = "environment"  # reading the agi_* block
     IDLE = "idle"  # block read, no command outstanding
     AWAITING_REPLY = "awaiting-reply"  # a command was sent
@@ -70,7 +73,7 @@ class State(enum.Enum):
     ERROR = "error"  # a protocol error happened; the session is unusable
 
 
-class Input(enum.Enum):
+class Input(enum.StrEnum):
     ENV_LINE = "environment line"
     ENV_END = "end of environment"
     SEND = "send command"  # the only input that comes from our side
@@ -441,8 +444,11 @@ class AgiSession:
         whitespace, groups ``"…"`` and lets a backslash escape the next character; a newline
         cannot be carried at all, so an argument with one is refused.
         """
-        if not _COMMAND_WORDS.fullmatch(command):
-            raise LocalProtocolError(f"not an AGI command name: {command[:40]!r}")
+        if command not in _GOOD_COMMANDS:
+            if not _COMMAND_WORDS.fullmatch(command):
+                raise LocalProtocolError(f"not an AGI command name: {command[:40]!r}")
+            if len(_GOOD_COMMANDS) < 256:  # the names a program uses: a handful
+                _GOOD_COMMANDS.add(command)
         parts = [command.upper()]
         for arg in args:
             parts.append(_quote(arg))

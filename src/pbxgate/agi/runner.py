@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import importlib
 import ipaddress
 import logging
@@ -38,7 +37,13 @@ from pbxgate.errors import ConfigError, InputError
 from pbxgate.notify.apart import WorkerProcess
 from pbxgate.notify.committer import GroupCommitter
 from pbxgate.notify.events import CallEvent
-from pbxgate.notify.service import close_outboxes, outbox_for, run_worker, wake_workers
+from pbxgate.notify.service import (
+    close_outboxes,
+    outbox_for,
+    run_worker,
+    wake_workers,
+    waking,
+)
 from pbxgate.notify.settings import NotifySettings
 
 log = logging.getLogger(__name__)
@@ -97,14 +102,7 @@ async def run_service(
     agi = settings.get(AgiSettings)
     ns = settings.get(NotifySettings)
     ami_on = _ami_on(settings)
-    child: list[WorkerProcess] = []  # the worker process, once there is one
-
-    def stored() -> None:  # on the committer's thread, after a commit that stored something
-        wake_workers()
-        for process in child:
-            process.wake()
-
-    committer = GroupCommitter(outbox_for(ns), stored)
+    committer = GroupCommitter(outbox_for(ns), wake_workers)
     server = FastAgiServer(agi, _call_handler(settings, committer).routes())
     host, port = listen or (agi.listen_host, agi.listen_port)
     if not _loopback(host):
@@ -127,27 +125,31 @@ async def run_service(
         committer.close()
         close_outboxes()
         raise
-    if isinstance(delivery, WorkerProcess):
-        child.append(delivery)
-    if delivery is not None:
-        await delivery.started()
-    follow = functools.partial(run_notices, hub=live) if live is not None else run_notices
-    notices = _WorkerThread(follow, settings, None) if ami_on else None
-    if notices is not None:
-        await notices.started()
-        notices.finished.add_done_callback(_log_failure)
-    # What start-up made (modules, settings, the worker's imports) lives as long as the
-    # service: out of the collector's way, so that a full collection, which stops every call in
-    # flight, walks only what was made since.
-    gc.collect()
-    gc.freeze()
-    if on_ready is not None:
-        on_ready(server.address)
-    try:
-        await _until_stopped(stop, delivery.finished if delivery else None)
-    finally:
-        await _shut_down(server, notices, committer, delivery)
+    # what this process stores (the calls' commits, the manager's events) wakes the worker's
+    # process too
+    apart_wake = delivery.wake if isinstance(delivery, WorkerProcess) else _nothing
+    notices: _WorkerThread | None = None
+    with waking(apart_wake):
+        try:
+            if delivery is not None:
+                await delivery.started()
+            if ami_on:
+                follow = (
+                    functools.partial(run_notices, hub=live) if live is not None else run_notices
+                )
+                notices = _WorkerThread(follow, settings, None)
+                await notices.started()
+                notices.finished.add_done_callback(_log_failure)
+            if on_ready is not None:
+                on_ready(server.address)
+            await _until_stopped(stop, delivery.finished if delivery else None)
+        finally:
+            await _shut_down(server, notices, committer, delivery)
     return server.stats
+
+
+def _nothing() -> None:
+    pass
 
 
 def _call_handler(settings: Settings, committer: GroupCommitter) -> CallHandler:

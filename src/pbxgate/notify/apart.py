@@ -121,12 +121,16 @@ class WorkerProcess:
         assert proc is not None and proc.stdout is not None
         error: BaseException | None = None
         try:
-            async for line in proc.stdout:
-                word, _, rest = line.strip().partition(b" ")
-                if word == b"ready" and not self._ready.done():
-                    self._ready.set_result(None)
-                elif word == b"error":
-                    error = _loads_error(rest)
+            try:
+                async for line in proc.stdout:
+                    word, _, rest = line.strip().partition(b" ")
+                    if word == b"ready" and not self._ready.done():
+                        self._ready.set_result(None)
+                    elif word == b"error":
+                        error = _loads_error(rest)
+            except ValueError:  # a line past the stream's limit: not the worker's word
+                error = DeliveryError("the delivery worker process said something unreadable")
+                proc.kill()
             code = await proc.wait()
         except asyncio.CancelledError:  # with the service: the child is told to stop
             self._close_input()

@@ -29,6 +29,7 @@ _outboxes: dict[str, Outbox] = {}
 _outboxes_lock = threading.Lock()
 # Workers running in this process: accept() wakes them so an in-process event goes out at once.
 _wakers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+_elsewhere: set[Callable[[], None]] = set()  # workers of other processes (waking())
 
 
 def open_outbox(ns: NotifySettings, *, synchronous: str = "FULL") -> Outbox:
@@ -65,10 +66,24 @@ def admitted(settings: Settings, event: CallEvent) -> bool:
 
 
 def wake_workers() -> None:
-    """Tell the workers of this process that something new is in the outbox."""
+    """Tell the workers of this process, and those it started (:func:`waking`), that something
+    new is in the outbox."""
     for loop, wake in list(_wakers):
         if not loop.is_closed():
             loop.call_soon_threadsafe(wake.set)
+    for call in list(_elsewhere):
+        call()
+
+
+@contextlib.contextmanager
+def waking(call: Callable[[], None]) -> Iterator[None]:
+    """While the block runs, ``call`` (any thread; it must not block) whenever this process
+    stores something new in the outbox: how ``pbxgate serve`` wakes its worker process."""
+    _elsewhere.add(call)
+    try:
+        yield
+    finally:
+        _elsewhere.discard(call)
 
 
 @contextlib.contextmanager
@@ -143,5 +158,6 @@ __all__ = [
     "outbox_for",
     "run_worker",
     "wake_workers",
+    "waking",
     "woken",
 ]
