@@ -680,6 +680,43 @@ def test_a_restart_remembers_the_missed_calls_waiting_for_a_call_back(tmp_path: 
     outbox.close()
 
 
+def test_a_restart_keeps_counting_the_transfers_of_a_call_in_progress(tmp_path: Path) -> None:
+    """The manager tells a restarted service only who talks now: the transfers queued before
+    are read back, so the next transfer is a new state of the message and the call ends with
+    all of them counted."""
+    from pbxgate.ami.notices import CallNotices
+    from pbxgate.cdr.numbers import InternalRule
+    from pbxgate.notify.outbox import Outbox
+
+    outbox = Outbox.open(tmp_path / "outbox.sqlite3")
+    call = CallState(linkedid="7.1", caller_number="84991000015", caller_name="", did="600",
+                     context="from-trunk", channel="IAX2/trunk-1", state=TALKING,
+                     started_at=100.0, answered_at=105.0, answered_by="101")  # fmt: skip
+    before = CallNotices(InternalRule(), clock=lambda: 150.0)
+    outbox.enqueue_many(before(call))
+    moved = replace(call, talking_to="102", transfers=1)
+    (transfer,) = before(moved)
+    assert transfer.event_id == "answered:7.1#1"
+    outbox.enqueue_many([transfer])
+    ended_earlier = replace(call, linkedid="7.2", transfers=3, talking_to="103")
+    outbox.enqueue_many(before(ended_earlier))
+    outbox.enqueue_many(before(replace(ended_earlier, state=ENDED, ended_at=160.0)))
+
+    after = CallNotices(InternalRule(), clock=lambda: 250.0)
+    after.remember(outbox.events_since(("answered", "ended", "missed"), 0.0), now=200.0)
+    resynced = replace(call, answered_by="102")  # who talks now; no transfer seen yet
+    assert outbox.enqueue_many(after(resynced)) == [False, False]  # told before the restart
+    again = replace(resynced, talking_to="103", transfers=1)
+    (third,) = after(again)
+    assert (third.event_id, third.answered_by, third.transfers) == ("answered:7.1#2", "103", 2)
+    (end,) = after(replace(again, state=ENDED, ended_at=300.0))
+    assert (end.kind, end.answered_by, end.transfers) == ("ended", "103", 2)
+    # a call that had ended keeps nothing: the same linkedid again is a new call
+    fresh = after(replace(ended_earlier, transfers=0, talking_to=""))
+    assert [e.event_id for e in fresh] == ["incoming:7.2", "answered:7.2"]
+    outbox.close()
+
+
 def _answered_call(tracker: CallTracker, linkedid: str, phone: str) -> str:
     """An inbound call on a trunk channel, answered by ``phone``; returns the trunk channel."""
     trunk = f"IAX2/trunk-{linkedid}"

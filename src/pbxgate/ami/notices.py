@@ -8,7 +8,10 @@ and nobody is told twice. The manager alone also tells the middle and the end of
 call: ``answered`` (which phone took it) and ``ended`` (how long they talked, and with whom:
 after a transfer, the transfer's target), the states a message that follows its call is edited
 to. The missed calls still waiting for a call-back are
-read back from the outbox when the service starts, so a restart forgets none of them.
+read back from the outbox when the service starts, so a restart forgets none of them; so are
+the transfers of the calls in progress (the manager tells a restarted service only who talks
+now), so that a transfer after the restart is a new state of the message, not one shown
+before, and the call ends with every transfer counted.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ from pbxgate.notify.settings import NotifySettings
 
 log = logging.getLogger(__name__)
 
+# How far back a restarted service looks for the calls that may still be in progress.
+CALL_MEMORY = 12 * 3600.0
+
 
 class CallNotices:
     """The events to queue for a call's changes: each inbound call's ``incoming`` once, its
@@ -63,17 +69,28 @@ class CallNotices:
         self.callback_seconds = callback_hours * 3600
         # linkedid -> 1: incoming queued, 2 + n: answered queued, and n transfers after it
         self._announced: dict[str, int] = {}
+        # linkedid -> transfers queued before this start, of calls not known to have ended
+        self._transferred: dict[str, int] = {}
         self._missed: dict[str, list[CallEvent]] = {}  # number_key(caller) -> its missed calls
 
     def remember(self, events: Iterable[CallEvent], now: float) -> int:
-        """Take back the missed calls still waiting for a call-back from events queued
-        earlier (``pbxgate serve`` restarted): ``missed`` events of this PBX within
-        ``callback_hours`` of ``now`` whose call no ``called_back`` event resolved. Returns how
-        many are waiting."""
+        """Take back from events queued earlier (``pbxgate serve`` restarted) the missed calls
+        still waiting for a call-back: ``missed`` events of this PBX within ``callback_hours``
+        of ``now`` whose call no ``called_back`` event resolved; and how many times each call
+        not known to have ended (within :data:`CALL_MEMORY`) was transferred. Returns how many
+        missed calls are waiting."""
         missed: dict[str, CallEvent] = {}
         resolved: set[str] = set()
         for event in events:
-            if event.pbx != self.pbx or now - event.occurred_at > self.callback_seconds:
+            if event.pbx != self.pbx:
+                continue
+            if event.kind in (ANSWERED, ENDED, MISSED) and now - event.occurred_at <= CALL_MEMORY:
+                if event.kind == ANSWERED:
+                    told = self._transferred.get(event.linkedid, 0)
+                    self._transferred[event.linkedid] = max(told, event.transfers)
+                else:
+                    self._transferred.pop(event.linkedid, None)
+            if now - event.occurred_at > self.callback_seconds:
                 continue
             if event.kind == MISSED and number_key(event.caller_number):
                 missed[event.linkedid] = event
@@ -126,12 +143,16 @@ class CallNotices:
         ]
 
     def _inbound(self, state: CallState) -> list[CallEvent]:
+        before = self._transferred.get(state.linkedid, 0)
+        if before:  # the manager counts from this start; the outbox knew of these
+            state = replace(state, transfers=before + state.transfers)
         told = self._announced.get(state.linkedid, 0)
         events = []
         if not told:
             events.append(self._event(INCOMING, state, state.started_at, ""))
         if state.state == CALL_ENDED:
             self._announced.pop(state.linkedid, None)
+            self._transferred.pop(state.linkedid, None)
             if state.cause == UNKNOWN_END:
                 return events  # how it ended was not seen: neither missed nor ended
             # answered: a phone took it, or it was bridged (talking) even if to no phone we
@@ -148,8 +169,9 @@ class CallNotices:
                 self._missed.setdefault(number_key(state.caller_number), []).append(missed)
             return [*events, missed]
         if (state.answered_by or state.answered_at) and told < 2:
+            # after a restart: the id of the state last queued, which the outbox keeps once
             events.append(self._event(ANSWERED, state, state.answered_at, "ANSWER"))
-            self._announced[state.linkedid] = 2
+            self._announced[state.linkedid] = 2 + state.transfers
         elif told >= 2 and state.transfers > told - 2:  # transferred: now talking with another
             events.append(self._event(ANSWERED, _talking(state), self.clock(), "ANSWER"))
             self._announced[state.linkedid] = 2 + state.transfers
@@ -209,7 +231,8 @@ async def run_notices(
     outbox = outbox_for(ns)
     rule = InternalRule.from_settings(settings.get(CdrSettings))
     now = time.time()
-    earlier = outbox.events_since((MISSED, CALLED_BACK), now - ns.callback_hours * 3600)
+    horizon = now - max(ns.callback_hours * 3600, CALL_MEMORY)
+    earlier = outbox.events_since((MISSED, CALLED_BACK, ANSWERED, ENDED), horizon)
 
     async def follow_one(manager: ManagerSettings, hub: LiveHub) -> None:
         notices = CallNotices(rule, manager.pbx, ns.callback_hours)
@@ -242,4 +265,4 @@ async def run_notices(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-__all__ = ["CallNotices", "run_notices"]
+__all__ = ["CALL_MEMORY", "CallNotices", "run_notices"]
