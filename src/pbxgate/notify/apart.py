@@ -71,7 +71,7 @@ class WorkerProcess:
             raise DeliveryError(f"cannot start the delivery worker process: {exc}") from exc
         finally:
             os.close(read_fd)
-        self._wake_fd = write_fd
+        self._watch = asyncio.ensure_future(self._follow())
         blob = pickle.dumps(
             {
                 # a fresh copy: what the sections parsed stays behind
@@ -82,13 +82,21 @@ class WorkerProcess:
                 "uvloop": self.uvloop,
             }
         )
-        # larger than the pipe's buffer when the environment is: written off the loop
-        await asyncio.get_running_loop().run_in_executor(
-            None, _write_all, write_fd, _HEADER.pack(len(blob)) + blob
-        )
+        try:
+            # larger than the pipe's buffer when the environment is: written off the loop
+            await asyncio.get_running_loop().run_in_executor(
+                None, _write_all, write_fd, _HEADER.pack(len(blob)) + blob
+            )
+        except BrokenPipeError:  # it died at once: _follow reports why
+            os.close(write_fd)
+            return
+        except BaseException:
+            os.close(write_fd)
+            raise
         flags = fcntl.fcntl(write_fd, fcntl.F_GETFL)
         fcntl.fcntl(write_fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)  # wake() never blocks
-        self._watch = asyncio.ensure_future(self._follow())
+        with self._wake_lock:  # from now on wake() may write: the settings are all there
+            self._wake_fd = write_fd
 
     async def started(self) -> None:
         """Once the worker holds the outbox (or has already failed)."""
