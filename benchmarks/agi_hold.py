@@ -182,6 +182,7 @@ def run_fastagi(
     worker: bool = True,
     echo: bool = False,
     worker_nice: int | None = None,
+    client_loop: str = "asyncio",
 ) -> Holds:
     """Hold times against ``pbxgate serve``, or (``echo``) against the same FastAGI server
     with a handler that sends one VERBOSE and commits nothing: this machine's floor. With
@@ -214,8 +215,13 @@ def run_fastagi(
         proc.kill()
         raise SystemExit(f"pbxgate serve did not start: {ready!r}")
     try:
-        asyncio.run(fastagi_holds(int(match.group(1)), 50, concurrency))  # warm-up
-        return asyncio.run(fastagi_holds(int(match.group(1)), calls, concurrency))
+        run = asyncio.run
+        if client_loop == "uvloop":
+            import uvloop  # only for this option
+
+            run = uvloop.run
+        run(fastagi_holds(int(match.group(1)), 50, concurrency))  # warm-up
+        return run(fastagi_holds(int(match.group(1)), calls, concurrency))
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -276,6 +282,12 @@ def main() -> None:
         type=int,
         help="the worker as a process of its own (pbxgate notify worker) at this nice value",
     )
+    parser.add_argument(
+        "--client-loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the simulated Asterisk's event loop (uvloop: less of the CPU the server shares)",
+    )
     parser.add_argument("--vk-delay", type=float, default=2.0, help="the slow VK's answer time")
     parser.add_argument(
         "--backlog", type=int, default=0, help="events queued before the calls (worker busy)"
@@ -302,12 +314,14 @@ def main() -> None:
             env = settings_env(Path(tmp), api_base)
             queue_backlog(env, args.backlog)
             if "echo-floor" in args.modes:
-                holds = run_fastagi(env, args.calls, args.concurrency, echo=True)
+                holds = run_fastagi(
+                    env, args.calls, args.concurrency, echo=True, client_loop=args.client_loop
+                )
                 print(row("echo-floor", vk, holds), flush=True)
             if "fastagi" in args.modes.split(","):
                 holds = run_fastagi(
                     env, args.calls, args.concurrency, not args.no_worker,
-                    worker_nice=args.worker_nice,
+                    worker_nice=args.worker_nice, client_loop=args.client_loop,
                 )  # fmt: skip
                 print(row("fastagi", vk, holds), flush=True)
             if "script" in args.modes:

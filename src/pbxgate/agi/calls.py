@@ -50,7 +50,10 @@ class CallRequest:
     params: tuple[tuple[str, str], ...]
 
     def param(self, name: str) -> str:
-        return next((v for k, v in self.params if k == name), "")
+        for key, value in self.params:  # the first; a loop, not a generator: on every call
+            if key == name:
+                return value
+        return ""
 
     def missing(self, env: Environment | None = None) -> list[str]:
         """Channel variables to read with GET VARIABLE before :func:`build_event`: the

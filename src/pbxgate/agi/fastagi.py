@@ -63,6 +63,8 @@ class AgiConnection(asyncio.Protocol):
         self.idle_timeout = idle_timeout
         self.transport: asyncio.Transport | None = None
         self._environment: Environment | None = None
+        # the loop, kept: asyncio.get_running_loop() is a getpid() system call each time
+        self._loop = asyncio.get_running_loop()
         self._waiter: asyncio.Future[None] | None = None
         self._deadline_at = 0.0  # loop time the current wait ends (the server's sweep)
         self._lost = False
@@ -181,7 +183,7 @@ class AgiConnection(asyncio.Protocol):
             self.transport.abort()
 
     def _deadline(self) -> float:
-        return asyncio.get_running_loop().time() + self.idle_timeout
+        return self._loop.time() + self.idle_timeout
 
     async def _next_event(self, deadline: float) -> Environment | Reply | Hangup | ConnectionClosed:
         """The next event; TimeoutError once none is complete by ``deadline`` (loop time), as
@@ -190,7 +192,7 @@ class AgiConnection(asyncio.Protocol):
             if self._paused and self.transport is not None and not self._lost:
                 self._paused = False
                 self.transport.resume_reading()
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            waiter = self._waiter = self._loop.create_future()
             self._deadline_at = deadline
             try:
                 await waiter

@@ -102,7 +102,7 @@ async def _within(future: asyncio.Future[bool], timeout: float | None) -> bool:
     future itself is left to run (asyncio.wait_for with shield, for one timer, no task)."""
     if timeout is None or future.done():
         return await future
-    loop = asyncio.get_running_loop()
+    loop = future.get_loop()
     waiter: asyncio.Future[None] = loop.create_future()
 
     def wake(_: object = None) -> None:

@@ -499,7 +499,7 @@ def _quote(arg: str | int) -> str:
         raise LocalProtocolError(f"AGI arguments are str or int, not {type(arg).__name__}")
     if isinstance(arg, int):
         return str(arg)
-    if any(ch in arg for ch in "\n\r\0"):
+    if "\n" in arg or "\r" in arg or "\0" in arg:
         raise LocalProtocolError("an AGI argument cannot contain a newline, CR or NUL")
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
