@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
+
+from pbxgate.config import Settings
 from pbxgate.errors import ConfigError, DeliveryError
-from pbxgate.notify.apart import _dumps_error, _loads_error
+from pbxgate.notify.apart import WorkerProcess, _dumps_error, _loads_error
 
 
 def test_a_worker_without_settings_says_so_in_one_line() -> None:
@@ -35,11 +42,36 @@ def test_the_reason_a_worker_cannot_start_keeps_its_kind_and_hint() -> None:
     assert got.exit_code == 2
 
 
-def test_a_reason_that_does_not_travel_is_sent_as_its_message() -> None:
-    class Local(Exception):  # a class of a function: it does not pickle
-        pass
+def test_a_reason_is_data_never_code() -> None:
+    """Only pbxgate's own kinds of error come back; anything else is a DeliveryError with the
+    message, and a line that is not a reason says so."""
+    got = _loads_error(_dumps_error(PermissionError("the outbox folder is read-only")))
+    assert (type(got), str(got)) == (DeliveryError, "the outbox folder is read-only")
+    odd = _loads_error(b'{"kind": "SystemExit", "message": "bye"}')
+    assert (type(odd), str(odd)) == (DeliveryError, "bye")
+    for junk in (b"not json", b"[]", b'{"kind": "ConfigError"}', b"\x80\x04\x95"):
+        assert str(_loads_error(junk)) == (
+            "the delivery worker process failed (its reason was unreadable)"
+        ), junk
 
-    got = _loads_error(_dumps_error(Local("the outbox folder is read-only")))
-    assert type(got) is DeliveryError
-    assert str(got) == "the outbox folder is read-only"
-    assert isinstance(_loads_error(b"not base64 at all"), DeliveryError)
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_that_reaches_the_worker_as_it_starts_is_a_stop(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """systemd and a terminal signal the whole group: one that arrives before the child's
+    interpreter could ignore it ends the child, and that is no failure of the worker."""
+
+    async def main() -> tuple[int | None, BaseException | None]:
+        settings = Settings({"notify": {"outbox": str(tmp_path / "outbox.sqlite3")}})
+        worker = WorkerProcess(settings)
+        await worker.start()
+        assert worker.pid is not None
+        os.kill(worker.pid, sig)  # at once: the interpreter is still starting
+        await asyncio.wait_for(asyncio.shield(worker.finished), 30)
+        await worker.stop()
+        return worker.pid, worker.finished.exception()
+
+    pid, error = asyncio.run(main())
+    assert error is None
+    assert not Path(f"/proc/{pid}").exists()

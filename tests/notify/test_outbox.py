@@ -238,3 +238,36 @@ def test_writers_of_other_processes_wait_their_turn_in_the_kernel(tmp_path: Path
     thread.join()
     assert [e.event_id for e in box.unplanned()] == ["incoming:1700000000.1"]
     box.close()
+
+
+def test_a_writer_that_never_lets_go_is_an_error_after_the_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As SQLite's busy timeout would: a process stopped while it held the write lock does not
+    hold the calls' commits for ever (each call goes on after [agi] commit_timeout anyway)."""
+    from pbxgate.notify import backends
+
+    monkeypatch.setattr(backends, "WRITE_LOCK_WAIT", 0.3)
+    path = tmp_path / "o.sqlite3"
+    box = Outbox.open(path)
+    other = os.open(tmp_path / "o.sqlite3.write.lock", os.O_RDWR)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(DeliveryError, match=r"another writer has held it for 0\.3 s"):
+            box.enqueue(make_event(1))
+    finally:
+        os.close(other)
+    assert box.enqueue(make_event(1)) is True  # and works again once it is free
+    box.close()
+
+
+def test_closing_the_last_outbox_of_a_file_closes_its_lock_file(tmp_path: Path) -> None:
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_files()
+    first, second = Outbox.open(tmp_path / "o.sqlite3"), Outbox.open(tmp_path / "o.sqlite3")
+    first.close()
+    assert second.enqueue(make_event(1)) is True  # the lock is still there for the other
+    second.close()
+    assert open_files() == before

@@ -131,7 +131,7 @@ async def run_service(
     notices: _WorkerThread | None = None
     with waking(apart_wake):
         try:
-            if delivery is not None:
+            if isinstance(delivery, _WorkerThread):  # its imports done before calls come
                 await delivery.started()
             if ami_on:
                 follow = (

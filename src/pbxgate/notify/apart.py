@@ -8,25 +8,29 @@ interpreter, and the FastAGI side keeps what it needs: its loop, the group commi
 
 The two talk through two pipes and nothing else:
 
-* the child's standard input: first the settings (length-prefixed pickle: they may carry
-  secrets, so never the command line), then one byte for every commit that stored something
-  new (it wakes the worker at once rather than at its next poll), and end of file to stop, so
-  a ``pbxgate serve`` that dies, even by SIGKILL, stops its worker (it finishes the sends in
-  flight and records them, as when it is stopped);
-* the child's standard output: ``ready`` once it holds the outbox's worker lock, or ``error``
-  and the reason (the same one-line error a worker thread would raise) when it cannot start.
+* the child's standard input: first the settings (length-prefixed pickle, from the service to
+  its own child: they may carry secrets, so never the command line), then one byte for every
+  commit that stored something new (it wakes the worker at once rather than at its next poll),
+  and end of file to stop, so a ``pbxgate serve`` that dies, even by SIGKILL, stops its worker
+  (it finishes the sends in flight and records them, as when it is stopped);
+* the child's standard output: nothing, or, when it cannot work, one line ``error`` and a JSON
+  record of the reason (the same one-line error a worker thread would raise: its kind among
+  pbxgate's errors, its message and hint; nothing the parent would run).
 
 The child ignores SIGINT and SIGTERM: a Ctrl-C in a terminal or systemd's SIGTERM reach the
 whole process group, and the service stops its worker last, after the calls in progress have
-been committed. Its log lines go to the same standard error, at the service's log level.
+been committed. One of them that arrives while the child's interpreter is still starting, before
+it can ignore them, ends it: that is a stop, not a failure. The child runs with ``-P``: the
+service's working directory is not on its import path. Its log lines go to the same standard
+error, at the service's log level.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import pickle
@@ -36,42 +40,63 @@ import sys
 import threading
 from typing import Any
 
+from pbxgate import errors
 from pbxgate.config import Settings
-from pbxgate.errors import DeliveryError
+from pbxgate.errors import DeliveryError, PbxgateError
 
 log = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"  # as the CLI's
 _HEADER = struct.Struct("!Q")
+# How a stop that reached the child before it could ignore it ends it.
+_STOP_SIGNALS = frozenset({-signal.SIGTERM, -signal.SIGINT})
+# The kinds of error a worker's reason may name (anything else comes back as DeliveryError).
+_KINDS: dict[str, type[PbxgateError]] = {
+    kind.__name__: kind
+    for kind in (
+        errors.PbxgateError,
+        errors.ConfigError,
+        errors.SourceError,
+        errors.InputError,
+        errors.DeliveryError,
+    )
+}
 
 
 class WorkerProcess:
     """``pbxgate serve``'s delivery worker as a child process (``python -m
-    pbxgate.notify.apart``); the interface of the worker thread it replaces: :meth:`started`,
-    :meth:`stop` and :attr:`finished`, plus :meth:`wake`, callable from any thread."""
+    pbxgate.notify.apart``): :meth:`start`, :meth:`stop`, :attr:`finished` (its end: None, or
+    why it could not work) and :meth:`wake`, callable from any thread."""
 
     def __init__(self, settings: Settings, *, uvloop: bool = False) -> None:
         self.settings = settings
         self.uvloop = uvloop
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # a failure nobody waited for (the service failed first) is not worth a warning
+        self.finished.add_done_callback(_retrieve)
+        self.pid: int | None = None
         self._wake_fd: int | None = None
         self._wake_lock = threading.Lock()
-        self._proc: asyncio.subprocess.Process | None = None
         self._watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         read_fd, write_fd = os.pipe()
         try:
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", __name__, stdin=read_fd, stdout=asyncio.subprocess.PIPE
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-P",  # not the working directory's modules
+                "-m",
+                __name__,
+                stdin=read_fd,
+                stdout=asyncio.subprocess.PIPE,
             )
         except OSError as exc:
             os.close(write_fd)
             raise DeliveryError(f"cannot start the delivery worker process: {exc}") from exc
         finally:
             os.close(read_fd)
-        self._watch = asyncio.ensure_future(self._follow())
+        self.pid = proc.pid
+        self._watch = asyncio.ensure_future(self._follow(proc))
         blob = pickle.dumps(
             {
                 # a fresh copy: what the sections parsed stays behind
@@ -82,25 +107,23 @@ class WorkerProcess:
                 "uvloop": self.uvloop,
             }
         )
+        # larger than the pipe's buffer when the environment is: written off the loop; the
+        # descriptor is closed only once that thread is done with it
+        writing = asyncio.get_running_loop().run_in_executor(
+            None, _write_all, write_fd, _HEADER.pack(len(blob)) + blob
+        )
         try:
-            # larger than the pipe's buffer when the environment is: written off the loop
-            await asyncio.get_running_loop().run_in_executor(
-                None, _write_all, write_fd, _HEADER.pack(len(blob)) + blob
-            )
-        except BrokenPipeError:  # it died at once: _follow reports why
+            await asyncio.shield(writing)
+        except BrokenPipeError:  # it died at once: _follow says why
             os.close(write_fd)
             return
         except BaseException:
-            os.close(write_fd)
+            writing.add_done_callback(lambda _: os.close(write_fd))
             raise
         flags = fcntl.fcntl(write_fd, fcntl.F_GETFL)
         fcntl.fcntl(write_fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)  # wake() never blocks
         with self._wake_lock:  # from now on wake() may write: the settings are all there
             self._wake_fd = write_fd
-
-    async def started(self) -> None:
-        """Once the worker holds the outbox (or has already failed)."""
-        await asyncio.wait([self._ready, self.finished], return_when=asyncio.FIRST_COMPLETED)
 
     def wake(self) -> None:
         """Tell the worker something new is in the outbox (any thread; never blocks)."""
@@ -123,18 +146,15 @@ class WorkerProcess:
                 os.close(self._wake_fd)
                 self._wake_fd = None
 
-    async def _follow(self) -> None:
-        """Read the child's word (ready, or why not), then wait for it to end."""
-        proc = self._proc
-        assert proc is not None and proc.stdout is not None
+    async def _follow(self, proc: asyncio.subprocess.Process) -> None:
+        """Read the child's reason if it gives one, then wait for it to end."""
+        assert proc.stdout is not None
         error: BaseException | None = None
         try:
             try:
                 async for line in proc.stdout:
                     word, _, rest = line.strip().partition(b" ")
-                    if word == b"ready" and not self._ready.done():
-                        self._ready.set_result(None)
-                    elif word == b"error":
+                    if word == b"error":
                         error = _loads_error(rest)
             except ValueError:  # a line past the stream's limit: not the worker's word
                 error = DeliveryError("the delivery worker process said something unreadable")
@@ -147,13 +167,20 @@ class WorkerProcess:
             raise
         finally:
             self._close_input()
-        if error is None and code != 0:
+        if error is None and code in _STOP_SIGNALS:
+            log.info("the delivery worker process was stopped as it started")
+        elif error is None and code != 0:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
             error = DeliveryError(f"the delivery worker process {how}")
         if error is None:
             self.finished.set_result(None)
         else:
             self.finished.set_exception(error)
+
+
+def _retrieve(finished: asyncio.Future[None]) -> None:
+    if not finished.cancelled():
+        finished.exception()
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -173,23 +200,23 @@ def _read_exactly(fd: int, size: int) -> bytes:
 
 
 def _dumps_error(exc: BaseException) -> bytes:
-    """The error as one line; one that does not pickle back travels as its message."""
-    try:
-        blob = pickle.dumps(exc)
-        pickle.loads(blob)  # noqa: S301 - what it wrote itself
-    except Exception:
-        blob = pickle.dumps(DeliveryError(str(exc) or type(exc).__name__))
-    return base64.b64encode(blob)
+    """The reason as one line of JSON: the kind of pbxgate error, its message and hint."""
+    if isinstance(exc, PbxgateError):
+        record = {"kind": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+    else:
+        record = {"kind": "DeliveryError", "message": str(exc) or type(exc).__name__}
+    return json.dumps(record, ensure_ascii=True).encode("ascii")
 
 
 def _loads_error(data: bytes) -> BaseException:
     try:
-        error = pickle.loads(base64.b64decode(data))  # noqa: S301 - its own worker's pipe
-    except Exception:
+        record = json.loads(data)
+        message = str(record["message"])
+        hint = record.get("hint")
+        kind = _KINDS.get(str(record.get("kind")), DeliveryError)
+    except (ValueError, KeyError, TypeError, AttributeError):
         return DeliveryError("the delivery worker process failed (its reason was unreadable)")
-    if isinstance(error, BaseException):
-        return error
-    return DeliveryError("the delivery worker process failed")
+    return kind(message, hint=None if hint is None else str(hint))
 
 
 class _Control(asyncio.Protocol):
@@ -211,7 +238,7 @@ class _Control(asyncio.Protocol):
         self.stop.set()
 
 
-async def _work(settings: Settings, say: Any) -> None:
+async def _work(settings: Settings) -> None:
     from pbxgate.notify.service import run_worker  # noqa: PLC0415
 
     stop = asyncio.Event()
@@ -220,7 +247,7 @@ async def _work(settings: Settings, say: Any) -> None:
         lambda: _Control(stop), os.fdopen(0, "rb", buffering=0)
     )
     try:
-        await run_worker(settings, stop, on_started=lambda: say(b"ready"))
+        await run_worker(settings, stop)
     finally:
         transport.close()
 
@@ -229,15 +256,10 @@ def main() -> int:
     """The child: read the settings, then deliver until the input ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    out = sys.stdout.buffer
-
-    def say(line: bytes) -> None:
-        out.write(line + b"\n")
-        out.flush()
-
     try:
         (size,) = _HEADER.unpack(_read_exactly(0, _HEADER.size))
-        config: dict[str, Any] = pickle.loads(_read_exactly(0, size))  # noqa: S301 - its service's pipe
+        # from the service that started this process, through a pipe only it holds
+        config: dict[str, Any] = pickle.loads(_read_exactly(0, size))  # noqa: S301
     except (EOFError, OSError, pickle.UnpicklingError, struct.error) as exc:
         print(f"error: the delivery worker got no settings: {exc}", file=sys.stderr)
         return 2
@@ -250,9 +272,11 @@ def main() -> int:
             new_loop = uvloop.new_event_loop
     try:
         with asyncio.Runner(loop_factory=new_loop) as runner:
-            runner.run(_work(config["settings"], say))
+            runner.run(_work(config["settings"]))
     except Exception as exc:
-        say(b"error " + _dumps_error(exc))
+        out = sys.stdout.buffer
+        out.write(b"error " + _dumps_error(exc) + b"\n")
+        out.flush()
         return 1
     return 0
 

@@ -18,6 +18,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,11 +48,13 @@ class Db(Protocol):
 
 
 # One lock per outbox file for its write transactions. In this process the events of calls
-# (pbxgate.notify.committer) and anything else that writes take turns on a Python lock; between
-# processes (the delivery worker's own, pbxgate-agi scripts, the console) on an flock of
-# ``<outbox>.write.lock``. Both wake the next writer the moment the lock is free, where SQLite's
-# busy handler sleeps 1, 2, 5, 10 ms and more between tries (that held calls 20 ms at the 99th
-# percentile). A writer that does not take it (another program) still meets the busy handler.
+# (pbxgate.notify.committer) and anything else that writes take turns on a Python lock, which
+# wakes the next writer at once; between processes (the delivery worker's own, pbxgate-agi
+# scripts, the console) on an flock of ``<outbox>.write.lock``, tried again every 0.2 ms at
+# first and at most 1 ms apart, for up to WRITE_LOCK_WAIT seconds. SQLite's busy handler, which
+# sleeps 1, 2, 5, 10 ms and more between tries, held calls 20 ms at the 99th percentile; a
+# writer that does not take the flock (another program) still meets it.
+WRITE_LOCK_WAIT = 10.0  # seconds, as SQLite's busy timeout on these connections
 _write_locks: dict[str, _WriteLock] = {}
 _write_locks_guard = threading.Lock()
 
@@ -60,14 +63,27 @@ class _WriteLock:
     """This process's turn to write one outbox file (a thread lock, then the file's flock)."""
 
     def __init__(self, path: str, mode: int) -> None:
+        self.path = path
+        self.users = 0  # the backends of this process on this file
         self._thread = threading.Lock()
-        # kept open for the process's life: closing any descriptor of a file drops its flock
+        # kept open while a backend uses it: closing any descriptor of a file drops its flock
         self._fd = os.open(f"{path}.write.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
 
     def __enter__(self) -> None:
-        self._thread.acquire()
+        deadline = time.monotonic() + WRITE_LOCK_WAIT
+        if not self._thread.acquire(timeout=WRITE_LOCK_WAIT):
+            raise self._held()
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            pause = 0.0002
+            while True:
+                try:
+                    fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise self._held() from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
         except BaseException:
             self._thread.release()
             raise
@@ -78,6 +94,14 @@ class _WriteLock:
         finally:
             self._thread.release()
 
+    def _held(self) -> DeliveryError:
+        return DeliveryError(
+            f"outbox {self.path}: another writer has held it for {WRITE_LOCK_WAIT:g} s"
+        )
+
+    def close(self) -> None:
+        os.close(self._fd)
+
 
 def _write_lock(path: Path, mode: int) -> _WriteLock:
     key = os.path.realpath(path)
@@ -85,7 +109,16 @@ def _write_lock(path: Path, mode: int) -> _WriteLock:
         lock = _write_locks.get(key)
         if lock is None:
             lock = _write_locks[key] = _WriteLock(key, mode)
+        lock.users += 1
         return lock
+
+
+def _release_write_lock(lock: _WriteLock) -> None:
+    with _write_locks_guard:
+        lock.users -= 1
+        if lock.users == 0 and _write_locks.get(lock.path) is lock:
+            del _write_locks[lock.path]
+            lock.close()
 
 
 class SqliteBackend:
@@ -106,11 +139,13 @@ class SqliteBackend:
         self.display = str(path)
         self._synchronous = synchronous
         self._lock = threading.Lock()
-        self._writing = _write_lock(path, mode)
+        self._writing: _WriteLock | None = _write_lock(path, mode)
 
     @contextmanager
     def tx(self, *, durable: bool = False) -> Iterator[Db]:
         relax = durable and self._synchronous != "FULL"
+        if self._writing is None:
+            raise DeliveryError(f"outbox {self.display} is closed")
         with self._writing, self._lock:
             try:
                 if relax:
@@ -143,6 +178,9 @@ class SqliteBackend:
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+        if self._writing is not None:
+            _release_write_lock(self._writing)
+            self._writing = None
 
 
 @functools.lru_cache(maxsize=256)
