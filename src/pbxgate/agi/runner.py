@@ -140,7 +140,11 @@ async def run_service(
                 notices = _WorkerThread(follow, settings, None)
                 await notices.started()
                 notices.finished.add_done_callback(_log_failure)
-            if on_ready is not None:
+            if isinstance(delivery, WorkerProcess):
+                # ready once the worker is (an interpreter and its imports: most of a core
+                # for a second); calls and the manager are served meanwhile, a stop is heard
+                await _first(delivery.started(), stop.wait())
+            if on_ready is not None and not stop.is_set():
                 on_ready(server.address)
             await _until_stopped(stop, delivery.finished if delivery else None)
         finally:
@@ -150,6 +154,16 @@ async def run_service(
 
 def _nothing() -> None:
     pass
+
+
+async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Until the first of ``waits`` is done; the others are cancelled."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def _call_handler(settings: Settings, committer: GroupCommitter) -> CallHandler:

@@ -13,9 +13,10 @@ The two talk through two pipes and nothing else:
   commit that stored something new (it wakes the worker at once rather than at its next poll),
   and end of file to stop, so a ``pbxgate serve`` that dies, even by SIGKILL, stops its worker
   (it finishes the sends in flight and records them, as when it is stopped);
-* the child's standard output: nothing, or, when it cannot work, one line ``error`` and a JSON
-  record of the reason (the same one-line error a worker thread would raise: its kind among
-  pbxgate's errors, its message and hint; nothing the parent would run).
+* the child's standard output: ``ready`` once it holds the outbox's worker lock, or, when it
+  cannot work, one line ``error`` and a JSON record of the reason (the same one-line error a
+  worker thread would raise: its kind among pbxgate's errors, its message and hint; nothing the
+  parent would run).
 
 The child ignores SIGINT and SIGTERM: a Ctrl-C in a terminal or systemd's SIGTERM reach the
 whole process group, and the service stops its worker last, after the calls in progress have
@@ -65,8 +66,8 @@ _KINDS: dict[str, type[PbxgateError]] = {
 
 class WorkerProcess:
     """``pbxgate serve``'s delivery worker as a child process (``python -m
-    pbxgate.notify.apart``): :meth:`start`, :meth:`stop`, :attr:`finished` (its end: None, or
-    why it could not work) and :meth:`wake`, callable from any thread."""
+    pbxgate.notify.apart``): :meth:`start`, :meth:`started`, :meth:`stop`, :attr:`finished`
+    (its end: None, or why it could not work) and :meth:`wake`, callable from any thread."""
 
     def __init__(self, settings: Settings, *, uvloop: bool = False) -> None:
         self.settings = settings
@@ -74,6 +75,7 @@ class WorkerProcess:
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # a failure nobody waited for (the service failed first) is not worth a warning
         self.finished.add_done_callback(_retrieve)
+        self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.pid: int | None = None
         self._wake_fd: int | None = None
         self._wake_lock = threading.Lock()
@@ -125,6 +127,10 @@ class WorkerProcess:
         with self._wake_lock:  # from now on wake() may write: the settings are all there
             self._wake_fd = write_fd
 
+    async def started(self) -> None:
+        """Once the worker holds the outbox (or has ended)."""
+        await asyncio.wait([self._ready, self.finished], return_when=asyncio.FIRST_COMPLETED)
+
     def wake(self) -> None:
         """Tell the worker something new is in the outbox (any thread; never blocks)."""
         with self._wake_lock:
@@ -147,14 +153,16 @@ class WorkerProcess:
                 self._wake_fd = None
 
     async def _follow(self, proc: asyncio.subprocess.Process) -> None:
-        """Read the child's reason if it gives one, then wait for it to end."""
+        """Read the child's word (ready, or why not), then wait for it to end."""
         assert proc.stdout is not None
         error: BaseException | None = None
         try:
             try:
                 async for line in proc.stdout:
                     word, _, rest = line.strip().partition(b" ")
-                    if word == b"error":
+                    if word == b"ready" and not self._ready.done():
+                        self._ready.set_result(None)
+                    elif word == b"error":
                         error = _loads_error(rest)
             except ValueError:  # a line past the stream's limit: not the worker's word
                 error = DeliveryError("the delivery worker process said something unreadable")
@@ -238,6 +246,12 @@ class _Control(asyncio.Protocol):
         self.stop.set()
 
 
+def _say(line: bytes) -> None:
+    out = sys.stdout.buffer
+    out.write(line + b"\n")
+    out.flush()
+
+
 async def _work(settings: Settings) -> None:
     from pbxgate.notify.service import run_worker  # noqa: PLC0415
 
@@ -247,7 +261,7 @@ async def _work(settings: Settings) -> None:
         lambda: _Control(stop), os.fdopen(0, "rb", buffering=0)
     )
     try:
-        await run_worker(settings, stop)
+        await run_worker(settings, stop, on_started=lambda: _say(b"ready"))
     finally:
         transport.close()
 
@@ -274,9 +288,7 @@ def main() -> int:
         with asyncio.Runner(loop_factory=new_loop) as runner:
             runner.run(_work(config["settings"]))
     except Exception as exc:
-        out = sys.stdout.buffer
-        out.write(b"error " + _dumps_error(exc) + b"\n")
-        out.flush()
+        _say(b"error " + _dumps_error(exc))
         return 1
     return 0
 

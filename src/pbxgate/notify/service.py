@@ -121,10 +121,12 @@ async def run_worker(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     until_idle: bool = False,
+    on_started: Callable[[], None] | None = None,
 ) -> None:
     """Deliver from the configured outbox until ``stop`` is set (``transport``: a test seam).
 
-    ``until_idle`` also returns when nothing is left to deliver (``notify worker --until-idle``).
+    ``until_idle`` also returns when nothing is left to deliver (``notify worker --until-idle``);
+    ``on_started`` is called once the worker holds the outbox's worker lock.
     """
     import asyncio  # noqa: PLC0415 - keep accept()'s imports lean
 
@@ -137,6 +139,8 @@ async def run_worker(
     entry = (asyncio.get_running_loop(), wake)
     _wakers.add(entry)
     try:
+        if on_started is not None:
+            on_started()
         poll = settings.get(NotifySettings).poll_interval
         await worker.run(stop, wake, poll, until_idle=until_idle)
     finally:
