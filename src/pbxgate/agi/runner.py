@@ -2,9 +2,11 @@
 
 FastAGI runs on this thread's event loop and does nothing else there: each call's event goes to
 a :class:`pbxgate.notify.committer.GroupCommitter` (one thread, one fsync for every event that
-arrived while the previous commit ran), and the delivery worker runs on its own thread with its
-own event loop, so that HTTP clients, templates and slow recipients never stall a call's
-session. Everything both sides import is imported before the first call is taken.
+arrived while the previous commit ran), and the delivery worker runs in a process of its own
+(``pbxgate serve``: :mod:`pbxgate.notify.apart`; it shares no interpreter lock with the calls)
+or on a thread with its own event loop (``run_service(apart=False)``, everything it imports
+imported before the first call is taken), so that HTTP clients, templates and slow recipients
+never stall a call's session.
 
 Shutdown order matters: on ``stop`` the FastAGI listener closes first and open sessions get
 ``[agi] drain_timeout`` seconds to finish (each commits its event before it ends); then the
