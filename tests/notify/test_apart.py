@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +40,17 @@ def test_the_reason_a_worker_cannot_start_keeps_its_kind_and_hint() -> None:
     assert got.exit_code == 2
 
 
+def test_an_area_s_own_kind_of_error_keeps_its_kind_and_exit_status() -> None:
+    from pbxgate.agi.errors import RouteError  # the AGI side's own: exits with 6
+    from pbxgate.glbp.auth import AuthConfigError  # a ConfigError: exits with 2
+
+    got = _loads_error(_dumps_error(AuthConfigError("key chain 'x' is empty")))
+    assert (type(got), got.exit_code, str(got)) == (ConfigError, 2, "key chain 'x' is empty")
+    got = _loads_error(_dumps_error(RouteError("no AGI handler for 'x'", hint="use notify")))
+    assert (type(got).__name__, got.exit_code) == ("PbxgateError", 6)
+    assert str(got) == "no AGI handler for 'x' (use notify)"
+
+
 def test_a_reason_is_data_never_code() -> None:
     """Only pbxgate's own kinds of error come back; anything else is a DeliveryError with the
     message, and a line that is not a reason says so."""
@@ -55,23 +64,31 @@ def test_a_reason_is_data_never_code() -> None:
         ), junk
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_stop_signal_that_reaches_the_worker_as_it_starts_is_a_stop(
-    tmp_path: Path, sig: signal.Signals
+@pytest.mark.parametrize("told", [True, False], ids=["service-stopping", "worker-alone"])
+def test_a_worker_ended_by_sigterm_as_it_starts_is_a_stop_only_with_the_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, told: bool
 ) -> None:
-    """systemd and a terminal signal the whole group: one that arrives before the child's
-    interpreter could ignore it ends the child, and that is no failure of the worker."""
+    """systemd and a terminal signal the whole group: a SIGTERM that ends the worker before its
+    interpreter could ignore it is a stop when the service is stopping too; the same SIGTERM to
+    the worker alone is a failure (systemd's Restart=on-failure brings both back)."""
+    interpreter = tmp_path / "python"  # an interpreter that is killed as it starts
+    interpreter.write_text("#!/bin/sh\nkill -TERM $$\n", encoding="utf-8")
+    interpreter.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(interpreter))
 
-    async def main() -> tuple[int | None, BaseException | None]:
+    async def main() -> BaseException | None:
+        stopping = asyncio.Event()
+        if told:
+            stopping.set()
         settings = Settings({"notify": {"outbox": str(tmp_path / "outbox.sqlite3")}})
-        worker = WorkerProcess(settings)
+        worker = WorkerProcess(settings, stopping=stopping)
         await worker.start()
-        assert worker.pid is not None
-        os.kill(worker.pid, sig)  # at once: the interpreter is still starting
-        await asyncio.wait_for(asyncio.shield(worker.finished), 30)
-        await worker.stop()
-        return worker.pid, worker.finished.exception()
+        await asyncio.wait_for(asyncio.wait([worker.finished]), 30)
+        return worker.finished.exception()
 
-    pid, error = asyncio.run(main())
-    assert error is None
-    assert not Path(f"/proc/{pid}").exists()
+    error = asyncio.run(main())
+    if told:
+        assert error is None
+    else:
+        assert isinstance(error, DeliveryError)
+        assert str(error) == "the delivery worker process was killed by signal 15"

@@ -268,6 +268,7 @@ def test_closing_the_last_outbox_of_a_file_closes_its_lock_file(tmp_path: Path) 
     before = open_files()
     first, second = Outbox.open(tmp_path / "o.sqlite3"), Outbox.open(tmp_path / "o.sqlite3")
     first.close()
+    first.close()  # twice: counted once
     assert second.enqueue(make_event(1)) is True  # the lock is still there for the other
     second.close()
     assert open_files() == before

@@ -121,7 +121,7 @@ async def run_service(
         close_outboxes()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     try:
-        delivery = await _delivery(worker, settings, apart)
+        delivery = await _delivery(worker, settings, apart, stop)
     except BaseException:
         await server.drain(0)
         committer.close()
@@ -146,7 +146,8 @@ async def run_service(
                 # ready once the worker is (an interpreter and its imports: most of a core
                 # for a second); calls and the manager are served meanwhile, a stop is heard
                 await _first(delivery.started(), stop.wait())
-            if on_ready is not None and not stop.is_set():
+            failed = delivery is not None and delivery.finished.done()  # said below
+            if on_ready is not None and not stop.is_set() and not failed:
                 on_ready(server.address)
             await _until_stopped(stop, delivery.finished if delivery else None)
         finally:
@@ -162,10 +163,12 @@ async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
     """Until the first of ``waits`` is done; the others are cancelled."""
     tasks = [asyncio.ensure_future(w) for w in waits]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in tasks:
             task.cancel()
+    for task in done:
+        task.result()  # what failed says so
 
 
 def _call_handler(settings: Settings, committer: GroupCommitter) -> CallHandler:
@@ -187,7 +190,7 @@ def _call_handler(settings: Settings, committer: GroupCommitter) -> CallHandler:
 
 
 async def _delivery(
-    worker: WorkerFactory | None, settings: Settings, apart: bool
+    worker: WorkerFactory | None, settings: Settings, apart: bool, stop: asyncio.Event
 ) -> _WorkerThread | WorkerProcess | None:
     """The delivery worker, started: a process of its own (``apart``), a thread, or none."""
     if worker is None:
@@ -195,7 +198,7 @@ async def _delivery(
     new_loop = loop_factory(settings.get(AgiSettings))
     if not apart:
         return _WorkerThread(worker, settings, new_loop)
-    process = WorkerProcess(settings, uvloop=new_loop is not None)
+    process = WorkerProcess(settings, uvloop=new_loop is not None, stopping=stop)
     await process.start()
     return process
 

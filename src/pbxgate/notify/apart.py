@@ -21,7 +21,8 @@ The two talk through two pipes and nothing else:
 The child ignores SIGINT and SIGTERM: a Ctrl-C in a terminal or systemd's SIGTERM reach the
 whole process group, and the service stops its worker last, after the calls in progress have
 been committed. One of them that arrives while the child's interpreter is still starting, before
-it can ignore them, ends it: that is a stop, not a failure. The child runs with ``-P``: the
+it can ignore them, ends it: that is a stop when the service was told to stop too (within half a
+second), else a failure like any other killed worker. The child runs with ``-P``: the
 service's working directory is not on its import path. Its log lines go to the same standard
 error, at the service's log level.
 """
@@ -49,8 +50,10 @@ log = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"  # as the CLI's
 _HEADER = struct.Struct("!Q")
-# How a stop that reached the child before it could ignore it ends it.
+# How a stop that reached the child before it could ignore it ends it, and how long the service
+# has to see the same stop before that counts as the worker failing.
 _STOP_SIGNALS = frozenset({-signal.SIGTERM, -signal.SIGINT})
+STOP_GRACE = 0.5
 # The kinds of error a worker's reason may name (anything else comes back as DeliveryError).
 _KINDS: dict[str, type[PbxgateError]] = {
     kind.__name__: kind
@@ -69,9 +72,12 @@ class WorkerProcess:
     pbxgate.notify.apart``): :meth:`start`, :meth:`started`, :meth:`stop`, :attr:`finished`
     (its end: None, or why it could not work) and :meth:`wake`, callable from any thread."""
 
-    def __init__(self, settings: Settings, *, uvloop: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, *, uvloop: bool = False, stopping: asyncio.Event | None = None
+    ) -> None:
         self.settings = settings
         self.uvloop = uvloop
+        self.stopping = stopping  # the service's stop: a stop signal that ended the child too
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # a failure nobody waited for (the service failed first) is not worth a warning
         self.finished.add_done_callback(_retrieve)
@@ -175,7 +181,7 @@ class WorkerProcess:
             raise
         finally:
             self._close_input()
-        if error is None and code in _STOP_SIGNALS:
+        if error is None and code in _STOP_SIGNALS and await self._told_to_stop():
             log.info("the delivery worker process was stopped as it started")
         elif error is None and code != 0:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
@@ -184,6 +190,15 @@ class WorkerProcess:
             self.finished.set_result(None)
         else:
             self.finished.set_exception(error)
+
+    async def _told_to_stop(self) -> bool:
+        """Whether the service is stopping too (its own handler of the same signal may run a
+        moment after the child's end is seen)."""
+        if self.stopping is None:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), STOP_GRACE)
+        return self.stopping.is_set()
 
 
 def _retrieve(finished: asyncio.Future[None]) -> None:
@@ -210,7 +225,14 @@ def _read_exactly(fd: int, size: int) -> bytes:
 def _dumps_error(exc: BaseException) -> bytes:
     """The reason as one line of JSON: the kind of pbxgate error, its message and hint."""
     if isinstance(exc, PbxgateError):
-        record = {"kind": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+        # the nearest kind the service knows: a ConfigError of any area exits as one
+        kind = next(k for k in type(exc).__mro__ if _KINDS.get(k.__name__) is k)
+        record = {
+            "kind": kind.__name__,
+            "message": exc.message,
+            "hint": exc.hint,
+            "exit_code": exc.exit_code,
+        }
     else:
         record = {"kind": "DeliveryError", "message": str(exc) or type(exc).__name__}
     return json.dumps(record, ensure_ascii=True).encode("ascii")
@@ -222,9 +244,12 @@ def _loads_error(data: bytes) -> BaseException:
         message = str(record["message"])
         hint = record.get("hint")
         kind = _KINDS.get(str(record.get("kind")), DeliveryError)
+        code = int(record.get("exit_code", kind.exit_code))
     except (ValueError, KeyError, TypeError, AttributeError):
         return DeliveryError("the delivery worker process failed (its reason was unreadable)")
-    return kind(message, hint=None if hint is None else str(hint))
+    error = kind(message, hint=None if hint is None else str(hint))
+    error.exit_code = code  # the area's own (an AGI error exits with 6)
+    return error
 
 
 class _Control(asyncio.Protocol):

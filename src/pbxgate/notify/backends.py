@@ -176,11 +176,18 @@ class SqliteBackend:
         return sql.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
 
     def close(self) -> None:
-        with self._lock:
-            self.conn.close()
-        if self._writing is not None:
-            _release_write_lock(self._writing)
+        writing = self._writing
+        if writing is None:
+            with self._lock:
+                self.conn.close()
+            return
+        with writing._thread:  # no transaction on this file is running in this process
+            mine = self._writing is writing  # not closed meanwhile by another thread
             self._writing = None
+            with self._lock:
+                self.conn.close()
+        if mine:
+            _release_write_lock(writing)
 
 
 @functools.lru_cache(maxsize=256)

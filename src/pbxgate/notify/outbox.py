@@ -315,8 +315,12 @@ class Outbox:
             raise DeliveryError(f"cannot open the outbox {path}: {exc}") from exc
         box = cls(backend)
         box.mode = mode
-        box._number_base()
-        box._stages_by_ten()
+        try:
+            box._number_base()
+            box._stages_by_ten()
+        except BaseException:
+            backend.close()
+            raise
         return box
 
     @classmethod
