@@ -141,7 +141,10 @@ def test_release_inflight_returns_orphans(box: Outbox) -> None:
     assert len(box.claim(now=1.0, lease=10.0, limit=5)) == 1
 
 
-def test_second_worker_lock_is_refused(tmp_path: Path) -> None:
+def test_second_worker_lock_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pbxgate.notify import outbox
+
+    monkeypatch.setattr(outbox, "NODE_LOCK_WAIT", 0.3)
     a = Outbox.open(tmp_path / "o.sqlite3")
     b = Outbox.open(tmp_path / "o.sqlite3")
     a.acquire_worker_lock()
@@ -149,6 +152,19 @@ def test_second_worker_lock_is_refused(tmp_path: Path) -> None:
         b.acquire_worker_lock()
     a.close()
     b.acquire_worker_lock()  # the lock goes with its holder
+    assert (tmp_path / "o.sqlite3.worker.lock").read_text() == str(os.getpid())
+    b.close()
+
+
+def test_a_worker_waits_for_the_one_finishing_its_sends(tmp_path: Path) -> None:
+    """A worker whose service was killed finishes its sends in flight before it lets the lock
+    go: the next one, started meanwhile, waits for it rather than failing."""
+    a = Outbox.open(tmp_path / "o.sqlite3")
+    b = Outbox.open(tmp_path / "o.sqlite3")
+    a.acquire_worker_lock()
+    threading.Timer(0.5, a.close).start()
+    b.acquire_worker_lock()  # within NODE_LOCK_WAIT (5 s)
+    assert not a._worker_lock and b._worker_lock is not None
     b.close()
 
 

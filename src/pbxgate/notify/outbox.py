@@ -249,7 +249,9 @@ def _retried(method: Callable[P, R]) -> Callable[P, R]:
 RETRIES = 5
 # Events in one INSERT of a group commit: 4 parameters each, under SQLite's oldest limit (999).
 GROUP_ROWS = 200
-NODE_LOCK_WAIT = 5.0  # seconds a worker waits for its node's lock (then works without it)
+# seconds a worker waits for its node's lock (then works without it), or for an outbox file's
+# worker lock (then says another worker delivers from it)
+NODE_LOCK_WAIT = 5.0
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
@@ -513,16 +515,23 @@ class Outbox:
             return
         if self.path is None:
             return
-        fd = os.open(f"{self.path}.worker.lock", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.mode)
+        fd = os.open(f"{self.path}.worker.lock", os.O_WRONLY | os.O_CREAT, self.mode)
         handle = os.fdopen(fd, "wb")  # held until close
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise DeliveryError(
-                f"another worker is already delivering from {self.path}",
-                hint="run one pbxgate serve (or notify worker) per outbox",
-            ) from None
+        # a worker whose service was killed a moment ago finishes its sends in flight first
+        deadline = time.monotonic() + NODE_LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.close()
+                    raise DeliveryError(
+                        f"another worker is already delivering from {self.path}",
+                        hint="run one pbxgate serve (or notify worker) per outbox",
+                    ) from None
+            time.sleep(0.1)
+        handle.truncate(0)  # the holder's pid, not the one before
         handle.write(str(os.getpid()).encode())
         handle.flush()
         self._worker_lock = handle
