@@ -14,7 +14,7 @@ for both). Measured in one run, against a local fake VK:
 connections hang until the client's timeout.
 
 Run:  .venv/bin/python benchmarks/agi_hold.py [--calls 1000] [--script-calls 30]
-      .venv/bin/python benchmarks/agi_hold.py --modes echo-floor,fastagi --vk slow \
+      .venv/bin/python benchmarks/agi_hold.py --modes echo-floor,fastagi --vk slow --repeat 8 \
           --vk-delay 1 --backlog 500 --calls 4000 --concurrency 50   # the worker busy
 """
 
@@ -240,23 +240,24 @@ def run_process(argv: list[str], stdin: bytes, env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def run_scripts(env: dict[str, str], calls: int) -> list[float]:
+def run_scripts(env: dict[str, str], calls: int) -> Holds:
     base = int(time.time() * 1000)
     argv = [str(BIN / "pbxgate-agi"), "notify"]
-    return [run_process(argv, (LOCAL_ENV % (base, i)) + REPLIES, env) for i in range(calls)]
+    seconds = [run_process(argv, (LOCAL_ENV % (base, i)) + REPLIES, env) for i in range(calls)]
+    return Holds(seconds, 0.0)
 
 
-def run_baseline(env: dict[str, str], api_base: str, calls: int) -> list[float]:
+def run_baseline(env: dict[str, str], api_base: str, calls: int) -> Holds:
     argv = [sys.executable, str(HERE.with_name("agi_sync_baseline.py")), api_base, "10"]
-    return [run_process(argv, LOCAL_ENV % (0, i), env) for i in range(calls)]
+    return Holds([run_process(argv, LOCAL_ENV % (0, i), env) for i in range(calls)], 0.0)
 
 
 # -- report ----------------------------------------------------------------------------------------
 
 
-def row(mode: str, vk: str, holds: Holds | list[float]) -> str:
-    rate = holds.rate if isinstance(holds, Holds) else 0.0
-    ms = sorted(h * 1000 for h in (holds.seconds if isinstance(holds, Holds) else holds))
+def row(mode: str, vk: str, holds: Holds) -> str:
+    rate = holds.rate
+    ms = sorted(h * 1000 for h in holds.seconds)
     p99 = percentile(ms, 0.99)
     line = (
         f"{mode:14} {vk:12} {len(ms):6d} {statistics.median(ms):10.2f} {p99:10.2f} {ms[-1]:10.2f}"

@@ -465,18 +465,19 @@ class Outbox:
                         f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk
                     )
                 }
-                new = [first[event_id] for event_id in chunk if event_id not in there]
+                new = [event_id for event_id in chunk if event_id not in there]
                 if not new:
                     continue
                 params: list[object] = []
-                for event in new:
-                    params += (event.event_id, event.kind, event.to_json(), event.occurred_at)
+                for event_id in new:
+                    event = first[event_id]
+                    params += (event_id, event.kind, event.to_json(), event.occurred_at)
                 rows = ", ".join(["(?, ?, ?, ?)"] * len(new))
                 db.execute(
                     f"INSERT INTO events (event_id, kind, payload, created_at) VALUES {rows}",
                     params,
                 )
-                inserted.update(event.event_id for event in new)
+                inserted.update(new)
         stored: list[bool] = []
         for event in events:  # a repeated id: its first occurrence only
             stored.append(event.event_id in inserted)
