@@ -1,4 +1,9 @@
+import dataclasses
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pbxgate.errors import InputError
 from pbxgate.notify.events import CallEvent
@@ -48,3 +53,50 @@ def test_bad_json_is_input_error(text: str) -> None:
 def test_unknown_kind_rejected() -> None:
     with pytest.raises(InputError, match="kind"):
         make(kind="hangup")
+
+
+def _generic(event: CallEvent) -> str:
+    """The event's JSON as the standard library writes it (what to_json must equal)."""
+    data = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    data["extra"] = [list(pair) for pair in event.extra]
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)  # any text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    strings=st.lists(_text, min_size=12, max_size=12),
+    extra=st.lists(st.tuples(_text, _text), max_size=3),
+    occurred_at=st.floats(allow_nan=True, allow_infinity=True),
+    talk_seconds=st.floats(min_value=0, max_value=1e9) | st.just(0.0),
+    recorded=st.booleans(),
+    transfers=st.integers(min_value=0, max_value=50),
+)
+def test_to_json_writes_what_the_standard_encoder_writes(
+    strings: list[str],
+    extra: list[tuple[str, str]],
+    occurred_at: float,
+    talk_seconds: float,
+    recorded: bool,
+    transfers: int,
+) -> None:
+    names = ["uniqueid", "linkedid", "caller_number", "caller_name", "did", "channel"]
+    names += ["context", "extension", "dialstatus", "answered_by", "answered_name", "pbx"]
+    fields = dict(zip(names, strings, strict=True))
+    fields["uniqueid"] = fields["uniqueid"] or "1.1"
+    event = make(
+        **fields,
+        extra=tuple(extra),
+        occurred_at=occurred_at,
+        talk_seconds=talk_seconds,
+        recorded=recorded,
+        transfers=transfers,
+    )
+    assert event.to_json() == _generic(event)
+
+
+def test_to_json_writes_every_field() -> None:
+    # a field added to CallEvent and not to to_json would be lost in the outbox
+    assert set(json.loads(make().to_json())) == {f.name for f in dataclasses.fields(CallEvent)}

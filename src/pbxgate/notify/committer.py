@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import threading
 from collections.abc import Callable, Sequence
 
@@ -38,8 +39,10 @@ class GroupCommitter:
         self.outbox = outbox
         self.on_commit = on_commit
         self.commits = 0  # transactions that carried events (for tests and benchmarks)
-        self._pending: list[_Item] = []
-        self._cond = threading.Condition()
+        # A C queue rather than a Condition around a list: the loop's side of each call is a
+        # put (and a wake-up only when the thread waits), with no Python-level notify.
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # a submit and close() never interleave
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="pbxgate-commit", daemon=True)
         self._thread.start()
@@ -49,41 +52,55 @@ class GroupCommitter:
         when an event with its id was there already, or fails with the outbox's error."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
-        with self._cond:
+        with self._lock:
             if self._closing:
                 raise RuntimeError("the committer is closed")
-            self._pending.append((event, loop, future))
-            self._cond.notify()
+            self._queue.put((event, loop, future))
         return future
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
+        with self._lock:
+            if not self._closing:
+                self._closing = True
+                self._queue.put(None)  # the last item: nothing is queued after it
         self._thread.join()
 
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._closing:
-                    self._cond.wait()
-                if not self._pending:
-                    return
-                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-            outcomes = self._commit([event for event, _, _ in group])
-            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bool], object]]]
-            by_loop = {}
-            for (_, loop, future), outcome in zip(group, outcomes, strict=True):
-                by_loop.setdefault(loop, []).append((future, outcome))
-            for loop, results in by_loop.items():
-                with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
-                    loop.call_soon_threadsafe(_resolve, results)
-            if self.on_commit is not None and any(outcome is True for outcome in outcomes):
+        pending = self._queue
+        last = False
+        while not last:
+            group: list[_Item] = []
+            item = pending.get()
+            while True:  # everything queued meanwhile, up to MAX_GROUP
+                if item is None:
+                    last = True
+                    break
+                group.append(item)
+                if len(group) >= MAX_GROUP:
+                    break
                 try:
-                    self.on_commit()
-                except Exception:  # a wake-up that fails must not stop the commits
-                    log.exception("after a commit")
+                    item = pending.get_nowait()
+                except queue.Empty:
+                    break
+            if group:
+                self._deliver(group)
+
+    def _deliver(self, group: list[_Item]) -> None:
+        """Commit ``group`` and resolve its futures, each on its own loop."""
+        outcomes = self._commit([event for event, _, _ in group])
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[bool], object]]]
+        by_loop = {}
+        for (_, loop, future), outcome in zip(group, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append((future, outcome))
+        for loop, results in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
+                loop.call_soon_threadsafe(_resolve, results)
+        if self.on_commit is not None and any(outcome is True for outcome in outcomes):
+            try:
+                self.on_commit()
+            except Exception:  # a wake-up that fails must not stop the commits
+                log.exception("after a commit")
 
     def _commit(self, events: Sequence[CallEvent]) -> list[object]:
         """Each event's outcome: stored (True), there already (False), or the error."""
