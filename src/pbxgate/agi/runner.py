@@ -23,7 +23,7 @@ import importlib
 import ipaddress
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from pbxgate.agi.fastagi import FastAgiServer, ServerStats
@@ -36,9 +36,10 @@ from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.config import Settings
 from pbxgate.errors import ConfigError, InputError
-from pbxgate.notify.apart import WorkerProcess
+from pbxgate.notify.apart import ChildProcess, WorkerProcess
 from pbxgate.notify.committer import GroupCommitter
 from pbxgate.notify.events import CallEvent
+from pbxgate.notify.outbox import Outbox
 from pbxgate.notify.service import (
     close_outboxes,
     outbox_for,
@@ -47,6 +48,7 @@ from pbxgate.notify.service import (
     waking,
 )
 from pbxgate.notify.settings import NotifySettings
+from pbxgate.notify.writer import WriterProcess
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +99,20 @@ async def run_service(
     """Serve FastAGI (and deliver, unless ``worker`` is None) until ``stop`` is set; with
     ``[ami] enabled``, follow the manager, publishing the live calls to ``live``.
 
-    ``apart`` runs the delivery worker (:func:`run_worker` only) in a process of its own
-    (:mod:`pbxgate.notify.apart`), as ``pbxgate serve`` does; else it runs on a thread."""
-    if apart and worker is not run_worker:
+    ``apart`` runs the delivery worker (:func:`run_worker` only) and the group commit in
+    processes of their own (:mod:`pbxgate.notify.apart`, :mod:`pbxgate.notify.writer`), as
+    ``pbxgate serve`` does; else they run on threads."""
+    if apart and worker not in (run_worker, None):
         raise ValueError("only run_worker runs apart")
     agi = settings.get(AgiSettings)
     ns = settings.get(NotifySettings)
     ami_on = _ami_on(settings)
-    committer = GroupCommitter(outbox_for(ns), wake_workers)
+    box = outbox_for(ns)  # a bad outbox says so here, before anything listens
+    try:
+        committer = await _new_committer(settings, box, apart, stop)
+    except BaseException:
+        close_outboxes()
+        raise
     server = FastAgiServer(agi, _call_handler(settings, committer).routes())
     host, port = listen or (agi.listen_host, agi.listen_port)
     if not _loopback(host):
@@ -117,19 +125,20 @@ async def run_service(
     try:
         await server.start(host, port)
     except OSError as exc:
-        committer.close()
+        await _close(committer)
         close_outboxes()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     try:
         delivery = await _delivery(worker, settings, apart, stop)
     except BaseException:
         await server.drain(0)
-        committer.close()
+        await _close(committer)
         close_outboxes()
         raise
     # what this process stores (the calls' commits, the manager's events) wakes the worker's
     # process too
     apart_wake = delivery.wake if isinstance(delivery, WorkerProcess) else _nothing
+    children = [c for c in (committer, delivery) if isinstance(c, ChildProcess)]
     notices: _WorkerThread | None = None
     with waking(apart_wake):
         try:
@@ -142,17 +151,59 @@ async def run_service(
                 notices = _WorkerThread(follow, settings, None)
                 await notices.started()
                 notices.finished.add_done_callback(_log_failure)
-            if isinstance(delivery, WorkerProcess):
-                # ready once the worker is (an interpreter and its imports: most of a core
-                # for a second); calls and the manager are served meanwhile, a stop is heard
-                await _first(delivery.started(), stop.wait())
-            failed = delivery is not None and delivery.finished.done()  # said below
-            if on_ready is not None and not stop.is_set() and not failed:
+            if children:
+                # ready once the children are (an interpreter and its imports each: most of a
+                # core for a second); calls and the manager are served meanwhile, a stop is
+                # heard
+                await _first(_all_started(children), stop.wait())
+            ends = _ends(children, delivery)
+            if on_ready is not None and not stop.is_set() and not any(e.done() for _, e in ends):
                 on_ready(server.address)
-            await _until_stopped(stop, delivery.finished if delivery else None)
+            await _until_stopped(stop, ends)
         finally:
             await _shut_down(server, notices, committer, delivery)
     return server.stats
+
+
+Committer = GroupCommitter | WriterProcess
+
+
+async def _new_committer(
+    settings: Settings, box: Outbox, apart: bool, stop: asyncio.Event
+) -> Committer:
+    """The group commit: a process of its own (``apart``), else a thread of this one."""
+    if not apart:
+        return GroupCommitter(box, wake_workers)
+    writer = WriterProcess(settings, stopping=stop, on_commit=wake_workers)
+    try:
+        await writer.start()
+    except BaseException:
+        await _close(writer)
+        raise
+    return writer
+
+
+def _ends(
+    children: Sequence[ChildProcess], delivery: _WorkerThread | WorkerProcess | None
+) -> list[tuple[str, asyncio.Future[None]]]:
+    """What ends the service when it ends: its children, and a worker thread."""
+    ends = [(child.what, child.finished) for child in children]
+    if isinstance(delivery, _WorkerThread):
+        ends.append(("the delivery worker", delivery.finished))
+    return ends
+
+
+async def _close(committer: Committer) -> None:
+    """The committer's queue written, then it stops (a thread's close blocks: off the loop)."""
+    if isinstance(committer, WriterProcess):
+        await committer.close()
+    else:
+        await asyncio.get_running_loop().run_in_executor(None, committer.close)
+
+
+async def _all_started(children: Sequence[ChildProcess]) -> None:
+    for child in children:
+        await child.started()
 
 
 def _nothing() -> None:
@@ -171,7 +222,7 @@ async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
         task.result()  # what failed says so
 
 
-def _call_handler(settings: Settings, committer: GroupCommitter) -> CallHandler:
+def _call_handler(settings: Settings, committer: Committer) -> CallHandler:
     """The FastAGI routes' handler: each call's event to the group commit, unless the caller
     is internal."""
     agi = settings.get(AgiSettings)
@@ -294,7 +345,7 @@ class _WorkerThread:
 async def _shut_down(
     server: FastAgiServer,
     notices: _WorkerThread | None,
-    committer: GroupCommitter,
+    committer: Committer,
     delivery: _WorkerThread | WorkerProcess | None,
 ) -> None:
     """FastAGI drained first, then AMI, then the committer writes what is queued, then the
@@ -309,7 +360,7 @@ async def _shut_down(
                     await notices.stop()
         finally:
             try:
-                await loop.run_in_executor(None, committer.close)
+                await _close(committer)
                 if delivery is not None:
                     await delivery.stop()
             finally:
@@ -326,21 +377,24 @@ def _set_done(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-async def _until_stopped(stop: asyncio.Event, finished: asyncio.Future[None] | None) -> None:
-    """Wait for ``stop``; a worker that ends early (bad settings, lock held) ends the service."""
+async def _until_stopped(stop: asyncio.Event, ends: list[tuple[str, asyncio.Future[None]]]) -> None:
+    """Wait for ``stop``; a worker or writer that ends early (bad settings, lock held, killed)
+    ends the service."""
     stopper = asyncio.create_task(stop.wait())
-    waiting: set[asyncio.Future[Any]] = {stopper}
-    if finished is not None:
-        waiting.add(finished)
+    waiting: set[asyncio.Future[Any]] = {stopper, *(end for _, end in ends)}
     try:
         await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await stopper
-    if finished is not None and finished.done() and not stop.is_set():
-        finished.result()  # raises the worker's error
-        log.warning("the delivery worker stopped on its own")
+    if stop.is_set():
+        return
+    for what, end in ends:
+        if end.done():
+            end.result()  # raises its error
+            log.warning("%s stopped on its own", what)
+            return
 
 
 __all__ = ["WorkerFactory", "loop_factory", "parse_listen", "run_service"]

@@ -73,7 +73,13 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
         try:
             if no_worker:
                 stats = await run_service(
-                    settings, stop, listen=address, on_ready=ready, worker=None, live=live
+                    settings,
+                    stop,
+                    listen=address,
+                    on_ready=ready,
+                    worker=None,
+                    live=live,
+                    apart=True,
                 )
             else:
                 stats = await run_service(

@@ -67,10 +67,14 @@ _KINDS: dict[str, type[PbxgateError]] = {
 }
 
 
-class WorkerProcess:
-    """``pbxgate serve``'s delivery worker as a child process (``python -m
-    pbxgate.notify.apart``): :meth:`start`, :meth:`started`, :meth:`stop`, :attr:`finished`
-    (its end: None, or why it could not work) and :meth:`wake`, callable from any thread."""
+class ChildProcess:
+    """A child of ``pbxgate serve`` (``python -P -m <module>``) that gets the service's
+    settings through its standard input and says ``ready`` or why not on its standard output:
+    :meth:`start`, :meth:`started` and :attr:`finished` (its end: None, or why it could not
+    work). Subclasses name the module and what the child is, and may hand it descriptors."""
+
+    module = __name__
+    what = "the delivery worker process"
 
     def __init__(
         self, settings: Settings, *, uvloop: bool = False, stopping: asyncio.Event | None = None
@@ -83,24 +87,37 @@ class WorkerProcess:
         self.finished.add_done_callback(_retrieve)
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.pid: int | None = None
-        self._wake_fd: int | None = None
-        self._wake_lock = threading.Lock()
         self._watch: asyncio.Task[None] | None = None
+
+    def _handed(self) -> tuple[int, ...]:
+        """Descriptors the child inherits (their numbers follow ``-m module`` on its command
+        line)."""
+        return ()
+
+    def _settings_sent(self, fd: int) -> None:
+        """The child's input once the settings are in it: closed, unless a subclass keeps it."""
+        os.close(fd)
+
+    def _input_lost(self) -> None:
+        """The child has ended, or the service gives up on it."""
 
     async def start(self) -> None:
         read_fd, write_fd = os.pipe()
+        handed = self._handed()
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-P",  # not the working directory's modules
                 "-m",
-                __name__,
+                self.module,
+                *(str(fd) for fd in handed),
                 stdin=read_fd,
                 stdout=asyncio.subprocess.PIPE,
+                pass_fds=handed,
             )
         except OSError as exc:
             os.close(write_fd)
-            raise DeliveryError(f"cannot start the delivery worker process: {exc}") from exc
+            raise DeliveryError(f"cannot start {self.what}: {exc}") from exc
         finally:
             os.close(read_fd)
         self.pid = proc.pid
@@ -128,35 +145,11 @@ class WorkerProcess:
         except BaseException:
             writing.add_done_callback(lambda _: os.close(write_fd))
             raise
-        flags = fcntl.fcntl(write_fd, fcntl.F_GETFL)
-        fcntl.fcntl(write_fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)  # wake() never blocks
-        with self._wake_lock:  # from now on wake() may write: the settings are all there
-            self._wake_fd = write_fd
+        self._settings_sent(write_fd)
 
     async def started(self) -> None:
         """Once the worker holds the outbox (or has ended)."""
         await asyncio.wait([self._ready, self.finished], return_when=asyncio.FIRST_COMPLETED)
-
-    def wake(self) -> None:
-        """Tell the worker something new is in the outbox (any thread; never blocks)."""
-        with self._wake_lock:
-            if self._wake_fd is None:
-                return
-            # a full pipe holds wake-ups enough; a worker that has gone is seen by _follow
-            with contextlib.suppress(BlockingIOError, BrokenPipeError):
-                os.write(self._wake_fd, b"w")
-
-    async def stop(self) -> None:
-        """Tell the worker to stop (end of its input), and wait for it."""
-        self._close_input()
-        if self._watch is not None:
-            await asyncio.shield(self.finished)
-
-    def _close_input(self) -> None:
-        with self._wake_lock:
-            if self._wake_fd is not None:
-                os.close(self._wake_fd)
-                self._wake_fd = None
 
     async def _follow(self, proc: asyncio.subprocess.Process) -> None:
         """Read the child's word (ready, or why not), then wait for it to end."""
@@ -169,23 +162,23 @@ class WorkerProcess:
                     if word == b"ready" and not self._ready.done():
                         self._ready.set_result(None)
                     elif word == b"error":
-                        error = _loads_error(rest)
+                        error = _loads_error(rest, self.what)
             except ValueError:  # a line past the stream's limit: not the worker's word
-                error = DeliveryError("the delivery worker process said something unreadable")
+                error = DeliveryError(f"{self.what} said something unreadable")
                 proc.kill()
             code = await proc.wait()
         except asyncio.CancelledError:  # with the service: the child is told to stop
-            self._close_input()
+            self._input_lost()
             await proc.wait()
             self.finished.cancel()
             raise
         finally:
-            self._close_input()
+            self._input_lost()
         if error is None and code in _STOP_SIGNALS and await self._told_to_stop():
-            log.info("the delivery worker process was stopped as it started")
+            log.info("%s was stopped as it started", self.what)
         elif error is None and code != 0:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-            error = DeliveryError(f"the delivery worker process {how}")
+            error = DeliveryError(f"{self.what} {how}")
         if error is None:
             self.finished.set_result(None)
         else:
@@ -199,6 +192,45 @@ class WorkerProcess:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), STOP_GRACE)
         return self.stopping.is_set()
+
+
+class WorkerProcess(ChildProcess):
+    """``pbxgate serve``'s delivery worker as a child process (``python -m
+    pbxgate.notify.apart``): :meth:`wake`, callable from any thread, and :meth:`stop`."""
+
+    def __init__(
+        self, settings: Settings, *, uvloop: bool = False, stopping: asyncio.Event | None = None
+    ) -> None:
+        super().__init__(settings, uvloop=uvloop, stopping=stopping)
+        self._wake_fd: int | None = None
+        self._wake_lock = threading.Lock()
+
+    def _settings_sent(self, fd: int) -> None:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)  # wake() never blocks
+        with self._wake_lock:  # from now on wake() may write: the settings are all there
+            self._wake_fd = fd
+
+    def wake(self) -> None:
+        """Tell the worker something new is in the outbox (any thread; never blocks)."""
+        with self._wake_lock:
+            if self._wake_fd is None:
+                return
+            # a full pipe holds wake-ups enough; a worker that has gone is seen by _follow
+            with contextlib.suppress(BlockingIOError, BrokenPipeError):
+                os.write(self._wake_fd, b"w")
+
+    async def stop(self) -> None:
+        """Tell the worker to stop (end of its input), and wait for it."""
+        self._input_lost()
+        if self._watch is not None:
+            await asyncio.shield(self.finished)
+
+    def _input_lost(self) -> None:
+        with self._wake_lock:
+            if self._wake_fd is not None:
+                os.close(self._wake_fd)
+                self._wake_fd = None
 
 
 def _retrieve(finished: asyncio.Future[None]) -> None:
@@ -238,7 +270,7 @@ def _dumps_error(exc: BaseException) -> bytes:
     return json.dumps(record, ensure_ascii=True).encode("ascii")
 
 
-def _loads_error(data: bytes) -> BaseException:
+def _loads_error(data: bytes, what: str = ChildProcess.what) -> BaseException:
     try:
         record = json.loads(data)
         message = str(record["message"])
@@ -246,7 +278,7 @@ def _loads_error(data: bytes) -> BaseException:
         kind = _KINDS.get(str(record.get("kind")), DeliveryError)
         code = int(record.get("exit_code", kind.exit_code))
     except (ValueError, KeyError, TypeError, AttributeError):
-        return DeliveryError("the delivery worker process failed (its reason was unreadable)")
+        return DeliveryError(f"{what} failed (its reason was unreadable)")
     error = kind(message, hint=None if hint is None else str(hint))
     error.exit_code = code  # the area's own (an AGI error exits with 6)
     return error
@@ -271,12 +303,6 @@ class _Control(asyncio.Protocol):
         self.stop.set()
 
 
-def _say(line: bytes) -> None:
-    out = sys.stdout.buffer
-    out.write(line + b"\n")
-    out.flush()
-
-
 async def _work(settings: Settings) -> None:
     from pbxgate.notify.service import run_worker  # noqa: PLC0415
 
@@ -286,13 +312,14 @@ async def _work(settings: Settings) -> None:
         lambda: _Control(stop), os.fdopen(0, "rb", buffering=0)
     )
     try:
-        await run_worker(settings, stop, on_started=lambda: _say(b"ready"))
+        await run_worker(settings, stop, on_started=lambda: say(b"ready"))
     finally:
         transport.close()
 
 
-def main() -> int:
-    """The child: read the settings, then deliver until the input ends."""
+def read_config(what: str) -> dict[str, Any] | None:
+    """The child's side: the settings the service wrote to its input (None, said on standard
+    error, when they did not come); stop signals are ignored from here on."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
@@ -300,9 +327,28 @@ def main() -> int:
         # from the service that started this process, through a pipe only it holds
         config: dict[str, Any] = pickle.loads(_read_exactly(0, size))  # noqa: S301
     except (EOFError, OSError, pickle.UnpicklingError, struct.error) as exc:
-        print(f"error: the delivery worker got no settings: {exc}", file=sys.stderr)
-        return 2
+        print(f"error: {what} got no settings: {exc}", file=sys.stderr)
+        return None
     logging.basicConfig(level=config["level"], format=LOG_FORMAT)
+    return config
+
+
+def say(line: bytes) -> None:
+    """A line to the service (the child's standard output): ``ready``, or ``error`` and why."""
+    out = sys.stdout.buffer
+    out.write(line + b"\n")
+    out.flush()
+
+
+def say_error(exc: BaseException) -> None:
+    say(b"error " + _dumps_error(exc))
+
+
+def main() -> int:
+    """The child: read the settings, then deliver until the input ends."""
+    config = read_config("the delivery worker")
+    if config is None:
+        return 2
     new_loop = None
     if config["uvloop"]:
         with contextlib.suppress(ImportError):
@@ -313,7 +359,7 @@ def main() -> int:
         with asyncio.Runner(loop_factory=new_loop) as runner:
             runner.run(_work(config["settings"]))
     except Exception as exc:
-        _say(b"error " + _dumps_error(exc))
+        say_error(exc)
         return 1
     return 0
 

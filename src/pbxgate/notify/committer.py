@@ -103,20 +103,26 @@ class GroupCommitter:
                 log.exception("after a commit")
 
     def _commit(self, events: Sequence[CallEvent]) -> list[object]:
-        """Each event's outcome: stored (True), there already (False), or the error."""
         self.commits += 1
+        return commit_group(self.outbox, events)
+
+
+def commit_group(outbox: Outbox, events: Sequence[CallEvent]) -> list[object]:
+    """Store ``events`` in one transaction; each one's outcome: stored (True), there already
+    (False), or the error. A group that fails is retried event by event, so that the error
+    stays with the event that causes it."""
+    try:
+        return list(outbox.enqueue_many(events))
+    except Exception as exc:
+        if len(events) == 1:
+            return [exc]
+    outcomes: list[object] = []
+    for event in events:
         try:
-            return list(self.outbox.enqueue_many(events))
+            outcomes.append(outbox.enqueue_many([event])[0])
         except Exception as exc:
-            if len(events) == 1:
-                return [exc]
-        outcomes: list[object] = []
-        for event in events:  # one by one: the error stays with the event that causes it
-            try:
-                outcomes.append(self.outbox.enqueue_many([event])[0])
-            except Exception as exc:
-                outcomes.append(exc)
-        return outcomes
+            outcomes.append(exc)
+    return outcomes
 
 
 def _resolve(results: list[tuple[asyncio.Future[bool], object]]) -> None:
@@ -129,4 +135,4 @@ def _resolve(results: list[tuple[asyncio.Future[bool], object]]) -> None:
             future.set_result(bool(outcome))
 
 
-__all__ = ["MAX_GROUP", "GroupCommitter"]
+__all__ = ["MAX_GROUP", "GroupCommitter", "commit_group"]

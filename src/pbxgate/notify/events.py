@@ -100,8 +100,15 @@ class CallEvent:
 
         Written out by hand: the FastAGI side's commit does this for every call while holding
         the interpreter lock, and the generic encoder takes three times as long."""
-        if not (isfinite(self.occurred_at) and isfinite(self.talk_seconds)):
-            return self._to_json_generic()  # NaN and infinities as json writes them
+        if not (
+            type(self.occurred_at) is float
+            and type(self.talk_seconds) is float
+            and isfinite(self.occurred_at)
+            and isfinite(self.talk_seconds)
+            and type(self.recorded) is bool
+            and type(self.transfers) is int
+        ):  # an int where a float belongs, NaN, infinities: as json writes them
+            return self._to_json_generic()
         q = _QUOTE
         extra = ",".join([f"[{q(k)},{q(v)}]" for k, v in self.extra]) if self.extra else ""
         return (
@@ -112,7 +119,7 @@ class CallEvent:
             f'"extension":{q(self.extension)},"extra":[{extra}],"kind":{q(self.kind)},'
             f'"linkedid":{q(self.linkedid)},"occurred_at":{_FLOAT(self.occurred_at)},'
             f'"pbx":{q(self.pbx)},"recorded":{"true" if self.recorded else "false"},'
-            f'"talk_seconds":{_FLOAT(self.talk_seconds)},"transfers":{int(self.transfers)},'
+            f'"talk_seconds":{_FLOAT(self.talk_seconds)},"transfers":{_INT(self.transfers)},'
             f'"uniqueid":{q(self.uniqueid)}}}'
         )
 
@@ -144,6 +151,7 @@ class CallEvent:
 _FIELDS = tuple(f.name for f in fields(CallEvent))
 _QUOTE = encode_basestring  # C: a str as a JSON string, non-ASCII kept
 _FLOAT = float.__repr__  # as json writes a finite float
+_INT = int.__repr__
 _ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
 __all__ = [

@@ -1,0 +1,268 @@
+"""The outbox writer: ``pbxgate serve``'s group commit in a process of its own.
+
+Every call's event must be on disk before its FastAGI session ends. A commit thread in the
+FastAGI process does that, but it shares the interpreter lock with the calls: each of its
+statements gives the lock away and takes it back while the loop is busy, and the two threads
+hand it to each other thousands of times a second. At 200 calls in flight that cost the loop a
+third of its time (a session took 118 us of the loop's CPU with the thread, 84-92 us with this
+process). Here the commits run in a child with its own interpreter, and the loop's side of a
+call is one line written to a socket and one line read back.
+
+The two talk through one socket pair, a line each way per event:
+
+* service to writer: ``<seq> <event as JSON>``; the lines written in one pass of the loop go in
+  one write;
+* writer to service: ``<seq> 1`` once the event is on disk, ``<seq> 0`` when an event with its
+  id was there already, ``<seq> E <message as a JSON string>`` when it could not be stored.
+
+The writer commits whatever has arrived together in one transaction (one fsync; a group that
+fails is retried event by event, so that one bad event fails alone: :func:`commit_group`), then
+answers. End of input (the service closing its side, or dying, even by SIGKILL) makes it
+commit what it has, answer and exit. The settings, its ``ready`` line and the reason it could
+not work go as for the delivery worker (:mod:`pbxgate.notify.apart`), and it ignores SIGINT
+and SIGTERM in the same way: the service stops it after the calls in progress are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import socket
+import sys
+from collections.abc import Callable
+
+from pbxgate.config import Settings
+from pbxgate.errors import DeliveryError, InputError
+from pbxgate.notify.apart import ChildProcess, read_config, say, say_error
+from pbxgate.notify.committer import MAX_GROUP, commit_group
+from pbxgate.notify.events import CallEvent
+from pbxgate.notify.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+_RECEIVE = 1 << 18
+STORED, THERE, FAILED = b"1", b"0", b"E"
+
+
+class WriterProcess(ChildProcess):
+    """The service's side: :meth:`submit` an event (on the loop that created this), get a
+    future; :meth:`close` once no more will come. :attr:`finished` as for any child."""
+
+    module = __name__
+    what = "the outbox writer process"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        stopping: asyncio.Event | None = None,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(settings, stopping=stopping)
+        self.on_commit = on_commit  # after an answer that stored something new
+        self._loop = asyncio.get_running_loop()
+        self._ours, self._theirs = socket.socketpair()
+        self._transport: asyncio.Transport | None = None
+        self._pending: dict[int, asyncio.Future[bool]] = {}
+        self._outgoing: list[bytes] = []
+        self._numbers = itertools.count()
+        self._closing = False
+        self._gone = False
+        self._answered: asyncio.Future[None] = self._loop.create_future()
+
+    def _handed(self) -> tuple[int, ...]:
+        return (self._theirs.fileno(),)
+
+    async def start(self) -> None:
+        try:
+            await super().start()
+        finally:
+            self._theirs.close()  # the child's end is the child's alone
+        transport, _ = await self._loop.connect_accepted_socket(lambda: _Answers(self), self._ours)
+        self._transport = transport
+        self._flush()
+
+    def submit(self, event: CallEvent) -> asyncio.Future[bool]:
+        """Queue ``event``; the future is True once it is on disk, False when an event with its
+        id was there already, or fails with why it could not be stored."""
+        if self._closing:
+            raise RuntimeError("the committer is closed")
+        future: asyncio.Future[bool] = self._loop.create_future()
+        if self._gone:
+            future.set_exception(DeliveryError(f"{self.what} has ended"))
+            return future
+        number = next(self._numbers)
+        self._pending[number] = future
+        if not self._outgoing:
+            self._loop.call_soon(self._flush)  # once a pass: one write for all its calls
+        self._outgoing.append(b"%d %s\n" % (number, event.to_json().encode()))
+        return future
+
+    async def close(self) -> None:
+        """Send what is queued, let the writer commit and answer it, and wait for its end."""
+        self._closing = True
+        self._flush()
+        transport = self._transport
+        if transport is None:
+            self._ours.close()  # never connected: the child did not start
+            self._lost()
+        elif not self._gone:
+            transport.write_eof()
+            await asyncio.shield(self._answered)
+        if self._watch is not None:
+            await asyncio.wait([self.finished])
+
+    def _flush(self) -> None:
+        if self._outgoing and self._transport is not None and not self._gone:
+            self._transport.write(b"".join(self._outgoing))
+            self._outgoing.clear()
+
+    def _answer(self, line: bytes) -> bool:
+        """Resolve one event's future; True when it was stored now."""
+        number, _, rest = line.partition(b" ")
+        try:
+            future = self._pending.pop(int(number))
+        except (ValueError, KeyError):
+            log.error("%s answered an event it was not given: %r", self.what, line[:80])
+            return False
+        if future.done():  # the call stopped waiting (its commit timeout)
+            return rest == STORED
+        if rest == STORED:
+            future.set_result(True)
+            return True
+        if rest == THERE:
+            future.set_result(False)
+        else:
+            future.set_exception(DeliveryError(_message(rest)))
+        return False
+
+    def _lost(self) -> None:
+        """The writer's side is closed: every event not answered fails."""
+        self._gone = True
+        self._outgoing.clear()
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(DeliveryError(f"{self.what} ended before it answered"))
+        if not self._answered.done():
+            self._answered.set_result(None)
+
+
+class _Answers(asyncio.Protocol):
+    def __init__(self, writer: WriterProcess) -> None:
+        self.writer = writer
+        self.partial = b""
+
+    def data_received(self, data: bytes) -> None:
+        lines = (self.partial + data).split(b"\n")
+        self.partial = lines.pop()
+        answer = self.writer._answer
+        stored = False
+        for line in lines:
+            stored = answer(line) or stored
+        if stored and self.writer.on_commit is not None:
+            self.writer.on_commit()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.writer._lost()
+
+
+def _message(rest: bytes) -> str:
+    text = rest[len(FAILED) + 1 :]
+    try:
+        return str(json.loads(text))
+    except ValueError:
+        return "the outbox writer could not store the event"
+
+
+# -- the child -----------------------------------------------------------------------------------
+
+
+def serve(sock: socket.socket, box: Outbox) -> None:
+    """Commit and answer what comes on ``sock`` until its end (the child's main loop)."""
+    partial = b""
+    ended = False
+    while not ended:
+        data = sock.recv(_RECEIVE)
+        if not data:
+            break
+        chunks = [partial, data]
+        while True:  # and everything that came meanwhile: one group
+            try:
+                more = sock.recv(_RECEIVE, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            if not more:
+                ended = True
+                break
+            chunks.append(more)
+        lines = b"".join(chunks).split(b"\n")
+        partial = lines.pop()
+        for start in range(0, len(lines), MAX_GROUP):
+            sock.sendall(answer(box, lines[start : start + MAX_GROUP]))
+    if partial:
+        log.error("the service's last line was cut short: %r", partial[:80])
+
+
+def answer(box: Outbox, lines: list[bytes]) -> bytes:
+    """Commit the events of ``lines`` as one group; the answers, a line each."""
+    numbers: list[bytes] = []
+    events: list[CallEvent] = []
+    answers: list[bytes] = []
+    for line in lines:
+        number, _, payload = line.partition(b" ")
+        try:
+            events.append(CallEvent.from_json(payload.decode("utf-8", "replace")))
+        except InputError as exc:
+            answers.append(number + b" " + FAILED + b" " + _quoted(exc))
+            continue
+        numbers.append(number)
+    if events:
+        for number, outcome in zip(numbers, commit_group(box, events), strict=True):
+            if isinstance(outcome, BaseException):
+                answers.append(number + b" " + FAILED + b" " + _quoted(outcome))
+            else:
+                answers.append(number + b" " + (STORED if outcome else THERE))
+    return b"".join(line + b"\n" for line in answers)
+
+
+def _quoted(exc: BaseException) -> bytes:
+    return json.dumps(str(exc) or type(exc).__name__, ensure_ascii=True).encode("ascii")
+
+
+def main() -> int:
+    """The child: read the settings, open the outbox, commit until the service's side ends."""
+    config = read_config("the outbox writer")
+    if config is None:
+        return 2
+    from pbxgate.notify.service import open_outbox  # noqa: PLC0415
+    from pbxgate.notify.settings import NotifySettings  # noqa: PLC0415
+
+    try:
+        sock = socket.socket(fileno=int(sys.argv[1]))
+    except (IndexError, ValueError, OSError) as exc:
+        print(f"error: the outbox writer got no socket: {exc}", file=sys.stderr)
+        return 2
+    try:
+        box = open_outbox(config["settings"].get(NotifySettings))
+    except Exception as exc:
+        say_error(exc)
+        return 1
+    say(b"ready")
+    try:
+        serve(sock, box)
+    except OSError as exc:  # the service has gone: what was committed stays committed
+        log.warning("the outbox writer stops: %s", exc)
+    finally:
+        box.close()
+        sock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
