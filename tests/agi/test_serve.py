@@ -102,9 +102,13 @@ def children(pid: int) -> list[tuple[int, str]]:
     return found
 
 
-def worker_process(pid: int) -> int:
-    (child,) = [c for c, cmd in children(pid) if "pbxgate.notify.apart" in cmd]
+def worker_process(pid: int, module: str = "pbxgate.notify.apart") -> int:
+    (child,) = [c for c, cmd in children(pid) if module in cmd]
     return child
+
+
+def writer_process(pid: int) -> int:
+    return worker_process(pid, "pbxgate.notify.writer")
 
 
 def gone(pid: int, timeout: float) -> bool:
@@ -155,22 +159,55 @@ def test_the_worker_is_a_process_of_its_own_woken_by_each_commit(tmp_path, monke
     assert len(vk.state.shown) == 1
 
 
-def test_a_killed_service_stops_its_worker():
+def test_the_commits_are_a_process_of_their_own(tmp_path, monkeypatch):
+    """Each call's event is on disk, written by the writer process, before the call is
+    released; systemd's SIGTERM reaches every process, and the writer still commits the calls
+    of the drain before it ends."""
+    config = tmp_path / "config.toml"
+    config.write_text('[notify.vk]\nenabled = true\ntoken = "test-token"\nrecipients = ["42"]\n')
+    monkeypatch.setenv("PBXGATE_CONFIG", str(config))
+    with serving("--no-worker") as (proc, port):
+        writer = writer_process(proc.pid)
+        assert "test-token" not in Path(f"/proc/{writer}/cmdline").read_text()
+        for n in range(3):
+            env = environment("notify")
+            commands = asyncio.run(fake_asterisk(port, env, default_responder(f"WRITER.{n}")))
+            assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
+            assert f"incoming:WRITER.{n}" in stored_event_ids()  # already on disk
+        os.kill(writer, signal.SIGTERM)  # as systemd does, to the whole group
+        time.sleep(0.3)
+        commands = asyncio.run(fake_asterisk(port, environment("notify"), default_responder("W.4")))
+        assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert gone(writer, 10)
+    assert stored_event_ids() == sorted(
+        ["incoming:W.4", *(f"incoming:WRITER.{n}" for n in range(3))]
+    )
+
+
+@pytest.mark.parametrize("find", [worker_process, writer_process], ids=["worker", "writer"])
+def test_a_killed_service_stops_its_children(find):
     with serving() as (proc, _):
-        child = worker_process(proc.pid)
+        child = find(proc.pid)
         proc.kill()
         proc.wait(timeout=10)
         assert gone(child, 15)  # its input ended with the service
 
 
-def test_a_worker_that_dies_ends_the_service_in_one_line():
-    """As a worker thread that failed would: systemd's Restart= brings both back."""
+@pytest.mark.parametrize(
+    ("find", "what"),
+    [(worker_process, "delivery worker"), (writer_process, "outbox writer")],
+    ids=["worker", "writer"],
+)
+def test_a_child_that_dies_ends_the_service_in_one_line(find, what):
+    """As a worker thread that failed would: systemd's Restart= brings them all back."""
     with serving() as (proc, _):
-        os.kill(worker_process(proc.pid), signal.SIGKILL)
+        os.kill(find(proc.pid), signal.SIGKILL)
         assert proc.wait(timeout=30) == 5
         assert proc.stderr is not None
         errors = [line for line in proc.stderr.read().decode().splitlines() if "error" in line]
-    assert errors == ["error: the delivery worker process was killed by signal 9"]
+    assert errors == [f"error: the {what} process was killed by signal 9"]
 
 
 def test_a_second_service_on_one_outbox_says_why_its_worker_cannot_start():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from pbxgate.notify.events import CallEvent
 
 
@@ -20,3 +23,12 @@ def make_event(n: int = 1, **kw: object) -> CallEvent:
     }
     base.update(kw)
     return CallEvent(**base)  # type: ignore[arg-type]
+
+
+def stored_ids(path: Path) -> list[str]:
+    """What another connection (another process, after a crash) finds in the outbox."""
+    con = sqlite3.connect(path)
+    try:
+        return [r[0] for r in con.execute("SELECT event_id FROM events ORDER BY event_id")]
+    finally:
+        con.close()

@@ -14,9 +14,13 @@ from pbxgate.errors import ConfigError, DeliveryError
 from pbxgate.notify.apart import WorkerProcess, _dumps_error, _loads_error
 
 
-def test_a_worker_without_settings_says_so_in_one_line() -> None:
+@pytest.mark.parametrize(
+    ("module", "what"),
+    [("pbxgate.notify.apart", "delivery worker"), ("pbxgate.notify.writer", "outbox writer")],
+)
+def test_a_child_without_settings_says_so_in_one_line(module: str, what: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pbxgate.notify.apart"],
+        [sys.executable, "-m", module],
         input=b"\x00\x00",  # the service died before it wrote the settings' length
         capture_output=True,
         timeout=60,
@@ -24,8 +28,7 @@ def test_a_worker_without_settings_says_so_in_one_line() -> None:
     )
     assert done.returncode == 2
     assert done.stderr.decode().splitlines() == [
-        "error: the delivery worker got no settings: the service closed the worker's input "
-        "before its settings"
+        f"error: the {what} got no settings: the service closed its input before the settings"
     ]
     assert done.stdout == b""
 

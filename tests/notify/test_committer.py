@@ -4,7 +4,6 @@ future resolves, and one bad event fails only itself."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,16 +14,7 @@ from pbxgate.errors import DeliveryError
 from pbxgate.notify.committer import GroupCommitter
 from pbxgate.notify.events import CallEvent
 from pbxgate.notify.outbox import Outbox
-from tests.notify.helpers import make_event
-
-
-def stored_ids(path: Path) -> list[str]:
-    """What another connection (another process, after a crash) finds in the outbox."""
-    con = sqlite3.connect(path)
-    try:
-        return [r[0] for r in con.execute("SELECT event_id FROM events ORDER BY event_id")]
-    finally:
-        con.close()
+from tests.notify.helpers import make_event, stored_ids
 
 
 class SlowOutbox(Outbox):

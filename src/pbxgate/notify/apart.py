@@ -249,7 +249,7 @@ def _read_exactly(fd: int, size: int) -> bytes:
     while len(chunks) < size:
         chunk = os.read(fd, size - len(chunks))
         if not chunk:
-            raise EOFError("the service closed the worker's input before its settings")
+            raise EOFError("the service closed its input before the settings")
         chunks += chunk
     return bytes(chunks)
 

@@ -1,0 +1,148 @@
+"""The outbox writer's process (pbxgate.notify.writer): each event is on disk when its answer
+comes, one bad event fails alone, and an end of the writer fails what it had not answered."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from pbxgate.config import Settings
+from pbxgate.errors import DeliveryError
+from pbxgate.notify.outbox import Outbox
+from pbxgate.notify.writer import WriterProcess, answer
+from tests.notify.helpers import make_event, stored_ids
+
+T = TypeVar("T")
+
+
+def with_writer(
+    path: Path, body: Callable[[WriterProcess], Awaitable[T]], **kw: object
+) -> tuple[T, WriterProcess]:
+    async def main() -> tuple[T, WriterProcess]:
+        settings = Settings({"notify": {"outbox": str(path)}})
+        writer = WriterProcess(settings, **kw)  # type: ignore[arg-type]
+        await writer.start()
+        try:
+            await asyncio.wait_for(writer.started(), 60)
+            return await body(writer), writer
+        finally:
+            await asyncio.wait_for(writer.close(), 60)
+
+    return asyncio.run(main())
+
+
+def test_each_event_is_on_disk_when_its_future_resolves(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    Outbox.open(path).close()
+    commits: list[int] = []
+
+    async def body(writer: WriterProcess) -> list[bool]:
+        first = await writer.submit(make_event(1))
+        assert stored_ids(path) == ["incoming:1700000000.1"]  # before anything else happens
+        futures = [writer.submit(make_event(n)) for n in (1, 2, 3, 2)]  # one pass of the loop
+        return [first, *await asyncio.gather(*futures)]
+
+    results, writer = with_writer(path, body, on_commit=lambda: commits.append(1))
+    assert results == [True, False, True, True, False]  # repeats answer "there already"
+    assert stored_ids(path) == [f"incoming:1700000000.{n}" for n in (1, 2, 3)]
+    assert commits  # a commit that stored something says so (it wakes the worker)
+    assert writer.finished.done() and writer.finished.exception() is None
+    assert "outbox" not in Path(f"/proc/{os.getpid()}/cmdline").read_text()
+
+
+def test_one_event_that_cannot_be_stored_fails_alone(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    Outbox.open(path).close()
+    refused = make_event(5).event_id
+    with sqlite3.connect(path) as db:  # a disk that refuses one row
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.event_id = "
+            f"'{refused}' BEGIN SELECT RAISE(ABORT, 'disk refused the row'); END"
+        )
+
+    async def body(writer: WriterProcess) -> list[object]:
+        futures = [writer.submit(make_event(n)) for n in range(1, 9)]
+        return list(await asyncio.gather(*futures, return_exceptions=True))
+
+    results, _ = with_writer(path, body)
+    failed = {n: r for n, r in enumerate(results, 1) if isinstance(r, BaseException)}
+    assert list(failed) == [5]
+    assert isinstance(failed[5], DeliveryError) and "disk refused the row" in str(failed[5])
+    assert len(stored_ids(path)) == 7
+
+
+def test_close_commits_what_is_queued_and_then_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+
+    async def main() -> None:
+        writer = WriterProcess(Settings({"notify": {"outbox": str(path)}}))
+        await writer.start()
+        futures = [writer.submit(make_event(n)) for n in range(1, 51)]  # before it is ready
+        await asyncio.wait_for(writer.close(), 60)
+        assert [f.result() for f in futures] == [True] * 50
+        with pytest.raises(RuntimeError, match="closed"):
+            writer.submit(make_event(99))
+        assert writer.finished.exception() is None
+
+    asyncio.run(main())
+    assert len(stored_ids(path)) == 50
+
+
+def test_a_killed_writer_fails_what_it_had_not_answered(tmp_path: Path) -> None:
+    """The call goes on (its handler logs the whole event): nothing waits for ever."""
+    path = tmp_path / "outbox.sqlite3"
+
+    async def body(writer: WriterProcess) -> tuple[BaseException | None, BaseException | None]:
+        assert writer.pid is not None
+        assert await writer.submit(make_event(1)) is True
+        os.kill(writer.pid, signal.SIGSTOP)  # it can take no more
+        pending = writer.submit(make_event(2))
+        await asyncio.sleep(0.2)
+        assert not pending.done()
+        os.kill(writer.pid, signal.SIGKILL)
+        await asyncio.wait_for(asyncio.wait([pending, writer.finished]), 30)
+        late = writer.submit(make_event(3))  # after its end: fails at once
+        return pending.exception(), late.exception()
+
+    (pending, late), writer = with_writer(path, body)
+    assert isinstance(pending, DeliveryError)
+    assert str(pending) == "the outbox writer process ended before it answered"
+    assert isinstance(late, DeliveryError)
+    assert str(writer.finished.exception()) == "the outbox writer process was killed by signal 9"
+    assert stored_ids(path) == ["incoming:1700000000.1"]
+
+
+def test_a_writer_that_cannot_open_the_outbox_says_why(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("", encoding="utf-8")
+
+    async def main() -> BaseException | None:
+        writer = WriterProcess(Settings({"notify": {"outbox": str(blocked / "outbox.sqlite3")}}))
+        await writer.start()
+        await asyncio.wait_for(writer.started(), 60)
+        await asyncio.wait_for(writer.close(), 60)
+        return writer.finished.exception()
+
+    error = asyncio.run(main())
+    assert error is not None
+    assert "outbox" in str(error) and "\n" not in str(error)
+
+
+def test_the_writer_answers_each_line(tmp_path: Path) -> None:
+    """The child's side, line by line: stored, there already, and a line that is no event."""
+    box = Outbox.open(tmp_path / "outbox.sqlite3")
+    try:
+        event = make_event(1).to_json().encode()
+        got = answer(box, [b"7 " + event, b"8 " + event, b"9 {not json"])
+    finally:
+        box.close()
+    lines = sorted(got.decode().splitlines())  # answers come in any order
+    assert lines[:2] == ["7 1", "8 0"]
+    assert lines[2].startswith('9 E "call event is not valid JSON')
