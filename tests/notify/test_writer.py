@@ -15,8 +15,9 @@ import pytest
 
 from pbxgate.config import Settings
 from pbxgate.errors import DeliveryError
+from pbxgate.notify.events import CallEvent
 from pbxgate.notify.outbox import Outbox
-from pbxgate.notify.writer import WriterProcess, answer
+from pbxgate.notify.writer import WriterProcess, answer, line_of
 from tests.notify.helpers import make_event, stored_ids
 
 T = TypeVar("T")
@@ -44,6 +45,8 @@ def test_each_event_is_on_disk_when_its_future_resolves(tmp_path: Path) -> None:
     commits: list[int] = []
 
     async def body(writer: WriterProcess) -> list[bool]:
+        # the settings came through a pipe, never the command line
+        assert str(path).encode() not in Path(f"/proc/{writer.pid}/cmdline").read_bytes()
         first = await writer.submit(make_event(1))
         assert stored_ids(path) == ["incoming:1700000000.1"]  # before anything else happens
         futures = [writer.submit(make_event(n)) for n in (1, 2, 3, 2)]  # one pass of the loop
@@ -54,7 +57,6 @@ def test_each_event_is_on_disk_when_its_future_resolves(tmp_path: Path) -> None:
     assert stored_ids(path) == [f"incoming:1700000000.{n}" for n in (1, 2, 3)]
     assert commits  # a commit that stored something says so (it wakes the worker)
     assert writer.finished.done() and writer.finished.exception() is None
-    assert "outbox" not in Path(f"/proc/{os.getpid()}/cmdline").read_text()
 
 
 def test_one_event_that_cannot_be_stored_fails_alone(tmp_path: Path) -> None:
@@ -136,13 +138,28 @@ def test_a_writer_that_cannot_open_the_outbox_says_why(tmp_path: Path) -> None:
 
 
 def test_the_writer_answers_each_line(tmp_path: Path) -> None:
-    """The child's side, line by line: stored, there already, and a line that is no event."""
-    box = Outbox.open(tmp_path / "outbox.sqlite3")
+    """The child's side, line by line: stored, there already, lines that are no event; and
+    what it stores is the event as the service sent it."""
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox.open(path)
+    event = make_event(1, caller_name="Олег \t«Иванов»\n")
     try:
-        event = make_event(1).to_json().encode()
-        got = answer(box, [b"7 " + event, b"8 " + event, b"9 {not json"])
+        got = answer(
+            box,
+            [
+                line_of(7, event)[:-1],
+                line_of(8, event)[:-1],
+                b"9\t{not json",
+                b'10\t"id"\tincoming\tnot a time\t{}',
+                b"11 no tabs at all",
+            ],
+        )
     finally:
         box.close()
     lines = sorted(got.decode().splitlines())  # answers come in any order
-    assert lines[:2] == ["7 1", "8 0"]
-    assert lines[2].startswith('9 E "call event is not valid JSON')
+    unreadable = '"the outbox writer got a line that is not an event"'
+    assert lines == [f"10 E {unreadable}", "7 1", "8 0", f"9 E {unreadable}"]
+    with sqlite3.connect(path) as db:
+        rows = list(db.execute("SELECT event_id, kind, payload, created_at FROM events"))
+    assert rows == [(event.event_id, "incoming", event.to_json(), event.occurred_at)]
+    assert CallEvent.from_json(rows[0][2]) == event

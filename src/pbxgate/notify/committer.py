@@ -19,6 +19,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from pbxgate.notify.events import CallEvent
 from pbxgate.notify.outbox import Outbox
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 # The most events in one transaction: a burst beyond it is committed in several.
 MAX_GROUP = 512
 
+T = TypeVar("T")
 _Item = tuple[CallEvent, asyncio.AbstractEventLoop, "asyncio.Future[bool]"]
 
 
@@ -104,22 +106,22 @@ class GroupCommitter:
 
     def _commit(self, events: Sequence[CallEvent]) -> list[object]:
         self.commits += 1
-        return commit_group(self.outbox, events)
+        return commit_group(self.outbox.enqueue_many, events)
 
 
-def commit_group(outbox: Outbox, events: Sequence[CallEvent]) -> list[object]:
-    """Store ``events`` in one transaction; each one's outcome: stored (True), there already
-    (False), or the error. A group that fails is retried event by event, so that the error
-    stays with the event that causes it."""
+def commit_group(store: Callable[[Sequence[T]], list[bool]], items: Sequence[T]) -> list[object]:
+    """``store`` ``items`` (events, or their rows) in one transaction; each one's outcome:
+    stored (True), there already (False), or the error. A group that fails is retried one by
+    one, so that the error stays with the item that causes it."""
     try:
-        return list(outbox.enqueue_many(events))
+        return list(store(items))
     except Exception as exc:
-        if len(events) == 1:
+        if len(items) == 1:
             return [exc]
     outcomes: list[object] = []
-    for event in events:
+    for item in items:
         try:
-            outcomes.append(outbox.enqueue_many([event])[0])
+            outcomes.append(store([item])[0])
         except Exception as exc:
             outcomes.append(exc)
     return outcomes

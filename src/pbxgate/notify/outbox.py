@@ -254,6 +254,14 @@ GROUP_ROWS = 200
 NODE_LOCK_WAIT = 5.0
 
 
+# An event as the events table stores it: event_id, kind, payload (its JSON), created_at.
+Row = tuple[str, str, str, float]
+
+
+def row_of(event: CallEvent) -> Row:
+    return (event.event_id, event.kind, event.to_json(), event.occurred_at)
+
+
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -428,40 +436,39 @@ class Outbox:
         """Store ``event`` durably; False when an event with this ``event_id`` is already in."""
         return self.enqueue_many([event])[0]
 
-    @_retried
     def enqueue_many(self, events: Sequence[CallEvent]) -> list[bool]:
         """Store ``events`` durably, in one transaction (one fsync); for each, False when an
         event with its ``event_id`` is already in (or earlier in ``events``)."""
+        return self.enqueue_rows([row_of(event) for event in events])
+
+    @_retried
+    def enqueue_rows(self, rows: Sequence[Row]) -> list[bool]:
+        """:meth:`enqueue_many` for events already in their stored form (:func:`row_of`: what
+        the outbox writer process gets from the service)."""
         if isinstance(self._db, SqliteBackend):
-            return self._enqueue_rows(events)
+            return self._enqueue_rows(rows)
         sql = self._db.ignore(
             "INSERT INTO events (event_id, kind, payload, created_at) VALUES (?, ?, ?, ?)"
         )
         with self._tx(durable=True) as db:
-            stored = []
-            for event in events:
-                cur = db.execute(
-                    sql, (event.event_id, event.kind, event.to_json(), event.occurred_at)
-                )
-                stored.append(cur.rowcount == 1)
-            return stored
+            return [db.execute(sql, row).rowcount == 1 for row in rows]
 
-    def _enqueue_rows(self, events: Sequence[CallEvent]) -> list[bool]:
-        """:meth:`enqueue_many` on SQLite in four statements whatever the number of events: one
+    def _enqueue_rows(self, rows: Sequence[Row]) -> list[bool]:
+        """:meth:`enqueue_rows` on SQLite in four statements whatever the number of events: one
         SELECT finds the ids already in, one INSERT writes every new row. Each statement lets
-        the GIL go and takes it back, and the thread that commits for the FastAGI side waits
+        the GIL go and takes it back, and a thread that commits for the FastAGI side waits
         for it every time while the event loop is busy: a statement per event made a group's
         commit wait for the loop once per call in it."""
-        first: dict[str, CallEvent] = {}
-        for event in events:
-            first.setdefault(event.event_id, event)
+        first: dict[str, Row] = {}
+        for row in rows:
+            first.setdefault(row[0], row)
         inserted: set[str] = set()
         with self._tx(durable=True) as db:
             for chunk in _chunks(list(first), GROUP_ROWS):
                 marks = ", ".join("?" * len(chunk))
                 there = {
-                    str(row[0])
-                    for row in db.execute(
+                    str(found[0])
+                    for found in db.execute(
                         f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk
                     )
                 }
@@ -470,18 +477,17 @@ class Outbox:
                     continue
                 params: list[object] = []
                 for event_id in new:
-                    event = first[event_id]
-                    params += (event_id, event.kind, event.to_json(), event.occurred_at)
-                rows = ", ".join(["(?, ?, ?, ?)"] * len(new))
+                    params += first[event_id]
+                values = ", ".join(["(?, ?, ?, ?)"] * len(new))
                 db.execute(
-                    f"INSERT INTO events (event_id, kind, payload, created_at) VALUES {rows}",
+                    f"INSERT INTO events (event_id, kind, payload, created_at) VALUES {values}",
                     params,
                 )
                 inserted.update(new)
         stored: list[bool] = []
-        for event in events:  # a repeated id: its first occurrence only
-            stored.append(event.event_id in inserted)
-            inserted.discard(event.event_id)
+        for row in rows:  # a repeated id: its first occurrence only
+            stored.append(row[0] in inserted)
+            inserted.discard(row[0])
         return stored
 
     # -- the worker ---------------------------------------------------------------------------
@@ -1028,6 +1034,8 @@ __all__ = [
     "DeliveryRow",
     "Outbox",
     "Plan",
+    "Row",
     "State",
+    "row_of",
     "transition",
 ]

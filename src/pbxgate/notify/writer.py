@@ -10,8 +10,9 @@ call is one line written to a socket and one line read back.
 
 The two talk through one socket pair, a line each way per event:
 
-* service to writer: ``<seq> <event as JSON>``; the lines written in one pass of the loop go in
-  one write;
+* service to writer: ``<seq>``, the event's id (a JSON string), kind, time and payload (its
+  JSON, as the outbox stores it), tab-separated (:func:`line_of`); the lines written in one
+  pass of the loop go in one write, and the writer stores the rows as they come;
 * writer to service: ``<seq> 1`` once the event is on disk, ``<seq> 0`` when an event with its
   id was there already, ``<seq> E <message as a JSON string>`` when it could not be stored.
 
@@ -32,18 +33,21 @@ import logging
 import socket
 import sys
 from collections.abc import Callable
+from json.encoder import encode_basestring
 
 from pbxgate.config import Settings
-from pbxgate.errors import DeliveryError, InputError
+from pbxgate.errors import DeliveryError
 from pbxgate.notify.apart import ChildProcess, read_config, say, say_error
 from pbxgate.notify.committer import MAX_GROUP, commit_group
 from pbxgate.notify.events import CallEvent
-from pbxgate.notify.outbox import Outbox
+from pbxgate.notify.outbox import Outbox, Row, row_of
 
 log = logging.getLogger(__name__)
 
 _RECEIVE = 1 << 18
 STORED, THERE, FAILED = b"1", b"0", b"E"
+_QUOTE = encode_basestring
+_UNREADABLE = DeliveryError("the outbox writer got a line that is not an event")
 
 
 class WriterProcess(ChildProcess):
@@ -97,7 +101,7 @@ class WriterProcess(ChildProcess):
         self._pending[number] = future
         if not self._outgoing:
             self._loop.call_soon(self._flush)  # once a pass: one write for all its calls
-        self._outgoing.append(b"%d %s\n" % (number, event.to_json().encode()))
+        self._outgoing.append(line_of(number, event))
         return future
 
     async def close(self) -> None:
@@ -209,21 +213,36 @@ def serve(sock: socket.socket, box: Outbox) -> None:
         log.error("the service's last line was cut short: %r", partial[:80])
 
 
+def line_of(number: int, event: CallEvent) -> bytes:
+    """What the service sends for one event: its number and its row, tab-separated (the id
+    as a JSON string; the payload is JSON, whose strings carry no raw tab or line break)."""
+    event_id, kind, payload, created_at = row_of(event)
+    return f"{number}\t{_QUOTE(event_id)}\t{kind}\t{created_at!r}\t{payload}\n".encode()
+
+
 def answer(box: Outbox, lines: list[bytes]) -> bytes:
-    """Commit the events of ``lines`` as one group; the answers, a line each."""
+    """Commit the events of ``lines`` as one group; the answers, a line each. The rows go in
+    as the service made them: the writer neither parses the events nor writes them again."""
     numbers: list[bytes] = []
-    events: list[CallEvent] = []
+    rows: list[Row] = []
     answers: list[bytes] = []
     for line in lines:
-        number, _, payload = line.partition(b" ")
+        number, _, rest = line.partition(b"\t")
+        if not number.isdigit():  # nobody to answer
+            log.error("the outbox writer got a line without a number: %r", line[:80])
+            continue
         try:
-            events.append(CallEvent.from_json(payload.decode("utf-8", "replace")))
-        except InputError as exc:
-            answers.append(number + b" " + FAILED + b" " + _quoted(exc))
+            ident, kind, created_at, payload = rest.split(b"\t", 3)
+            event_id = json.loads(ident)
+            if not isinstance(event_id, str):
+                raise ValueError(event_id)
+            rows.append((event_id, kind.decode(), payload.decode(), float(created_at)))
+        except ValueError:  # UnicodeDecodeError too
+            answers.append(number + b" " + FAILED + b" " + _quoted(_UNREADABLE))
             continue
         numbers.append(number)
-    if events:
-        for number, outcome in zip(numbers, commit_group(box, events), strict=True):
+    if rows:
+        for number, outcome in zip(numbers, commit_group(box.enqueue_rows, rows), strict=True):
             if isinstance(outcome, BaseException):
                 answers.append(number + b" " + FAILED + b" " + _quoted(outcome))
             else:
