@@ -301,3 +301,40 @@ def test_listening_beyond_loopback_is_warned_about(host, warned, caplog):
     assert bool(messages) is warned
     if warned:
         assert "no authentication" in messages[0]
+
+
+def test_settings_refused_after_the_writer_started_end_it_and_the_service(tmp_path, monkeypatch):
+    """The internal-number rule is read once the outbox writer runs: its error ends the service
+    in one line, and the writer with it (before, the service waited for it for ever)."""
+    config = tmp_path / "config.toml"
+    config.write_text('[cdr]\ninternal_pattern = "("\n', encoding="utf-8")
+    monkeypatch.setenv("PBXGATE_CONFIG", str(config))
+    proc = subprocess.Popen(
+        [str(PBXGATE), "serve", "--listen", "127.0.0.1:0", "--no-worker"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2
+    assert err.splitlines() == [
+        "error: cdr.internal_pattern is not a valid regex: missing ), unterminated subpattern at "
+        "position 0"
+    ]
+    assert not started_with(str(config))  # no child of it left behind
+
+
+def started_with(config: str) -> list[int]:
+    """The pbxgate processes that run with this PBXGATE_CONFIG (an orphan's parent is 1)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # not a process, or gone meanwhile
+            continue
+        if b"pbxgate.notify" in cmdline and f"PBXGATE_CONFIG={config}".encode() in environ:
+            found.append(int(entry.name))
+    return found

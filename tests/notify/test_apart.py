@@ -95,3 +95,16 @@ def test_a_worker_ended_by_sigterm_as_it_starts_is_a_stop_only_with_the_service(
     else:
         assert isinstance(error, DeliveryError)
         assert str(error) == "the delivery worker process was killed by signal 15"
+
+
+def test_the_child_entry_runs_only_the_services_children() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pbxgate.notify.child", "http.server"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == [
+        "error: not one of pbxgate serve's child processes"
+    ]

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sqlite3
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -17,7 +20,7 @@ from pbxgate.config import Settings
 from pbxgate.errors import DeliveryError
 from pbxgate.notify.events import CallEvent
 from pbxgate.notify.outbox import Outbox
-from pbxgate.notify.writer import WriterProcess, answer, line_of
+from pbxgate.notify.writer import WriterProcess, answer, line_of, serve
 from tests.notify.helpers import make_event, stored_ids
 
 T = TypeVar("T")
@@ -163,3 +166,67 @@ def test_the_writer_answers_each_line(tmp_path: Path) -> None:
         rows = list(db.execute("SELECT event_id, kind, payload, created_at FROM events"))
     assert rows == [(event.event_id, "incoming", event.to_json(), event.occurred_at)]
     assert CallEvent.from_json(rows[0][2]) == event
+
+
+def test_a_killed_writer_hands_its_events_to_this_process(tmp_path: Path) -> None:
+    """With a fallback (as pbxgate serve has: its own open outbox), what the writer had not
+    answered, and every call after it, is committed by a thread of the service."""
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox.open(path)
+
+    async def body(writer: WriterProcess) -> list[bool]:
+        assert writer.pid is not None
+        first = await writer.submit(make_event(1))
+        os.kill(writer.pid, signal.SIGSTOP)
+        pending = writer.submit(make_event(2))
+        await asyncio.sleep(0.2)
+        os.kill(writer.pid, signal.SIGKILL)
+        await asyncio.wait_for(asyncio.wait([writer.finished]), 30)
+        later = writer.submit(make_event(3))
+        return [first, await asyncio.wait_for(pending, 30), await asyncio.wait_for(later, 30)]
+
+    try:
+        results, writer = with_writer(path, body, fallback=box)
+    finally:
+        box.close()
+    assert results == [True, True, True]
+    assert stored_ids(path) == [f"incoming:1700000000.{n}" for n in (1, 2, 3)]
+    assert str(writer.finished.exception()) == "the outbox writer process was killed by signal 9"
+
+
+def test_a_writer_that_ends_unasked_is_a_failure(tmp_path: Path) -> None:
+    """Its input ended without the service closing it: the service must not go on (nor exit 0
+    as if stopped) with nobody to commit its calls."""
+    path = tmp_path / "outbox.sqlite3"
+
+    async def body(writer: WriterProcess) -> None:
+        writer._ours.shutdown(socket.SHUT_WR)  # as if the service's side had gone
+        await asyncio.wait_for(asyncio.wait([writer.finished]), 30)
+
+    _, writer = with_writer(path, body)
+    assert str(writer.finished.exception()) == "the outbox writer process ended on its own"
+
+
+def test_the_service_gone_with_answers_unread_still_has_its_events_committed(
+    tmp_path: Path,
+) -> None:
+    """A service killed with SIGKILL leaves answers unread: its end reaches the writer as a
+    reset, not an end of input, and what it sent is committed all the same."""
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox.open(path)
+    ours, theirs = socket.socketpair()
+    serving = threading.Thread(target=serve, args=(theirs, box))
+    serving.start()
+    try:
+        ours.sendall(line_of(1, make_event(1)))
+        deadline = time.monotonic() + 30
+        while stored_ids(path) != ["incoming:1700000000.1"] and time.monotonic() < deadline:
+            time.sleep(0.01)  # its answer waits, unread
+        ours.sendall(line_of(2, make_event(2)) + line_of(3, make_event(3)))
+        ours.close()
+        serving.join(30)
+        assert not serving.is_alive()
+    finally:
+        theirs.close()
+        box.close()
+    assert stored_ids(path) == [f"incoming:1700000000.{n}" for n in (1, 2, 3)]

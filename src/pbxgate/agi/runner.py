@@ -113,21 +113,12 @@ async def run_service(
     except BaseException:
         close_outboxes()
         raise
-    server = FastAgiServer(agi, _call_handler(settings, committer).routes())
-    host, port = listen or (agi.listen_host, agi.listen_port)
-    if not _loopback(host):
-        log.warning(
-            "FastAGI listens on %s, not on loopback: it has no authentication, so allow only "
-            "the PBX to reach port %d (firewall)",
-            host,
-            port,
-        )
     try:
-        await server.start(host, port)
-    except OSError as exc:
+        server = await _listening(settings, committer, listen or (agi.listen_host, agi.listen_port))
+    except BaseException:
         await _close(committer)
         close_outboxes()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        raise
     try:
         delivery = await _delivery(worker, settings, apart, stop)
     except BaseException:
@@ -168,13 +159,33 @@ async def run_service(
 Committer = GroupCommitter | WriterProcess
 
 
+async def _listening(
+    settings: Settings, committer: Committer, address: tuple[str, int]
+) -> FastAgiServer:
+    """The FastAGI server, listening on ``address``."""
+    server = FastAgiServer(settings.get(AgiSettings), _call_handler(settings, committer).routes())
+    host, port = address
+    if not _loopback(host):
+        log.warning(
+            "FastAGI listens on %s, not on loopback: it has no authentication, so allow only "
+            "the PBX to reach port %d (firewall)",
+            host,
+            port,
+        )
+    try:
+        await server.start(host, port)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return server
+
+
 async def _new_committer(
     settings: Settings, box: Outbox, apart: bool, stop: asyncio.Event
 ) -> Committer:
     """The group commit: a process of its own (``apart``), else a thread of this one."""
     if not apart:
         return GroupCommitter(box, wake_workers)
-    writer = WriterProcess(settings, stopping=stop, on_commit=wake_workers)
+    writer = WriterProcess(settings, stopping=stop, on_commit=wake_workers, fallback=box)
     try:
         await writer.start()
     except BaseException:
@@ -360,9 +371,11 @@ async def _shut_down(
                     await notices.stop()
         finally:
             try:
-                await _close(committer)
-                if delivery is not None:
-                    await delivery.stop()
+                try:
+                    await _close(committer)
+                finally:
+                    if delivery is not None:
+                        await delivery.stop()
             finally:
                 await loop.run_in_executor(None, close_outboxes)
 

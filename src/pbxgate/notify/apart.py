@@ -4,7 +4,8 @@ A worker on a thread of the FastAGI process shares its interpreter lock: while i
 sends a backlog (500 deliveries to a VK that answers in a second), every call in flight waits
 for it a few milliseconds at a time, and its transactions hold the outbox's write lock while
 they wait for the interpreter lock in turn. In a process of its own the worker has its own
-interpreter, and the FastAGI side keeps what it needs: its loop, the group commit, the outbox.
+interpreter, and the FastAGI side keeps its loop. :class:`ChildProcess` is what the worker and
+the outbox writer (:mod:`pbxgate.notify.writer`) share.
 
 The two talk through two pipes and nothing else:
 
@@ -20,9 +21,10 @@ The two talk through two pipes and nothing else:
 
 The child ignores SIGINT and SIGTERM: a Ctrl-C in a terminal or systemd's SIGTERM reach the
 whole process group, and the service stops its worker last, after the calls in progress have
-been committed. One of them that arrives while the child's interpreter is still starting, before
-it can ignore them, ends it: that is a stop when the service was told to stop too (within half a
-second), else a failure like any other killed worker. The child runs with ``-P``: the
+been committed (from before its module is imported: :mod:`pbxgate.notify.child`). One of them
+that arrives while the child's interpreter is still starting, before it can ignore them, ends
+it: that is a stop when the service was told to stop too (within half a second), else a failure
+like any other killed worker. The child runs with ``-P``: the
 service's working directory is not on its import path. Its log lines go to the same standard
 error, at the service's log level.
 """
@@ -68,7 +70,8 @@ _KINDS: dict[str, type[PbxgateError]] = {
 
 
 class ChildProcess:
-    """A child of ``pbxgate serve`` (``python -P -m <module>``) that gets the service's
+    """A child of ``pbxgate serve`` (``python -P -m pbxgate.notify.child <module>``: see
+    :mod:`pbxgate.notify.child`) that gets the service's
     settings through its standard input and says ``ready`` or why not on its standard output:
     :meth:`start`, :meth:`started` and :attr:`finished` (its end: None, or why it could not
     work). Subclasses name the module and what the child is, and may hand it descriptors."""
@@ -90,7 +93,7 @@ class ChildProcess:
         self._watch: asyncio.Task[None] | None = None
 
     def _handed(self) -> tuple[int, ...]:
-        """Descriptors the child inherits (their numbers follow ``-m module`` on its command
+        """Descriptors the child inherits (their numbers follow the module on its command
         line)."""
         return ()
 
@@ -101,6 +104,11 @@ class ChildProcess:
     def _input_lost(self) -> None:
         """The child has ended, or the service gives up on it."""
 
+    def _clean_end(self) -> BaseException | None:
+        """What an exit with status 0 means when the service did not ask for it: None, an
+        end like any other (the worker says so in a warning)."""
+        return None
+
     async def start(self) -> None:
         read_fd, write_fd = os.pipe()
         handed = self._handed()
@@ -109,15 +117,18 @@ class ChildProcess:
                 sys.executable,
                 "-P",  # not the working directory's modules
                 "-m",
+                "pbxgate.notify.child",  # stop signals ignored before anything is imported
                 self.module,
                 *(str(fd) for fd in handed),
                 stdin=read_fd,
                 stdout=asyncio.subprocess.PIPE,
                 pass_fds=handed,
             )
-        except OSError as exc:
+        except BaseException as exc:
             os.close(write_fd)
-            raise DeliveryError(f"cannot start {self.what}: {exc}") from exc
+            if isinstance(exc, OSError):
+                raise DeliveryError(f"cannot start {self.what}: {exc}") from exc
+            raise
         finally:
             os.close(read_fd)
         self.pid = proc.pid
@@ -174,7 +185,9 @@ class ChildProcess:
             raise
         finally:
             self._input_lost()
-        if error is None and code in _STOP_SIGNALS and await self._told_to_stop():
+        if error is None and code == 0:
+            error = self._clean_end()
+        elif error is None and code in _STOP_SIGNALS and await self._told_to_stop():
             log.info("%s was stopped as it started", self.what)
         elif error is None and code != 0:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"

@@ -109,6 +109,12 @@ class CallEvent:
             and type(self.transfers) is int
         ):  # an int where a float belongs, NaN, infinities: as json writes them
             return self._to_json_generic()
+        try:
+            return self._to_json_fast()
+        except (TypeError, ValueError):  # a field not of its type (None, a number): as json does
+            return self._to_json_generic()
+
+    def _to_json_fast(self) -> str:
         q = _QUOTE
         extra = ",".join([f"[{q(k)},{q(v)}]" for k, v in self.extra]) if self.extra else ""
         return (

@@ -27,6 +27,7 @@ and SIGTERM in the same way: the service stops it after the calls in progress ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -38,7 +39,7 @@ from json.encoder import encode_basestring
 from pbxgate.config import Settings
 from pbxgate.errors import DeliveryError
 from pbxgate.notify.apart import ChildProcess, read_config, say, say_error
-from pbxgate.notify.committer import MAX_GROUP, commit_group
+from pbxgate.notify.committer import MAX_GROUP, GroupCommitter, commit_group
 from pbxgate.notify.events import CallEvent
 from pbxgate.notify.outbox import Outbox, Row, row_of
 
@@ -63,13 +64,19 @@ class WriterProcess(ChildProcess):
         *,
         stopping: asyncio.Event | None = None,
         on_commit: Callable[[], None] | None = None,
+        fallback: Outbox | None = None,
     ) -> None:
         super().__init__(settings, stopping=stopping)
         self.on_commit = on_commit  # after an answer that stored something new
+        # where events go once the writer has ended (killed, or by a stop signal as it started):
+        # a commit thread of this process on this open outbox, so that the calls of the drain,
+        # and those the writer had not answered, are still stored
+        self.fallback = fallback
+        self._thread: GroupCommitter | None = None
         self._loop = asyncio.get_running_loop()
         self._ours, self._theirs = socket.socketpair()
         self._transport: asyncio.Transport | None = None
-        self._pending: dict[int, asyncio.Future[bool]] = {}
+        self._pending: dict[int, tuple[CallEvent, asyncio.Future[bool]]] = {}
         self._outgoing: list[bytes] = []
         self._numbers = itertools.count()
         self._closing = False
@@ -93,15 +100,14 @@ class WriterProcess(ChildProcess):
         id was there already, or fails with why it could not be stored."""
         if self._closing:
             raise RuntimeError("the committer is closed")
-        future: asyncio.Future[bool] = self._loop.create_future()
         if self._gone:
-            future.set_exception(DeliveryError(f"{self.what} has ended"))
-            return future
-        number = next(self._numbers)
-        self._pending[number] = future
+            return self._instead(event)
+        line = line_of(next(self._numbers), event)
+        future: asyncio.Future[bool] = self._loop.create_future()
+        self._pending[int(line[: line.index(b"\t")])] = (event, future)
         if not self._outgoing:
             self._loop.call_soon(self._flush)  # once a pass: one write for all its calls
-        self._outgoing.append(line_of(number, event))
+        self._outgoing.append(line)
         return future
 
     async def close(self) -> None:
@@ -117,6 +123,20 @@ class WriterProcess(ChildProcess):
             await asyncio.shield(self._answered)
         if self._watch is not None:
             await asyncio.wait([self.finished])
+        if self._thread is not None:
+            await self._loop.run_in_executor(None, self._thread.close)
+
+    def _input_lost(self) -> None:
+        """The service gives up on the writer (cancelled): the end of its input ends it."""
+        transport = self._transport
+        with contextlib.suppress(OSError, RuntimeError):  # closed already
+            if transport is None:
+                self._ours.shutdown(socket.SHUT_WR)
+            elif not transport.is_closing():
+                transport.write_eof()
+
+    def _clean_end(self) -> BaseException | None:
+        return None if self._closing else DeliveryError(f"{self.what} ended on its own")
 
     def _flush(self) -> None:
         if self._outgoing and self._transport is not None and not self._gone:
@@ -127,11 +147,11 @@ class WriterProcess(ChildProcess):
         """Resolve one event's future; True when it was stored now."""
         number, _, rest = line.partition(b" ")
         try:
-            future = self._pending.pop(int(number))
+            _, future = self._pending.pop(int(number))
         except (ValueError, KeyError):
             log.error("%s answered an event it was not given: %r", self.what, line[:80])
             return False
-        if future.done():  # the call stopped waiting (its commit timeout)
+        if future.done():  # the call went on without it (its commit timeout)
             return rest == STORED
         if rest == STORED:
             future.set_result(True)
@@ -143,15 +163,46 @@ class WriterProcess(ChildProcess):
         return False
 
     def _lost(self) -> None:
-        """The writer's side is closed: every event not answered fails."""
+        """The writer's side is closed: what it had not answered goes to the fallback (stored
+        once whoever stores it first: the events' ids), else fails."""
         self._gone = True
         self._outgoing.clear()
         pending, self._pending = self._pending, {}
-        for future in pending.values():
+        for event, future in pending.values():
             if not future.done():
-                future.set_exception(DeliveryError(f"{self.what} ended before it answered"))
+                _chain(self._instead(event), future)
         if not self._answered.done():
             self._answered.set_result(None)
+
+    def _instead(self, event: CallEvent) -> asyncio.Future[bool]:
+        """``event`` committed by the fallback thread, or failed when there is none."""
+        if self.fallback is None:
+            failed: asyncio.Future[bool] = self._loop.create_future()
+            failed.set_exception(DeliveryError(f"{self.what} ended before it answered"))
+            return failed
+        if self._thread is None:
+            log.warning("%s has ended: this process commits the calls' events", self.what)
+            self._thread = GroupCommitter(self.fallback, self.on_commit)
+        return self._thread.submit(event)
+
+    def _committed(self) -> None:
+        if self.on_commit is not None:
+            try:
+                self.on_commit()
+            except Exception:  # a wake-up that fails must not stop the answers
+                log.exception("after a commit")
+
+
+def _chain(source: asyncio.Future[bool], target: asyncio.Future[bool]) -> None:
+    def copy(done: asyncio.Future[bool]) -> None:
+        if target.done():
+            return
+        if done.exception() is not None:
+            target.set_exception(done.exception())  # type: ignore[arg-type]
+        else:
+            target.set_result(done.result())
+
+    source.add_done_callback(copy)
 
 
 class _Answers(asyncio.Protocol):
@@ -166,8 +217,8 @@ class _Answers(asyncio.Protocol):
         stored = False
         for line in lines:
             stored = answer(line) or stored
-        if stored and self.writer.on_commit is not None:
-            self.writer.on_commit()
+        if stored:
+            self.writer._committed()
 
     def eof_received(self) -> bool:
         return False
@@ -188,11 +239,17 @@ def _message(rest: bytes) -> str:
 
 
 def serve(sock: socket.socket, box: Outbox) -> None:
-    """Commit and answer what comes on ``sock`` until its end (the child's main loop)."""
+    """Commit and answer what comes on ``sock`` until its end (the child's main loop). The
+    service's end, however it comes (EOF, or a reset when it died with answers unread), still
+    has what it sent committed; answers nobody reads are dropped."""
     partial = b""
     ended = False
+    answering = True
     while not ended:
-        data = sock.recv(_RECEIVE)
+        try:
+            data = sock.recv(_RECEIVE)
+        except ConnectionResetError:
+            data = b""
         if not data:
             break
         chunks = [partial, data]
@@ -201,16 +258,26 @@ def serve(sock: socket.socket, box: Outbox) -> None:
                 more = sock.recv(_RECEIVE, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 break
+            except ConnectionResetError:
+                more = b""
             if not more:
                 ended = True
                 break
             chunks.append(more)
         lines = b"".join(chunks).split(b"\n")
         partial = lines.pop()
-        for start in range(0, len(lines), MAX_GROUP):
-            sock.sendall(answer(box, lines[start : start + MAX_GROUP]))
+        answers = [
+            answer(box, lines[at : at + MAX_GROUP]) for at in range(0, len(lines), MAX_GROUP)
+        ]
+        if answering:
+            try:
+                sock.sendall(b"".join(answers))
+            except (BrokenPipeError, ConnectionResetError):
+                answering = False  # the service has gone: commit what is left, answer nobody
     if partial:
-        log.error("the service's last line was cut short: %r", partial[:80])
+        log.error(
+            "the service's last line was cut short (%d bytes); it was not stored", len(partial)
+        )
 
 
 def line_of(number: int, event: CallEvent) -> bytes:
@@ -275,7 +342,7 @@ def main() -> int:
     say(b"ready")
     try:
         serve(sock, box)
-    except OSError as exc:  # the service has gone: what was committed stays committed
+    except OSError as exc:
         log.warning("the outbox writer stops: %s", exc)
     finally:
         box.close()
