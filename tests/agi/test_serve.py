@@ -338,3 +338,31 @@ def started_with(config: str) -> list[int]:
         if b"pbxgate.notify" in cmdline and f"PBXGATE_CONFIG={config}".encode() in environ:
             found.append(int(entry.name))
     return found
+
+
+def test_fastagi_listens_only_once_the_writer_holds_the_outbox():
+    """A node just (re)started takes no call it cannot commit at once: with hagi:// the calls
+    go to the other node until its writer is up (before, the first calls waited for the
+    writer's interpreter to start, a third of a second)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(PBXGATE), "serve", "--listen", f"127.0.0.1:{port}", "--no-worker"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.005)
+        writer = writer_process(proc.pid)
+        opened = [os.readlink(fd) for fd in Path(f"/proc/{writer}/fd").iterdir()]
+        assert str(data_dir() / "outbox.sqlite3") in opened
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
