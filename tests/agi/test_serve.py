@@ -151,6 +151,8 @@ def test_the_worker_is_a_process_of_its_own_woken_by_each_commit(tmp_path, monke
             assert vk.state.shown, "the worker was not woken"
             assert time.monotonic() - started < 10
             os.kill(child, signal.SIGTERM)  # as systemd does, to the whole group
+            time.sleep(1)  # longer than a stop that lands as a child starts may take to be seen
+            assert child in [pid for pid, _ in children(proc.pid)]
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
             assert gone(child, 10)
@@ -161,8 +163,8 @@ def test_the_worker_is_a_process_of_its_own_woken_by_each_commit(tmp_path, monke
 
 def test_the_commits_are_a_process_of_their_own(tmp_path, monkeypatch):
     """Each call's event is on disk, written by the writer process, before the call is
-    released; systemd's SIGTERM reaches every process, and the writer still commits the calls
-    of the drain before it ends."""
+    released; systemd's SIGTERM reaches every process: the writer outlives it, and commits the
+    call still open when the service is told to stop, before it ends."""
     config = tmp_path / "config.toml"
     config.write_text('[notify.vk]\nenabled = true\ntoken = "test-token"\nrecipients = ["42"]\n')
     monkeypatch.setenv("PBXGATE_CONFIG", str(config))
@@ -175,14 +177,35 @@ def test_the_commits_are_a_process_of_their_own(tmp_path, monkeypatch):
             assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
             assert f"incoming:WRITER.{n}" in stored_event_ids()  # already on disk
         os.kill(writer, signal.SIGTERM)  # as systemd does, to the whole group
-        time.sleep(0.3)
-        commands = asyncio.run(fake_asterisk(port, environment("notify"), default_responder("W.4")))
-        assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
+        time.sleep(1)  # longer than a stop that lands as a child starts may take to be seen
+        assert writer in [child for child, _ in children(proc.pid)]
+        in_call, go = threading.Event(), threading.Event()
+        answer = default_responder("DRAIN.1")
+
+        def slow(line: bytes) -> bytes:  # the caller is still in the AGI step at the stop
+            in_call.set()
+            go.wait(30)
+            return answer(line)
+
+        results: list[list[bytes]] = []
+        caller = threading.Thread(
+            target=lambda: results.append(
+                asyncio.run(fake_asterisk(port, environment("notify"), slow))
+            )
+        )
+        caller.start()
+        assert in_call.wait(30)
         proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        go.set()
+        caller.join(30)
+        assert results and results[0][-1] == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
         assert proc.wait(timeout=30) == 0
         assert gone(writer, 10)
+        assert proc.stderr is not None
+        assert b"this process commits" not in proc.stderr.read()  # the writer did
     assert stored_event_ids() == sorted(
-        ["incoming:W.4", *(f"incoming:WRITER.{n}" for n in range(3))]
+        ["incoming:DRAIN.1", *(f"incoming:WRITER.{n}" for n in range(3))]
     )
 
 

@@ -108,3 +108,25 @@ def test_the_child_entry_runs_only_the_services_children() -> None:
     assert done.stderr.decode().splitlines() == [
         "error: not one of pbxgate serve's child processes"
     ]
+
+
+def test_a_worker_that_ends_unasked_is_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service would go on without delivering, and then exit 0: systemd's
+    Restart=on-failure would not bring the worker back."""
+    interpreter = tmp_path / "python"  # an interpreter that ends at once, and well
+    interpreter.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+    interpreter.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(interpreter))
+
+    async def main() -> BaseException | None:
+        settings = Settings({"notify": {"outbox": str(tmp_path / "outbox.sqlite3")}})
+        worker = WorkerProcess(settings)
+        await worker.start()
+        await asyncio.wait_for(asyncio.wait([worker.finished]), 30)
+        return worker.finished.exception()
+
+    error = asyncio.run(main())
+    assert isinstance(error, DeliveryError)
+    assert str(error) == "the delivery worker process ended on its own"

@@ -80,7 +80,8 @@ class CallHandler:
             return SKIPPED
         try:
             # The call waits for this; a stuck disk must not hold it longer than the timeout.
-            # The commit itself goes on in its thread and lands later (same event id).
+            # The commit itself goes on (in the outbox writer, or a thread) and lands later
+            # (same event id).
             queued = await _within(asyncio.ensure_future(self.commit(built)), self.commit_timeout)
         except TimeoutError:
             log.error(

@@ -1,12 +1,13 @@
 """The long-running service behind ``pbxgate serve``: FastAGI and the delivery worker.
 
-FastAGI runs on this thread's event loop and does nothing else there: each call's event goes to
-a :class:`pbxgate.notify.committer.GroupCommitter` (one thread, one fsync for every event that
-arrived while the previous commit ran), and the delivery worker runs in a process of its own
-(``pbxgate serve``: :mod:`pbxgate.notify.apart`; it shares no interpreter lock with the calls)
-or on a thread with its own event loop (``run_service(apart=False)``, everything it imports
-imported before the first call is taken), so that HTTP clients, templates and slow recipients
-never stall a call's session.
+FastAGI runs on this thread's event loop and does nothing else there. Each call's event goes to
+the group commit (one fsync for every event that arrived while the previous commit ran): in
+``pbxgate serve`` the outbox writer, a process of its own (:mod:`pbxgate.notify.writer`),
+elsewhere a thread (:class:`pbxgate.notify.committer.GroupCommitter`). The delivery worker runs
+in a process of its own too (``pbxgate serve``: :mod:`pbxgate.notify.apart`; neither child
+shares an interpreter lock with the calls) or on a thread with its own event loop
+(``run_service(apart=False)``, everything it imports imported before the first call is taken),
+so that HTTP clients, templates and slow recipients never stall a call's session.
 
 Shutdown order matters: on ``stop`` the FastAGI listener closes first and open sessions get
 ``[agi] drain_timeout`` seconds to finish (each commits its event before it ends); then the
@@ -113,6 +114,10 @@ async def run_service(
     except BaseException:
         close_outboxes()
         raise
+    if stop.is_set():  # told to stop while the writer started: nothing to listen for
+        await _close(committer)
+        close_outboxes()
+        return ServerStats()
     try:
         server = await _listening(settings, committer, listen or (agi.listen_host, agi.listen_port))
     except BaseException:

@@ -14,7 +14,8 @@ The two talk through two pipes and nothing else:
   commit that stored something new (it wakes the worker at once rather than at its next poll),
   and end of file to stop, so a ``pbxgate serve`` that dies, even by SIGKILL, stops its worker
   (it finishes the sends in flight and records them, as when it is stopped);
-* the child's standard output: ``ready`` once it holds the outbox's worker lock, or, when it
+* the child's standard output: ``ready`` once it holds the outbox's worker lock (the outbox
+  writer: once it has opened the outbox), or, when it
   cannot work, one line ``error`` and a JSON record of the reason (the same one-line error a
   worker thread would raise: its kind among pbxgate's errors, its message and hint; nothing the
   parent would run).
@@ -105,8 +106,7 @@ class ChildProcess:
         """The child has ended, or the service gives up on it."""
 
     def _clean_end(self) -> BaseException | None:
-        """What an exit with status 0 means when the service did not ask for it: None, an
-        end like any other (the worker says so in a warning)."""
+        """What an exit with status 0 means: None when the service asked for it."""
         return None
 
     async def start(self) -> None:
@@ -159,7 +159,7 @@ class ChildProcess:
         self._settings_sent(write_fd)
 
     async def started(self) -> None:
-        """Once the worker holds the outbox (or has ended)."""
+        """Once the child holds the outbox (or has ended)."""
         await asyncio.wait([self._ready, self.finished], return_when=asyncio.FIRST_COMPLETED)
 
     async def _follow(self, proc: asyncio.subprocess.Process) -> None:
@@ -217,6 +217,11 @@ class WorkerProcess(ChildProcess):
         super().__init__(settings, uvloop=uvloop, stopping=stopping)
         self._wake_fd: int | None = None
         self._wake_lock = threading.Lock()
+        self._asked = False  # to stop
+
+    def _clean_end(self) -> BaseException | None:
+        # the service would go on without delivering, and exit 0: systemd would not restart it
+        return None if self._asked else DeliveryError(f"{self.what} ended on its own")
 
     def _settings_sent(self, fd: int) -> None:
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
@@ -235,6 +240,7 @@ class WorkerProcess(ChildProcess):
 
     async def stop(self) -> None:
         """Tell the worker to stop (end of its input), and wait for it."""
+        self._asked = True
         self._input_lost()
         if self._watch is not None:
             await asyncio.shield(self.finished)

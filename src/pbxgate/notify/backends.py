@@ -49,11 +49,11 @@ class Db(Protocol):
 
 # One lock per outbox file for its write transactions. In this process the events of calls
 # (pbxgate.notify.committer) and anything else that writes take turns on a Python lock, which
-# wakes the next writer at once; between processes (the delivery worker's own, pbxgate-agi
-# scripts, the console) on an flock of ``<outbox>.write.lock``, tried again every 0.2 ms at
-# first and at most 1 ms apart, for up to WRITE_LOCK_WAIT seconds. SQLite's busy handler, which
-# sleeps 1, 2, 5, 10 ms and more between tries, held calls 20 ms at the 99th percentile; a
-# writer that does not take the flock (another program) still meets it.
+# wakes the next writer at once; between processes (pbxgate serve's outbox writer and delivery
+# worker, pbxgate-agi scripts, the console) on an flock of ``<outbox>.write.lock``, tried again
+# every 0.2 ms at first and at most 1 ms apart, for up to WRITE_LOCK_WAIT seconds. SQLite's
+# busy handler, which sleeps 1, 2, 5, 10 ms and more between tries, held calls 20 ms at the 99th
+# percentile; a writer that does not take the flock (another program) still meets it.
 WRITE_LOCK_WAIT = 10.0  # seconds, as SQLite's busy timeout on these connections
 _write_locks: dict[str, _WriteLock] = {}
 _write_locks_guard = threading.Lock()
