@@ -12,6 +12,7 @@ import pytest
 from pbxgate.agi.fastagi import FastAgiServer
 from pbxgate.agi.handlers import CallHandler, in_thread
 from pbxgate.agi.settings import AgiSettings
+from pbxgate.errors import DeliveryError
 from tests.agi.fakes import RecordingAccept, default_responder, environment, fake_asterisk
 from tests.agi.transcripts import load
 
@@ -268,12 +269,15 @@ def test_enqueue_failure_sets_failed_and_logs_the_event(caplog):
     assert '"caller_number":"84991111111"' in caplog.text
 
 
-def test_a_stuck_commit_does_not_hold_the_call(caplog):
+@pytest.mark.parametrize("lands", [True, False], ids=["lands", "fails"])
+def test_a_stuck_commit_does_not_hold_the_call(caplog, lands):
     release = threading.Event()
     accept = RecordingAccept()
 
     def slow_accept(event):
         release.wait(30)
+        if not lands:
+            raise DeliveryError("outbox: disk I/O error")
         return accept(event)
 
     async def main() -> list[bytes]:
@@ -284,13 +288,25 @@ def test_a_stuck_commit_does_not_hold_the_call(caplog):
         assert accept.events == []  # the call went on before the commit
         release.set()
         await server.drain()
+        for _ in range(200):  # the commit's end, logged once it comes
+            if "after its call went on" in caplog.text:
+                break
+            await asyncio.sleep(0.01)
         return commands
 
-    with caplog.at_level(logging.ERROR, logger="pbxgate.agi.handlers"):
+    with caplog.at_level(logging.WARNING, logger="pbxgate.agi.handlers"):
         commands = asyncio.run(main())
     assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "failed"\n'
     assert "queueing incoming:S1 takes over 0.2s" in caplog.text
-    assert [e.event_id for e in accept.events] == ["incoming:S1"]  # it landed after all
+    if lands:
+        assert [e.event_id for e in accept.events] == ["incoming:S1"]  # it landed after all
+        assert "incoming:S1 was queued after its call went on" in caplog.text
+    else:
+        assert accept.events == []
+        assert (
+            "queueing incoming:S1 failed after its call went on: outbox: disk I/O error"
+        ) in caplog.text
+    assert "never retrieved" not in caplog.text
 
 
 def test_drain_stops_listening_and_waits_for_open_sessions():

@@ -11,6 +11,7 @@ the dialplan at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -82,8 +83,10 @@ class CallHandler:
             # The call waits for this; a stuck disk must not hold it longer than the timeout.
             # The commit itself goes on (in the outbox writer, or a thread) and lands later
             # (same event id).
-            queued = await _within(asyncio.ensure_future(self.commit(built)), self.commit_timeout)
+            pending = asyncio.ensure_future(self.commit(built))
+            queued = await _within(pending, self.commit_timeout)
         except TimeoutError:
+            pending.add_done_callback(functools.partial(_late, built.event_id))
             log.error(
                 "queueing %s takes over %.1fs; the call goes on (the commit continues); event: %s",
                 built.event_id,
@@ -96,6 +99,18 @@ class CallHandler:
             log.error("could not queue %s (%s); event: %s", built.event_id, exc, built.to_json())
             return FAILED
         return QUEUED if queued else SKIPPED
+
+
+def _late(event_id: str, commit: asyncio.Future[bool]) -> None:
+    """How a commit the call stopped waiting for ended: the admin who read its timeout learns
+    whether the event is in the outbox after all."""
+    if commit.cancelled():
+        return
+    error = commit.exception()
+    if error is not None:
+        log.error("queueing %s failed after its call went on: %s", event_id, error)
+    else:
+        log.warning("%s was queued after its call went on", event_id)
 
 
 async def _within(future: asyncio.Future[bool], timeout: float | None) -> bool:
