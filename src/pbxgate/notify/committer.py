@@ -98,15 +98,23 @@ class GroupCommitter:
         for loop, results in by_loop.items():
             with contextlib.suppress(RuntimeError):  # its loop has closed: nobody waits
                 loop.call_soon_threadsafe(_resolve, results)
-        if self.on_commit is not None and any(outcome is True for outcome in outcomes):
-            try:
-                self.on_commit()
-            except Exception:  # a wake-up that fails must not stop the commits
-                log.exception("after a commit")
+        if any(outcome is True for outcome in outcomes):
+            after_commit(self.on_commit)
 
     def _commit(self, events: Sequence[CallEvent]) -> list[object]:
         self.commits += 1
         return commit_group(self.outbox.enqueue_many, events)
+
+
+def after_commit(on_commit: Callable[[], None] | None) -> None:
+    """Run ``on_commit`` (it wakes the workers) after a commit that stored something new; a
+    wake-up that fails must not stop the commits."""
+    if on_commit is None:
+        return
+    try:
+        on_commit()
+    except Exception:
+        log.exception("after a commit")
 
 
 def commit_group(store: Callable[[Sequence[T]], list[bool]], items: Sequence[T]) -> list[object]:
@@ -137,4 +145,4 @@ def _resolve(results: list[tuple[asyncio.Future[bool], object]]) -> None:
             future.set_result(bool(outcome))
 
 
-__all__ = ["MAX_GROUP", "GroupCommitter", "commit_group"]
+__all__ = ["MAX_GROUP", "GroupCommitter", "after_commit", "commit_group"]

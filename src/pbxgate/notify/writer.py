@@ -39,7 +39,7 @@ from json.encoder import encode_basestring
 from pbxgate.config import Settings
 from pbxgate.errors import DeliveryError
 from pbxgate.notify.apart import ChildProcess, read_config, say, say_error
-from pbxgate.notify.committer import MAX_GROUP, GroupCommitter, commit_group
+from pbxgate.notify.committer import MAX_GROUP, GroupCommitter, after_commit, commit_group
 from pbxgate.notify.events import CallEvent
 from pbxgate.notify.outbox import Outbox, Row, row_of
 
@@ -102,9 +102,10 @@ class WriterProcess(ChildProcess):
             raise RuntimeError("the committer is closed")
         if self._gone:
             return self._instead(event)
-        line = line_of(next(self._numbers), event)
+        number = next(self._numbers)
+        line = line_of(number, event)
         future: asyncio.Future[bool] = self._loop.create_future()
-        self._pending[int(line[: line.index(b"\t")])] = (event, future)
+        self._pending[number] = (event, future)
         if not self._outgoing:
             self._loop.call_soon(self._flush)  # once a pass: one write for all its calls
         self._outgoing.append(line)
@@ -186,13 +187,6 @@ class WriterProcess(ChildProcess):
             self._thread = GroupCommitter(self.fallback, self.on_commit)
         return self._thread.submit(event)
 
-    def _committed(self) -> None:
-        if self.on_commit is not None:
-            try:
-                self.on_commit()
-            except Exception:  # a wake-up that fails must not stop the answers
-                log.exception("after a commit")
-
 
 def _chain(source: asyncio.Future[bool], target: asyncio.Future[bool]) -> None:
     def copy(done: asyncio.Future[bool]) -> None:
@@ -219,7 +213,7 @@ class _Answers(asyncio.Protocol):
         for line in lines:
             stored = answer(line) or stored
         if stored:
-            self.writer._committed()
+            after_commit(self.writer.on_commit)
 
     def eof_received(self) -> bool:
         return False
