@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from pbxgate.config import Settings
 from pbxgate.errors import ConfigError, DeliveryError
+from pbxgate.notify import apart
 from pbxgate.notify.apart import WorkerProcess, _dumps_error, _loads_error
 
 
@@ -130,3 +132,46 @@ def test_a_worker_that_ends_unasked_is_a_failure(
     error = asyncio.run(main())
     assert isinstance(error, DeliveryError)
     assert str(error) == "the delivery worker process ended on its own"
+
+
+def _pipe_bytes(fd: int) -> bytes:
+    try:
+        return os.read(fd, 64)
+    except BlockingIOError:
+        return b""
+
+
+def test_wake_ups_close_together_are_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first wake-up goes at once; those within WAKE_GAP of it go as one at its end (from
+    the loop or from another thread, as the fallback commit thread wakes), and none is lost."""
+    gap = 0.3  # longer than the real one: a slow machine's pauses stay within it
+    monkeypatch.setattr(apart, "WAKE_GAP", gap)
+
+    async def main() -> list[bytes]:
+        settings = Settings({"notify": {"outbox": str(tmp_path / "outbox.sqlite3")}})
+        worker = WorkerProcess(settings)
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        worker._settings_sent(write_end)  # as once the child has its settings
+        seen = []
+        worker.wake()
+        seen.append(_pipe_bytes(read_end))  # at once
+        worker.wake()
+        worker.wake()
+        seen.append(_pipe_bytes(read_end))  # held: within the gap
+        await asyncio.sleep(gap * 2)
+        seen.append(_pipe_bytes(read_end))  # the two as one, at the gap's end
+        await asyncio.sleep(gap * 2)
+        seen.append(_pipe_bytes(read_end))  # nothing owed
+        worker.wake()  # a gap later: at once again
+        seen.append(_pipe_bytes(read_end))
+        await asyncio.to_thread(worker.wake)  # within the gap, from another thread
+        seen.append(_pipe_bytes(read_end))
+        await asyncio.sleep(gap * 2)
+        seen.append(_pipe_bytes(read_end))
+        worker._input_lost()  # stopped: no more wake-ups, nothing raised
+        worker.wake()
+        os.close(read_end)
+        return seen
+
+    assert asyncio.run(main()) == [b"w", b"", b"w", b"", b"w", b"", b"w"]

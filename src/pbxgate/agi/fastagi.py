@@ -58,13 +58,19 @@ class AgiConnection(asyncio.Protocol):
     a second, and the session object already does the buffering and line splitting.
     """
 
-    def __init__(self, session: AgiSession, idle_timeout: float) -> None:
+    def __init__(
+        self,
+        session: AgiSession,
+        idle_timeout: float,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.session = session
         self.idle_timeout = idle_timeout
         self.transport: asyncio.Transport | None = None
         self._environment: Environment | None = None
-        # the loop, kept: asyncio.get_running_loop() is a getpid() system call each time
-        self._loop = asyncio.get_running_loop()
+        # the loop, kept (the server passes its own): asyncio.get_running_loop() is a getpid()
+        # system call each time
+        self._loop = asyncio.get_running_loop() if loop is None else loop
         self._waiter: asyncio.Future[None] | None = None
         self._deadline_at = 0.0  # loop time the current wait ends (the server's sweep)
         self._lost = False
@@ -223,12 +229,13 @@ class FastAgiServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._open: set[AgiConnection] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
 
     async def start(self, host: str | None = None, port: int | None = None) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             self._new_connection,
             host or self.settings.listen_host,
@@ -275,9 +282,11 @@ class FastAgiServer:
             self.stats.refused += 1
             log.warning("FastAGI: %d sessions open, refusing a connection", len(self._tasks))
             return _Refused()
-        conn = AgiConnection(self.settings.new_session(), self.settings.idle_timeout)
+        loop = self._loop
+        assert loop is not None  # connections come only once start() has bound
+        conn = AgiConnection(self.settings.new_session(), self.settings.idle_timeout, loop)
         self.stats.accepted += 1
-        task = asyncio.get_running_loop().create_task(self._serve(conn))
+        task = loop.create_task(self._serve(conn))
         self._tasks.add(task)
         self._open.add(conn)
         self._idle.clear()

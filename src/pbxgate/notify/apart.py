@@ -43,6 +43,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 from typing import Any
 
 from pbxgate import errors
@@ -57,6 +58,10 @@ _HEADER = struct.Struct("!Q")
 # has to see the same stop before that counts as the worker failing.
 _STOP_SIGNALS = frozenset({-signal.SIGTERM, -signal.SIGINT})
 STOP_GRACE = 0.5
+# Wake-ups closer together than this are one (seconds): the first goes at once, the others as
+# one at the end of the gap. At thousands of commits a second a wake-up each was a system call
+# on the FastAGI loop and a pass of the worker each; a notification waits at most this longer.
+WAKE_GAP = 0.005
 # The kinds of error a worker's reason may name (anything else comes back as DeliveryError).
 _KINDS: dict[str, type[PbxgateError]] = {
     kind.__name__: kind
@@ -217,6 +222,10 @@ class WorkerProcess(ChildProcess):
         super().__init__(settings, uvloop=uvloop, stopping=stopping)
         self._wake_fd: int | None = None
         self._wake_lock = threading.Lock()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._quiet_until = 0.0  # (monotonic) a wake-up before this waits for it
+        self._wake_owed = False  # one is due at _quiet_until
         self._asked = False  # to stop
 
     def _clean_end(self) -> BaseException | None:
@@ -230,13 +239,37 @@ class WorkerProcess(ChildProcess):
             self._wake_fd = fd
 
     def wake(self) -> None:
-        """Tell the worker something new is in the outbox (any thread; never blocks)."""
+        """Tell the worker something new is in the outbox (any thread; never blocks). The
+        first wake-up goes at once; those within :data:`WAKE_GAP` of it go as one at its end."""
         with self._wake_lock:
-            if self._wake_fd is None:
+            fd = self._wake_fd
+            if fd is None or self._wake_owed:
+                return  # stopped, or a wake-up is on its way
+            now = time.monotonic()
+            if now >= self._quiet_until:
+                self._send_wake(fd, now)
                 return
-            # a full pipe holds wake-ups enough; a worker that has gone is seen by _follow
-            with contextlib.suppress(BlockingIOError, BrokenPipeError):
-                os.write(self._wake_fd, b"w")
+            self._wake_owed = True
+            delay = self._quiet_until - now
+        try:
+            if threading.get_ident() == self._loop_thread:
+                self._loop.call_later(delay, self._owed_wake)
+            else:  # the fallback commit thread
+                self._loop.call_soon_threadsafe(self._loop.call_later, delay, self._owed_wake)
+        except RuntimeError:  # the loop has closed: the service has stopped
+            pass
+
+    def _owed_wake(self) -> None:
+        with self._wake_lock:
+            self._wake_owed = False
+            if self._wake_fd is not None:
+                self._send_wake(self._wake_fd, time.monotonic())
+
+    def _send_wake(self, fd: int, now: float) -> None:
+        self._quiet_until = now + WAKE_GAP
+        # a full pipe holds wake-ups enough; a worker that has gone is seen by _follow
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            os.write(fd, b"w")
 
     async def stop(self) -> None:
         """Tell the worker to stop (end of its input), and wait for it."""

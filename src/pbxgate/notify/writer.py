@@ -238,28 +238,15 @@ def serve(sock: socket.socket, box: Outbox) -> None:
     service's end, however it comes (EOF, or a reset when it died with answers unread), still
     has what it sent committed; answers nobody reads are dropped."""
     partial = b""
-    ended = False
     answering = True
-    while not ended:
-        try:
+    while True:
+        try:  # everything the service has sent since the last commit: one group
             data = sock.recv(_RECEIVE)
         except ConnectionResetError:
             data = b""
         if not data:
             break
-        chunks = [partial, data]
-        while True:  # and everything that came meanwhile: one group
-            try:
-                more = sock.recv(_RECEIVE, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                break
-            except ConnectionResetError:
-                more = b""
-            if not more:
-                ended = True
-                break
-            chunks.append(more)
-        lines = b"".join(chunks).split(b"\n")
+        lines = (partial + data).split(b"\n")
         partial = lines.pop()
         for at in range(0, len(lines), MAX_GROUP):  # each group answered once it is on disk
             answers = answer(box, lines[at : at + MAX_GROUP])
