@@ -10,8 +10,9 @@ the outbox writer (:mod:`pbxgate.notify.writer`) share.
 The two talk through two pipes and nothing else:
 
 * the child's standard input: first the settings (length-prefixed pickle, from the service to
-  its own child: they may carry secrets, so never the command line), then one byte for every
-  commit that stored something new (it wakes the worker at once rather than at its next poll),
+  its own child: they may carry secrets, so never the command line), then a byte when a
+  commit stored something new (it wakes the worker at once rather than at its next poll; at
+  most one every :data:`WAKE_GAP`, the commits meanwhile waking it at the end of the gap),
   and end of file to stop, so a ``pbxgate serve`` that dies, even by SIGKILL, stops its worker
   (it finishes the sends in flight and records them, as when it is stopped);
 * the child's standard output: ``ready`` once it holds the outbox's worker lock (the outbox
