@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,10 +48,23 @@ def environment(
 Responder = Callable[[bytes], bytes]
 
 
+def full_variable(line: bytes, values: dict[str, str]) -> bytes:
+    """Asterisk's answer to ``GET FULL VARIABLE "<expression>"``: every ``${NAME}`` replaced
+    by its value, an unset one by nothing (res_agi.c handle_getvariablefull)."""
+    quoted = line.decode().split(" ", 3)[3].strip()
+    expression = quoted[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    text = re.sub(r"\$\{([^}]*)\}", lambda m: values.get(m.group(1), ""), expression)
+    return b"200 result=1 (%s)\n" % text.encode()
+
+
 def default_responder(linkedid: str = "", dialstatus: str = "") -> Responder:
-    """Answers like Asterisk: GET VARIABLE from the given values, everything else 200 result=1."""
+    """Answers like Asterisk: GET VARIABLE and GET FULL VARIABLE from the given values,
+    everything else 200 result=1."""
+    values = {"CHANNEL(linkedid)": linkedid, "DIALSTATUS": dialstatus}
 
     def respond(line: bytes) -> bytes:
+        if line.startswith(b"GET FULL VARIABLE "):
+            return full_variable(line, values)
         if line.startswith(b'GET VARIABLE "CHANNEL(linkedid)"'):
             return b"200 result=1 (%s)\n" % linkedid.encode() if linkedid else b"200 result=0\n"
         if line.startswith(b'GET VARIABLE "DIALSTATUS"'):

@@ -10,12 +10,13 @@ from pbxgate.agi.calls import (
     LINKEDID_VAR,
     CallRequest,
     Skip,
+    VariableReads,
     build_event,
     missed_skip_reason,
     parse_request,
 )
 from pbxgate.agi.errors import RouteError
-from pbxgate.agi.protocol import Environment
+from pbxgate.agi.protocol import AgiSession, Environment, Reply
 
 BASE = {
     "agi_uniqueid": "100.1",
@@ -131,3 +132,75 @@ def test_a_number_in_the_environment_needs_no_lookup() -> None:
     for extension, dnid in (("74951110101", "unknown"), ("s", "74951110101")):
         e = Environment({**BASE, "agi_extension": extension, "agi_dnid": dnid})
         assert DID_VARS[0] not in parse_request(e).missing(e)
+
+
+def _reply(line: bytes) -> Reply:
+    """How the protocol module reads one of Asterisk's answers."""
+    session = AgiSession()
+    session.receive_data(b"agi_request: x\n\n")
+    session.next_event()
+    session.send_command("NOOP")
+    session.receive_data(line)
+    reply = session.next_event()
+    assert isinstance(reply, Reply)
+    return reply
+
+
+def _read(names: list[str], answer) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """The commands VariableReads sends when Asterisk answers each with ``answer(command)``,
+    and the values it ends with."""
+    reads = VariableReads(names)
+    sent = []
+    while (command := reads.next()) is not None:
+        sent.append(command)
+        reads.answer(command, answer(command))
+    return sent, reads.variables
+
+
+def test_several_variables_are_read_in_one_round_trip() -> None:
+    """Each command waits for the call's thread in Asterisk: the names go in one GET FULL
+    VARIABLE, and an unset one (nothing between its joiners) is absent as after GET
+    VARIABLE's result=0."""
+    names = [LINKEDID_VAR, DIALSTATUS_VAR, *DID_VARS]
+    sent, variables = _read(names, lambda _: _reply(b"200 result=1 (100.1|NOANSWER||7495)\n"))
+    assert sent == [
+        ("GET FULL VARIABLE", "${CHANNEL(linkedid)}|${DIALSTATUS}|${FROM_DID}|${CDR(did)}")
+    ]
+    assert variables == {LINKEDID_VAR: "100.1", DIALSTATUS_VAR: "NOANSWER", "CDR(did)": "7495"}
+
+
+def test_one_variable_is_read_with_get_variable() -> None:
+    sent, variables = _read([LINKEDID_VAR], lambda _: _reply(b"200 result=1 (100.1)\n"))
+    assert (sent, variables) == ([("GET VARIABLE", LINKEDID_VAR)], {LINKEDID_VAR: "100.1"})
+    sent, variables = _read([LINKEDID_VAR], lambda _: _reply(b"200 result=0\n"))
+    assert (sent, variables) == ([("GET VARIABLE", LINKEDID_VAR)], {})
+    assert _read([], lambda _: pytest.fail("no command")) == ([], {})
+
+
+@pytest.mark.parametrize(
+    "together",
+    [
+        b"200 result=1 (100.1|a|b|NOANSWER)\n",  # a value holds the joiner: 4 parts for 3
+        b"510 Invalid or unknown command\n",  # an Asterisk without the command
+        b"200 result=0\n",
+    ],
+)
+def test_an_answer_that_does_not_split_is_read_again_name_by_name(together: bytes) -> None:
+    answers = {
+        LINKEDID_VAR: b"200 result=1 (100.1)\n",
+        "FROM_DID": b"200 result=1 (a|b)\n",
+        DIALSTATUS_VAR: b"200 result=1 (NOANSWER)\n",
+    }
+
+    def answer(command: tuple[str, str]) -> Reply:
+        return _reply(together if command[0] == "GET FULL VARIABLE" else answers[command[1]])
+
+    sent, variables = _read([LINKEDID_VAR, "FROM_DID", DIALSTATUS_VAR], answer)
+    assert [name for name, _ in sent] == ["GET FULL VARIABLE"] + ["GET VARIABLE"] * 3
+    assert variables == {LINKEDID_VAR: "100.1", "FROM_DID": "a|b", DIALSTATUS_VAR: "NOANSWER"}
+
+
+def test_no_answer_ends_the_reads() -> None:
+    """The peer has gone (or is silent past idle_timeout): no command more."""
+    sent, variables = _read([LINKEDID_VAR, DIALSTATUS_VAR], lambda _: None)
+    assert (len(sent), variables) == (1, {})

@@ -13,7 +13,13 @@ from pbxgate.agi.fastagi import FastAgiServer
 from pbxgate.agi.handlers import CallHandler, in_thread
 from pbxgate.agi.settings import AgiSettings
 from pbxgate.errors import DeliveryError
-from tests.agi.fakes import RecordingAccept, default_responder, environment, fake_asterisk
+from tests.agi.fakes import (
+    RecordingAccept,
+    default_responder,
+    environment,
+    fake_asterisk,
+    full_variable,
+)
 from tests.agi.transcripts import load
 
 GOLDENS = Path(__file__).parent / "goldens"
@@ -179,15 +185,45 @@ def test_inline_hangup_before_the_reply():
         )
         await server.drain()
         assert commands == [
+            # in one round trip; the h extension is no dialled number: where FreePBX keeps it
+            b'GET FULL VARIABLE "${CHANNEL(linkedid)}|${DIALSTATUS}|${FROM_DID}|${CDR(did)}"\n',
+            b'SET VARIABLE "PBXGATE_EVENT" "queued"\n',
+        ]
+        (event,) = accept.events
+        assert (event.kind, event.dialstatus, event.did) == ("missed", "NOANSWER", "")
+
+    asyncio.run(main())
+
+
+def test_a_value_holding_the_joiner_is_read_again_alone():
+    """FROM_DID holds "|": the one GET FULL VARIABLE splits in too many parts, so each name is
+    asked for with GET VARIABLE, and the event has the value whole."""
+    values = {"CHANNEL(linkedid)": "L8", "DIALSTATUS": "NOANSWER", "FROM_DID": "74951|101"}
+
+    def respond(line: bytes) -> bytes:
+        if line.startswith(b"GET FULL VARIABLE "):
+            return full_variable(line, values)
+        if line.startswith(b"GET VARIABLE "):
+            value = values.get(line.decode().split('"')[1], "")
+            return b"200 result=1 (%s)\n" % value.encode() if value else b"200 result=0\n"
+        return b"200 result=1\n"
+
+    async def main() -> None:
+        accept = RecordingAccept()
+        server = await started(accept)
+        env = environment("missed", uniqueid="L8", extension="h")
+        commands = await fake_asterisk(server.address[1], env, respond)
+        await server.drain()
+        assert commands == [
+            b'GET FULL VARIABLE "${CHANNEL(linkedid)}|${DIALSTATUS}|${FROM_DID}|${CDR(did)}"\n',
             b'GET VARIABLE "CHANNEL(linkedid)"\n',
             b'GET VARIABLE "DIALSTATUS"\n',
-            # the h extension is no dialled number: where FreePBX keeps it
             b'GET VARIABLE "FROM_DID"\n',
             b'GET VARIABLE "CDR(did)"\n',
             b'SET VARIABLE "PBXGATE_EVENT" "queued"\n',
         ]
         (event,) = accept.events
-        assert (event.kind, event.dialstatus, event.did) == ("missed", "NOANSWER", "")
+        assert (event.linkedid, event.dialstatus, event.did) == ("L8", "NOANSWER", "74951|101")
 
     asyncio.run(main())
 

@@ -71,6 +71,31 @@ def test_notify_queues_the_event_and_writes_only_agi_commands():
     assert (event.caller_name, event.did) == ("Олег Иванов", "4996491913")
 
 
+def test_a_missed_run_reads_its_variables_in_one_round_trip():
+    """The script's stdin holds Asterisk's answers in order: one for the GET FULL VARIABLE of
+    the three names it needs (the linkedid, DIALSTATUS, where FreePBX keeps the dialled number
+    in an h extension), one for SET VARIABLE."""
+    env = local_env("missed").replace(b"agi_extension: 4996491913", b"agi_extension: h")
+    env = env.replace(b"agi_dnid: 4996491913", b"agi_dnid: unknown")
+    replies = b"200 result=1 (1795696994.11|NOANSWER|74951110101|)\n200 result=1\n"
+    done = run_script(env + replies, "missed")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        b'GET FULL VARIABLE "${CHANNEL(linkedid)}|${DIALSTATUS}|${FROM_DID}|${CDR(did)}"\n'
+        b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
+    )
+    box = Outbox.open(data_dir() / "outbox.sqlite3")
+    try:
+        (event,) = box.unplanned()
+    finally:
+        box.close()
+    assert (event.event_id, event.dialstatus, event.did) == (
+        "missed:1795696994.11",
+        "NOANSWER",
+        "74951110101",
+    )
+
+
 def test_missed_with_arguments_needs_no_round_trip_and_runs_once_per_call():
     env = local_env("missed", "dialstatus=NOANSWER", "linkedid=1795696994.11", "queue=sales")
     for _ in range(2):

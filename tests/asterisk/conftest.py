@@ -36,6 +36,8 @@ class OfficeRun:
     page_fastagi: list[dict[str, Any]]
     page_ami: list[dict[str, Any]]
     page_errors: list[str]  # script and console errors on either page
+    # the PBX's AGIExecEnd events: every AGI command Asterisk ran, with its result
+    agi_commands: list[dict[str, str]]
 
     @property
     def logs(self) -> Path:
@@ -56,7 +58,8 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
         yield OfficeRun(plan, Path(reuse) / "pbx", maria, pg, saved["delivered"], saved["table"],
                         saved.get("live", []), saved.get("ami_delivered", []),
                         saved.get("streamed", []), saved.get("page_fastagi", []),
-                        saved.get("page_ami", []), saved.get("page_errors", []))  # fmt: skip
+                        saved.get("page_ami", []), saved.get("page_errors", []),
+                        saved.get("agi_commands", []))  # fmt: skip
         return
     root = tmp_path_factory.mktemp("office")
     side = PbxgateSide(root / "pbxgate")
@@ -88,6 +91,7 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
                     page.stop()
         finally:
             office.stop()
+        agi_commands = [e for e in office.pbx_ami.events if e.get("Event") == "AGIExecEnd"]
         side.wait_delivered()
         ami_side.wait_delivered()
     finally:
@@ -99,10 +103,11 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
     saved = {"times": times, "delivered": delivered, "table": databases.table, "live": live.ended,
              "ami_delivered": ami_delivered, "streamed": stream.ended,
              "page_fastagi": pages[0].changes, "page_ami": pages[1].changes,
-             "page_errors": pages[0].errors + pages[1].errors}  # fmt: skip
+             "page_errors": pages[0].errors + pages[1].errors,
+             "agi_commands": agi_commands}  # fmt: skip
     (root / "plan.json").write_text(json.dumps(saved, ensure_ascii=False, indent=1))
     yield OfficeRun(plan, office.pbx.run, maria, pg, delivered, databases.table, live.ended,
                     ami_delivered, stream.ended, pages[0].changes, pages[1].changes,
-                    saved["page_errors"])  # fmt: skip
+                    saved["page_errors"], agi_commands)  # fmt: skip
     if not os.environ.get("PBXGATE_OFFICE_KEEP"):  # kept for PBXGATE_OFFICE_REUSE
         databases.drop()

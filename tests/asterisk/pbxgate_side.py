@@ -172,6 +172,7 @@ class Hold:
     status: str  # AGISTATUS
     event: str  # PBXGATE_EVENT
     ms: float
+    at: datetime | None = None  # when the step began (Asterisk's clock)
 
 
 _MARK = re.compile(
@@ -196,7 +197,7 @@ def holds(log: Path) -> Iterator[Hold]:
             continue
         status, _, event = m["rest"].strip().partition(" ")
         ms = (at - start[0]).total_seconds() * 1000
-        yield Hold(m["callid"], start[1], status, event, round(ms, 1))
+        yield Hold(m["callid"], start[1], status, event, round(ms, 1), start[0])
 
 
 __all__ = ["WEB_PASSWORD", "WEB_USER", "Hold", "PbxgateSide", "Receiver", "holds"]

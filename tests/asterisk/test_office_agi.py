@@ -72,3 +72,18 @@ def test_every_agi_step_returned_to_the_dialplan_queued(office_run: OfficeRun) -
     for kind in ("fastagi", "script"):
         ms = sorted(h.ms for h in found if h.kind == kind)
         print(f"{kind}: {len(ms)} calls held {statistics.median(ms)} ms median, {ms[-1]} ms max")
+
+
+def test_the_variables_a_step_needs_come_in_one_command(office_run: OfficeRun) -> None:
+    """Each command is a round trip to the call's thread: Asterisk 22 answers one GET FULL
+    VARIABLE for every name a step needs, on a live channel (a ring group's notify step) and
+    in the hangup handler (missed), so no step asked again name by name (GET VARIABLE) on that
+    channel. The process AGI of the direct DIDs needs one name: GET VARIABLE."""
+    commands = office_run.agi_commands
+    full = [e for e in commands if e["Command"].startswith("GET FULL VARIABLE")]
+    assert len({e["Channel"] for e in full}) >= 2
+    assert {(e["ResultCode"], e["Result"]) for e in full} == {("200", "Success")}
+    assert "${CHANNEL(linkedid)}|" in full[0]["Command"]
+    with_full = {e["Channel"] for e in full}
+    again = [e for e in commands if e["Command"].startswith("GET VARIABLE")]
+    assert [e for e in again if e["Channel"] in with_full] == []

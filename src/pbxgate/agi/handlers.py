@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 
-from pbxgate.agi.calls import ROUTES, Skip, build_event, parse_request
+from pbxgate.agi.calls import ROUTES, Skip, VariableReads, build_event, parse_request
 from pbxgate.agi.fastagi import AgiConnection, Handler
 from pbxgate.agi.protocol import State
 from pbxgate.notify.events import CallEvent
@@ -65,12 +65,10 @@ class CallHandler:
     async def __call__(self, conn: AgiConnection) -> None:
         env = conn.environment
         request = parse_request(env)
-        variables: dict[str, str] = {}
-        for name in request.missing(env):
-            reply = await conn.try_command("GET VARIABLE", name)
-            if reply is not None and reply.ok and reply.result == 1:
-                variables[name] = reply.data or ""
-        built = build_event(env, request, variables, self.clock())
+        reads = VariableReads(request.missing(env))
+        while (command := reads.next()) is not None:
+            reads.answer(command, await conn.try_command(*command))
+        built = build_event(env, request, reads.variables, self.clock())
         outcome = await self._enqueue(built)
         if self.result_variable and conn.session.state is State.IDLE:
             await conn.finish("SET VARIABLE", self.result_variable, outcome)

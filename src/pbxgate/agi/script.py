@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from pbxgate.agi.calls import Skip, build_event, parse_request
+from pbxgate.agi.calls import Skip, VariableReads, build_event, parse_request
 from pbxgate.agi.errors import AgiError, ProtocolError
 from pbxgate.agi.protocol import AgiSession, ConnectionClosed, Environment, NeedData, Reply, State
 from pbxgate.agi.settings import AgiSettings
@@ -121,12 +121,10 @@ def run(
     conv = Conversation(pipe, agi.new_session())
     env = conv.environment()
     request = parse_request(env)
-    variables: dict[str, str] = {}
-    for name in request.missing(env):
-        reply = conv.command("GET VARIABLE", name)
-        if reply is not None and reply.ok and reply.result == 1:
-            variables[name] = reply.data or ""
-    built = build_event(env, request, variables, clock())
+    reads = VariableReads(request.missing(env))
+    while (command := reads.next()) is not None:
+        reads.answer(command, conv.command(*command))
+    built = build_event(env, request, reads.variables, clock())
     status, outcome = 0, "skipped"
     if not isinstance(built, Skip):
         try:
