@@ -52,7 +52,7 @@ def full_variable(line: bytes, values: dict[str, str]) -> bytes:
     """Asterisk's answer to ``GET FULL VARIABLE "<expression>"``: every ``${NAME}`` replaced
     by its value, an unset one by nothing (res_agi.c handle_getvariablefull)."""
     quoted = line.decode().split(" ", 3)[3].strip()
-    expression = quoted[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    expression = re.sub(r"\\(.)", r"\1", quoted[1:-1])  # as res_agi.c parse_args()
     text = re.sub(r"\$\{([^}]*)\}", lambda m: values.get(m.group(1), ""), expression)
     return b"200 result=1 (%s)\n" % text.encode()
 

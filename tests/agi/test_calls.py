@@ -201,6 +201,20 @@ def test_an_answer_that_does_not_split_is_read_again_name_by_name(together: byte
 
 
 def test_no_answer_ends_the_reads() -> None:
-    """The peer has gone (or is silent past idle_timeout): no command more."""
+    """The peer has gone (or is silent past idle_timeout): no command more, whether it was the
+    one GET FULL VARIABLE or one of the GET VARIABLEs after an answer that did not split."""
     sent, variables = _read([LINKEDID_VAR, DIALSTATUS_VAR], lambda _: None)
     assert (len(sent), variables) == (1, {})
+
+    def answer(command: tuple[str, str]) -> Reply | None:
+        if command[0] == "GET FULL VARIABLE":
+            return _reply(b"510 Invalid or unknown command\n")
+        return _reply(b"200 result=1 (100.1)\n") if command[1] == LINKEDID_VAR else None
+
+    sent, variables = _read([LINKEDID_VAR, DIALSTATUS_VAR, "FROM_DID"], answer)
+    assert sent == [
+        ("GET FULL VARIABLE", "${CHANNEL(linkedid)}|${DIALSTATUS}|${FROM_DID}"),
+        ("GET VARIABLE", LINKEDID_VAR),
+        ("GET VARIABLE", DIALSTATUS_VAR),
+    ]
+    assert variables == {LINKEDID_VAR: "100.1"}

@@ -169,9 +169,15 @@ def test_wake_ups_close_together_are_one(tmp_path: Path, monkeypatch: pytest.Mon
         seen.append(_pipe_bytes(read_end))
         await asyncio.sleep(gap * 2)
         seen.append(_pipe_bytes(read_end))
-        worker._input_lost()  # stopped: no more wake-ups, nothing raised
+        await asyncio.sleep(gap * 2)
         worker.wake()
+        worker.wake()  # owed at the gap's end
+        seen.append(_pipe_bytes(read_end))
+        worker._input_lost()  # stopped with a wake-up owed: it is dropped, nothing raised
+        worker.wake()
+        await asyncio.sleep(gap * 2)
+        seen.append(_pipe_bytes(read_end))  # the end of the pipe: nothing more came
         os.close(read_end)
         return seen
 
-    assert asyncio.run(main()) == [b"w", b"", b"w", b"", b"w", b"", b"w"]
+    assert asyncio.run(main()) == [b"w", b"", b"w", b"", b"w", b"", b"w", b"w", b""]

@@ -62,7 +62,7 @@ class CallRequest:
         return ""
 
     def missing(self, env: Environment | None = None) -> list[str]:
-        """Channel variables to read with GET VARIABLE before :func:`build_event`: the
+        """Channel variables to read (:class:`VariableReads`) before :func:`build_event`: the
         linkedid and DIALSTATUS when not passed, and where the dialled number is kept when
         ``env`` (the AGI environment) does not give one (no dnid, extension h or s)."""
         wanted = []
@@ -140,6 +140,8 @@ class VariableReads:
         given = None
         if reply is not None and reply.ok and reply.result == 1:
             given = reply.data or ""
+        if reply is None:  # the peer has gone, or is silent: nothing more to ask
+            self._todo = []
         if command[0] == GET_ONE:
             if given is not None:
                 self.variables[command[1]] = given

@@ -1,7 +1,8 @@
 """The FastAGI handlers for call notifications: ``agi://host/notify`` and ``agi://host/missed``.
 
 One handler serves both routes. It reads what the request did not pass (``GET VARIABLE
-CHANNEL(linkedid)``, ``GET VARIABLE DIALSTATUS``), builds the event
+CHANNEL(linkedid)``; several names in one ``GET FULL VARIABLE``, see
+:class:`pbxgate.agi.calls.VariableReads`), builds the event
 (:func:`pbxgate.agi.calls.build_event`), hands it to ``commit`` (the durable outbox commit:
 ``pbxgate serve`` groups the events of calls in flight into one transaction, see
 :mod:`pbxgate.notify.committer`), then sets the result variable and closes: Asterisk continues

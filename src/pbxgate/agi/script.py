@@ -3,9 +3,9 @@
 Asterisk forks the script with the environment block on stdin and reads commands from its
 stdout; **the dialplan waits until the script exits** (res_agi.c ``run_agi()`` then a blocking
 ``waitpid``). So the script does the least it can: read the block, ask for what the dialplan did
-not pass (``GET VARIABLE``), commit the event to the outbox (``pbxgate.notify.service.accept``:
-a local SQLite commit, never a network call), set ``PBXGATE_EVENT`` and exit. ``pbxgate serve``
-delivers later.
+not pass (``GET VARIABLE``, several names in one ``GET FULL VARIABLE``), commit the event to the
+outbox (``pbxgate.notify.service.accept``: a local SQLite commit, never a network call), set
+``PBXGATE_EVENT`` and exit. ``pbxgate serve`` delivers later.
 
 Rules it keeps (reference/agi.md §2, §5, §6):
 

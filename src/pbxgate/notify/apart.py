@@ -255,10 +255,14 @@ class WorkerProcess(ChildProcess):
         try:
             if threading.get_ident() == self._loop_thread:
                 self._loop.call_later(delay, self._owed_wake)
-            else:  # the fallback commit thread
-                self._loop.call_soon_threadsafe(self._loop.call_later, delay, self._owed_wake)
+            else:  # the fallback commit thread: the gap's end is reckoned on the loop
+                self._loop.call_soon_threadsafe(self._owe)
         except RuntimeError:  # the loop has closed: the service has stopped
-            pass
+            with self._wake_lock:
+                self._wake_owed = False
+
+    def _owe(self) -> None:
+        self._loop.call_later(max(0.0, self._quiet_until - time.monotonic()), self._owed_wake)
 
     def _owed_wake(self) -> None:
         with self._wake_lock:
