@@ -155,7 +155,18 @@ class Holds:
     rate: float  # calls/s over the run (0 when they ran one after another)
 
 
-async def fastagi_holds(port: int, calls: int, concurrency: int) -> Holds:
+def env_block(base: int, n: int, query: bool) -> bytes:
+    """One call's environment; with ``query``, the dialplan passes the linkedid in the URL
+    (``notify?linkedid=${CHANNEL(linkedid)}``, as docs/agi.md advises): no GET VARIABLE."""
+    block = ENV_BLOCK % (base, n)
+    if query:
+        linkedid = b"%d.%d" % (base, n)
+        block = block.replace(b"/notify\n", b"/notify?linkedid=" + linkedid + b"\n")
+        block = block.replace(b"script: notify\n", b"script: notify?linkedid=" + linkedid + b"\n")
+    return block
+
+
+async def fastagi_holds(port: int, calls: int, concurrency: int, query: bool = False) -> Holds:
     loop = asyncio.get_running_loop()
     holds: list[float] = []
     seq = iter(range(calls))
@@ -168,7 +179,7 @@ async def fastagi_holds(port: int, calls: int, concurrency: int) -> Holds:
 
     async def caller() -> None:
         for i in seq:
-            holds.append(await call(ENV_BLOCK % (base, i)))
+            holds.append(await call(env_block(base, i, query)))
 
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
@@ -183,6 +194,7 @@ def run_fastagi(
     echo: bool = False,
     worker_nice: int | None = None,
     client_loop: str = "asyncio",
+    query: bool = False,
 ) -> Holds:
     """Hold times against ``pbxgate serve``, or (``echo``) against the same FastAGI server
     with a handler that sends one VERBOSE and commits nothing: this machine's floor. With
@@ -220,8 +232,8 @@ def run_fastagi(
             import uvloop  # only for this option
 
             run = uvloop.run
-        run(fastagi_holds(int(match.group(1)), 50, concurrency))  # warm-up
-        return run(fastagi_holds(int(match.group(1)), calls, concurrency))
+        run(fastagi_holds(int(match.group(1)), 50, concurrency, query))  # warm-up
+        return run(fastagi_holds(int(match.group(1)), calls, concurrency, query))
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -289,6 +301,11 @@ def main() -> None:
         default="asyncio",
         help="the simulated Asterisk's event loop (uvloop: less of the CPU the server shares)",
     )
+    parser.add_argument(
+        "--linkedid-in-url",
+        action="store_true",
+        help="the dialplan passes the linkedid (notify?linkedid=...): no GET VARIABLE",
+    )
     parser.add_argument("--vk-delay", type=float, default=2.0, help="the slow VK's answer time")
     parser.add_argument(
         "--backlog", type=int, default=0, help="events queued before the calls (worker busy)"
@@ -322,13 +339,15 @@ def main() -> None:
                 queue_backlog(env, args.backlog)  # afresh for every run
                 if "echo-floor" in args.modes:
                     holds = run_fastagi(
-                        env, args.calls, args.concurrency, echo=True, client_loop=args.client_loop
-                    )
+                        env, args.calls, args.concurrency, echo=True,
+                        client_loop=args.client_loop, query=args.linkedid_in_url,
+                    )  # fmt: skip
                     print(row("echo-floor", vk, holds), flush=True)
                 if "fastagi" in args.modes.split(","):
                     holds = run_fastagi(
                         env, args.calls, args.concurrency, not args.no_worker,
                         worker_nice=args.worker_nice, client_loop=args.client_loop,
+                        query=args.linkedid_in_url,
                     )  # fmt: skip
                     print(row("fastagi", vk, holds), flush=True)
                     p99s.setdefault(vk, []).append(percentile(holds.seconds, 0.99) * 1000)
