@@ -247,6 +247,8 @@ def _retried(method: Callable[P, R]) -> Callable[P, R]:
 
 
 RETRIES = 5
+# Seconds a shared outbox's server that does not answer is waited for ([notify.database] timeout).
+DATABASE_TIMEOUT = 10.0
 # Events in one INSERT of a group commit: 4 parameters each, under SQLite's oldest limit (999).
 GROUP_ROWS = 200
 # seconds a worker waits for its node's lock (then works without it), or for an outbox file's
@@ -265,6 +267,28 @@ def row_of(event: CallEvent) -> Row:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _timeouts(backend: str, timeout: float) -> dict[str, object]:
+    """The drivers' settings that bound the wait for a server that does not answer (without
+    them a server that accepts the connection and stays silent, or a host gone without a
+    reset, holds a commit, and every call that waits for it, for as long as TCP keeps trying).
+
+    PostgreSQL (libpq): ``connect_timeout`` for the whole connection start, ``tcp_user_timeout``
+    for data the server does not acknowledge, keepalives for an idle connection to a host that
+    has gone. MariaDB/MySQL (PyMySQL): ``connect_timeout``, and a read or write timeout of six
+    times ``timeout`` for any one answer (a minute by default: InnoDB's lock wait is 50 s)."""
+    seconds = max(1, round(timeout))  # libpq reads whole seconds
+    if backend == "postgresql":
+        return {
+            "connect_timeout": seconds,
+            "tcp_user_timeout": int(timeout * 1000),
+            "keepalives": 1,
+            "keepalives_idle": seconds,
+            "keepalives_interval": max(1, seconds // 3),
+            "keepalives_count": 3,
+        }
+    return {"connect_timeout": timeout, "read_timeout": 6 * timeout, "write_timeout": 6 * timeout}
 
 
 def _default_node() -> str:
@@ -334,11 +358,19 @@ class Outbox:
         return box
 
     @classmethod
-    def connect(cls, url: str, *, password: str | None = None, node: str = "") -> Outbox:
+    def connect(
+        cls,
+        url: str,
+        *,
+        password: str | None = None,
+        node: str = "",
+        timeout: float = DATABASE_TIMEOUT,
+    ) -> Outbox:
         """Open (creating its tables) an outbox on PostgreSQL or MariaDB/MySQL, given as a
         SQLAlchemy URL (``postgresql+psycopg://pbxgate@db/pbxgate``, ``mysql+pymysql://...``);
         the password comes apart from the URL, so it is never shown. ``node`` names this
-        pbxgate among those sharing it (its leases carry the name)."""
+        pbxgate among those sharing it (its leases carry the name). A server that does not
+        answer is waited for ``timeout`` seconds (:func:`_timeouts`), then fails in one line."""
         from sqlalchemy import MetaData, create_engine  # noqa: PLC0415
         from sqlalchemy.engine import make_url  # noqa: PLC0415
         from sqlalchemy.exc import ArgumentError, SQLAlchemyError  # noqa: PLC0415
@@ -365,6 +397,7 @@ class Outbox:
                 pool_pre_ping=True,
                 pool_size=4,
                 max_overflow=4,
+                connect_args=_timeouts(parsed.get_backend_name(), timeout),
             )
             metadata = MetaData()
             server_tables(metadata)

@@ -38,7 +38,7 @@ def open_outbox(ns: NotifySettings, *, synchronous: str = "FULL") -> Outbox:
     db = ns.database
     if db.url:
         password = db.password.reveal() if db.password else None
-        return Outbox.connect(db.url, password=password, node=db.node)
+        return Outbox.connect(db.url, password=password, node=db.node, timeout=db.timeout)
     return Outbox.open(ns.outbox_path(), synchronous=synchronous, mode=ns.outbox_file_mode)
 
 

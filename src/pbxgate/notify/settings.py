@@ -96,6 +96,10 @@ class DatabaseSettings:
     # restarts takes back the deliveries it left in flight at once; another node's wait for
     # their lease (lease_seconds) to run out.
     node: str = ""
+    # Seconds a server that does not answer is waited for: connecting (then a one-line
+    # error), unacknowledged data and a gone host (PostgreSQL), six times this for any one
+    # answer (MariaDB/MySQL).
+    timeout: float = 10.0
 
 
 @dataclass
@@ -180,6 +184,8 @@ class NotifySettings:
             raise ValueError(f"follow must be auto, on or off, not {word!r}")
         if self.edit_delay < 0:
             raise ValueError("edit_delay must not be negative")
+        if not self.database.timeout > 0:
+            raise ValueError("[notify.database] timeout must be positive")
 
     def follows(self, ami_enabled: bool) -> bool:
         """Whether a call's message follows it (``follow``, with "auto" meaning AMI is on)."""
