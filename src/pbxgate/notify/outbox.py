@@ -34,6 +34,7 @@ import fcntl
 import functools
 import hashlib
 import logging
+import math
 import os
 import random
 import secrets
@@ -269,16 +270,18 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def _timeouts(backend: str, timeout: float) -> dict[str, object]:
-    """The drivers' settings that bound the wait for a server that does not answer (without
-    them a server that accepts the connection and stays silent, or a host gone without a
-    reset, holds a commit, and every call that waits for it, for as long as TCP keeps trying).
+def _timeouts(backend: str, driver: str, timeout: float) -> dict[str, object]:
+    """The drivers' settings that bound the wait for a server that does not answer: without
+    them a PostgreSQL server that accepts the connection and stays silent, or a host gone
+    without a reset, held the start or a commit (and every call waiting for it) for as long as
+    TCP kept trying.
 
-    PostgreSQL (libpq): ``connect_timeout`` for the whole connection start, ``tcp_user_timeout``
-    for data the server does not acknowledge, keepalives for an idle connection to a host that
-    has gone. MariaDB/MySQL (PyMySQL): ``connect_timeout``, and a read or write timeout of six
-    times ``timeout`` for any one answer (a minute by default: InnoDB's lock wait is 50 s)."""
-    seconds = max(1, round(timeout))  # libpq reads whole seconds
+    PostgreSQL (psycopg): ``connect_timeout`` for the whole connection start (whole seconds,
+    two at least), ``tcp_user_timeout`` for data the server does not acknowledge, keepalives
+    for an idle connection to a host that has gone. MariaDB/MySQL: ``connect_timeout`` (a
+    float for PyMySQL, where it bounds the TCP connect; whole seconds for the C drivers); no
+    read timeout, which would cut a long statement (a purge, InnoDB's 50 s lock wait) short."""
+    seconds = max(1, math.ceil(timeout))
     if backend == "postgresql":
         return {
             "connect_timeout": seconds,
@@ -288,7 +291,11 @@ def _timeouts(backend: str, timeout: float) -> dict[str, object]:
             "keepalives_interval": max(1, seconds // 3),
             "keepalives_count": 3,
         }
-    return {"connect_timeout": timeout, "read_timeout": 6 * timeout, "write_timeout": 6 * timeout}
+    if driver == "pymysql":
+        return {"connect_timeout": timeout}
+    if driver in ("mysqldb", "mariadbconnector"):
+        return {"connect_timeout": seconds}
+    return {}
 
 
 def _default_node() -> str:
@@ -370,7 +377,8 @@ class Outbox:
         SQLAlchemy URL (``postgresql+psycopg://pbxgate@db/pbxgate``, ``mysql+pymysql://...``);
         the password comes apart from the URL, so it is never shown. ``node`` names this
         pbxgate among those sharing it (its leases carry the name). A server that does not
-        answer is waited for ``timeout`` seconds (:func:`_timeouts`), then fails in one line."""
+        answer is waited for about ``timeout`` seconds (:func:`_timeouts`), then fails in one
+        line."""
         from sqlalchemy import MetaData, create_engine  # noqa: PLC0415
         from sqlalchemy.engine import make_url  # noqa: PLC0415
         from sqlalchemy.exc import ArgumentError, SQLAlchemyError  # noqa: PLC0415
@@ -397,7 +405,9 @@ class Outbox:
                 pool_pre_ping=True,
                 pool_size=4,
                 max_overflow=4,
-                connect_args=_timeouts(parsed.get_backend_name(), timeout),
+                connect_args=_timeouts(
+                    parsed.get_backend_name(), parsed.get_driver_name(), timeout
+                ),
             )
             metadata = MetaData()
             server_tables(metadata)

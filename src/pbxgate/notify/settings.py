@@ -97,9 +97,12 @@ class DatabaseSettings:
     # their lease (lease_seconds) to run out.
     node: str = ""
     # Seconds a server that does not answer is waited for: connecting (then a one-line
-    # error), unacknowledged data and a gone host (PostgreSQL), six times this for any one
-    # answer (MariaDB/MySQL).
+    # error); on PostgreSQL also data it does not acknowledge and a host that has gone.
     timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.timeout <= 3600:  # NaN and infinity too
+            raise ValueError("timeout must be more than 0 and at most 3600 seconds")
 
 
 @dataclass
@@ -184,8 +187,6 @@ class NotifySettings:
             raise ValueError(f"follow must be auto, on or off, not {word!r}")
         if self.edit_delay < 0:
             raise ValueError("edit_delay must not be negative")
-        if not self.database.timeout > 0:
-            raise ValueError("[notify.database] timeout must be positive")
 
     def follows(self, ami_enabled: bool) -> bool:
         """Whether a call's message follows it (``follow``, with "auto" meaning AMI is on)."""
