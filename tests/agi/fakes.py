@@ -48,30 +48,28 @@ def environment(
 Responder = Callable[[bytes], bytes]
 
 
-def full_variable(line: bytes, values: dict[str, str]) -> bytes:
-    """Asterisk's answer to ``GET FULL VARIABLE "<expression>"``: every ``${NAME}`` replaced
-    by its value, an unset one by nothing (res_agi.c handle_getvariablefull)."""
-    quoted = line.decode().split(" ", 3)[3].strip()
-    expression = re.sub(r"\\(.)", r"\1", quoted[1:-1])  # as res_agi.c parse_args()
-    text = re.sub(r"\$\{([^}]*)\}", lambda m: values.get(m.group(1), ""), expression)
-    return b"200 result=1 (%s)\n" % text.encode()
-
-
-def default_responder(linkedid: str = "", dialstatus: str = "") -> Responder:
-    """Answers like Asterisk: GET VARIABLE and GET FULL VARIABLE from the given values,
-    everything else 200 result=1."""
-    values = {"CHANNEL(linkedid)": linkedid, "DIALSTATUS": dialstatus}
+def channel_responder(values: dict[str, str]) -> Responder:
+    """Answers like Asterisk on a channel holding ``values``: ``GET VARIABLE`` (an unset name:
+    result=0), ``GET FULL VARIABLE "<expression>"`` (every ``${NAME}`` replaced, an unset one by
+    nothing: res_agi.c handle_getvariablefull), everything else 200 result=1."""
 
     def respond(line: bytes) -> bytes:
-        if line.startswith(b"GET FULL VARIABLE "):
-            return full_variable(line, values)
-        if line.startswith(b'GET VARIABLE "CHANNEL(linkedid)"'):
-            return b"200 result=1 (%s)\n" % linkedid.encode() if linkedid else b"200 result=0\n"
-        if line.startswith(b'GET VARIABLE "DIALSTATUS"'):
-            return b"200 result=1 (%s)\n" % dialstatus.encode() if dialstatus else b"200 result=0\n"
+        command, _, quoted = line.decode().strip().partition(' "')
+        argument = re.sub(r"\\(.)", r"\1", quoted[:-1])  # as res_agi.c parse_args()
+        if command == "GET FULL VARIABLE":
+            text = re.sub(r"\$\{([^}]*)\}", lambda m: values.get(m.group(1), ""), argument)
+            return b"200 result=1 (%s)\n" % text.encode()
+        if command == "GET VARIABLE":
+            value = values.get(argument, "")
+            return b"200 result=1 (%s)\n" % value.encode() if value else b"200 result=0\n"
         return b"200 result=1\n"
 
     return respond
+
+
+def default_responder(linkedid: str = "", dialstatus: str = "") -> Responder:
+    """:func:`channel_responder` for a channel with this linkedid and DIALSTATUS."""
+    return channel_responder({"CHANNEL(linkedid)": linkedid, "DIALSTATUS": dialstatus})
 
 
 async def fake_asterisk(

@@ -15,10 +15,10 @@ from pbxgate.agi.settings import AgiSettings
 from pbxgate.errors import DeliveryError
 from tests.agi.fakes import (
     RecordingAccept,
+    channel_responder,
     default_responder,
     environment,
     fake_asterisk,
-    full_variable,
 )
 from tests.agi.transcripts import load
 
@@ -198,15 +198,9 @@ def test_inline_hangup_before_the_reply():
 def test_a_value_holding_the_joiner_is_read_again_alone():
     """FROM_DID holds "|": the one GET FULL VARIABLE splits in too many parts, so each name is
     asked for with GET VARIABLE, and the event has the value whole."""
-    values = {"CHANNEL(linkedid)": "L8", "DIALSTATUS": "NOANSWER", "FROM_DID": "74951|101"}
-
-    def respond(line: bytes) -> bytes:
-        if line.startswith(b"GET FULL VARIABLE "):
-            return full_variable(line, values)
-        if line.startswith(b"GET VARIABLE "):
-            value = values.get(line.decode().split('"')[1], "")
-            return b"200 result=1 (%s)\n" % value.encode() if value else b"200 result=0\n"
-        return b"200 result=1\n"
+    respond = channel_responder(
+        {"CHANNEL(linkedid)": "L8", "DIALSTATUS": "NOANSWER", "FROM_DID": "74951|101"}
+    )
 
     async def main() -> None:
         accept = RecordingAccept()

@@ -92,10 +92,11 @@ class ChildProcess:
         self.settings = settings
         self.uvloop = uvloop
         self.stopping = stopping  # the service's stop: a stop signal that ended the child too
-        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self.finished: asyncio.Future[None] = self._loop.create_future()
         # a failure nobody waited for (the service failed first) is not worth a warning
         self.finished.add_done_callback(_retrieve)
-        self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ready: asyncio.Future[None] = self._loop.create_future()
         self.pid: int | None = None
         self._watch: asyncio.Task[None] | None = None
 
@@ -151,7 +152,7 @@ class ChildProcess:
         )
         # larger than the pipe's buffer when the environment is: written off the loop; the
         # descriptor is closed only once that thread is done with it
-        writing = asyncio.get_running_loop().run_in_executor(
+        writing = self._loop.run_in_executor(
             None, _write_all, write_fd, _HEADER.pack(len(blob)) + blob
         )
         try:
@@ -223,7 +224,6 @@ class WorkerProcess(ChildProcess):
         super().__init__(settings, uvloop=uvloop, stopping=stopping)
         self._wake_fd: int | None = None
         self._wake_lock = threading.Lock()
-        self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._quiet_until = 0.0  # (monotonic) a wake-up before this waits for it
         self._wake_owed = False  # one is due at _quiet_until

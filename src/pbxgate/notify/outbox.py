@@ -57,6 +57,7 @@ from pbxgate.notify.backends import (
     server_tables,
 )
 from pbxgate.notify.events import CallEvent
+from pbxgate.notify.settings import DATABASE_TIMEOUT
 from pbxgate.private import FILE_MODE, private_file
 
 log = logging.getLogger(__name__)
@@ -248,8 +249,6 @@ def _retried(method: Callable[P, R]) -> Callable[P, R]:
 
 
 RETRIES = 5
-# Seconds a shared outbox's server that does not answer is waited for ([notify.database] timeout).
-DATABASE_TIMEOUT = 10.0
 # Events in one INSERT of a group commit: 4 parameters each, under SQLite's oldest limit (999).
 GROUP_ROWS = 200
 # seconds a worker waits for its node's lock (then works without it), or for an outbox file's

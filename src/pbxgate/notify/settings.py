@@ -84,6 +84,9 @@ class WebhookSettings:
     token: Secret | None = None
 
 
+DATABASE_TIMEOUT = 10.0  # seconds: [notify.database] timeout, and Outbox.connect's default
+
+
 @dataclass
 class DatabaseSettings:
     """A shared outbox on PostgreSQL or MariaDB/MySQL, for several ``pbxgate serve`` nodes
@@ -98,7 +101,7 @@ class DatabaseSettings:
     node: str = ""
     # Seconds a server that does not answer is waited for: connecting (then a one-line
     # error); on PostgreSQL also data it does not acknowledge and a host that has gone.
-    timeout: float = 10.0
+    timeout: float = DATABASE_TIMEOUT
 
     def __post_init__(self) -> None:
         if not 0 < self.timeout <= 3600:  # NaN and infinity too

@@ -73,7 +73,6 @@ class WriterProcess(ChildProcess):
         # and those the writer had not answered, are still stored
         self.fallback = fallback
         self._thread: GroupCommitter | None = None
-        self._loop = asyncio.get_running_loop()
         self._ours, self._theirs = socket.socketpair()
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, tuple[CallEvent, asyncio.Future[bool]]] = {}
