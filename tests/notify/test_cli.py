@@ -1,3 +1,4 @@
+import io
 import json
 import stat
 import time
@@ -131,6 +132,29 @@ def test_walkthrough_send_status_worker_retry_purge(
     assert "Имя: Иван" in fake_vk.state.shown[1].message
     assert main(["--config", cfg, "notify", "purge", "--sent-older-than", "0"]) == 0
     assert capsys.readouterr().out.endswith("2 deliveries deleted\n")
+
+
+def test_purge_shows_its_progress_on_a_terminal_only(
+    tmp_path: Path,
+    fake_vk: FakeVkServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = str(config_for(tmp_path, fake_vk.base_url))
+    for caller in ("+79161234567", "+79161234568"):
+        assert main(["--config", cfg, "notify", "send-test-event", "--caller", caller]) == 0
+    assert main(["--config", cfg, "notify", "worker", "--until-idle"]) == 0
+    capsys.readouterr()
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["--config", cfg, "notify", "purge", "--sent-older-than", "0", "--dead"]) == 0
+    assert capsys.readouterr().out == "4 deliveries deleted\n"
+    assert "Purging" in terminal.getvalue() and "100%" in terminal.getvalue()
 
 
 def test_fake_vk_rejects_bad_fail_spec(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,7 +1,7 @@
-"""A shared outbox's PostgreSQL server that accepts the connection and never answers (a wrong
-port, a host behind a dead proxy) is waited for ``[notify.database] timeout``, then fails in
-one line: it used to hold ``pbxgate serve``'s start, or a commit and every call waiting for
-it, for as long as TCP kept trying."""
+"""A shared outbox's server (PostgreSQL, MariaDB) that accepts the connection and never
+answers (a wrong port, a host behind a dead proxy) is waited for ``[notify.database]
+timeout``, then fails in one line: it used to hold ``pbxgate serve``'s start, or a commit and
+every call waiting for it, for as long as TCP kept trying."""
 
 from __future__ import annotations
 
@@ -44,28 +44,40 @@ def silent_server() -> Iterator[int]:
             conn.close()
 
 
-def test_a_server_that_never_answers_fails_in_one_line() -> None:
-    url = "postgresql+psycopg://pbxgate@127.0.0.1:{port}/pbxgate"
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("postgresql+psycopg://pbxgate@127.0.0.1:{port}/pbxgate", "connection timeout expired"),
+        # PyMySQL's connect timeout bounds only the TCP connect; the server's greeting is read
+        # under its read timeout, which the outbox sets too
+        (
+            "mysql+pymysql://pbxgate@127.0.0.1:{port}/pbxgate?charset=utf8mb4",
+            "(2013, 'Lost connection to MySQL server during query (timed out)')",
+        ),
+    ],
+)
+def test_a_server_that_never_answers_fails_in_one_line(url: str, why: str) -> None:
     with silent_server() as port:
         started = time.monotonic()
         with pytest.raises(DeliveryError) as caught:
             Outbox.connect(url.format(port=port), password="s3cret-pw", timeout=0.5)
         took = time.monotonic() - started
-    message = str(caught.value)
-    assert message == (
-        f"cannot open the outbox postgresql+psycopg://pbxgate:***@127.0.0.1:{port}/pbxgate: "
-        "connection timeout expired"
-    )
+    shown = url.format(port=port).replace("pbxgate@", "pbxgate:***@")
+    assert str(caught.value) == f"cannot open the outbox {shown}: {why}"
     # two attempts (the tables' creation is tried again once) of psycopg's 2 s minimum
     assert took < 15
 
 
 def test_each_driver_gets_its_timeouts_in_its_own_types() -> None:
     """mysqlclient reads its timeouts as C integers (a float is a TypeError at start); PyMySQL
-    takes a float; no MySQL driver gets a read timeout, which would cut a long purge short."""
-    assert _timeouts("mysql", "pymysql", 0.5) == {"connect_timeout": 0.5}
-    assert _timeouts("mysql", "mysqldb", 0.5) == {"connect_timeout": 1}
-    assert _timeouts("mariadb", "mariadbconnector", 2.5) == {"connect_timeout": 3}
+    takes floats; every MySQL driver gets a read and a write timeout too."""
+    assert _timeouts("mysql", "pymysql", 0.5) == dict.fromkeys(
+        ("connect_timeout", "read_timeout", "write_timeout"), 0.5
+    )
+    assert _timeouts("mysql", "mysqldb", 0.5) == dict.fromkeys(
+        ("connect_timeout", "read_timeout", "write_timeout"), 1
+    )
+    assert _timeouts("mariadb", "mariadbconnector", 2.5)["read_timeout"] == 3
     assert _timeouts("mysql", "asyncmy", 10) == {}
     pg = _timeouts("postgresql", "psycopg", 10)
     assert (pg["connect_timeout"], pg["tcp_user_timeout"]) == (10, 10000)

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pbxgate.errors import DeliveryError
-from pbxgate.notify.outbox import TRANSITIONS, Action, Outbox, State, transition
+from pbxgate.notify import outbox as outbox_module
+from pbxgate.notify.outbox import TRANSITIONS, Action, Outbox, Plan, State, transition
 
 from .conftest import Place
 from .helpers import make_event
@@ -130,6 +131,60 @@ def test_dead_letters_keep_reason_revive_and_purge(box: Outbox) -> None:
     assert box.purge(sent_before=None, dead=False) == 0
     assert box.purge(sent_before=100.0, dead=True) == 2
     assert box.status() == [] and box.unplanned() == []
+
+
+def test_purge_goes_in_batches_and_keeps_what_is_not_due(
+    place: Place, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A purge deletes a few rows a transaction, walking the keys in order: the calls'
+    commits go in between (here one is made from another connection between batches, which
+    one long transaction would have kept waiting), and what it keeps is what the one
+    transaction kept: deliveries not old enough or not done, their events and threads."""
+    monkeypatch.setattr(outbox_module, "PURGE_BATCH", 3)
+    box = place.open()
+    for n in range(1, 15):
+        box.enqueue(make_event(n))
+    # events 1-12: one delivery each; 1-4 of a call's message (a thread), 5-12 alone
+    box.plan_many([Plan(f"incoming:1700000000.{n}", [("vk", "1")], thread="call-a", stage=n)
+                   for n in range(1, 5)], now=0.0)  # fmt: skip
+    box.plan_many([Plan(f"incoming:1700000000.{n}", [("vk", "1"), ("telegram", "2")])
+                   for n in range(5, 13)], now=0.0)  # fmt: skip
+    box.plan_many([Plan("incoming:1700000000.13", [])], now=0.0)  # planned, nothing to send
+    claimed = {(d.event.event_id, d.channel): d.id for d in box.claim(0.0, 30.0, 100)}
+    number = {key[0].rsplit(".", 1)[1]: i for key, i in claimed.items() if key[1] == "vk"}
+    # the thread's first three states were superseded by the fourth as they were planned
+    for n in (4, 5, 6, 7):  # sent long ago
+        box.mark_sent(number[str(n)], now=10.0)
+    box.mark_sent(number["8"], now=500.0)  # sent lately: kept
+    box.mark_dead(number["9"], now=10.0, reason="VK error 901")
+    for (event_id, channel), delivery in claimed.items():
+        if channel == "telegram" and event_id.endswith((".5", ".6")):
+            box.mark_sent(delivery, now=10.0)
+    # left: 8 (vk, new), 10-12 (vk in flight), 7-12 telegram in flight; 14 not planned yet
+    other = place.open()
+    seen: list[tuple[int, int]] = []
+
+    def between(done: int, span: int) -> None:
+        seen.append((done, span))
+        assert other.enqueue(make_event(100 + len(seen)))  # not kept waiting
+
+    assert box.purge(sent_before=100.0, dead=True, progress=between) == 10
+    assert len(seen) >= 6 and seen[-1][0] == seen[-1][1] == seen[0][1]
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    kept = box._query("SELECT event_id, channel FROM deliveries ORDER BY event_id, channel")
+    assert [(str(e).rsplit(".", 1)[1], str(c)) for e, c in kept] == [
+        ("10", "telegram"), ("10", "vk"), ("11", "telegram"), ("11", "vk"),
+        ("12", "telegram"), ("12", "vk"), ("7", "telegram"), ("8", "telegram"),
+        ("8", "vk"), ("9", "telegram"),
+    ]  # fmt: skip
+    events = {str(r[0]).rsplit(".", 1)[1] for r in box._query("SELECT event_id FROM events")}
+    assert events == {"7", "8", "9", "10", "11", "12", "14"} | {
+        str(100 + n) for n in range(1, len(seen) + 1)
+    }  # 1-6 and 13 had nothing left; 14 and those enqueued meanwhile are not planned
+    assert box._query("SELECT thread FROM messages") == []  # call-a had nothing left
+    assert box.purge(sent_before=100.0, dead=True) == 0
+    other.close()
+    box.close()
 
 
 def test_release_inflight_returns_orphans(box: Outbox) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -172,10 +176,34 @@ def purge(app: AppContext, sent_older_than: float, dead: bool, channel: str | No
     box = _open_outbox(app)
     try:
         cutoff = time.time() - sent_older_than * 86400
-        count = box.purge(sent_before=cutoff, dead=dead, channel=channel)
+        with _purge_progress() as progress:
+            count = box.purge(sent_before=cutoff, dead=dead, channel=channel, progress=progress)
     finally:
         box.close()
     click.echo(f"{count} deliveries deleted")
+
+
+@contextlib.contextmanager
+def _purge_progress() -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over the outbox's deliveries, on a terminal only (cron logs stay
+    clean)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar: Any = None
+    seen = [0]
+    with contextlib.ExitStack() as stack:
+
+        def update(done: int, span: int) -> None:
+            nonlocal bar
+            if bar is None:  # the span is known once the purge has looked
+                bar = stack.enter_context(
+                    click.progressbar(length=span, label="Purging", file=sys.stderr)
+                )
+            bar.update(done - seen[0])
+            seen[0] = done
+
+        yield update
 
 
 @notify.command("send-test-event")

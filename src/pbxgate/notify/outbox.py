@@ -254,6 +254,11 @@ GROUP_ROWS = 200
 # seconds a worker waits for its node's lock (then works without it), or for an outbox file's
 # worker lock (then says another worker delivers from it)
 NODE_LOCK_WAIT = 5.0
+# Rows a purge deletes in one transaction (Outbox.purge), and its pause after each: longer
+# than a waiting writer's poll of the write lock (backends.py), which otherwise found the lock
+# taken again by the next batch for hundreds of milliseconds
+PURGE_BATCH = 1000
+PURGE_PAUSE = 0.002
 
 
 # An event as the events table stores it: event_id, kind, payload (its JSON), created_at.
@@ -271,15 +276,17 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 def _timeouts(backend: str, driver: str, timeout: float) -> dict[str, object]:
     """The drivers' settings that bound the wait for a server that does not answer: without
-    them a PostgreSQL server that accepts the connection and stays silent, or a host gone
-    without a reset, held the start or a commit (and every call waiting for it) for as long as
-    TCP kept trying.
+    them a server that accepts the connection and stays silent, or a host gone without a
+    reset, held the start or a commit (and every call waiting for it) for as long as TCP kept
+    trying.
 
     PostgreSQL (psycopg): ``connect_timeout`` for the whole connection start (whole seconds,
     two at least), ``tcp_user_timeout`` for data the server does not acknowledge, keepalives
-    for an idle connection to a host that has gone. MariaDB/MySQL: ``connect_timeout`` (a
-    float for PyMySQL, where it bounds the TCP connect; whole seconds for the C drivers); no
-    read timeout, which would cut a long statement (a purge, InnoDB's 50 s lock wait) short."""
+    for an idle connection to a host that has gone. MariaDB/MySQL: the connect, read and
+    write timeouts (floats for PyMySQL, whose connect timeout bounds only the TCP connect and
+    whose read timeout the server's greeting; whole seconds for the C drivers). No outbox
+    statement runs long (a purge goes in batches: :meth:`Outbox.purge`), so a statement the
+    server has not answered in that time has met a server that is not answering."""
     seconds = max(1, math.ceil(timeout))
     if backend == "postgresql":
         return {
@@ -291,9 +298,9 @@ def _timeouts(backend: str, driver: str, timeout: float) -> dict[str, object]:
             "keepalives_count": 3,
         }
     if driver == "pymysql":
-        return {"connect_timeout": timeout}
+        return dict.fromkeys(("connect_timeout", "read_timeout", "write_timeout"), timeout)
     if driver in ("mysqldb", "mariadbconnector"):
-        return {"connect_timeout": seconds}
+        return dict.fromkeys(("connect_timeout", "read_timeout", "write_timeout"), seconds)
     return {}
 
 
@@ -1024,8 +1031,24 @@ class Outbox:
             for r in rows
         ]  # fmt: skip
 
-    def purge(self, *, sent_before: float | None, dead: bool, channel: str | None = None) -> int:
-        """Delete sent deliveries older than ``sent_before`` and, with ``dead``, dead letters."""
+    def purge(
+        self,
+        *,
+        sent_before: float | None,
+        dead: bool,
+        channel: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Delete sent deliveries older than ``sent_before`` and, with ``dead``, dead letters;
+        then the events and message threads left without a delivery. ``progress`` gets, after
+        each batch, how far through the deliveries' keys the purge is, and how far they go.
+
+        In batches of :data:`PURGE_BATCH` rows, each its own short transaction, walked in key
+        order (each row is read once, whatever is kept): the calls' commits go in between.
+        As one transaction, a month of an office's deliveries (360,000) held the outbox's
+        write lock for about 1.6 s, and every call arriving meanwhile waited for it; on a
+        shared outbox a long transaction also holds the other nodes' locks and the server's
+        undo log, and outlasts a statement timeout."""
         clauses: list[str] = []
         params: list[object] = []
         if sent_before is not None:
@@ -1039,18 +1062,61 @@ class Outbox:
         if channel:
             where += " AND channel = ?"
             params.append(channel)
-        with self._tx() as db:
-            removed = db.execute(f"DELETE FROM deliveries WHERE {where}", params).rowcount
-            db.execute(
-                "DELETE FROM events WHERE planned = 1 AND NOT EXISTS"
-                " (SELECT 1 FROM deliveries d WHERE d.event_id = events.event_id)"
-            )
-            db.execute(
-                "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM deliveries d"
-                " WHERE d.thread = messages.thread AND d.channel = messages.channel"
-                " AND d.recipient = messages.recipient)"
-            )
-            return int(removed)
+        removed = 0
+        first, last = self._query("SELECT MIN(id), MAX(id) FROM deliveries")[0]
+        if first is not None:
+            # windows of the key, not "the next rows that match": a planner that takes the
+            # state's index would read every kept row again for each batch
+            before, span = int(first) - 1, int(last) - int(first) + 1
+            for start in range(before, int(last), PURGE_BATCH):
+                with self._tx() as db:
+                    removed += db.execute(
+                        f"DELETE FROM deliveries{self._db.by_key}"
+                        f" WHERE id > ? AND id <= ? AND {where}",
+                        [start, start + PURGE_BATCH, *params],
+                    ).rowcount
+                time.sleep(PURGE_PAUSE)
+                if progress is not None:
+                    progress(min(span, start + PURGE_BATCH - before), span)
+        for ids in self._batches("event_id", "events", "planned = 1"):
+            marks = ", ".join("?" * len(ids))
+            with self._tx() as db:
+                db.execute(
+                    f"DELETE FROM events WHERE event_id IN ({marks}) AND planned = 1 AND NOT "
+                    "EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.event_id)",
+                    ids,
+                )
+            time.sleep(PURGE_PAUSE)
+        for threads in self._batches("thread", "messages", distinct=True):
+            marks = ", ".join("?" * len(threads))
+            with self._tx() as db:
+                db.execute(
+                    f"DELETE FROM messages WHERE thread IN ({marks}) AND NOT EXISTS (SELECT 1"
+                    " FROM deliveries d WHERE d.thread = messages.thread"
+                    " AND d.channel = messages.channel AND d.recipient = messages.recipient)",
+                    threads,
+                )
+            time.sleep(PURGE_PAUSE)
+        return removed
+
+    def _batches(
+        self, column: str, table: str, where: str = "1 = 1", *, distinct: bool = False
+    ) -> Iterator[list[str]]:
+        """The values of the text key ``column`` in the rows of ``table`` that match
+        ``where``, in order, :data:`PURGE_BATCH` at a time, each batch read after the last
+        value of the one before (a row kept is read once)."""
+        select = (
+            f"SELECT {'DISTINCT ' if distinct else ''}{column} FROM {table}"
+            f" WHERE {column} > ? AND {where} ORDER BY {column} LIMIT {PURGE_BATCH}"
+        )
+        after = ""
+        while True:
+            keys = [str(row[0]) for row in self._query(select, (after,))]
+            if keys:
+                yield keys
+            if len(keys) < PURGE_BATCH:
+                return
+            after = keys[-1]
 
     # -- threads ------------------------------------------------------------------------------
 
