@@ -194,6 +194,44 @@ def test_a_killed_writer_hands_its_events_to_this_process(tmp_path: Path) -> Non
     assert str(writer.finished.exception()) == "the outbox writer process was killed by signal 9"
 
 
+def test_a_writer_that_does_not_answer_at_close_is_stopped_and_its_events_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stop waits for the writer's last answers a bounded time (a disk that does not
+    return would hold the service's end for ever): then the writer is killed, each event it
+    had not answered is logged whole, and none goes to the fallback (the same disk)."""
+    path = tmp_path / "outbox.sqlite3"
+    box = Outbox.open(path)
+
+    async def main() -> tuple[BaseException | None, float, WriterProcess]:
+        settings = Settings({"notify": {"outbox": str(path)}})
+        writer = WriterProcess(settings, fallback=box)
+        await writer.start()
+        await asyncio.wait_for(writer.started(), 60)
+        assert writer.pid is not None and await writer.submit(make_event(1))
+        os.kill(writer.pid, signal.SIGSTOP)  # as in a write the disk never returns from
+        pending = writer.submit(make_event(2, caller_name="Анна"))
+        started = time.monotonic()
+        await asyncio.wait_for(writer.close(wait=0.5), 30)
+        took = time.monotonic() - started
+        return pending.exception(), took, writer
+
+    try:
+        error, took, writer = asyncio.run(main())
+    finally:
+        box.close()
+    assert str(error) == "the outbox writer process was stopped before it answered"
+    assert 0.5 <= took < 10
+    assert str(writer.finished.exception()) == "the outbox writer process was killed by signal 9"
+    assert stored_ids(path) == ["incoming:1700000000.1"]  # the fallback stored nothing
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert lines[0] == "the outbox writer process has not answered in 0.5 s; it is stopped"
+    assert lines[1].startswith(
+        "incoming:1700000000.2 was not stored (the outbox writer process did not answer); event: {"
+    )
+    assert '"caller_name":"Анна"' in lines[1]
+
+
 def test_a_writer_that_ends_unasked_is_a_failure(tmp_path: Path) -> None:
     """Its input ended without the service closing it: the service must not go on (nor exit 0
     as if stopped) with nobody to commit its calls."""

@@ -98,6 +98,7 @@ class ChildProcess:
         self.finished.add_done_callback(_retrieve)
         self._ready: asyncio.Future[None] = self._loop.create_future()
         self.pid: int | None = None
+        self._proc: asyncio.subprocess.Process | None = None
         self._watch: asyncio.Task[None] | None = None
 
     def _handed(self) -> tuple[int, ...]:
@@ -139,6 +140,7 @@ class ChildProcess:
         finally:
             os.close(read_fd)
         self.pid = proc.pid
+        self._proc = proc
         self._watch = asyncio.ensure_future(self._follow(proc))
         blob = pickle.dumps(
             {
@@ -164,6 +166,12 @@ class ChildProcess:
             writing.add_done_callback(lambda _: os.close(write_fd))
             raise
         self._settings_sent(write_fd)
+
+    def kill(self) -> None:
+        """End the child at once (SIGKILL), if it is running."""
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
 
     async def started(self) -> None:
         """Once the child holds the outbox (or has ended)."""

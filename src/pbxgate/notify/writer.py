@@ -49,6 +49,9 @@ _RECEIVE = 1 << 18
 STORED, THERE, FAILED = b"1", b"0", b"E"
 _QUOTE = encode_basestring
 _UNREADABLE = DeliveryError("the outbox writer got a line that is not an event")
+# Seconds a stop waits for the writer to answer the last events, once the calls are drained:
+# within systemd's stop timeout (examples/systemd: 30 s) after the drain's (5 s)
+CLOSE_WAIT = 10.0
 
 
 class WriterProcess(ChildProcess):
@@ -80,6 +83,7 @@ class WriterProcess(ChildProcess):
         self._numbers = itertools.count()
         self._closing = False
         self._gone = False
+        self._abandoned = False  # stopped for not answering (close): no fallback
         self._answered: asyncio.Future[None] = self._loop.create_future()
 
     def _handed(self) -> tuple[int, ...]:
@@ -110,8 +114,11 @@ class WriterProcess(ChildProcess):
         self._outgoing.append(line)
         return future
 
-    async def close(self) -> None:
-        """Send what is queued, let the writer commit and answer it, and wait for its end."""
+    async def close(self, wait: float = CLOSE_WAIT) -> None:
+        """Send what is queued, let the writer commit and answer it, and wait for its end. A
+        writer that has not answered within ``wait`` seconds (a disk that does not return) is
+        killed, so that the service can end; each event it had not answered is logged whole
+        (not handed to the fallback, whose disk is the same)."""
         self._closing = True
         self._flush()
         transport = self._transport
@@ -120,11 +127,27 @@ class WriterProcess(ChildProcess):
             self._lost()
         elif not self._gone:
             transport.write_eof()
-            await asyncio.shield(self._answered)
+            try:
+                async with asyncio.timeout(wait):
+                    await asyncio.shield(self._answered)
+            except TimeoutError:
+                self._abandon(wait)
         if self._watch is not None:
             await asyncio.wait([self.finished])
         if self._thread is not None:
             await self._loop.run_in_executor(None, self._thread.close)
+
+    def _abandon(self, wait: float) -> None:
+        self._abandoned = True
+        log.error("%s has not answered in %g s; it is stopped", self.what, wait)
+        for event, _ in self._pending.values():
+            log.error(
+                "%s was not stored (%s did not answer); event: %s",
+                event.event_id,
+                self.what,
+                event.to_json(),
+            )
+        self.kill()
 
     def _input_lost(self) -> None:
         """The service gives up on the writer (cancelled): the end of its input ends it."""
@@ -170,7 +193,11 @@ class WriterProcess(ChildProcess):
         self._outgoing.clear()
         pending, self._pending = self._pending, {}
         for event, future in pending.values():
-            if not future.done():
+            if future.done():
+                continue
+            if self._abandoned:
+                future.set_exception(DeliveryError(f"{self.what} was stopped before it answered"))
+            else:
                 _chain(self._instead(event), future)
         if not self._answered.done():
             self._answered.set_result(None)
