@@ -1,13 +1,15 @@
 """How long the calls' commits wait while ``pbxgate notify purge`` runs, and how long it takes.
 
-A SQLite outbox is filled with ``--events`` events of two sent deliveries each, half of them
-old enough to go; a second process then commits one call's event every ``--every`` seconds
-(as ``pbxgate serve``'s outbox writer would) while this one purges, and each commit's time is
-reported (p50, p99, max) with the purge's own:
+A SQLite outbox is filled with ``--events`` events, each a call's message sent to two
+recipients (two deliveries and two message rows), half of them old enough to go; a second
+process then commits one call's event every ``--every`` seconds (as ``pbxgate serve``'s outbox
+writer would) while this one purges, and each commit's time is reported (p50, p99, max) with
+the purge's own:
 
     .venv/bin/python benchmarks/outbox_purge.py --events 180000
 
-``--url`` runs it on a shared outbox (PostgreSQL or MariaDB) instead.
+``--url`` runs it on a shared outbox (PostgreSQL or MariaDB) instead: the outbox tables at that
+URL are emptied first, so give it a scratch database.
 """
 
 from __future__ import annotations
@@ -40,25 +42,32 @@ def fill(where: str, events: int) -> None:
     open_box(where).close()
     rows = [(f"incoming:{n}", "incoming", '{"caller_number":"+79161234567"}', 1000.0 + n, 1)
             for n in range(events)]  # fmt: skip
-    sent = [(f"incoming:{n}", channel, "1", "sent", 0.0, 1000.0 if n < events // 2 else 9e9)
+    sent = [(f"incoming:{n}", channel, "1", "sent", 0.0, 1000.0 if n < events // 2 else 9e9,
+             f"call-{n}", 10)
             for n in range(events) for channel in ("vk", "telegram")]  # fmt: skip
+    shown = [(f"call-{n}", channel, "1", 10, "ref", 1000.0, 1000.0)
+             for n in range(events) for channel in ("vk", "telegram")]  # fmt: skip
     events_sql = "INSERT INTO events (event_id, kind, payload, created_at, planned) VALUES"
     deliveries_sql = (
         "INSERT INTO deliveries (event_id, channel, recipient, state, next_attempt_at,"
-        " updated_at) VALUES"
+        " updated_at, thread, stage) VALUES"
     )
+    messages_sql = (
+        "INSERT INTO messages (thread, channel, recipient, stage, ref, sent_at, updated_at) VALUES"
+    )
+    batches = ((events_sql, rows), (deliveries_sql, sent), (messages_sql, shown))
     if "://" not in where:
         conn = sqlite3.connect(where)
         with conn:
-            conn.executemany(f"{events_sql} (?, ?, ?, ?, ?)", rows)
-            conn.executemany(f"{deliveries_sql} (?, ?, ?, ?, ?, ?)", sent)
+            for sql, batch in batches:
+                conn.executemany(f"{sql} ({', '.join('?' * len(batch[0]))})", batch)
         conn.close()
         return
     engine = create_engine(where)
     with engine.begin() as conn:
         for table in ("deliveries", "messages", "events"):
             conn.execute(text(f"DELETE FROM pbxgate_{table}"))
-        for sql, batch in ((events_sql, rows), (deliveries_sql, sent)):
+        for sql, batch in batches:
             width = len(batch[0])
             named = (
                 sql.replace("INTO ", "INTO pbxgate_")
@@ -111,13 +120,17 @@ def main() -> None:
         started = time.perf_counter()
         removed = box.purge(sent_before=5000.0, dead=True)
         took = time.perf_counter() - started
+        left = {t: box._query(f"SELECT COUNT(*) FROM {t}")[0][0] for t in ("events", "messages")}
         box.close()
         time.sleep(0.5)
         stop.set()
         found = waits.get()
         calls.join()
     ms = [w * 1000 for w in found]
-    print(f"purge: {removed} of {args.events * 2} deliveries in {took:.2f} s")
+    print(
+        f"purge: {removed} of {args.events * 2} deliveries in {took:.2f} s; left "
+        f"{left['events']} events (with the calls') and {left['messages']} message rows"
+    )
     print(f"calls' commits meanwhile: {len(ms)}; p50 {percentile(ms, 0.5):.2f} ms, "
           f"p99 {percentile(ms, 0.99):.2f} ms, max {max(ms):.2f} ms")  # fmt: skip
 

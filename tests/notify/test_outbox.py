@@ -187,6 +187,24 @@ def test_purge_goes_in_batches_and_keeps_what_is_not_due(
     box.close()
 
 
+def test_purge_keeps_the_threads_with_a_delivery_left_across_batches(
+    box: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_module, "PURGE_BATCH", 3)
+    for n in range(1, 8):
+        box.enqueue(make_event(n))
+    box.plan_many([Plan(f"incoming:1700000000.{n}", [("vk", "1"), ("telegram", "2")],
+                        thread=f"call-{n}", stage=10) for n in range(1, 8)], now=0.0)  # fmt: skip
+    for delivery in box.claim(0.0, 30.0, 100):
+        n = int(delivery.event.event_id.rsplit(".", 1)[1])
+        box.mark_sent(delivery.id, now=500.0 if n in (3, 5, 7) else 10.0)
+    assert box.purge(sent_before=100.0, dead=False) == 8
+    kept = box._query("SELECT thread, channel FROM messages ORDER BY thread, channel")
+    assert [(str(t), str(c)) for t, c in kept] == [
+        (f"call-{n}", channel) for n in (3, 5, 7) for channel in ("telegram", "vk")
+    ]
+
+
 def test_release_inflight_returns_orphans(box: Outbox) -> None:
     box.acquire_worker_lock()  # the outbox's (or the node's) one worker
     box.enqueue(make_event(1))

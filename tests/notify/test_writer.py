@@ -194,42 +194,62 @@ def test_a_killed_writer_hands_its_events_to_this_process(tmp_path: Path) -> Non
     assert str(writer.finished.exception()) == "the outbox writer process was killed by signal 9"
 
 
+@pytest.mark.parametrize("killable", [True, False])
 def test_a_writer_that_does_not_answer_at_close_is_stopped_and_its_events_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    killable: bool,
 ) -> None:
     """A stop waits for the writer's last answers a bounded time (a disk that does not
     return would hold the service's end for ever): then the writer is killed, each event it
-    had not answered is logged whole, and none goes to the fallback (the same disk)."""
+    had not answered is logged whole, none goes to the fallback (the same disk), and the
+    close fails in one line. A writer that does not end when killed (in a disk wait) is left
+    after a few seconds more."""
+    monkeypatch.setattr("pbxgate.notify.writer.KILL_WAIT", 0.5)
     path = tmp_path / "outbox.sqlite3"
     box = Outbox.open(path)
 
-    async def main() -> tuple[BaseException | None, float, WriterProcess]:
+    async def main() -> tuple[BaseException | None, BaseException | None, float, int]:
         settings = Settings({"notify": {"outbox": str(path)}})
         writer = WriterProcess(settings, fallback=box)
         await writer.start()
         await asyncio.wait_for(writer.started(), 60)
         assert writer.pid is not None and await writer.submit(make_event(1))
         os.kill(writer.pid, signal.SIGSTOP)  # as in a write the disk never returns from
+        if not killable:
+            monkeypatch.setattr(writer, "kill", lambda: None)
         pending = writer.submit(make_event(2, caller_name="Анна"))
         started = time.monotonic()
-        await asyncio.wait_for(writer.close(wait=0.5), 30)
+        closing = None
+        try:
+            await asyncio.wait_for(writer.close(wait=0.5), 30)
+        except DeliveryError as exc:
+            closing = exc
         took = time.monotonic() - started
-        return pending.exception(), took, writer
+        if not killable:
+            os.kill(writer.pid, signal.SIGKILL)  # the one left running
+        return closing, pending.exception(), took, writer.pid
 
     try:
-        error, took, writer = asyncio.run(main())
+        closing, error, took, _ = asyncio.run(main())
     finally:
         box.close()
+    assert str(closing) == (
+        "the outbox writer process did not answer in 0.5 s; 1 event(s) logged, perhaps not stored"
+    )
     assert str(error) == "the outbox writer process was stopped before it answered"
     assert 0.5 <= took < 10
-    assert str(writer.finished.exception()) == "the outbox writer process was killed by signal 9"
     assert stored_ids(path) == ["incoming:1700000000.1"]  # the fallback stored nothing
     lines = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert lines[0] == "the outbox writer process has not answered in 0.5 s; it is stopped"
     assert lines[1].startswith(
-        "incoming:1700000000.2 was not stored (the outbox writer process did not answer); event: {"
+        "incoming:1700000000.2 may not have been stored (the outbox writer process did not "
+        "answer); event: {"
     )
     assert '"caller_name":"Анна"' in lines[1]
+    if not killable:
+        assert lines[2].startswith("the outbox writer process did not end when killed (pid ")
 
 
 def test_a_writer_that_ends_unasked_is_a_failure(tmp_path: Path) -> None:

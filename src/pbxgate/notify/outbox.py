@@ -254,10 +254,11 @@ GROUP_ROWS = 200
 # seconds a worker waits for its node's lock (then works without it), or for an outbox file's
 # worker lock (then says another worker delivers from it)
 NODE_LOCK_WAIT = 5.0
-# Rows a purge deletes in one transaction (Outbox.purge), and its pause after each: longer
-# than a waiting writer's poll of the write lock (backends.py), which otherwise found the lock
-# taken again by the next batch for hundreds of milliseconds
-PURGE_BATCH = 1000
+# Rows a purge deletes in one transaction (Outbox.purge; under SQLite's oldest limit of 999
+# parameters in a statement), and its pause after each: longer than a waiting writer's poll of
+# the write lock (backends.py), which otherwise found the lock taken again by the next batch
+# for hundreds of milliseconds
+PURGE_BATCH = 500
 PURGE_PAUSE = 0.002
 
 
@@ -282,11 +283,11 @@ def _timeouts(backend: str, driver: str, timeout: float) -> dict[str, object]:
 
     PostgreSQL (psycopg): ``connect_timeout`` for the whole connection start (whole seconds,
     two at least), ``tcp_user_timeout`` for data the server does not acknowledge, keepalives
-    for an idle connection to a host that has gone. MariaDB/MySQL: the connect, read and
-    write timeouts (floats for PyMySQL, whose connect timeout bounds only the TCP connect and
-    whose read timeout the server's greeting; whole seconds for the C drivers). No outbox
-    statement runs long (a purge goes in batches: :meth:`Outbox.purge`), so a statement the
-    server has not answered in that time has met a server that is not answering."""
+    for an idle connection to a host that has gone. MariaDB/MySQL: the connect timeout (whole
+    seconds for the C drivers, which bound the greeting with it too); PyMySQL's bounds only
+    the TCP connect and reads the server's greeting under its read timeout, so it gets that
+    too, lifted once connected (:func:`_statements_unbounded`): a statement may rightly run
+    long (a console's status of a large outbox, InnoDB's lock wait that ends in a retry)."""
     seconds = max(1, math.ceil(timeout))
     if backend == "postgresql":
         return {
@@ -300,8 +301,16 @@ def _timeouts(backend: str, driver: str, timeout: float) -> dict[str, object]:
     if driver == "pymysql":
         return dict.fromkeys(("connect_timeout", "read_timeout", "write_timeout"), timeout)
     if driver in ("mysqldb", "mariadbconnector"):
-        return dict.fromkeys(("connect_timeout", "read_timeout", "write_timeout"), seconds)
+        return {"connect_timeout": seconds}
     return {}
+
+
+def _statements_unbounded(dbapi_connection: Any, _record: object) -> None:
+    """A new PyMySQL connection's read and write timeouts lifted once it has greeted (they
+    bound the start only, :func:`_timeouts`); its next read or write applies that."""
+    if hasattr(dbapi_connection, "_read_timeout"):
+        dbapi_connection._read_timeout = None
+        dbapi_connection._write_timeout = None
 
 
 def _default_node() -> str:
@@ -385,7 +394,7 @@ class Outbox:
         pbxgate among those sharing it (its leases carry the name). A server that does not
         answer is waited for about ``timeout`` seconds (:func:`_timeouts`), then fails in one
         line."""
-        from sqlalchemy import MetaData, create_engine  # noqa: PLC0415
+        from sqlalchemy import MetaData, create_engine, event  # noqa: PLC0415
         from sqlalchemy.engine import make_url  # noqa: PLC0415
         from sqlalchemy.exc import ArgumentError, SQLAlchemyError  # noqa: PLC0415
 
@@ -415,6 +424,8 @@ class Outbox:
                     parsed.get_backend_name(), parsed.get_driver_name(), timeout
                 ),
             )
+            if parsed.get_driver_name() == "pymysql":
+                event.listen(engine, "connect", _statements_unbounded)
             metadata = MetaData()
             server_tables(metadata)
             try:
@@ -1045,10 +1056,10 @@ class Outbox:
 
         In batches of :data:`PURGE_BATCH` rows, each its own short transaction, walked in key
         order (each row is read once, whatever is kept): the calls' commits go in between.
-        As one transaction, a month of an office's deliveries (360,000) held the outbox's
-        write lock for about 1.6 s, and every call arriving meanwhile waited for it; on a
-        shared outbox a long transaction also holds the other nodes' locks and the server's
-        undo log, and outlasts a statement timeout."""
+        As one transaction, half of a month of an office's deliveries (180,000 of 360,000)
+        held a SQLite outbox's write lock for 1.2 s, and every call arriving meanwhile waited
+        for it; on a shared outbox a long transaction also holds the rows it deletes and the
+        server's undo log."""
         clauses: list[str] = []
         params: list[object] = []
         if sent_before is not None:
@@ -1070,12 +1081,14 @@ class Outbox:
             before, span = int(first) - 1, int(last) - int(first) + 1
             for start in range(before, int(last), PURGE_BATCH):
                 with self._tx() as db:
-                    removed += db.execute(
+                    gone = db.execute(
                         f"DELETE FROM deliveries{self._db.by_key}"
                         f" WHERE id > ? AND id <= ? AND {where}",
                         [start, start + PURGE_BATCH, *params],
                     ).rowcount
-                time.sleep(PURGE_PAUSE)
+                if gone:
+                    removed += gone
+                    time.sleep(PURGE_PAUSE)
                 if progress is not None:
                     progress(min(span, start + PURGE_BATCH - before), span)
         for ids in self._batches("event_id", "events", "planned = 1"):
@@ -1092,7 +1105,7 @@ class Outbox:
             with self._tx() as db:
                 db.execute(
                     f"DELETE FROM messages WHERE thread IN ({marks}) AND NOT EXISTS (SELECT 1"
-                    " FROM deliveries d WHERE d.thread = messages.thread"
+                    " FROM deliveries d WHERE d.thread != '' AND d.thread = messages.thread"
                     " AND d.channel = messages.channel AND d.recipient = messages.recipient)",
                     threads,
                 )

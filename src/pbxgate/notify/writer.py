@@ -50,8 +50,10 @@ STORED, THERE, FAILED = b"1", b"0", b"E"
 _QUOTE = encode_basestring
 _UNREADABLE = DeliveryError("the outbox writer got a line that is not an event")
 # Seconds a stop waits for the writer to answer the last events, once the calls are drained:
-# within systemd's stop timeout (examples/systemd: 30 s) after the drain's (5 s)
-CLOSE_WAIT = 10.0
+# longer than a SQLite writer waits for another's lock (backends.WRITE_LOCK_WAIT), and within
+# systemd's stop timeout (examples/systemd: 30 s) after the drain (5 s); then, once killed
+CLOSE_WAIT = 15.0
+KILL_WAIT = 3.0
 
 
 class WriterProcess(ChildProcess):
@@ -115,10 +117,13 @@ class WriterProcess(ChildProcess):
         return future
 
     async def close(self, wait: float = CLOSE_WAIT) -> None:
-        """Send what is queued, let the writer commit and answer it, and wait for its end. A
-        writer that has not answered within ``wait`` seconds (a disk that does not return) is
-        killed, so that the service can end; each event it had not answered is logged whole
-        (not handed to the fallback, whose disk is the same)."""
+        """Send what is queued, let the writer commit and answer it, and wait for its end.
+
+        A writer that has not answered within ``wait`` seconds (a disk that does not return)
+        is killed so that the service can end, and waited for a little more (a process in a
+        disk wait ends only when the disk returns); each event it had not answered is logged
+        whole, not handed to the fallback (whose disk, or database server, is the same), and
+        the close fails in one line, so that the service does not end as if all was well."""
         self._closing = True
         self._flush()
         transport = self._transport
@@ -131,23 +136,35 @@ class WriterProcess(ChildProcess):
                 async with asyncio.timeout(wait):
                     await asyncio.shield(self._answered)
             except TimeoutError:
-                self._abandon(wait)
+                await self._abandon(wait)
         if self._watch is not None:
             await asyncio.wait([self.finished])
         if self._thread is not None:
             await self._loop.run_in_executor(None, self._thread.close)
 
-    def _abandon(self, wait: float) -> None:
+    async def _abandon(self, wait: float) -> None:
         self._abandoned = True
+        unanswered = [event for event, future in self._pending.values() if not future.done()]
         log.error("%s has not answered in %g s; it is stopped", self.what, wait)
-        for event, _ in self._pending.values():
+        for event in unanswered:
             log.error(
-                "%s was not stored (%s did not answer); event: %s",
+                "%s may not have been stored (%s did not answer); event: %s",
                 event.event_id,
                 self.what,
                 event.to_json(),
             )
         self.kill()
+        await asyncio.wait([self.finished], timeout=KILL_WAIT)
+        if not self.finished.done():
+            log.error("%s did not end when killed (pid %s); the service ends", self.what, self.pid)
+            self._watch = None  # nobody waits for it any more
+            if self._transport is not None:
+                self._transport.abort()  # its answers, should they come, are not read
+            self._lost()
+        raise DeliveryError(
+            f"{self.what} did not answer in {wait:g} s; "
+            f"{len(unanswered)} event(s) logged, perhaps not stored"
+        )
 
     def _input_lost(self) -> None:
         """The service gives up on the writer (cancelled): the end of its input ends it."""
