@@ -40,12 +40,12 @@ def open_box(where: str) -> Outbox:
 def fill(where: str, events: int) -> None:
     """``events`` planned events, each sent to two recipients; the first half long ago."""
     open_box(where).close()
-    rows = [(f"incoming:{n}", "incoming", '{"caller_number":"+79161234567"}', 1000.0 + n, 1)
+    old = [1000.0 if n < events // 2 else 9e9 for n in range(events)]  # the first half
+    rows = [(f"incoming:{n}", "incoming", '{"caller_number":"+79161234567"}', old[n], 1)
             for n in range(events)]  # fmt: skip
-    sent = [(f"incoming:{n}", channel, "1", "sent", 0.0, 1000.0 if n < events // 2 else 9e9,
-             f"call-{n}", 10)
+    sent = [(f"incoming:{n}", channel, "1", "sent", 0.0, old[n], f"call-{n}", 10)
             for n in range(events) for channel in ("vk", "telegram")]  # fmt: skip
-    shown = [(f"call-{n}", channel, "1", 10, "ref", 1000.0, 1000.0)
+    shown = [(f"call-{n}", channel, "1", 10, "ref", old[n], old[n])
              for n in range(events) for channel in ("vk", "telegram")]  # fmt: skip
     events_sql = "INSERT INTO events (event_id, kind, payload, created_at, planned) VALUES"
     deliveries_sql = (

@@ -208,6 +208,35 @@ def test_purge_keeps_the_threads_with_a_delivery_left_across_batches(
     ]  # fmt: skip
 
 
+def test_purge_walks_the_events_and_threads_older_than_its_cutoff(
+    box: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Besides what its deliveries leave, a purge with a cutoff takes the events planned with
+    nothing to send and the message rows no delivery needs, once older than the cutoff; a
+    call's rows are read together even where a batch would end among them."""
+    monkeypatch.setattr(outbox_module, "PURGE_BATCH", 3)
+    box.enqueue(make_event(1, occurred_at=50.0))  # old, not planned yet: the worker's
+    box.enqueue(make_event(2, occurred_at=50.0))
+    box.enqueue(make_event(3))
+    box.plan_many([Plan("incoming:1700000000.2", []),
+                   Plan("incoming:1700000000.3", [("vk", "1")], thread="t-live", stage=10)],
+                  now=0.0)  # fmt: skip
+    with box._tx() as db:  # rows a purge of an older release left, or a call with no delivery
+        db.executemany(
+            "INSERT INTO messages (thread, channel, recipient, stage, updated_at)"
+            " VALUES (?, ?, '1', 10, ?)",
+            [("t-a", "telegram", 10.0), ("t-a", "vk", 10.0),
+             ("t-b", "email", 500.0), ("t-b", "vk", 10.0),  # the batch of 3 ends among them
+             ("t-c", "vk", 500.0)],
+        )  # fmt: skip
+        db.execute("UPDATE messages SET updated_at = 0 WHERE thread = 't-live'")
+    assert box.purge(sent_before=100.0, dead=False) == 0
+    events = {str(r[0]) for r in box._query("SELECT event_id FROM events")}
+    assert events == {"incoming:1700000000.1", "incoming:1700000000.3"}
+    kept = box._query("SELECT thread, channel FROM messages ORDER BY thread, channel")
+    assert [(str(t), str(c)) for t, c in kept] == [("t-c", "vk"), ("t-live", "vk")]
+
+
 def test_release_inflight_returns_orphans(box: Outbox) -> None:
     box.acquire_worker_lock()  # the outbox's (or the node's) one worker
     box.enqueue(make_event(1))

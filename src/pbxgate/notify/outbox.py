@@ -1050,18 +1050,21 @@ class Outbox:
         channel: str | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> int:
-        """Delete sent deliveries older than ``sent_before`` and, with ``dead``, dead letters;
-        then the events and message threads left without a delivery. ``progress`` gets, after
-        each batch, how far through the deliveries' keys the purge is, and how far they go.
+        """Delete sent deliveries older than ``sent_before`` and, with ``dead``, dead letters,
+        with the events and message rows they leave without a delivery; then, older than
+        ``sent_before``, events planned with nothing to send and message rows no delivery
+        needs. ``progress`` gets, after each window of the deliveries, how far through their
+        keys the purge is, and how far they go.
 
-        In batches of :data:`PURGE_BATCH` rows, each its own short transaction, walked in key
-        order: the calls' commits go in between. As one transaction, half of a month of an
-        office's deliveries (180,000 of 360,000) held a SQLite outbox's write lock for 1.2 s,
-        and every call arriving meanwhile waited for it; on a shared outbox a long transaction
-        also holds the rows it deletes and the server's undo log. Each batch is read by its
-        key alone and sorted out here: a condition on the state or on ``planned`` let a
-        planner (SQLite's without statistics, PostgreSQL's with stale ones) take their index
-        and read every kept row again for each batch (PostgreSQL: 90-140 ms a batch)."""
+        :data:`PURGE_BATCH` ids a window, each window read first without the write lock, and
+        deleted in a short transaction of its own when something in it is due: the calls'
+        commits go in between. As one transaction, half of a month of an office's deliveries
+        (180,000 of 360,000) held a SQLite outbox's write lock for 1.2 s, and every call
+        arriving meanwhile waited for it; on a shared outbox a long transaction also holds the
+        rows it deletes and the server's undo log. Each batch is read by its key alone and
+        sorted out here: a condition on the state or on ``planned`` let a planner (SQLite's
+        without statistics, PostgreSQL's with stale ones) take their index and read every kept
+        row again for each batch (PostgreSQL: 90-140 ms a batch)."""
         if sent_before is None and not dead:
             return 0
 
@@ -1091,98 +1094,147 @@ class Outbox:
             ):
                 for rows in self._batches(key, select):
                     old = {str(r[0]) for r in rows if float(r[1]) < sent_before and int(r[2]) == 1}
-                    if old:
-                        with self._tx() as db:
-                            if key == "event_id":
-                                self._drop_unused(db, old, set())
-                            else:
-                                self._drop_unused(db, set(), old)
+                    events, threads = (old, set()) if key == "event_id" else (set(), old)
+                    if old and self._drop_old(events, threads):
                         time.sleep(PURGE_PAUSE)
         return removed
 
     def _purge_window(self, start: int, due: Callable[[str, float, str], bool]) -> int:
         """Delete the deliveries with ids in (start, start + PURGE_BATCH] that are ``due``
         (state, updated_at, channel), and what no delivery needs any more; how many went."""
-        select = (
-            "SELECT id, state, updated_at, channel, event_id, thread FROM"
-            f" deliveries{self._db.by_key} WHERE id > ? AND id <= ?"
+        columns = (
+            "SELECT id, state, updated_at, channel, event_id, thread"
+            f" FROM deliveries{self._db.by_key}"
         )
-        window = (start, start + PURGE_BATCH)
         # read first without the write lock: a window with nothing to delete (the part of the
         # outbox that is kept) takes no turn from the calls' commits
-        if not any(due(str(r[1]), float(r[2]), str(r[3])) for r in self._query(select, window)):
+        ids = [
+            int(row[0])
+            for row in self._query(
+                f"{columns} WHERE id > ? AND id <= ?", (start, start + PURGE_BATCH)
+            )
+            if due(str(row[1]), float(row[2]), str(row[3]))
+        ]
+        if not ids:
             return 0
-        with self._tx() as db:  # read again and deleted in one: nothing changes in between
+        removed = self._delete_due(columns, ids, due)
+        time.sleep(PURGE_PAUSE)
+        return removed
+
+    @_retried
+    def _delete_due(
+        self, columns: str, ids: list[int], due: Callable[[str, float, str], bool]
+    ) -> int:
+        """Delete those of the deliveries ``ids`` that are still ``due``, read again and
+        locked (on a server) in the same transaction: only they are locked, not the window's
+        deliveries in progress, which the workers and the planning of other nodes update."""
+        marks = ", ".join("?" * len(ids))
+        with self._tx() as db:
             gone = [
                 (int(row[0]), str(row[4]), str(row[5]))
-                for row in db.execute(select + self._db.for_update, window)
+                for row in db.execute(f"{columns} WHERE id IN ({marks}){self._db.for_update}", ids)
                 if due(str(row[1]), float(row[2]), str(row[3]))
             ]
-            removed = 0
-            if gone:
-                marks = ", ".join("?" * len(gone))
-                removed = db.execute(
-                    f"DELETE FROM deliveries{self._db.by_key} WHERE id IN ({marks})",
-                    [id_ for id_, _, _ in gone],
-                ).rowcount
-                events = {event for _, event, _ in gone}
-                self._drop_unused(db, events, {thread for _, _, thread in gone if thread})
-        time.sleep(PURGE_PAUSE)
+            if not gone:
+                return 0
+            marks = ", ".join("?" * len(gone))
+            removed = db.execute(
+                f"DELETE FROM deliveries{self._db.by_key} WHERE id IN ({marks})",
+                [id_ for id_, _, _ in gone],
+            ).rowcount
+            self._drop_unused(db, {event for _, event, _ in gone}, {t for _, _, t in gone if t})
         return int(removed)
 
     @staticmethod
-    def _drop_unused(db: Db, events: set[str], threads: set[str]) -> None:
-        """Delete those of ``events`` (planned ones) and of ``threads``' messages that no
-        delivery needs any more. What is still needed is read by key and sorted out here: with
-        ``NOT EXISTS`` over a list of keys, planners chose to read the whole deliveries table
-        once a statement (PostgreSQL: a hash join, 50-200 ms a batch)."""
+    def _unused(
+        read: Callable[[str, Sequence[object]], Iterable[Any]],
+        events: set[str],
+        threads: set[str],
+    ) -> tuple[list[str], list[str], list[tuple[str, str, str]]]:
+        """Which of ``events`` no delivery needs any more, which of ``threads`` none needs at
+        all, and which message rows (thread, channel, recipient) of the others none needs,
+        read by key through ``read`` and sorted out here: with ``NOT EXISTS`` over a list of
+        keys, planners chose to read the whole deliveries table once a statement (PostgreSQL:
+        a hash join, 50-200 ms a batch)."""
+        unused: list[str] = []
         for chunk in _chunks(sorted(events), GROUP_ROWS):
-            used = _found(db, "SELECT DISTINCT event_id FROM deliveries WHERE event_id", chunk)
-            if unused := [event for event in chunk if event not in used]:
-                db.execute(
-                    f"DELETE FROM events WHERE event_id IN ({', '.join('?' * len(unused))})",
-                    unused,
+            marks = ", ".join("?" * len(chunk))
+            used = {
+                str(row[0])
+                for row in read(
+                    f"SELECT DISTINCT event_id FROM deliveries WHERE event_id IN ({marks})", chunk
                 )
+            }
+            unused += [event for event in chunk if event not in used]
+        whole: list[str] = []
+        rows: list[tuple[str, str, str]] = []
         for chunk in _chunks(sorted(threads), GROUP_ROWS):
             marks = ", ".join("?" * len(chunk))
             needed = {
                 (str(row[0]), str(row[1]), str(row[2]))
-                for row in db.execute(
+                for row in read(
                     "SELECT DISTINCT thread, channel, recipient FROM deliveries"
                     f" WHERE thread != '' AND thread IN ({marks})",
                     chunk,
                 )
             }
             kept = {thread for thread, _, _ in needed}
-            if whole := [thread for thread in chunk if thread not in kept]:
-                db.execute(
-                    f"DELETE FROM messages WHERE thread IN ({', '.join('?' * len(whole))})", whole
-                )
+            whole += [thread for thread in chunk if thread not in kept]
             if kept:  # some of a call's recipients still have a delivery: the others' rows
-                shown = db.execute(
+                shown = read(
                     "SELECT thread, channel, recipient FROM messages"
                     f" WHERE thread IN ({', '.join('?' * len(kept))})",
                     sorted(kept),
                 )
-                db.executemany(
-                    "DELETE FROM messages WHERE thread = ? AND channel = ? AND recipient = ?",
-                    [key for key in ((str(t), str(c), str(r)) for t, c, r in shown)
-                     if key not in needed],
-                )  # fmt: skip
+                rows += [key for key in ((str(t), str(c), str(r)) for t, c, r in shown)
+                         if key not in needed]  # fmt: skip
+        return unused, whole, rows
+
+    def _drop_unused(self, db: Db, events: set[str], threads: set[str]) -> None:
+        """Delete what :meth:`_unused` finds, in the transaction of ``db``."""
+        unused, whole, rows = self._unused(db.execute, events, threads)
+        for chunk in _chunks(unused, GROUP_ROWS):
+            marks = ", ".join("?" * len(chunk))
+            db.execute(f"DELETE FROM events WHERE event_id IN ({marks})", chunk)
+        for chunk in _chunks(whole, GROUP_ROWS):
+            marks = ", ".join("?" * len(chunk))
+            db.execute(f"DELETE FROM messages WHERE thread IN ({marks})", chunk)
+        db.executemany(
+            "DELETE FROM messages WHERE thread = ? AND channel = ? AND recipient = ?", rows
+        )
+
+    @_retried
+    def _drop_old(self, events: set[str], threads: set[str]) -> bool:
+        """:meth:`_drop_unused` for keys the purge's walk found older than its cutoff, in a
+        transaction only when something is to go (read first without the write lock)."""
+        if not any(self._unused(self._query, events, threads)):
+            return False
+        with self._tx() as db:
+            self._drop_unused(db, events, threads)
+        return True
 
     def _batches(self, key: str, select: str) -> Iterator[list[tuple[Any, ...]]]:
         """The rows of ``select`` in the order of the text ``key`` (their first column),
-        :data:`PURGE_BATCH` at a time, each batch read after the last key of the one before."""
-        after = ""
+        :data:`PURGE_BATCH` at a time, each batch read after the last key of the one before.
+        A key may have several rows (a call's message rows): a full batch keeps its last
+        key's rows for the next one, which reads them all."""
+        after, since = "", ">"
         while True:
             rows = self._query(
-                f"{select} WHERE {key} > ? ORDER BY {key} LIMIT {PURGE_BATCH}", (after,)
+                f"{select} WHERE {key} {since} ? ORDER BY {key} LIMIT {PURGE_BATCH}", (after,)
             )
-            if rows:
-                yield rows
             if len(rows) < PURGE_BATCH:
+                if rows:
+                    yield rows
                 return
-            after = str(rows[-1][0])
+            last = str(rows[-1][0])
+            whole = [row for row in rows if str(row[0]) != last]
+            if whole and (since, after) != (">=", last):
+                yield whole  # the last key's rows may go on in the next batch: read them there
+                after, since = last, ">="
+            else:  # one key filled the batch (or keys a collation holds equal did)
+                yield rows
+                after, since = last, ">"
 
     # -- threads ------------------------------------------------------------------------------
 
