@@ -158,9 +158,9 @@ class WriterProcess(ChildProcess):
         if not self.finished.done():
             log.error("%s did not end when killed (pid %s); the service ends", self.what, self.pid)
             self._watch = None  # nobody waits for it any more
-            if self._transport is not None:
-                self._transport.abort()  # its answers, should they come, are not read
-            self._lost()
+        if self._transport is not None:
+            self._transport.abort()  # its answers, should any come, are not read
+        self._lost()  # what it had not answered fails now, before the close does
         raise DeliveryError(
             f"{self.what} did not answer in {wait:g} s; "
             f"{len(unanswered)} event(s) logged, perhaps not stored"
