@@ -254,10 +254,10 @@ GROUP_ROWS = 200
 # seconds a worker waits for its node's lock (then works without it), or for an outbox file's
 # worker lock (then says another worker delivers from it)
 NODE_LOCK_WAIT = 5.0
-# Rows a purge deletes in one transaction (Outbox.purge; under SQLite's oldest limit of 999
-# parameters in a statement), and its pause after each: longer than a waiting writer's poll of
-# the write lock (backends.py), which otherwise found the lock taken again by the next batch
-# for hundreds of milliseconds
+# Deliveries' ids a purge goes through at a time, and keys it reads at a time (Outbox.purge;
+# under SQLite's oldest limit of 999 parameters in a statement), and its pause after each
+# transaction: longer than a waiting writer's poll of the write lock (backends.py), which
+# otherwise found the lock taken again by the next batch for hundreds of milliseconds
 PURGE_BATCH = 500
 PURGE_PAUSE = 0.002
 
@@ -313,10 +313,13 @@ def _statements_unbounded(dbapi_connection: Any, _record: object) -> None:
         dbapi_connection._write_timeout = None
 
 
-def _found(db: Db, select: str, keys: Sequence[str]) -> set[str]:
-    """Those of ``keys`` that ``select`` (``SELECT <key> FROM ... WHERE <key>``) finds."""
+def _found(
+    read: Callable[[str, Sequence[object]], Iterable[Any]], select: str, keys: Sequence[str]
+) -> set[str]:
+    """Those of ``keys`` that ``select`` (``SELECT <key> FROM ... WHERE <key>``) finds, run
+    through ``read`` (a transaction's ``execute``, or :meth:`Outbox._query`)."""
     marks = ", ".join("?" * len(keys))
-    return {str(row[0]) for row in db.execute(f"{select} IN ({marks})", keys)}
+    return {str(row[0]) for row in read(f"{select} IN ({marks})", keys)}
 
 
 def _default_node() -> str:
@@ -531,7 +534,7 @@ class Outbox:
         inserted: set[str] = set()
         with self._tx(durable=True) as db:
             for chunk in _chunks(list(first), GROUP_ROWS):
-                there = _found(db, "SELECT event_id FROM events WHERE event_id", chunk)
+                there = _found(db.execute, "SELECT event_id FROM events WHERE event_id", chunk)
                 new = [event_id for event_id in chunk if event_id not in there]
                 if not new:
                     continue
@@ -1158,13 +1161,7 @@ class Outbox:
         a hash join, 50-200 ms a batch)."""
         unused: list[str] = []
         for chunk in _chunks(sorted(events), GROUP_ROWS):
-            marks = ", ".join("?" * len(chunk))
-            used = {
-                str(row[0])
-                for row in read(
-                    f"SELECT DISTINCT event_id FROM deliveries WHERE event_id IN ({marks})", chunk
-                )
-            }
+            used = _found(read, "SELECT DISTINCT event_id FROM deliveries WHERE event_id", chunk)
             unused += [event for event in chunk if event not in used]
         whole: list[str] = []
         rows: list[tuple[str, str, str]] = []

@@ -157,7 +157,6 @@ class WriterProcess(ChildProcess):
         await asyncio.wait([self.finished], timeout=KILL_WAIT)
         if not self.finished.done():
             log.error("%s did not end when killed (pid %s); the service ends", self.what, self.pid)
-            self._watch = None  # nobody waits for it any more
         if self._transport is not None:
             self._transport.abort()  # its answers, should any come, are not read
         self._lost()  # what it had not answered fails now, before the close does
