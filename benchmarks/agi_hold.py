@@ -155,15 +155,20 @@ class Holds:
     rate: float  # calls/s over the run (0 when they ran one after another)
 
 
-def env_block(base: int, n: int, query: bool) -> bytes:
-    """One call's environment; with ``query``, the dialplan passes the linkedid in the URL
-    (``notify?linkedid=${CHANNEL(linkedid)}``, as docs/agi.md advises): no GET VARIABLE."""
-    block = ENV_BLOCK % (base, n)
+def env_template(query: bool) -> bytes:
+    """A call's environment with ``{ID}`` for the call's id (its uniqueid); with ``query``, the
+    dialplan passes the linkedid in the URL (``notify?linkedid=${CHANNEL(linkedid)}``, as
+    docs/agi.md advises): no GET VARIABLE."""
+    block = ENV_BLOCK.replace(b"%d.%d", b"{ID}")
     if query:
-        linkedid = b"%d.%d" % (base, n)
-        block = block.replace(b"/notify\n", b"/notify?linkedid=" + linkedid + b"\n")
-        block = block.replace(b"script: notify\n", b"script: notify?linkedid=" + linkedid + b"\n")
+        block = block.replace(b"/notify\n", b"/notify?linkedid={ID}\n")
+        block = block.replace(b"script: notify\n", b"script: notify?linkedid={ID}\n")
     return block
+
+
+def env_block(base: int, n: int, query: bool) -> bytes:
+    """One call's environment (:func:`env_template` with its id)."""
+    return env_template(query).replace(b"{ID}", b"%d.%d" % (base, n))
 
 
 async def fastagi_holds(port: int, calls: int, concurrency: int, query: bool = False) -> Holds:
@@ -184,6 +189,30 @@ async def fastagi_holds(port: int, calls: int, concurrency: int, query: bool = F
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
     return Holds(holds, len(holds) / (time.perf_counter() - started))
+
+
+def c_caller() -> Path:
+    """benchmarks/agi_caller.c built with the machine's C compiler (once; again when changed)."""
+    source = HERE.with_name("agi_caller.c")
+    binary = HERE.parent / ".data" / "agi_caller"
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cc", "-O2", "-Wall", "-o", str(binary), str(source)], check=True)
+    return binary
+
+
+def c_holds(port: int, calls: int, concurrency: int, query: bool = False) -> Holds:
+    """:func:`fastagi_holds` by the C callers (``agi_caller``): the same calls, answers and
+    hold, with a few microseconds of CPU a call where the asyncio callers take ~120."""
+    with tempfile.NamedTemporaryFile(suffix=".agi") as template:
+        template.write(env_template(query))
+        template.flush()
+        argv = [str(c_caller()), str(port), str(calls), str(concurrency), template.name]
+        out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr.strip() or f"agi_caller exited with {out.returncode}")
+    *lines, rate = out.stdout.split("\n")[:-1]
+    return Holds([float(x) for x in lines], float(rate.split()[1]))
 
 
 def run_fastagi(
@@ -227,6 +256,10 @@ def run_fastagi(
         proc.kill()
         raise SystemExit(f"pbxgate serve did not start: {ready!r}")
     try:
+        if client_loop == "c":
+            port = int(match.group(1))
+            c_holds(port, 50, concurrency, query)  # warm-up
+            return c_holds(port, calls, concurrency, query)
         run = asyncio.run
         if client_loop == "uvloop":
             import uvloop  # only for this option
@@ -297,9 +330,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--client-loop",
-        choices=("asyncio", "uvloop"),
+        choices=("asyncio", "uvloop", "c"),
         default="asyncio",
-        help="the simulated Asterisk's event loop (uvloop: less of the CPU the server shares)",
+        help="the simulated Asterisk's event loop (uvloop: less of the CPU the server shares; "
+        "c: benchmarks/agi_caller.c, built with cc, the least)",
     )
     parser.add_argument(
         "--linkedid-in-url",
