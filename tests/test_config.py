@@ -250,3 +250,18 @@ def test_config_set_leaves_multiline_strings_alone_and_reads_values_as_the_secti
     assert main(["--config", str(cfg), "config", "set", "notify.outbox_mode", "0644"]) == 2
     assert "nothing was written" in capsys.readouterr().err
     assert Settings.load(cfg).raw["notify"]["outbox_mode"] == "0660"
+
+
+def test_a_secret_loses_its_line_ends_and_one_with_a_control_character_is_refused() -> None:
+    """An EnvironmentFile written on Windows leaves a carriage return after the token: it is
+    dropped. A control character inside cannot go in an HTTP header, and the error that quoted
+    the header would show the token: refused in one line that does not show it."""
+    from pbxgate.notify.settings import NotifySettings
+
+    raw = {"notify": {"vk": {"enabled": True, "token_env": "VK_TOKEN", "recipients": ["1"]}}}
+    settings = Settings(raw, environ={"VK_TOKEN": "vk1.a.secret-token\r\n"})
+    assert settings.get(NotifySettings).vk.token.reveal() == "vk1.a.secret-token"  # type: ignore[union-attr]
+    settings = Settings(raw, environ={"VK_TOKEN": "vk1.a.secret\ttoken"})
+    with pytest.raises(ConfigError, match=r"\$VK_TOKEN holds a control character") as caught:
+        settings.get(NotifySettings)
+    assert "secret" not in str(caught.value)

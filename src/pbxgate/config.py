@@ -290,19 +290,31 @@ def _secret_from(
     table: Mapping[str, Any], name: str, label: str, env: Mapping[str, str]
 ) -> Secret | None:
     if name in table and table[name] not in (None, ""):
-        return Secret(str(table[name]))
+        return _secret(str(table[name]), label)
     if f"{name}_env" in table:
         var = str(table[f"{name}_env"])
         if var not in env:
             raise ConfigError(f"{label}_env names ${var}, which is not set")
-        return Secret(env[var])
+        return _secret(env[var], f"${var}")
     if f"{name}_file" in table:
         path = Path(str(table[f"{name}_file"])).expanduser()
         try:
-            return Secret(path.read_text(encoding="utf-8").strip())
+            text = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"cannot read {label}_file {path}: {exc.strerror}") from exc
+        return _secret(text, f"{label}_file {path}")
     return None
+
+
+def _secret(text: str, where: str) -> Secret:
+    """A secret without the line ends around it (an EnvironmentFile written on Windows leaves
+    a carriage return); one with a control character inside is refused in one line that does
+    not show it: it could not go in an HTTP header, and the error that quoted the header
+    would."""
+    value = text.strip("\r\n")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ConfigError(f"{where} holds a control character (a line end, a tab?)")
+    return Secret(value)
 
 
 def _convert(tp: Any, value: Any, label: str, env: Mapping[str, str]) -> Any:

@@ -450,6 +450,12 @@ def test_vk_edit_errors_sorted() -> None:
     assert isinstance(vk_classify(err(5), editing=True), Dead)  # the token: the admin's job
     assert isinstance(vk_classify(err(15)), Dead)  # a send: nothing was shown
     assert vk_classify({"response": 0}) == Sent("VK message id 0", ref="")
+    # error 15 with a subcode of the token's (reference/vk.md): the admin's, not a deleted message
+    for subcode in (1133, 1134):
+        denied = {"error": {"error_code": 15, "error_subcode": subcode, "error_msg": "x"}}
+        outcome = vk_classify(denied, editing=True)
+        assert isinstance(outcome, Dead)
+        assert outcome.reason == "VK error 15: this token may not call messages.edit [VK: x]"
 
 
 def test_vk_edits_share_the_send_rate_limit(fake_vk: FakeVkServer) -> None:

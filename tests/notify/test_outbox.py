@@ -133,6 +133,26 @@ def test_dead_letters_keep_reason_revive_and_purge(box: Outbox) -> None:
     assert box.status() == [] and box.unplanned() == []
 
 
+def test_a_purge_of_the_newest_deliveries_never_gives_their_numbers_again(box: Outbox) -> None:
+    """VK keeps a random_id for good: a number given again after a purge would show nothing
+    for the new call and have its edits change the old call's message."""
+    seen: set[int] = set()
+    for n in (1, 2, 3):
+        box.enqueue(make_event(n))
+        box.plan(f"incoming:1700000000.{n}", [("vk", "1"), ("vk", "2")], now=0.0)
+        for d in box.claim(now=0.0, lease=30.0, limit=5):
+            assert d.number not in seen
+            seen.add(d.number)
+            box.mark_sent(d.id, now=1.0)
+        # every delivery so far goes, the newest included; and the planning after a purge
+        # of a thread (several targets, an edit) gives new numbers too
+        assert box.purge(sent_before=10.0, dead=False) == 2
+    box.enqueue(make_event(4))
+    box.plan_many([Plan("incoming:1700000000.4", [("vk", "1"), ("vk", "2")], thread="t4")], 20.0)
+    numbers = [d.number for d in box.claim(now=20.0, lease=30.0, limit=5)]
+    assert len(numbers) == 2 and not seen & set(numbers)
+
+
 def test_purge_goes_in_batches_and_keeps_what_is_not_due(
     place: Place, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -58,6 +58,15 @@ def test_sandbox_blocks_python_internals() -> None:
     assert "subclasses" not in text.split("template error")[0]
 
 
+def test_a_template_that_raises_as_it_renders_falls_back_to_the_default() -> None:
+    """Arithmetic on a value raises Python's own errors, not the template engine's: the
+    default text, and why, rather than an exception for the worker."""
+    r = Renderer("{{ 100 / (extra|length) }}%", zone=MSK)
+    text = r.render(make_event(1)).text
+    assert text.startswith("Сейчас поступит звонок с номера: +79161234567")
+    assert "(template error: ZeroDivisionError: division by zero)" in text
+
+
 def test_syntax_error_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="incoming_template"):
         Renderer("{% if %}")

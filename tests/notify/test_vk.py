@@ -155,6 +155,19 @@ def test_network_errors_and_5xx_retry() -> None:
     assert isinstance(send(channel(lambda r: httpx.Response(404))), Dead)
 
 
+def test_a_network_error_that_quotes_the_request_keeps_the_token_out_of_the_reason() -> None:
+    """h11 quotes a header value it refuses; the reason (stored in the outbox, logged) names
+    the error's class only."""
+
+    def refuse(req: httpx.Request) -> httpx.Response:
+        header = req.headers["Authorization"]
+        raise httpx.LocalProtocolError(f"Illegal header value b'{header}\\r'")
+
+    outcome = send(channel(refuse))
+    assert isinstance(outcome, Retry)
+    assert outcome.reason == "network error talking to api.vk.ru: LocalProtocolError"
+
+
 def test_missing_token_is_a_dead_letter() -> None:
     ch = VkChannel(VkSettings(enabled=True), transport=httpx.MockTransport(vk_error(5)))
     outcome = send(ch)

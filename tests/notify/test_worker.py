@@ -70,6 +70,28 @@ def test_policy_delay_is_jittered_and_capped() -> None:
     assert policy.next_attempt_at(1, 100.0, rng, at_least=300.0) == 400.0
     a, b = random.Random(3), random.Random(3)
     assert [policy.delay(2, a) for _ in range(5)] == [policy.delay(2, b) for _ in range(5)]
+    # "retry for ever" as a very large budget: 2.0 ** 1024 would overflow
+    forever = RetryPolicy(initial=5.0, maximum=60.0, max_attempts=100_000)
+    assert 30.0 <= forever.delay(5_000, rng) < 60.0
+
+
+def test_a_text_that_cannot_be_made_is_retried_and_the_worker_goes_on(tmp_path: Path) -> None:
+    class Broken(Renderer):
+        def render(self, event, extra=None):  # type: ignore[no-untyped-def]
+            if event.uniqueid.endswith(".1"):
+                raise RuntimeError("a bug in a text")
+            return super().render(event, extra)
+
+    ch = FakeChannel([])
+    worker, box, _ = make_worker(tmp_path, ch, ["1"])
+    worker.renderer = Broken()
+    box.enqueue(make_event(1))
+    box.enqueue(make_event(2))
+    assert asyncio.run(worker.run_once()) == 2  # the worker is still there
+    assert [recipient for _, recipient, _ in ch.calls] == ["1"]  # the other call's message
+    (row,) = box.status()
+    assert (row.sent, row.retrying) == (1, 1)
+    assert row.last_error == "unexpected RuntimeError in channel vk"
 
 
 def test_delivers_every_recipient_with_stable_keys(tmp_path: Path) -> None:

@@ -133,6 +133,9 @@ class SqliteBackend:
     # after a table's name: read it by its key only (SQLite's planner, without statistics,
     # prefers any index that an equality matches, and reads a purge's kept rows every batch)
     by_key = " NOT INDEXED"
+    # a new row's id is the highest in the table + 1: after a purge of the newest rows, an id
+    # seen before (the servers' sequences never go back)
+    reuses_ids = True
 
     def __init__(
         self, conn: sqlite3.Connection, path: Path, synchronous: str, mode: int = 0o600
@@ -245,6 +248,7 @@ class ServerBackend:
     skip_locked = " FOR UPDATE SKIP LOCKED"
     for_update = " FOR UPDATE"
     by_key = ""  # the servers' planners weigh a key's range by their statistics
+    reuses_ids = False
 
     def __init__(self, engine: Any, display: str) -> None:
         self.engine = engine

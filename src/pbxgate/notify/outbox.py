@@ -164,6 +164,11 @@ CREATE INDEX IF NOT EXISTS deliveries_thread ON deliveries(thread, channel, reci
 # Delivery numbers (VK's random_id): (random base + row id) mod NUMBERS + 1, so every delivery
 # of one outbox has its own, in 1..2^31-1, for the first 2^31-1 deliveries.
 NUMBERS = 2**31 - 1
+# meta: the highest delivery id a purge deleted. SQLite gives a new row the highest id in the
+# table + 1, so once a purge deleted the newest rows their ids, and their numbers, would come
+# again, and VK, which keeps a random_id for good, would show nothing for the new call and
+# have its edits change the old call's message. The servers' sequences never go back.
+PURGED_ID = "purged_id"
 
 
 @dataclass(frozen=True)
@@ -635,28 +640,50 @@ class Outbox:
         thread also reaches every recipient already shown that call's message; its edits wait
         ``edit_delay`` seconds for the call's next change."""
         with self._tx() as db:
+            fresh = self._past_purged(db)
             count = 0
             for plan in plans:
                 if plan.thread:
-                    count += self._plan_thread(db, plan, now, edit_delay)
+                    count += self._plan_thread(db, plan, now, edit_delay, fresh)
                 else:
                     for channel, recipient in plan.targets:
-                        count += self._insert(db, plan, channel, recipient, now)
+                        count += self._insert(db, plan, channel, recipient, now, fresh)
                 db.execute("UPDATE events SET planned = 1 WHERE event_id = ?", (plan.event_id,))
             return count
 
-    def _insert(self, db: Db, plan: Plan, channel: str, recipient: str, due: float) -> int:
+    def _past_purged(self, db: Db) -> list[int]:
+        """The id the next delivery must take ([] for the table's own next): past every id a
+        purge deleted, on SQLite, when the purge took the newest rows (:data:`PURGED_ID`)."""
+        if not self._db.reuses_ids:
+            return []
+        row = db.execute("SELECT value FROM meta WHERE name = ?", (PURGED_ID,)).fetchone()
+        if row is None:
+            return []
+        top = db.execute("SELECT MAX(id) FROM deliveries").fetchone()[0]
+        purged = int(row[0])
+        return [purged + 1] if top is None or int(top) < purged else []
+
+    def _insert(
+        self, db: Db, plan: Plan, channel: str, recipient: str, due: float, fresh: list[int]
+    ) -> int:
+        """Insert a pending delivery (none when it exists); with ``fresh``, under that id (the
+        first one inserted takes it and empties ``fresh``: the next follow it)."""
+        columns = "event_id, channel, recipient, state, next_attempt_at, updated_at, thread, stage"
+        values: tuple[object, ...] = (plan.event_id, channel, recipient, State.PENDING.value,
+                                      due, due, plan.thread, plan.stage)  # fmt: skip
+        if fresh:
+            columns, values = f"id, {columns}", (fresh[0], *values)
+        marks = ", ".join("?" * len(values))
         cur = db.execute(
-            self._db.ignore(
-                "INSERT INTO deliveries (event_id, channel, recipient, state, next_attempt_at,"
-                " updated_at, thread, stage) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            (plan.event_id, channel, recipient, State.PENDING.value, due, due, plan.thread,
-             plan.stage),
-        )  # fmt: skip
+            self._db.ignore(f"INSERT INTO deliveries ({columns}) VALUES ({marks})"), values
+        )
+        if cur.rowcount:
+            fresh.clear()
         return int(cur.rowcount)
 
-    def _plan_thread(self, db: Db, plan: Plan, now: float, edit_delay: float) -> int:
+    def _plan_thread(
+        self, db: Db, plan: Plan, now: float, edit_delay: float, fresh: list[int]
+    ) -> int:
         # The thread's rows are locked first (nodes planning two states of one call at once
         # take turns), then the targets without a row get one (stage -1: new) and all are
         # read again. Locking before inserting: two nodes that both inserted (or met) a row
@@ -718,7 +745,7 @@ class Outbox:
                 is not None
             )
             due = now + edit_delay if busy else now
-            count += self._insert(db, plan, channel, recipient, due)
+            count += self._insert(db, plan, channel, recipient, due, fresh)
         return count
 
     @_retried
@@ -1140,6 +1167,16 @@ class Outbox:
             ]
             if not gone:
                 return 0
+            if self._db.reuses_ids:  # the ids past which new deliveries go (PURGED_ID)
+                top = max(id_ for id_, _, _ in gone)
+                db.execute(
+                    self._db.ignore("INSERT INTO meta (name, value) VALUES (?, '0')"),
+                    (PURGED_ID,),
+                )
+                db.execute(
+                    "UPDATE meta SET value = ? WHERE name = ? AND CAST(value AS INTEGER) < ?",
+                    (str(top), PURGED_ID, top),
+                )
             marks = ", ".join("?" * len(gone))
             removed = db.execute(
                 f"DELETE FROM deliveries{self._db.by_key} WHERE id IN ({marks})",

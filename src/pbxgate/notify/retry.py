@@ -20,7 +20,8 @@ class RetryPolicy:
 
     def delay(self, attempts: int, rng: random.Random) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt (``attempts`` >= 1)."""
-        nominal = min(self.maximum, self.initial * 2.0 ** max(0, attempts - 1))
+        # the exponent capped: 2.0 ** 1024 overflows (max_attempts may be set very high)
+        nominal = min(self.maximum, self.initial * 2.0 ** min(max(0, attempts - 1), 64))
         return nominal * (0.5 + rng.random() / 2)
 
     def next_attempt_at(

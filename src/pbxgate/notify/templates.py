@@ -193,11 +193,15 @@ class Renderer:
         ctx = self.context(event) | dict(extra or {})
         try:
             text = self._templates[event.kind].render(ctx).strip()
-        except jinja2.TemplateError as exc:
-            # SecurityError (sandbox) is a TemplateError too; fall back to the built-in text.
+        except Exception as exc:  # an admin's template: anything it raises
+            # SecurityError (sandbox) is a TemplateError; arithmetic on a value raises what
+            # Python does (ZeroDivisionError, TypeError...): the built-in text, and why
             fallback = DEFAULTS[event.kind]
             text = SandboxedEnvironment().from_string(fallback).render(ctx).strip()
-            text += f"\n(template error: {exc})"
+            why = str(exc)
+            if not isinstance(exc, jinja2.TemplateError):
+                why = f"{type(exc).__name__}: {why}"
+            text += f"\n(template error: {why})"
         subject = f"{SUBJECTS[event.kind]}: {ctx['number'] or 'скрыт'}"
         return Message(text=text, subject=subject, event=event)
 

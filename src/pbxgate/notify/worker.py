@@ -122,9 +122,9 @@ class Worker:
             return Dead("this recipient is no longer in the settings")
         if d.closed:
             return Sent(f"not shown: {d.closed}")
-        message = self.renderer.render(d.event)
-        key = idempotency_key(d)
         try:
+            message = self.renderer.render(d.event)
+            key = idempotency_key(d)
             if d.shown_at is None:
                 return await channel.send(message, recipient, key)
             # the call's message is shown already: edit it
@@ -138,7 +138,7 @@ class Worker:
             if not d.event.final:
                 return Sent("not shown: this message cannot be edited; the final state will be")
             return await channel.send(message, recipient, key)
-        except Exception as exc:  # a bug in a channel must not stop the worker
+        except Exception as exc:  # a bug in a channel, or a text, must not stop the worker
             log.exception("channel %s failed unexpectedly", d.channel)
             return Retry(f"unexpected {type(exc).__name__} in channel {d.channel}")
 

@@ -86,6 +86,11 @@ EDIT_GONE = {
 }
 
 
+# error 15's subcodes for a token, not a message: method_permission_denied,
+# app_type_permission_denied
+TOKEN_DENIED = (1133, 1134)
+
+
 def random_id(key: str) -> int:
     """The delivery's number when ``key`` carries one; else (a test message, which has no
     outbox row) a positive 31-bit integer from the key's hash. Never 0: VK treats 0 as "no
@@ -132,6 +137,11 @@ def classify(body: object, *, editing: bool = False) -> Outcome:
     vk_text = str(error.get("error_msg", ""))[:200]
     if code in TRANSIENT:
         return Retry(f"VK error {code}: {TRANSIENT[code]} [VK: {vk_text}]")
+    if code == 15 and error.get("error_subcode") in TOKEN_DENIED:
+        # the token may not call the method (reference/vk.md: subcodes 1133, 1134): not a
+        # message its recipient deleted, but the admin's to fix
+        what = "messages.edit" if editing else "messages.send"
+        return Dead(f"VK error 15: this token may not call {what} [VK: {vk_text}]")
     if editing and code in EDIT_GONE:
         return Gone(f"not edited: VK error {code}: {EDIT_GONE[code]} [VK: {vk_text}]")
     plain = PERMANENT.get(code, "VK refused the message")
@@ -192,7 +202,8 @@ class VkChannel:
         except httpx.TimeoutException:
             return Retry(f"no answer from {httpx.URL(url).host} in time")
         except httpx.TransportError as exc:
-            return Retry(f"network error talking to {httpx.URL(url).host}: {exc!r}"[:300])
+            # the class only: some errors quote the request, the token's header included
+            return Retry(f"network error talking to {httpx.URL(url).host}: {type(exc).__name__}")
         if resp.status_code in (408, 429) or resp.status_code >= 500:
             return Retry(f"HTTP {resp.status_code} from {resp.url.host}")
         if resp.status_code != 200:
