@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import signal
 import sys
 from dataclasses import replace
@@ -122,6 +123,7 @@ class FakeManager:
         self.logins = 0
         self.writers: list[asyncio.StreamWriter] = []
         self.channels: list[dict[str, str]] = []
+        self.denied = False  # CoreShowChannels: the user has no write = reporting
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -161,6 +163,9 @@ class FakeManager:
                 text = "Authentication accepted" if ok else "Authentication failed"
                 writer.write(f"Response: {status}\r\nActionID: {aid}\r\nMessage: {text}\r\n\r\n"
                              .encode())  # fmt: skip
+            elif action == "CoreShowChannels" and self.denied:  # main/manager.c's answer
+                writer.write(f"Response: Error\r\nActionID: {aid}\r\n"
+                             "Message: Permission denied\r\n\r\n".encode())  # fmt: skip
             elif action == "CoreShowChannels" and fields.get("Never"):
                 writer.write(f"Response: Success\r\nActionID: {aid}\r\n\r\n".encode())
             elif action == "CoreShowChannels":
@@ -257,6 +262,98 @@ def test_follow_reconnects_and_resynchronises_after_a_drop(
     assert "the manager closed the connection; again in 0 s" in caplog.text
 
 
+def test_a_catch_up_the_user_may_not_run_backs_off_and_says_what_to_grant(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A user with read = call alone logs in, then is refused CoreShowChannels: the session
+    fails at once each time. It used to count as up and reset the wait (a login a second for
+    ever); it backs off like a refused login, and the line says what manager.conf needs."""
+
+    async def main() -> None:
+        manager = FakeManager()
+        manager.denied = True
+        port = await manager.start()
+        stop = asyncio.Event()
+        make = lambda: AmiClient("127.0.0.1", port, "pbxgate", "right")  # noqa: E731
+        with pytest.raises(AmiError, match=r"give it write = reporting in manager\.conf"):
+            # pbxgate ami watch (it used to go on for ever: the login had succeeded)
+            await asyncio.wait_for(CallTracker().follow(make, stop, fail_first=True), 10)
+        manager.logins = 0
+        task = asyncio.create_task(
+            CallTracker().follow(make, stop, first_delay=0.05, max_delay=0.4, rng=random.Random(1))
+        )
+        await asyncio.sleep(1.2)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await manager.close()
+        # 0.05, 0.1, 0.2, 0.4, 0.4 s apart (with jitter): five or six; before, one every
+        # 0.05 s, some twenty
+        assert 3 <= manager.logins <= 7
+
+    with caplog.at_level(logging.WARNING, logger="pbxgate.ami.client"):
+        asyncio.run(main())
+    assert "(CoreShowChannels: Permission denied): give it write = reporting" in caplog.text
+
+
+def test_events_wait_for_an_outbox_that_fails_and_are_queued_in_order() -> None:
+    """An outbox error used to drop the manager's session and the events of the change: the
+    tracker had moved on, so a missed call that failed to be queued was never told."""
+    from pbxgate.ami.notices import CallNotices, Queueing
+    from pbxgate.cdr.numbers import InternalRule
+    from pbxgate.errors import DeliveryError
+
+    stored: list[str] = []
+    failures = [2]  # the outbox fails twice, then works
+    wakes: list[int] = []
+
+    def store(events: list) -> list[bool]:  # type: ignore[type-arg]
+        if failures[0]:
+            failures[0] -= 1
+            raise DeliveryError("outbox: database is locked")
+        stored.extend(e.event_id for e in events)
+        return [True] * len(events)
+
+    async def main() -> None:
+        queueing = Queueing(store, lambda: wakes.append(1), first_delay=0.05)
+        notices = CallNotices(InternalRule())
+        tracker = CallTracker(lambda state: queueing.add(notices(state)), clock=lambda: 1.0)
+        tracker.handle(msg(Event="Newchannel", Channel="IAX2/trunk-1", Uniqueid="4.1",
+                           Linkedid="4.1", CallerIDNum="84991111111", Exten="600",
+                           Context="from-trunk"))  # fmt: skip
+        tracker.handle(msg(Event="Hangup", Channel="IAX2/trunk-1", Linkedid="4.1"))
+        assert stored == [] and len(queueing.waiting) == 2  # waiting, not lost
+        await asyncio.sleep(0.4)  # tried again after 0.05 s, then 0.1 s
+        assert stored == ["incoming:4.1", "missed:4.1"] and wakes == [1]
+        assert queueing.waiting == []
+
+    asyncio.run(main())
+
+
+def test_events_the_outbox_never_took_are_logged_whole_at_the_end(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from pbxgate.ami.notices import Queueing
+    from pbxgate.errors import DeliveryError
+    from tests.notify.helpers import make_event
+
+    def store(events: list) -> list[bool]:  # type: ignore[type-arg]
+        raise DeliveryError("outbox: disk full")
+
+    async def main() -> None:
+        queueing = Queueing(store, limit=2)
+        queueing.add([make_event(1), make_event(2)])
+        queueing.add([make_event(3)])  # past the limit: the oldest is logged, not kept
+        assert [e.uniqueid for e in queueing.waiting] == ["1700000000.2", "1700000000.3"]
+        queueing.close()
+        assert queueing.waiting == []
+
+    with caplog.at_level(logging.ERROR, logger="pbxgate.ami.notices"):
+        asyncio.run(main())
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum('"uniqueid":"1700000000.1"' in line for line in lines) == 1
+    assert sum("could not queue a call event" in line for line in lines) == 2
+
+
 # -- the tracker ------------------------------------------------------------------------------
 
 
@@ -313,6 +410,49 @@ def test_resync_ends_calls_that_are_gone_and_adds_new_ones() -> None:
     assert [(c.linkedid, c.state) for c in changes] == [("9.1", RINGING), ("9.2", RINGING),
                                                         ("9.1", ENDED)]  # fmt: skip
     assert [c.caller_number for c in tracker.live()] == ["222"]
+
+
+def test_a_catch_up_reads_calls_from_their_first_channel_and_answers_from_bridges() -> None:
+    """Asterisk lists the channels in its container's order. A queue caller is up (Answer())
+    while its members ring: it is not talking. A call begun during the gap is made from its
+    first channel (Uniqueid = Linkedid), not from a phone's leg listed before it; and one whose
+    first channel shares a bridge with a phone is talking with that phone."""
+    from pbxgate.ami.notices import CallNotices
+    from pbxgate.cdr.numbers import InternalRule
+
+    changes: list[CallState] = []
+    tracker = CallTracker(changes.append, clock=lambda: 100.0)
+    trunk = "IAX2/trunk-1"
+    tracker.handle(msg(Event="Newchannel", Channel=trunk, CallerIDNum="84991000021",
+                       Exten="74951110700", Context="from-trunk", Uniqueid="1.1",
+                       Linkedid="1.1"))  # fmt: skip
+    tracker.resync([
+        msg(Event="CoreShowChannel", Channel="Local/101@from-queue-00000000;1",
+            ChannelStateDesc="Ringing", Uniqueid="1.2", Linkedid="1.1", BridgeId=""),
+        msg(Event="CoreShowChannel", Channel=trunk, ChannelStateDesc="Up", Uniqueid="1.1",
+            Linkedid="1.1", Exten="700", Context="ext-queues", BridgeId=""),
+        # begun in the gap: the phone's leg listed first
+        msg(Event="CoreShowChannel", Channel="PJSIP/102-00000013", ChannelStateDesc="Up",
+            CallerIDNum="102", Context="from-internal", Exten="102", Uniqueid="2.3",
+            Linkedid="2.1", BridgeId="b-2"),
+        msg(Event="CoreShowChannel", Channel="IAX2/trunk-7", ChannelStateDesc="Up",
+            CallerIDNum="84991000022", Context="from-trunk", Exten="74951110701",
+            Uniqueid="2.1", Linkedid="2.1", Duration="00:01:05", BridgeId="b-2"),
+    ])  # fmt: skip
+    queued = tracker.calls["1.1"].state
+    assert (queued.state, queued.answered_at) == (RINGING, 0)
+    talking = tracker.calls["2.1"].state
+    assert (talking.caller_number, talking.did, talking.channel, talking.context) == (
+        "84991000022", "74951110701", "IAX2/trunk-7", "from-trunk")  # fmt: skip
+    assert (talking.state, talking.answered_by, talking.started_at) == (TALKING, "102", 35.0)
+    notices = CallNotices(InternalRule())
+    assert [e.kind for e in notices(talking)] == ["incoming", "answered"]
+    # a call whose first channel has gone: nobody knows who called, nothing is told
+    tracker.resync([msg(Event="CoreShowChannel", Channel="PJSIP/103-00000014", Uniqueid="3.2",
+                        Linkedid="3.1", CallerIDNum="103", Context="from-internal")])  # fmt: skip
+    unknown = tracker.calls["3.1"].state
+    assert (unknown.caller_number, unknown.channel, unknown.did) == ("", "", "")
+    assert notices(unknown) == []
 
 
 @pytest.mark.parametrize(
@@ -511,6 +651,65 @@ def test_a_call_that_ends_while_disconnected_ends_and_is_not_called_missed() -> 
     tracker.resync([])
     assert (changes[-1].state, changes[-1].cause) == (ENDED, UNKNOWN_END)
     assert [e.kind for e in notices(changes[-1])] == ["incoming"]  # neither missed nor ended
+
+
+def test_a_queue_member_who_answered_but_was_never_put_through_did_not_answer() -> None:
+    """app_queue.c publishes ANSWER when a member picks up, before the announcement; if the
+    caller hangs up meanwhile (ABANDON) or the member is gone (AGENTDUMP), a second DialEnd of
+    the same member says NOANSWER. The call was missed, not answered and ended."""
+    from pbxgate.ami.notices import CallNotices
+    from pbxgate.cdr.numbers import InternalRule
+
+    now = [0.0]
+    changes: list[CallState] = []
+    tracker = CallTracker(changes.append, clock=lambda: now[0])
+    notices = CallNotices(InternalRule(), clock=lambda: now[0])
+    told: list[tuple[str, str, str]] = []
+    trunk, member = "IAX2/trunk-1", "IAX2/101-5"
+
+    def handle(**headers: str) -> None:
+        tracker.handle(msg(**headers))
+        told.extend((e.kind, e.answered_by, e.dialstatus) for e in notices(changes[-1]))
+
+    handle(Event="Newchannel", Channel=trunk, CallerIDNum="84991000021", Exten="74951110700",
+           Context="from-trunk", Uniqueid="1.1", Linkedid="1.1")  # fmt: skip
+    handle(Event="Newchannel", Channel=member, Uniqueid="1.2", Linkedid="1.1")
+    handle(Event="DialBegin", Channel=trunk, Linkedid="1.1", DestChannel=member,
+           DestLinkedid="1.1", DestCallerIDNum="101")  # fmt: skip
+    now[0] = 5.0
+    handle(Event="DialEnd", Channel=trunk, Linkedid="1.1", DestChannel=member,
+           DestLinkedid="1.1", DialStatus="ANSWER")  # fmt: skip
+    assert changes[-1].state == TALKING and changes[-1].answered_by == "101"
+    now[0] = 7.0  # the caller hangs up during the member's announcement
+    handle(Event="DialEnd", Channel=trunk, Linkedid="1.1", DestChannel=member,
+           DestLinkedid="1.1", DialStatus="NOANSWER")  # fmt: skip
+    assert (changes[-1].state, changes[-1].answered_by, changes[-1].answered_at) == (RINGING, "", 0)
+    for channel in (member, trunk):
+        handle(Event="Hangup", Channel=channel, Linkedid="1.1", **{"Cause-txt": "Normal Clearing"})
+    assert told == [("incoming", "", ""), ("answered", "101", "ANSWER"), ("missed", "", "NOANSWER")]
+
+
+def test_a_local_hop_the_dialplan_answered_is_no_phone() -> None:
+    """Dial(Local/101@office): its second half dials PJSIP/101, nobody answers, and it goes on
+    to VoiceMail(101), which answers the hop. Nobody talked with phone 101."""
+    changes: list[CallState] = []
+    tracker = CallTracker(changes.append, clock=lambda: 1.0)
+    trunk, hop1, hop2 = "IAX2/trunk-1", "Local/101@office-00000000;1", "Local/101@office-00000000;2"
+    for channel, uniqueid in ((trunk, "1.1"), (hop1, "1.2"), (hop2, "1.3"), ("PJSIP/101-7", "1.4")):
+        tracker.handle(msg(Event="Newchannel", Channel=channel, Uniqueid=uniqueid, Linkedid="1.1",
+                           CallerIDNum="84991000021" if channel == trunk else "",
+                           Exten="4996491913", Context="from-trunk"))  # fmt: skip
+    tracker.handle(msg(Event="DialBegin", Channel=trunk, DestChannel=hop1, DestLinkedid="1.1"))
+    tracker.handle(msg(Event="DialBegin", Channel=hop2, DestChannel="PJSIP/101-7",
+                       DestLinkedid="1.1", DestCallerIDNum="101"))  # fmt: skip
+    tracker.handle(msg(Event="DialEnd", Channel=hop2, DestChannel="PJSIP/101-7",
+                       DestLinkedid="1.1", DialStatus="NOANSWER"))  # fmt: skip
+    tracker.handle(msg(Event="Hangup", Channel="PJSIP/101-7", Linkedid="1.1"))
+    tracker.handle(msg(Event="DialEnd", Channel=trunk, DestChannel=hop1, DestLinkedid="1.1",
+                       DialStatus="ANSWER"))  # fmt: skip
+    answered = changes[-1]
+    assert (answered.state, answered.answered_by, answered.talking_to) == (TALKING, "", "")
+    assert answered.answered_at == 1.0  # answered all the same: by the PBX
 
 
 def test_a_bridged_call_without_a_phone_name_is_not_missed() -> None:

@@ -129,6 +129,24 @@ def test_a_first_send_that_was_tried_goes_again_before_the_next_state(place: Pla
     assert (edit.event.kind, edit.ref) == ("missed", "77")
 
 
+def test_a_revived_first_send_is_not_replaced_by_the_next_state(place: Place) -> None:
+    """The first message timed out until it was a dead letter (VK may have shown it); `notify
+    retry` revives it with a fresh attempt count. It still goes again under its own key, and
+    the next state edits it: a new message under another key would be shown twice."""
+    box = place.open()
+    ev = stages()
+    plan(box, ev["incoming"], [("vk", "1")], now=100.0)
+    (first,) = box.claim(100.0, 60.0, 10)
+    box.mark_dead(first.id, 110.0, "gave up after 10 attempts: no answer from VK in time")
+    assert box.revive(200.0) == 1
+    plan(box, ev["missed"], [("vk", "1")], now=200.5)
+    (again,) = box.claim(201.0, 60.0, 10)
+    assert (again.id, again.number, again.event.kind) == (first.id, first.number, "incoming")
+    box.mark_sent(again.id, 201.2, ref="77")
+    (edit,) = box.claim(202.0, 60.0, 10)
+    assert (edit.event.kind, edit.ref) == ("missed", "77")
+
+
 def test_a_released_first_send_goes_before_a_later_state_due_earlier(place: Place) -> None:
     """A node died while sending the first state; the next state came due while it was in
     flight. Released at the node's restart, the first goes first (it may have reached VK);

@@ -18,13 +18,18 @@ from pbxgate.notify.recipients import RecipientBook, redact, ref
 from .helpers import make_event
 
 KEY = "key=s3cr3t-hook-key"
-URL = f"https://bob:pa55w0rd-x@crm.example.org/hooks/calls?{KEY}&from=pbx"
-SECRETS = ("s3cr3t-hook-key", "pa55w0rd-x")
+URL = f"https://bob:pa55w0rd-x@crm.example.org/rest/1/p4th-s3cr3t/calls?{KEY}&from=pbx"
+SECRETS = ("s3cr3t-hook-key", "pa55w0rd-x", "p4th-s3cr3t")
 
 
 def test_redact_and_ref() -> None:
-    assert redact(URL) == "https://***@crm.example.org/hooks/calls?***"
-    assert redact("https://crm.example.org/hooks/calls") == "https://crm.example.org/hooks/calls"
+    assert redact(URL) == "https://***@crm.example.org/***?***"
+    # Bitrix24 (and Discord, Slack) keep the secret in the path
+    bitrix = "https://corp.bitrix24.ru/rest/1/q8w7e6r5t4y3u2i1/crm.lead.add.json"
+    assert redact(bitrix) == "https://corp.bitrix24.ru/***"
+    assert "q8w7e6r5t4y3u2i1" not in ref(bitrix)
+    assert RecipientBook([bitrix]).resolve(ref(bitrix)) == bitrix
+    assert redact("https://crm.example.org/") == "https://crm.example.org/"
     assert redact("123456789") == "123456789"
     stored = ref(URL)
     assert stored.startswith(redact(URL) + " [") and not any(s in stored for s in SECRETS)
@@ -87,6 +92,15 @@ def test_delivered_whole_and_shown_nowhere(
         for secret in SECRETS:
             assert secret not in text
     assert "crm.example.org" in shown[1]  # config show still says where it goes
+
+
+def test_a_secret_too_short_to_mask_alone_is_masked_with_its_url() -> None:
+    """httpx logs each request's URL: ``?k=abc`` is too short to be masked on its own."""
+    from pbxgate.notify.logmask import mask
+
+    short = "https://crm.example.org/?k=abc"
+    RecipientBook([short])
+    assert "k=abc" not in mask(f'HTTP Request: POST {short} "HTTP/1.1 204 No Content"')
 
 
 def test_an_uppercase_scheme_is_a_url_too() -> None:

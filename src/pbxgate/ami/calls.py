@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pbxgate.ami.client import AmiClient, follow
+from pbxgate.ami.client import AmiClient, AmiError, follow
 from pbxgate.ami.protocol import Message
 from pbxgate.cdr.callrules import parse_channel
 
@@ -64,6 +64,7 @@ class _Call:
     channels: set[str] = field(default_factory=set)
     ringing: dict[str, str] = field(default_factory=dict)  # dialled channel -> phone
     blind_transfer: bool = False  # blind-transferred: the next phone to answer is the target
+    answered_channel: str = ""  # the dialled channel whose answer made the call answered
 
 
 def phone_of(channel: str, fallback: str = "") -> str:
@@ -113,7 +114,17 @@ class CallTracker:
         ``caught_up`` runs after each catch-up."""
 
         async def catch_up(client: AmiClient) -> None:
-            self.resync(await client.list_action("CoreShowChannels"))
+            try:
+                channels = await client.list_action("CoreShowChannels")
+            except AmiError as exc:
+                if "Permission denied" not in str(exc):
+                    raise
+                # main/manager.c: CoreShowChannels needs the user's write = system or reporting
+                raise AmiError(
+                    "the manager user may not list the channels to catch up (CoreShowChannels:"
+                    " Permission denied): give it write = reporting in manager.conf"
+                ) from None
+            self.resync(channels)
             if caught_up is not None:
                 caught_up()
 
@@ -149,20 +160,36 @@ class CallTracker:
         """Rebuild from ``CoreShowChannels`` events (after a reconnection: the events of the
         gap are lost). Channels that went away leave their calls; a call with none left ends
         with :data:`UNKNOWN_END` (how it ended was not seen); channels not known yet join
-        their calls."""
+        their calls. A call first seen here is made from its first channel (``Uniqueid`` =
+        ``Linkedid``: the caller and the number dialled), whatever order Asterisk lists the
+        channels in (its channel container's); without that channel nobody knows who called.
+        A ringing call counts as answered only when its first channel is in a bridge with
+        another (``BridgeId``): a caller answered by the dialplan (a queue, an IVR) is up, not
+        talking."""
         present: dict[str, set[str]] = {}
-        self._bridges.clear()  # who is in which bridge is learnt anew from the events
+        self._bridges.clear()  # who is in which bridge: from the list, then from the events
         self._watched.clear()
         self._hop_answered.clear()
+        calls: dict[str, list[Message]] = {}
         for item in channels:
-            linkedid = item.get("Linkedid") or item.get("Uniqueid")
-            present.setdefault(linkedid, set()).add(item.get("Channel"))
-            if item.get("Channel") not in self._call_of:
-                self._new_channel(item)
-            if item.get("ChannelStateDesc") == "Up" and linkedid in self.calls:
-                call = self.calls[linkedid]
-                if call.state.state == RINGING and len(present[linkedid]) > 1:
-                    self._change(call, state=TALKING, answered_at=self.clock())
+            channel, linkedid = item.get("Channel"), item.get("Linkedid") or item.get("Uniqueid")
+            if not channel or not linkedid:
+                continue
+            calls.setdefault(linkedid, []).append(item)
+            present.setdefault(linkedid, set()).add(channel)
+            if bridge := item.get("BridgeId"):
+                number, name = item.get("CallerIDNum"), item.get("CallerIDName")
+                self._bridges.setdefault(bridge, {})[channel] = (number, name)
+        for linkedid, items in calls.items():
+            first = next((i for i in items if i.get("Uniqueid") == linkedid), None)
+            if linkedid not in self.calls:
+                self._caught_up(linkedid, first)
+            for item in items:
+                if item.get("Channel") not in self._call_of:
+                    self._new_channel(item)
+            call = self.calls[linkedid]
+            if call.state.state == RINGING:
+                self._answered_in_bridge(call)
         for linkedid, call in list(self.calls.items()):
             here = present.get(linkedid, set())
             for channel in call.channels - here:
@@ -174,6 +201,34 @@ class CallTracker:
             elif call.state.ringing != _phones(call):
                 self._change(call, ringing=_phones(call))
 
+    def _caught_up(self, linkedid: str, first: Message | None) -> None:
+        """A call first seen in a catch-up: from its first channel, begun ``Duration`` ago;
+        without it, a call of nobody knows whom (no caller, no number dialled: no notice)."""
+        if first is None:
+            first = Message((("Linkedid", linkedid), ("Uniqueid", linkedid)))
+        state = _first_state(linkedid, first, self.clock() - _seconds(first.get("Duration")))
+        call = self.calls[linkedid] = _Call(state)
+        if state.channel:
+            self._call_of[state.channel] = linkedid
+            call.channels.add(state.channel)
+        self._emit(call)
+
+    def _answered_in_bridge(self, call: _Call) -> None:
+        """A ringing call whose first channel shares a bridge with another is talking: with
+        that channel's phone, when it is one."""
+        first = call.state.channel
+        for members in self._bridges.values():
+            if first not in members:
+                continue
+            for channel, (number, name) in members.items():
+                if channel == first:
+                    continue
+                phone, shown = self._party(channel, number, name) or ("", "")
+                call.answered_channel = channel
+                self._change(call, state=TALKING, answered_at=self.clock(), answered_by=phone,
+                             answered_name=shown, talking_to=phone, talking_name=shown)  # fmt: skip
+                return
+
     # -- events --------------------------------------------------------------------------
 
     def _new_channel(self, m: Message) -> None:
@@ -184,17 +239,7 @@ class CallTracker:
         self._call_of[channel] = linkedid
         call = self.calls.get(linkedid)
         if call is None:
-            state = CallState(
-                linkedid=linkedid,
-                caller_number=m.get("CallerIDNum").replace("<unknown>", ""),
-                caller_name=m.get("CallerIDName").replace("<unknown>", ""),
-                did=m.get("Exten"),
-                context=m.get("Context"),
-                channel=channel,
-                state=RINGING,
-                started_at=self.clock(),
-            )
-            call = self.calls[linkedid] = _Call(state)
+            call = self.calls[linkedid] = _Call(_first_state(linkedid, m, self.clock()))
             call.channels.add(channel)
             self._emit(call)
             return
@@ -219,9 +264,15 @@ class CallTracker:
             self._hop_now_answered(hop)
         if call is None:
             return
+        status = m.get("DialStatus")
         phone = call.ringing.pop(dest, "") or phone_of(dest, m.get("DestCallerIDNum"))
-        if m.get("DialStatus") == "ANSWER" and not call.state.answered_by:
-            name = _name(m.get("DestCallerIDName"), phone)
+        name = _name(m.get("DestCallerIDName"), phone)
+        if _hop(dest) and status == "ANSWER":
+            # a Local hop is the phone its own dial answered; one the dialplan answered
+            # (VoiceMail, a Playback after the phone did not answer) is no phone at all
+            phone, name = self._hop_answered.get(_hop(dest), ("", ""))
+        if status == "ANSWER" and not call.answered_channel and not call.state.answered_by:
+            call.answered_channel = dest
             self._change(
                 call,
                 ringing=_phones(call),
@@ -232,12 +283,19 @@ class CallTracker:
                 state=TALKING,
                 answered_at=self.clock(),
             )
-        elif m.get("DialStatus") == "ANSWER" and call.blind_transfer and phone:
+        elif status == "ANSWER" and call.blind_transfer and phone:
             call.blind_transfer = False
-            self._transferred(call, phone, _name(m.get("DestCallerIDName"), phone))
+            self._transferred(call, phone, name)
             self._change(call, ringing=_phones(call))
+        elif status and dest == call.answered_channel and call.state.transfers == 0:
+            # app_queue.c: a member answered, then the caller hung up before being put
+            # through (ABANDON), or the member was gone (AGENTDUMP): a second DialEnd of the
+            # same member, not answered. The call was not answered after all.
+            call.answered_channel = ""
+            self._change(call, ringing=_phones(call), state=RINGING, answered_by="",
+                         answered_name="", talking_to="", talking_name="", answered_at=0.0,
+                         dial_status=status)  # fmt: skip
         else:
-            status = m.get("DialStatus")
             self._change(call, ringing=_phones(call), dial_status=status or call.state.dial_status)
 
     def _bridged(self, m: Message) -> None:
@@ -401,6 +459,30 @@ def _hop(channel: str) -> str:
     if channel.startswith("Local/") and channel[-2:] in (";1", ";2"):
         return channel[:-2]
     return ""
+
+
+def _first_state(linkedid: str, first: Message, started: float) -> CallState:
+    """A call as its first channel's event (``Newchannel``, ``CoreShowChannel``) tells it."""
+    return CallState(
+        linkedid=linkedid,
+        caller_number=first.get("CallerIDNum").replace("<unknown>", ""),
+        caller_name=first.get("CallerIDName").replace("<unknown>", ""),
+        did=first.get("Exten"),
+        context=first.get("Context"),
+        channel=first.get("Channel"),
+        state=RINGING,
+        started_at=started,
+    )
+
+
+def _seconds(duration: str) -> float:
+    """``CoreShowChannel``'s ``Duration`` (HH:MM:SS, since the channel was made) in seconds;
+    0 when absent or unreadable."""
+    try:
+        hours, minutes, seconds = (int(part) for part in duration.split(":"))
+    except ValueError:
+        return 0.0
+    return float(hours * 3600 + minutes * 60 + seconds)
 
 
 def _phones(call: _Call) -> tuple[str, ...]:

@@ -190,6 +190,9 @@ class AmiClient:
 
 
 Handler = Callable[[Message], None]
+# A session up this long (seconds, after its catch-up) was a working one: the wait after it
+# fails starts again at its shortest.
+STEADY = 10.0
 OnConnect = Callable[[AmiClient], Awaitable[None]]
 
 
@@ -206,52 +209,68 @@ async def follow(
 ) -> None:
     """Keep a manager session until ``stop``: every event goes to ``on_event``; after each
     (re)connection ``on_connect`` runs (to resynchronise: the events of the gap are lost);
-    a failure waits ``first_delay`` doubling up to ``max_delay`` (with jitter), and a session
-    that was up resets the wait. One log line per failure, never the secret. With
-    ``fail_first`` a first connection that fails raises its :class:`AmiError` (a command
+    a failure waits ``first_delay`` doubling up to ``max_delay`` (with jitter), and only a
+    session that stayed up :data:`STEADY` seconds after ``on_connect`` resets the wait (a
+    session that fails at once, as a catch-up the user may not run, backs off like a refused
+    login). One log line per failure, never the secret. With ``fail_first`` a first
+    connection that fails, ``on_connect`` included, raises its :class:`AmiError` (a command
     that an admin runs wants to hear of a wrong address or secret at once)."""
     rng = rng or random.Random()
+    loop = asyncio.get_running_loop()
     delay = first_delay
     connected = False
     while not stop.is_set():
         client = make()
+        up_since: float | None = None
+        failure: tuple[int, str] | None = None
         try:
             queue = client.subscribe()  # before the login: no event falls between
             await client.connect()
-            connected = True
             log.info("AMI: connected to %s:%d (Asterisk %s)", client.host, client.port,
                      client.version)  # fmt: skip
-            delay = first_delay
             if on_connect is not None:
                 await on_connect(client)
-            while not stop.is_set():
-                get = asyncio.ensure_future(queue.get())
-                halt = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({get, halt}, return_when=asyncio.FIRST_COMPLETED)
-                halt.cancel()
-                if not get.done():
-                    get.cancel()
-                    break
-                message = get.result()
-                if message is None:
-                    raise AmiError("the manager closed the connection")
-                on_event(message)
+            connected = True
+            up_since = loop.time()
+            await _relay(queue, on_event, stop)
         except AmiError as exc:
             if fail_first and not connected:
                 raise
-            log.warning("AMI: %s; again in %.0f s", exc, delay)
-        except (PbxgateError, OSError) as exc:  # an outbox error from on_event, a broken peer
-            log.error("AMI: %s; again in %.0f s", exc, delay)
+            failure = (logging.WARNING, str(exc))
+        except (PbxgateError, OSError) as exc:  # an error from on_event, a broken peer
+            failure = (logging.ERROR, str(exc))
         finally:
             await client.close()
         if stop.is_set():
             return
+        if up_since is not None and loop.time() - up_since >= STEADY:
+            delay = first_delay  # it was up a while: this is a new failure, tried again soon
+        if failure is not None:
+            log.log(failure[0], "AMI: %s; again in %.0f s", failure[1], delay)
         try:
             async with asyncio.timeout(delay * (0.8 + 0.4 * rng.random())):
                 await stop.wait()
         except TimeoutError:
             pass
         delay = min(max_delay, delay * 2)
+
+
+async def _relay(
+    queue: asyncio.Queue[Message | None], on_event: Handler, stop: asyncio.Event
+) -> None:
+    """Hand the session's events to ``on_event`` until ``stop``; AmiError when it ends."""
+    while not stop.is_set():
+        get = asyncio.ensure_future(queue.get())
+        halt = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({get, halt}, return_when=asyncio.FIRST_COMPLETED)
+        halt.cancel()
+        if not get.done():
+            get.cancel()
+            return
+        message = get.result()
+        if message is None:
+            raise AmiError("the manager closed the connection")
+        on_event(message)
 
 
 __all__ = ["AmiClient", "AmiError", "follow"]

@@ -30,6 +30,7 @@ from pbxgate.cdr.missed import number_key
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.config import Settings
+from pbxgate.errors import PbxgateError
 from pbxgate.notify.events import (
     ANSWERED,
     CALLBACK,
@@ -212,6 +213,74 @@ class CallNotices:
         )
 
 
+class Queueing:
+    """Queues the events of the calls' changes in the outbox, in order. While the outbox
+    fails (a shared server restarting, a full disk, a lock held too long), they wait here and
+    go again after 1 s, doubling up to 30 s, and the manager's session goes on: the tracker
+    has already moved on (a call that ended is forgotten), so an event dropped here could not
+    be made again, and a session dropped would lose the events of the gap. At most ``limit``
+    wait; beyond, and at the end for those still waiting, each is logged whole, one line."""
+
+    def __init__(
+        self,
+        store: Callable[[list[CallEvent]], list[bool]],
+        wake: Callable[[], None] = lambda: None,
+        *,
+        limit: int = 50_000,
+        first_delay: float = 1.0,
+        max_delay: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.wake = wake
+        self.limit = limit
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.waiting: list[CallEvent] = []
+        self._delay = first_delay
+        self._again: asyncio.TimerHandle | None = None
+
+    def add(self, events: Iterable[CallEvent]) -> None:
+        self.waiting.extend(events)
+        if len(self.waiting) > self.limit:
+            dropped, self.waiting = self.waiting[: -self.limit], self.waiting[-self.limit :]
+            for event in dropped:
+                log.error("AMI: %d call events wait for the outbox; not queued: %s",
+                          self.limit, event.to_json())  # fmt: skip
+        if self._again is None:  # else they go with the next try
+            self.flush()
+
+    def flush(self) -> bool:
+        """Store what waits; False when the outbox failed (tried again later)."""
+        self._again = None
+        if not self.waiting:
+            return True
+        try:
+            stored = self.store(self.waiting)
+        except PbxgateError as exc:
+            log.error("AMI: %s; %d call event(s) wait, tried again in %.0f s",
+                      exc, len(self.waiting), self._delay)  # fmt: skip
+            self._again = asyncio.get_running_loop().call_later(self._delay, self.flush)
+            self._delay = min(self.max_delay, self._delay * 2)
+            return False
+        self.waiting = []
+        self._delay = self.first_delay
+        if any(stored):
+            self.wake()
+        return True
+
+    def close(self) -> None:
+        """Try once more; what still waits is logged whole."""
+        if self._again is not None:
+            self._again.cancel()
+        if not self.flush():
+            if self._again is not None:
+                self._again.cancel()
+                self._again = None
+            for event in self.waiting:
+                log.error("AMI: could not queue a call event; event: %s", event.to_json())
+            self.waiting = []
+
+
 def _talking(state: CallState) -> CallState:
     """``state`` naming the phone the caller talks with now (after a transfer, its target)."""
     if not state.talking_to:
@@ -241,17 +310,20 @@ async def run_notices(
             log.info("%s: %d missed calls from before this start wait for a call-back",
                      manager.pbx or "AMI", waiting)  # fmt: skip
 
+        queueing = Queueing(outbox.enqueue_many, wake_workers)
+
         def changed(state: CallState) -> None:
             hub.publish(state)
             events = notices(state)
-            if events and any(outbox.enqueue_many(events)):
-                wake_workers()
+            if events:
+                queueing.add(events)
 
         socket = asyncio.ensure_future(serve_socket(hub, manager.live_socket_path(), stop))
         try:
             await CallTracker(changed).follow(manager.client, stop)
         finally:
             stop.set()  # one manager's follower failed: the others stop with it
+            queueing.close()
             await socket
 
     tasks = [
@@ -265,4 +337,4 @@ async def run_notices(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-__all__ = ["CALL_MEMORY", "CallNotices", "run_notices"]
+__all__ = ["CALL_MEMORY", "CallNotices", "Queueing", "run_notices"]

@@ -1,6 +1,7 @@
 """The ``[ami]`` settings section: how pbxgate reaches Asterisk's manager interface.
 
-Example (``/etc/asterisk/manager.conf`` needs a user with ``read = call`` at least)::
+Example (``/etc/asterisk/manager.conf`` needs a user with ``read = call`` and, to catch up
+after a reconnection with ``CoreShowChannels``, ``write = reporting``)::
 
     [ami]
     enabled = true                # pbxgate serve: notifications from AMI, no dialplan change
@@ -62,7 +63,8 @@ class ManagerSettings:
             raise ConfigError(
                 f"no AMI user configured in {where}",
                 hint=f"set {where} username and secret (or secret_file; PBXGATE_AMI_SECRET "
-                "for [ami]); manager.conf needs that user with read = call",
+                "for [ami]); manager.conf needs that user with read = call and "
+                "write = reporting",
             )
         return self.username, self.secret.reveal()
 

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 def ami() -> None:
     """Asterisk's calls live, from the manager interface (AMI).
 
-    Needs a manager.conf user with read = call, given in [ami] (the secret there or in
-    PBXGATE_AMI_SECRET, never on a command line).
+    Needs a manager.conf user with read = call and write = reporting, given in [ami] (the
+    secret there or in PBXGATE_AMI_SECRET, never on a command line).
 
     \b
     Example:

@@ -728,7 +728,9 @@ class Outbox:
             # The waiting state is replaced; but a first send that was tried may have reached
             # the channel (a timeout, a node killed before it could record it): it is sent
             # again under its own key, so that the recipient gets one message, then edited.
-            tried = " AND attempts = 0" if shown_at is None else ""
+            # (never tried: no attempt and no error; a dead letter revived has no attempt
+            # left on its count but kept the reason it died of)
+            tried = " AND attempts = 0 AND last_error = ''" if shown_at is None else ""
             db.execute(
                 "UPDATE deliveries SET state = ?, updated_at = ?, last_error = ?"
                 " WHERE thread = ? AND channel = ? AND recipient = ? AND state = ?" + tried,

@@ -1,10 +1,12 @@
-"""Recipients with secrets in them: a webhook URL's query string and userinfo.
+"""Recipients with secrets in them: a webhook URL's path, query string and userinfo.
 
 ``https://crm.example.org/hook?key=s3cr3t`` must reach the CRM as it is, and be shown nowhere
 as it is: not in ``config show``, the worker's and serve's logs, ``notify status`` (and its
-JSON) or the outbox file. So:
+JSON) or the outbox file. Many services keep the secret in the path itself (Bitrix24's
+``/rest/1/<secret>/crm.lead.add``, Discord's ``/api/webhooks/<id>/<token>``, Slack's
+``/services/T.../B.../<secret>``), so the path is hidden too. So:
 
-* :func:`redact` shows such a URL as ``https://crm.example.org/hook?***`` (userinfo ``***@``);
+* :func:`redact` shows such a URL as ``https://crm.example.org/***?***`` (userinfo ``***@``);
 * :func:`ref` is what the outbox stores for a recipient: the recipient itself when it holds no
   secret (a VK id, an e-mail address, a plain URL), otherwise the redacted form and a digest of
   the whole, ``https://crm.example.org/hook?*** [3f2a9c0d41b7]``;
@@ -31,6 +33,8 @@ def _secret_parts(text: str) -> list[str]:
     found = []
     if parts.username is not None or parts.password is not None:
         found.append(parts.netloc.rpartition("@")[0])
+    if parts.path.strip("/"):
+        found.append(parts.path)
     if parts.query:
         found.append(parts.query)
     if parts.fragment:
@@ -39,13 +43,14 @@ def _secret_parts(text: str) -> list[str]:
 
 
 def redact(text: str) -> str:
-    """``text`` with an http(s) URL's userinfo, query string and fragment hidden."""
+    """``text`` with an http(s) URL's userinfo, path, query string and fragment hidden."""
     if not _secret_parts(text):
         return text
     parts = urlsplit(text)
     host = parts.netloc.rpartition("@")[2]
     netloc = f"{HIDDEN}@{host}" if "@" in parts.netloc else host
-    return urlunsplit((parts.scheme, netloc, parts.path, HIDDEN if parts.query else "",
+    path = f"/{HIDDEN}" if parts.path.strip("/") else parts.path
+    return urlunsplit((parts.scheme, netloc, path, HIDDEN if parts.query else "",
                        HIDDEN if parts.fragment else ""))  # fmt: skip
 
 
@@ -68,8 +73,11 @@ class RecipientBook:
         self._by_ref: dict[str, str] = {}
         for recipient in recipients:
             self._by_ref[ref(recipient)] = recipient
-            for part in _secret_parts(recipient):
+            parts = _secret_parts(recipient)
+            for part in parts:
                 register_secret(part)
+            if parts:  # the whole too: a part too short to mask alone is hidden in it
+                register_secret(recipient)
 
     def resolve(self, stored: str) -> str | None:
         """The recipient to send to; None when a reference's recipient is no longer set."""

@@ -145,7 +145,9 @@ def outbox_report(settings: Settings) -> dict[str, Any]:
         {
             "channel": name,
             "recipients": [mask(redact(r)) for r in recipients],
-            "choices": [{"value": mask(ref(r)), "label": mask(redact(r))} for r in recipients],
+            # the label with the reference's digest: two URLs of one host differ by their
+            # hidden path alone
+            "choices": [{"value": mask(ref(r)), "label": mask(ref(r))} for r in recipients],
         }
         for name, recipients in enabled_recipients(ns).items()
     ]
