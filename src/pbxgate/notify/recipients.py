@@ -9,7 +9,7 @@ JSON) or the outbox file. Many services keep the secret in the path itself (Bitr
 * :func:`redact` shows such a URL as ``https://crm.example.org/***?***`` (userinfo ``***@``);
 * :func:`ref` is what the outbox stores for a recipient: the recipient itself when it holds no
   secret (a VK id, an e-mail address, a plain URL), otherwise the redacted form and a digest of
-  the whole, ``https://crm.example.org/hook?*** [3f2a9c0d41b7]``;
+  the whole, ``https://crm.example.org/***?*** [3f2a9c0d41b7]``;
 * :class:`RecipientBook` turns a stored reference back into the configured recipient when the
   worker sends, and registers the secret parts with the log masker. A reference whose
   recipient has left the settings is a dead letter (the worker cannot guess the URL).
