@@ -277,6 +277,9 @@ def test_peak_counts_a_long_call_that_began_hours_before_the_window(
             disposition="ANSWERED", uniqueid="1.1", linkedid="1.1"),
         Leg(start=datetime(2016, 3, 18, 10, 0), src="84992222222", dst="114", duration=600,
             billsec=590, disposition="ANSWERED", uniqueid="2.1", linkedid="2.1"),
+        # begun 1.5 h before the window: between the calls stats keeps and the long ones
+        Leg(start=datetime(2016, 3, 18, 8, 30), src="84993333333", dst="115", duration=7200,
+            billsec=7190, disposition="ANSWERED", uniqueid="3.1", linkedid="3.1"),
     ]  # fmt: skip
     db = tmp_path_factory.mktemp("long") / "long.sqlite3"
     Store.open_sqlite(db).insert(legs)
@@ -284,5 +287,5 @@ def test_peak_counts_a_long_call_that_began_hours_before_the_window(
     kpis = api.stats(
         src, Window(datetime(2016, 3, 18, 10), datetime(2016, 3, 18, 11)), Filters()
     ).kpis
-    assert (kpis.calls, kpis.peak_concurrent) == (1, 2)
+    assert (kpis.calls, kpis.peak_concurrent) == (1, 3)
     src.close()

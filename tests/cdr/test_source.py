@@ -219,3 +219,83 @@ def test_a_table_name_that_is_not_plain_is_refused(table: str) -> None:
 def test_plain_table_names_are_taken(table: str) -> None:
     settings = CdrSettings(sources={"s": SourceSettings(url="sqlite:////tmp/x.db", table=table)})
     assert resolve_source(settings, "s").table == table
+
+
+QUIRK_DAY = Window(datetime(2026, 11, 26), datetime(2026, 11, 27))
+
+
+def _quirk_table(dsn: str, ddl: str, rows: list[str], setup: str = "") -> None:
+    writer = create_engine(dsn)
+    with writer.begin() as conn:
+        if setup:
+            conn.exec_driver_sql(setup)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS cdr_quirks")
+        conn.exec_driver_sql(f"CREATE TABLE cdr_quirks ({ddl})")
+        for row in rows:
+            conn.exec_driver_sql(f"INSERT INTO cdr_quirks VALUES ({row})")
+    writer.dispose()
+
+
+def _drop_quirks(dsn: str) -> None:
+    writer = create_engine(dsn)
+    with writer.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE cdr_quirks")
+    writer.dispose()
+
+
+def test_float_seconds_and_zero_dates_of_an_older_mariadb_table() -> None:
+    """cdr_adaptive_odbc writes fractional seconds into FLOAT columns, and an old NOT NULL
+    schema holds a zero date as an unanswered call's answer: stats read the seconds (they read
+    0 through PyMySQL) and the zero date as none (it failed the read)."""
+    dsn = require_dsn("PBXGATE_TEST_MARIADB_DSN")
+    text_cols = "src, dst, dcontext, channel, dstchannel, lastapp, disposition, uniqueid, linkedid"
+    ddl = ("`start` DATETIME NOT NULL, `answer` DATETIME NOT NULL, `end` DATETIME NOT NULL, "
+           + ", ".join(f"{c} VARCHAR(80)" for c in text_cols.split(", "))
+           + ", duration FLOAT, billsec FLOAT")  # fmt: skip
+    rows = [
+        "'2026-11-26 12:00:00', '2026-11-26 12:00:06', '2026-11-26 12:01:03', '84991111111',"
+        " '101', 'from-trunk', 'PJSIP/trunk-1', 'PJSIP/101-2', 'Dial', 'ANSWERED', '1.1',"
+        " '1.1', 63.42, 57.1",
+        "'2026-11-26 12:10:00', '0000-00-00 00:00:00', '2026-11-26 12:10:20', '84992222222',"
+        " '101', 'from-trunk', 'PJSIP/trunk-3', 'PJSIP/101-4', 'Dial', 'NO ANSWER', '2.1',"
+        " '2.1', 20.0, 0",
+    ]
+    _quirk_table(dsn, ddl, rows, setup="SET SESSION sql_mode = ''")
+    settings = CdrSettings(sources={"q": SourceSettings(url=dsn, table="cdr_quirks")})
+    src = open_source(settings, "q")
+    try:
+        kpis = api.stats(src, QUIRK_DAY, Filters()).kpis
+        assert (kpis.calls, kpis.answered, kpis.talk_seconds) == (2, 1, 57)
+        (missed,) = api.missed(src, QUIRK_DAY, Filters()).rows
+        assert missed["src"] == "84992222222"
+    finally:
+        src.close()
+        _drop_quirks(dsn)
+
+
+def test_timestamp_with_time_zone_is_read_in_the_cdr_zone() -> None:
+    """Asterisk's cdr_pgsql schema keeps calldate as timestamp with time zone, which psycopg
+    hands over zone-aware in the session's zone: read in the CDR's zone, whatever the
+    session's (the fast path failed comparing it; the careful one shifted it by the offset)."""
+    dsn = require_dsn("PBXGATE_TEST_POSTGRESQL_DSN")
+    ddl = ("calldate TIMESTAMP WITH TIME ZONE NOT NULL, src VARCHAR(80), dst VARCHAR(80),"
+           " dcontext VARCHAR(80), channel VARCHAR(80), dstchannel VARCHAR(80),"
+           " lastapp VARCHAR(80), duration INTEGER, billsec INTEGER, disposition VARCHAR(45),"
+           " uniqueid VARCHAR(150), linkedid VARCHAR(150)")  # fmt: skip
+    rows = [  # 12:00 in Moscow, written as UTC
+        "'2026-11-26 09:00:00+00', '84991111111', '101', 'from-trunk', 'PJSIP/trunk-1',"
+        " 'PJSIP/101-2', 'Dial', 63, 57, 'ANSWERED', '1.1', '1.1'"
+    ]
+    _quirk_table(dsn, ddl, rows)
+    settings = CdrSettings(
+        timezone="Europe/Moscow", sources={"q": SourceSettings(url=dsn, table="cdr_quirks")}
+    )
+    src = open_source(settings, "q")
+    try:
+        kpis = api.stats(src, QUIRK_DAY, Filters()).kpis
+        assert (kpis.calls, kpis.answered, kpis.talk_seconds) == (1, 1, 57)
+        (call,) = api.list_calls(src, QUIRK_DAY, Filters())
+        assert call.start == datetime(2026, 11, 26, 12, 0)
+    finally:
+        src.close()
+        _drop_quirks(dsn)

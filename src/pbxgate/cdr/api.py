@@ -126,10 +126,11 @@ LONGEST_CALL = timedelta(hours=24)
 
 
 def _still_going(source: Source, window: Window, filters: Filters) -> list[CallFacts]:
-    """Calls that began before the legs ``stats`` reads (window start - 2 h) and were still
+    """Calls that began before the calls ``stats`` keeps (window start - 1 h) and were still
     going when the window opened: for the peak of concurrent calls. Only long legs qualify, so
-    the index range is read but few rows come back."""
-    early = Window(window.start - LONGEST_CALL, window.start - 2 * CALL_MARGIN)
+    the index range is read but few rows come back. (It ended at start - 2 h, where the legs
+    ``stats`` reads begin: a call begun 1-2 h before the window fell between the two.)"""
+    early = Window(window.start - LONGEST_CALL, window.start - CALL_MARGIN)
     found = fetch_facts(source, early, filters.rule, margin=timedelta(), longer_than=CALL_MARGIN)
     return [f for f in found if f.end > window.start]
 

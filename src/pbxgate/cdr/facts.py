@@ -28,7 +28,7 @@ from pbxgate.cdr.callrules import (
 )
 from pbxgate.cdr.model import ANSWERED, MAX_NUMBER, NO_ANSWER, Leg, whole_number
 from pbxgate.cdr.numbers import InternalRule
-from pbxgate.cdr.query import _as_datetime, _bound, leg_params, leg_select
+from pbxgate.cdr.query import ZERO_DATES, _as_datetime, _bound, leg_params, leg_select
 from pbxgate.cdr.source import Source
 from pbxgate.cdr.window import Window
 
@@ -177,20 +177,25 @@ def _normalizer(cols: list[str | None], source: Source) -> Any:
         *(present.index(i) if i in present else absent.get(i, width + 1) for i in range(len(cols)))
     )
     zones = source.zones
-    plain = not _times_as_text(source) and zones.same
+    # zone-aware times (timestamp with time zone) go the careful way, converted
+    plain = not _times_as_text(source) and zones.same and not source.layout.aware_times
     texts = _times_as_text(source) and zones.same  # SQLite keeps times as text
     parse = datetime.fromisoformat
+
+    def moment(text: str) -> datetime | None:
+        """An end or answer time's text; None when empty or a MySQL zero date (an old NOT
+        NULL schema's unanswered call)."""
+        return None if not text or text.startswith(ZERO_DATES) else parse(text)
 
     if _packed(source):
 
         def unpack(raw: Any) -> tuple[Any, ...]:
             row = pick((*raw[0].split("\x1f"), *pad))  # COALESCE made NULLs ""
-            end, ans = row[END], row[ANS]
             out = (parse(row[T]), row[SRC], row[DST], whole_number(row[DUR]),
                    whole_number(row[BILL]), row[DISP], row[DID], row[LINK], row[UID],
                    whole_number(row[SEQ]),
-                   parse(end) if end else None, row[CHAN], row[DCHAN], row[DCTX],
-                   parse(ans) if ans else None, row[APP], row[ADATA])  # fmt: skip
+                   moment(row[END]), row[CHAN], row[DCHAN], row[DCTX],
+                   moment(row[ANS]), row[APP], row[ADATA])  # fmt: skip
             return out if zones.same else _careful(out, zones)
 
         return unpack
@@ -204,9 +209,8 @@ def _normalizer(cols: list[str | None], source: Source) -> Any:
         if plain:
             return row
         if texts and type(row[T]) is str:
-            end, ans = row[END], row[ANS]
-            return (parse(row[T]), *row[SRC:END], parse(end) if end else None,
-                    *row[CHAN:ANS], parse(ans) if ans else None, *row[APP:])  # fmt: skip
+            return (parse(row[T]), *row[SRC:END], moment(row[END]),
+                    *row[CHAN:ANS], moment(row[ANS]), *row[APP:])  # fmt: skip
         return _careful(row, zones)
 
     return normalize
@@ -215,7 +219,7 @@ def _normalizer(cols: list[str | None], source: Source) -> Any:
 def _careful(row: tuple[Any, ...], zones: Any) -> tuple[Any, ...]:
     out = list(row)
     for i in (T, END, ANS):
-        moment = _as_datetime(out[i])
+        moment = _as_datetime(out[i], zones.source)
         out[i] = moment if moment is None or zones.same else zones.to_display(moment)
     for i in (SRC, DST, DISP, DID, LINK, UID, CHAN, DCHAN, DCTX, APP, ADATA):
         out[i] = "" if out[i] is None else str(out[i])

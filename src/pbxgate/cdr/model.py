@@ -38,13 +38,20 @@ MAX_NUMBER = 2**31 - 1
 
 
 def whole_number(value: object) -> int:
-    """A stored duration, billsec or sequence as an int; 0 for what no CDR holds (empty,
-    negative, fractional text, infinite, over :data:`MAX_NUMBER`)."""
+    """A stored duration, billsec or sequence as an int, whole seconds (``63.42`` and
+    ``"63.42"``, as cdr_adaptive_odbc writes a float column and PyMySQL hands it over as text
+    in a packed read, are 63); 0 for what no CDR holds (empty, negative, not a number,
+    infinite, over :data:`MAX_NUMBER`)."""
     if type(value) is int:
         return value if 0 <= value <= MAX_NUMBER else 0
     try:
         number = int(value or 0)  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):
+    except ValueError:
+        try:  # "63.42", "63.000": a float or decimal column's text
+            number = int(float(value))  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError):
+            return 0
+    except (TypeError, OverflowError):
         return 0
     return number if 0 <= number <= MAX_NUMBER else 0
 

@@ -14,7 +14,7 @@ import dataclasses
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from operator import itemgetter
 from typing import Any
 
@@ -352,13 +352,18 @@ def fetch_legs(
             yield leg
 
 
+# MySQL's zero dates (an unanswered call's answer in an old NOT NULL schema), and
+# cdr_adaptive_odbc's stand-in for none
+ZERO_DATES = ("0000-00-00", "1000-01-01")
+
+
 def _row_converter(fields: list[str], layout: Layout, source: Source) -> Any:
     """A function from a result row to a :class:`Leg`, specialised once per query: each
     column gets its own small converter, so the per-row loop does no name tests."""
     zones = source.zones
 
     def when(value: Any) -> datetime | None:
-        moment = _as_datetime(value)
+        moment = _as_datetime(value, zones.source)
         return moment if moment is None or zones.same else zones.to_display(moment)
 
     def text(value: Any) -> str:
@@ -400,6 +405,7 @@ def _row_converter(fields: list[str], layout: Layout, source: Source) -> Any:
     fast = (
         source.dialect != "sqlite"
         and zones.same
+        and not layout.aware_times
         and not (layout.amaflags_numeric and "amaflags" in fields)
     )
     if not fast:
@@ -416,19 +422,27 @@ def _row_converter(fields: list[str], layout: Layout, source: Source) -> Any:
     return quick
 
 
-def _as_datetime(value: Any) -> datetime | None:
+def _as_datetime(value: Any, zone: tzinfo | None = None) -> datetime | None:
+    """A stored time as a naive datetime in the CDR's zone: a zone-aware one (PostgreSQL's
+    ``timestamp with time zone``, as Asterisk's cdr_pgsql schema has it, comes in the
+    session's zone) is converted to ``zone`` (the machine's when None) first; MySQL's zero
+    dates are None."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
         if value.tzinfo is None and not value.microsecond:
             return value
-        return value.replace(tzinfo=None, microsecond=0)
+        local: datetime = value if value.tzinfo is None else value.astimezone(zone)
+        return local.replace(tzinfo=None, microsecond=0)
     text = str(value)
-    if text.startswith(("0000-00-00", "1000-01-01")):
+    if text.startswith(ZERO_DATES):
         return None
     if text.isdigit():  # cdr_sqlite3_custom start(int64): Unix seconds, read as UTC
         return datetime.fromtimestamp(int(text), UTC).replace(tzinfo=None)
-    return datetime.fromisoformat(text).replace(tzinfo=None, microsecond=0)
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not None:  # "... +03:00": the text of an aware time
+        moment = moment.astimezone(zone)
+    return moment.replace(tzinfo=None, microsecond=0)
 
 
 def group_calls(legs: Iterable[Leg], rule: InternalRule) -> list[Call]:

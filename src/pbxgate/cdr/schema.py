@@ -87,6 +87,9 @@ class Layout:
     amaflags_numeric: bool = False
     # Times as Unix seconds in an INTEGER column (cdr_sqlite3_custom's ``start(int64)``).
     epoch_times: bool = False
+    # Zone-aware times (PostgreSQL's timestamp with time zone, as Asterisk's cdr_pgsql schema
+    # has it): the driver hands them over in the session's zone, converted to the CDR's
+    aware_times: bool = False
 
     def has(self, column: str) -> bool:
         return column in self.columns
@@ -125,9 +128,11 @@ def detect_layout(table: str, columns: dict[str, str]) -> Layout:
     amaflags = lowered.get("amaflags", "")
     numeric = any(word in amaflags for word in ("INT", "NUMERIC", "DECIMAL"))
     epoch = "INT" in lowered[time_column]
+    aware = "TIME ZONE" in lowered[time_column] or "TIMESTAMPTZ" in lowered[time_column]
     return Layout(
-        table, time_column, frozenset(lowered), amaflags_numeric=numeric, epoch_times=epoch
-    )
+        table, time_column, frozenset(lowered), amaflags_numeric=numeric, epoch_times=epoch,
+        aware_times=aware,
+    )  # fmt: skip
 
 
 def store_table(metadata: MetaData, name: str = "cdr") -> Table:

@@ -186,7 +186,11 @@ class Source:
                     f"{self.where()} has no table {self.spec.table!r}",
                     hint="set the source's table; for the local store run `pbxgate cdr generate`",
                 )
-            cols = {c["name"]: str(c["type"]) for c in insp.get_columns(self.spec.table)}
+            cols = {
+                # a zone-aware timestamp says so (str() of SQLAlchemy's type drops it)
+                c["name"]: str(c["type"]) + (" WITH TIME ZONE" if _aware(c["type"]) else "")
+                for c in insp.get_columns(self.spec.table)
+            }
         layout = detect_layout(self.spec.table, cols)
         if not layout.epoch_times and self.dialect == "sqlite":  # SQLite's types are loose
             layout = dataclasses.replace(layout, epoch_times=self._holds_seconds(layout))
@@ -406,3 +410,8 @@ def open_source(settings: CdrSettings, name: str | None = None) -> Source:
 
 
 __all__ = ["Source", "SourceSpec", "has_password", "open_source", "resolve_source"]
+
+
+def _aware(column_type: object) -> bool:
+    """A column of zone-aware times (PostgreSQL's ``timestamp with time zone``)."""
+    return getattr(column_type, "timezone", False) is True
