@@ -339,6 +339,52 @@ def test_a_stuck_commit_does_not_hold_the_call(caplog, lands):
     assert "never retrieved" not in caplog.text
 
 
+@pytest.mark.parametrize("where", ["reading", "committing"])
+def test_a_call_the_drain_cuts_has_its_event_logged_whole(caplog, where):
+    """SIGTERM's drain cancels what is still open after its grace: a call cut while Asterisk
+    was asked for a name (its event is not stored: the dialplan's fallback reads it again), or
+    while its event was being stored (the commit goes on). Either way the event is in the log
+    whole; before, the cancellation passed every line that held it."""
+    release = threading.Event()
+    accept = RecordingAccept()
+
+    def slow_accept(event):
+        release.wait(30)
+        return accept(event)
+
+    def silent(line: bytes) -> bytes:  # Asterisk does not answer the name's read
+        return b""
+
+    async def main() -> None:
+        handler = CallHandler(in_thread(slow_accept), commit_timeout=30)
+        server = FastAgiServer(AgiSettings(), handler.routes())
+        await server.start("127.0.0.1", 0)
+        respond = silent if where == "reading" else default_responder("S1")
+        call = asyncio.ensure_future(fake_asterisk(server.address[1], environment(), respond))
+        await asyncio.sleep(0.3)
+        await server.drain(timeout=0.1)
+        release.set()
+        await call
+        for _ in range(200):  # the commit the cut call left, logged once it ends
+            if where == "reading" or "was queued after its call went on" in caplog.text:
+                break
+            await asyncio.sleep(0.01)
+
+    with caplog.at_level(logging.WARNING, logger="pbxgate.agi.handlers"):
+        asyncio.run(main())
+    lines = [
+        r.getMessage() for r in caplog.records if '"caller_number":"84991111111"' in r.getMessage()
+    ]
+    if where == "reading":
+        assert accept.events == []
+        assert len(lines) == 1 and lines[0].startswith("the service stopped before incoming:")
+    else:
+        assert [e.event_id for e in accept.events] == ["incoming:S1"]
+        assert len(lines) == 1
+        assert lines[0].startswith("the service stopped while incoming:S1 was being queued")
+        assert "incoming:S1 was queued after its call went on" in caplog.text
+
+
 def test_drain_stops_listening_and_waits_for_open_sessions():
     async def main() -> None:
         accept = RecordingAccept()

@@ -207,6 +207,42 @@ def test_silent_asterisk_is_given_up_after_the_idle_timeout(monkeypatch):
         pipe.close()
 
 
+def test_a_commit_after_asterisk_fell_silent_has_a_limit_of_its_own(monkeypatch):
+    """The alarm went off while a name was read (Asterisk silent): the read gives up, and the
+    commit is limited again (commit_timeout), its failure reported with the whole event. The
+    read used to swallow the alarm, and the commit then waited for the outbox's lock without
+    any limit of the call's (10 s here)."""
+    import fcntl
+
+    monkeypatch.setenv("PBXGATE_AGI_IDLE_TIMEOUT", "1")
+    monkeypatch.setenv("PBXGATE_AGI_COMMIT_TIMEOUT", "1")
+    box = data_dir() / "outbox.sqlite3"
+    box.parent.mkdir(parents=True, exist_ok=True)
+    Outbox.open(box).close()
+    lock = os.open(f"{box}.write.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # another writer holds the outbox
+    proc = subprocess.Popen(
+        [str(SCRIPT), "notify"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdin and proc.stdout and proc.stderr
+        proc.stdin.write(local_env())  # then no answer to the name's read
+        proc.stdin.flush()
+        assert proc.wait(timeout=6) == 1  # idle 1 s + commit 1 s, not the lock's 10 s
+        err = proc.stderr.read().decode()
+        assert "could not queue incoming:1795696994.11" in err and '"caller_number"' in err
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
 def test_closed_stdin_is_one_line():
     """`pbxgate-agi <&-`: not run by Asterisk; one line, not a traceback."""
     done = subprocess.run(

@@ -306,6 +306,21 @@ def test_an_empty_listen_host_is_refused(tmp_path, capsys):
     assert "listen_host is empty" in line and "every interface" in line
 
 
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("idle_timeout", "nan"), ("idle_timeout", "inf"), ("commit_timeout", "nan"),
+     ("commit_timeout", "0"), ("drain_timeout", "-1"), ("drain_timeout", "inf")],
+)  # fmt: skip
+def test_a_timeout_that_is_no_number_of_seconds_is_refused(tmp_path, capsys, setting, value):
+    """NaN ended no wait (``now >= nan`` is never true): idle peers held their sessions for
+    ever; a negative drain was taken as it came."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f"[agi]\n{setting} = {value}\n", encoding="utf-8")
+    assert main(["--config", str(cfg), "serve", "--no-worker"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert setting in line and "seconds" in line
+
+
 @pytest.mark.parametrize(("host", "warned"), [("127.0.0.1", False), ("0.0.0.0", True)])
 def test_listening_beyond_loopback_is_warned_about(host, warned, caplog):
     import logging

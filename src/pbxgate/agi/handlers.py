@@ -67,8 +67,18 @@ class CallHandler:
         env = conn.environment
         request = parse_request(env)
         reads = VariableReads(request.missing(env))
-        while (command := reads.next()) is not None:
-            reads.answer(command, await conn.try_command(*command))
+        try:
+            while (command := reads.next()) is not None:
+                reads.answer(command, await conn.try_command(*command))
+        except asyncio.CancelledError:
+            # the service's stop cut the call while Asterisk was being asked: the event is
+            # not stored (what was not read may be wrong; the dialplan's fallback reads it
+            # again), but it is logged whole
+            cut = build_event(env, request, reads.variables, self.clock())
+            if not isinstance(cut, Skip):
+                log.error("the service stopped before %s was queued (Asterisk had not "
+                          "answered); event: %s", cut.event_id, cut.to_json())  # fmt: skip
+            raise
         built = build_event(env, request, reads.variables, self.clock())
         outcome = await self._enqueue(built)
         if self.result_variable and conn.session.state is State.IDLE:
@@ -84,6 +94,14 @@ class CallHandler:
             # (same event id).
             pending = asyncio.ensure_future(self.commit(built))
             queued = await _within(pending, self.commit_timeout)
+        except asyncio.CancelledError:  # the service's stop cut the call: the commit goes on
+            pending.add_done_callback(functools.partial(_late, built.event_id))
+            log.error(
+                "the service stopped while %s was being queued; the commit continues; event: %s",
+                built.event_id,
+                built.to_json(),
+            )
+            raise
         except TimeoutError:
             pending.add_done_callback(functools.partial(_late, built.event_id))
             log.error(

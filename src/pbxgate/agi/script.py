@@ -80,6 +80,7 @@ class Conversation:
     def __init__(self, pipe: Pipe, session: AgiSession) -> None:
         self.pipe = pipe
         self.session = session
+        self.timed_out = False  # the alarm went off while a reply was awaited
 
     def _next(self) -> object:
         while isinstance(event := self.session.next_event(), NeedData):
@@ -104,6 +105,9 @@ class Conversation:
                     return event
                 if isinstance(event, ConnectionClosed):  # pragma: no cover - table: error
                     return None
+        except TimeoutError:  # the alarm (an OSError too): Asterisk is silent
+            self.timed_out = True
+            return None
         except (ProtocolError, OSError):
             return None
 
@@ -115,8 +119,11 @@ def run(
     *,
     clock: Callable[[], float] = time.time,
     report: Callable[[str], None] | None = None,
+    on_timeout: Callable[[], None] | None = None,
 ) -> int:
-    """One AGI run; the exit status (0, or 1 when the event could not be queued)."""
+    """One AGI run; the exit status (0, or 1 when the event could not be queued). When
+    Asterisk fell silent while the names were read (the alarm went off), ``on_timeout`` runs
+    before the commit: ``main`` gives the commit a time limit of its own again."""
     report = report or report_failure
     conv = Conversation(pipe, agi.new_session())
     env = conv.environment()
@@ -125,6 +132,8 @@ def run(
     while (command := reads.next()) is not None:
         reads.answer(command, conv.command(*command))
     built = build_event(env, request, reads.variables, clock())
+    if conv.timed_out and on_timeout is not None:
+        on_timeout()
     status, outcome = 0, "skipped"
     if not isinstance(built, Skip):
         try:
@@ -171,8 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     settings, agi = _load_settings()
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(max(1, int(agi.idle_timeout + 0.999)))
+    # the alarm went off in a read: the commit gets a limit of its own (its failure is
+    # reported with the whole event)
+    budget = max(1, int(agi.commit_timeout + 0.999))
+
+    def rearm() -> None:
+        signal.alarm(budget)
+
     try:
-        return run(Pipe(), _accept_with(settings), agi)
+        return run(Pipe(), _accept_with(settings), agi, on_timeout=rearm)
     except (AgiError, TimeoutError, PbxgateError) as exc:
         report_failure(str(exc))
         return 2

@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from pbxgate.agi.protocol import (
@@ -63,8 +64,11 @@ class AgiSettings:
         for name in ("max_line_bytes", "max_header_bytes", "max_command_bytes", "max_sessions"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.idle_timeout <= 0 or self.commit_timeout <= 0:
-            raise ValueError("idle_timeout and commit_timeout must be positive")
+        for name in ("idle_timeout", "commit_timeout"):
+            if not 0 < getattr(self, name) < math.inf:  # NaN too: it would end no wait
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if not 0 <= self.drain_timeout < math.inf:
+            raise ValueError("drain_timeout must be a number of seconds, 0 or more")
         if self.fallback_encoding:
             import codecs  # noqa: PLC0415 - only to validate the name
 
