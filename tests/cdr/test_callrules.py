@@ -4,6 +4,7 @@ real thing; these pin each rule down on its own)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -294,6 +295,41 @@ def test_outbound_answered_by_the_number_over_a_trunk() -> None:
     d = derive([leg(0, "101", "89161000001", "PJSIP/101-1", "PJSIP/mts-0000a", "ANSWERED",
                     answered=2, end=5, ctx="from-internal")], RULE)  # fmt: skip
     assert (d.answered_by, d.answered_via, d.talk_seconds) == ("89161000001", "", 3)
+
+
+def test_a_caller_who_waited_in_a_queue_for_nobody_was_not_answered(tmp_path: Path) -> None:
+    """FreePBX answers the caller before Queue(): with every agent busy or paused, or a caller
+    who gives up during the greeting, the only row is the caller's, ANSWERED, lastapp Queue,
+    no party B. Nobody answered: a missed call (it counted as answered, its music as talk),
+    and an earlier missed call of that number did not get through by it, nor by a next call
+    that only an IVR answered."""
+    from pbxgate.cdr import api
+    from pbxgate.cdr.missed import OPEN
+    from pbxgate.cdr.query import Filters
+    from pbxgate.cdr.settings import CdrSettings, SourceSettings
+    from pbxgate.cdr.source import open_source
+    from pbxgate.cdr.store import Store
+    from pbxgate.cdr.window import Window
+
+    waited = leg(600, "84991000006", "700", "IAX2/trunk-2", "", "ANSWERED", answered=600,
+                 end=645, uid="2.1", link="2.1", lastapp="Queue")  # fmt: skip
+    d = derive([waited], RULE)
+    assert (d.outcome, d.answered_by, d.talk_seconds) == ("NO ANSWER", "", 0)
+    earlier = leg(0, "84991000006", "101", "IAX2/trunk-1", "PJSIP/101-1", "NO ANSWER", end=20)
+    ivr = leg(900, "84991000006", "7000", "IAX2/trunk-3", "", "ANSWERED", answered=900,
+              end=960, uid="3.1", link="3.1", lastapp="BackGround")  # fmt: skip
+    db = tmp_path / "cdr.sqlite3"
+    Store.open_sqlite(db).insert([earlier, waited, ivr])
+    src = open_source(CdrSettings(sources={"s": SourceSettings(url=f"sqlite:///{db}")}), "s")
+    day = Window(T0.replace(hour=0), T0.replace(hour=23))
+    try:
+        kpis = api.stats(src, day, Filters()).kpis
+        assert (kpis.calls, kpis.answered, kpis.talk_seconds) == (3, 1, 60)  # the IVR's only
+        rows = api.missed(src, day, Filters()).rows
+        assert [(r["src"], r["resolution"]) for r in rows] == [
+            ("84991000006", OPEN), ("84991000006", OPEN)]  # fmt: skip
+    finally:
+        src.close()
 
 
 def test_answered_by_the_dialplan_alone_has_nobody_in_answered_by() -> None:

@@ -47,8 +47,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import and_, bindparam, column, func, select, table
 
 from pbxgate.cdr import facts as rows_
-from pbxgate.cdr.facts import BILL, CHAN, DCTX, DISP, DST, SRC, T
-from pbxgate.cdr.model import ANSWERED, NO_ANSWER
+from pbxgate.cdr.callrules import outcome_alone, parse_channel
+from pbxgate.cdr.facts import APP, BILL, CHAN, DCHAN, DCTX, DISP, DST, SRC, T
+from pbxgate.cdr.model import ANSWERED
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.query import CALL_MARGIN, _bound
 from pbxgate.cdr.source import Source
@@ -379,7 +380,8 @@ def work_out(source: Source, window: Window, rule: InternalRule) -> list[Brief]:
             row = legs[0]
             if not lo <= row[T] < hi:
                 continue
-            outcome = row[DISP] or NO_ANSWER
+            outcome = outcome_alone(row[DISP], row[DCHAN] if parse_channel(row[DCHAN]) else "",
+                                    row[APP])  # fmt: skip
             talk = row[BILL] if outcome == ANSWERED else 0
             way = direction(row[SRC], row[DST], row[CHAN], row[DCTX])
             out.append(Brief(key, row[T], way, intern(outcome), talk))

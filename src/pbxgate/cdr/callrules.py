@@ -164,16 +164,37 @@ def derive(legs: list[Leg], rule: InternalRule) -> Derived:
             origin, outcome_of([d or NO_ANSWER for d in attempts]), None, "", "", (), end
         )
     outcome = outcome_of([leg.disposition for leg in ordered])
+    if outcome == ANSWERED and not any(leg.dstchannel for leg in ordered):
+        outcome = outcome_alone(ANSWERED, "", origin.lastapp)  # waited in a queue for nobody
     if outcome != ANSWERED:
         return Derived(origin, outcome, None, "", "", (), end)
     at = origin.answered_at or origin.start
     return Derived(origin, outcome, at, "", "", (), end, talk_of(at, end))
 
 
+# The applications a caller answered by the dialplan waits in for somebody: left there with no
+# party B (a queue whose members were all busy or paused, a caller who gave up during the
+# greeting, a Dial that reached no device), nobody answered.
+WAITING_APPS = frozenset({"queue", "dial"})
+
+
+def outcome_alone(disposition: str, dstchannel: str, lastapp: str) -> str:
+    """The outcome of a call of one leg: its disposition (empty: NO ANSWER), except that a
+    caller the dialplan answered (``Answer()`` before ``Queue()``, as FreePBX does) who then
+    waited in a queue or a Dial that connected nobody was not answered. Answered by the
+    dialplan otherwise (an IVR, voicemail, an announcement)."""
+    if disposition != ANSWERED:
+        return disposition or NO_ANSWER
+    if not dstchannel and lastapp.lower() in WAITING_APPS:
+        return NO_ANSWER
+    return ANSWERED
+
+
 def _single(leg: Leg, rule: InternalRule) -> Derived:
     chan = parse_channel(leg.dstchannel)
-    if leg.disposition != ANSWERED:
-        return Derived(leg, leg.disposition or NO_ANSWER, None, "", "", (), leg.finish)
+    outcome = outcome_alone(leg.disposition, leg.dstchannel if chan else "", leg.lastapp)
+    if outcome != ANSWERED:
+        return Derived(leg, outcome, None, "", "", (), leg.finish)
     if chan is None:  # answered by the dialplan itself (IVR, voicemail, announcement)
         return Derived(leg, ANSWERED, leg.answered_at, "", "", (), leg.finish, leg.billsec)
     person = person_of(chan, leg.dst, rule)

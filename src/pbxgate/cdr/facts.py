@@ -21,6 +21,7 @@ from sqlalchemy import String, bindparam, cast, column, func, literal_column
 from pbxgate.cdr.callrules import (
     derive,
     link_by_channels,
+    outcome_alone,
     parse_channel,
     person_of,
     queue_of,
@@ -266,7 +267,8 @@ def _facts(key: str, legs: list[tuple[Any, ...]], rule: InternalRule) -> CallFac
         )
     # One leg: callrules._single, on the row as it is.
     row = legs[0]
-    disposition, target = row[DISP], row[DCHAN]
+    target = row[DCHAN]
+    disposition = outcome_alone(row[DISP], target if parse_channel(target) else "", row[APP])
     answered = disposition == ANSWERED
     person = via = ""
     if answered and target:

@@ -106,7 +106,8 @@ def _resolve(missed: Call, candidates: list[Call], within: timedelta | None) -> 
             if call.answered:
                 return MissedCall(missed, CALLED_BACK, call.start, call.src, attempts)
             attempts += 1
-        elif call.direction == INBOUND and call.answered:
+        elif call.direction == INBOUND and call.answered and call.answered_by:
+            # a person took the caller's next call (an IVR or voicemail alone is no one)
             return MissedCall(missed, GOT_THROUGH, call.start, call.answered_by, attempts)
     return MissedCall(missed, OPEN, None, "", attempts)
 

@@ -215,9 +215,11 @@ LEAN_COLUMNS = frozenset(
         "channel",
         "dstchannel",
         "dcontext",
+        "lastapp",
     }
 )  # fmt: skip  (channel: the call key when a Master.csv had no uniqueid, see Leg.call_key;
-#  dstchannel and dcontext: who answered, and a withheld caller's direction, callrules.py)
+#  dstchannel and dcontext: who answered, and a withheld caller's direction, callrules.py;
+#  lastapp: a caller who waited in a queue for nobody, callrules.outcome_alone)
 
 
 def selected_columns(
