@@ -331,6 +331,24 @@ def test_records_across_read_blocks(
     assert rejects.read_bytes() == rows[6].encode() + b"\n" + bad.encode("cp1251") + b"\n"
 
 
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_line_cut_short_in_a_quoted_field_takes_no_good_record_with_it(
+    tmp_path: Path, bulk: bool
+) -> None:
+    """A crash or a full disk cuts a line inside a quoted field: the csv reader reads on into
+    the next line, and rejected both as one record. The cut line is the reject; the next is
+    read again on its own and imported."""
+    rows = [BASE + f',"2.{n}"' for n in range(5)]
+    rows[1] = rows[1][:60]  # inside the caller ID's quotes
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    rejects = tmp_path / "rejects"
+    result = import_csv(csv_file, store(tmp_path), LOCAL, reject_file=rejects, bulk=bulk)
+    assert (result.rows, result.inserted, result.rejected) == (5, 4, 1)
+    assert [(r.line, r.reason.split(":")[0]) for r in result.rejects] == [(2, "malformed CSV")]
+    assert rejects.read_text(encoding="utf-8") == rows[1] + "\n"
+
+
 def test_bulk_load_rebuilds_indexes_only_when_that_is_cheaper(tmp_path: Path) -> None:
     first, second = datetime(2026, 1, 5).date(), datetime(2026, 1, 6).date()
     big, small = tmp_path / "big.csv", tmp_path / "small.csv"

@@ -695,9 +695,7 @@ class _Reading:
                 first, end = end + 1, ends[i]
                 self._one(chunk[i], first, end)
             if broken is not None:
-                self.result.rows += 1
-                last = self.reader.line_num + self.base
-                self.sink.add(end + 1, f"malformed CSV: {broken}", blocks.raw(end + 1, last))
+                self._broken(broken, end + 1, self.reader.line_num + self.base)
             if self.count >= self.job.batch:
                 yield self.segments, blocks.consumed
                 self.segments, self.plan, self.count = [], None, 0
@@ -748,6 +746,23 @@ class _Reading:
             self._run(plan).extend(chunk if good == len(chunk) else chunk[:good])
             self.count += good
         return good
+
+    def _broken(self, error: csv.Error, first: int, last: int) -> None:
+        """A malformed record on lines ``first`` to ``last``. Asterisk writes a record a line:
+        one that runs over several is a line cut short inside a quoted field (a crash, a full
+        disk), which took the next lines with it. The first line is the reject; the others are
+        read again, each on its own."""
+        self.result.rows += 1
+        self.sink.add(first, f"malformed CSV: {error}", self.blocks.raw(first, first))
+        for line in range(first + 1, last + 1):
+            text = self.blocks.raw(line, line)
+            try:
+                records = list(csv.reader([text], strict=True))
+            except csv.Error as exc:
+                self.result.rows += 1
+                self.sink.add(line, f"malformed CSV: {exc}", text)
+                continue
+            self._one(records[0] if records else [], line, line)
 
     def _one(self, fields: list[str], first: int, last: int) -> None:
         """One record on lines ``first`` to ``last``, checked with everything that can be
