@@ -402,6 +402,31 @@ def test_without_linkedid_the_legs_of_a_queue_call_are_joined_by_their_channels(
     assert (calls[0].answered_by, calls[0].answered_via) == ("101", "700")
 
 
+def test_without_any_id_a_blind_transfer_is_one_call() -> None:
+    """cdr_csv's own 16 columns have no uniqueid: each leg is keyed by its start and channel.
+    The real Asterisk 22 rows of a blind transfer (101 takes the call, sends it to 102) leave
+    the caller's channel in two rows that touch: one call, answered by 101 (it was two)."""
+    import sqlite3
+
+    con = sqlite3.connect(":memory:")
+    con.executescript((Path(__file__).parents[1] / "queue/goldens/office.cdr.sql").read_text())
+    rows = con.execute(
+        "SELECT calldate, src, dst, channel, dstchannel, lastapp, duration, billsec,"
+        " disposition, dcontext FROM cdr WHERE AcctId IN (89, 90)"
+    ).fetchall()
+    legs = []
+    for at, src, dst, chan, dchan, app, duration, billsec, disp, ctx in rows:
+        start = datetime.fromisoformat(at)
+        legs.append(Leg(start=start, src=src, dst=dst, channel=chan, dstchannel=dchan,
+                        lastapp=app, duration=int(duration), billsec=int(billsec),
+                        disposition=disp, dcontext=ctx,
+                        end=start + timedelta(seconds=int(duration))))  # fmt: skip
+    assert len({leg.call_key for leg in legs}) == 2  # two keys, no id
+    (call,) = group_calls(legs, RULE)
+    assert (call.src, call.outcome, call.answered_by, len(call.legs)) == (
+        "84991000012", "ANSWERED", "101", 2)  # fmt: skip
+
+
 def test_legs_with_a_linkedid_are_never_joined_by_channel() -> None:
     a = leg(0, "84991", "101", "IAX2/trunk-1", "IAX2/101-7", "ANSWERED", answered=1, end=5,
             uid="1.1", link="1.1")  # fmt: skip

@@ -248,6 +248,13 @@ def _first(item: tuple[datetime, datetime, str]) -> datetime:
     return item[0]
 
 
+def _joined_through(own: str, target: str) -> list[str]:
+    """The channel names through which a leg joins other legs' calls: its own (not DAHDI's,
+    whose port names come again call after call) and the channels its dstchannel stands for."""
+    names = [own] if own and not own.startswith("DAHDI/") else []
+    return names + _names(target) if target else names
+
+
 def _names(target: str) -> list[str]:
     """The channels a leg's dstchannel stands for: itself, and a Local ;1's ;2 twin."""
     if target.startswith("Local/") and target.endswith(";1"):
@@ -269,7 +276,15 @@ def link_by_channels(
     channel a queue rang, come out as calls of their own. A leg whose ``dstchannel`` is the
     ``channel`` of a leg in another group (or, for ``Local/...;1``, its ``;2`` twin), at a time
     the two overlap, joins the two groups. Groups whose legs carry a linkedid are left alone:
-    Asterisk has said which call they belong to."""
+    Asterisk has said which call they belong to.
+
+    A file without uniqueid either (cdr_csv's own 16 columns) keys each leg by its start and
+    channel: the caller's rows after a transfer or a pickup then start anew on the same
+    channel. Legs of one channel name whose times overlap or touch (within a second) are one
+    call too (a channel name exists once at a time); but not DAHDI's, whose port names
+    (``DAHDI/1-1``) come again call after call. (A pickup leaves the caller's first row
+    seconds short of the next: those two stay apart; IAX2 gives a call number again, so a
+    wider gap could join two callers.)"""
     owner: dict[str, list[tuple[datetime, datetime, str]]] = {}
     for key, legs in groups.items():
         for leg in legs:
@@ -287,18 +302,20 @@ def link_by_channels(
             key = parent[key]
         return key
 
+    def join(one: str, two: str) -> None:
+        if root(one) != root(two):
+            first, second = sorted((root(one), root(two)), key=earliest.__getitem__)
+            parent[second] = first
+
     slack = timedelta(seconds=1)
     for key, legs in groups.items():
         for leg in legs:
-            target = dstchannel(leg)
-            if not target or linked(leg):
+            if linked(leg):
                 continue
             lo, hi = span(leg)
-            for name in _names(target):
+            for name in _joined_through(channel(leg), dstchannel(leg)):
                 for other in _overlapping(owner.get(name, []), lo - slack, hi + slack):
-                    if root(other) != root(key):
-                        first, second = sorted((root(other), root(key)), key=earliest.__getitem__)
-                        parent[second] = first
+                    join(other, key)
     if all(parent[k] == k for k in parent):
         return groups
     merged: dict[str, list[Any]] = {}
