@@ -252,6 +252,36 @@ def test_a_writer_that_does_not_answer_at_close_is_stopped_and_its_events_logged
         assert lines[2].startswith("the outbox writer process did not end when killed (pid ")
 
 
+def test_a_writer_stuck_while_the_service_runs_is_stopped_and_the_service_ends(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that does not return while calls come: each call waits its commit timeout and
+    has its event logged, and the unanswered events used to pile up for as long as the
+    writer stayed stuck. Past STUCK_AFTER it is stopped, each event it had not answered is
+    logged whole, and its end (which ends the service: systemd starts it again) says why."""
+    monkeypatch.setattr("pbxgate.notify.writer.STUCK_AFTER", 0.5)
+    monkeypatch.setattr("pbxgate.notify.writer.STUCK_CHECK", 0.1)
+    path = tmp_path / "outbox.sqlite3"
+
+    async def body(writer: WriterProcess) -> BaseException | None:
+        assert writer.pid is not None and await writer.submit(make_event(1))
+        os.kill(writer.pid, signal.SIGSTOP)  # as in a write the disk never returns from
+        pending = writer.submit(make_event(2, caller_name="Анна"))
+        await asyncio.wait_for(asyncio.wait([pending, writer.finished]), 30)
+        return pending.exception()
+
+    error, writer = with_writer(path, body)
+    assert str(error) == "the outbox writer process was stopped before it answered"
+    assert str(writer.finished.exception()) == (
+        "the outbox writer process did not answer for 0.5 s"
+    )
+    assert stored_ids(path) == ["incoming:1700000000.1"]
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert lines[0] == "the outbox writer process has not answered for 0.5 s; it is stopped"
+    assert lines[1].startswith("incoming:1700000000.2 may not have been stored")
+    assert '"caller_name":"Анна"' in lines[1]
+
+
 def test_a_writer_that_ends_unasked_is_a_failure(tmp_path: Path) -> None:
     """Its input ended without the service closing it: the service must not go on (nor exit 0
     as if stopped) with nobody to commit its calls."""

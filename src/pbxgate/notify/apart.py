@@ -100,6 +100,7 @@ class ChildProcess:
         self.pid: int | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._stopped_because = ""  # why the service killed it, when it did
 
     def _handed(self) -> tuple[int, ...]:
         """Descriptors the child inherits (their numbers follow the module on its command
@@ -206,7 +207,7 @@ class ChildProcess:
             log.info("%s was stopped as it started", self.what)
         elif error is None and code != 0:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-            error = DeliveryError(f"{self.what} {how}")
+            error = DeliveryError(self._stopped_because or f"{self.what} {how}")
         if error is None:
             self.finished.set_result(None)
         else:

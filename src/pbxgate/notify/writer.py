@@ -54,6 +54,13 @@ _UNREADABLE = DeliveryError("the outbox writer got a line that is not an event")
 # systemd's stop timeout (examples/systemd: 30 s) after the drain (5 s); then, once killed
 CLOSE_WAIT = 15.0
 KILL_WAIT = 3.0
+# While the service runs: a writer whose oldest unanswered event has waited this long (a disk
+# that does not return) is stopped, and the service ends with it (systemd starts it again).
+# Meanwhile every call waited its commit_timeout and had its event logged; without a bound
+# they would go on doing so, and the unanswered events pile up in memory. Checked every
+# STUCK_CHECK seconds.
+STUCK_AFTER = 60.0
+STUCK_CHECK = 5.0
 
 
 class WriterProcess(ChildProcess):
@@ -85,8 +92,11 @@ class WriterProcess(ChildProcess):
         self._numbers = itertools.count()
         self._closing = False
         self._gone = False
-        self._abandoned = False  # stopped for not answering (close): no fallback
+        self._abandoned = False  # stopped for not answering: no fallback
         self._answered: asyncio.Future[None] = self._loop.create_future()
+        self._oldest: int | None = None  # the oldest unanswered event's number, and since when
+        self._oldest_since = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
 
     def _handed(self) -> tuple[int, ...]:
         return (self._theirs.fileno(),)
@@ -99,6 +109,26 @@ class WriterProcess(ChildProcess):
         transport, _ = await self._loop.connect_accepted_socket(lambda: _Answers(self), self._ours)
         self._transport = transport
         self._flush()
+        self._watchdog = self._loop.call_later(STUCK_CHECK, self._watch_answers)
+
+    def _watch_answers(self) -> None:
+        """Stop a writer whose oldest unanswered event has waited :data:`STUCK_AFTER`."""
+        self._watchdog = None
+        if self._gone or self._closing:
+            return
+        oldest = next(iter(self._pending), None)
+        now = self._loop.time()
+        if oldest is None or oldest != self._oldest:
+            self._oldest, self._oldest_since = oldest, now
+        elif now - self._oldest_since >= STUCK_AFTER:
+            self._stop_unanswering(f"has not answered for {STUCK_AFTER:g} s")
+            self._stopped_because = f"{self.what} did not answer for {STUCK_AFTER:g} s"
+            self.kill()
+            if self._transport is not None:
+                self._transport.abort()  # its answers, should any come, are not read
+            self._lost()
+            return
+        self._watchdog = self._loop.call_later(STUCK_CHECK, self._watch_answers)
 
     def submit(self, event: CallEvent) -> asyncio.Future[bool]:
         """Queue ``event``; the future is True once it is on disk, False when an event with its
@@ -125,6 +155,8 @@ class WriterProcess(ChildProcess):
         whole, not handed to the fallback (whose disk, or database server, is the same), and
         the close fails in one line, so that the service does not end as if all was well."""
         self._closing = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         self._flush()
         transport = self._transport
         if transport is None:
@@ -142,10 +174,13 @@ class WriterProcess(ChildProcess):
         if self._thread is not None:
             await self._loop.run_in_executor(None, self._thread.close)
 
-    async def _abandon(self, wait: float) -> None:
+    def _stop_unanswering(self, how: str) -> int:
+        """Give up on a writer that does not answer: each event it has not answered is
+        logged whole (and fails, not handed to the fallback: the same disk or server); how
+        many."""
         self._abandoned = True
         unanswered = [event for event, future in self._pending.values() if not future.done()]
-        log.error("%s has not answered in %g s; it is stopped", self.what, wait)
+        log.error("%s %s; it is stopped", self.what, how)
         for event in unanswered:
             log.error(
                 "%s may not have been stored (%s did not answer); event: %s",
@@ -153,6 +188,10 @@ class WriterProcess(ChildProcess):
                 self.what,
                 event.to_json(),
             )
+        return len(unanswered)
+
+    async def _abandon(self, wait: float) -> None:
+        unanswered = self._stop_unanswering(f"has not answered in {wait:g} s")
         self.kill()
         await asyncio.wait([self.finished], timeout=KILL_WAIT)
         if not self.finished.done():
@@ -162,7 +201,7 @@ class WriterProcess(ChildProcess):
         self._lost()  # what it had not answered fails now, before the close does
         raise DeliveryError(
             f"{self.what} did not answer in {wait:g} s; "
-            f"{len(unanswered)} event(s) logged, perhaps not stored"
+            f"{unanswered} event(s) logged, perhaps not stored"
         )
 
     def _input_lost(self) -> None:
