@@ -181,3 +181,43 @@ def test_bad_schedules_fail_at_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown time zone"):
         load_plans(settings_for(tmp_path, timezone="Mars/Olympus"))
     assert load_plans(Settings({}, environ={})) == []
+
+
+def test_a_cron_that_never_fires_is_refused_at_start(tmp_path: Path) -> None:
+    """ "0 7 30 2 *" parses; it used to end the schedules' task at its first wait, silently,
+    and with it every other schedule."""
+    with pytest.raises(ConfigError, match=r"\[report.schedules.daily\]: .* never fires"):
+        load_plans(settings_for(tmp_path, cron="0 7 30 2 *"))
+
+
+def test_a_today_report_fires_as_often_as_its_cron_says(tmp_path: Path) -> None:
+    """period = "today" at 12:00 and 18:00: both go (the sent log knew a report by its
+    period's start alone, so the second was taken for sent)."""
+    clock = FakeClock(msk("2026-11-26 11:00"), until=msk("2026-11-26 19:00"))
+    deliver = Recorder(clock)
+    run(settings_for(tmp_path, cron="0 12,18 * * *", period="today"), clock, deliver)
+    assert [s[2] for s in deliver.sent] == ["11-26 12:00", "11-26 18:00"]
+    assert len({s[3] for s in deliver.sent}) == 2  # each its own Message-ID
+
+
+def test_a_sent_log_that_fails_stops_no_schedule(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sent log's errors (a folder not writable, a locked file) ended the task, silently,
+    and every schedule with it; they are a failed attempt now, tried again."""
+    clock = FakeClock(msk("2026-11-26 06:00"), until=msk("2026-11-26 08:00"))
+    deliver = Recorder(clock)
+    calls = [0]
+    real = SentLog.was_sent
+
+    def flaky(self: SentLog, name: str, key: str) -> bool:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OSError("database is locked")
+        return real(self, name, key)
+
+    with caplog.at_level(logging.WARNING), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SentLog, "was_sent", flaky)
+        run(settings_for(tmp_path), clock, deliver)
+    assert [s[1] for s in deliver.sent] == ["2026-11-25"]
+    assert "database is locked" in caplog.text

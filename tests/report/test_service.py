@@ -44,6 +44,29 @@ def test_scheduled_report_is_mailed_once(tmp_path: Path, smtp_server: tuple[Sink
     assert len(sink.messages) == 1
 
 
+def test_a_schedule_named_in_russian_is_mailed(
+    tmp_path: Path,
+    smtp_server: tuple[Sink, int],  # noqa: F811
+) -> None:
+    """A schedule's name went into the Message-ID as it was: "утренний" could not be encoded,
+    the error blamed the SMTP password, and the report was never sent."""
+    sink, port = smtp_server
+    cfg = write_config(
+        tmp_path,
+        smtp=f"[report.smtp]\nport = {port}\n",
+        extra=(
+            '[report.schedules."утренний отчёт"]\ncron = "0 7 * * *"\n'
+            'to = ["boss@example.org"]\nformat = "csv"\n'
+        ),
+    )
+    settings = Settings.load(cfg, environ={})
+    clock = FakeClock(msk("2016-03-19 06:00"), until=msk("2016-03-19 09:00"))
+    asyncio.run(run_schedules(settings, asyncio.Event(), clock=clock))
+    ((_, raw),) = sink.messages
+    msg_id = parse(raw)["Message-ID"]
+    assert msg_id.isascii() and " " not in msg_id and msg_id.endswith(".201603180000@pbxgate>")
+
+
 def test_serve_starts_the_scheduler_only_when_schedules_exist(tmp_path: Path) -> None:
     async def main() -> None:
         stop = asyncio.Event()

@@ -98,8 +98,8 @@ def _add_html(msg: EmailMessage, report: dict[str, Any], max_rows: int) -> None:
 def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
     """Hand ``msg`` to the server; raises :class:`SmtpError` with one clear line."""
     where = smtp.where
+    password = smtp.password.reveal() if smtp.password else ""
     try:
-        password = smtp.password.reveal() if smtp.password else ""
         send_message(
             msg,
             host=smtp.host,
@@ -125,11 +125,13 @@ def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
         raise SmtpError(
             f"SMTP server {where}: {exc}", hint="check [report.smtp] security"
         ) from None
-    except UnicodeEncodeError:  # smtplib sends credentials as ASCII only
-        raise SmtpError(
-            f"SMTP login for {smtp.user} at {where} failed: the user name or "
-            "password has non-ASCII characters, which smtplib cannot send"
-        ) from None
+    except UnicodeEncodeError as exc:
+        if not f"{smtp.user}{password}".isascii():  # smtplib sends credentials as ASCII only
+            raise SmtpError(
+                f"SMTP login for {smtp.user} at {where} failed: the user name or "
+                "password has non-ASCII characters, which smtplib cannot send"
+            ) from None
+        raise SmtpError(f"the message for {where} could not be encoded: {exc.reason}") from None
     except ssl.SSLCertVerificationError as exc:
         hint = "a self-signed server needs [report.smtp] verify = false"
         raise SmtpError(f"SMTP server {where}: {exc.verify_message or exc}", hint=hint) from None

@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -76,12 +78,29 @@ class Job:
 
     @property
     def key(self) -> str:
-        return self.window.start.strftime("%Y-%m-%d %H:%M:%S")
+        """What the sent log knows a report by: its period's start, and for ``today``, which
+        may fire several times over one period (12:00 and 18:00), its fire time too."""
+        key = self.window.start.strftime("%Y-%m-%d %H:%M:%S")
+        if self.plan.schedule.period == "today":
+            key += self.fire_at.astimezone(UTC).strftime(" fired %Y-%m-%d %H:%M:%S")
+        return key
 
     @property
     def message_id(self) -> str:
-        return f"<report.{self.plan.name}.{self.window.start:%Y%m%d%H%M}@pbxgate>"
+        """The same for the same report (clients drop a repeat); a name that is not a plain
+        ASCII word ("утренний", "daily report") goes in as a digest: a Message-ID is ASCII
+        with no spaces."""
+        name = self.plan.name
+        if not _PLAIN.fullmatch(name):
+            name = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+        when = f"{self.window.start:%Y%m%d%H%M}"
+        if self.plan.schedule.period == "today":  # several a day: each its own
+            when += f"-{self.fire_at.astimezone(UTC):%Y%m%d%H%M}"
+        return f"<report.{name}.{when}@pbxgate>"
 
+
+# A schedule's name as it may stand in a Message-ID.
+_PLAIN = re.compile(r"[A-Za-z0-9_-]+")
 
 # deliver(plan, window, message_id): build and send one report; raises PbxgateError.
 Deliver = Callable[[Plan, Window, str], None]
@@ -98,6 +117,7 @@ def load_plans(settings: Settings) -> list[Plan]:
             tz = datetime.now().astimezone().tzinfo or UTC
         try:
             cron = Cron.parse(sched.cron)
+            next_fire(cron, tz, datetime.now(UTC))  # "0 7 30 2 *" parses and never fires
         except ConfigError as exc:
             raise ConfigError(f"[report.schedules.{name}]: {exc}") from None
         plans.append(Plan(name, cron, tz, sched))
@@ -179,9 +199,9 @@ async def _attempt(
 ) -> Job:
     """Try ``job`` once; return the job to wait for next (a retry, or the next fire)."""
     name = job.plan.name
-    if sent.was_sent(name, job.key):
-        return next_job(job.plan, job.fire_at, display)
     try:
+        if sent.was_sent(name, job.key):  # the sent log unreadable: tried again, as a failure
+            return next_job(job.plan, job.fire_at, display)
         await asyncio.to_thread(send, job.plan, job.window, job.message_id)
     except Exception as exc:  # a bug in one report must not stop the others or the service
         attempts = job.attempts + 1
@@ -206,7 +226,11 @@ async def _attempt(
             delay,
         )
         return replace(job, attempts=attempts, due=now + timedelta(seconds=delay))
-    sent.mark_sent(name, job.key, now, job.plan.schedule.to)
+    try:
+        sent.mark_sent(name, job.key, now, job.plan.schedule.to)
+    except Exception as exc:  # sent all the same: not sent again by this run
+        log.error("report %s for %s was sent but could not be noted as sent (%s); a restart "
+                  "may send it again", name, job.window.describe(), exc)  # fmt: skip
     log.info(
         "report %s for %s sent to %s", name, job.window.describe(), ", ".join(job.plan.schedule.to)
     )
@@ -218,7 +242,16 @@ def schedules_task(settings: Settings, stop: asyncio.Event) -> asyncio.Task[None
     Bad schedules raise :class:`ConfigError` here, before the service starts."""
     if not load_plans(settings):
         return None
-    return asyncio.create_task(run_schedules(settings, stop), name="pbxgate-report-schedules")
+    task = asyncio.create_task(run_schedules(settings, stop), name="pbxgate-report-schedules")
+    task.add_done_callback(_schedules_ended)
+    return task
+
+
+def _schedules_ended(task: asyncio.Task[None]) -> None:
+    """The schedules' task ends only with the service: an error that ended it earlier (the
+    sent log's folder not writable, say) stopped every report, and is said at once."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("report schedules stopped: %s; no report is sent until a restart", exc)
 
 
 __all__ = [
