@@ -78,6 +78,21 @@ def test_import_rejects_are_private(tmp_path: Path) -> None:
     assert mode(rejects) == 0o600 and mode(rejects.parent) == 0o700
 
 
+def test_a_report_file_and_a_generated_master_csv_are_private(tmp_path: Path) -> None:
+    """What a user asks pbxgate to write holds numbers and names: 0600, even over a file
+    that was there with a wider mode (they followed the umask: 0644)."""
+    master = tmp_path / "Master.csv"
+    assert main(["cdr", "generate", "--days", "1", "--calls-per-day", "5",
+                 "--csv", str(master)]) == 0  # fmt: skip
+    assert mode(master) == 0o600
+    assert main(["cdr", "generate", "--days", "1", "--calls-per-day", "5"]) == 0
+    report = tmp_path / "report.csv"
+    report.write_text("old\n")
+    os.chmod(report, 0o644)
+    assert main(["cdr", "report", "--today", "--format", "csv", "--output", str(report)]) == 0
+    assert mode(report) == 0o600 and report.read_text().startswith("# period")
+
+
 def _good() -> str:
     return ('"","84991111111","104","from-trunk","""Oleg"" <84991111111>","SIP/t-1","SIP/104-2",'
             '"Dial","SIP/104,30","2016-03-18 09:01:33",,"2016-03-18 09:01:50",17,0,"NO ANSWER",'

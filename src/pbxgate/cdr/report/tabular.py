@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 from pbxgate.cdr.report.i18n import WEEKDAYS, paused_reasons
@@ -80,6 +81,28 @@ def _dicts(
     return name, header, [[row.get(c) for c in header] for row in rows]
 
 
+# Characters XML 1.0 forbids (an XLSX cell cannot hold them); a caller name may carry them.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# What a spreadsheet takes for the start of a formula in a cell it opens.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER_LIKE = re.compile(r"[+-]?[\d\s().-]*")  # +79161234567, -5: data, not a formula
+
+
+def cell_text(value: str) -> str:
+    """A text value as a report's file holds it: without the characters XML forbids."""
+    return _NOT_XML.sub("", value)
+
+
+def inert(value: str) -> str:
+    """A caller's text (a caller ID name is the caller's to choose) that a spreadsheet will
+    not run as a formula (``=HYPERLINK(...)``): a leading ``'``, as OWASP advises for CSV;
+    a number (``+79161234567``) stays as it is."""
+    value = cell_text(value)
+    if value.startswith(_FORMULA_START) and not _NUMBER_LIKE.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def render_csv(report: dict[str, Any]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -90,8 +113,10 @@ def render_csv(report: dict[str, Any]) -> str:
         if header:
             writer.writerow(header)
         for row in rows:
-            writer.writerow(["" if v is None else v for v in row])
+            writer.writerow(
+                ["" if v is None else inert(v) if isinstance(v, str) else v for v in row]
+            )
     return buf.getvalue()
 
 
-__all__ = ["render_csv", "render_json", "sections"]
+__all__ = ["cell_text", "inert", "render_csv", "render_json", "sections"]

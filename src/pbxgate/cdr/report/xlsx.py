@@ -14,7 +14,7 @@ from typing import Any
 
 from pbxgate.cdr.report.build import OUTCOMES, QUEUE_OUTCOMES
 from pbxgate.cdr.report.i18n import label
-from pbxgate.cdr.report.tabular import sections
+from pbxgate.cdr.report.tabular import cell_text, sections
 from pbxgate.optional import need
 
 # Sheet titles: at most 31 characters, no []:*?/\ (Excel's rules).
@@ -119,13 +119,27 @@ def render_xlsx(report: dict[str, Any]) -> bytes:
             titles.append(cell)
         sheet.append(titles)
         for row in rows:
-            sheet.append(row)
+            sheet.append([_cell(sheet, v, WriteOnlyCell) for v in row])
         if name in _CHARTS and rows:
             keys, title = _CHARTS[name]
             _stacked_chart(sheet, header, len(rows), keys, label(lang, title), lang)
     buf = io.BytesIO()
     book.save(buf)
     return buf.getvalue()
+
+
+def _cell(sheet: Any, value: Any, make: Any) -> Any:
+    """A value as its cell: text always as text (openpyxl takes a string that starts with
+    ``=`` for a formula, and a caller ID name is the caller's to choose), without the
+    characters XML forbids (they failed the whole file)."""
+    if not isinstance(value, str):
+        return value
+    value = cell_text(value)
+    if not value.startswith("="):
+        return value
+    cell = make(sheet, value=value)
+    cell.data_type = "s"
+    return cell
 
 
 def _header(lang: str, key: str) -> str:
