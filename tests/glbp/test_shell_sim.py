@@ -254,3 +254,23 @@ def test_a_router_booted_from_its_configuration_has_it_as_startup_config() -> No
     _, shown = console.execute(console.state, EXEC, "show startup-config")
     assert "startup-config is not present" not in shown
     assert "hostname R2" in shown and " glbp 1 ip 192.168.0.254" in shown
+
+
+def test_a_key_chain_given_after_the_group_and_a_rotated_key_reach_the_engine() -> None:
+    """IOS takes ``glbp 1 authentication md5 key-chain K`` before ``key chain K`` exists, and
+    a key-string changed later: the engines kept the chains of their start (the first made
+    ``sim wait`` fail, the second went on signing with the old key)."""
+    console = SimConsole(load_topology(EXAMPLES / "article.toml"), "R2")
+    state, mode = console.state, EXEC
+    lines = ["enable", "configure terminal", "interface e0/0",
+             "glbp 1 authentication md5 key-chain K", "end", "sim wait 5",
+             "configure terminal", "key chain K", "key 1", "key-string ONE", "end",
+             "sim wait 5"]  # fmt: skip
+    for line in lines:
+        mode, _ = console.execute(state, mode, line)  # type: ignore[assignment]
+    engine = console.simulation.routers["R2"].nodes[0].engine
+    assert [k.key_string.reveal() for c in engine.key_chains for k in c.keys] == ["ONE"]
+    for line in ["configure terminal", "key chain K", "key 1", "key-string TWO", "end",
+                 "sim wait 5"]:  # fmt: skip
+        mode, _ = console.execute(state, mode, line)  # type: ignore[assignment]
+    assert [k.key_string.reveal() for c in engine.key_chains for k in c.keys] == ["TWO"]

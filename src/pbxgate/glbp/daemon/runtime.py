@@ -784,6 +784,7 @@ class Daemon:
             for number, engine in lan.engines.items():
                 group = iface.group(number) if iface else None
                 wanted = group or replace(engine.config, enabled=False)
+                engine.set_key_chains(self.config.key_chains)
                 if wanted != engine.config:
                     engine.set_config(wanted, now)
                 engine.debug = bool(self.ios.debugs)

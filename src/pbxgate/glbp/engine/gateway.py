@@ -19,13 +19,14 @@ preemption is off by default (IOS-CG). Hello and hold times are learned from the
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import deque
 from collections.abc import Mapping, Sequence
 from ipaddress import IPv4Address, IPv6Address
 
 from pbxgate.glbp import wire
-from pbxgate.glbp.auth import sign, verify
+from pbxgate.glbp.auth import AuthConfigError, sign, verify
 from pbxgate.glbp.config import AuthMode, GlbpGroupConfig, KeyChain
 from pbxgate.glbp.engine.balancing import Balancer
 from pbxgate.glbp.engine.codec import decode_message, to_packet
@@ -51,6 +52,8 @@ from pbxgate.glbp.engine.requests import (
 )
 from pbxgate.glbp.engine.states import VfState, VgInput, VgState, apply_vg
 from pbxgate.glbp.engine.weighting import current_weight, next_ok
+
+log = logging.getLogger(__name__)
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -94,6 +97,7 @@ class GlbpEngine:
         self.rng = rng
         self.debug = debug
         self.key_chains = tuple(key_chains)
+        self._unsigned = ""  # why the last message could not be signed, said once
         self.counters = Counters()
         self.state = VgState.DISABLED
         self.state_changes = 0
@@ -244,22 +248,40 @@ class GlbpEngine:
         remember_bytes(self, data, message)
 
     def packets_to_send(self, now: float) -> list[Datagram]:
-        """What to send now, as signed UDP payloads."""
-        return [Datagram(self.encode(out), out.destination) for out in self.messages_to_send()]
+        """What to send now, as signed UDP payloads (none for what cannot be signed)."""
+        out = [(self.encode(o), o.destination) for o in self.messages_to_send()]
+        return [Datagram(data, destination) for data, destination in out if data is not None]
 
-    def encode(self, out: Outgoing) -> bytes:
-        """``out`` as a signed UDP payload (the configured authentication)."""
+    def encode(self, out: Outgoing) -> bytes | None:
+        """``out`` as a signed UDP payload (the configured authentication); None while it
+        cannot be signed (a key chain with no key-string yet: IOS takes the commands in either
+        order), said once: nothing is sent unsigned in its place."""
         cached = self._encoded
         if cached is not None and cached[0] is out.message and cached[1] is self.config:
             return cached[2]  # the same hello as last time: same bytes (MD5 has no nonce here)
-        data = sign(
-            to_packet(out.message),
-            self.config.authentication,
-            source=self.address,
-            key_chains=self.key_chains,
-        )
+        try:
+            data = sign(
+                to_packet(out.message),
+                self.config.authentication,
+                source=self.address,
+                key_chains=self.key_chains,
+            )
+        except AuthConfigError as exc:
+            if self._unsigned != str(exc):
+                self._unsigned = str(exc)
+                log.warning("GLBP group %d on %s sends nothing: %s", self.group,
+                            self.interface, exc)  # fmt: skip
+            return None
+        self._unsigned = ""
         self._encoded = (out.message, self.config, data)
         return data
+
+    def set_key_chains(self, key_chains: Sequence[KeyChain]) -> None:
+        """The key chains as configured now (a key added, a key-string rotated)."""
+        chains = tuple(key_chains)
+        if chains != self.key_chains:
+            self.key_chains = chains
+            self._encoded = None
 
     def receive_message(self, message: Message, src: IPAddress, now: float) -> None:
         """A decoded (and authenticated) packet from ``src``."""

@@ -30,7 +30,7 @@ _Sent = tuple[Outgoing, bytes | None]  # a message on its way and its bytes (Non
 class Transport(Protocol):
     """Turns an outgoing message into bytes and feeds received bytes to an engine."""
 
-    def encode(self, sender: GlbpEngine, out: Outgoing) -> bytes: ...
+    def encode(self, sender: GlbpEngine, out: Outgoing) -> bytes | None: ...
 
     def deliver(self, receiver: GlbpEngine, data: bytes, src: IPAddress, now: float) -> None: ...
 
@@ -38,7 +38,7 @@ class Transport(Protocol):
 class WireTransport:
     """Every message goes through the wire codec and authentication, like on a real LAN."""
 
-    def encode(self, sender: GlbpEngine, out: Outgoing) -> bytes:
+    def encode(self, sender: GlbpEngine, out: Outgoing) -> bytes | None:
         return sender.encode(out)
 
     def deliver(self, receiver: GlbpEngine, data: bytes, src: IPAddress, now: float) -> None:
@@ -141,6 +141,8 @@ class Network:
         transport = self.transport
         if type(transport) is WireTransport:
             data: bytes | None = engine.encode(out)  # WireTransport.encode, one hop fewer
+            if data is None:
+                return  # cannot be signed yet (a key chain without a key): nothing leaves
         else:
             data = transport.encode(engine, out) if transport is not None else None
         if self.on_frame is not None:

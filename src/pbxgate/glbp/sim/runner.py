@@ -276,6 +276,7 @@ class Simulation:
             group = iface.group(engine.group) if iface else None
             if group is None:
                 group = replace(engine.config, enabled=False)
+            engine.set_key_chains(router.config.key_chains)
             engine.set_config(group, now)
             engine.set_interface(iface is not None and self._iface_up(router, iface), now)
             for number, up in router.track_up.items():
