@@ -104,6 +104,16 @@ def test_redirect_then_timeout_then_the_number_is_reused() -> None:
     assert owners(net, "R3")[number] == "aabb.cc00.9000"
 
 
+def test_a_redirect_shorter_than_a_hello_keeps_live_owners_in_the_balance() -> None:
+    """redirect counts once the owner has gone: ``timers redirect 0 700`` (accepted, 0-3600)
+    dropped every live owner's vMAC between its hellos, and the AVG handed out its own
+    alone."""
+    net = boot(routers(3, redirect=0, timeout=700))
+    avg = next(n.engine for n in net.nodes if n.engine.is_avg)
+    handed = {avg.arp_request(f"0050.7966.68{i:02x}", net.now) for i in range(12)}
+    assert handed == {virtual_mac(1, n) for n in (1, 2, 3)}
+
+
 def test_owner_takes_its_forwarder_back_after_the_preempt_delay() -> None:
     specs = routers(3)
     net = boot(specs)

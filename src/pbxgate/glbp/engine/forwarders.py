@@ -380,10 +380,14 @@ class ForwarderTable:
 
     def candidates(self, now: float) -> list[Candidate]:
         """AVG: forwarders it may hand out (someone forwards, redirect not expired)."""
-        redirect = self.host.redirect
+        redirect, hold = self.host.redirect, self.host.hold
         out = []
         for fwd in self:
-            if not self.is_mine(fwd) and fwd.redirect_deadline(redirect) <= now:
+            # redirect counts once the owner has gone (its hold time passed, a secondary took
+            # over): a redirect shorter than the hello interval must not drop a live owner's
+            # vMAC between its hellos
+            gone = now - fwd.owner_seen >= hold
+            if not self.is_mine(fwd) and gone and fwd.redirect_deadline(redirect) <= now:
                 continue  # redirect expired: stop handing out a dead owner's vMAC (NX)
             if fwd.state is VfState.ACTIVE:
                 out.append(Candidate(fwd.number, fwd.vmac, self.host.weight))

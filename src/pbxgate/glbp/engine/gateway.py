@@ -468,7 +468,10 @@ class GlbpEngine:
 
     def _enter(self, state: VgState, now: float) -> None:
         self.speak_deadline = None
-        self.preempt_deadline = None
+        if state not in (VgState.LISTEN, VgState.SPEAK, VgState.STANDBY):
+            # between the states it may preempt from, the delay runs on (it restarted at
+            # Listen -> Speak -> Standby: a 30 s delay took 41 s)
+            self.preempt_deadline = None
         if state is VgState.LISTEN:
             self._listen_since = now
             self.active_deadline = self.active.deadline if self.active else now + self.hold
