@@ -114,6 +114,28 @@ def test_a_redirect_shorter_than_a_hello_keeps_live_owners_in_the_balance() -> N
     assert handed == {virtual_mac(1, n) for n in (1, 2, 3)}
 
 
+def test_a_router_that_joins_after_an_owner_died_lets_its_forwarder_be_retired() -> None:
+    """R4 joins while a secondary holds dead R1's forwarder: it learnt the secondary as its
+    owner with a fresh time to live, took it over when the others timed it out, and the
+    number came back for ever, each router taking it in turn. It is retired everywhere."""
+    net = boot(routers(3, redirect=60, timeout=700))
+    number = next(n for n, mac in owners(net, "R3").items() if mac == "aabb.cc00.1000")
+    net.detach(net.node("R1"))
+    killed = net.now
+    net.run_for(200.0)
+    newcomer = RouterSpec("R4", "192.168.0.4", "aabb.cc00.4000", net.node("R3").engine.config)
+    power_on(net, newcomer)
+    net.run_for(30.0)
+    assert owners(net, "R4")[number] == ""  # learnt from a secondary: its owner is unknown
+    net.run_until(killed + 2000.0)
+    for node in net.nodes:
+        if node.powered:
+            assert number not in node.engine.forwarders.items, node.name
+    avg = next(n.engine for n in net.nodes if n.powered and n.engine.is_avg)
+    handed = {avg.arp_request(f"0050.7966.68{i:02x}", net.now) for i in range(12)}
+    assert virtual_mac(1, number) not in handed and len(handed) == 3
+
+
 def test_owner_takes_its_forwarder_back_after_the_preempt_delay() -> None:
     specs = routers(3)
     net = boot(specs)

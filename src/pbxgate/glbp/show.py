@@ -155,7 +155,7 @@ def _forwarder(fwd: ForwarderView, avg: bool, now: float) -> list[str]:
     lines = [f"  Forwarder {fwd.number}", f"    State is {fwd.state.label}"]
     lines += _changes(fwd.changes, fwd.last_change, now, "      ")
     lines.append(f"    MAC address is {fwd.vmac} ({origin})")
-    lines.append(f"    Owner ID is {fwd.owner_mac}")
+    lines.append(f"    Owner ID is {fwd.owner_mac or 'unknown'}")  # learnt from a secondary
     if avg:
         lines.append(_redirection(fwd, now))
     if fwd.timeout_deadline is not None:

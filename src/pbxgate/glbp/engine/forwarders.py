@@ -179,17 +179,24 @@ class ForwarderTable:
                 self.passive.add(sender_ip)
             else:
                 self.passive.discard(sender_ip)
-        # A holder that stopped listing a forwarder gave it up (weighting below lower).
-        for fwd in self.items.values():
+        # A holder that stopped listing a forwarder gave it up (weighting below lower), or
+        # timed it out: one whose owner was never heard here (learnt from a secondary after
+        # the owner had gone) is retired with it, not taken over (it came back for ever, each
+        # newcomer taking it in turn)
+        for fwd in list(self.items.values()):
             holder = fwd.holder_ip
             if (
                 holder is not None
                 and fwd.number not in advertised
                 and (holder is sender_ip or holder == sender_ip)
             ):
+                self._dirty()
+                if not fwd.owner_mac:
+                    self._step(fwd, VfInput.TIMEOUT, now)
+                    del self.items[fwd.number]
+                    continue
                 fwd.holder_ip = None
                 fwd.holder_deadline = now
-                self._dirty()
 
     def _on_part(
         self, ip: IPAddress, mac: str, part: ForwarderPart, hold: float, now: float
@@ -199,7 +206,10 @@ class ForwarderTable:
         if fwd is None:
             if part.state is not VfState.ACTIVE and not owner:
                 return
-            fwd = Forwarder(part.forwarder, part.vmac, mac, ip, owner_seen=now)
+            # learnt from a secondary (priority 135): its owner is not known here (nor when it
+            # was last heard); only an owner's own part names it
+            fwd = Forwarder(part.forwarder, part.vmac, mac if owner else "",
+                            ip if owner else None, owner_seen=now)  # fmt: skip
             fwd.holder_deadline = now + hold
             self.items[part.forwarder] = fwd
             self._dirty()
