@@ -22,9 +22,10 @@ def send_message(
     timeout: float,
     tls: Callable[[], ssl.SSLContext] = ssl.create_default_context,
     login: tuple[str, str] | None = None,
-) -> None:
+) -> dict[str, tuple[int, bytes]]:
     """Connect, secure the session as ``security`` says (``tls`` makes the context, only
-    when one is needed), log in when ``login`` is given (user, password) and send ``msg``."""
+    when one is needed), log in when ``login`` is given (user, password) and send ``msg``;
+    the recipients the server refused while it took the others (none refused: {})."""
     client: smtplib.SMTP
     if security == "ssl":
         client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=tls())
@@ -35,7 +36,7 @@ def send_message(
             client.starttls(context=tls())
         if login is not None:
             client.login(*login)
-        client.send_message(msg)
+        return client.send_message(msg)
 
 
 __all__ = ["send_message"]

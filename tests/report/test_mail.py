@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,6 +27,14 @@ PASSWORD = "s3cret-Parol"
 class Sink:
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], bytes]] = []
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address.startswith("gone@"):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))
@@ -189,3 +198,17 @@ def test_non_ascii_password_is_a_clear_error(smtp_server: tuple[Sink, int]) -> N
     with pytest.raises(SmtpError, match="non-ASCII") as info:
         send(msg, smtp)
     assert "пароль" not in str(info.value)
+
+
+def test_a_recipient_the_server_refuses_is_said_while_the_others_get_it(
+    smtp_server: tuple[Sink, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server took the report for one recipient and refused another: the refusal was
+    dropped, and the log said it went to both."""
+    sink, port = smtp_server
+    msg = build_message(day_report(), sender="s@x.org", to=["boss@x.org", "gone@x.org"])
+    with caplog.at_level(logging.WARNING, logger="pbxgate.cdr.report.mail"):
+        send(msg, SmtpSettings(port=port))
+    ((rcpts, _),) = sink.messages
+    assert rcpts == ["boss@x.org"]
+    assert "refused gone@x.org: 550 5.1.1 no such mailbox" in caplog.text

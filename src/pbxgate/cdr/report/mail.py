@@ -16,6 +16,7 @@ Errors are one line naming the server and its SMTP reply; the password never app
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -30,6 +31,9 @@ from pbxgate.smtp import send_message
 
 class SmtpError(DeliveryError):
     """The SMTP server could not be reached, refused the login or the message."""
+
+
+log = logging.getLogger(__name__)
 
 
 def subject(report: dict[str, Any]) -> str:
@@ -100,7 +104,7 @@ def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
     where = smtp.where
     password = smtp.password.reveal() if smtp.password else ""
     try:
-        send_message(
+        refused = send_message(
             msg,
             host=smtp.host,
             port=smtp.port,
@@ -142,6 +146,8 @@ def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
         raise SmtpError(
             f"cannot reach SMTP server {where}: {reason}", hint="check [report.smtp] host and port"
         ) from None
+    for rcpt, (code, text) in refused.items():  # the others got it
+        log.warning("SMTP server %s refused %s: %s %s", where, rcpt, code, _reply(text))
 
 
 def _tls(smtp: SmtpSettings) -> ssl.SSLContext:
