@@ -221,3 +221,23 @@ def test_a_sent_log_that_fails_stops_no_schedule(
         run(settings_for(tmp_path), clock, deliver)
     assert [s[1] for s in deliver.sent] == ["2026-11-25"]
     assert "database is locked" in caplog.text
+
+
+def test_a_schedule_in_the_host_s_zone_keeps_to_it_across_summer_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no zone set, the host's was taken as the fixed offset of the start: after the
+    next change of summer time a daily report came an hour off, and one day was skipped."""
+    from pbxgate.cdr.report.cron import next_fire
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    raw = {"report": {"state": str(tmp_path / "sent.sqlite3"), "schedules": {
+        "daily": {"cron": "0 0 * * *", "to": ["boss@example.org"]}}}}  # fmt: skip
+    (plan,) = load_plans(Settings(raw, environ={}))
+    berlin = ZoneInfo("Europe/Berlin")
+    after = datetime(2026, 10, 23, 12, tzinfo=berlin)  # summer time ends on 10-25
+    fires = []
+    for _ in range(4):
+        after = next_fire(plan.cron, plan.tz, after)
+        fires.append(after.astimezone(berlin).strftime("%m-%d %H:%M"))
+    assert fires == ["10-24 00:00", "10-25 00:00", "10-26 00:00", "10-27 00:00"]

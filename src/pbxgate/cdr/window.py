@@ -9,6 +9,8 @@ half-open, ``[start, end)``, so that a query is the index-friendly
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -29,6 +31,23 @@ def zone(name: str) -> tzinfo | None:
         raise ConfigError(
             f"unknown time zone {name!r}", hint="use an IANA name like Europe/Moscow"
         ) from exc
+
+
+def host_zone() -> tzinfo:
+    """This host's zone with its rules (a fixed offset taken at start would be an hour off
+    after the next change of summer time): ``$TZ``, else what ``/etc/localtime`` is, else the
+    offset of now."""
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    with contextlib.suppress(OSError):
+        target = os.readlink("/etc/localtime")
+        candidates.append(target.partition("zoneinfo/")[2])
+    for name in candidates:
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+            if name:
+                return ZoneInfo(name)
+    with contextlib.suppress(OSError, ValueError), open("/etc/localtime", "rb") as fh:
+        return ZoneInfo.from_file(fh, key="localtime")
+    return datetime.now().astimezone().tzinfo or UTC
 
 
 def now_in(tz: tzinfo | None) -> datetime:

@@ -30,7 +30,7 @@ from pbxgate.cdr.report.cron import Cron, next_fire
 from pbxgate.cdr.report.sentlog import SentLog
 from pbxgate.cdr.report.settings import ReportSettings, ScheduleSettings
 from pbxgate.cdr.settings import CdrSettings
-from pbxgate.cdr.window import Window, resolve_window, zone
+from pbxgate.cdr.window import Window, host_zone, resolve_window, zone
 from pbxgate.config import Settings
 from pbxgate.errors import ConfigError, PbxgateError
 
@@ -113,8 +113,8 @@ def load_plans(settings: Settings) -> list[Plan]:
     plans = []
     for name, sched in sorted(rep.schedules.items()):
         tz = zone(sched.timezone or cdr.timezone)
-        if tz is None:  # the host's zone: take its current fixed offset
-            tz = datetime.now().astimezone().tzinfo or UTC
+        if tz is None:  # the host's zone, with its rules (not the offset of the start)
+            tz = host_zone()
         try:
             cron = Cron.parse(sched.cron)
             next_fire(cron, tz, datetime.now(UTC))  # "0 7 30 2 *" parses and never fires
