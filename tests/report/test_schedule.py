@@ -241,3 +241,29 @@ def test_a_schedule_in_the_host_s_zone_keeps_to_it_across_summer_time(
         after = next_fire(plan.cron, plan.tz, after)
         fires.append(after.astimezone(berlin).strftime("%m-%d %H:%M"))
     assert fires == ["10-24 00:00", "10-25 00:00", "10-26 00:00", "10-27 00:00"]
+
+
+def test_two_processes_of_one_host_send_each_report_once(tmp_path: Path) -> None:
+    """Two schedulers on one sent log each found the report not yet sent, sent it, then
+    noted it: twice. One sends; the other waits its turn."""
+    import time
+
+    sent: list[str] = []
+
+    def deliver(tag: str):  # type: ignore[no-untyped-def]
+        def send(plan: Plan, window: Window, message_id: str) -> None:
+            time.sleep(0.2)  # an SMTP session takes a moment
+            sent.append(tag)
+
+        return send
+
+    async def main() -> None:
+        clocks = [FakeClock(msk("2026-11-26 06:59"), until=msk("2026-11-26 08:00"))
+                  for _ in range(2)]  # fmt: skip
+        await asyncio.gather(
+            *(run_schedules(settings_for(tmp_path), asyncio.Event(), clock=clock,
+                            deliver=deliver(tag)) for clock, tag in zip(clocks, "AB", strict=True))
+        )  # fmt: skip
+
+    asyncio.run(main())
+    assert len(sent) == 1

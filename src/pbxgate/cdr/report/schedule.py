@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Protocol
 
 from pbxgate.cdr.report.cron import Cron, next_fire
@@ -33,6 +36,7 @@ from pbxgate.cdr.settings import CdrSettings
 from pbxgate.cdr.window import Window, host_zone, resolve_window, zone
 from pbxgate.config import Settings
 from pbxgate.errors import ConfigError, PbxgateError
+from pbxgate.private import private_file
 
 log = logging.getLogger(__name__)
 
@@ -174,19 +178,67 @@ async def run_schedules(
     clock = clock or SystemClock()
     send = deliver or functools.partial(deliver_report, settings)
     sent = SentLog(rep.state_path())
+    turn = _Turn(rep.state_path())
+    try:
+        while not turn.taken() and not stop.is_set():  # another process sends them now
+            await clock.wait(TURN_POLL, stop)
+        if not stop.is_set():
+            await _schedule(plans, sent, send, rep, display, clock, stop)
+    finally:
+        turn.close()
+        sent.close()
+
+
+# How often a scheduler that found another process sending the reports looks again (seconds).
+TURN_POLL = 60.0
+
+
+class _Turn:
+    """One process a host sends the scheduled reports: an flock of ``<sent log>.lock`` held
+    for as long as it runs (two ``pbxgate serve`` on one host sent each report twice: each
+    found it not yet sent, sent it, then noted it). Another takes over when it ends."""
+
+    def __init__(self, state: Path) -> None:
+        private_file(Path(f"{state}.lock"))
+        self._fd = os.open(f"{state}.lock", os.O_RDWR)
+        self._held = False
+        self._said = False
+
+    def taken(self) -> bool:
+        if not self._held:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._held = True
+            except BlockingIOError:
+                if not self._said:
+                    self._said = True
+                    log.info("report schedules: another pbxgate process on this host sends "
+                             "them; this one takes over if it ends")  # fmt: skip
+        return self._held
+
+    def close(self) -> None:
+        os.close(self._fd)  # the lock goes with it
+
+
+async def _schedule(
+    plans: list[Plan],
+    sent: SentLog,
+    send: Deliver,
+    rep: ReportSettings,
+    display: tzinfo | None,
+    clock: Clock,
+    stop: asyncio.Event,
+) -> None:
     start = clock.now()
     jobs = [next_job(p, start - timedelta(hours=rep.catch_up_hours), display) for p in plans]
     log.info("report schedules: %s", ", ".join(f"{j.plan.name} at {j.fire_at}" for j in jobs))
-    try:
-        while not stop.is_set():
-            now = clock.now()
-            for i, job in enumerate(jobs):
-                if job.due <= now and not stop.is_set():
-                    jobs[i] = await _attempt(job, now, sent, send, rep, display)
-            wake = min(j.due for j in jobs)
-            await clock.wait((wake - clock.now()).total_seconds(), stop)
-    finally:
-        sent.close()
+    while not stop.is_set():
+        now = clock.now()
+        for i, job in enumerate(jobs):
+            if job.due <= now and not stop.is_set():
+                jobs[i] = await _attempt(job, now, sent, send, rep, display)
+        wake = min(j.due for j in jobs)
+        await clock.wait((wake - clock.now()).total_seconds(), stop)
 
 
 async def _attempt(
