@@ -689,6 +689,31 @@ def test_a_queue_member_who_answered_but_was_never_put_through_did_not_answer() 
     assert told == [("incoming", "", ""), ("answered", "101", "ANSWER"), ("missed", "", "NOANSWER")]
 
 
+def test_a_queue_s_local_member_who_was_never_put_through_did_not_answer() -> None:
+    """FreePBX's queue members are Local channels: the member's own dial answers first (the
+    ;2 half's DialEnd), then app_queue's DialEnd names the ;1 half, ANSWER, and its second one
+    NOANSWER when the caller hung up during the announcement."""
+    changes: list[CallState] = []
+    tracker = CallTracker(changes.append, clock=lambda: 1.0)
+    trunk, hop1, phone = "PJSIP/trunk-1", "Local/102@from-queue-00000002;1", "PJSIP/102-4"
+    hop2 = hop1[:-1] + "2"
+    tracker.handle(msg(Event="Newchannel", Channel=trunk, Uniqueid="1.1", Linkedid="1.1",
+                       CallerIDNum="84991111111", Exten="700", Context="from-trunk"))  # fmt: skip
+    for channel, uniqueid in ((hop1, "1.2"), (hop2, "1.3"), (phone, "1.4")):
+        tracker.handle(msg(Event="Newchannel", Channel=channel, Uniqueid=uniqueid, Linkedid="1.1"))
+    tracker.handle(msg(Event="DialBegin", Channel=trunk, DestChannel=hop1, DestLinkedid="1.1"))
+    tracker.handle(msg(Event="DialBegin", Channel=hop2, DestChannel=phone, DestLinkedid="1.1",
+                       DestCallerIDNum="102"))  # fmt: skip
+    tracker.handle(msg(Event="DialEnd", Channel=hop2, DestChannel=phone, DestLinkedid="1.1",
+                       DestCallerIDNum="102", DialStatus="ANSWER"))  # fmt: skip
+    tracker.handle(msg(Event="DialEnd", Channel=trunk, DestChannel=hop1, DestLinkedid="1.1",
+                       DialStatus="ANSWER"))  # fmt: skip
+    assert (changes[-1].state, changes[-1].answered_by) == (TALKING, "102")
+    tracker.handle(msg(Event="DialEnd", Channel=trunk, DestChannel=hop1, DestLinkedid="1.1",
+                       DialStatus="NOANSWER"))  # fmt: skip
+    assert (changes[-1].state, changes[-1].answered_by, changes[-1].answered_at) == (RINGING, "", 0)
+
+
 def test_a_local_hop_the_dialplan_answered_is_no_phone() -> None:
     """Dial(Local/101@office): its second half dials PJSIP/101, nobody answers, and it goes on
     to VoiceMail(101), which answers the hop. Nobody talked with phone 101."""

@@ -277,14 +277,17 @@ def test_timestamp_with_time_zone_is_read_in_the_cdr_zone() -> None:
     """Asterisk's cdr_pgsql schema keeps calldate as timestamp with time zone, which psycopg
     hands over zone-aware in the session's zone: read in the CDR's zone, whatever the
     session's (the fast path failed comparing it; the careful one shifted it by the offset)."""
+    # the session's zone is the server's default unless set: UTC makes the difference plain
     dsn = require_dsn("PBXGATE_TEST_POSTGRESQL_DSN")
     ddl = ("calldate TIMESTAMP WITH TIME ZONE NOT NULL, src VARCHAR(80), dst VARCHAR(80),"
            " dcontext VARCHAR(80), channel VARCHAR(80), dstchannel VARCHAR(80),"
            " lastapp VARCHAR(80), duration INTEGER, billsec INTEGER, disposition VARCHAR(45),"
            " uniqueid VARCHAR(150), linkedid VARCHAR(150)")  # fmt: skip
-    rows = [  # 12:00 in Moscow, written as UTC
+    rows = [  # 12:00 and 00:30 in Moscow, written as UTC (the second the day before, in UTC)
         "'2026-11-26 09:00:00+00', '84991111111', '101', 'from-trunk', 'PJSIP/trunk-1',"
-        " 'PJSIP/101-2', 'Dial', 63, 57, 'ANSWERED', '1.1', '1.1'"
+        " 'PJSIP/101-2', 'Dial', 63, 57, 'ANSWERED', '1.1', '1.1'",
+        "'2026-11-25 21:30:00+00', '84992222222', '101', 'from-trunk', 'PJSIP/trunk-3',"
+        " 'PJSIP/101-4', 'Dial', 20, 0, 'NO ANSWER', '2.1', '2.1'",
     ]
     _quirk_table(dsn, ddl, rows)
     settings = CdrSettings(
@@ -293,9 +296,14 @@ def test_timestamp_with_time_zone_is_read_in_the_cdr_zone() -> None:
     src = open_source(settings, "q")
     try:
         kpis = api.stats(src, QUIRK_DAY, Filters()).kpis
-        assert (kpis.calls, kpis.answered, kpis.talk_seconds) == (1, 1, 57)
-        (call,) = api.list_calls(src, QUIRK_DAY, Filters())
-        assert call.start == datetime(2026, 11, 26, 12, 0)
+        assert (kpis.calls, kpis.answered, kpis.talk_seconds) == (2, 1, 57)
+        calls = api.list_calls(src, QUIRK_DAY, Filters())
+        # the bounds say their zone too: a naive one was read in the session's (UTC here), and
+        # the night's calls fell out of the day
+        assert [c.start for c in calls] == [
+            datetime(2026, 11, 26, 0, 30),
+            datetime(2026, 11, 26, 12),
+        ]
     finally:
         src.close()
         _drop_quirks(dsn)

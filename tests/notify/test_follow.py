@@ -512,9 +512,7 @@ def test_telegram_edits_and_knows_a_deleted_message() -> None:
         return answers.pop(0)
 
     async def go() -> list[Outcome]:
-        settings = TelegramSettings(
-            enabled=True, token=Secret("1:tg"), rate_limit=1e6, chat_rate_limit=1e6
-        )
+        settings = TelegramSettings(enabled=True, token=Secret("1:tg"), rate_limit=1e6)
         ch = TelegramChannel(settings, transport=httpx.MockTransport(handler))
         try:
             sent = await ch.send(message("incoming"), "-100", "k")

@@ -252,25 +252,41 @@ def test_a_writer_that_does_not_answer_at_close_is_stopped_and_its_events_logged
         assert lines[2].startswith("the outbox writer process did not end when killed (pid ")
 
 
+@pytest.mark.parametrize("killable", [True, False])
 def test_a_writer_stuck_while_the_service_runs_is_stopped_and_the_service_ends(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    killable: bool,
+) -> None:  # fmt: skip
     """A disk that does not return while calls come: each call waits its commit timeout and
     has its event logged, and the unanswered events used to pile up for as long as the
     writer stayed stuck. Past STUCK_AFTER it is stopped, each event it had not answered is
-    logged whole, and its end (which ends the service: systemd starts it again) says why."""
+    logged whole, and its end (which ends the service: systemd starts it again) says why,
+    whether or not it ends when killed (a disk wait); later events fail at once, not handed
+    to this process's own commit thread (the same disk)."""
     monkeypatch.setattr("pbxgate.notify.writer.STUCK_AFTER", 0.5)
     monkeypatch.setattr("pbxgate.notify.writer.STUCK_CHECK", 0.1)
+    monkeypatch.setattr("pbxgate.notify.writer.KILL_WAIT", 0.3)
     path = tmp_path / "outbox.sqlite3"
+    box = Outbox.open(path)
 
     async def body(writer: WriterProcess) -> BaseException | None:
         assert writer.pid is not None and await writer.submit(make_event(1))
         os.kill(writer.pid, signal.SIGSTOP)  # as in a write the disk never returns from
+        if not killable:
+            monkeypatch.setattr(writer, "kill", lambda: None)
         pending = writer.submit(make_event(2, caller_name="Анна"))
-        await asyncio.wait_for(asyncio.wait([pending, writer.finished]), 30)
+        await asyncio.wait_for(asyncio.wait([pending]), 30)
+        later = writer.submit(make_event(3))
+        await asyncio.wait_for(asyncio.wait([writer.finished]), 30)
+        assert str(later.exception()) == "the outbox writer process was stopped for not answering"
+        if not killable:
+            os.kill(writer.pid, signal.SIGKILL)  # the one left running
         return pending.exception()
 
-    error, writer = with_writer(path, body)
+    try:
+        error, writer = with_writer(path, body, fallback=box)
+    finally:
+        box.close()
     assert str(error) == "the outbox writer process was stopped before it answered"
     assert str(writer.finished.exception()) == (
         "the outbox writer process did not answer for 0.5 s"

@@ -267,3 +267,12 @@ def test_two_processes_of_one_host_send_each_report_once(tmp_path: Path) -> None
 
     asyncio.run(main())
     assert len(sent) == 1
+
+
+def test_a_today_report_caught_up_on_start_is_sent_once(tmp_path: Path) -> None:
+    """Each fire of a today report is its own: started at 17:30 after missing 09:00-17:00,
+    only the latest goes (it sent one for every missed hour)."""
+    clock = FakeClock(msk("2026-11-26 17:30"), until=msk("2026-11-26 17:59"))
+    deliver = Recorder(clock)
+    run(settings_for(tmp_path, cron="0 9-18 * * *", period="today"), clock, deliver)
+    assert [s[2] for s in deliver.sent] == ["11-26 17:30"]

@@ -65,6 +65,7 @@ class _Call:
     ringing: dict[str, str] = field(default_factory=dict)  # dialled channel -> phone
     blind_transfer: bool = False  # blind-transferred: the next phone to answer is the target
     answered_channel: str = ""  # the dialled channel whose answer made the call answered
+    answered_hop: str = ""  # the Local pair whose inner dial that was (a queue's Local member)
 
 
 def phone_of(channel: str, fallback: str = "") -> str:
@@ -272,7 +273,7 @@ class CallTracker:
             # (VoiceMail, a Playback after the phone did not answer) is no phone at all
             phone, name = self._hop_answered.get(_hop(dest), ("", ""))
         if status == "ANSWER" and not call.answered_channel and not call.state.answered_by:
-            call.answered_channel = dest
+            call.answered_channel, call.answered_hop = dest, hop
             self._change(
                 call,
                 ringing=_phones(call),
@@ -287,11 +288,11 @@ class CallTracker:
             call.blind_transfer = False
             self._transferred(call, phone, name)
             self._change(call, ringing=_phones(call))
-        elif status and dest == call.answered_channel and call.state.transfers == 0:
+        elif status not in ("", "ANSWER") and _took_it(call, dest) and call.state.transfers == 0:
             # app_queue.c: a member answered, then the caller hung up before being put
             # through (ABANDON), or the member was gone (AGENTDUMP): a second DialEnd of the
             # same member, not answered. The call was not answered after all.
-            call.answered_channel = ""
+            call.answered_channel = call.answered_hop = ""
             self._change(call, ringing=_phones(call), state=RINGING, answered_by="",
                          answered_name="", talking_to="", talking_name="", answered_at=0.0,
                          dial_status=status)  # fmt: skip
@@ -459,6 +460,14 @@ def _hop(channel: str) -> str:
     if channel.startswith("Local/") and channel[-2:] in (";1", ";2"):
         return channel[:-2]
     return ""
+
+
+def _took_it(call: _Call, dest: str) -> bool:
+    """Whether ``dest`` is the dialled channel that answered ``call``: itself, or the Local
+    pair (``;1``, as app_queue names a FreePBX member) whose inner dial answered."""
+    if dest == call.answered_channel:
+        return True
+    return bool(call.answered_hop) and _hop(dest) == call.answered_hop
 
 
 def _first_state(linkedid: str, first: Message, started: float) -> CallState:

@@ -44,7 +44,7 @@ from pbxgate.cdr.model import (
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.schema import AMAFLAGS, LEG_COLUMNS, Layout
 from pbxgate.cdr.source import Source
-from pbxgate.cdr.window import Window
+from pbxgate.cdr.window import Window, host_zone
 from pbxgate.errors import InputError
 
 NUMBER_COLUMNS = ("src", "dst", "did", "cnum")
@@ -319,6 +319,9 @@ def _bound(source: Source, moment: datetime) -> datetime | str | int:
     value = source.zones.to_source(moment)
     if source.layout.epoch_times:  # Unix seconds; the source zone is then UTC
         return calendar.timegm(value.timetuple())
+    if source.layout.aware_times:  # a zone-aware column: the bound says its zone (a naive
+        # one would be read in the database session's zone)
+        return value.replace(tzinfo=source.zones.source or host_zone())
     # SQLite keeps DATETIME as text; compare text with text so the calldate index is used.
     return value.strftime("%Y-%m-%d %H:%M:%S") if source.dialect == "sqlite" else value
 

@@ -208,6 +208,8 @@ class ChildProcess:
         elif error is None and code != 0:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
             error = DeliveryError(self._stopped_because or f"{self.what} {how}")
+        if self.finished.done():  # the service gave up on it first (a writer that was stuck)
+            return
         if error is None:
             self.finished.set_result(None)
         else:

@@ -60,11 +60,10 @@ class TelegramSettings:
     api_base: str = "https://api.telegram.org"
     # Telegram Bot API FAQ: about 30 messages/s overall, 1/s per chat, 20/min in a group.
     rate_limit: float = 25.0
-    chat_rate_limit: float = 1.0  # a chat's messages/s; a group's (chat id -N) a third of it
 
     def __post_init__(self) -> None:
-        if not (self.rate_limit > 0 and self.chat_rate_limit > 0):  # NaN too
-            raise ValueError("rate_limit and chat_rate_limit must be more than 0")
+        if not self.rate_limit > 0:  # NaN too
+            raise ValueError("rate_limit must be more than 0")
 
 
 @dataclass

@@ -127,8 +127,16 @@ class WriterProcess(ChildProcess):
             if self._transport is not None:
                 self._transport.abort()  # its answers, should any come, are not read
             self._lost()
+            # the service ends with it, whether or not it ends when killed (a process in a
+            # disk wait ends only when the disk returns)
+            self._loop.call_later(KILL_WAIT, self._given_up)
             return
         self._watchdog = self._loop.call_later(STUCK_CHECK, self._watch_answers)
+
+    def _given_up(self) -> None:
+        if not self.finished.done():
+            log.error("%s did not end when killed (pid %s); the service ends", self.what, self.pid)
+            self.finished.set_exception(DeliveryError(self._stopped_because))
 
     def submit(self, event: CallEvent) -> asyncio.Future[bool]:
         """Queue ``event``; the future is True once it is on disk, False when an event with its
@@ -169,7 +177,7 @@ class WriterProcess(ChildProcess):
                     await asyncio.shield(self._answered)
             except TimeoutError:
                 await self._abandon(wait)
-        if self._watch is not None:
+        if self._watch is not None and not self._abandoned:
             await asyncio.wait([self.finished])
         if self._thread is not None:
             await self._loop.run_in_executor(None, self._thread.close)
@@ -258,7 +266,12 @@ class WriterProcess(ChildProcess):
             self._answered.set_result(None)
 
     def _instead(self, event: CallEvent) -> asyncio.Future[bool]:
-        """``event`` committed by the fallback thread, or failed when there is none."""
+        """``event`` committed by the fallback thread, or failed when there is none, or when
+        the writer was stopped for not answering (the fallback's disk is the same)."""
+        if self._abandoned:
+            failed_: asyncio.Future[bool] = self._loop.create_future()
+            failed_.set_exception(DeliveryError(f"{self.what} was stopped for not answering"))
+            return failed_
         if self.fallback is None:
             failed: asyncio.Future[bool] = self._loop.create_future()
             failed.set_exception(DeliveryError(f"{self.what} ended before it answered"))

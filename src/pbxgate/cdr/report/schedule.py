@@ -251,6 +251,10 @@ async def _attempt(
 ) -> Job:
     """Try ``job`` once; return the job to wait for next (a retry, or the next fire)."""
     name = job.plan.name
+    if job.plan.schedule.period == "today" and job.attempts == 0:
+        following = next_job(job.plan, job.fire_at, display)
+        if following.fire_at <= now:  # caught up: only the latest of the day's reports
+            return following
     try:
         if sent.was_sent(name, job.key):  # the sent log unreadable: tried again, as a failure
             return next_job(job.plan, job.fire_at, display)

@@ -6,11 +6,10 @@ Telegram accepted a message but before the outbox recorded it may send that mess
 (best effort, documented). Answers: ``{"ok": true, ...}`` or ``{"ok": false, "error_code": N,
 "description": "...", "parameters": {"retry_after": S}}``; 429 carries ``retry_after``.
 
-Telegram also limits each chat: about a message a second, 20 a minute in a group. Sends and
-edits to one chat are paced by a limiter of their own (``chat_rate_limit``; a group, whose id is
-negative, a third of it), and a 429's ``retry_after`` holds that chat's next requests until
-then (a wait over :data:`LONGEST_WAIT` is a retry later) instead of each being refused in turn
-and spending an attempt.
+Telegram also limits each chat (about a message a second, 20 a minute in a group) and says so
+with a 429 and its ``retry_after``: that chat's next requests are retried once it ends, without
+a request each (which Telegram would refuse in turn). They do not wait in the channel: a pass of
+the worker waits for its slowest delivery, and one chat would hold up every channel's.
 
 A message that follows its call is changed with ``editMessageText`` (``chat_id``,
 ``message_id`` from the send's answer, ``text``). Telegram answers 400 "message is not
@@ -32,9 +31,6 @@ from pbxgate.notify.ratelimit import AsyncLimiter
 from pbxgate.notify.settings import TelegramSettings
 
 MAX_TEXT = 4096  # sendMessage: 1-4096 characters
-# The longest a request waits for its chat's turn after a 429 (seconds); longer, it is retried
-# then (a delivery's lease is 120 s by default).
-LONGEST_WAIT = 30.0
 
 
 # 400 descriptions of editMessageText for a message that cannot be edited (any more).
@@ -84,7 +80,6 @@ class TelegramChannel:
         self._token = guarded(settings.token)
         self.settings = settings
         self.limiter = AsyncLimiter(settings.rate_limit)
-        self._chats: dict[str, AsyncLimiter] = {}  # each chat's own pace
         self._held: dict[str, float] = {}  # chat -> loop time Telegram's retry_after ends
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout)
 
@@ -107,8 +102,8 @@ class TelegramChannel:
     async def _call(self, method: str, payload: Mapping[str, object], *, editing: bool) -> Outcome:
         url = f"{self.settings.api_base.rstrip('/')}/bot{self._token.reveal()}/{method}"
         chat = str(payload["chat_id"])
-        left = await self._chat_turn(chat)
-        if left:
+        left = self._held.get(chat, 0.0) - asyncio.get_running_loop().time()
+        if left > 0:  # Telegram's retry_after for this chat has not ended
             why = f"Telegram asked to wait {left:.0f} s before writing to this chat"
             return Retry(why, after=left)
         await self.limiter.acquire()
@@ -124,22 +119,6 @@ class TelegramChannel:
         if resp.status_code == 429 and isinstance(outcome, Retry):
             self._held[chat] = asyncio.get_running_loop().time() + outcome.after
         return outcome
-
-    async def _chat_turn(self, chat: str) -> float:
-        """Wait for ``chat``'s turn: the end of a 429's retry_after, then its own pace; or,
-        when the retry_after ends more than :data:`LONGEST_WAIT` from now, the seconds left
-        (not waited for)."""
-        left = self._held.get(chat, 0.0) - asyncio.get_running_loop().time()
-        if left > LONGEST_WAIT:
-            return left
-        if left > 0:
-            await asyncio.sleep(left)
-        limiter = self._chats.get(chat)
-        if limiter is None:
-            rate = self.settings.chat_rate_limit / (3 if chat.startswith("-") else 1)
-            limiter = self._chats[chat] = AsyncLimiter(rate)
-        await limiter.acquire()
-        return 0.0
 
     async def aclose(self) -> None:
         await self._client.aclose()
