@@ -269,9 +269,9 @@ class WriterProcess(ChildProcess):
         """``event`` committed by the fallback thread, or failed when there is none, or when
         the writer was stopped for not answering (the fallback's disk is the same)."""
         if self._abandoned:
-            failed_: asyncio.Future[bool] = self._loop.create_future()
-            failed_.set_exception(DeliveryError(f"{self.what} was stopped for not answering"))
-            return failed_
+            stopped: asyncio.Future[bool] = self._loop.create_future()
+            stopped.set_exception(DeliveryError(f"{self.what} was stopped for not answering"))
+            return stopped
         if self.fallback is None:
             failed: asyncio.Future[bool] = self._loop.create_future()
             failed.set_exception(DeliveryError(f"{self.what} ended before it answered"))
