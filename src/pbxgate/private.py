@@ -56,10 +56,15 @@ def private_file(path: Path, mode: int = FILE_MODE, *, companions: bool = False)
 def open_private(path: Path, mode: int = FILE_MODE) -> int:
     """A descriptor to write ``path`` anew with ``mode`` whatever the umask, an existing file
     narrowed to it too (O_CREAT's mode does not touch a file that was there): for what a
-    user asks pbxgate to write (a report, a Master.csv), which holds numbers and names."""
+    user asks pbxgate to write (a report, a Master.csv, a queue_log, a token), which holds
+    numbers, names or a secret. Another user's file, which cannot be narrowed, is an error
+    (the CLI's one line) rather than written as its owner left it."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with contextlib.suppress(PermissionError):  # another user's file, as that user left it
+    try:
         os.fchmod(fd, mode)
+    except OSError:
+        os.close(fd)
+        raise
     return fd
 
 

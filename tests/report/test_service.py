@@ -17,19 +17,26 @@ from tests.report.test_mail import Sink, parse, smtp_server  # noqa: F401 - fixt
 from tests.report.test_schedule import FakeClock, msk
 
 
-def test_scheduled_report_is_mailed_once(tmp_path: Path, smtp_server: tuple[Sink, int]) -> None:  # noqa: F811
-    sink, port = smtp_server
+def scheduled(tmp_path: Path, port: int, schedule: str) -> Settings:
+    """The fixture day's settings with ``schedule`` (its table, 07:00, to boss, as CSV) mailing
+    through ``port``, run from 06:00 to 09:00 on the next day."""
     cfg = write_config(
         tmp_path,
         smtp=f"[report.smtp]\nport = {port}\n",
         extra=(
-            '[report.schedules.daily]\ncron = "0 7 * * *"\nto = ["boss@example.org"]\n'
+            f'[report.schedules.{schedule}]\ncron = "0 7 * * *"\nto = ["boss@example.org"]\n'
             'format = "csv"\nlanguage = "en"\n'
         ),
     )
     settings = Settings.load(cfg, environ={})
     clock = FakeClock(msk("2016-03-19 06:00"), until=msk("2016-03-19 09:00"))
     asyncio.run(run_schedules(settings, asyncio.Event(), clock=clock))
+    return settings
+
+
+def test_scheduled_report_is_mailed_once(tmp_path: Path, smtp_server: tuple[Sink, int]) -> None:  # noqa: F811
+    sink, port = smtp_server
+    settings = scheduled(tmp_path, port, "daily")
     ((rcpts, raw),) = sink.messages
     msg = parse(raw)
     assert rcpts == ["boss@example.org"]
@@ -51,17 +58,7 @@ def test_a_schedule_named_in_russian_is_mailed(
     """A schedule's name went into the Message-ID as it was: "утренний" could not be encoded,
     the error blamed the SMTP password, and the report was never sent."""
     sink, port = smtp_server
-    cfg = write_config(
-        tmp_path,
-        smtp=f"[report.smtp]\nport = {port}\n",
-        extra=(
-            '[report.schedules."утренний отчёт"]\ncron = "0 7 * * *"\n'
-            'to = ["boss@example.org"]\nformat = "csv"\n'
-        ),
-    )
-    settings = Settings.load(cfg, environ={})
-    clock = FakeClock(msk("2016-03-19 06:00"), until=msk("2016-03-19 09:00"))
-    asyncio.run(run_schedules(settings, asyncio.Event(), clock=clock))
+    scheduled(tmp_path, port, '"утренний отчёт"')
     ((_, raw),) = sink.messages
     msg_id = parse(raw)["Message-ID"]
     assert msg_id.isascii() and " " not in msg_id and msg_id.endswith(".201603180000@pbxgate>")

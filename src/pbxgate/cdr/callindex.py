@@ -47,7 +47,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import and_, bindparam, column, func, select, table
 
 from pbxgate.cdr import facts as rows_
-from pbxgate.cdr.callrules import outcome_alone, parse_channel
+from pbxgate.cdr.callrules import outcome_alone
 from pbxgate.cdr.facts import APP, BILL, CHAN, DCHAN, DCTX, DISP, DST, SRC, T
 from pbxgate.cdr.model import ANSWERED
 from pbxgate.cdr.numbers import InternalRule
@@ -380,8 +380,7 @@ def work_out(source: Source, window: Window, rule: InternalRule) -> list[Brief]:
             row = legs[0]
             if not lo <= row[T] < hi:
                 continue
-            outcome = outcome_alone(row[DISP], row[DCHAN] if parse_channel(row[DCHAN]) else "",
-                                    row[APP])  # fmt: skip
+            outcome = outcome_alone(row[DISP], row[DCHAN], row[APP])
             talk = row[BILL] if outcome == ANSWERED else 0
             way = direction(row[SRC], row[DST], row[CHAN], row[DCTX])
             out.append(Brief(key, row[T], way, intern(outcome), talk))

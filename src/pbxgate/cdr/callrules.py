@@ -185,14 +185,16 @@ def outcome_alone(disposition: str, dstchannel: str, lastapp: str) -> str:
     dialplan otherwise (an IVR, voicemail, an announcement)."""
     if disposition != ANSWERED:
         return disposition or NO_ANSWER
-    if not dstchannel and lastapp.lower() in WAITING_APPS:
+    # no party B: no dstchannel, or none that names a channel (checked last: a row in three
+    # is answered, and few of those were left in a queue)
+    if lastapp.lower() in WAITING_APPS and parse_channel(dstchannel) is None:
         return NO_ANSWER
     return ANSWERED
 
 
 def _single(leg: Leg, rule: InternalRule) -> Derived:
     chan = parse_channel(leg.dstchannel)
-    outcome = outcome_alone(leg.disposition, leg.dstchannel if chan else "", leg.lastapp)
+    outcome = outcome_alone(leg.disposition, leg.dstchannel, leg.lastapp)
     if outcome != ANSWERED:
         return Derived(leg, outcome, None, "", "", (), leg.finish)
     if chan is None:  # answered by the dialplan itself (IVR, voicemail, announcement)

@@ -268,7 +268,7 @@ def _facts(key: str, legs: list[tuple[Any, ...]], rule: InternalRule) -> CallFac
     # One leg: callrules._single, on the row as it is.
     row = legs[0]
     target = row[DCHAN]
-    disposition = outcome_alone(row[DISP], target if parse_channel(target) else "", row[APP])
+    disposition = outcome_alone(row[DISP], target, row[APP])
     answered = disposition == ANSWERED
     person = via = ""
     if answered and target:

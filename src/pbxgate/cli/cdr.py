@@ -516,7 +516,7 @@ def generate(app: AppContext, days: int, first: Any, last: Any, calls_per_day: i
     if sys.stderr.isatty() and (end_day - start_day).days >= 30:  # a long run shows progress
         legs = _days_progress(legs, start_day, end_day)
     if queue_log is not None:
-        from pbxgate.private import FILE_MODE  # noqa: PLC0415
+        from pbxgate.private import open_private  # noqa: PLC0415
         from pbxgate.queue.generate import generate_queue_log  # noqa: PLC0415
 
         lines = generate_queue_log(
@@ -525,10 +525,8 @@ def generate(app: AppContext, days: int, first: Any, last: Any, calls_per_day: i
         )  # fmt: skip
         # callers' numbers: 0600 before the first is written (like --csv, a missing folder is
         # the user's mistake, not made here)
-        fd = os.open(queue_log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-        os.fchmod(fd, FILE_MODE)  # O_CREAT's mode does not touch a file that was already there
         written = 0
-        with open(fd, "w", encoding="utf-8") as out:
+        with open(open_private(queue_log), "w", encoding="utf-8") as out:
             for line in lines:
                 out.write(f"{line}\n")
                 written += 1

@@ -23,7 +23,7 @@ from pbxgate.notify.recipients import redact
 from pbxgate.notify.report import status_data, status_lines
 from pbxgate.notify.settings import NotifySettings
 from pbxgate.notify.vktoken import COMMUNITY_ADVICE, authorize_url, token_from_redirect
-from pbxgate.private import private_dir
+from pbxgate.private import open_private, private_dir
 
 
 @click.group()
@@ -73,9 +73,7 @@ def vk_token(
         raise InputError("the token is empty")
     path = save or default_paths()[0].parent / "vk.token"
     private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # O_CREAT's mode does not touch a file that was already there
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with os.fdopen(open_private(path), "w", encoding="utf-8") as fh:
         fh.write(token + "\n")
     kind = "user" if app_id is not None and group_id is None and not community else "community"
     click.echo(f"Saved the token to {path} (mode 0600). Add to your config:\n")
