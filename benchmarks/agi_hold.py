@@ -224,12 +224,15 @@ def run_fastagi(
     worker_nice: int | None = None,
     client_loop: str = "asyncio",
     query: bool = False,
+    processes: int | None = None,
 ) -> Holds:
     """Hold times against ``pbxgate serve``, or (``echo``) against the same FastAGI server
     with a handler that sends one VERBOSE and commits nothing: this machine's floor. With
     ``worker_nice``, the delivery worker runs as a process of its own (``pbxgate notify worker``)
     at that nice value beside ``pbxgate serve --no-worker``."""
     argv = [str(BIN / "pbxgate"), "serve", "--listen", "127.0.0.1:0"]
+    if processes is not None:
+        argv += ["--processes", str(processes)]
     if not worker or worker_nice is not None:
         argv.append("--no-worker")
     apart = None
@@ -340,6 +343,11 @@ def main() -> None:
         action="store_true",
         help="the dialplan passes the linkedid (notify?linkedid=...): no GET VARIABLE",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        help="pbxgate serve --processes N: FastAGI processes (default: its [agi] processes)",
+    )
     parser.add_argument("--vk-delay", type=float, default=2.0, help="the slow VK's answer time")
     parser.add_argument(
         "--backlog", type=int, default=0, help="events queued before the calls (worker busy)"
@@ -381,7 +389,7 @@ def main() -> None:
                     holds = run_fastagi(
                         env, args.calls, args.concurrency, not args.no_worker,
                         worker_nice=args.worker_nice, client_loop=args.client_loop,
-                        query=args.linkedid_in_url,
+                        query=args.linkedid_in_url, processes=args.processes,
                     )  # fmt: skip
                     print(row("fastagi", vk, holds), flush=True)
                     p99s.setdefault(vk, []).append(percentile(holds.seconds, 0.99) * 1000)

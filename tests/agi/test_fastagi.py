@@ -394,7 +394,7 @@ def test_drain_stops_listening_and_waits_for_open_sessions():
         writer.write(environment())
         first = await reader.readline()  # the server now waits for our reply
         drain = asyncio.create_task(server.drain(timeout=30))
-        while server._server is not None and server._server.is_serving():
+        while any(s.is_serving() for s in server._servers):
             await asyncio.sleep(0)
         with pytest.raises(OSError):
             await asyncio.open_connection("127.0.0.1", port)

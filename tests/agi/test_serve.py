@@ -111,6 +111,15 @@ def writer_process(pid: int) -> int:
     return worker_process(pid, "pbxgate.notify.writer")
 
 
+def fastagi_processes(pid: int) -> list[int]:
+    return [child for child, cmd in children(pid) if "pbxgate.agi.apart" in cmd]
+
+
+def fastagi_process(pid: int) -> int:
+    (child,) = fastagi_processes(pid)
+    return child
+
+
 def gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -209,7 +218,9 @@ def test_the_commits_are_a_process_of_their_own(tmp_path, monkeypatch):
     )
 
 
-@pytest.mark.parametrize("find", [worker_process, writer_process], ids=["worker", "writer"])
+@pytest.mark.parametrize(
+    "find", [worker_process, writer_process, fastagi_process], ids=["worker", "writer", "fastagi"]
+)
 def test_a_killed_service_stops_its_children(find):
     with serving() as (proc, _):
         child = find(proc.pid)
@@ -220,8 +231,12 @@ def test_a_killed_service_stops_its_children(find):
 
 @pytest.mark.parametrize(
     ("find", "what"),
-    [(worker_process, "delivery worker"), (writer_process, "outbox writer")],
-    ids=["worker", "writer"],
+    [
+        (worker_process, "the delivery worker process"),
+        (writer_process, "the outbox writer process"),
+        (fastagi_process, "the FastAGI process 1"),
+    ],
+    ids=["worker", "writer", "fastagi"],
 )
 def test_a_child_that_dies_ends_the_service_in_one_line(find, what):
     """As a worker thread that failed would: systemd's Restart= brings them all back."""
@@ -230,7 +245,72 @@ def test_a_child_that_dies_ends_the_service_in_one_line(find, what):
         assert proc.wait(timeout=30) == 5
         assert proc.stderr is not None
         errors = [line for line in proc.stderr.read().decode().splitlines() if "error" in line]
-    assert errors == [f"error: the {what} process was killed by signal 9"]
+    assert errors == [f"error: {what} was killed by signal 9"]
+
+
+def test_calls_go_through_while_the_service_process_itself_is_stopped():
+    """FastAGI runs in a process of its own: nothing the service's own process does (the web
+    console's reports, the scheduled reports, the manager's follower) can hold a call. Here
+    that process is stopped outright, and calls are still answered, each event on disk first
+    (before, FastAGI shared that process's loop and interpreter lock)."""
+    with serving() as (proc, port):
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            for n in range(3):
+                call = fake_asterisk(port, environment("notify"), default_responder(f"ALONE.{n}"))
+                commands = asyncio.run(asyncio.wait_for(call, 10))
+                assert commands[-1] == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n'
+                assert f"incoming:ALONE.{n}" in stored_event_ids()
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stderr is not None
+        assert b"stopped after 3 AGI session(s)" in proc.stderr.read()
+
+
+def test_several_fastagi_processes_take_the_calls_and_stop_together():
+    """``--processes 2``: both accept on the one socket, every call is committed, the stop
+    drains both and counts the calls of each."""
+    with serving("--processes", "2", "--no-worker") as (proc, port):
+        assert len(fastagi_processes(proc.pid)) == 2
+        # the service holds no copy of the listening socket: it closes when they stop
+        assert not [fd for fd in Path(f"/proc/{proc.pid}/fd").iterdir() if listens(fd, port)]
+
+        async def calls() -> list[list[bytes]]:
+            return await asyncio.gather(
+                *(
+                    fake_asterisk(port, environment("notify"), default_responder(f"MANY.{n}"))
+                    for n in range(40)
+                )
+            )
+
+        results = asyncio.run(calls())
+        assert all(r[-1] == b'SET VARIABLE "PBXGATE_EVENT" "queued"\n' for r in results)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stderr is not None
+        assert b"stopped after 40 AGI session(s)" in proc.stderr.read()
+    assert stored_event_ids() == sorted(f"incoming:MANY.{n}" for n in range(40))
+    with pytest.raises(OSError):  # nobody listens any more
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def listens(fd: Path, port: int) -> bool:
+    """Whether the descriptor ``fd`` (/proc/PID/fd/N) is a socket listening on ``port``."""
+    try:
+        target = os.readlink(fd)
+    except OSError:
+        return False
+    if not target.startswith("socket:["):
+        return False
+    inode = target[len("socket:[") : -1]
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[9] == inode and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
 
 
 def test_a_second_service_on_one_outbox_says_why_its_worker_cannot_start():
@@ -249,9 +329,10 @@ def test_a_second_service_on_one_outbox_says_why_its_worker_cannot_start():
                       f"worker) per outbox)"]  # fmt: skip
 
 
+@pytest.mark.parametrize("processes", ["1", "0"], ids=["own-process", "in-process"])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_stop_signal_lets_an_open_session_finish(sig):
-    with serving("--no-worker") as (proc, port):
+def test_a_stop_signal_lets_an_open_session_finish(sig, processes):
+    with serving("--no-worker", "--processes", processes) as (proc, port):
 
         async def call() -> list[bytes]:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -20,7 +20,7 @@ from pbxgate.config import Settings
 from pbxgate.errors import DeliveryError
 from pbxgate.notify.events import CallEvent
 from pbxgate.notify.outbox import Outbox
-from pbxgate.notify.writer import WriterProcess, answer, line_of, serve
+from pbxgate.notify.writer import WriterLink, WriterProcess, answer, line_of, serve
 from tests.notify.helpers import make_event, stored_ids
 
 T = TypeVar("T")
@@ -60,6 +60,42 @@ def test_each_event_is_on_disk_when_its_future_resolves(tmp_path: Path) -> None:
     assert stored_ids(path) == [f"incoming:1700000000.{n}" for n in (1, 2, 3)]
     assert commits  # a commit that stored something says so (it wakes the worker)
     assert writer.finished.done() and writer.finished.exception() is None
+
+
+def test_fastagi_processes_share_the_writer_and_the_service_hears_of_their_commits(
+    tmp_path: Path,
+) -> None:
+    """Each FastAGI process has a socket of its own to the writer: its events are committed
+    with everyone's and answered to it alone; the service, which wakes the worker and the
+    live page, is told that something was stored; one process's end leaves the others
+    served, and the writer ends once every socket has."""
+    path = tmp_path / "outbox.sqlite3"
+    heard: list[int] = []
+
+    async def body(writer: WriterProcess) -> list[object]:
+        loop = asyncio.get_running_loop()
+        first, second = WriterLink(loop), WriterLink(loop)
+        await first.connect(writer.links[0])
+        await second.connect(writer.links[1])
+        together = await asyncio.gather(
+            first.submit(make_event(1)), second.submit(make_event(2)), first.submit(make_event(3))
+        )
+        again = await second.submit(make_event(1))  # stored by the other: there already
+        for _ in range(500):
+            if heard:
+                break
+            await asyncio.sleep(0.01)
+        await first.close()
+        later = await second.submit(make_event(4))  # the other process goes on
+        await second.close()
+        assert not writer.finished.done()  # the service's own socket is still open
+        return [*together, again, later]
+
+    results, writer = with_writer(path, body, links=2, on_commit=lambda: heard.append(1))
+    assert results == [True, True, True, False, True]
+    assert heard  # the service submitted nothing itself, and heard of the commits
+    assert stored_ids(path) == [f"incoming:1700000000.{n}" for n in (1, 2, 3, 4)]
+    assert writer.finished.exception() is None
 
 
 def test_one_event_that_cannot_be_stored_fails_alone(tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,7 +227,7 @@ class FastAgiServer:
         self.settings = settings
         self.handlers = {name.strip("/").lower(): h for name, h in handlers.items()}
         self.stats = ServerStats()
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._open: set[AgiConnection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -234,22 +235,36 @@ class FastAgiServer:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    async def start(self, host: str | None = None, port: int | None = None) -> None:
+    async def start(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        socks: Sequence[socket.socket] = (),
+    ) -> None:
+        """Listen on ``host``:``port``, or on ``socks`` (bound already, and shared with other
+        processes that accept on them too: :mod:`pbxgate.agi.apart`)."""
         loop = self._loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._new_connection,
-            host or self.settings.listen_host,
-            self.settings.listen_port if port is None else port,
-            backlog=1024,
-        )
+        if socks:
+            for sock in socks:
+                server = await loop.create_server(self._new_connection, sock=sock, backlog=1024)
+                self._servers.append(server)
+        else:
+            server = await loop.create_server(
+                self._new_connection,
+                host or self.settings.listen_host,
+                self.settings.listen_port if port is None else port,
+                backlog=1024,
+            )
+            self._servers.append(server)
         self._sweeper = loop.create_task(self._sweep())
 
     @property
     def address(self) -> tuple[str, int]:
         """The (host, port) actually bound: with port 0 the kernel picks one."""
-        if self._server is None or not self._server.sockets:
+        if not self._servers or not self._servers[0].sockets:
             raise RuntimeError("the server is not listening")
-        host, port = self._server.sockets[0].getsockname()[:2]
+        host, port = self._servers[0].sockets[0].getsockname()[:2]
         return str(host), int(port)
 
     @property
@@ -258,8 +273,8 @@ class FastAgiServer:
 
     async def drain(self, timeout: float | None = None) -> None:
         """Stop accepting, give open sessions ``timeout`` seconds, then cancel the rest."""
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         grace = self.settings.drain_timeout if timeout is None else timeout
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
@@ -274,8 +289,8 @@ class FastAgiServer:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        if self._server is not None:
-            await self._server.wait_closed()
+        for server in self._servers:
+            await server.wait_closed()
 
     def _new_connection(self) -> asyncio.Protocol:
         if len(self._tasks) >= self.settings.max_sessions:

@@ -23,23 +23,21 @@ import functools
 import importlib
 import ipaddress
 import logging
+import socket
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from pbxgate.agi.apart import FastAgiProcesses, bind, call_handler
 from pbxgate.agi.fastagi import FastAgiServer, ServerStats
-from pbxgate.agi.handlers import CallHandler
 from pbxgate.agi.settings import AgiSettings
 from pbxgate.ami.live import LiveHub
 from pbxgate.ami.notices import run_notices
 from pbxgate.ami.settings import AmiSettings
-from pbxgate.cdr.numbers import InternalRule
-from pbxgate.cdr.settings import CdrSettings
 from pbxgate.config import Settings
 from pbxgate.errors import ConfigError, InputError
 from pbxgate.notify.apart import ChildProcess, WorkerProcess
 from pbxgate.notify.committer import GroupCommitter
-from pbxgate.notify.events import CallEvent
 from pbxgate.notify.outbox import Outbox
 from pbxgate.notify.service import (
     close_outboxes,
@@ -49,7 +47,7 @@ from pbxgate.notify.service import (
     waking,
 )
 from pbxgate.notify.settings import NotifySettings
-from pbxgate.notify.writer import WriterProcess
+from pbxgate.notify.writer import CLOSE_WAIT, WriterProcess
 
 log = logging.getLogger(__name__)
 
@@ -96,34 +94,35 @@ async def run_service(
     on_ready: Callable[[tuple[str, int]], None] | None = None,
     live: LiveHub | None = None,
     apart: bool = False,
+    processes: int = 0,
 ) -> ServerStats:
     """Serve FastAGI (and deliver, unless ``worker`` is None) until ``stop`` is set; with
     ``[ami] enabled``, follow the manager, publishing the live calls to ``live``.
 
     ``apart`` runs the delivery worker (:func:`run_worker` only) and the group commit in
     processes of their own (:mod:`pbxgate.notify.apart`, :mod:`pbxgate.notify.writer`), as
-    ``pbxgate serve`` does; else they run on threads."""
+    ``pbxgate serve`` does; else they run on threads. ``processes`` (with ``apart``) serves
+    FastAGI in that many processes of its own (:mod:`pbxgate.agi.apart`); 0 here, on this
+    loop."""
     if apart and worker not in (run_worker, None):
         raise ValueError("only run_worker runs apart")
+    if processes and not apart:
+        raise ValueError("FastAGI processes commit through the outbox writer process (apart)")
     agi = settings.get(AgiSettings)
     ns = settings.get(NotifySettings)
     ami_on = _ami_on(settings)
     box = outbox_for(ns)  # a bad outbox says so here, before anything listens
     try:
-        committer = await _new_committer(settings, box, apart, stop)
+        started = await _calls_served(
+            settings, stop, box, listen or (agi.listen_host, agi.listen_port), apart, processes
+        )
     except BaseException:
         close_outboxes()
         raise
-    if stop.is_set():  # told to stop while the writer started: nothing to listen for
-        await _close(committer)
+    if started is None:  # told to stop while the writer started: nothing to listen for
         close_outboxes()
         return ServerStats()
-    try:
-        server = await _listening(settings, committer, listen or (agi.listen_host, agi.listen_port))
-    except BaseException:
-        await _close(committer)
-        close_outboxes()
-        raise
+    committer, server = started
     try:
         delivery = await _delivery(worker, settings, apart, stop)
     except BaseException:
@@ -134,7 +133,9 @@ async def run_service(
     # what this process stores (the calls' commits, the manager's events) wakes the worker's
     # process too
     apart_wake = delivery.wake if isinstance(delivery, WorkerProcess) else _nothing
-    children = [c for c in (committer, delivery) if isinstance(c, ChildProcess)]
+    children: list[ChildProcess] = [c for c in (committer, delivery) if isinstance(c, ChildProcess)]
+    if isinstance(server, FastAgiProcesses):
+        children.extend(server.processes)
     notices: _WorkerThread | None = None
     with waking(apart_wake):
         try:
@@ -164,19 +165,54 @@ async def run_service(
 Committer = GroupCommitter | WriterProcess
 
 
+async def _calls_served(
+    settings: Settings,
+    stop: asyncio.Event,
+    box: Outbox,
+    address: tuple[str, int],
+    apart: bool,
+    processes: int,
+) -> tuple[Committer, FastAgiServer | FastAgiProcesses] | None:
+    """The group commit, then FastAGI on this loop or in ``processes`` of its own (the
+    listening sockets bound first: a port in use is one line before anything starts); None
+    when ``stop`` came while the writer started."""
+    listeners = _bound(address) if processes else []
+    try:
+        committer = await _new_committer(settings, box, apart, stop, links=processes)
+    except BaseException:
+        _close_all(listeners)
+        raise
+    if stop.is_set():
+        _close_all(listeners)
+        await _close(committer)
+        return None
+    server: FastAgiServer | FastAgiProcesses
+    try:
+        if isinstance(committer, WriterProcess) and processes:
+            server = FastAgiProcesses(
+                settings,
+                listeners,
+                committer.links,
+                uvloop=loop_factory(settings.get(AgiSettings)) is not None,
+                stopping=stop,
+            )
+            await server.start()
+        else:
+            server = await _listening(settings, committer, address)
+    except BaseException:
+        _close_all(listeners)
+        await _close(committer)
+        raise
+    return committer, server
+
+
 async def _listening(
     settings: Settings, committer: Committer, address: tuple[str, int]
 ) -> FastAgiServer:
     """The FastAGI server, listening on ``address``."""
-    server = FastAgiServer(settings.get(AgiSettings), _call_handler(settings, committer).routes())
+    server = FastAgiServer(settings.get(AgiSettings), call_handler(settings, committer).routes())
     host, port = address
-    if not _loopback(host):
-        log.warning(
-            "FastAGI listens on %s, not on loopback: it has no authentication, so allow only "
-            "the PBX to reach port %d (firewall)",
-            host,
-            port,
-        )
+    _warn_beyond_loopback(host, port)
     try:
         await server.start(host, port)
     except OSError as exc:
@@ -184,13 +220,38 @@ async def _listening(
     return server
 
 
+def _bound(address: tuple[str, int]) -> list[socket.socket]:
+    """The FastAGI processes' listening sockets, bound here."""
+    host, port = address
+    _warn_beyond_loopback(host, port)
+    return bind(host, port)
+
+
+def _warn_beyond_loopback(host: str, port: int) -> None:
+    if not _loopback(host):
+        log.warning(
+            "FastAGI listens on %s, not on loopback: it has no authentication, so allow only "
+            "the PBX to reach port %d (firewall)",
+            host,
+            port,
+        )
+
+
+def _close_all(socks: Sequence[socket.socket]) -> None:
+    for sock in socks:
+        sock.close()
+
+
 async def _new_committer(
-    settings: Settings, box: Outbox, apart: bool, stop: asyncio.Event
+    settings: Settings, box: Outbox, apart: bool, stop: asyncio.Event, links: int = 0
 ) -> Committer:
-    """The group commit: a process of its own (``apart``), else a thread of this one."""
+    """The group commit: a process of its own (``apart``), with ``links`` more sockets for
+    FastAGI processes, else a thread of this one."""
     if not apart:
         return GroupCommitter(box, wake_workers)
-    writer = WriterProcess(settings, stopping=stop, on_commit=wake_workers, fallback=box)
+    writer = WriterProcess(
+        settings, stopping=stop, on_commit=wake_workers, fallback=box, links=links
+    )
     try:
         await writer.start()
         # ready before FastAGI listens: a node just (re)started would otherwise take calls and
@@ -215,10 +276,11 @@ def _ends(
     return ends
 
 
-async def _close(committer: Committer) -> None:
-    """The committer's queue written, then it stops (a thread's close blocks: off the loop)."""
+async def _close(committer: Committer, wait: float = CLOSE_WAIT) -> None:
+    """The committer's queue written, then it stops (a thread's close blocks: off the loop);
+    a writer process gets ``wait`` seconds to answer the last events."""
     if isinstance(committer, WriterProcess):
-        await committer.close()
+        await committer.close(wait)
     else:
         await asyncio.get_running_loop().run_in_executor(None, committer.close)
 
@@ -242,24 +304,6 @@ async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
             task.cancel()
     for task in done:
         task.result()  # what failed says so
-
-
-def _call_handler(settings: Settings, committer: Committer) -> CallHandler:
-    """The FastAGI routes' handler: each call's event to the group commit, unless the caller
-    is internal."""
-    agi = settings.get(AgiSettings)
-    internal = InternalRule.from_settings(settings.get(CdrSettings))
-
-    def commit(event: CallEvent) -> Awaitable[bool]:
-        if internal.is_internal(event.caller_number):  # as accept() does
-            done = asyncio.get_running_loop().create_future()
-            done.set_result(False)
-            return done
-        return committer.submit(event)
-
-    return CallHandler(
-        commit, result_variable=agi.result_variable, commit_timeout=agi.commit_timeout
-    )
 
 
 async def _delivery(
@@ -365,7 +409,7 @@ class _WorkerThread:
 
 
 async def _shut_down(
-    server: FastAgiServer,
+    server: FastAgiServer | FastAgiProcesses,
     notices: _WorkerThread | None,
     committer: Committer,
     delivery: _WorkerThread | WorkerProcess | None,
@@ -373,6 +417,7 @@ async def _shut_down(
     """FastAGI drained first, then AMI, then the committer writes what is queued, then the
     worker stops; each step runs whatever the one before it raised."""
     loop = asyncio.get_running_loop()
+    began = loop.time()
     try:
         await server.drain()
     finally:
@@ -383,12 +428,21 @@ async def _shut_down(
         finally:
             try:
                 try:
-                    await _close(committer)
+                    await _close(committer, _writer_wait(server, loop.time() - began))
                 finally:
                     if delivery is not None:
                         await delivery.stop()
             finally:
                 await loop.run_in_executor(None, close_outboxes)
+
+
+def _writer_wait(server: FastAgiServer | FastAgiProcesses, drained_in: float) -> float:
+    """How long the writer may take to answer the last events once FastAGI has drained: the
+    FastAGI processes have waited for its answers already, within the same bound, so what is
+    left of it (the service's stop stays within systemd's stop timeout)."""
+    if not isinstance(server, FastAgiProcesses):
+        return CLOSE_WAIT
+    return max(1.0, CLOSE_WAIT - max(0.0, drained_in - server.agi.drain_timeout))
 
 
 def _log_failure(finished: asyncio.Future[None]) -> None:

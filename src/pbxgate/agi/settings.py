@@ -6,7 +6,8 @@ Example::
     listen_host = "127.0.0.1"     # FastAGI has no authentication: loopback or a firewall
     listen_port = 4573            # res_agi.c default FastAGI port
     idle_timeout = 10.0           # seconds a peer may stay silent (or send half a header)
-    max_sessions = 10000
+    max_sessions = 10000          # open sessions per FastAGI process
+    processes = 1                 # pbxgate serve: FastAGI processes (0: in the service's own)
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from pbxgate.agi.protocol import (
     AgiSession,
 )
 from pbxgate.config import section
+
+# FastAGI processes beyond the cores only take turns on them.
+MAX_PROCESSES = 64
 
 
 @section("agi")
@@ -51,6 +55,10 @@ class AgiSettings:
     # `pbxgate serve` runs on uvloop when it is installed (about a third less CPU per session);
     # false keeps the standard asyncio loop.
     uvloop: bool = True
+    # `pbxgate serve`: FastAGI in this many processes of its own, which share nothing with the
+    # web console, the reports and the manager's follower, and accept on one socket (up to one
+    # a core for a PBX with hundreds of calls a second); 0 serves it in the service's process.
+    processes: int = 1
 
     def __post_init__(self) -> None:
         if not self.listen_host.strip():
@@ -64,6 +72,8 @@ class AgiSettings:
         for name in ("max_line_bytes", "max_header_bytes", "max_command_bytes", "max_sessions"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if not 0 <= self.processes <= MAX_PROCESSES:
+            raise ValueError(f"processes must be 0 to {MAX_PROCESSES}, not {self.processes}")
         for name in ("idle_timeout", "commit_timeout"):
             if not 0 < getattr(self, name) < math.inf:  # NaN too: it would end no wait
                 raise ValueError(f"{name} must be a positive number of seconds")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from pbxgate.agi.settings import MAX_PROCESSES
 from pbxgate.cli.context import AppContext, pass_app
 
 if TYPE_CHECKING:
@@ -25,8 +26,14 @@ if TYPE_CHECKING:
     help="Where FastAGI listens. Default: [agi] listen_host:listen_port (127.0.0.1:4573).",
 )
 @click.option("--no-worker", is_flag=True, help="Serve FastAGI only; deliver elsewhere.")
+@click.option(
+    "--processes",
+    type=click.IntRange(0, MAX_PROCESSES),
+    metavar="N",
+    help="FastAGI processes (0: in the service's own). Default: [agi] processes (1).",
+)
 @pass_app
-def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
+def serve(app: AppContext, listen: str | None, no_worker: bool, processes: int | None) -> None:
     """Run pbxgate's service: FastAGI for AGI(agi://…) and the notification worker.
 
     With [web] enabled = true it serves the web console too ([web] listen), its Live page
@@ -45,6 +52,8 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
 
     address = parse_listen(listen) if listen else None
     settings = app.settings
+    agi = settings.get(AgiSettings)
+    count = agi.processes if processes is None else processes
     console = _console_socket(settings.get(WebSettings))
 
     def ready(bound: tuple[str, int]) -> None:
@@ -55,8 +64,10 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
         gc.freeze()
         worker = "without a worker" if no_worker else "with the delivery worker process"
         loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+        where = f"{count} process{'es' if count > 1 else ''} of its own" if count else "in process"
         click.echo(
-            f"pbxgate serve: FastAGI on {bound[0]}:{bound[1]}, {worker} ({loop} loop)", err=True
+            f"pbxgate serve: FastAGI on {bound[0]}:{bound[1]} ({where}), {worker} ({loop} loop)",
+            err=True,
         )
         if console is not None:
             from pbxgate.web.embedded import address as web_address  # noqa: PLC0415
@@ -80,10 +91,17 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
                     worker=None,
                     live=live,
                     apart=True,
+                    processes=count,
                 )
             else:
                 stats = await run_service(
-                    settings, stop, listen=address, on_ready=ready, live=live, apart=True
+                    settings,
+                    stop,
+                    listen=address,
+                    on_ready=ready,
+                    live=live,
+                    apart=True,
+                    processes=count,
                 )
         finally:
             if web is not None:
@@ -97,7 +115,7 @@ def serve(app: AppContext, listen: str | None, no_worker: bool) -> None:
             err=True,
         )
 
-    with asyncio.Runner(loop_factory=loop_factory(settings.get(AgiSettings))) as runner:
+    with asyncio.Runner(loop_factory=loop_factory(agi)) as runner:
         runner.run(main())
 
 

@@ -45,6 +45,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pbxgate import errors
@@ -118,6 +119,20 @@ class ChildProcess:
         """What an exit with status 0 means: None when the service asked for it."""
         return None
 
+    def _said(self, line: bytes) -> BaseException | None:
+        """One line the child said: ``ready``, ``error`` and why (returned), or another."""
+        word, _, rest = line.strip().partition(b" ")
+        if word == b"ready" and not self._ready.done():
+            self._ready.set_result(None)
+        elif word == b"error":
+            return _loads_error(rest, self.what)
+        elif word != b"ready":
+            self._heard(word, rest)
+        return None
+
+    def _heard(self, word: bytes, rest: bytes) -> None:
+        """Any other line the child says (a FastAGI process's counts as it ends)."""
+
     async def start(self) -> None:
         read_fd, write_fd = os.pipe()
         handed = self._handed()
@@ -185,11 +200,7 @@ class ChildProcess:
         try:
             try:
                 async for line in proc.stdout:
-                    word, _, rest = line.strip().partition(b" ")
-                    if word == b"ready" and not self._ready.done():
-                        self._ready.set_result(None)
-                    elif word == b"error":
-                        error = _loads_error(rest, self.what)
+                    error = self._said(line) or error
             except ValueError:  # a line past the stream's limit: not the worker's word
                 error = DeliveryError(f"{self.what} said something unreadable")
                 proc.kill()
@@ -401,6 +412,17 @@ def read_config(what: str) -> dict[str, Any] | None:
     return config
 
 
+def loop_factory(config: dict[str, Any]) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The child's event loop: uvloop's when the service runs on it (and it is installed)."""
+    if config["uvloop"]:
+        with contextlib.suppress(ImportError):
+            import uvloop  # noqa: PLC0415
+
+            new_loop: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+            return new_loop
+    return None
+
+
 def say(line: bytes) -> None:
     """A line to the service (the child's standard output): ``ready``, or ``error`` and why."""
     out = sys.stdout.buffer
@@ -417,14 +439,8 @@ def main() -> int:
     config = read_config("the delivery worker")
     if config is None:
         return 2
-    new_loop = None
-    if config["uvloop"]:
-        with contextlib.suppress(ImportError):
-            import uvloop  # noqa: PLC0415
-
-            new_loop = uvloop.new_event_loop
     try:
-        with asyncio.Runner(loop_factory=new_loop) as runner:
+        with asyncio.Runner(loop_factory=loop_factory(config)) as runner:
             runner.run(_work(config["settings"]))
     except Exception as exc:
         say_error(exc)

@@ -16,7 +16,7 @@ signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 # what a child may be (nothing else is run)
-MODULES = frozenset({"pbxgate.notify.apart", "pbxgate.notify.writer"})
+MODULES = frozenset({"pbxgate.agi.apart", "pbxgate.notify.apart", "pbxgate.notify.writer"})
 
 
 def main() -> int:

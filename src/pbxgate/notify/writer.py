@@ -16,6 +16,13 @@ The two talk through one socket pair, a line each way per event:
 * writer to service: ``<seq> 1`` once the event is on disk, ``<seq> 0`` when an event with its
   id was there already, ``<seq> E <message as a JSON string>`` when it could not be stored.
 
+With FastAGI in processes of its own (``[agi] processes``, :mod:`pbxgate.agi.apart`) the writer
+has one such socket for each of them besides the service's own, and commits what has come on
+all of them together; a group that stored events of theirs is told to the service too, on its
+own socket (``* 1``), since the service wakes the delivery worker and the web console's live
+page. A socket's end is answered by the writer closing it; the writer ends once every one has
+ended.
+
 The writer commits whatever has arrived together in one transaction (one fsync; a group that
 fails is retried event by event, so that one bad event fails alone: :func:`commit_group`), then
 answers. End of input (the service closing its side, or dying, even by SIGKILL) makes it
@@ -31,10 +38,12 @@ import contextlib
 import itertools
 import json
 import logging
+import selectors
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring
+from typing import TypeVar
 
 from pbxgate.config import Settings
 from pbxgate.errors import DeliveryError
@@ -45,8 +54,12 @@ from pbxgate.notify.outbox import Outbox, Row, row_of
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _RECEIVE = 1 << 18
 STORED, THERE, FAILED = b"1", b"0", b"E"
+# the line that tells the service that events another process sent were stored
+ELSEWHERE = b"* 1\n"
 _QUOTE = encode_basestring
 _UNREADABLE = DeliveryError("the outbox writer got a line that is not an event")
 # Seconds a stop waits for the writer to answer the last events, once the calls are drained:
@@ -63,29 +76,33 @@ STUCK_AFTER = 60.0
 STUCK_CHECK = 5.0
 
 
-class WriterProcess(ChildProcess):
-    """The service's side: :meth:`submit` an event (on the loop that created this), get a
-    future; :meth:`close` once no more will come. :attr:`finished` as for any child."""
+class WriterLink:
+    """One socket to the outbox writer, from the side that sends it events: :meth:`submit` an
+    event (on the loop that made this), get a future; :meth:`close` once no more will come.
+    ``pbxgate serve`` holds one (:class:`WriterProcess`), and each FastAGI process of its own
+    (:mod:`pbxgate.agi.apart`) another.
 
-    module = __name__
+    ``fallback`` is where events go once the writer has ended (killed, or by a stop signal as
+    it started): a commit thread of this process on that outbox (or on the one it opens, when
+    it is a function), so that the calls of the drain, and those the writer had not answered,
+    are still stored. ``on_stuck`` runs when the writer has left an event unanswered for
+    :data:`STUCK_AFTER` (the events it had not answered are logged whole and fail first)."""
+
     what = "the outbox writer process"
 
     def __init__(
         self,
-        settings: Settings,
+        loop: asyncio.AbstractEventLoop,
         *,
-        stopping: asyncio.Event | None = None,
         on_commit: Callable[[], None] | None = None,
-        fallback: Outbox | None = None,
+        fallback: Outbox | Callable[[], Outbox] | None = None,
+        on_stuck: Callable[[str], None] | None = None,
     ) -> None:
-        super().__init__(settings, stopping=stopping)
+        self._loop = loop
         self.on_commit = on_commit  # after an answer that stored something new
-        # where events go once the writer has ended (killed, or by a stop signal as it started):
-        # a commit thread of this process on this open outbox, so that the calls of the drain,
-        # and those the writer had not answered, are still stored
         self.fallback = fallback
+        self.on_stuck = on_stuck
         self._thread: GroupCommitter | None = None
-        self._ours, self._theirs = socket.socketpair()
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, tuple[CallEvent, asyncio.Future[bool]]] = {}
         self._outgoing: list[bytes] = []
@@ -93,26 +110,20 @@ class WriterProcess(ChildProcess):
         self._closing = False
         self._gone = False
         self._abandoned = False  # stopped for not answering: no fallback
-        self._answered: asyncio.Future[None] = self._loop.create_future()
+        self._answered: asyncio.Future[None] = loop.create_future()
         self._oldest: int | None = None  # the oldest unanswered event's number, and since when
         self._oldest_since = 0.0
         self._watchdog: asyncio.TimerHandle | None = None
 
-    def _handed(self) -> tuple[int, ...]:
-        return (self._theirs.fileno(),)
-
-    async def start(self) -> None:
-        try:
-            await super().start()
-        finally:
-            self._theirs.close()  # the child's end is the child's alone
-        transport, _ = await self._loop.connect_accepted_socket(lambda: _Answers(self), self._ours)
+    async def connect(self, sock: socket.socket) -> None:
+        """Talk to the writer through ``sock`` (its other end is the writer's)."""
+        transport, _ = await self._loop.connect_accepted_socket(lambda: _Answers(self), sock)
         self._transport = transport
         self._flush()
         self._watchdog = self._loop.call_later(STUCK_CHECK, self._watch_answers)
 
     def _watch_answers(self) -> None:
-        """Stop a writer whose oldest unanswered event has waited :data:`STUCK_AFTER`."""
+        """Give up on a writer whose oldest unanswered event has waited :data:`STUCK_AFTER`."""
         self._watchdog = None
         if self._gone or self._closing:
             return
@@ -121,22 +132,15 @@ class WriterProcess(ChildProcess):
         if oldest is None or oldest != self._oldest:
             self._oldest, self._oldest_since = oldest, now
         elif now - self._oldest_since >= STUCK_AFTER:
-            self._stop_unanswering(f"has not answered for {STUCK_AFTER:g} s")
-            self._stopped_because = f"{self.what} did not answer for {STUCK_AFTER:g} s"
-            self.kill()
-            if self._transport is not None:
-                self._transport.abort()  # its answers, should any come, are not read
-            self._lost()
-            # the service ends with it, whether or not it ends when killed (a process in a
-            # disk wait ends only when the disk returns)
-            self._loop.call_later(KILL_WAIT, self._given_up)
+            self._stuck()
             return
         self._watchdog = self._loop.call_later(STUCK_CHECK, self._watch_answers)
 
-    def _given_up(self) -> None:
-        if not self.finished.done():
-            log.error("%s did not end when killed (pid %s); the service ends", self.what, self.pid)
-            self.finished.set_exception(DeliveryError(self._stopped_because))
+    def _stuck(self) -> None:
+        self._stop_unanswering(f"has not answered for {STUCK_AFTER:g} s")
+        self._drop_answers()
+        if self.on_stuck is not None:
+            self.on_stuck(f"{self.what} did not answer for {STUCK_AFTER:g} s")
 
     def submit(self, event: CallEvent) -> asyncio.Future[bool]:
         """Queue ``event``; the future is True once it is on disk, False when an event with its
@@ -155,20 +159,16 @@ class WriterProcess(ChildProcess):
         return future
 
     async def close(self, wait: float = CLOSE_WAIT) -> None:
-        """Send what is queued, let the writer commit and answer it, and wait for its end.
-
-        A writer that has not answered within ``wait`` seconds (a disk that does not return)
-        is killed so that the service can end, and waited for a little more (a process in a
-        disk wait ends only when the disk returns); each event it had not answered is logged
-        whole, not handed to the fallback (whose disk, or database server, is the same), and
-        the close fails in one line, so that the service does not end as if all was well."""
+        """Send what is queued, end this side, and wait (at most ``wait`` seconds) for the
+        writer to answer it; what it has not answered by then is logged whole and fails, and
+        so does the close, in one line."""
         self._closing = True
         if self._watchdog is not None:
             self._watchdog.cancel()
         self._flush()
         transport = self._transport
         if transport is None:
-            self._ours.close()  # never connected: the child did not start
+            self._never_connected()
             self._lost()
         elif not self._gone:
             transport.write_eof()
@@ -177,10 +177,30 @@ class WriterProcess(ChildProcess):
                     await asyncio.shield(self._answered)
             except TimeoutError:
                 await self._abandon(wait)
-        if self._watch is not None and not self._abandoned:
-            await asyncio.wait([self.finished])
+        await self._ended()
         if self._thread is not None:
             await self._loop.run_in_executor(None, self._thread.close)
+
+    def _never_connected(self) -> None:
+        """A close before :meth:`connect`."""
+
+    async def _ended(self) -> None:
+        """Once the writer has answered everything (or been given up on) at a close."""
+
+    async def _abandon(self, wait: float) -> None:
+        """The writer has not answered the last events within ``wait`` seconds of the close."""
+        unanswered = self._stop_unanswering(f"has not answered in {wait:g} s")
+        self._drop_answers()
+        raise DeliveryError(
+            f"{self.what} did not answer in {wait:g} s; "
+            f"{unanswered} event(s) logged, perhaps not stored"
+        )
+
+    def _drop_answers(self) -> None:
+        """Its answers, should any come, are not read; what it had not answered fails now."""
+        if self._transport is not None:
+            self._transport.abort()
+        self._lost()
 
     def _stop_unanswering(self, how: str) -> int:
         """Give up on a writer that does not answer: each event it has not answered is
@@ -198,32 +218,6 @@ class WriterProcess(ChildProcess):
             )
         return len(unanswered)
 
-    async def _abandon(self, wait: float) -> None:
-        unanswered = self._stop_unanswering(f"has not answered in {wait:g} s")
-        self.kill()
-        await asyncio.wait([self.finished], timeout=KILL_WAIT)
-        if not self.finished.done():
-            log.error("%s did not end when killed (pid %s); the service ends", self.what, self.pid)
-        if self._transport is not None:
-            self._transport.abort()  # its answers, should any come, are not read
-        self._lost()  # what it had not answered fails now, before the close does
-        raise DeliveryError(
-            f"{self.what} did not answer in {wait:g} s; "
-            f"{unanswered} event(s) logged, perhaps not stored"
-        )
-
-    def _input_lost(self) -> None:
-        """The service gives up on the writer (cancelled): the end of its input ends it."""
-        transport = self._transport
-        with contextlib.suppress(OSError, RuntimeError):  # closed already
-            if transport is None:
-                self._ours.shutdown(socket.SHUT_WR)
-            elif not transport.is_closing():
-                transport.write_eof()
-
-    def _clean_end(self) -> BaseException | None:
-        return None if self._closing else DeliveryError(f"{self.what} ended on its own")
-
     def _flush(self) -> None:
         transport = self._transport
         if self._outgoing and transport is not None and not transport.is_closing():
@@ -233,6 +227,8 @@ class WriterProcess(ChildProcess):
     def _answer(self, line: bytes) -> bool:
         """Resolve one event's future; True when it was stored now."""
         number, _, rest = line.partition(b" ")
+        if number == b"*":  # events of another FastAGI process were stored
+            return True
         try:
             _, future = self._pending.pop(int(number))
         except (ValueError, KeyError):
@@ -268,18 +264,125 @@ class WriterProcess(ChildProcess):
     def _instead(self, event: CallEvent) -> asyncio.Future[bool]:
         """``event`` committed by the fallback thread, or failed when there is none, or when
         the writer was stopped for not answering (the fallback's disk is the same)."""
+        failed: asyncio.Future[bool] = self._loop.create_future()
         if self._abandoned:
-            stopped: asyncio.Future[bool] = self._loop.create_future()
-            stopped.set_exception(DeliveryError(f"{self.what} was stopped for not answering"))
-            return stopped
+            failed.set_exception(DeliveryError(f"{self.what} was stopped for not answering"))
+            return failed
         if self.fallback is None:
-            failed: asyncio.Future[bool] = self._loop.create_future()
             failed.set_exception(DeliveryError(f"{self.what} ended before it answered"))
             return failed
         if self._thread is None:
+            box = self.fallback if isinstance(self.fallback, Outbox) else None
+            try:
+                box = box or self.fallback()  # type: ignore[operator]
+            except Exception as exc:
+                self.fallback = None
+                log.error("%s has ended, and the outbox cannot be opened here: %s", self.what, exc)
+                failed.set_exception(DeliveryError(f"{self.what} ended before it answered"))
+                return failed
             log.warning("%s has ended: this process commits the calls' events", self.what)
-            self._thread = GroupCommitter(self.fallback, self.on_commit)
+            self._thread = GroupCommitter(box, self.on_commit)
         return self._thread.submit(event)
+
+
+class WriterProcess(WriterLink, ChildProcess):
+    """The service's side: the writer's process, and the service's own :class:`WriterLink` to
+    it (:meth:`submit`, :meth:`close`); :attr:`finished` as for any child. With ``links``,
+    the writer gets that many more sockets: :attr:`links` holds their other ends, one for each
+    FastAGI process (the service closes its copies once they are handed on)."""
+
+    module = __name__
+    what = "the outbox writer process"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        stopping: asyncio.Event | None = None,
+        on_commit: Callable[[], None] | None = None,
+        fallback: Outbox | None = None,
+        links: int = 0,
+    ) -> None:
+        ChildProcess.__init__(self, settings, stopping=stopping)
+        WriterLink.__init__(self, self._loop, on_commit=on_commit, fallback=fallback)
+        self._ours, self._theirs = socket.socketpair()
+        pairs = [socket.socketpair() for _ in range(links)]
+        self.links = [ours for ours, _ in pairs]
+        self._their_links = [theirs for _, theirs in pairs]
+
+    def _handed(self) -> tuple[int, ...]:
+        return (self._theirs.fileno(), *(s.fileno() for s in self._their_links))
+
+    async def start(self) -> None:
+        try:
+            await ChildProcess.start(self)
+        finally:
+            for theirs in (self._theirs, *self._their_links):
+                theirs.close()  # the child's ends are the child's alone
+        await self.connect(self._ours)
+
+    def close_links(self) -> None:
+        """Close this process's copies of :attr:`links` (handed on, or never to be)."""
+        for link in self.links:
+            link.close()
+
+    async def close(self, wait: float = CLOSE_WAIT) -> None:
+        """Send what is queued, let the writer commit and answer it, and wait for its end
+        (:meth:`_abandon` when it does not answer)."""
+        self.close_links()  # never handed on, they would keep it waiting
+        await super().close(wait)
+
+    def _stuck(self) -> None:
+        """Stop a writer that does not answer; the service ends with it."""
+        self._stop_unanswering(f"has not answered for {STUCK_AFTER:g} s")
+        self._stopped_because = f"{self.what} did not answer for {STUCK_AFTER:g} s"
+        self.kill()
+        self._drop_answers()
+        # the service ends with it, whether or not it ends when killed (a process in a
+        # disk wait ends only when the disk returns)
+        self._loop.call_later(KILL_WAIT, self._given_up)
+
+    def _given_up(self) -> None:
+        if not self.finished.done():
+            log.error("%s did not end when killed (pid %s); the service ends", self.what, self.pid)
+            self.finished.set_exception(DeliveryError(self._stopped_because))
+
+    def _never_connected(self) -> None:
+        self._ours.close()  # the child did not start
+
+    async def _ended(self) -> None:
+        if self._watch is not None and not self._abandoned:
+            await asyncio.wait([self.finished])
+
+    async def _abandon(self, wait: float) -> None:
+        """A writer that has not answered within ``wait`` seconds of the close (a disk that
+        does not return) is killed so that the service can end, and waited for a little
+        more (a process in a disk wait ends only when the disk returns); each event it had
+        not answered is logged whole, not handed to the fallback (whose disk, or database
+        server, is the same), and the close fails in one line, so that the service does not
+        end as if all was well."""
+        unanswered = self._stop_unanswering(f"has not answered in {wait:g} s")
+        self.kill()
+        await asyncio.wait([self.finished], timeout=KILL_WAIT)
+        if not self.finished.done():
+            log.error("%s did not end when killed (pid %s); the service ends", self.what, self.pid)
+        self._drop_answers()  # what it had not answered fails now, before the close does
+        raise DeliveryError(
+            f"{self.what} did not answer in {wait:g} s; "
+            f"{unanswered} event(s) logged, perhaps not stored"
+        )
+
+    def _input_lost(self) -> None:
+        """The service gives up on the writer (cancelled): the end of its input ends it."""
+        transport = self._transport
+        with contextlib.suppress(OSError, RuntimeError):  # closed already
+            if transport is None:
+                self._ours.shutdown(socket.SHUT_WR)
+            elif not transport.is_closing():
+                transport.write_eof()
+
+    def _clean_end(self) -> BaseException | None:
+        return None if self._closing else DeliveryError(f"{self.what} ended on its own")
 
 
 def _chain(source: asyncio.Future[bool], target: asyncio.Future[bool]) -> None:
@@ -295,7 +398,7 @@ def _chain(source: asyncio.Future[bool], target: asyncio.Future[bool]) -> None:
 
 
 class _Answers(asyncio.Protocol):
-    def __init__(self, writer: WriterProcess) -> None:
+    def __init__(self, writer: WriterLink) -> None:
         self.writer = writer
         self.partial = b""
 
@@ -327,32 +430,66 @@ def _message(rest: bytes) -> str:
 # -- the child -----------------------------------------------------------------------------------
 
 
-def serve(sock: socket.socket, box: Outbox) -> None:
-    """Commit and answer what comes on ``sock`` until its end (the child's main loop). The
-    service's end, however it comes (EOF, or a reset when it died with answers unread), still
-    has what it sent committed; answers nobody reads are dropped."""
-    partial = b""
-    answering = True
-    while True:
-        try:  # everything the service has sent since the last commit: one group
-            data = sock.recv(_RECEIVE)
-        except ConnectionResetError:
-            data = b""
-        if not data:
-            break
-        lines = (partial + data).split(b"\n")
-        partial = lines.pop()
-        for at in range(0, len(lines), MAX_GROUP):  # each group answered once it is on disk
-            answers = answer(box, lines[at : at + MAX_GROUP])
-            if answering:
+def serve(socks: socket.socket | Sequence[socket.socket], box: Outbox) -> None:
+    """Commit and answer what comes on ``socks`` until each has ended (the child's main loop):
+    the first is the service's own, the others the FastAGI processes'. What has come on all of
+    them meanwhile is one group. A sender's end, however it comes (EOF, or a reset when it died
+    with answers unread), still has what it sent committed; answers nobody reads are dropped,
+    and the writer closes that socket."""
+    socks = [socks] if isinstance(socks, socket.socket) else list(socks)
+    own = socks[0]
+    partial = dict.fromkeys(socks, b"")
+    answering = dict.fromkeys(socks, True)
+    with selectors.DefaultSelector() as selector:
+        for sock in socks:
+            selector.register(sock, selectors.EVENT_READ)
+        while partial:
+            batch: list[tuple[socket.socket, bytes]] = []
+            for key, _ in selector.select():
+                sock = key.fileobj  # type: ignore[assignment]
                 try:
-                    sock.sendall(answers)
-                except (BrokenPipeError, ConnectionResetError):
-                    answering = False  # the service has gone: commit what is left, answer nobody
+                    data = sock.recv(_RECEIVE)
+                except ConnectionResetError:
+                    data = b""
+                if not data:
+                    selector.unregister(sock)
+                    _ended(sock, partial.pop(sock))
+                    answering[sock] = False
+                    continue
+                lines = (partial[sock] + data).split(b"\n")
+                partial[sock] = lines.pop()
+                batch.extend((sock, line) for line in lines)
+            for at in range(0, len(batch), MAX_GROUP):  # each group answered once on disk
+                group = batch[at : at + MAX_GROUP]
+                stored_elsewhere = False
+                for sock, (answers, stored) in answer_each(box, group).items():
+                    stored_elsewhere = stored_elsewhere or (stored and sock is not own)
+                    _send(sock, answers, answering)
+                if stored_elsewhere and answering.get(own):
+                    # a wake-up only: dropped rather than waited for when the service is not
+                    # reading (the worker polls as well), so that no call waits for it
+                    with contextlib.suppress(
+                        BlockingIOError, BrokenPipeError, ConnectionResetError
+                    ):
+                        own.send(ELSEWHERE, socket.MSG_DONTWAIT)
+
+
+def _send(sock: socket.socket, data: bytes, answering: dict[socket.socket, bool]) -> None:
+    if data and answering.get(sock):
+        try:
+            sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            answering[sock] = False  # that side has gone: commit what it sent, answer nobody
+
+
+def _ended(sock: socket.socket, partial: bytes) -> None:
+    """One sender's end: everything it sent is answered; closing its socket says so."""
     if partial:
         log.error(
             "the service's last line was cut short (%d bytes); it was not stored", len(partial)
         )
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def line_of(number: int, event: CallEvent) -> bytes:
@@ -365,10 +502,17 @@ def line_of(number: int, event: CallEvent) -> bytes:
 def answer(box: Outbox, lines: list[bytes]) -> bytes:
     """Commit the events of ``lines`` as one group; the answers, a line each. The rows go in
     as the service made them: the writer neither parses the events nor writes them again."""
+    return answer_each(box, [(None, line) for line in lines]).get(None, (b"", False))[0]
+
+
+def answer_each(box: Outbox, lines: Sequence[tuple[T, bytes]]) -> dict[T, tuple[bytes, bool]]:
+    """Commit the events of ``lines`` (each with whom it came from) as one group; for each
+    sender, its answers (a line each) and whether any of its events was stored now."""
+    senders: list[T] = []
     numbers: list[bytes] = []
     rows: list[Row] = []
-    answers: list[bytes] = []
-    for line in lines:
+    answers: dict[T, list[bytes]] = {}
+    for sender, line in lines:
         number, _, rest = line.partition(b"\t")
         if not number.isdigit():  # nobody to answer
             log.error("the outbox writer got a line without a number (%d bytes)", len(line))
@@ -380,16 +524,27 @@ def answer(box: Outbox, lines: list[bytes]) -> bytes:
                 raise ValueError(event_id)
             rows.append((event_id, kind.decode(), payload.decode(), float(created_at)))
         except ValueError:  # UnicodeDecodeError too
-            answers.append(number + b" " + FAILED + b" " + _quoted(_UNREADABLE))
+            answers.setdefault(sender, []).append(
+                number + b" " + FAILED + b" " + _quoted(_UNREADABLE)
+            )
             continue
+        senders.append(sender)
         numbers.append(number)
+    stored: set[T] = set()
     if rows:
-        for number, outcome in zip(numbers, commit_group(box.enqueue_rows, rows), strict=True):
+        outcomes = commit_group(box.enqueue_rows, rows)
+        for sender, number, outcome in zip(senders, numbers, outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                answers.append(number + b" " + FAILED + b" " + _quoted(outcome))
+                reply = number + b" " + FAILED + b" " + _quoted(outcome)
             else:
-                answers.append(number + b" " + (STORED if outcome else THERE))
-    return b"".join(line + b"\n" for line in answers)
+                reply = number + b" " + (STORED if outcome else THERE)
+                if outcome:
+                    stored.add(sender)
+            answers.setdefault(sender, []).append(reply)
+    return {
+        sender: (b"".join(line + b"\n" for line in told), sender in stored)
+        for sender, told in answers.items()
+    }
 
 
 def _quoted(exc: BaseException) -> bytes:
@@ -397,7 +552,7 @@ def _quoted(exc: BaseException) -> bytes:
 
 
 def main() -> int:
-    """The child: read the settings, open the outbox, commit until the service's side ends."""
+    """The child: read the settings, open the outbox, commit until every sender has ended."""
     config = read_config("the outbox writer")
     if config is None:
         return 2
@@ -405,8 +560,10 @@ def main() -> int:
     from pbxgate.notify.settings import NotifySettings  # noqa: PLC0415
 
     try:
-        sock = socket.socket(fileno=int(sys.argv[1]))
-    except (IndexError, ValueError, OSError) as exc:
+        socks = [socket.socket(fileno=int(fd)) for fd in sys.argv[1:]]
+        if not socks:
+            raise ValueError("none given")
+    except (ValueError, OSError) as exc:
         print(f"error: the outbox writer got no socket: {exc}", file=sys.stderr)
         return 2
     try:
@@ -416,12 +573,13 @@ def main() -> int:
         return 1
     say(b"ready")
     try:
-        serve(sock, box)
+        serve(socks, box)
     except OSError as exc:
         log.warning("the outbox writer stops: %s", exc)
     finally:
         box.close()
-        sock.close()
+        for sock in socks:
+            sock.close()
     return 0
 
 
