@@ -1,10 +1,10 @@
-"""``pbxgate-agi``'s entry point: SIGHUP is ignored before anything of pbxgate is imported.
+"""``pbxgate-agi``'s Python side: ``bin/pbxgate-agi`` runs ``python -P -m pbxgate_agi``.
 
 Asterisk sends SIGHUP to a process AGI when the caller hangs up (res_agi.c ``run_agi()``), and
-the default action ends the process. Loading pbxgate takes some 50 ms; a caller who hung up
-in that time used to take the call's event with him. This module imports only ``signal``
-(built into the interpreter) before it ignores the signal, so what is left is the
-interpreter's own start. ``Set(AGISIGHUP=no)`` before ``AGI()`` closes that gap too (docs/agi.md).
+the default action ends the process. The shell script ignores it before the interpreter
+starts (an ignored signal stays ignored across exec); this module ignores it again first
+thing, before anything of pbxgate is imported (loading pbxgate takes some 50 ms), for a run
+that does not come through the script (``python -m pbxgate_agi``).
 """
 
 import signal
@@ -18,5 +18,5 @@ def main() -> int:
     return run()
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":  # bin/pbxgate-agi runs it so
     raise SystemExit(main())

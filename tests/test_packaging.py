@@ -36,7 +36,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_carries_what_runs(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "pbxgate_agi.py" in names  # pbxgate-agi's entry point
+    assert "pbxgate_agi.py" in names  # pbxgate-agi's Python side
+    # pbxgate-agi itself: the shell script that ignores SIGHUP before the interpreter starts
+    (script,) = [n for n in names if n.endswith(".data/scripts/pbxgate-agi")]
+    assert zipfile.ZipFile(wheel).read(script).startswith(b"#!/bin/sh\n")
     assert "pbxgate/py.typed" in names
     assert any(n.startswith("pbxgate/cdr/report/templates/") and n.endswith(".j2") for n in names)
     # the web console's pages, scripts and styles come with the package (never from a CDN)

@@ -135,6 +135,39 @@ def test_survives_sighup_after_hangup():
     assert queued_events() == ["incoming:L-HUP"]
 
 
+@pytest.mark.parametrize("linked", [False, True], ids=["installed", "linked-elsewhere"])
+def test_sighup_is_ignored_before_the_interpreter_starts(tmp_path, linked):
+    """Asterisk's SIGHUP can come at any moment once the script is started, the interpreter's
+    own start included (20-50 ms, more on a busy PBX; a real Asterisk's early hang-up in the
+    tests met that window under load): the interpreter starts with it ignored already, as a
+    sitecustomize, which runs before any module of the script, sees. Also when the script is
+    a link from elsewhere (/usr/local/bin) to the installed one."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import os, signal\n"
+        "with open(os.environ['PBXGATE_TEST_SEEN'], 'w') as f:\n"
+        "    f.write(repr(signal.getsignal(signal.SIGHUP)))\n",
+        encoding="utf-8",
+    )
+    script = SCRIPT
+    if linked:
+        script = tmp_path / "bin" / "pbxgate-agi"
+        script.parent.mkdir()
+        script.symlink_to(SCRIPT)
+    seen = tmp_path / "seen"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "PBXGATE_TEST_SEEN": str(seen)}
+    done = subprocess.run(
+        [str(script), "notify"],
+        input=local_env("notify") + b"200 result=1 (L-EARLY)\n200 result=1\n",
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert seen.read_text(encoding="utf-8") == repr(signal.SIG_IGN)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(b'SET VARIABLE "PBXGATE_EVENT" "queued"\n')
+
+
 def test_enqueue_failure_is_reported_and_exits_nonzero(tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")

@@ -15,11 +15,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pbxgate.cli.main import main
 from pbxgate.config import data_dir
+from pbxgate.errors import DeliveryError
 from pbxgate.notify.fakevk import FakeVkServer
 from tests.agi.fakes import default_responder, environment, fake_asterisk
 
@@ -485,3 +487,69 @@ def test_fastagi_listens_only_once_the_writer_holds_the_outbox():
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+def in_process_service(tmp_path: Path, processes: int) -> tuple[Any, asyncio.Event]:
+    """``run_service`` as ``pbxgate serve`` runs it (the writer and FastAGI in processes of
+    their own, no worker), in this process: its parts can be replaced."""
+    from pbxgate.agi.runner import run_service
+    from pbxgate.config import Settings
+
+    settings = Settings({"notify": {"outbox": str(tmp_path / "outbox.sqlite3")}})
+    stop = asyncio.Event()
+    service = run_service(
+        settings, stop, listen=("127.0.0.1", 0), worker=None, apart=True, processes=processes
+    )
+    return service, stop
+
+
+def test_a_fastagi_process_that_cannot_start_stops_the_others_and_the_service(
+    tmp_path, monkeypatch
+):
+    """The third of three cannot be started (no more processes allowed): the two started are
+    stopped, and the service ends in one line, rather than waiting for ever for a writer that
+    serves their sockets."""
+    from pbxgate.agi import apart
+
+    real = apart.FastAgiProcess.start
+
+    async def start(self: apart.FastAgiProcess) -> None:
+        if self.what.endswith(" 3"):
+            raise DeliveryError("cannot start the FastAGI process 3: [Errno 11] try again")
+        await real(self)
+
+    monkeypatch.setattr(apart.FastAgiProcess, "start", start)
+
+    async def main() -> None:
+        service, _ = in_process_service(tmp_path, 3)
+        with pytest.raises(DeliveryError, match="cannot start the FastAGI process 3"):
+            await asyncio.wait_for(service, 30)
+
+    asyncio.run(main())
+    assert not [pid for pid, cmd in children(os.getpid()) if "pbxgate" in cmd and not gone(pid, 5)]
+
+
+def test_a_fastagi_process_that_does_not_stop_is_killed_and_the_stop_says_so(tmp_path, monkeypatch):
+    """A FastAGI process that does not end when told to (here: stopped by a signal) is
+    killed once its calls' and the writer's bounds are past, and the service ends with that
+    line rather than as if all was well (the bounds shortened here)."""
+    from pbxgate.agi import apart
+
+    monkeypatch.setattr(apart, "CLOSE_WAIT", 0.5)
+
+    async def main() -> None:
+        service, stop = in_process_service(tmp_path, 1)
+        task = asyncio.ensure_future(service)
+        deadline = time.monotonic() + 60
+        while not [p for p, cmd in children(os.getpid()) if "pbxgate.agi.apart" in cmd]:
+            assert time.monotonic() < deadline and not task.done()
+            await asyncio.sleep(0.05)
+        (fastagi,) = [p for p, cmd in children(os.getpid()) if "pbxgate.agi.apart" in cmd]
+        await asyncio.sleep(1)  # it has started (and ignores stop signals by now)
+        os.kill(fastagi, signal.SIGSTOP)
+        stop.set()
+        with pytest.raises(DeliveryError, match=r"did not end .* after it was told to stop"):
+            await asyncio.wait_for(task, 60)
+        assert gone(fastagi, 10)
+
+    asyncio.run(main())

@@ -181,3 +181,29 @@ def test_wake_ups_close_together_are_one(tmp_path: Path, monkeypatch: pytest.Mon
         return seen
 
     assert asyncio.run(main()) == [b"w", b"", b"w", b"", b"w", b"", b"w", b"w", b""]
+
+
+def test_a_child_whose_service_has_gone_says_nothing_more_and_no_traceback() -> None:
+    """A child that outlives the service (killed with SIGKILL) still ends cleanly: its last
+    words go nowhere, with no traceback in the journal."""
+    code = (
+        "import sys\n"
+        "from pbxgate.notify.apart import say\n"
+        "sys.stdin.readline()\n"
+        "say(b'stats {}')\n"
+        "say(b'error {}')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    proc.stdout.close()  # the service has gone: nobody reads
+    assert proc.stderr is not None
+    proc.stdin.write(b"go\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 0
+    assert proc.stderr.read() == b""
+    proc.stderr.close()

@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 LISTEN = b"l"  # on a FastAGI process's input: start listening
 # Seconds beyond its own bounds (the drain's, the writer's answers') that the service waits
 # for a FastAGI process to end once told to stop; then it is killed.
-STOP_MARGIN = 2.0
+STOP_MARGIN = 1.0
 
 
 def call_handler(settings: Settings, committer: GroupCommitter | WriterLink) -> CallHandler:
@@ -147,9 +147,8 @@ class FastAgiProcess(ChildProcess):
             return
         done, _ = await asyncio.wait([self.finished], timeout=wait)
         if not done:
-            log.error(
-                "%s did not end %g s after it was told to stop; it is killed", self.what, wait
-            )
+            self._stopped_because = f"{self.what} did not end {wait:g} s after it was told to stop"
+            log.error("%s; it is killed", self._stopped_because)
             self.kill()
             await asyncio.wait([self.finished], timeout=KILL_WAIT)
 
@@ -203,6 +202,13 @@ class FastAgiProcesses:
         try:
             for process in self.processes:
                 await process.start()
+        except BaseException:
+            # those started wait to be told to listen, holding their writer sockets (and the
+            # writer with them): stopped at once
+            for process in self.processes:
+                process.kill()
+            await asyncio.gather(*(p.stop(KILL_WAIT) for p in self.processes))
+            raise
         finally:
             for sock in (*self.listeners, *self.links):
                 sock.close()
@@ -224,6 +230,10 @@ class FastAgiProcesses:
         grace = self.agi.drain_timeout if timeout is None else timeout
         wait = grace + CLOSE_WAIT + STOP_MARGIN
         await asyncio.gather(*(process.stop(wait) for process in self.processes))
+        for process in self.processes:  # why one ended badly (the events it logged)
+            error = None if process.finished.cancelled() else process.finished.exception()
+            if error is not None:
+                raise error
 
 
 # -- the child -----------------------------------------------------------------------------------
@@ -249,9 +259,9 @@ class _Control(asyncio.Protocol):
 
 async def serve(
     settings: Settings, link_sock: socket.socket, listeners: Sequence[socket.socket]
-) -> ServerStats:
+) -> None:
     """Serve FastAGI on ``listeners`` (once told to), committing through ``link_sock``,
-    until the input ends; the counts."""
+    until the input ends; then say the counts."""
     from pbxgate.notify.service import open_outbox  # noqa: PLC0415
     from pbxgate.notify.settings import NotifySettings  # noqa: PLC0415
 
@@ -293,9 +303,10 @@ async def serve(
             for sock in listeners:
                 sock.close()
             control.close()
+            # the calls it served, whatever the writer did with the last of them
+            say(b"stats " + json.dumps(asdict(server.stats)).encode("ascii"))
     if stuck.done():
         stuck.result()  # the writer stopped answering: the service ends with this process
-    return server.stats
 
 
 async def _first(*events: asyncio.Event) -> None:
@@ -322,11 +333,10 @@ def main() -> int:
         return 2
     try:
         with asyncio.Runner(loop_factory=loop_factory(config)) as runner:
-            stats = runner.run(serve(config["settings"], link, listeners))
+            runner.run(serve(config["settings"], link, listeners))
     except Exception as exc:
         say_error(exc)
         return 1
-    say(b"stats " + json.dumps(asdict(stats)).encode("ascii"))
     return 0
 
 

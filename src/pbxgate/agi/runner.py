@@ -25,7 +25,7 @@ import ipaddress
 import logging
 import socket
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from pbxgate.agi.apart import FastAgiProcesses, bind, call_handler
@@ -142,12 +142,7 @@ async def run_service(
             if isinstance(delivery, _WorkerThread):  # its imports done before calls come
                 await delivery.started()
             if ami_on:
-                follow = (
-                    functools.partial(run_notices, hub=live) if live is not None else run_notices
-                )
-                notices = _WorkerThread(follow, settings, None)
-                await notices.started()
-                notices.finished.add_done_callback(_log_failure)
+                notices = await _following(settings, live)
             if children:
                 # ready once the children are (an interpreter and its imports each: most of a
                 # core for a second); calls and the manager are served meanwhile, a stop is
@@ -157,8 +152,14 @@ async def run_service(
             if on_ready is not None and not stop.is_set() and not any(e.done() for _, e in ends):
                 on_ready(server.address)
             await _until_stopped(stop, ends)
-        finally:
-            await _shut_down(server, notices, committer, delivery)
+        except BaseException as failure:
+            try:  # the first error is the one to tell: what the stop meets after it is logged
+                await _shut_down(server, notices, committer, delivery)
+            except Exception as exc:
+                if exc is not failure:  # a child's end, met again as it is stopped
+                    log.error("while stopping: %s", exc)
+            raise
+        await _shut_down(server, notices, committer, delivery)
     return server.stats
 
 
@@ -264,6 +265,15 @@ async def _new_committer(
         await _close(writer)
         raise
     return writer
+
+
+async def _following(settings: Settings, live: LiveHub | None) -> _WorkerThread:
+    """The manager followed on a thread of its own (its failures logged, not fatal)."""
+    follow = functools.partial(run_notices, hub=live) if live is not None else run_notices
+    notices = _WorkerThread(follow, settings, None)
+    await notices.started()
+    notices.finished.add_done_callback(_log_failure)
+    return notices
 
 
 def _ends(
@@ -415,11 +425,23 @@ async def _shut_down(
     delivery: _WorkerThread | WorkerProcess | None,
 ) -> None:
     """FastAGI drained first, then AMI, then the committer writes what is queued, then the
-    worker stops; each step runs whatever the one before it raised."""
+    worker stops; each step runs whatever the one before it raised, and the first error is
+    the one raised (a FastAGI process that logged the events the writer did not answer says
+    so; the writer's close after it has nothing left to tell), the others logged."""
     loop = asyncio.get_running_loop()
     began = loop.time()
+    errors: list[Exception] = []
+
+    async def step(work: Awaitable[None]) -> None:
+        try:
+            await work
+        except Exception as exc:
+            if errors:
+                log.error("while stopping: %s", exc)
+            errors.append(exc)
+
     try:
-        await server.drain()
+        await step(server.drain())
     finally:
         try:
             if notices is not None:
@@ -428,12 +450,14 @@ async def _shut_down(
         finally:
             try:
                 try:
-                    await _close(committer, _writer_wait(server, loop.time() - began))
+                    await step(_close(committer, _writer_wait(server, loop.time() - began)))
                 finally:
                     if delivery is not None:
-                        await delivery.stop()
+                        await step(delivery.stop())
             finally:
                 await loop.run_in_executor(None, close_outboxes)
+    if errors:
+        raise errors[0]
 
 
 def _writer_wait(server: FastAgiServer | FastAgiProcesses, drained_in: float) -> float:
@@ -442,7 +466,7 @@ def _writer_wait(server: FastAgiServer | FastAgiProcesses, drained_in: float) ->
     left of it (the service's stop stays within systemd's stop timeout)."""
     if not isinstance(server, FastAgiProcesses):
         return CLOSE_WAIT
-    return max(1.0, CLOSE_WAIT - max(0.0, drained_in - server.agi.drain_timeout))
+    return max(0.5, CLOSE_WAIT - max(0.0, drained_in - server.agi.drain_timeout))
 
 
 def _log_failure(finished: asyncio.Future[None]) -> None:

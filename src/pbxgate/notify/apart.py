@@ -424,10 +424,15 @@ def loop_factory(config: dict[str, Any]) -> Callable[[], asyncio.AbstractEventLo
 
 
 def say(line: bytes) -> None:
-    """A line to the service (the child's standard output): ``ready``, or ``error`` and why."""
+    """A line to the service (the child's standard output): ``ready``, or ``error`` and why.
+    Nobody to say it to when the service has died: it goes nowhere, and so does all that
+    follows (not a traceback, nor a second one as the interpreter ends)."""
     out = sys.stdout.buffer
-    out.write(line + b"\n")
-    out.flush()
+    try:
+        out.write(line + b"\n")
+        out.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def say_error(exc: BaseException) -> None:

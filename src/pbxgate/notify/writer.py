@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -103,6 +104,7 @@ class WriterLink:
         self.fallback = fallback
         self.on_stuck = on_stuck
         self._thread: GroupCommitter | None = None
+        self._opening: asyncio.Future[Outbox] | None = None  # the fallback, being opened
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, tuple[CallEvent, asyncio.Future[bool]]] = {}
         self._outgoing: list[bytes] = []
@@ -178,6 +180,9 @@ class WriterLink:
             except TimeoutError:
                 await self._abandon(wait)
         await self._ended()
+        if self._opening is not None:  # the events waiting for it go to its thread first
+            await asyncio.wait([self._opening])
+            await asyncio.sleep(0)
         if self._thread is not None:
             await self._loop.run_in_executor(None, self._thread.close)
 
@@ -271,18 +276,39 @@ class WriterLink:
         if self.fallback is None:
             failed.set_exception(DeliveryError(f"{self.what} ended before it answered"))
             return failed
+        fallback = self.fallback
+        if self._thread is None and isinstance(fallback, Outbox):
+            self._commit_here(fallback)
+        if self._thread is not None:
+            return self._thread.submit(event)
+        # an outbox to open (a database server's connection takes its time): off the loop,
+        # where the calls wait for it and nothing else does
+        if self._opening is None and not isinstance(fallback, Outbox):
+            self._opening = self._loop.run_in_executor(None, fallback)
+        assert self._opening is not None
+        self._opening.add_done_callback(functools.partial(self._opened, event, failed))
+        return failed
+
+    def _opened(
+        self, event: CallEvent, result: asyncio.Future[bool], opening: asyncio.Future[Outbox]
+    ) -> None:
         if self._thread is None:
-            box = self.fallback if isinstance(self.fallback, Outbox) else None
-            try:
-                box = box or self.fallback()  # type: ignore[operator]
-            except Exception as exc:
-                self.fallback = None
-                log.error("%s has ended, and the outbox cannot be opened here: %s", self.what, exc)
-                failed.set_exception(DeliveryError(f"{self.what} ended before it answered"))
-                return failed
-            log.warning("%s has ended: this process commits the calls' events", self.what)
-            self._thread = GroupCommitter(box, self.on_commit)
-        return self._thread.submit(event)
+            error = opening.exception()
+            if error is not None:
+                if not result.done():
+                    result.set_exception(
+                        DeliveryError(
+                            f"{self.what} ended, and the outbox cannot be opened: {error}"
+                        )
+                    )
+                return
+            self._commit_here(opening.result())
+        assert self._thread is not None
+        _chain(self._thread.submit(event), result)
+
+    def _commit_here(self, box: Outbox) -> None:
+        log.warning("%s has ended: this process commits the calls' events", self.what)
+        self._thread = GroupCommitter(box, self.on_commit)
 
 
 class WriterProcess(WriterLink, ChildProcess):
@@ -306,6 +332,7 @@ class WriterProcess(WriterLink, ChildProcess):
         ChildProcess.__init__(self, settings, stopping=stopping)
         WriterLink.__init__(self, self._loop, on_commit=on_commit, fallback=fallback)
         self._ours, self._theirs = socket.socketpair()
+        self._end_by = 0.0  # (loop time) when a close gives up waiting for its end
         pairs = [socket.socketpair() for _ in range(links)]
         self.links = [ours for ours, _ in pairs]
         self._their_links = [theirs for _, theirs in pairs]
@@ -330,6 +357,7 @@ class WriterProcess(WriterLink, ChildProcess):
         """Send what is queued, let the writer commit and answer it, and wait for its end
         (:meth:`_abandon` when it does not answer)."""
         self.close_links()  # never handed on, they would keep it waiting
+        self._end_by = self._loop.time() + wait
         await super().close(wait)
 
     def _stuck(self) -> None:
@@ -351,8 +379,15 @@ class WriterProcess(WriterLink, ChildProcess):
         self._ours.close()  # the child did not start
 
     async def _ended(self) -> None:
-        if self._watch is not None and not self._abandoned:
-            await asyncio.wait([self.finished])
+        """It ends once every sender has: a FastAGI process that does not end even when
+        killed (a disk wait) would keep it, and the service, for ever."""
+        if self._watch is None or self._abandoned:
+            return
+        left = max(0.0, self._end_by - self._loop.time())
+        if not (await asyncio.wait([self.finished], timeout=left))[0]:
+            log.error("%s has answered everything but does not end; it is killed", self.what)
+            self.kill()
+            await asyncio.wait([self.finished], timeout=KILL_WAIT)
 
     async def _abandon(self, wait: float) -> None:
         """A writer that has not answered within ``wait`` seconds of the close (a disk that
@@ -453,7 +488,7 @@ def serve(socks: socket.socket | Sequence[socket.socket], box: Outbox) -> None:
                     data = b""
                 if not data:
                     selector.unregister(sock)
-                    _ended(sock, partial.pop(sock))
+                    _ended(sock, partial.pop(sock), socks.index(sock))
                     answering[sock] = False
                     continue
                 lines = (partial[sock] + data).split(b"\n")
@@ -482,12 +517,12 @@ def _send(sock: socket.socket, data: bytes, answering: dict[socket.socket, bool]
             answering[sock] = False  # that side has gone: commit what it sent, answer nobody
 
 
-def _ended(sock: socket.socket, partial: bytes) -> None:
-    """One sender's end: everything it sent is answered; closing its socket says so."""
+def _ended(sock: socket.socket, partial: bytes, number: int) -> None:
+    """One sender's end (the service's, or the FastAGI process ``number``'s): everything it
+    sent is answered; closing its socket says so."""
     if partial:
-        log.error(
-            "the service's last line was cut short (%d bytes); it was not stored", len(partial)
-        )
+        who = f"the FastAGI process {number}" if number else "the service"
+        log.error("%s's last line was cut short (%d bytes); it was not stored", who, len(partial))
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
 
