@@ -14,6 +14,7 @@ from pbxgate.config import data_dir
 from pbxgate.notify.outbox import Outbox
 
 SCRIPT = Path(sys.executable).with_name("pbxgate-agi")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def local_env(*args: str, callerid: str = "84991111111", uniqueid: str = "1795696994.11") -> bytes:
@@ -135,13 +136,14 @@ def test_survives_sighup_after_hangup():
     assert queued_events() == ["incoming:L-HUP"]
 
 
-@pytest.mark.parametrize("linked", [False, True], ids=["installed", "linked-elsewhere"])
-def test_sighup_is_ignored_before_the_interpreter_starts(tmp_path, linked):
+@pytest.mark.parametrize("layout", ["venv", "linked-elsewhere", "no-venv", "no-venv-long-path"])
+def test_sighup_is_ignored_before_the_interpreter_starts(tmp_path, layout):
     """Asterisk's SIGHUP can come at any moment once the script is started, the interpreter's
     own start included (20-50 ms, more on a busy PBX; a real Asterisk's early hang-up in the
     tests met that window under load): the interpreter starts with it ignored already, as a
-    sitecustomize, which runs before any module of the script, sees. Also when the script is
-    a link from elsewhere (/usr/local/bin) to the installed one."""
+    sitecustomize, which runs before any module of the script, sees. The script finds its
+    interpreter in a venv, through a link from elsewhere (/usr/local/bin), and installed
+    without a venv, from the ``pbxgate`` command beside it (pip's two forms of it)."""
     (tmp_path / "sitecustomize.py").write_text(
         "import os, signal\n"
         "with open(os.environ['PBXGATE_TEST_SEEN'], 'w') as f:\n"
@@ -149,10 +151,21 @@ def test_sighup_is_ignored_before_the_interpreter_starts(tmp_path, linked):
         encoding="utf-8",
     )
     script = SCRIPT
-    if linked:
-        script = tmp_path / "bin" / "pbxgate-agi"
-        script.parent.mkdir()
+    if layout != "venv":
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        script = bin_dir / "pbxgate-agi"
+    if layout == "linked-elsewhere":
         script.symlink_to(SCRIPT)
+    elif layout.startswith("no-venv"):  # no python beside it: the one pip wrote into pbxgate
+        script.write_bytes(SCRIPT.read_bytes())
+        script.chmod(0o755)
+        python = sys.executable
+        if layout == "no-venv-long-path":  # pip's form for a path too long for #!
+            head = f"#!/bin/sh\n'''exec' \"{python}\" \"$0\" \"$@\"\n' '''\n"
+        else:
+            head = f"#!{python}\n"
+        (bin_dir / "pbxgate").write_text(head + "import sys\n", encoding="utf-8")
     seen = tmp_path / "seen"
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "PBXGATE_TEST_SEEN": str(seen)}
     done = subprocess.run(
@@ -162,10 +175,31 @@ def test_sighup_is_ignored_before_the_interpreter_starts(tmp_path, linked):
         capture_output=True,
         timeout=60,
         check=False,
+        # as Asterisk starts it (ast_safe_fork: SIGHUP back to its default), whatever this
+        # test's own runner ignores
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     assert seen.read_text(encoding="utf-8") == repr(signal.SIG_IGN)
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith(b'SET VARIABLE "PBXGATE_EVENT" "queued"\n')
+
+
+def test_the_installed_script_is_the_one_in_the_repository():
+    """An editable install copies bin/pbxgate-agi once: the tests run the copy."""
+    assert SCRIPT.read_bytes() == (ROOT / "bin" / "pbxgate-agi").read_bytes()
+
+
+def test_a_script_with_no_python_to_run_says_so_in_one_line(tmp_path):
+    script = tmp_path / "pbxgate-agi"
+    script.write_bytes(SCRIPT.read_bytes())
+    script.chmod(0o755)
+    done = subprocess.run([str(script), "notify"], input=b"", capture_output=True, timeout=60,
+                          check=False)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == [
+        f"pbxgate-agi: no Python to run: neither {tmp_path}/python nor the one "
+        f"{tmp_path}/pbxgate names"
+    ]
 
 
 def test_enqueue_failure_is_reported_and_exits_nonzero(tmp_path, monkeypatch):

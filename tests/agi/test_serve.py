@@ -553,3 +553,56 @@ def test_a_fastagi_process_that_does_not_stop_is_killed_and_the_stop_says_so(tmp
         assert gone(fastagi, 10)
 
     asyncio.run(main())
+
+
+def test_a_host_without_one_of_the_address_families_listens_on_the_others(monkeypatch):
+    """ "localhost" is 127.0.0.1 and ::1; on a host with IPv6 disabled the second cannot be
+    made: the first is listened on, as asyncio's own server does."""
+    from pbxgate.agi import apart
+
+    real = socket.socket
+
+    def made(family: int = socket.AF_INET, *args: Any, **kw: Any) -> socket.socket:
+        if family == socket.AF_INET6:
+            raise OSError(97, "Address family not supported by protocol")
+        return real(family, *args, **kw)
+
+    monkeypatch.setattr(apart.socket, "socket", made)
+    socks = apart.bind("localhost", 0)
+    try:
+        assert [s.family for s in socks] == [socket.AF_INET]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_a_port_another_process_began_to_listen_on_meanwhile_is_one_line():
+    """The service binds the port and its FastAGI processes listen once the writer is up: a
+    second service started in that time can take the port first. One line, not a traceback."""
+    from pbxgate.agi import apart
+    from pbxgate.agi.fastagi import FastAgiServer
+    from pbxgate.agi.settings import AgiSettings
+    from pbxgate.errors import ConfigError
+
+    ours = socket.socket()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ours.bind(("127.0.0.1", 0))
+    ours.setblocking(False)
+    port = ours.getsockname()[1]
+    with socket.socket() as theirs:
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        theirs.bind(("127.0.0.1", port))
+        theirs.listen()
+
+        async def main() -> None:
+            server = FastAgiServer(AgiSettings(), {})
+            with pytest.raises(ConfigError) as caught:
+                await apart._listen(server, [ours])
+            assert str(caught.value) == (
+                f"cannot listen on 127.0.0.1:{port}: Address already in use"
+            )
+
+        try:
+            asyncio.run(main())
+        finally:
+            ours.close()

@@ -375,32 +375,33 @@ def test_the_service_gone_with_answers_unread_still_has_its_events_committed(
 def test_a_fastagi_process_opens_its_fallback_off_the_loop(tmp_path: Path) -> None:
     """When the writer has gone, a FastAGI process opens the outbox itself to commit its calls'
     events: on a thread (a database server's connection can take seconds), never on the loop
-    its calls are served on; the events that wait for it are stored once it is open."""
+    its calls are served on (here the opening waits for the loop to turn, which it could never
+    do on the loop); the events that wait for it are stored once it is open."""
     path = tmp_path / "outbox.sqlite3"
     opened_on: list[int] = []
 
-    def open_outbox() -> Outbox:
-        opened_on.append(threading.get_ident())
-        time.sleep(0.3)  # a slow connection
-        return Outbox.open(path)
-
-    async def main() -> tuple[list[object], float]:
+    async def main() -> list[object]:
         loop = asyncio.get_running_loop()
+        turned = threading.Event()
+
+        def open_outbox() -> Outbox:
+            opened_on.append(threading.get_ident())
+            loop.call_soon_threadsafe(turned.set)
+            if not turned.wait(10):  # the loop did not turn: this blocked it
+                raise RuntimeError("opened on the loop")
+            return Outbox.open(path)
+
         ours, theirs = socket.socketpair()
         link = WriterLink(loop, fallback=open_outbox)
         await link.connect(ours)
         theirs.close()  # the writer has gone
         await asyncio.sleep(0.05)
         futures = [link.submit(make_event(n)) for n in (1, 2)]
-        ticks = 0
-        while not all(f.done() for f in futures):  # the loop turns meanwhile
-            ticks += 1
-            await asyncio.sleep(0.01)
+        results = list(await asyncio.gather(*futures, return_exceptions=True))
         await link.close()
-        return [f.result() for f in futures], ticks
+        return results
 
-    results, ticks = asyncio.run(main())
+    results = asyncio.run(main())
     assert results == [True, True]
     assert len(opened_on) == 1 and opened_on[0] != threading.get_ident()
-    assert ticks > 10
     assert stored_ids(path) == ["incoming:1700000000.1", "incoming:1700000000.2"]

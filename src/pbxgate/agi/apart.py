@@ -89,7 +89,10 @@ def bind(host: str, port: int) -> list[socket.socket]:
     socks: list[socket.socket] = []
     try:
         for family, kind, proto, _, address in dict.fromkeys(infos):
-            sock = socket.socket(family, kind, proto)
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError:  # a family this host has not (IPv6 disabled, "localhost" is ::1 too)
+                continue
             socks.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:  # as asyncio binds: each family its own socket
@@ -100,6 +103,8 @@ def bind(host: str, port: int) -> list[socket.socket]:
         for sock in socks:
             sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    if not socks:
+        raise ConfigError(f"cannot listen on {host}:{port}: no address of it can be used here")
     return socks
 
 
@@ -152,6 +157,10 @@ class FastAgiProcess(ChildProcess):
             self.kill()
             await asyncio.wait([self.finished], timeout=KILL_WAIT)
 
+    @property
+    def stopped_because(self) -> str:
+        return self._stopped_because or f"{self.what} was stopped"
+
     def _input_lost(self) -> None:
         if self._input is not None:
             os.close(self._input)
@@ -195,25 +204,31 @@ class FastAgiProcesses:
         self.links = list(links)
 
     async def start(self) -> None:
-        """Start every process and let them listen (the writer holds the outbox by now).
-        This process's copies of the sockets are closed once handed on: the listening socket
-        must close when the last of them stops accepting, and each writer socket when its
-        process ends."""
+        """Start every process; they listen once told to (:meth:`listen`). This process's
+        copies of the sockets are closed once handed on: the listening socket must close when
+        the last of them stops accepting, and each writer socket when its process ends."""
         try:
             for process in self.processes:
                 await process.start()
-        except BaseException:
-            # those started wait to be told to listen, holding their writer sockets (and the
-            # writer with them): stopped at once
-            for process in self.processes:
-                process.kill()
-            await asyncio.gather(*(p.stop(KILL_WAIT) for p in self.processes))
-            raise
         finally:
-            for sock in (*self.listeners, *self.links):
-                sock.close()
+            self._close_sockets()
+
+    def listen(self) -> None:
+        """Let them listen: the writer holds the outbox."""
         for process in self.processes:
             process.listen()
+
+    async def abort(self) -> None:
+        """Stop at once those started (none listens yet: no call is cut). Until then they
+        wait, holding their writer sockets, and the writer with them."""
+        self._close_sockets()
+        for process in self.processes:
+            process.kill()
+        await asyncio.gather(*(p.stop(KILL_WAIT) for p in self.processes))
+
+    def _close_sockets(self) -> None:
+        for sock in (*self.listeners, *self.links):
+            sock.close()
 
     @property
     def stats(self) -> ServerStats:
@@ -231,7 +246,10 @@ class FastAgiProcesses:
         wait = grace + CLOSE_WAIT + STOP_MARGIN
         await asyncio.gather(*(process.stop(wait) for process in self.processes))
         for process in self.processes:  # why one ended badly (the events it logged)
-            error = None if process.finished.cancelled() else process.finished.exception()
+            finished = process.finished
+            if not finished.done():  # killed, and still in a disk wait
+                raise DeliveryError(f"{process.stopped_because}; it did not end when killed")
+            error = None if finished.cancelled() else finished.exception()
             if error is not None:
                 raise error
 
@@ -284,7 +302,7 @@ async def serve(
         await link.connect(link_sock)
         await _first(listen, stop)
         if not stop.is_set():
-            await server.start(socks=listeners)
+            await _listen(server, listeners)
             # what start-up made lives as long as the process: out of the collector's way
             gc.collect()
             gc.freeze()
@@ -307,6 +325,16 @@ async def serve(
             say(b"stats " + json.dumps(asdict(server.stats)).encode("ascii"))
     if stuck.done():
         stuck.result()  # the writer stopped answering: the service ends with this process
+
+
+async def _listen(server: FastAgiServer, listeners: Sequence[socket.socket]) -> None:
+    """Listen on the sockets the service bound (another process may have begun to listen
+    on the same port meanwhile: one line)."""
+    try:
+        await server.start(socks=listeners)
+    except OSError as exc:
+        host, port = listeners[0].getsockname()[:2]
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 async def _first(*events: asyncio.Event) -> None:

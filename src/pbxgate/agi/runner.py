@@ -125,10 +125,8 @@ async def run_service(
     committer, server = started
     try:
         delivery = await _delivery(worker, settings, apart, stop)
-    except BaseException:
-        await server.drain(0)
-        await _close(committer)
-        close_outboxes()
+    except BaseException as failure:  # why the worker could not start is the error to tell
+        await _shut_down(server, None, committer, None, grace=0, failure=failure)
         raise
     # what this process stores (the calls' commits, the manager's events) wakes the worker's
     # process too
@@ -152,12 +150,8 @@ async def run_service(
             if on_ready is not None and not stop.is_set() and not any(e.done() for _, e in ends):
                 on_ready(server.address)
             await _until_stopped(stop, ends)
-        except BaseException as failure:
-            try:  # the first error is the one to tell: what the stop meets after it is logged
-                await _shut_down(server, notices, committer, delivery)
-            except Exception as exc:
-                if exc is not failure:  # a child's end, met again as it is stopped
-                    log.error("while stopping: %s", exc)
+        except BaseException as failure:  # the first error is the one to tell
+            await _shut_down(server, notices, committer, delivery, failure=failure)
             raise
         await _shut_down(server, notices, committer, delivery)
     return server.stats
@@ -174,37 +168,59 @@ async def _calls_served(
     apart: bool,
     processes: int,
 ) -> tuple[Committer, FastAgiServer | FastAgiProcesses] | None:
-    """The group commit, then FastAGI on this loop or in ``processes`` of its own (the
-    listening sockets bound first: a port in use is one line before anything starts); None
-    when ``stop`` came while the writer started."""
-    listeners = _bound(address) if processes else []
-    try:
-        committer = await _new_committer(settings, box, apart, stop, links=processes)
-    except BaseException:
-        _close_all(listeners)
-        raise
+    """The group commit, then FastAGI on this loop or in ``processes`` of its own; None when
+    ``stop`` came while the writer started."""
+    if processes:
+        return await _served_apart(settings, stop, box, _bound(address), processes)
+    committer = await _new_committer(settings, box, apart, stop)
     if stop.is_set():
-        _close_all(listeners)
         await _close(committer)
         return None
-    server: FastAgiServer | FastAgiProcesses
     try:
-        if isinstance(committer, WriterProcess) and processes:
-            server = FastAgiProcesses(
-                settings,
-                listeners,
-                committer.links,
-                uvloop=loop_factory(settings.get(AgiSettings)) is not None,
-                stopping=stop,
-            )
-            await server.start()
-        else:
-            server = await _listening(settings, committer, address)
+        server = await _listening(settings, committer, address)
     except BaseException:
-        _close_all(listeners)
         await _close(committer)
         raise
     return committer, server
+
+
+async def _served_apart(
+    settings: Settings,
+    stop: asyncio.Event,
+    box: Outbox,
+    listeners: Sequence[socket.socket],
+    processes: int,
+) -> tuple[WriterProcess, FastAgiProcesses] | None:
+    """The outbox writer and ``processes`` FastAGI processes on ``listeners`` (bound already:
+    a port in use was one line before anything started), started together, their
+    interpreters at once; the FastAGI processes listen once the writer holds the outbox (a
+    node just restarted refuses calls until then: with hagi:// the other node takes them)."""
+    writer = WriterProcess(
+        settings, stopping=stop, on_commit=wake_workers, fallback=box, links=processes
+    )
+    callers = FastAgiProcesses(
+        settings,
+        listeners,
+        writer.links,
+        uvloop=loop_factory(settings.get(AgiSettings)) is not None,
+        stopping=stop,
+    )
+    try:
+        await writer.start()
+        await callers.start()
+        await _first(writer.started(), stop.wait())
+        if writer.finished.done():
+            writer.finished.result()  # why it could not start, in one line
+    except BaseException:
+        await callers.abort()
+        await _close(writer)
+        raise
+    if stop.is_set():
+        await callers.abort()  # none of them listens yet: no call to let finish
+        await _close(writer)
+        return None
+    callers.listen()
+    return writer, callers
 
 
 async def _listening(
@@ -238,21 +254,13 @@ def _warn_beyond_loopback(host: str, port: int) -> None:
         )
 
 
-def _close_all(socks: Sequence[socket.socket]) -> None:
-    for sock in socks:
-        sock.close()
-
-
 async def _new_committer(
-    settings: Settings, box: Outbox, apart: bool, stop: asyncio.Event, links: int = 0
+    settings: Settings, box: Outbox, apart: bool, stop: asyncio.Event
 ) -> Committer:
-    """The group commit: a process of its own (``apart``), with ``links`` more sockets for
-    FastAGI processes, else a thread of this one."""
+    """The group commit: a process of its own (``apart``), else a thread of this one."""
     if not apart:
         return GroupCommitter(box, wake_workers)
-    writer = WriterProcess(
-        settings, stopping=stop, on_commit=wake_workers, fallback=box, links=links
-    )
+    writer = WriterProcess(settings, stopping=stop, on_commit=wake_workers, fallback=box)
     try:
         await writer.start()
         # ready before FastAGI listens: a node just (re)started would otherwise take calls and
@@ -423,11 +431,17 @@ async def _shut_down(
     notices: _WorkerThread | None,
     committer: Committer,
     delivery: _WorkerThread | WorkerProcess | None,
+    *,
+    grace: float | None = None,
+    failure: BaseException | None = None,
 ) -> None:
-    """FastAGI drained first, then AMI, then the committer writes what is queued, then the
-    worker stops; each step runs whatever the one before it raised, and the first error is
-    the one raised (a FastAGI process that logged the events the writer did not answer says
-    so; the writer's close after it has nothing left to tell), the others logged."""
+    """FastAGI drained first (open sessions get ``grace`` seconds, else ``[agi]
+    drain_timeout``), then AMI, then the committer writes what is queued, then the
+    worker stops; each step runs whatever the one before it raised. One error is told: the
+    ``failure`` that stops the service, else the first the stop meets (a FastAGI process that
+    logged the events the writer did not answer says so; the writer's close after it has
+    nothing left to tell); the others are logged (a child's end, met again as it is stopped,
+    is the same error)."""
     loop = asyncio.get_running_loop()
     began = loop.time()
     errors: list[Exception] = []
@@ -436,12 +450,10 @@ async def _shut_down(
         try:
             await work
         except Exception as exc:
-            if errors:
-                log.error("while stopping: %s", exc)
             errors.append(exc)
 
     try:
-        await step(server.drain())
+        await step(server.drain(grace))
     finally:
         try:
             if notices is not None:
@@ -456,7 +468,11 @@ async def _shut_down(
                         await step(delivery.stop())
             finally:
                 await loop.run_in_executor(None, close_outboxes)
-    if errors:
+    told = failure if failure is not None or not errors else errors[0]
+    for error in errors:
+        if error is not told:
+            log.error("while stopping: %s", error)
+    if failure is None and errors:
         raise errors[0]
 
 

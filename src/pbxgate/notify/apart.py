@@ -60,6 +60,9 @@ _HEADER = struct.Struct("!Q")
 # has to see the same stop before that counts as the worker failing.
 _STOP_SIGNALS = frozenset({-signal.SIGTERM, -signal.SIGINT})
 STOP_GRACE = 0.5
+# Seconds a service that is ending anyway waits for a child it gives up on, before it kills it
+# and ends without it.
+CANCEL_WAIT = 5.0
 # Wake-ups closer together than this are one (seconds): the first goes at once, the others as
 # one at the end of the gap. At thousands of commits a second a wake-up each was a system call
 # on the FastAGI loop and a pass of the worker each; a notification waits at most this longer.
@@ -207,7 +210,11 @@ class ChildProcess:
             code = await proc.wait()
         except asyncio.CancelledError:  # with the service: the child is told to stop
             self._input_lost()
-            await proc.wait()
+            try:
+                await asyncio.wait_for(proc.wait(), CANCEL_WAIT)
+            except TimeoutError:  # nor does the service wait for ever (a disk wait)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
             self.finished.cancel()
             raise
         finally:
