@@ -153,6 +153,44 @@ class TimedCall(asyncio.Protocol):
 class Holds:
     seconds: list[float]  # each call's hold
     rate: float  # calls/s over the run (0 when they ran one after another)
+    # CPU microseconds a call of each process of the server (the measured run only)
+    cpu: dict[str, float] | None = None
+
+
+def process_tree(pid: int) -> dict[int, str]:
+    """``pid`` and its children: what each is (the child module it runs, or "service")."""
+    found = {pid: "service"}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        if parent == pid:
+            # python -P -m pbxgate.notify.child pbxgate.agi.apart FD ...: the last names it
+            modules = [a.decode() for a in argv if a.startswith(b"pbxgate.")] or ["child"]
+            found[int(entry.name)] = modules[-1].removeprefix("pbxgate.")
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_a_call(tree: dict[int, str], before: dict[int, float], calls: int) -> dict[str, float]:
+    """CPU microseconds a call of each kind of process in ``tree`` since ``before``."""
+    spent: dict[str, float] = {}
+    for pid, what in tree.items():
+        try:
+            used = cpu_seconds(pid) - before[pid]
+        except OSError:
+            continue
+        spent[what] = spent.get(what, 0.0) + used * 1e6 / calls
+    return spent
 
 
 def env_template(query: bool) -> bytes:
@@ -262,7 +300,11 @@ def run_fastagi(
         if client_loop == "c":
             port = int(match.group(1))
             c_holds(port, 50, concurrency, query)  # warm-up
-            return c_holds(port, calls, concurrency, query)
+            tree = process_tree(proc.pid)
+            before = {pid: cpu_seconds(pid) for pid in tree}
+            holds = c_holds(port, calls, concurrency, query)
+            holds.cpu = cpu_a_call(tree, before, calls)
+            return holds
         run = asyncio.run
         if client_loop == "uvloop":
             import uvloop  # only for this option
@@ -301,6 +343,14 @@ def run_baseline(env: dict[str, str], api_base: str, calls: int) -> Holds:
 
 
 # -- report ----------------------------------------------------------------------------------------
+
+
+def cpu_shares(holds: Holds) -> str:
+    """The server's CPU a call, each kind of process, as a line of its own (C callers only)."""
+    if not holds.cpu:
+        return ""
+    shares = ", ".join(f"{what} {us:.0f}" for what, us in sorted(holds.cpu.items()))
+    return f"\n  CPU a call (us): {shares}"
 
 
 def row(mode: str, vk: str, holds: Holds) -> str:
@@ -391,7 +441,7 @@ def main() -> None:
                         worker_nice=args.worker_nice, client_loop=args.client_loop,
                         query=args.linkedid_in_url, processes=args.processes,
                     )  # fmt: skip
-                    print(row("fastagi", vk, holds), flush=True)
+                    print(row("fastagi", vk, holds) + cpu_shares(holds), flush=True)
                     p99s.setdefault(vk, []).append(percentile(holds.seconds, 0.99) * 1000)
         if "script" not in args.modes and "sync-baseline" not in args.modes:
             continue
