@@ -240,10 +240,10 @@ class FastAgiProcesses:
         return total
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Tell every process to stop accepting and end: each lets its calls finish for
-        ``timeout`` seconds (``[agi] drain_timeout``) and waits for the writer's answers."""
-        grace = self.agi.drain_timeout if timeout is None else timeout
-        wait = grace + CLOSE_WAIT + STOP_MARGIN
+        """Tell every process to stop accepting and end: each lets its calls finish for its
+        ``[agi] drain_timeout`` (``timeout`` does not reach it) and waits for the writer's
+        answers; one that has not ended within those bounds is killed."""
+        wait = self.agi.drain_timeout + CLOSE_WAIT + STOP_MARGIN
         await asyncio.gather(*(process.stop(wait) for process in self.processes))
         for process in self.processes:  # why one ended badly (the events it logged)
             finished = process.finished
