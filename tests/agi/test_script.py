@@ -136,14 +136,18 @@ def test_survives_sighup_after_hangup():
     assert queued_events() == ["incoming:L-HUP"]
 
 
-@pytest.mark.parametrize("layout", ["venv", "linked-elsewhere", "no-venv", "no-venv-long-path"])
+@pytest.mark.parametrize(
+    "layout",
+    ["venv", "by-name", "linked-elsewhere", "no-venv", "no-venv-long-path", "no-venv-uv"],
+)
 def test_sighup_is_ignored_before_the_interpreter_starts(tmp_path, layout):
     """Asterisk's SIGHUP can come at any moment once the script is started, the interpreter's
     own start included (20-50 ms, more on a busy PBX; a real Asterisk's early hang-up in the
     tests met that window under load): the interpreter starts with it ignored already, as a
     sitecustomize, which runs before any module of the script, sees. The script finds its
-    interpreter in a venv, through a link from elsewhere (/usr/local/bin), and installed
-    without a venv, from the ``pbxgate`` command beside it (pip's two forms of it)."""
+    interpreter in a venv (also run as ``sh pbxgate-agi`` from there), through a link from
+    elsewhere (/usr/local/bin), and installed without a venv, from the ``pbxgate`` command
+    beside it (pip's two forms of it)."""
     (tmp_path / "sitecustomize.py").write_text(
         "import os, signal\n"
         "with open(os.environ['PBXGATE_TEST_SEEN'], 'w') as f:\n"
@@ -151,7 +155,7 @@ def test_sighup_is_ignored_before_the_interpreter_starts(tmp_path, layout):
         encoding="utf-8",
     )
     script = SCRIPT
-    if layout != "venv":
+    if layout not in ("venv", "by-name"):
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
         script = bin_dir / "pbxgate-agi"
@@ -163,13 +167,17 @@ def test_sighup_is_ignored_before_the_interpreter_starts(tmp_path, layout):
         python = sys.executable
         if layout == "no-venv-long-path":  # pip's form for a path too long for #!
             head = f"#!/bin/sh\n'''exec' \"{python}\" \"$0\" \"$@\"\n' '''\n"
+        elif layout == "no-venv-uv":  # uv's form of it
+            head = f"#!/bin/sh\n'''exec' '{python}' \"$0\" \"$@\"\n' '''\n"
         else:
             head = f"#!{python}\n"
         (bin_dir / "pbxgate").write_text(head + "import sys\n", encoding="utf-8")
+    command = ["sh", script.name, "notify"] if layout == "by-name" else [str(script), "notify"]
     seen = tmp_path / "seen"
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "PBXGATE_TEST_SEEN": str(seen)}
     done = subprocess.run(
-        [str(script), "notify"],
+        command,
+        cwd=script.parent,
         input=local_env("notify") + b"200 result=1 (L-EARLY)\n200 result=1\n",
         env=env,
         capture_output=True,
@@ -189,10 +197,15 @@ def test_the_installed_script_is_the_one_in_the_repository():
     assert SCRIPT.read_bytes() == (ROOT / "bin" / "pbxgate-agi").read_bytes()
 
 
-def test_a_script_with_no_python_to_run_says_so_in_one_line(tmp_path):
+@pytest.mark.parametrize("beside", ["", "#!/usr/bin/env python3\n"], ids=["nothing", "env"])
+def test_a_script_with_no_python_to_run_says_so_in_one_line(tmp_path, beside):
+    """No python beside it, and no ``pbxgate`` command naming one (or one that names no
+    interpreter of its own)."""
     script = tmp_path / "pbxgate-agi"
     script.write_bytes(SCRIPT.read_bytes())
     script.chmod(0o755)
+    if beside:
+        (tmp_path / "pbxgate").write_text(beside + "import sys\n", encoding="utf-8")
     done = subprocess.run([str(script), "notify"], input=b"", capture_output=True, timeout=60,
                           check=False)  # fmt: skip
     assert done.returncode == 1

@@ -606,3 +606,21 @@ def test_a_port_another_process_began_to_listen_on_meanwhile_is_one_line():
             asyncio.run(main())
         finally:
             ours.close()
+
+
+def test_an_address_the_host_has_not_is_left_out(monkeypatch):
+    """A name with an address this host cannot bind (IPv6 disabled while /etc/hosts still
+    gives ::1 for localhost; here a documentation address) is listened on at the others."""
+    from pbxgate.agi import apart
+
+    def addresses(host: str, port: int, *args: Any, **kw: Any) -> list[Any]:
+        stream = (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "")
+        return [(*stream, ("127.0.0.1", port)), (*stream, ("192.0.2.1", port))]
+
+    monkeypatch.setattr(apart.socket, "getaddrinfo", addresses)
+    socks = apart.bind("localhost", 0)
+    try:
+        assert [s.getsockname()[0] for s in socks] == ["127.0.0.1"]
+    finally:
+        for sock in socks:
+            sock.close()

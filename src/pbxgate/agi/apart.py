@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import gc
 import json
@@ -81,30 +82,38 @@ def call_handler(settings: Settings, committer: GroupCommitter | WriterLink) -> 
 
 def bind(host: str, port: int) -> list[socket.socket]:
     """Sockets bound to ``host``:``port`` (one for each address the host has), not listening
-    yet; a port in use or an unknown host is one line."""
+    yet; a port in use or an unknown host is one line. An address this host cannot use is
+    left out, as long as one can be: ``localhost`` is ::1 too, and a host with IPv6 disabled
+    (Docker's default) has no such address, or no such family at all."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     socks: list[socket.socket] = []
-    try:
-        for family, kind, proto, _, address in dict.fromkeys(infos):
-            try:
-                sock = socket.socket(family, kind, proto)
-            except OSError:  # a family this host has not (IPv6 disabled, "localhost" is ::1 too)
-                continue
-            socks.append(sock)
+    unusable = "no address of it can be used here"
+    for family, kind, proto, _, address in dict.fromkeys(infos):
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError as exc:  # a family this host has not
+            unusable = exc.strerror or str(exc)
+            continue
+        try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:  # as asyncio binds: each family its own socket
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(address)
             sock.setblocking(False)
-    except OSError as exc:
-        for sock in socks:
+        except OSError as exc:
             sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+            if exc.errno == errno.EADDRNOTAVAIL:  # an address this host has not
+                unusable = exc.strerror or str(exc)
+                continue
+            for bound in socks:
+                bound.close()
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        socks.append(sock)
     if not socks:
-        raise ConfigError(f"cannot listen on {host}:{port}: no address of it can be used here")
+        raise ConfigError(f"cannot listen on {host}:{port}: {unusable}")
     return socks
 
 

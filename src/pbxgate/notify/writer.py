@@ -383,7 +383,9 @@ class WriterProcess(WriterLink, ChildProcess):
         killed (a disk wait) would keep it, and the service, for ever."""
         if self._watch is None or self._abandoned:
             return
-        left = max(0.0, self._end_by - self._loop.time())
+        # its end (the outbox closed: a checkpoint of the WAL, an fsync) is not an answer:
+        # a few seconds of its own, whatever the answers took
+        left = max(KILL_WAIT, self._end_by - self._loop.time())
         if not (await asyncio.wait([self.finished], timeout=left))[0]:
             log.error("%s has answered everything but does not end; it is killed", self.what)
             self.kill()
