@@ -49,7 +49,7 @@ from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.config import Settings
 from pbxgate.errors import ConfigError, DeliveryError
-from pbxgate.notify.apart import ChildProcess, loop_factory, read_config, say, say_error
+from pbxgate.notify.apart import ChildProcess, read_config, run_child, say
 from pbxgate.notify.committer import GroupCommitter
 from pbxgate.notify.events import CallEvent
 from pbxgate.notify.writer import CLOSE_WAIT, KILL_WAIT, WriterLink
@@ -368,13 +368,7 @@ def main() -> int:
     except (IndexError, ValueError, OSError) as exc:
         print(f"error: a FastAGI process got no sockets: {exc}", file=sys.stderr)
         return 2
-    try:
-        with asyncio.Runner(loop_factory=loop_factory(config)) as runner:
-            runner.run(serve(config["settings"], link, listeners))
-    except Exception as exc:
-        say_error(exc)
-        return 1
-    return 0
+    return run_child(config, serve(config["settings"], link, listeners))
 
 
 if __name__ == "__main__":

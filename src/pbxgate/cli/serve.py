@@ -43,6 +43,7 @@ def serve(app: AppContext, listen: str | None, no_worker: bool, processes: int |
     \b
     Example:
       pbxgate serve --listen 127.0.0.1:4573
+      pbxgate serve --processes 2     # FastAGI on two cores (a PBX with hundreds of calls a second)
       # dialplan: same => n,AGI(agi://127.0.0.1/notify)
     """
     from pbxgate.agi.runner import loop_factory, parse_listen, run_service  # noqa: PLC0415

@@ -45,7 +45,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pbxgate import errors
@@ -451,9 +451,15 @@ def main() -> int:
     config = read_config("the delivery worker")
     if config is None:
         return 2
+    return run_child(config, _work(config["settings"]))
+
+
+def run_child(config: dict[str, Any], work: Coroutine[Any, Any, None]) -> int:
+    """Run a child's ``work`` on its loop (:func:`loop_factory`); its exit status, why it
+    could not work said to the service (:func:`say_error`)."""
     try:
         with asyncio.Runner(loop_factory=loop_factory(config)) as runner:
-            runner.run(_work(config["settings"]))
+            runner.run(work)
     except Exception as exc:
         say_error(exc)
         return 1
