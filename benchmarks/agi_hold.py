@@ -8,7 +8,13 @@ for both). Measured in one run, against a local fake VK:
   slow or unreachable VK meanwhile); each call commits the event to the outbox (fsync);
 * ``script``: ``pbxgate-agi`` started per call (fork + exec + interpreter start-up + commit);
 * ``sync-baseline``: ``agi_sync_baseline.py``, which POSTs to VK before exiting, as the
-  article's PHP script does (timeout 10 s; PHP's default_socket_timeout is 60 s).
+  article's PHP script does (timeout 10 s; PHP's default_socket_timeout is 60 s);
+* ``echo-floor``: pbxgate's FastAGI server on uvloop with a handler that sends one VERBOSE and
+  stores nothing (Python's floor);
+* ``c-floor``: ``agi_floor.c``, a FastAGI server in C that sends the commands ``pbxgate serve``
+  sends (``GET VARIABLE``, unless the linkedid is in the URL, then ``SET VARIABLE`` with the
+  end of its side) and stores nothing, in as many processes as ``--processes``: the machine's
+  floor, its kernel's TCP over loopback and the callers.
 
 "slow" = the fake VK answers after 2 s; "unreachable" = a listener that never accepts, so
 connections hang until the client's timeout.
@@ -229,10 +235,10 @@ async def fastagi_holds(port: int, calls: int, concurrency: int, query: bool = F
     return Holds(holds, len(holds) / (time.perf_counter() - started))
 
 
-def c_caller() -> Path:
-    """benchmarks/agi_caller.c built with the machine's C compiler (once; again when changed)."""
-    source = HERE.with_name("agi_caller.c")
-    binary = HERE.parent / ".data" / "agi_caller"
+def c_program(name: str) -> Path:
+    """benchmarks/``name``.c built with the machine's C compiler (once; again when changed)."""
+    source = HERE.with_name(f"{name}.c")
+    binary = HERE.parent / ".data" / name
     if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
         binary.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["cc", "-O2", "-Wall", "-o", str(binary), str(source)], check=True)
@@ -245,7 +251,8 @@ def c_holds(port: int, calls: int, concurrency: int, query: bool = False) -> Hol
     with tempfile.NamedTemporaryFile(suffix=".agi") as template:
         template.write(env_template(query))
         template.flush()
-        argv = [str(c_caller()), str(port), str(calls), str(concurrency), template.name]
+        caller = str(c_program("agi_caller"))
+        argv = [caller, str(port), str(calls), str(concurrency), template.name]
         out = subprocess.run(argv, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(out.stderr.strip() or f"agi_caller exited with {out.returncode}")
@@ -263,9 +270,11 @@ def run_fastagi(
     client_loop: str = "asyncio",
     query: bool = False,
     processes: int | None = None,
+    floor: bool = False,
 ) -> Holds:
     """Hold times against ``pbxgate serve``, or (``echo``) against the same FastAGI server
-    with a handler that sends one VERBOSE and commits nothing: this machine's floor. With
+    with a handler that sends one VERBOSE and commits nothing: Python's floor, or (``floor``)
+    against ``agi_floor.c``, the same commands as ``pbxgate serve`` from C: the machine's. With
     ``worker_nice``, the delivery worker runs as a process of its own (``pbxgate notify worker``)
     at that nice value beside ``pbxgate serve --no-worker``."""
     argv = [str(BIN / "pbxgate"), "serve", "--listen", "127.0.0.1:0"]
@@ -273,6 +282,7 @@ def run_fastagi(
         argv += ["--processes", str(processes)]
     if not worker or worker_nice is not None:
         argv.append("--no-worker")
+    echo = echo or floor  # ready on standard output, no worker
     apart = None
     if worker_nice is not None and not echo:
         apart = subprocess.Popen(
@@ -282,6 +292,8 @@ def run_fastagi(
     if echo:
         argv = [sys.executable, str(HERE.with_name("agi_throughput.py")), "--serve"]
         argv.append("pbxgate-echo-uvloop")
+    if floor:  # GET VARIABLE unless the linkedid is in the URL, then SET VARIABLE
+        argv = [str(c_program("agi_floor")), "1" if query else "2", str(processes or 1)]
     proc = subprocess.Popen(
         argv,
         stderr=subprocess.STDOUT if echo else subprocess.PIPE,
@@ -363,6 +375,28 @@ def row(mode: str, vk: str, holds: Holds) -> str:
     return line + (f" {rate:10.0f}" if rate else "")
 
 
+def run_modes(args: argparse.Namespace, env: dict[str, str], vk: str) -> float | None:
+    """One run of each FastAGI mode asked for, a line each; the p99 of ``fastagi`` (ms)."""
+    modes = args.modes.split(",")
+    common = {"client_loop": args.client_loop, "query": args.linkedid_in_url}
+    if "c-floor" in modes:
+        holds = run_fastagi(
+            env, args.calls, args.concurrency, floor=True, processes=args.processes, **common
+        )
+        print(row("c-floor", vk, holds), flush=True)
+    if "echo-floor" in modes:
+        holds = run_fastagi(env, args.calls, args.concurrency, echo=True, **common)
+        print(row("echo-floor", vk, holds), flush=True)
+    if "fastagi" not in modes:
+        return None
+    holds = run_fastagi(
+        env, args.calls, args.concurrency, not args.no_worker,
+        worker_nice=args.worker_nice, processes=args.processes, **common,
+    )  # fmt: skip
+    print(row("fastagi", vk, holds) + cpu_shares(holds), flush=True)
+    return percentile(holds.seconds, 0.99) * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=1000, help="FastAGI calls per VK mode")
@@ -405,7 +439,7 @@ def main() -> None:
     parser.add_argument("--vk", default="slow,unreachable", help="VK modes to run")
     parser.add_argument(
         "--modes",
-        default="echo-floor,fastagi,script,sync-baseline",
+        default="c-floor,echo-floor,fastagi,script,sync-baseline",
         help="comma-separated subset to run",
     )
     parser.add_argument(
@@ -429,20 +463,9 @@ def main() -> None:
             ):
                 env = settings_env(Path(tmp), api_base)
                 queue_backlog(env, args.backlog)  # afresh for every run
-                if "echo-floor" in args.modes:
-                    holds = run_fastagi(
-                        env, args.calls, args.concurrency, echo=True,
-                        client_loop=args.client_loop, query=args.linkedid_in_url,
-                    )  # fmt: skip
-                    print(row("echo-floor", vk, holds), flush=True)
-                if "fastagi" in args.modes.split(","):
-                    holds = run_fastagi(
-                        env, args.calls, args.concurrency, not args.no_worker,
-                        worker_nice=args.worker_nice, client_loop=args.client_loop,
-                        query=args.linkedid_in_url, processes=args.processes,
-                    )  # fmt: skip
-                    print(row("fastagi", vk, holds) + cpu_shares(holds), flush=True)
-                    p99s.setdefault(vk, []).append(percentile(holds.seconds, 0.99) * 1000)
+                p99 = run_modes(args, env, vk)
+                if p99 is not None:
+                    p99s.setdefault(vk, []).append(p99)
         if "script" not in args.modes and "sync-baseline" not in args.modes:
             continue
         with (
