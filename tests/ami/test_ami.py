@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pbxgate.ami.calls import ENDED, RINGING, TALKING, CallState, CallTracker, phone_of
-from pbxgate.ami.client import AmiClient, AmiError, follow
+from pbxgate.ami.client import AmiClient, AmiError, Earlier, ListMark, follow
 from pbxgate.ami.protocol import (
     AmiProtocolError,
     AmiSession,
@@ -124,6 +124,10 @@ class FakeManager:
         self.writers: list[asyncio.StreamWriter] = []
         self.channels: list[dict[str, str]] = []
         self.denied = False  # CoreShowChannels: the user has no write = reporting
+        # events written just before CoreShowChannels' response, and between it and the list
+        # (in Asterisk's stream events of other threads fall anywhere around a list)
+        self.before_list = b""
+        self.inside_list = b""
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -169,7 +173,9 @@ class FakeManager:
             elif action == "CoreShowChannels" and fields.get("Never"):
                 writer.write(f"Response: Success\r\nActionID: {aid}\r\n\r\n".encode())
             elif action == "CoreShowChannels":
+                writer.write(self.before_list)
                 out = f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\n\r\n"
+                out += self.inside_list.decode()
                 for ch in self.channels:
                     out += "Event: CoreShowChannel\r\n" + f"ActionID: {aid}\r\n"
                     out += "".join(f"{k}: {v}\r\n" for k, v in ch.items()) + "\r\n"
@@ -194,9 +200,15 @@ def test_login_actions_list_actions_and_events() -> None:
         assert (await client.action("Ping")).get("Ping") == "Pong"
         (channel,) = await client.list_action("CoreShowChannels")
         assert channel.get("Channel") == "IAX2/trunk-4"
+        # where the list's answer and its end came, among the events
+        marks = [queue.get_nowait(), queue.get_nowait()]
+        assert [(m.end, m.action_id) for m in marks if isinstance(m, ListMark)] == [
+            (False, "pbxgate-3"),
+            (True, "pbxgate-3"),
+        ]
         await manager.push(NEWCHANNEL)
         event = await asyncio.wait_for(queue.get(), 5)
-        assert event is not None and event.event == "Newchannel"
+        assert isinstance(event, Message) and event.event == "Newchannel"
         await client.close()
         await manager.close()
 
@@ -234,7 +246,7 @@ def test_follow_reconnects_and_resynchronises_after_a_drop(
         connects: list[int] = []
         stop = asyncio.Event()
 
-        async def resync(client: AmiClient) -> None:
+        async def resync(client: AmiClient, _earlier: Earlier) -> None:
             connects.append(len(await client.list_action("CoreShowChannels")))
 
         task = asyncio.create_task(follow(
@@ -653,6 +665,58 @@ def test_a_call_that_ends_while_disconnected_ends_and_is_not_called_missed() -> 
     assert [e.kind for e in notices(changes[-1])] == ["incoming"]  # neither missed nor ended
 
 
+def block(**fields: str) -> bytes:
+    return ("".join(f"{k.replace('_', '-')}: {v}\r\n" for k, v in fields.items()) + "\r\n").encode()
+
+
+def test_a_call_that_ends_while_the_catch_up_is_asked_for_ends_as_it_did() -> None:
+    """Events that come before the catch-up's list are older than it: a call whose last
+    Hangup falls between the login and the list ends with its cause (and is told missed), not
+    as ended unseen; one that ends while the list is being made, too."""
+    from pbxgate.ami.calls import UNKNOWN_END
+    from pbxgate.ami.notices import CallNotices
+    from pbxgate.cdr.numbers import InternalRule
+
+    async def main() -> list[CallState]:
+        manager = FakeManager()
+        port = await manager.start()
+        changes: list[CallState] = []
+        stop = asyncio.Event()
+        caught_up = asyncio.Event()
+        tracker = CallTracker(changes.append)
+        task = asyncio.create_task(tracker.follow(
+            lambda: AmiClient("127.0.0.1", port, "pbxgate", "right"), stop,
+            caught_up=caught_up.set, first_delay=0.05,
+        ))  # fmt: skip
+        await asyncio.wait_for(caught_up.wait(), 5)
+        for n, linkedid in enumerate(("7.1", "8.1")):
+            await manager.push(block(Event="Newchannel", Channel=f"IAX2/trunk-{n}",
+                                     Uniqueid=linkedid, Linkedid=linkedid,
+                                     CallerIDNum=f"8499111111{n}", Exten="600",
+                                     Context="from-trunk"))  # fmt: skip
+        while len(tracker.live()) < 2:
+            await asyncio.sleep(0.01)
+        # the connection drops; the calls' ends come between the next login and the list
+        manager.before_list = block(Event="Hangup", Channel="IAX2/trunk-0", Linkedid="7.1",
+                                    Cause_txt="User busy")  # fmt: skip
+        manager.inside_list = block(Event="Hangup", Channel="IAX2/trunk-1", Linkedid="8.1",
+                                    Cause_txt="Normal Clearing")  # fmt: skip
+        caught_up.clear()
+        manager.drop()
+        await asyncio.wait_for(caught_up.wait(), 5)
+        await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await manager.close()
+        return changes
+
+    changes = asyncio.run(main())
+    ends = {c.linkedid: c for c in changes if c.state == ENDED}
+    assert {k: c.cause for k, c in ends.items()} == {"7.1": "User busy", "8.1": "Normal Clearing"}
+    assert UNKNOWN_END not in [c.cause for c in changes]
+    assert [e.kind for e in CallNotices(InternalRule())(ends["7.1"])] == ["incoming", "missed"]
+
+
 def test_a_queue_member_who_answered_but_was_never_put_through_did_not_answer() -> None:
     """app_queue.c publishes ANSWER when a member picks up, before the announcement; if the
     caller hangs up meanwhile (ABANDON) or the member is gone (AGENTDUMP), a second DialEnd of
@@ -763,7 +827,7 @@ def test_follow_outlives_a_list_that_never_ends_and_a_failing_handler(
         stop = asyncio.Event()
         attempts: list[int] = []
 
-        async def stuck(client: AmiClient) -> None:
+        async def stuck(client: AmiClient, _earlier: Earlier) -> None:
             attempts.append(1)
             if len(attempts) == 1:  # the first catch-up never ends
                 await client.list_action("CoreShowChannels", Never="1")

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pbxgate.ami.client import AmiClient, AmiError, follow
+from pbxgate.ami.client import AmiClient, AmiError, Earlier, follow
 from pbxgate.ami.protocol import Message
 from pbxgate.cdr.callrules import parse_channel
 
@@ -114,7 +114,7 @@ class CallTracker:
         ``options`` passed on), catching up with ``CoreShowChannels`` after every connection;
         ``caught_up`` runs after each catch-up."""
 
-        async def catch_up(client: AmiClient) -> None:
+        async def catch_up(client: AmiClient, earlier: Earlier) -> None:
             try:
                 channels = await client.list_action("CoreShowChannels")
             except AmiError as exc:
@@ -125,7 +125,12 @@ class CallTracker:
                     "the manager user may not list the channels to catch up (CoreShowChannels:"
                     " Permission denied): give it write = reporting in manager.conf"
                 ) from None
-            self.resync(channels)
+            # the events before the list's answer are older than it; those until its end come
+            # before a call the list lacks is said to have ended unseen (its Hangup among them)
+            earlier(False)
+            unseen = self._join(channels)
+            earlier(True)
+            self._end_unseen(unseen)
             if caught_up is not None:
                 caught_up()
 
@@ -167,6 +172,10 @@ class CallTracker:
         A ringing call counts as answered only when its first channel is in a bridge with
         another (``BridgeId``): a caller answered by the dialplan (a queue, an IVR) is up, not
         talking."""
+        self._end_unseen(self._join(channels))
+
+    def _join(self, channels: Iterable[Message]) -> list[str]:
+        """:meth:`resync` but for its end: the calls left without a channel (by linkedid)."""
         present: dict[str, set[str]] = {}
         self._bridges.clear()  # who is in which bridge: from the list, then from the events
         self._watched.clear()
@@ -191,6 +200,7 @@ class CallTracker:
             call = self.calls[linkedid]
             if call.state.state == RINGING:
                 self._answered_in_bridge(call)
+        unseen = []
         for linkedid, call in list(self.calls.items()):
             here = present.get(linkedid, set())
             for channel in call.channels - here:
@@ -198,9 +208,18 @@ class CallTracker:
                 call.ringing.pop(channel, None)
             call.channels &= here
             if not call.channels:
-                self._end(call, UNKNOWN_END)
+                unseen.append(linkedid)
             elif call.state.ringing != _phones(call):
                 self._change(call, ringing=_phones(call))
+        return unseen
+
+    def _end_unseen(self, linkedids: Iterable[str]) -> None:
+        """End with :data:`UNKNOWN_END` those of ``linkedids`` still known without a channel
+        (a Hangup that came meanwhile ended one with its cause)."""
+        for linkedid in linkedids:
+            call = self.calls.get(linkedid)
+            if call is not None and not call.channels:
+                self._end(call, UNKNOWN_END)
 
     def _caught_up(self, linkedid: str, first: Message | None) -> None:
         """A call first seen in a catch-up: from its first channel, begun ``Duration`` ago;

@@ -8,10 +8,12 @@ error message or a repr.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from pbxgate.ami.protocol import AmiProtocolError, AmiSession, Greeting, Message, format_action
 from pbxgate.errors import PbxgateError
@@ -21,6 +23,20 @@ log = logging.getLogger(__name__)
 
 class AmiError(PbxgateError):
     """The manager refused an action (login included) or could not be reached."""
+
+
+@dataclass(frozen=True)
+class ListMark:
+    """In the subscribers' queues, where a list action's response came (``end`` False) and
+    where its list ended (True): Asterisk writes events and answers on one stream, so the
+    events before the response are older than the list, and those before its end at most as
+    new."""
+
+    action_id: str
+    end: bool
+
+
+Queued = Message | ListMark | None  # None: the session has ended
 
 
 class AmiClient:
@@ -39,7 +55,7 @@ class AmiClient:
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[str, asyncio.Future[Message]] = {}
         self._lists: dict[str, list[Message]] = {}
-        self._subscribers: list[asyncio.Queue[Message | None]] = []
+        self._subscribers: list[asyncio.Queue[Queued]] = []
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
         self.closed: asyncio.Future[BaseException | None] | None = None
@@ -79,9 +95,10 @@ class AmiClient:
                 raise OSError("closed before its greeting")
             self._session.receive_data(data)
 
-    def subscribe(self) -> asyncio.Queue[Message | None]:
-        """A queue of every event from now on (None once the session ends)."""
-        queue: asyncio.Queue[Message | None] = asyncio.Queue()
+    def subscribe(self) -> asyncio.Queue[Queued]:
+        """A queue of every event from now on, with a :class:`ListMark` where each list
+        action's response and end came (None once the session ends)."""
+        queue: asyncio.Queue[Queued] = asyncio.Queue()
         self._subscribers.append(queue)
         return queue
 
@@ -152,6 +169,7 @@ class AmiClient:
         if "Event" in message:
             if action_id in self._lists:
                 if message.get("EventList").lower() == "complete":
+                    self._mark(ListMark(action_id, end=True))
                     done = self._pending.get(f"{action_id}/complete")
                     if done is not None and not done.done():
                         done.set_result(message)
@@ -161,9 +179,15 @@ class AmiClient:
             for queue in self._subscribers:
                 queue.put_nowait(message)
             return
+        if action_id in self._lists:
+            self._mark(ListMark(action_id, end=False))
         future = self._pending.get(action_id)
         if future is not None and not future.done():
             future.set_result(message)
+
+    def _mark(self, mark: ListMark) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(mark)
 
     def _finish(self, error: BaseException | None) -> None:
         for future in self._pending.values():
@@ -193,7 +217,10 @@ Handler = Callable[[Message], None]
 # A session up this long (seconds, after its catch-up) was a working one: the wait after it
 # fails starts again at its shortest.
 STEADY = 10.0
-OnConnect = Callable[[AmiClient], Awaitable[None]]
+# What on_connect is given beside the client: hands the events queued so far to the handler,
+# up to the mark of a list action's response (False) or of its end (True).
+Earlier = Callable[[bool], None]
+OnConnect = Callable[[AmiClient, Earlier], Awaitable[None]]
 
 
 async def follow(
@@ -207,8 +234,11 @@ async def follow(
     rng: random.Random | None = None,
     fail_first: bool = False,
 ) -> None:
-    """Keep a manager session until ``stop``: every event goes to ``on_event``; after each
-    (re)connection ``on_connect`` runs (to resynchronise: the events of the gap are lost);
+    """Keep a manager session until ``stop``: every event goes to ``on_event``, in order; after
+    each (re)connection ``on_connect`` runs (to resynchronise: the events of the gap are
+    lost), given the client and a function that hands on the events that came before a list
+    action's answer (:data:`Earlier`): they are older than the list, and go to ``on_event``
+    before it is read;
     a failure waits ``first_delay`` doubling up to ``max_delay`` (with jitter), and only a
     session that stayed up :data:`STEADY` seconds after ``on_connect`` resets the wait (a
     session that fails at once, as a catch-up the user may not run, backs off like a refused
@@ -229,7 +259,7 @@ async def follow(
             log.info("AMI: connected to %s:%d (Asterisk %s)", client.host, client.port,
                      client.version)  # fmt: skip
             if on_connect is not None:
-                await on_connect(client)
+                await on_connect(client, functools.partial(_earlier, queue, on_event))
             connected = True
             up_since = loop.time()
             await _relay(queue, on_event, stop)
@@ -255,9 +285,22 @@ async def follow(
         delay = min(max_delay, delay * 2)
 
 
-async def _relay(
-    queue: asyncio.Queue[Message | None], on_event: Handler, stop: asyncio.Event
-) -> None:
+def _earlier(queue: asyncio.Queue[Queued], on_event: Handler, end: bool) -> None:
+    """Hand what ``queue`` holds to ``on_event`` up to the next mark of a list's response
+    (``end`` False) or end (True); the end of the session is left for :func:`_relay`."""
+    while not queue.empty():
+        item = queue.get_nowait()
+        if item is None:
+            queue.put_nowait(None)  # nothing comes after it
+            return
+        if isinstance(item, ListMark):
+            if item.end == end:
+                return
+            continue
+        on_event(item)
+
+
+async def _relay(queue: asyncio.Queue[Queued], on_event: Handler, stop: asyncio.Event) -> None:
     """Hand the session's events to ``on_event`` until ``stop``; AmiError when it ends."""
     while not stop.is_set():
         get = asyncio.ensure_future(queue.get())
@@ -270,7 +313,8 @@ async def _relay(
         message = get.result()
         if message is None:
             raise AmiError("the manager closed the connection")
-        on_event(message)
+        if not isinstance(message, ListMark):
+            on_event(message)
 
 
-__all__ = ["AmiClient", "AmiError", "follow"]
+__all__ = ["AmiClient", "AmiError", "Earlier", "ListMark", "follow"]
