@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -45,6 +46,40 @@ def test_worker_stops_after_the_fastagi_drain():
     asyncio.run(main())
 
 
+def test_the_worker_is_told_to_stop_as_fastagi_drains():
+    """The worker's stop (its sends' wait) and FastAGI's drain overlap rather than add up: the
+    service's stop stays within systemd's stop timeout."""
+    told: list[float] = []
+
+    async def worker(settings: Settings, stop: asyncio.Event) -> None:
+        await stop.wait()
+        told.append(time.monotonic())
+
+    async def main() -> tuple[float, float]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[tuple[str, int]] = loop.create_future()
+        settings = Settings({"agi": {"drain_timeout": 1.5}})
+        serving = run_service(
+            settings, stop, listen=("127.0.0.1", 0), worker=worker, on_ready=ready.set_result
+        )
+        service = asyncio.create_task(serving)
+        _, port = await ready
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"agi_request: agi://x/notify\n")  # a session open: half its environment
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        began = time.monotonic()
+        stop.set()
+        await service
+        writer.close()
+        return began, time.monotonic()
+
+    began, ended = asyncio.run(main())
+    assert ended - began >= 1.4  # the open session was waited for
+    assert told and told[0] - began < 0.7  # the worker was told at once, not after the drain
+
+
 def test_a_worker_that_fails_ends_the_service_with_its_error():
     async def worker(settings: Settings, stop: asyncio.Event) -> None:
         raise DeliveryError("another worker is already delivering from x")
@@ -70,7 +105,6 @@ def test_loop_factory_is_uvloop_only_when_wanted_and_installed():
 def test_a_busy_worker_never_holds_a_call():
     """The worker has a thread and an event loop of its own: while it is busy (a slow template,
     an import, a long answer to parse) a call's session still ends at once."""
-    import time
 
     async def worker(settings: Settings, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -134,6 +134,37 @@ def test_a_worker_that_ends_unasked_is_a_failure(
     assert str(error) == "the delivery worker process ended on its own"
 
 
+def test_a_worker_that_does_not_stop_is_killed_and_the_stop_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that does not end once told to (a database that never answers its close) is
+    killed after its sends' wait and a few seconds more: the service's stop stays within
+    systemd's stop timeout, and says why."""
+    interpreter = tmp_path / "python"  # ready, then deaf to the end of its input
+    interpreter.write_text("#!/bin/sh\necho ready\nexec sleep 3600\n", encoding="utf-8")
+    interpreter.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(interpreter))
+    monkeypatch.setattr(apart, "WORKER_STOP_WAIT", 0.2)
+    monkeypatch.setattr(apart, "CANCEL_WAIT", 0.3)
+
+    async def main() -> tuple[BaseException | None, float]:
+        settings = Settings({"notify": {"outbox": str(tmp_path / "outbox.sqlite3")}})
+        worker = WorkerProcess(settings)
+        await worker.start()
+        await asyncio.wait_for(worker.started(), 30)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        try:
+            await asyncio.wait_for(worker.stop(), 30)
+        except DeliveryError as exc:
+            return exc, loop.time() - began
+        return None, loop.time() - began
+
+    error, took = asyncio.run(main())
+    assert str(error) == "the delivery worker process did not stop in 0.5 s; it was killed"
+    assert 0.45 <= took < 10
+
+
 def _pipe_bytes(fd: int) -> bytes:
     try:
         return os.read(fd, 64)

@@ -166,6 +166,61 @@ def test_run_wakes_on_new_event_and_stops(tmp_path: Path) -> None:
     assert box.status()[0].sent == 1
 
 
+def test_a_stop_cuts_sends_that_do_not_end_and_they_go_again_with_their_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A send that hangs (a server that never answers, a rate limit's wait) does not hold the
+    stop past ``stop_wait``: it is cut, its row stays claimed, and the next run sends it
+    again with the same idempotency key; a send that ends within the wait is kept."""
+
+    class Hanging(FakeChannel):
+        async def send(self, message: Message, recipient: str, key: str) -> Outcome:
+            self.calls.append((message.text.splitlines()[0], recipient, key))
+            self.called.set()
+            if recipient == "2":  # quick
+                await asyncio.sleep(0.05)
+                return Sent("ok")
+            await asyncio.sleep(3600)
+            raise AssertionError("not cut")
+
+    ch = Hanging([])
+    worker, box, _ = make_worker(tmp_path, ch, ["1", "2"])
+    worker.stop_wait = 0.3
+    box.enqueue(make_event(1))
+
+    async def scenario() -> float:
+        stop, wake = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(worker.run(stop, wake, poll_interval=3600.0))
+        await asyncio.wait_for(ch.called.wait(), 5)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        return loop.time() - began
+
+    took = asyncio.run(scenario())
+    assert 0.25 <= took < 2.0
+    (row,) = box.status()
+    assert (row.sent, row.in_flight) == (1, 1)
+    assert "1 send(s) still in flight were cut by the stop" in caplog.text
+    first_key = next(key for _, who, key in ch.calls if who == "1")
+    # the next start sends it again, under the key it had
+    again = FakeChannel([Sent("ok")])
+    worker2, _, _ = make_worker(tmp_path, again, ["1", "2"])
+    box.close()
+    worker2.outbox = Outbox.open(tmp_path / "o.sqlite3")
+
+    async def restart() -> None:
+        stop, wake = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(worker2.run(stop, wake, poll_interval=3600.0))
+        await asyncio.wait_for(again.called.wait(), 5)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(restart())
+    assert [(who, key) for _, who, key in again.calls] == [("1", first_key)]
+
+
 def test_a_busy_second_is_planned_in_short_transactions(tmp_path: Path) -> None:
     """The outbox's write lock is also the calls' commits': the worker plans a batch of events
     a transaction, several batches a pass, the rest in the next pass."""

@@ -435,9 +435,10 @@ async def _shut_down(
     grace: float | None = None,
     failure: BaseException | None = None,
 ) -> None:
-    """FastAGI drained first (open sessions get ``grace`` seconds, else ``[agi]
-    drain_timeout``), then AMI, then the committer writes what is queued, then the
-    worker stops; each step runs whatever the one before it raised. One error is told: the
+    """The worker told to stop (its sends in flight get :data:`~pbxgate.notify.worker.STOP_WAIT`
+    seconds) while FastAGI drains (open sessions get ``grace`` seconds, else ``[agi]
+    drain_timeout``), then AMI stops, the committer writes what is queued, and the worker's
+    stop is awaited; each step runs whatever the one before it raised. One error is told: the
     ``failure`` that stops the service, else the first the stop meets (a FastAGI process that
     logged the events the writer did not answer says so; the writer's close after it has
     nothing left to tell); the others are logged (a child's end, met again as it is stopped,
@@ -452,6 +453,8 @@ async def _shut_down(
         except Exception as exc:
             errors.append(exc)
 
+    # at once: the two bounds then overlap rather than add up (systemd's stop timeout)
+    stopping = None if delivery is None else asyncio.ensure_future(delivery.stop())
     try:
         await step(server.drain(grace))
     finally:
@@ -464,8 +467,8 @@ async def _shut_down(
                 try:
                     await step(_close(committer, _writer_wait(server, loop.time() - began)))
                 finally:
-                    if delivery is not None:
-                        await step(delivery.stop())
+                    if stopping is not None:
+                        await step(stopping)
             finally:
                 await loop.run_in_executor(None, close_outboxes)
     told = failure if failure is not None or not errors else errors[0]

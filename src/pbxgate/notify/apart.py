@@ -14,21 +14,22 @@ The two talk through two pipes and nothing else:
   commit stored something new (it wakes the worker at once rather than at its next poll; at
   most one every :data:`WAKE_GAP`, the commits meanwhile waking it at the end of the gap),
   and end of file to stop, so a ``pbxgate serve`` that dies, even by SIGKILL, stops its worker
-  (it finishes the sends in flight and records them, as when it is stopped);
+  (it finishes the sends in flight and records them, as when it is stopped: within
+  :data:`WORKER_STOP_WAIT` seconds, then the sends still going are cut, to go again);
 * the child's standard output: ``ready`` once it holds the outbox's worker lock (the outbox
   writer: once it has opened the outbox), or, when it
   cannot work, one line ``error`` and a JSON record of the reason (the same one-line error a
   worker thread would raise: its kind among pbxgate's errors, its message and hint; nothing the
   parent would run).
 
-The child ignores SIGINT and SIGTERM: a Ctrl-C in a terminal or systemd's SIGTERM reach the
-whole process group, and the service stops its worker last, after the calls in progress have
-been committed (from before its module is imported: :mod:`pbxgate.notify.child`). One of them
-that arrives while the child's interpreter is still starting, before it can ignore them, ends
-it: that is a stop when the service was told to stop too (within half a second), else a failure
-like any other killed worker. The child runs with ``-P``: the
-service's working directory is not on its import path. Its log lines go to the same standard
-error, at the service's log level.
+The child ignores SIGINT and SIGTERM (from before its module is imported:
+:mod:`pbxgate.notify.child`): a Ctrl-C in a terminal or systemd's SIGTERM reach the whole
+process group, and the service tells its worker to stop as it drains the calls in progress.
+One of them that arrives while the child's interpreter is still starting, before it can ignore
+them, ends it: that is a stop when the service was told to stop too (within half a second),
+else a failure like any other killed worker. The child runs with ``-P``: the service's working
+directory is not on its import path. Its log lines go to the same standard error, at the
+service's log level.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ STOP_GRACE = 0.5
 # Seconds a service that is ending anyway waits for a child it gives up on, before it kills it
 # and ends without it.
 CANCEL_WAIT = 5.0
+# Seconds a worker's sends in flight get once it is told to stop (pbxgate.notify.worker's
+# STOP_WAIT: here, where the service reads it without importing the worker).
+WORKER_STOP_WAIT = 10.0
 # Wake-ups closer together than this are one (seconds): the first goes at once, the others as
 # one at the end of the gap. At thousands of commits a second a wake-up each was a system call
 # on the FastAGI loop and a pass of the worker each; a notification waits at most this longer.
@@ -306,10 +310,19 @@ class WorkerProcess(ChildProcess):
             os.write(fd, b"w")
 
     async def stop(self) -> None:
-        """Tell the worker to stop (end of its input), and wait for it."""
+        """Tell the worker to stop (end of its input), and wait for it: its sends in flight
+        get :data:`WORKER_STOP_WAIT` seconds, its close a few more (a database that does not
+        answer); one that has not ended by then is killed, and the stop says so."""
         self._asked = True
         self._input_lost()
-        if self._watch is not None:
+        if self._watch is None:
+            return
+        wait = WORKER_STOP_WAIT + CANCEL_WAIT
+        try:
+            await asyncio.wait_for(asyncio.shield(self.finished), wait)
+        except TimeoutError:
+            self._stopped_because = f"{self.what} did not stop in {wait:g} s; it was killed"
+            self.kill()
             await asyncio.shield(self.finished)
 
     def _input_lost(self) -> None:

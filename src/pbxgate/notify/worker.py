@@ -13,11 +13,13 @@ Events of the middle of a call (``answered``, ``ended``) go nowhere without ``fo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Mapping
 
 from pbxgate.errors import DeliveryError
+from pbxgate.notify.apart import WORKER_STOP_WAIT
 from pbxgate.notify.channels.base import Channel, Dead, Gone, Key, Outcome, Retry, Sent, can_edit
 from pbxgate.notify.events import INCOMING, MISSED, CallEvent
 from pbxgate.notify.outbox import Delivery, Outbox, Plan
@@ -32,6 +34,11 @@ log = logging.getLogger(__name__)
 # transaction of 500 events held it ~10 ms, and every call in flight waited that long.
 PLAN_BATCH = 50
 PLAN_BATCHES = 10  # at most in one pass, between sends
+# Seconds the sends in flight get once the worker is told to stop (a server that does not
+# answer, a rate limit's wait); those still going then are cut: their rows stay claimed and go
+# again, under the same idempotency key, when a worker next starts on this outbox (at once) or
+# their lease runs out (another node). The service's stop stays within systemd's stop timeout.
+STOP_WAIT = WORKER_STOP_WAIT
 
 
 def idempotency_key(delivery: Delivery) -> Key:
@@ -67,6 +74,8 @@ class Worker:
         self.concurrency = max(1, concurrency)
         self.follow = follow
         self.edit_delay = edit_delay
+        self.stop_wait = STOP_WAIT
+        self._sending = 0  # deliveries of the pass in progress not yet told
 
     def plan_new(self) -> int:
         """Turn unplanned events into delivery rows, in one transaction for up to
@@ -107,8 +116,12 @@ class Worker:
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(d: Delivery) -> None:
-            async with gate:
-                await self.deliver(d)
+            self._sending += 1
+            try:
+                async with gate:
+                    await self.deliver(d)
+            finally:
+                self._sending -= 1
 
         await asyncio.gather(*(one(d) for d in claimed))
         return len(claimed)
@@ -194,7 +207,7 @@ class Worker:
         while not stop.is_set():
             wake.clear()
             try:
-                tried = await self.run_once()
+                tried = await self._pass(stop)
                 if tried:
                     failing = 0
                     continue
@@ -222,6 +235,31 @@ class Worker:
                 timeout = min(poll_interval, max(0.01, due - self.clock()))
             await _wait_any(stop, wake, timeout)
 
+    async def _pass(self, stop: asyncio.Event) -> int:
+        """:meth:`run_once`, cut :attr:`stop_wait` seconds after ``stop`` is set."""
+        work = asyncio.ensure_future(self.run_once())
+        halt = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({work, halt}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                await asyncio.wait({work}, timeout=self.stop_wait)
+            if work.done():
+                return work.result()
+            cut = self._sending
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            log.warning(
+                "%d send(s) still in flight were cut by the stop after %g s; they go again, "
+                "under the same key, when a worker next starts",
+                cut,
+                self.stop_wait,
+            )
+            return 0
+        finally:
+            halt.cancel()
+            work.cancel()  # when the run itself is cancelled
+
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
     waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
@@ -232,4 +270,4 @@ async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) ->
             w.cancel()
 
 
-__all__ = ["Worker", "idempotency_key"]
+__all__ = ["STOP_WAIT", "Worker", "idempotency_key"]
