@@ -33,6 +33,8 @@ class Sink:
     ) -> str:
         if address.startswith("gone@"):
             return "550 5.1.1 no such mailbox"
+        if address.startswith("busy@"):
+            return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -212,3 +214,26 @@ def test_a_recipient_the_server_refuses_is_said_while_the_others_get_it(
     ((rcpts, _),) = sink.messages
     assert rcpts == ["boss@x.org"]
     assert "refused gone@x.org: 550 5.1.1 no such mailbox" in caplog.text
+
+
+def test_what_trying_again_cannot_mend_is_permanent(smtp_server: tuple[Sink, int]) -> None:
+    """A 5yz reply (an unknown mailbox, a refused login) is the same the next time: the
+    schedules do not try it again for a day; a 4yz reply or a server down is tried again."""
+    _, port = smtp_server
+    refusals = {}
+    for who, smtp in [
+        ("gone@x.org", SmtpSettings(port=port)),
+        ("busy@x.org", SmtpSettings(port=port)),
+        ("a@x.org", SmtpSettings(port=port, user="pbx", password=Secret("wrong"))),
+        ("a@x.org", SmtpSettings(port=free_port())),
+    ]:
+        msg = build_message(day_report(), sender="s@x.org", to=[who], html=False)
+        with pytest.raises(SmtpError) as info:
+            send(msg, smtp)
+        refusals[str(info.value).split(":")[1].strip()] = info.value.permanent
+    assert refusals == {
+        f"{port} refused gone@x.org": True,
+        f"{port} refused busy@x.org": False,
+        f"{port} refused the login for pbx": True,
+        f"{smtp.port}": False,
+    }

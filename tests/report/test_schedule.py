@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pbxgate.cdr.report.mail import SmtpError
 from pbxgate.cdr.report.schedule import Plan, load_plans, retry_delay, run_schedules
 from pbxgate.cdr.report.sentlog import SentLog
 from pbxgate.cdr.window import Window
@@ -147,6 +148,27 @@ def test_gives_up_after_give_up_hours_and_goes_on(
     # try 24 hours after the fire time, when the next day's report is due too.
     assert len([t for t in deliver.tries if t.startswith("11-26")]) == 5 + 15
     assert deliver.tries[-3:] == ["11-27 06:15", "11-27 07:00", "11-27 07:00"]
+
+
+def test_a_refusal_for_good_is_not_tried_again_until_the_next_report(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An SMTP 5yz (a refused login, an unknown mailbox) is the same the next time: the report
+    is not built and refused again for 24 hours (a login refused every hour can lock the
+    account); the next day's report is tried as usual."""
+    clock = FakeClock(msk("2026-11-26 06:00"), until=msk("2026-11-27 08:00"))
+    tries: list[str] = []
+
+    def refused(plan: Plan, window: Window, message_id: str) -> None:
+        tries.append(clock.t.astimezone(MSK).strftime("%m-%d %H:%M"))
+        raise SmtpError("SMTP server 127.0.0.1:25 refused the login for pbx: 535", permanent=True)
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(run_schedules(settings_for(tmp_path), asyncio.Event(), clock=clock,
+                                  deliver=refused))  # fmt: skip
+    assert tries == ["11-26 07:00", "11-27 07:00"]
+    assert caplog.text.count("not tried again") == 2
+    assert "535" in caplog.text
 
 
 def test_retry_delay_doubles_up_to_an_hour() -> None:

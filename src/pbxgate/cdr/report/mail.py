@@ -30,7 +30,13 @@ from pbxgate.smtp import send_message
 
 
 class SmtpError(DeliveryError):
-    """The SMTP server could not be reached, refused the login or the message."""
+    """The SMTP server could not be reached, refused the login or the message. ``permanent``:
+    trying again will not help (a 5yz reply, RFC 5321 §4.2.1: a refused login, an unknown
+    mailbox; or settings the server cannot work with) until the settings change."""
+
+    def __init__(self, message: str, *, hint: str | None = None, permanent: bool = False) -> None:
+        super().__init__(message, hint=hint)
+        self.permanent = permanent
 
 
 log = logging.getLogger(__name__)
@@ -99,6 +105,11 @@ def _add_html(msg: EmailMessage, report: dict[str, Any], max_rows: int) -> None:
         )
 
 
+def _refused(code: int) -> bool:
+    """A 5yz reply: the server will refuse the same again."""
+    return 500 <= code < 600
+
+
 def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
     """Hand ``msg`` to the server; raises :class:`SmtpError` with one clear line."""
     where = smtp.where
@@ -116,24 +127,29 @@ def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
     except smtplib.SMTPAuthenticationError as exc:
         raise SmtpError(
             f"SMTP server {where} refused the login for {smtp.user}: "
-            f"{exc.smtp_code} {_reply(exc.smtp_error)}"
+            f"{exc.smtp_code} {_reply(exc.smtp_error)}",
+            permanent=_refused(exc.smtp_code),
         ) from None
     except smtplib.SMTPRecipientsRefused as exc:
         rcpt, (code, text) = next(iter(exc.recipients.items()))
-        raise SmtpError(f"SMTP server {where} refused {rcpt}: {code} {_reply(text)}") from None
+        raise SmtpError(
+            f"SMTP server {where} refused {rcpt}: {code} {_reply(text)}", permanent=_refused(code)
+        ) from None
     except smtplib.SMTPResponseException as exc:
         raise SmtpError(
-            f"SMTP server {where} answered {exc.smtp_code} {_reply(exc.smtp_error)}"
+            f"SMTP server {where} answered {exc.smtp_code} {_reply(exc.smtp_error)}",
+            permanent=_refused(exc.smtp_code),
         ) from None
     except smtplib.SMTPNotSupportedError as exc:
         raise SmtpError(
-            f"SMTP server {where}: {exc}", hint="check [report.smtp] security"
+            f"SMTP server {where}: {exc}", hint="check [report.smtp] security", permanent=True
         ) from None
     except UnicodeEncodeError as exc:
         if not f"{smtp.user}{password}".isascii():  # smtplib sends credentials as ASCII only
             raise SmtpError(
                 f"SMTP login for {smtp.user} at {where} failed: the user name or "
-                "password has non-ASCII characters, which smtplib cannot send"
+                "password has non-ASCII characters, which smtplib cannot send",
+                permanent=True,
             ) from None
         raise SmtpError(f"the message for {where} could not be encoded: {exc.reason}") from None
     except ssl.SSLCertVerificationError as exc:

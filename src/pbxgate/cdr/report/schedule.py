@@ -5,7 +5,9 @@ reports on (``yesterday`` of the fire time, read in the [cdr] zone) and when to 
 The loop sleeps until the earliest ``due`` (or ``stop``), then for each due job: skip it if the
 sent log has it, else build and mail the report in a thread. Success is recorded and the job
 moves to the next fire time; a failure is logged and tried again after ``retry_seconds``,
-doubling up to an hour, until ``give_up_hours`` after the fire time. On start, fire times up to
+doubling up to an hour, until ``give_up_hours`` after the fire time; one that trying again
+cannot mend (the SMTP server's 5yz: a refused login, an unknown mailbox) waits for the next
+fire time. On start, fire times up to
 ``catch_up_hours`` back that are not in the sent log are sent: a service that was down at 07:00
 still mails yesterday's report, once.
 
@@ -262,6 +264,15 @@ async def _attempt(
     except Exception as exc:  # a bug in one report must not stop the others or the service
         attempts = job.attempts + 1
         reason = str(exc) if isinstance(exc, PbxgateError) else f"{type(exc).__name__}: {exc}"
+        if getattr(exc, "permanent", False):  # the same refusal again: each try builds it anew
+            log.error(
+                "report %s for %s not sent: %s; not tried again (the server refuses it for "
+                "good: the settings or the recipients need a change)",
+                name,
+                job.window.describe(),
+                reason,
+            )
+            return next_job(job.plan, job.fire_at, display)
         if now - job.fire_at >= timedelta(hours=rep.give_up_hours):
             log.error(
                 "report %s for %s not sent after %d attempts, giving up: %s",
