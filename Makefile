@@ -27,7 +27,7 @@ test: lint typecheck pytest
 
 demo: install
 	$(VENV)/bin/pbxgate cdr generate --days 7
-	$(VENV)/bin/pbxgate cdr stats --today
+	$(VENV)/bin/pbxgate cdr stats --days 7
 
 # The office on a real Asterisk (tests/asterisk/): builds it on first use (cached outside the
 # clone), places the scenario calls, checks pbxgate against them on every CDR backend.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -265,6 +266,34 @@ def test_generate_then_today(tmp_path: Path, capsys: pytest.CaptureFixture[str])
                        "--format", "json", capsys=capsys)  # fmt: skip
     totals = json.loads(out)["totals"]
     assert totals["calls"] > 200 and 0 < totals["answered"] < totals["calls"]
+
+
+def test_the_last_days_of_generated_calls_and_an_empty_today(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's quick start: a week of demo calls, then `cdr stats --days 7`: calls
+    whatever the hour and the day of the week (today's may be none yet: a Sunday, before
+    nine), and a day without calls says so rather than only showing zeros."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[cdr]\nstore = "{tmp_path}/s.sqlite3"\n', encoding="utf-8")
+    assert run(cfg, "cdr", "generate", "--days", "7", capsys=capsys)[0] == 0
+    code, out, _ = run(cfg, "cdr", "stats", "--days", "7", "--format", "json", capsys=capsys)
+    assert code == 0 and json.loads(out)["totals"]["calls"] > 300
+    code, out, _ = run(cfg, "cdr", "stats", "--days", "7", capsys=capsys)
+    first = out.splitlines()[0]
+    today = date.today()
+    assert first.startswith(f"Calls {today - timedelta(days=6):%Y-%m-%d} .. "
+                            f"{today + timedelta(days=1):%Y-%m-%d} ")  # fmt: skip
+    code, out, err = run(cfg, "cdr", "stats", "--from", "2020-01-01", "--to", "2020-01-01",
+                         capsys=capsys)  # fmt: skip
+    assert code == 0 and "Calls                      0" in out
+    assert err == "no calls in 2020-01-01 (--days 7: the last seven days)\n"
+    code, _, err = run(cfg, "cdr", "stats", "--days", "7", "--today", capsys=capsys)
+    assert (code, err) == (2, "error: --days cannot be combined with --today\n")
+    code, _, err = run(cfg, "cdr", "calls", "--days", "2", "--from", "2026-01-01", capsys=capsys)
+    assert (code, err) == (2, "error: --days cannot be combined with --from/--to\n")
+    code, _, err = run(cfg, "cdr", "missed", "--days", "0", capsys=capsys)
+    assert code == 2 and "--days" in err and err.count("\n") == 1
 
 
 def test_generate_into_keeps_passwords_off_the_command_line(

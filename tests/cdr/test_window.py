@@ -20,6 +20,11 @@ def test_periods() -> None:
     assert (week.start, week.end) == (datetime(2026, 3, 22), datetime(2026, 3, 29))
     month = resolve_window(period="month", now=NOW)
     assert (month.start, month.end) == (datetime(2026, 2, 1), datetime(2026, 3, 1))
+    days = resolve_window(days=7, now=NOW)  # today included, as cdr generate --days 7
+    assert (days.start, days.end) == (datetime(2026, 3, 23), datetime(2026, 3, 30))
+    assert resolve_window(days=1, now=NOW) == resolve_window(period="today", now=NOW)
+    with pytest.raises(InputError, match="at least one day"):
+        resolve_window(days=0, now=NOW)
 
 
 def test_bare_date_to_means_end_of_that_day() -> None:

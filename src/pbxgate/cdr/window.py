@@ -175,10 +175,17 @@ def resolve_window(
     start: str | None = None,
     end: str | None = None,
     period: str | None = None,
+    days: int | None = None,
     now: datetime,
 ) -> Window:
-    """The window the options describe; ``period`` is today, yesterday, week or month."""
+    """The window the options describe; ``period`` is today, yesterday, week or month;
+    ``days``, the last that many days, today included (as ``cdr generate --days``)."""
     today = now.date()
+    if days is not None:
+        if days < 1:
+            raise InputError(f"--days {days}: a window of at least one day")
+        first = today - timedelta(days=days - 1)
+        return Window(datetime(first.year, first.month, first.day), day_window(today).end)
     if period == "today":
         return day_window(today)
     if period == "yesterday":

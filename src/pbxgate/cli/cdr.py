@@ -60,9 +60,15 @@ def _source(app: AppContext, name: str | None) -> Iterator[Source]:
 
 
 def window_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--from/--to/--today/--yesterday/--source, shared by the query commands."""
+    """--from/--to/--today/--yesterday/--days/--source, shared by the query commands."""
     opts = [
         click.option("--source", help="Source name from [cdr.sources], a URL or an SQLite file."),
+        click.option(
+            "--days",
+            type=click.IntRange(1, 3660),
+            metavar="N",
+            help="The last N days, today included.",
+        ),
         click.option("--yesterday", is_flag=True, help="Yesterday."),
         click.option("--today", is_flag=True, help="Today (the default)."),
         click.option("--to", "end", metavar="WHEN", help="End (exclusive); a bare date = its end."),
@@ -119,11 +125,14 @@ def format_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _window(settings: CdrSettings, opts: dict[str, Any]) -> Window:
-    start, end = opts.pop("start"), opts.pop("end")
+    start, end, days = opts.pop("start"), opts.pop("end"), opts.pop("days", None)
     period = _one_of(opts, ("today", "yesterday"))
     if period and (start or end):
         raise InputError(f"--{period} cannot be combined with --from/--to")
-    return resolve_window(start=start, end=end, period=period, now=now_in(zone(settings.timezone)))
+    if days is not None and (period or start or end):
+        raise InputError(f"--days cannot be combined with --{period or 'from/--to'}")
+    now = now_in(zone(settings.timezone))
+    return resolve_window(start=start, end=end, period=period, days=days, now=now)
 
 
 _DISPOSITIONS = (ANSWERED, NO_ANSWER, BUSY, FAILED, CONGESTION, CANCEL)  # ast_cdr_disp2str
@@ -297,6 +306,8 @@ def stats(app: AppContext, /, by: str | None, fmt: str, **opts: Any) -> None:
             f"Calls {window.describe()} ({source.spec.name}; one call = legs grouped by linkedid)"
         )
     _emit(rows, ["kpi", "value"], fmt)
+    if fmt == "table" and not totals["calls"]:  # early in the day, a weekend, a wrong source
+        click.echo(f"no calls in {window.describe()} (--days 7: the last seven days)", err=True)
 
 
 @cdr.command(name="import")
