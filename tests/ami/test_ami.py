@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pbxgate.ami.calls import ENDED, RINGING, TALKING, CallState, CallTracker, phone_of
-from pbxgate.ami.client import AmiClient, AmiError, Earlier, ListMark, follow
+from pbxgate.ami.client import AmiClient, AmiError, Earlier, Mark, follow
 from pbxgate.ami.protocol import (
     AmiProtocolError,
     AmiSession,
@@ -124,10 +124,10 @@ class FakeManager:
         self.writers: list[asyncio.StreamWriter] = []
         self.channels: list[dict[str, str]] = []
         self.denied = False  # CoreShowChannels: the user has no write = reporting
-        # events written just before CoreShowChannels' response, and between it and the list
-        # (in Asterisk's stream events of other threads fall anywhere around a list)
-        self.before_list = b""
-        self.inside_list = b""
+        # events written just before the response to the next action of that name, as
+        # Asterisk writes the events queued meanwhile before it reads each action
+        # (main/manager.c do_message); none come inside a list
+        self.before: dict[str, bytes] = {}
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -160,6 +160,7 @@ class FakeManager:
                 continue
             aid = fields.get("ActionID", "")
             action = fields.get("Action", "")
+            writer.write(self.before.pop(action, b""))
             if action == "Login":
                 ok = fields.get("Secret") == "right"
                 self.logins += ok
@@ -173,9 +174,7 @@ class FakeManager:
             elif action == "CoreShowChannels" and fields.get("Never"):
                 writer.write(f"Response: Success\r\nActionID: {aid}\r\n\r\n".encode())
             elif action == "CoreShowChannels":
-                writer.write(self.before_list)
                 out = f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\n\r\n"
-                out += self.inside_list.decode()
                 for ch in self.channels:
                     out += "Event: CoreShowChannel\r\n" + f"ActionID: {aid}\r\n"
                     out += "".join(f"{k}: {v}\r\n" for k, v in ch.items()) + "\r\n"
@@ -200,12 +199,10 @@ def test_login_actions_list_actions_and_events() -> None:
         assert (await client.action("Ping")).get("Ping") == "Pong"
         (channel,) = await client.list_action("CoreShowChannels")
         assert channel.get("Channel") == "IAX2/trunk-4"
-        # where the list's answer and its end came, among the events
-        marks = [queue.get_nowait(), queue.get_nowait()]
-        assert [(m.end, m.action_id) for m in marks if isinstance(m, ListMark)] == [
-            (False, "pbxgate-3"),
-            (True, "pbxgate-3"),
-        ]
+        # where the list's answer came, among the events; an action's when it is asked for
+        assert queue.get_nowait() == Mark("pbxgate-3") and queue.empty()
+        await client.action("Ping", mark=True)
+        assert queue.get_nowait() == Mark("pbxgate-4") and queue.empty()
         await manager.push(NEWCHANNEL)
         event = await asyncio.wait_for(queue.get(), 5)
         assert isinstance(event, Message) and event.event == "Newchannel"
@@ -246,7 +243,7 @@ def test_follow_reconnects_and_resynchronises_after_a_drop(
         connects: list[int] = []
         stop = asyncio.Event()
 
-        async def resync(client: AmiClient, _earlier: Earlier) -> None:
+        async def resync(client: AmiClient, _: Earlier) -> None:
             connects.append(len(await client.list_action("CoreShowChannels")))
 
         task = asyncio.create_task(follow(
@@ -672,7 +669,8 @@ def block(**fields: str) -> bytes:
 def test_a_call_that_ends_while_the_catch_up_is_asked_for_ends_as_it_did() -> None:
     """Events that come before the catch-up's list are older than it: a call whose last
     Hangup falls between the login and the list ends with its cause (and is told missed), not
-    as ended unseen; one that ends while the list is being made, too."""
+    as ended unseen; one that ends as Asterisk takes the list up (its Hangup written after the
+    list, before the answer to the next action), too."""
     from pbxgate.ami.calls import UNKNOWN_END
     from pbxgate.ami.notices import CallNotices
     from pbxgate.cdr.numbers import InternalRule
@@ -697,10 +695,12 @@ def test_a_call_that_ends_while_the_catch_up_is_asked_for_ends_as_it_did() -> No
         while len(tracker.live()) < 2:
             await asyncio.sleep(0.01)
         # the connection drops; the calls' ends come between the next login and the list
-        manager.before_list = block(Event="Hangup", Channel="IAX2/trunk-0", Linkedid="7.1",
-                                    Cause_txt="User busy")  # fmt: skip
-        manager.inside_list = block(Event="Hangup", Channel="IAX2/trunk-1", Linkedid="8.1",
-                                    Cause_txt="Normal Clearing")  # fmt: skip
+        manager.before["CoreShowChannels"] = block(
+            Event="Hangup", Channel="IAX2/trunk-0", Linkedid="7.1", Cause_txt="User busy"
+        )
+        manager.before["Ping"] = block(
+            Event="Hangup", Channel="IAX2/trunk-1", Linkedid="8.1", Cause_txt="Normal Clearing"
+        )
         caught_up.clear()
         manager.drop()
         await asyncio.wait_for(caught_up.wait(), 5)
@@ -715,6 +715,58 @@ def test_a_call_that_ends_while_the_catch_up_is_asked_for_ends_as_it_did() -> No
     assert {k: c.cause for k, c in ends.items()} == {"7.1": "User busy", "8.1": "Normal Clearing"}
     assert UNKNOWN_END not in [c.cause for c in changes]
     assert [e.kind for e in CallNotices(InternalRule())(ends["7.1"])] == ["incoming", "missed"]
+
+
+def test_what_the_events_before_the_catch_up_s_list_tell_is_kept() -> None:
+    """An attended transfer seen between the login and the list, into a bridge nobody is in
+    yet, still names the phone that enters that bridge after the catch-up: the list rebuilds
+    the bridges and transfers it knows, and must not undo the events older than it."""
+    trunk = "IAX2/trunk-1"
+
+    async def main() -> list[CallState]:
+        manager = FakeManager()
+        port = await manager.start()
+        changes: list[CallState] = []
+        stop = asyncio.Event()
+        caught_up = asyncio.Event()
+        tracker = CallTracker(changes.append)
+        task = asyncio.create_task(tracker.follow(
+            lambda: AmiClient("127.0.0.1", port, "pbxgate", "right"), stop,
+            caught_up=caught_up.set, first_delay=0.05,
+        ))  # fmt: skip
+        await asyncio.wait_for(caught_up.wait(), 5)
+        for channel, uniqueid, number in ((trunk, "1.1", "84991000021"),
+                                          ("PJSIP/102-5", "1.2", "102")):  # fmt: skip
+            await manager.push(block(Event="Newchannel", Channel=channel, Uniqueid=uniqueid,
+                                     Linkedid="1.1", Exten="600", Context="from-trunk",
+                                     CallerIDNum=number))  # fmt: skip
+        await manager.push(block(Event="DialEnd", Channel=trunk, DestChannel="PJSIP/102-5",
+                                 DestLinkedid="1.1", DestCallerIDNum="102",
+                                 DialStatus="ANSWER"))  # fmt: skip
+        while not changes or changes[-1].state != TALKING:
+            await asyncio.sleep(0.01)
+        # 102 transfers the caller to a consultation call whose bridge nobody is in yet
+        manager.channels = [{"Channel": trunk, "Uniqueid": "1.1", "Linkedid": "1.1"}]
+        manager.before["CoreShowChannels"] = block(
+            Event="AttendedTransfer", Result="Success", DestType="Bridge",
+            DestBridgeUniqueid="b-9", TransfereeChannel=trunk, TransfereeLinkedid="1.1",
+            OrigTransfererChannel="PJSIP/102-5", OrigTransfererLinkedid="1.1",
+        )  # fmt: skip
+        caught_up.clear()
+        manager.drop()
+        await asyncio.wait_for(caught_up.wait(), 5)
+        await manager.push(block(Event="BridgeEnter", BridgeUniqueid="b-9",
+                                 Channel="PJSIP/103-6", CallerIDNum="103"))  # fmt: skip
+        await manager.push(block(Event="BridgeEnter", BridgeUniqueid="b-9", Channel=trunk,
+                                 CallerIDNum="84991000021"))  # fmt: skip
+        await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await manager.close()
+        return changes
+
+    last = asyncio.run(main())[-1]
+    assert (last.answered_by, last.talking_to, last.transfers) == ("102", "103", 1)
 
 
 def test_a_queue_member_who_answered_but_was_never_put_through_did_not_answer() -> None:
@@ -827,7 +879,7 @@ def test_follow_outlives_a_list_that_never_ends_and_a_failing_handler(
         stop = asyncio.Event()
         attempts: list[int] = []
 
-        async def stuck(client: AmiClient, _earlier: Earlier) -> None:
+        async def stuck(client: AmiClient, _: Earlier) -> None:
             attempts.append(1)
             if len(attempts) == 1:  # the first catch-up never ends
                 await client.list_action("CoreShowChannels", Never="1")

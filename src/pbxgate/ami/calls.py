@@ -125,11 +125,16 @@ class CallTracker:
                     "the manager user may not list the channels to catch up (CoreShowChannels:"
                     " Permission denied): give it write = reporting in manager.conf"
                 ) from None
-            # the events before the list's answer are older than it; those until its end come
-            # before a call the list lacks is said to have ended unseen (its Hangup among them)
-            earlier(False)
+            # what follows the list's state is taken from the events from now on
+            self._forget()
+            # the events before the list's answer are older than it
+            earlier()
             unseen = self._join(channels)
-            earlier(True)
+            # those that happened while Asterisk took the list up come before the answer to
+            # the next action: a call the list lacks may have its Hangup among them, and ends
+            # with its cause, not as ended unseen
+            await client.action("Ping", mark=True)
+            earlier()
             self._end_unseen(unseen)
             if caught_up is not None:
                 caught_up()
@@ -172,14 +177,19 @@ class CallTracker:
         A ringing call counts as answered only when its first channel is in a bridge with
         another (``BridgeId``): a caller answered by the dialplan (a queue, an IVR) is up, not
         talking."""
+        self._forget()
         self._end_unseen(self._join(channels))
+
+    def _forget(self) -> None:
+        """Who is in which bridge, and what transfers and Local hops were seen: from a
+        catch-up's list and the events from then on."""
+        self._bridges.clear()
+        self._watched.clear()
+        self._hop_answered.clear()
 
     def _join(self, channels: Iterable[Message]) -> list[str]:
         """:meth:`resync` but for its end: the calls left without a channel (by linkedid)."""
         present: dict[str, set[str]] = {}
-        self._bridges.clear()  # who is in which bridge: from the list, then from the events
-        self._watched.clear()
-        self._hop_answered.clear()
         calls: dict[str, list[Message]] = {}
         for item in channels:
             channel, linkedid = item.get("Channel"), item.get("Linkedid") or item.get("Uniqueid")

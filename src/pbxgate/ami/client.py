@@ -26,17 +26,18 @@ class AmiError(PbxgateError):
 
 
 @dataclass(frozen=True)
-class ListMark:
-    """In the subscribers' queues, where a list action's response came (``end`` False) and
-    where its list ended (True): Asterisk writes events and answers on one stream, so the
-    events before the response are older than the list, and those before its end at most as
-    new."""
+class Mark:
+    """In the subscribers' queues, where the response to a list action, or to an action sent
+    with ``mark``, came. Asterisk writes events and answers on one stream, and the events that
+    happened before it took the action up come before its answer (main/manager.c
+    ``do_message``: the queued events are written before each action is read), so the events
+    before a mark are older than what its action saw; those of the moments its list was being
+    written come after the list."""
 
     action_id: str
-    end: bool
 
 
-Queued = Message | ListMark | None  # None: the session has ended
+Queued = Message | Mark | None  # None: the session has ended
 
 
 class AmiClient:
@@ -55,6 +56,7 @@ class AmiClient:
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[str, asyncio.Future[Message]] = {}
         self._lists: dict[str, list[Message]] = {}
+        self._marked: set[str] = set()  # actions whose response is marked among the events
         self._subscribers: list[asyncio.Queue[Queued]] = []
         self._ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
@@ -96,16 +98,22 @@ class AmiClient:
             self._session.receive_data(data)
 
     def subscribe(self) -> asyncio.Queue[Queued]:
-        """A queue of every event from now on, with a :class:`ListMark` where each list
-        action's response and end came (None once the session ends)."""
+        """A queue of every event from now on, with a :class:`Mark` where each list action's
+        response, or a marked action's, came (None once the session ends)."""
         queue: asyncio.Queue[Queued] = asyncio.Queue()
         self._subscribers.append(queue)
         return queue
 
-    async def action(self, name: str, **fields: str | int) -> Message:
-        """Send an action and wait for its response."""
+    async def action(self, name: str, *, mark: bool = False, **fields: str | int) -> Message:
+        """Send an action and wait for its response (with ``mark``, a :class:`Mark` where it
+        came, among the events)."""
         action_id = f"pbxgate-{next(self._ids)}"
-        return await self._send(name, action_id, fields)
+        if mark:
+            self._marked.add(action_id)
+        try:
+            return await self._send(name, action_id, fields)
+        finally:
+            self._marked.discard(action_id)
 
     async def list_action(self, name: str, **fields: str | int) -> list[Message]:
         """An action that answers with a list of events (``CoreShowChannels``): the events,
@@ -169,7 +177,6 @@ class AmiClient:
         if "Event" in message:
             if action_id in self._lists:
                 if message.get("EventList").lower() == "complete":
-                    self._mark(ListMark(action_id, end=True))
                     done = self._pending.get(f"{action_id}/complete")
                     if done is not None and not done.done():
                         done.set_result(message)
@@ -179,15 +186,12 @@ class AmiClient:
             for queue in self._subscribers:
                 queue.put_nowait(message)
             return
-        if action_id in self._lists:
-            self._mark(ListMark(action_id, end=False))
+        if action_id in self._lists or action_id in self._marked:
+            for queue in self._subscribers:
+                queue.put_nowait(Mark(action_id))
         future = self._pending.get(action_id)
         if future is not None and not future.done():
             future.set_result(message)
-
-    def _mark(self, mark: ListMark) -> None:
-        for queue in self._subscribers:
-            queue.put_nowait(mark)
 
     def _finish(self, error: BaseException | None) -> None:
         for future in self._pending.values():
@@ -218,8 +222,8 @@ Handler = Callable[[Message], None]
 # fails starts again at its shortest.
 STEADY = 10.0
 # What on_connect is given beside the client: hands the events queued so far to the handler,
-# up to the mark of a list action's response (False) or of its end (True).
-Earlier = Callable[[bool], None]
+# up to the next Mark (the response of a list action, or of a marked action).
+Earlier = Callable[[], None]
 OnConnect = Callable[[AmiClient, Earlier], Awaitable[None]]
 
 
@@ -236,9 +240,9 @@ async def follow(
 ) -> None:
     """Keep a manager session until ``stop``: every event goes to ``on_event``, in order; after
     each (re)connection ``on_connect`` runs (to resynchronise: the events of the gap are
-    lost), given the client and a function that hands on the events that came before a list
-    action's answer (:data:`Earlier`): they are older than the list, and go to ``on_event``
-    before it is read;
+    lost), given the client and a function that hands on the events that came before the next
+    :class:`Mark` (:data:`Earlier`): those older than a list go to ``on_event`` before it is
+    read;
     a failure waits ``first_delay`` doubling up to ``max_delay`` (with jitter), and only a
     session that stayed up :data:`STEADY` seconds after ``on_connect`` resets the wait (a
     session that fails at once, as a catch-up the user may not run, backs off like a refused
@@ -285,18 +289,16 @@ async def follow(
         delay = min(max_delay, delay * 2)
 
 
-def _earlier(queue: asyncio.Queue[Queued], on_event: Handler, end: bool) -> None:
-    """Hand what ``queue`` holds to ``on_event`` up to the next mark of a list's response
-    (``end`` False) or end (True); the end of the session is left for :func:`_relay`."""
+def _earlier(queue: asyncio.Queue[Queued], on_event: Handler) -> None:
+    """Hand what ``queue`` holds to ``on_event`` up to the next :class:`Mark`; the end of the
+    session is left for :func:`_relay`."""
     while not queue.empty():
         item = queue.get_nowait()
         if item is None:
             queue.put_nowait(None)  # nothing comes after it
             return
-        if isinstance(item, ListMark):
-            if item.end == end:
-                return
-            continue
+        if isinstance(item, Mark):
+            return
         on_event(item)
 
 
@@ -313,8 +315,8 @@ async def _relay(queue: asyncio.Queue[Queued], on_event: Handler, stop: asyncio.
         message = get.result()
         if message is None:
             raise AmiError("the manager closed the connection")
-        if not isinstance(message, ListMark):
+        if not isinstance(message, Mark):
             on_event(message)
 
 
-__all__ = ["AmiClient", "AmiError", "Earlier", "ListMark", "follow"]
+__all__ = ["AmiClient", "AmiError", "Earlier", "Mark", "follow"]
