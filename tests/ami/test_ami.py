@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -662,6 +663,44 @@ def test_a_call_that_ends_while_disconnected_ends_and_is_not_called_missed() -> 
     assert [e.kind for e in notices(changes[-1])] == ["incoming"]  # neither missed nor ended
 
 
+class Following:
+    """A call tracker following a :class:`FakeManager`: its changes, a dropped connection
+    caught up again, and the end."""
+
+    def __init__(self) -> None:
+        self.manager = FakeManager()
+        self.changes: list[CallState] = []
+        self.tracker = CallTracker(self.changes.append)
+        self._stop = asyncio.Event()
+        self._caught_up = asyncio.Event()
+
+    async def start(self) -> None:
+        port = await self.manager.start()
+        self._task = asyncio.create_task(self.tracker.follow(
+            lambda: AmiClient("127.0.0.1", port, "pbxgate", "right"), self._stop,
+            caught_up=self._caught_up.set, first_delay=0.05,
+        ))  # fmt: skip
+        await asyncio.wait_for(self._caught_up.wait(), 5)
+
+    async def reconnect(self) -> None:
+        """The connection drops; once the tracker has caught up again."""
+        self._caught_up.clear()
+        self.manager.drop()
+        await asyncio.wait_for(self._caught_up.wait(), 5)
+
+    async def until(self, done: Callable[[list[CallState]], bool]) -> None:
+        """Once ``done`` holds for the changes so far (at most 5 s: a test that fails)."""
+        async with asyncio.timeout(5):
+            while not done(self.changes):
+                await asyncio.sleep(0.01)
+
+    async def stop(self) -> list[CallState]:
+        self._stop.set()
+        await asyncio.wait_for(self._task, 5)
+        await self.manager.close()
+        return self.changes
+
+
 def block(**fields: str) -> bytes:
     return ("".join(f"{k.replace('_', '-')}: {v}\r\n" for k, v in fields.items()) + "\r\n").encode()
 
@@ -676,23 +715,15 @@ def test_a_call_that_ends_while_the_catch_up_is_asked_for_ends_as_it_did() -> No
     from pbxgate.cdr.numbers import InternalRule
 
     async def main() -> list[CallState]:
-        manager = FakeManager()
-        port = await manager.start()
-        changes: list[CallState] = []
-        stop = asyncio.Event()
-        caught_up = asyncio.Event()
-        tracker = CallTracker(changes.append)
-        task = asyncio.create_task(tracker.follow(
-            lambda: AmiClient("127.0.0.1", port, "pbxgate", "right"), stop,
-            caught_up=caught_up.set, first_delay=0.05,
-        ))  # fmt: skip
-        await asyncio.wait_for(caught_up.wait(), 5)
+        following = Following()
+        manager = following.manager
+        await following.start()
         for n, linkedid in enumerate(("7.1", "8.1")):
             await manager.push(block(Event="Newchannel", Channel=f"IAX2/trunk-{n}",
                                      Uniqueid=linkedid, Linkedid=linkedid,
                                      CallerIDNum=f"8499111111{n}", Exten="600",
                                      Context="from-trunk"))  # fmt: skip
-        while len(tracker.live()) < 2:
+        while len(following.tracker.live()) < 2:
             await asyncio.sleep(0.01)
         # the connection drops; the calls' ends come between the next login and the list
         manager.before["CoreShowChannels"] = block(
@@ -701,14 +732,10 @@ def test_a_call_that_ends_while_the_catch_up_is_asked_for_ends_as_it_did() -> No
         manager.before["Ping"] = block(
             Event="Hangup", Channel="IAX2/trunk-1", Linkedid="8.1", Cause_txt="Normal Clearing"
         )
-        caught_up.clear()
-        manager.drop()
-        await asyncio.wait_for(caught_up.wait(), 5)
-        await asyncio.sleep(0.05)
-        stop.set()
-        await asyncio.wait_for(task, 5)
-        await manager.close()
-        return changes
+        await following.reconnect()
+        with contextlib.suppress(TimeoutError):  # both ended, however: the asserts say how
+            await following.until(lambda changes: sum(c.state == ENDED for c in changes) == 2)
+        return await following.stop()
 
     changes = asyncio.run(main())
     ends = {c.linkedid: c for c in changes if c.state == ENDED}
@@ -724,17 +751,9 @@ def test_what_the_events_before_the_catch_up_s_list_tell_is_kept() -> None:
     trunk = "IAX2/trunk-1"
 
     async def main() -> list[CallState]:
-        manager = FakeManager()
-        port = await manager.start()
-        changes: list[CallState] = []
-        stop = asyncio.Event()
-        caught_up = asyncio.Event()
-        tracker = CallTracker(changes.append)
-        task = asyncio.create_task(tracker.follow(
-            lambda: AmiClient("127.0.0.1", port, "pbxgate", "right"), stop,
-            caught_up=caught_up.set, first_delay=0.05,
-        ))  # fmt: skip
-        await asyncio.wait_for(caught_up.wait(), 5)
+        following = Following()
+        manager, changes = following.manager, following.changes
+        await following.start()
         for channel, uniqueid, number in ((trunk, "1.1", "84991000021"),
                                           ("PJSIP/102-5", "1.2", "102")):  # fmt: skip
             await manager.push(block(Event="Newchannel", Channel=channel, Uniqueid=uniqueid,
@@ -752,18 +771,14 @@ def test_what_the_events_before_the_catch_up_s_list_tell_is_kept() -> None:
             DestBridgeUniqueid="b-9", TransfereeChannel=trunk, TransfereeLinkedid="1.1",
             OrigTransfererChannel="PJSIP/102-5", OrigTransfererLinkedid="1.1",
         )  # fmt: skip
-        caught_up.clear()
-        manager.drop()
-        await asyncio.wait_for(caught_up.wait(), 5)
+        await following.reconnect()
         await manager.push(block(Event="BridgeEnter", BridgeUniqueid="b-9",
                                  Channel="PJSIP/103-6", CallerIDNum="103"))  # fmt: skip
         await manager.push(block(Event="BridgeEnter", BridgeUniqueid="b-9", Channel=trunk,
                                  CallerIDNum="84991000021"))  # fmt: skip
-        await asyncio.sleep(0.1)
-        stop.set()
-        await asyncio.wait_for(task, 5)
-        await manager.close()
-        return changes
+        with contextlib.suppress(TimeoutError):  # the transfer told, or not: the asserts say
+            await following.until(lambda changes: changes[-1].talking_to != "102")
+        return await following.stop()
 
     last = asyncio.run(main())[-1]
     assert (last.answered_by, last.talking_to, last.transfers) == ("102", "103", 1)
