@@ -46,9 +46,10 @@ def test_worker_stops_after_the_fastagi_drain():
     asyncio.run(main())
 
 
-def test_the_worker_is_told_to_stop_as_fastagi_drains():
-    """The worker's stop (its sends' wait) and FastAGI's drain overlap rather than add up: the
-    service's stop stays within systemd's stop timeout."""
+def test_the_worker_is_told_to_stop_only_once_the_calls_are_drained():
+    """What the calls of the drain queue is still delivered: the worker is told to stop once
+    they have ended (its own stop is bounded: its sends get 10 s, a process what is left of
+    the stop's budget)."""
     told: list[float] = []
 
     async def worker(settings: Settings, stop: asyncio.Event) -> None:
@@ -59,7 +60,7 @@ def test_the_worker_is_told_to_stop_as_fastagi_drains():
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[tuple[str, int]] = loop.create_future()
-        settings = Settings({"agi": {"drain_timeout": 1.5}})
+        settings = Settings({"agi": {"drain_timeout": 1.0}})
         serving = run_service(
             settings, stop, listen=("127.0.0.1", 0), worker=worker, on_ready=ready.set_result
         )
@@ -76,8 +77,8 @@ def test_the_worker_is_told_to_stop_as_fastagi_drains():
         return began, time.monotonic()
 
     began, ended = asyncio.run(main())
-    assert ended - began >= 1.4  # the open session was waited for
-    assert told and told[0] - began < 0.7  # the worker was told at once, not after the drain
+    assert ended - began >= 0.9  # the open session was waited for
+    assert told and told[0] - began >= 0.9  # and only then was the worker told
 
 
 def test_a_worker_that_fails_ends_the_service_with_its_error():

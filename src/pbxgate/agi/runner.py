@@ -12,7 +12,9 @@ so that HTTP clients, templates and slow recipients never stall a call's session
 Shutdown order matters: on ``stop`` the FastAGI listener closes first and open sessions get
 ``[agi] drain_timeout`` seconds to finish (each commits its event before it ends); then the
 committer writes what is queued, and only then is the worker told to stop, so nothing queued
-during the drain waits for the next start.
+during the drain waits for the next start. Its sends in flight get 10 s
+(:data:`pbxgate.notify.worker.STOP_WAIT`); a worker process still there when the stop has
+taken :data:`STOP_BUDGET` seconds in all is killed: the stop ends within systemd's.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from pbxgate.notify.service import (
     waking,
 )
 from pbxgate.notify.settings import NotifySettings
-from pbxgate.notify.writer import CLOSE_WAIT, WriterProcess
+from pbxgate.notify.writer import CLOSE_WAIT, KILL_WAIT, WriterProcess
 
 log = logging.getLogger(__name__)
 
@@ -339,6 +341,10 @@ async def _delivery(
 
 
 # What the delivery worker imports as it starts and sends: imported before FastAGI serves.
+# Seconds the service's stop may take in all: a worker process still there by then is killed
+# (the example unit's TimeoutStopSec=30 would kill everything a moment later).
+STOP_BUDGET = 29.0
+
 WORKER_IMPORTS = (
     "httpx",
     "pbxgate.notify.build",
@@ -385,8 +391,9 @@ class _WorkerThread:
         """Once the worker's loop runs (or the worker has already failed)."""
         await asyncio.wait([self._running, self.finished], return_when=asyncio.FIRST_COMPLETED)
 
-    async def stop(self) -> None:
-        """Tell the worker to stop, and wait for it."""
+    async def stop(self, wait: float | None = None) -> None:
+        """Tell the worker to stop, and wait for it (a thread cannot be killed: ``wait`` is
+        for a worker process; this one's sends in flight are cut after their own wait)."""
         self._stopping.set()
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
@@ -435,10 +442,10 @@ async def _shut_down(
     grace: float | None = None,
     failure: BaseException | None = None,
 ) -> None:
-    """The worker told to stop (its sends in flight get :data:`~pbxgate.notify.worker.STOP_WAIT`
-    seconds) while FastAGI drains (open sessions get ``grace`` seconds, else ``[agi]
-    drain_timeout``), then AMI stops, the committer writes what is queued, and the worker's
-    stop is awaited; each step runs whatever the one before it raised. One error is told: the
+    """FastAGI drained first (open sessions get ``grace`` seconds, else ``[agi]
+    drain_timeout``), then AMI, then the committer writes what is queued, then the worker
+    stops (a worker process within what is left of :data:`STOP_BUDGET`); each step runs
+    whatever the one before it raised. One error is told: the
     ``failure`` that stops the service, else the first the stop meets (a FastAGI process that
     logged the events the writer did not answer says so; the writer's close after it has
     nothing left to tell); the others are logged (a child's end, met again as it is stopped,
@@ -453,8 +460,6 @@ async def _shut_down(
         except Exception as exc:
             errors.append(exc)
 
-    # at once: the two bounds then overlap rather than add up (systemd's stop timeout)
-    stopping = None if delivery is None else asyncio.ensure_future(delivery.stop())
     try:
         await step(server.drain(grace))
     finally:
@@ -467,8 +472,9 @@ async def _shut_down(
                 try:
                     await step(_close(committer, _writer_wait(server, loop.time() - began)))
                 finally:
-                    if stopping is not None:
-                        await step(stopping)
+                    if delivery is not None:
+                        left = STOP_BUDGET - (loop.time() - began)
+                        await step(delivery.stop(max(KILL_WAIT, left)))
             finally:
                 await loop.run_in_executor(None, close_outboxes)
     told = failure if failure is not None or not errors else errors[0]

@@ -24,7 +24,8 @@ The two talk through two pipes and nothing else:
 
 The child ignores SIGINT and SIGTERM (from before its module is imported:
 :mod:`pbxgate.notify.child`): a Ctrl-C in a terminal or systemd's SIGTERM reach the whole
-process group, and the service tells its worker to stop as it drains the calls in progress.
+process group, and the service stops its worker last, after the calls in progress have been
+committed.
 One of them that arrives while the child's interpreter is still starting, before it can ignore
 them, ends it: that is a stop when the service was told to stop too (within half a second),
 else a failure like any other killed worker. The child runs with ``-P``: the service's working
@@ -309,19 +310,21 @@ class WorkerProcess(ChildProcess):
         with contextlib.suppress(BlockingIOError, BrokenPipeError):
             os.write(fd, b"w")
 
-    async def stop(self) -> None:
+    async def stop(self, wait: float | None = None) -> None:
         """Tell the worker to stop (end of its input), and wait for it: its sends in flight
         get :data:`WORKER_STOP_WAIT` seconds, its close a few more (a database that does not
-        answer); one that has not ended by then is killed, and the stop says so."""
+        answer), or ``wait`` seconds in all when that is less; one that has not ended by then
+        is killed, and the stop says so."""
         self._asked = True
         self._input_lost()
         if self._watch is None:
             return
-        wait = WORKER_STOP_WAIT + CANCEL_WAIT
+        most = WORKER_STOP_WAIT + CANCEL_WAIT
+        wait = most if wait is None else min(wait, most)
         try:
             await asyncio.wait_for(asyncio.shield(self.finished), wait)
         except TimeoutError:
-            self._stopped_because = f"{self.what} did not stop in {wait:g} s; it was killed"
+            self._stopped_because = f"{self.what} did not stop in {wait:.3g} s; it was killed"
             self.kill()
             await asyncio.shield(self.finished)
 

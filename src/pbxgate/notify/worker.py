@@ -251,7 +251,8 @@ class Worker:
                 await work
             log.warning(
                 "%d send(s) still in flight were cut by the stop after %g s; they go again, "
-                "under the same key, when a worker next starts",
+                "under the same key, when a worker next starts (VK and webhooks show such a "
+                "message once; Telegram and e-mail may show it twice)",
                 cut,
                 self.stop_wait,
             )
