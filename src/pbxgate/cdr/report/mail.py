@@ -31,8 +31,10 @@ from pbxgate.smtp import send_message
 
 class SmtpError(DeliveryError):
     """The SMTP server could not be reached, refused the login or the message. ``permanent``:
-    trying again will not help (a 5yz reply, RFC 5321 §4.2.1: a refused login, an unknown
-    mailbox; or settings the server cannot work with) until the settings change."""
+    trying again will not help until the settings change (a login refused with a 5yz reply,
+    RFC 5321 §4.2.1; every recipient unknown; a security the server lacks). Other 5yz replies
+    (a full mailbox, a rate limit, a block list at the greeting) may clear, and are tried
+    again."""
 
     def __init__(self, message: str, *, hint: str | None = None, permanent: bool = False) -> None:
         super().__init__(message, hint=hint)
@@ -110,6 +112,11 @@ def _refused(code: int) -> bool:
     return 500 <= code < 600
 
 
+# RCPT replies that name an address the server will not take again (RFC 5321 §4.2.2: mailbox
+# unavailable, not local, name not allowed); 552 (storage exceeded) may clear, §4.5.3.1.10.
+NO_SUCH_MAILBOX = frozenset({550, 551, 553})
+
+
 def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
     """Hand ``msg`` to the server; raises :class:`SmtpError` with one clear line."""
     where = smtp.where
@@ -132,13 +139,14 @@ def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
         ) from None
     except smtplib.SMTPRecipientsRefused as exc:
         rcpt, (code, text) = next(iter(exc.recipients.items()))
+        # for good only when every address is one the server does not have or take
+        gone = all(c in NO_SUCH_MAILBOX for c, _ in exc.recipients.values())
         raise SmtpError(
-            f"SMTP server {where} refused {rcpt}: {code} {_reply(text)}", permanent=_refused(code)
+            f"SMTP server {where} refused {rcpt}: {code} {_reply(text)}", permanent=gone
         ) from None
-    except smtplib.SMTPResponseException as exc:
+    except smtplib.SMTPResponseException as exc:  # a full mailbox, a rate limit, a block list
         raise SmtpError(
-            f"SMTP server {where} answered {exc.smtp_code} {_reply(exc.smtp_error)}",
-            permanent=_refused(exc.smtp_code),
+            f"SMTP server {where} answered {exc.smtp_code} {_reply(exc.smtp_error)}"
         ) from None
     except smtplib.SMTPNotSupportedError as exc:
         raise SmtpError(

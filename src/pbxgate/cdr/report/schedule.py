@@ -6,8 +6,8 @@ The loop sleeps until the earliest ``due`` (or ``stop``), then for each due job:
 sent log has it, else build and mail the report in a thread. Success is recorded and the job
 moves to the next fire time; a failure is logged and tried again after ``retry_seconds``,
 doubling up to an hour, until ``give_up_hours`` after the fire time; one that trying again
-cannot mend (the SMTP server's 5yz: a refused login, an unknown mailbox) waits for the next
-fire time. On start, fire times up to
+cannot mend (:attr:`SmtpError.permanent <pbxgate.cdr.report.mail.SmtpError>`: a refused login,
+no such mailbox) waits for the next fire time. On start, fire times up to
 ``catch_up_hours`` back that are not in the sent log are sent: a service that was down at 07:00
 still mails yesterday's report, once.
 
