@@ -50,7 +50,9 @@ static void send_next(int fd) {
     int last = c->sent == commands - 1;
     const char *line = last ? set : get;
     size_t len = last ? sizeof set - 1 : sizeof get - 1;
-    if (write(fd, line, len) < 0) return;
+    /* a few dozen bytes into an empty socket buffer: all of it or an error (the caller gone,
+       whose read of the end then finishes the session) */
+    if (send(fd, line, len, MSG_NOSIGNAL) != (ssize_t)len) return;
     c->sent++;
     if (last) shutdown(fd, SHUT_WR);
 }
@@ -72,6 +74,7 @@ static void readable(int fd) {
             return;
         }
         for (ssize_t i = 0; i < got; i++) {
+            if (buf[i] == '\r') continue;  /* CRLF ends a line as LF does */
             if (buf[i] != '\n') { c->last = buf[i]; continue; }
             if (!c->env_done) {
                 if (c->last == '\n') { c->env_done = 1; send_next(fd); }
@@ -100,6 +103,7 @@ static void serve(void) {
                 for (;;) {
                     int cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                     if (cfd < 0) break;
+                    if (cfd >= MAX_FDS) { close(cfd); continue; }
                     int one = 1;
                     setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                     memset(&conns[cfd], 0, sizeof conns[cfd]);
@@ -129,10 +133,12 @@ int main(int argc, char **argv) {
     getsockname(lfd, (struct sockaddr *)&addr, &len);
     printf("READY %d\n", ntohs(addr.sin_port));
     fflush(stdout);
+    signal(SIGPIPE, SIG_IGN);
+    pid_t first = getpid();
     for (int p = 1; p < processes; p++) {
         if (fork() == 0) {
             prctl(PR_SET_PDEATHSIG, SIGTERM);  /* ends with the first (the benchmark's child) */
-            if (getppid() == 1) return 0;
+            if (getppid() != first) return 0;  /* it ended before the line above */
             serve();
         }
     }

@@ -307,7 +307,8 @@ def stats(app: AppContext, /, by: str | None, fmt: str, **opts: Any) -> None:
         )
     _emit(rows, ["kpi", "value"], fmt)
     if fmt == "table" and not totals["calls"]:  # early in the day, a weekend, a wrong source
-        click.echo(f"no calls in {window.describe()} (--days 7: the last seven days)", err=True)
+        wider = " (--days 7: the last seven days)" if window.days <= 1 else ""
+        click.echo(f"no calls in {window.describe()}{wider}", err=True)
 
 
 @cdr.command(name="import")
