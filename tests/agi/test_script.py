@@ -72,6 +72,33 @@ def test_notify_queues_the_event_and_writes_only_agi_commands():
     assert (event.caller_name, event.did) == ("Олег Иванов", "4996491913")
 
 
+def test_the_fallback_after_a_fastagi_session_that_could_not_read_the_linkedid_adds_nothing():
+    """A FastAGI session on a channel that is not the call's first, whose linkedid read
+    Asterisk did not answer in time, stored the call under the channel's uniqueid and closed
+    without a result; the dialplan's fallback then runs on the same channel, reads the
+    linkedid, and must not queue the call a second time (two messages)."""
+    from pbxgate.notify.events import CallEvent
+
+    channel_id, call_id = "1795696994.11", "1795696994.10"
+    box = Outbox.open(data_dir() / "outbox.sqlite3")
+    try:
+        box.enqueue(CallEvent(kind="incoming", uniqueid=channel_id, linkedid=channel_id,
+                              caller_number="84991111111", caller_name="", did="4996491913",
+                              channel="PJSIP/trunk-00000005", context="from-trunk",
+                              extension="4996491913", occurred_at=1.0))  # fmt: skip
+    finally:
+        box.close()
+    replies = f"200 result=1 ({call_id})\n200 result=1\n".encode()
+    done = run_script(local_env("notify", uniqueid=channel_id) + replies, "notify")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(b'SET VARIABLE "PBXGATE_EVENT" "skipped"\n')
+    assert queued_events() == [f"incoming:{channel_id}"]
+    # a run on another channel is not that one's fallback: its event goes in under the call
+    other = run_script(local_env("notify", uniqueid="1795696994.12") + replies, "notify")
+    assert other.stdout.endswith(b'SET VARIABLE "PBXGATE_EVENT" "queued"\n')
+    assert queued_events() == [f"incoming:{channel_id}", f"incoming:{call_id}"]
+
+
 def test_a_missed_run_reads_its_variables_in_one_round_trip():
     """The script's stdin holds Asterisk's answers in order: one for the GET FULL VARIABLE of
     the three names it needs (the linkedid, DIALSTATUS, where FreePBX keeps the dialled number

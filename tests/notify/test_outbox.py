@@ -44,6 +44,8 @@ def test_enqueue_is_idempotent_and_survives_reopen(place: Place) -> None:
         "missed:1700000000.1",
     }
     assert {e.caller_name for e in again.unplanned()} == {"", "Пётр"}
+    assert again.has_event("incoming:1700000000.1")
+    assert not again.has_event("incoming:1700000000.2")
 
 
 def test_a_group_says_which_of_its_events_are_new(box: Outbox) -> None:

@@ -506,6 +506,10 @@ class Outbox:
 
     # -- the AGI side -------------------------------------------------------------------------
 
+    def has_event(self, event_id: str) -> bool:
+        """Whether an event with this id is in the outbox."""
+        return bool(self._query("SELECT 1 FROM events WHERE event_id = ?", (event_id,)))
+
     def enqueue(self, event: CallEvent) -> bool:
         """Store ``event`` durably; False when an event with this ``event_id`` is already in."""
         return self.enqueue_many([event])[0]

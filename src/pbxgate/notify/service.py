@@ -9,6 +9,7 @@ starts fast and returns control to the dialplan at once. ``run_worker`` runs ins
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 from pbxgate.cdr.numbers import InternalRule
 from pbxgate.cdr.settings import CdrSettings
 from pbxgate.config import Settings
-from pbxgate.notify.events import CallEvent
+from pbxgate.notify.events import INCOMING, CallEvent
 from pbxgate.notify.outbox import Outbox
 from pbxgate.notify.settings import NotifySettings
 
@@ -109,10 +110,24 @@ def accept(settings: Settings, event: CallEvent) -> bool:
     """
     if not admitted(settings, event):
         return False
-    stored = outbox_for(settings.get(NotifySettings)).enqueue(event)
+    box = outbox_for(settings.get(NotifySettings))
+    if _stored_by_its_channel(box, event):
+        return False
+    stored = box.enqueue(event)
     if stored:
         wake_workers()
     return stored
+
+
+def _stored_by_its_channel(box: Outbox, event: CallEvent) -> bool:
+    """Whether the incoming call's event of this AGI run's channel is in the outbox already,
+    under the channel's uniqueid rather than the call's linkedid: a FastAGI session whose
+    linkedid read Asterisk did not answer (``[agi] idle_timeout``) stored it so and closed
+    without a result, and the dialplan's fallback (this run, on the same channel) would show
+    the call a second time."""
+    if event.kind != INCOMING or not event.uniqueid or event.linkedid in ("", event.uniqueid):
+        return False
+    return box.has_event(dataclasses.replace(event, linkedid=event.uniqueid).event_id)
 
 
 async def run_worker(
