@@ -74,20 +74,34 @@ def test_notify_queues_the_event_and_writes_only_agi_commands():
 
 def test_the_fallback_after_a_fastagi_session_that_could_not_read_the_linkedid_adds_nothing():
     """A FastAGI session on a channel that is not the call's first, whose linkedid read
-    Asterisk did not answer in time, stored the call under the channel's uniqueid and closed
+    Asterisk did not answer in time, stores the call under the channel's uniqueid and closes
     without a result; the dialplan's fallback then runs on the same channel, reads the
     linkedid, and must not queue the call a second time (two messages)."""
-    from pbxgate.notify.events import CallEvent
+    import asyncio
+
+    from pbxgate.agi.runner import run_service
+    from pbxgate.config import Settings
+    from tests.agi.fakes import environment, fake_asterisk
 
     channel_id, call_id = "1795696994.11", "1795696994.10"
-    box = Outbox.open(data_dir() / "outbox.sqlite3")
-    try:
-        box.enqueue(CallEvent(kind="incoming", uniqueid=channel_id, linkedid=channel_id,
-                              caller_number="84991111111", caller_name="", did="4996491913",
-                              channel="PJSIP/trunk-00000005", context="from-trunk",
-                              extension="4996491913", occurred_at=1.0))  # fmt: skip
-    finally:
-        box.close()
+
+    async def fastagi_without_an_answer() -> list[bytes]:
+        stop = asyncio.Event()
+        ready: asyncio.Future[tuple[str, int]] = asyncio.get_running_loop().create_future()
+        service = asyncio.create_task(run_service(
+            Settings({"agi": {"idle_timeout": 0.5}}), stop, listen=("127.0.0.1", 0),
+            worker=None, on_ready=ready.set_result,
+        ))  # fmt: skip
+        _, port = await ready
+        try:  # Asterisk does not answer the linkedid read
+            return await fake_asterisk(port, environment("notify", uniqueid=channel_id),
+                                       lambda line: b"")  # fmt: skip
+        finally:
+            stop.set()
+            await service
+
+    assert asyncio.run(fastagi_without_an_answer()) == [b'GET VARIABLE "CHANNEL(linkedid)"\n']
+    assert queued_events() == [f"incoming:{channel_id}"]
     replies = f"200 result=1 ({call_id})\n200 result=1\n".encode()
     done = run_script(local_env("notify", uniqueid=channel_id) + replies, "notify")
     assert done.returncode == 0, done.stderr
