@@ -340,11 +340,11 @@ async def _delivery(
     return process
 
 
-# What the delivery worker imports as it starts and sends: imported before FastAGI serves.
 # Seconds the service's stop may take in all: a worker process still there by then is killed
 # (the example unit's TimeoutStopSec=30 would kill everything a moment later).
 STOP_BUDGET = 29.0
 
+# What the delivery worker imports as it starts and sends: imported before FastAGI serves.
 WORKER_IMPORTS = (
     "httpx",
     "pbxgate.notify.build",

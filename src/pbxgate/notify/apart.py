@@ -25,12 +25,11 @@ The two talk through two pipes and nothing else:
 The child ignores SIGINT and SIGTERM (from before its module is imported:
 :mod:`pbxgate.notify.child`): a Ctrl-C in a terminal or systemd's SIGTERM reach the whole
 process group, and the service stops its worker last, after the calls in progress have been
-committed.
-One of them that arrives while the child's interpreter is still starting, before it can ignore
-them, ends it: that is a stop when the service was told to stop too (within half a second),
-else a failure like any other killed worker. The child runs with ``-P``: the service's working
-directory is not on its import path. Its log lines go to the same standard error, at the
-service's log level.
+committed. One of them that arrives while the child's interpreter is still starting, before it
+can ignore them, ends it: that is a stop when the service was told to stop too (within half a
+second), else a failure like any other killed worker. The child runs with ``-P``: the
+service's working directory is not on its import path. Its log lines go to the same standard
+error, at the service's log level.
 """
 
 from __future__ import annotations
