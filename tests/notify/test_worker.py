@@ -199,7 +199,7 @@ def test_a_stop_cuts_sends_that_do_not_end_and_they_go_again_with_their_key(
         return loop.time() - began
 
     took = asyncio.run(scenario())
-    assert 0.25 <= took < 2.0
+    assert 0.25 <= took < 4.0  # cut, not waited for (the task has 5 s)
     (row,) = box.status()
     assert (row.sent, row.in_flight) == (1, 1)
     assert "1 send(s) still in flight were cut by the stop" in caplog.text
