@@ -18,6 +18,7 @@ Servers measured:
 A server's CPU counts its child processes' too.
 
 Run:  .venv/bin/python benchmarks/agi_throughput.py [--seconds 5] [--concurrency 200]
+      [--linkedid-in-url]   # the dialplan docs/agi.md advises: no GET VARIABLE
 """
 
 from __future__ import annotations
@@ -128,19 +129,25 @@ class FakeAsterisk(asyncio.Protocol):
             self.done.set_result(exc is None)
 
 
-async def one_session(port: int, seq: int, base: int) -> bool:
+# The dialplan docs/agi.md advises passes the linkedid in the URL (no GET VARIABLE):
+# ``--linkedid-in-url``.
+QUERY_BLOCK = ENV_BLOCK.replace(b"notify\n", b"notify?linkedid=%d.%d\n")
+
+
+async def one_session(port: int, seq: int, base: int, query: bool = False) -> bool:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[bool] = loop.create_future()
+    env = QUERY_BLOCK % ((base, seq) * 3) if query else ENV_BLOCK % (base, seq)
     try:
-        await loop.create_connection(
-            lambda: FakeAsterisk(ENV_BLOCK % (base, seq), done), "127.0.0.1", port
-        )
+        await loop.create_connection(lambda: FakeAsterisk(env, done), "127.0.0.1", port)
     except OSError:
         return False
     return await done
 
 
-async def load(port: int, seconds: float, concurrency: int) -> tuple[int, int, float]:
+async def load(
+    port: int, seconds: float, concurrency: int, query: bool = False
+) -> tuple[int, int, float]:
     """Sessions completed and failed in ``seconds`` with ``concurrency`` callers in a loop."""
     done = failed = 0
     deadline = time.perf_counter() + seconds
@@ -150,7 +157,7 @@ async def load(port: int, seconds: float, concurrency: int) -> tuple[int, int, f
     async def caller() -> None:
         nonlocal done, failed
         while time.perf_counter() < deadline:
-            if await one_session(port, next(counter), base):
+            if await one_session(port, next(counter), base, query):
                 done += 1
             else:
                 failed += 1
@@ -188,9 +195,10 @@ def measure(
 ) -> None:
     proc, port = start(argv, env, ready_on)
     try:
-        run_client(load(port, 0.5, args.concurrency))  # warm-up
+        query = args.linkedid_in_url
+        run_client(load(port, 0.5, args.concurrency, query))  # warm-up
         cpu_before = cpu_seconds(proc.pid)
-        done, failed, elapsed = run_client(load(port, args.seconds, args.concurrency))
+        done, failed, elapsed = run_client(load(port, args.seconds, args.concurrency, query))
         cpu = cpu_seconds(proc.pid) - cpu_before
     finally:
         proc.terminate()
@@ -234,6 +242,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument(
+        "--linkedid-in-url",
+        action="store_true",
+        help="the dialplan passes the linkedid (notify?linkedid=...): no GET VARIABLE",
+    )
     parser.add_argument(
         "--only", choices=["pbxgate-echo", "pbxgate-echo-uvloop", "panoramisk", "pbxgate-notify"]
     )
