@@ -205,10 +205,9 @@ def test_a_stop_cuts_sends_that_do_not_end_and_they_go_again_with_their_key(
     assert "1 send(s) still in flight were cut by the stop" in caplog.text
     first_key = next(key for _, who, key in ch.calls if who == "1")
     # the next start sends it again, under the key it had
-    again = FakeChannel([Sent("ok")])
-    worker2, _, _ = make_worker(tmp_path, again, ["1", "2"])
     box.close()
-    worker2.outbox = Outbox.open(tmp_path / "o.sqlite3")
+    again = FakeChannel([Sent("ok")])
+    worker2, box2, _ = make_worker(tmp_path, again, ["1", "2"])
 
     async def restart() -> None:
         stop, wake = asyncio.Event(), asyncio.Event()
@@ -219,6 +218,8 @@ def test_a_stop_cuts_sends_that_do_not_end_and_they_go_again_with_their_key(
 
     asyncio.run(restart())
     assert [(who, key) for _, who, key in again.calls] == [("1", first_key)]
+    assert box2.status()[0].sent == 2
+    box2.close()
 
 
 def test_a_busy_second_is_planned_in_short_transactions(tmp_path: Path) -> None:
