@@ -118,7 +118,10 @@ def test_actions_refuse_line_breaks_and_logs_never_see_the_secret() -> None:
 
 class FakeManager:
     """Greets, takes Login (secret "right"), answers Ping and CoreShowChannels, pushes the
-    events it is told to, and can drop every connection."""
+    events it is told to, and can drop every connection. Its channels are what it was given
+    and what the events it sent made of them, as Asterisk's: a Newchannel adds one, a Hangup
+    takes it away (a list never lacks a channel whose Newchannel came before it, and no
+    Hangup of)."""
 
     def __init__(self) -> None:
         self.logins = 0
@@ -135,9 +138,22 @@ class FakeManager:
         return int(self.server.sockets[0].getsockname()[1])
 
     async def push(self, block: bytes) -> None:
+        self._track(block)
         for writer in self.writers:
             writer.write(block)
             await writer.drain()
+
+    _LISTED = ("Channel", "Uniqueid", "Linkedid", "CallerIDNum", "CallerIDName", "Exten",
+               "Context")  # fmt: skip
+
+    def _track(self, blocks: bytes) -> None:
+        for block in blocks.decode().split("\r\n\r\n"):
+            fields = dict(line.split(": ", 1) for line in block.split("\r\n") if ": " in line)
+            channel = fields.get("Channel", "")
+            if fields.get("Event") == "Newchannel":
+                self.channels.append({k: fields[k] for k in self._LISTED if k in fields})
+            elif fields.get("Event") == "Hangup":
+                self.channels = [c for c in self.channels if c.get("Channel") != channel]
 
     def drop(self) -> None:
         for writer in self.writers:
@@ -161,7 +177,9 @@ class FakeManager:
                 continue
             aid = fields.get("ActionID", "")
             action = fields.get("Action", "")
-            writer.write(self.before.pop(action, b""))
+            early = self.before.pop(action, b"")
+            self._track(early)
+            writer.write(early)
             if action == "Login":
                 ok = fields.get("Secret") == "right"
                 self.logins += ok
@@ -264,7 +282,8 @@ def test_follow_reconnects_and_resynchronises_after_a_drop(
             await asyncio.sleep(0.01)
         stop.set()
         await asyncio.wait_for(task, 5)
-        assert seen == ["Newchannel", "Newchannel"] and connects == [0, 0]
+        # the second catch-up lists the channel the first session's Newchannel made
+        assert seen == ["Newchannel", "Newchannel"] and connects == [0, 1]
         await manager.close()
 
     with caplog.at_level(logging.INFO, logger="pbxgate.ami.client"):
