@@ -13,7 +13,7 @@ Shutdown order matters: on ``stop`` the FastAGI listener closes first and open s
 ``[agi] drain_timeout`` seconds to finish (each commits its event before it ends); then the
 committer writes what is queued, and only then is the worker told to stop, so nothing queued
 during the drain waits for the next start. Its sends in flight get 10 s
-(:data:`pbxgate.notify.worker.STOP_WAIT`); a worker process still there when the stop has
+(:data:`pbxgate.notify.apart.WORKER_STOP_WAIT`); a worker process still there when the stop has
 taken :data:`STOP_BUDGET` seconds in all is killed: the stop ends within systemd's.
 """
 

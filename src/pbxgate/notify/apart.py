@@ -64,8 +64,11 @@ STOP_GRACE = 0.5
 # Seconds a service that is ending anyway waits for a child it gives up on, before it kills it
 # and ends without it.
 CANCEL_WAIT = 5.0
-# Seconds a worker's sends in flight get once it is told to stop (pbxgate.notify.worker's
-# STOP_WAIT: here, where the service reads it without importing the worker).
+# Seconds the delivery worker's sends in flight get once it is told to stop (a server that
+# does not answer, a rate limit's wait); those still going then are cut: their rows stay
+# claimed and go again, under the same idempotency key, when a worker next starts on the outbox
+# (at once) or their lease runs out (another node). Here, where the service reads it without
+# importing the worker (pbxgate.notify.worker).
 WORKER_STOP_WAIT = 10.0
 # Wake-ups closer together than this are one (seconds): the first goes at once, the others as
 # one at the end of the gap. At thousands of commits a second a wake-up each was a system call

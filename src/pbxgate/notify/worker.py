@@ -34,11 +34,6 @@ log = logging.getLogger(__name__)
 # transaction of 500 events held it ~10 ms, and every call in flight waited that long.
 PLAN_BATCH = 50
 PLAN_BATCHES = 10  # at most in one pass, between sends
-# Seconds the sends in flight get once the worker is told to stop (a server that does not
-# answer, a rate limit's wait); those still going then are cut: their rows stay claimed and go
-# again, under the same idempotency key, when a worker next starts on this outbox (at once) or
-# their lease runs out (another node). The service's stop stays within systemd's stop timeout.
-STOP_WAIT = WORKER_STOP_WAIT
 
 
 def idempotency_key(delivery: Delivery) -> Key:
@@ -74,7 +69,7 @@ class Worker:
         self.concurrency = max(1, concurrency)
         self.follow = follow
         self.edit_delay = edit_delay
-        self.stop_wait = STOP_WAIT
+        self.stop_wait = WORKER_STOP_WAIT  # then the sends in flight are cut
         self._sending = 0  # deliveries of the pass in progress not yet told
 
     def plan_new(self) -> int:
@@ -271,4 +266,4 @@ async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, timeout: float) ->
             w.cancel()
 
 
-__all__ = ["STOP_WAIT", "Worker", "idempotency_key"]
+__all__ = ["Worker", "idempotency_key"]
