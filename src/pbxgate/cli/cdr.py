@@ -279,6 +279,7 @@ def stats(app: AppContext, /, by: str | None, fmt: str, **opts: Any) -> None:
     \b
     Examples:
       pbxgate cdr stats --today
+      pbxgate cdr stats --days 7 --by day
       pbxgate cdr stats --from 2026-11-01 --to 2026-11-30 --inbound --by did
     """
     from pbxgate.cdr import api  # noqa: PLC0415
