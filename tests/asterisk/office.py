@@ -96,16 +96,16 @@ def _after(seconds: float, action: Callable[[Office], None]) -> Callable[[Office
 
 def _blind_transfer(to: str) -> Callable[[Office], None]:
     def run(office: Office) -> None:
-        chan = office.pbx_channel("IAX2/101-")
-        office.pbx_ami.action("BlindTransfer", Channel=chan, Exten=to, Context="from-internal")
+        chan = office.pbx_talking("IAX2/101-")
+        _manager("BlindTransfer", Channel=chan, Exten=to, Context="from-internal")(office)
 
     return run
 
 
 def _attended_transfer(to: str) -> Callable[[Office], None]:
     def run(office: Office) -> None:
-        chan = office.pbx_channel("IAX2/101-")
-        office.pbx_ami.action("Atxfer", Channel=chan, Exten=to, Context="from-internal")
+        chan = office.pbx_talking("IAX2/101-")
+        _manager("Atxfer", Channel=chan, Exten=to, Context="from-internal")(office)
 
     return run
 
@@ -126,9 +126,9 @@ def _queue_transfer(agent: str, to: str) -> Callable[[Office], None]:
     caller, as a phone's transfer key does through the member channel."""
 
     def run(office: Office) -> None:
-        chan = office.pbx_channel(f"Local/{agent}@from-queue-")
-        office.pbx_ami.action("BlindTransfer", Channel=chan.replace(";2", ";1"), Exten=to,
-                              Context="from-internal")  # fmt: skip
+        chan = office.pbx_talking(f"Local/{agent}@from-queue-")
+        _manager("BlindTransfer", Channel=chan.replace(";2", ";1"), Exten=to,
+                 Context="from-internal")(office)  # fmt: skip
 
     return run
 
@@ -449,12 +449,20 @@ class Office:
         if reply.get("Response") != "Success":
             raise AsteriskError(f"originate refused: {reply.get('Message')}")
 
-    def pbx_channel(self, prefix: str) -> str:
-        for line in self.pbx.cli("core show channels concise").splitlines():
-            name = line.split("!", 1)[0]
-            if name.startswith(prefix):
-                return name
-        raise AsteriskError(f"no PBX channel {prefix}*")
+    def pbx_talking(self, prefix: str, timeout: float = 15.0) -> str:
+        """The PBX channel named ``prefix``* once it is up and in a bridge: a transfer asked
+        for earlier is refused (a loaded machine can take longer than a scenario's seconds to
+        put the call through), and the call would go on untransferred."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.pbx.cli("core show channels concise").splitlines():
+                # Channel!Context!Exten!Priority!State!...!BridgeID!Uniqueid (main/cli.c)
+                fields = line.split("!")
+                if fields[0].startswith(prefix) and len(fields) >= 14 and fields[4] == "Up" \
+                        and fields[-2]:  # fmt: skip
+                    return fields[0]
+            time.sleep(0.1)
+        raise AsteriskError(f"no PBX channel {prefix}* talking in {timeout:g} s")
 
     def active(self) -> int:
         total = 0
