@@ -269,22 +269,26 @@ def test_follow_reconnects_and_resynchronises_after_a_drop(
             lambda: AmiClient("127.0.0.1", port, "pbxgate", "right"),
             lambda m: seen.append(m.event), stop, on_connect=resync, first_delay=0.05,
         ))  # fmt: skip
-        while manager.logins < 1:
-            await asyncio.sleep(0.01)
-        await manager.push(NEWCHANNEL)
-        while not seen:
-            await asyncio.sleep(0.01)
-        manager.drop()
-        while manager.logins < 2:
-            await asyncio.sleep(0.01)
-        await manager.push(NEWCHANNEL.replace(b"trunk-4", b"trunk-5"))
-        while len(seen) < 2:
-            await asyncio.sleep(0.01)
-        stop.set()
-        await asyncio.wait_for(task, 5)
+        try:
+            # each push waits for that session's catch-up to have its list: pushed before it,
+            # the channel would be in the list too (as Asterisk's list holds it)
+            while len(connects) < 1:
+                await asyncio.sleep(0.01)
+            await manager.push(NEWCHANNEL)
+            while not seen:
+                await asyncio.sleep(0.01)
+            manager.drop()
+            while len(connects) < 2:
+                await asyncio.sleep(0.01)
+            await manager.push(NEWCHANNEL.replace(b"trunk-4", b"trunk-5"))
+            while len(seen) < 2:
+                await asyncio.sleep(0.01)
+            stop.set()
+            await asyncio.wait_for(task, 5)
+        finally:
+            await manager.close()
         # the second catch-up lists the channel the first session's Newchannel made
         assert seen == ["Newchannel", "Newchannel"] and connects == [0, 1]
-        await manager.close()
 
     with caplog.at_level(logging.INFO, logger="pbxgate.ami.client"):
         asyncio.run(main())
