@@ -109,7 +109,7 @@ def test_a_busy_worker_never_holds_a_call():
 
     async def worker(settings: Settings, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            time.sleep(0.5)  # blocks the worker's loop, as CPU work does
+            time.sleep(2)  # blocks the worker's loop, as CPU work does
             await asyncio.sleep(0)
 
     async def main() -> list[float]:
@@ -132,4 +132,6 @@ def test_a_busy_worker_never_holds_a_call():
         return holds
 
     holds = asyncio.run(main())
-    assert max(holds) < 0.25, holds
+    # on the worker's loop a call would wait for it (2 s) at each of its exchanges; a
+    # second's margin is for an outbox commit's fsync on a loaded machine
+    assert max(holds) < 1.0, holds

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -489,7 +489,9 @@ def test_fastagi_listens_only_once_the_writer_holds_the_outbox():
         proc.wait(timeout=30)
 
 
-def in_process_service(tmp_path: Path, processes: int) -> tuple[Any, asyncio.Event]:
+def in_process_service(
+    tmp_path: Path, processes: int, on_ready: Callable[[tuple[str, int]], None] | None = None
+) -> tuple[Any, asyncio.Event]:
     """``run_service`` as ``pbxgate serve`` runs it (the writer and FastAGI in processes of
     their own, no worker), in this process: its parts can be replaced."""
     from pbxgate.agi.runner import run_service
@@ -498,8 +500,9 @@ def in_process_service(tmp_path: Path, processes: int) -> tuple[Any, asyncio.Eve
     settings = Settings({"notify": {"outbox": str(tmp_path / "outbox.sqlite3")}})
     stop = asyncio.Event()
     service = run_service(
-        settings, stop, listen=("127.0.0.1", 0), worker=None, apart=True, processes=processes
-    )
+        settings, stop, listen=("127.0.0.1", 0), worker=None, apart=True, processes=processes,
+        on_ready=on_ready,
+    )  # fmt: skip
     return service, stop
 
 
@@ -538,14 +541,14 @@ def test_a_fastagi_process_that_does_not_stop_is_killed_and_the_stop_says_so(tmp
     monkeypatch.setattr(apart, "CLOSE_WAIT", 0.5)
 
     async def main() -> None:
-        service, stop = in_process_service(tmp_path, 1)
+        ready = asyncio.Event()
+        service, stop = in_process_service(tmp_path, 1, on_ready=lambda _: ready.set())
         task = asyncio.ensure_future(service)
         deadline = time.monotonic() + 60
-        while not [p for p, cmd in children(os.getpid()) if "pbxgate.agi.apart" in cmd]:
+        while not ready.is_set():  # its processes have started (and ignore stop signals)
             assert time.monotonic() < deadline and not task.done()
             await asyncio.sleep(0.05)
         (fastagi,) = [p for p, cmd in children(os.getpid()) if "pbxgate.agi.apart" in cmd]
-        await asyncio.sleep(1)  # it has started (and ignores stop signals by now)
         os.kill(fastagi, signal.SIGSTOP)
         stop.set()
         with pytest.raises(DeliveryError, match=r"did not end .* after it was told to stop"):

@@ -355,7 +355,9 @@ def test_events_wait_for_an_outbox_that_fails_and_are_queued_in_order() -> None:
                            Context="from-trunk"))  # fmt: skip
         tracker.handle(msg(Event="Hangup", Channel="IAX2/trunk-1", Linkedid="4.1"))
         assert stored == [] and len(queueing.waiting) == 2  # waiting, not lost
-        await asyncio.sleep(0.4)  # tried again after 0.05 s, then 0.1 s
+        async with asyncio.timeout(10):  # tried again after 0.05 s, then 0.1 s
+            while not stored:
+                await asyncio.sleep(0.01)
         assert stored == ["incoming:4.1", "missed:4.1"] and wakes == [1]
         assert queueing.waiting == []
 

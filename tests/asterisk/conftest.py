@@ -75,6 +75,9 @@ def office_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OfficeRun]:
     ami_side.start()
     try:
         office.start()
+        # the AMI-only side, started before the PBX, tries again with a backoff: it follows
+        # the manager (its session beside the office's own) before the first scenario
+        office.wait_manager_sessions("pbxgate", 2)
         live = LiveCalls(office.ports["pbx_ami"], "pbxgate", office.ami_secret)
         stream = LiveStream(ami_side.live_socket)
         try:

@@ -135,6 +135,7 @@ def _queue_transfer(agent: str, to: str) -> Callable[[Office], None]:
 
 def _pickup(by: str, ringing: str) -> Callable[[Office], None]:
     def run(office: Office) -> None:
+        office.pbx_ringing(f"IAX2/{ringing}-")
         office.originate(_from_phone(by, f"**{ringing}", talk="3"))
 
     return run
@@ -453,16 +454,38 @@ class Office:
         """The PBX channel named ``prefix``* once it is up and in a bridge: a transfer asked
         for earlier is refused (a loaded machine can take longer than a scenario's seconds to
         put the call through), and the call would go on untransferred."""
+        return self._pbx_channel(prefix, "talking", lambda f: f[4] == "Up" and bool(f[-2]),
+                                 timeout)  # fmt: skip
+
+    def pbx_ringing(self, prefix: str, timeout: float = 15.0) -> str:
+        """The PBX channel named ``prefix``* once it rings: a pickup dialled earlier finds
+        nothing to pick up (the PBX runs the AGI script and starts recording first, longer
+        on a loaded machine), and the call would go unanswered."""
+        return self._pbx_channel(prefix, "ringing", lambda f: f[4] == "Ringing", timeout)
+
+    def _pbx_channel(
+        self, prefix: str, what: str, state: Callable[[list[str]], bool], timeout: float
+    ) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in self.pbx.cli("core show channels concise").splitlines():
                 # Channel!Context!Exten!Priority!State!...!BridgeID!Uniqueid (main/cli.c)
                 fields = line.split("!")
-                if fields[0].startswith(prefix) and len(fields) >= 14 and fields[4] == "Up" \
-                        and fields[-2]:  # fmt: skip
+                if fields[0].startswith(prefix) and len(fields) >= 14 and state(fields):
                     return fields[0]
             time.sleep(0.1)
-        raise AsteriskError(f"no PBX channel {prefix}* talking in {timeout:g} s")
+        raise AsteriskError(f"no PBX channel {prefix}* {what} in {timeout:g} s")
+
+    def wait_manager_sessions(self, user: str, count: int, timeout: float = 60.0) -> None:
+        """Until ``count`` sessions of ``user`` are logged in to the PBX's manager."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            # "  Username  IP Address  Start ..." a session a line (main/manager.c)
+            lines = self.pbx.cli("manager show connected").splitlines()
+            if sum(line.split()[:1] == [user] for line in lines) >= count:
+                return
+            time.sleep(0.2)
+        raise AsteriskError(f"fewer than {count} manager sessions of {user} after {timeout:g} s")
 
     def active(self) -> int:
         total = 0

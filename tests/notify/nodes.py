@@ -145,11 +145,14 @@ def chaos(
     kill_every: float,
     concurrency: int = 6,
     lease: float = 4.0,
+    kills: int = 0,
 ) -> ChaosRun:
     """Two nodes on the shared outbox at ``dsn``; ``calls`` calls (an incoming step, then a
     missed step 0.2 s later) arrive every ``spacing`` seconds through either node, while one
     node after the other is killed with SIGKILL every ``kill_every`` seconds and started again.
-    Returns once every call's message is final in VK (or after 60 s)."""
+    The calls are spread over at least ``kills`` kills, however long a node takes to start on
+    a loaded machine: call n waits for the (n+1)·kills/calls-th. Returns once every call's
+    message is final in VK (or after 60 s)."""
     state = FakeVkState(rate=10_000)
     vk = FakeVkServer(state=state).start()
     nodes = [Node(n, root, dsn, vk.base_url, lease=lease) for n in ("node-a", "node-b")]
@@ -170,6 +173,11 @@ def chaos(
             uid = f"1733.{n}"
             caller = f"8499{n:07d}"
             await asyncio.sleep(n * spacing)  # calls arrive over time
+            deadline = time.monotonic() + 60  # (a killer that failed leaves kills short)
+            while sum(node.kills for node in nodes) < (n + 1) * kills // calls:
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.02)
             async with gate:
                 incoming = environment("notify?x=1", uniqueid=uid, callerid=caller)
                 held = [await call_through(nodes, n, incoming, default_responder())]
