@@ -104,6 +104,15 @@ def test_bad_input_is_one_line(config: Path, capsys: pytest.CaptureFixture[str])
     code, _, err = run(config, "cdr", "calls", "--source", "nope", capsys=capsys)
     assert code == 2 and "unknown CDR source 'nope'" in err and err.count("\n") == 1
     assert "define [cdr.sources.nope]" in err
+    # a path that is not there is said to be one (it was "define [cdr.sources./var/...]")
+    missing = str(config.parent / "master.db")
+    code, _, err = run(config, "cdr", "calls", "--source", missing, capsys=capsys)
+    assert (
+        code == 3
+        and err
+        == f"error: the SQLite file {missing} does not exist (--source "
+        "takes a [cdr.sources] name, a URL or the path of an SQLite file)\n"
+    )
     code, _, err = run(config, "cdr", "calls", "--today", "--from", "2016-01-01", capsys=capsys)
     assert code == 2 and "cannot be combined" in err
 
@@ -189,6 +198,76 @@ def test_import_exit_code_says_rows_were_rejected(
     code, out, err = run(cfg, "cdr", "import", str(copy), capsys=capsys)
     assert (code, out) == (0, "0 rows read: 0 imported, 0 already present, 0 rejected\n")
     assert f"imported earlier, from {csv_file.resolve()}, which they are the start of;" in err
+
+
+def test_a_torn_row_appended_to_an_imported_file_is_a_reject_not_a_refusal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by trying the docs: a resumed import read only the appended row, rejected it, and
+    refused the file as not a Master.csv (status 2, "bad input") for one broken row. The file
+    is judged whole: its start was imported, so the torn row is a reject (status 6)."""
+    import sqlite3
+    from contextlib import closing
+
+    from pbxgate.cdr.csvexport import master_csv_line
+
+    good = "".join(master_csv_line(leg) + "\n" for leg in LEGS)
+    csv_file, other = tmp_path / "Master.csv", tmp_path / "other.csv"
+    csv_file.write_text(good, encoding="utf-8")
+    other.write_text(good, encoding="utf-8")
+    cfg = tmp_path / "c.toml"
+    db = tmp_path / "data" / "s.sqlite3"
+    cfg.write_text(f'[cdr]\nstore = "{db}"\n', encoding="utf-8")
+    rejects = tmp_path / "data" / "rejects" / "Master.csv.rejects"
+
+    def stored() -> list[tuple[object, ...]]:
+        with closing(sqlite3.connect(db)) as con:
+            return sorted(con.execute("SELECT * FROM cdr").fetchall())
+
+    assert run(cfg, "cdr", "import", str(csv_file), str(other), capsys=capsys)[0] == 0
+    before = stored()
+    torn = '"","101","102","from-internal"'  # a row cut short by a crash
+    with csv_file.open("a", encoding="utf-8") as fh:
+        fh.write(torn + "\n")
+    line = len(LEGS) + 1  # its line in the file, not in what was appended
+    code, out, err = run(cfg, "cdr", "import", str(csv_file), capsys=capsys)
+    assert code == 6, err
+    assert out == "1 rows read: 0 imported, 0 already present, 1 rejected\n"
+    assert f"read from line {line} on" in err and "does not look like" not in err
+    assert f"line {line}: 4 fields and no start time" in err
+    assert rejects.read_text(encoding="utf-8") == torn + "\n"
+    assert stored() == before
+    # read past, as a rejected row between good ones is: the next run has nothing new
+    code, out, _ = run(cfg, "cdr", "import", str(csv_file), capsys=capsys)
+    assert (code, out) == (0, "0 rows read: 0 imported, 0 already present, 0 rejected\n")
+    assert not rejects.exists()
+    # several files at once, each judged whole: a new file with no CDR in it is still refused
+    junk = tmp_path / "junk.csv"
+    junk.write_text(torn + "\n", encoding="utf-8")
+    with other.open("a", encoding="utf-8") as fh:
+        fh.write(torn + "\n")
+    code, out, err = run(cfg, "cdr", "import", str(other), str(junk), capsys=capsys)
+    assert code == 2
+    assert f"{other}: 1 rows read: 0 imported, 0 already present, 1 rejected" in out
+    assert f"line {line}: 4 fields" in err
+    assert f"error: {junk} does not look like Asterisk's Master.csv: line 1: 4 fields" in err
+    # the row completed in place: the file is no longer what was imported, so it is read whole
+    completed = torn + (
+        ',"""Anna"" <101>","SIP/101-1","SIP/102-2","Dial","SIP/102","2016-03-18 12:30:00",'
+        '"2016-03-18 12:30:02","2016-03-18 12:30:10",10,8,"ANSWERED","DOCUMENTATION",'
+        '"1458293400.99",""'
+    )
+    csv_file.write_text(good + completed + "\n", encoding="utf-8")
+    code, out, err = run(cfg, "cdr", "import", str(csv_file), capsys=capsys)
+    assert (code, out, err) == (
+        0, f"{line} rows read: 1 imported, {line - 1} already present, 0 rejected\n", ""
+    )  # fmt: skip
+    assert len(stored()) == len(before) + 1
+    # rotated: a new file in its place, of broken rows only, is read whole and refused
+    csv_file.write_text(torn + "\n", encoding="utf-8")
+    code, _, err = run(cfg, "cdr", "import", str(csv_file), capsys=capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "does not look like Asterisk's Master.csv: line 1" in err
 
 
 def test_import_takes_rotated_and_compressed_files(

@@ -577,6 +577,37 @@ def test_a_grown_file_is_read_from_where_its_last_import_ended(tmp_path: Path) -
     assert target.count() == 10
 
 
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_grown_file_whose_new_rows_are_all_broken_is_still_a_master_csv(
+    tmp_path: Path, bulk: bool
+) -> None:
+    """Found by trying the docs: one torn row appended to an imported file was read alone and
+    the file taken for something else (``refused``). Judged whole, it is a reject; the import
+    is remembered past it, as past a rejected row between good ones."""
+    rows = [BASE.replace("SIP/t-1", f"SIP/t-{n}") for n in range(6)]
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    target = store(tmp_path)
+    assert not import_csv(csv_file, target, LOCAL, resume=True, bulk=bulk).refused
+    with csv_file.open("a", encoding="utf-8") as fh:
+        fh.write('"","101","102","from-internal"\n')
+    reject_file = tmp_path / "rejects"
+    torn = import_csv(csv_file, target, LOCAL, resume=True, bulk=bulk, reject_file=reject_file)
+    assert (torn.rows, torn.rejected, torn.resumed_after, torn.refused) == (1, 1, 6, False)
+    assert [r.line for r in torn.rejects] == [7]  # numbered in the whole file
+    assert reject_file.read_text(encoding="utf-8") == '"","101","102","from-internal"\n'
+    assert target.count() == 6
+    again = import_csv(csv_file, target, LOCAL, resume=True, bulk=bulk)
+    assert (again.rows, again.resumed_after) == (0, 7)
+    # a file that starts with no CDR is refused, whether its start was read before or not
+    junk = tmp_path / "junk.csv"
+    junk.write_text('"a","b"\n', encoding="utf-8")
+    assert import_csv(junk, target, LOCAL, resume=True, bulk=bulk).refused
+    with junk.open("a", encoding="utf-8") as fh:
+        fh.write('"c","d"\n')
+    assert import_csv(junk, target, LOCAL, resume=True, bulk=bulk).refused
+
+
 def test_a_copy_or_a_rotated_file_is_read_from_where_the_imported_one_ended(
     tmp_path: Path,
 ) -> None:

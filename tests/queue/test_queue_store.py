@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from pbxgate.cli.main import main
+from pbxgate.queue.log import QueueLogLine
 from pbxgate.queue.store import QueueStore
 from tests.conftest import require_dsn
 
@@ -105,6 +106,53 @@ def test_bad_lines_go_to_the_reject_file_and_unknown_events_are_kept(
     err = capsys.readouterr().err
     assert "does not look like Asterisk's queue_log: line 1" in err and err.count("\n") == 1
     assert main(["queue", "stats", "--source", "local", "--from", "2026-12-01"]) == 0
+
+
+def test_a_torn_line_appended_to_an_imported_file_is_a_reject_not_a_refusal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by trying the docs: a resumed import read only the appended line, rejected it,
+    and refused the file as not a queue_log (status 2) for one broken line. The file is judged
+    whole: its start was imported, so the torn line is a reject (status 6)."""
+    log = tmp_path / "queue_log"
+    log.write_text("\n".join(LINES[:10]) + "\n", encoding="utf-8")
+    assert main(["queue", "import", str(log)]) == 0
+    capsys.readouterr()
+
+    def stored() -> list[QueueLogLine]:
+        store = QueueStore(_store(tmp_path))
+        try:
+            return list(store.lines())
+        finally:
+            store.close()
+
+    before = stored()
+    torn = LINES[10][:14]  # a line cut short by a crash
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(torn + "\n")
+    assert main(["queue", "import", str(log)]) == 6
+    out = capsys.readouterr()
+    assert out.out == f"{log}: 1 lines read: 0 imported, 0 already present, 1 rejected\n"
+    assert "read from line 11 on" in out.err and "does not look like" not in out.err
+    assert "line 11: not a queue_log line" in out.err  # its line in the file, not in the tail
+    rejects = tmp_path / "data" / "pbxgate" / "rejects" / "queue_log.rejects"
+    assert rejects.read_text(encoding="utf-8") == torn + "\n"
+    assert stored() == before
+    # read past, as a rejected line between good ones is: the next run has nothing new
+    assert main(["queue", "import", str(log)]) == 0
+    assert "0 lines read: 0 imported" in capsys.readouterr().out
+    assert not rejects.exists()
+    # the line completed in place, and Asterisk wrote on: not what was imported, read whole
+    log.write_text("\n".join(LINES) + "\n", encoding="utf-8")
+    assert main(["queue", "import", str(log)]) == 0
+    out = capsys.readouterr()
+    assert out.out == f"{log}: 14 lines read: 4 imported, 10 already present, 0 rejected\n"
+    assert "read from line" not in out.err
+    # rotated: a new file in its place, of broken lines only, is read whole and refused
+    log.write_text(torn + "\n", encoding="utf-8")
+    assert main(["queue", "import", str(log)]) == 2
+    err = capsys.readouterr().err
+    assert "does not look like Asterisk's queue_log: line 1" in err and err.count("\n") == 1
 
 
 def test_no_store_yet_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -313,6 +313,13 @@ class ImportResult:
     resumed_after: int = 0  # a resumed import: the lines an earlier import had read
     resumed_from: str = ""  # and the file it had read them from (this one, a copy, a rotation)
 
+    @property
+    def refused(self) -> bool:
+        """No row of the file is a CDR: every row read was rejected, and none was read before
+        (a resumed import's earlier lines were imported, so the file is a Master.csv and
+        rejects in what was appended are rejects like any others)."""
+        return bool(self.rows) and self.rejected == self.rows and not self.resumed_after
+
 
 # How much of the input the import holds at once, whatever the file: a record is at most
 # MAX_RECORD bytes (cdr_csv drops records over 1 KiB; cdr_custom's are rarely over a few) -
@@ -548,7 +555,9 @@ def import_csv(
     result.duplicates = written - result.inserted
     result.resumed_after = first_line - 1
     result.resumed_from = origin
-    if resume and not (result.rows and result.rejected == result.rows):  # not a CDR file
+    # Remembered when the file shows a CDR: a row of it imported now, or before (resumed).
+    # What was appended and rejected is read past, as a rejected row between good ones is.
+    if resume and (result.rows > result.rejected or result.resumed_after):
         remember_import(store, path, offset + result.bytes_read, result.last_line)
     return result
 

@@ -383,7 +383,7 @@ def import_(
                 max_consecutive_rejects=settings.import_max_consecutive_rejects,
                 resume=not (follow or full),
             )
-        if result.rows and result.rejected == result.rows:
+        if result.refused:  # a resumed file's earlier rows were imported: it is one
             first = result.rejects[0]
             raise InputError(
                 f"{csv_file} does not look like Asterisk's Master.csv: line {first.line}: "

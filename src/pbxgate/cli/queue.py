@@ -181,7 +181,7 @@ def import_(app: AppContext, files: tuple[Path, ...], rejects: Path | None, full
             with file_progress(path) as (progress, _):
                 result = store.import_file(path, resume=not full, reject_file=reject_file,
                                            progress=progress)  # fmt: skip
-            if result.lines and result.rejected == result.lines:
+            if result.refused:  # a resumed file's earlier lines were imported
                 first = result.rejects[0]
                 raise InputError(
                     f"{path} does not look like Asterisk's queue_log: line {first.line}: "

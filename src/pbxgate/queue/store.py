@@ -69,6 +69,13 @@ class QueueImport:
     resumed_after: int = 0  # lines skipped, read by an earlier import
     resumed_from: str = ""  # the file that earlier import read
 
+    @property
+    def refused(self) -> bool:
+        """No line of the file is a queue_log line: every line read was rejected, and none was
+        read before (a resumed import's earlier lines were imported, so the file is a queue_log
+        and rejects in what was appended are rejects like any others)."""
+        return bool(self.lines) and self.rejected == self.lines and not self.resumed_after
+
 
 Row = tuple[int, str, str, str, str, str, int]
 
@@ -145,6 +152,7 @@ class QueueStore:
             if found is not None:
                 result.resumed_from, mark = found
                 offset, result.resumed_after = mark.size, mark.lines
+        result.last_line = result.resumed_after  # nothing new read: where the mark said
         rejects = Rejects(result, reject_file, MAX_CONSECUTIVE_REJECTS, keep=SHOWN_REJECTS,
                           stop=_not_a_queue_log)  # fmt: skip
         try:
@@ -160,7 +168,9 @@ class QueueStore:
         finally:
             rejects.close()
         result.bytes_read = offset + consumed
-        if resume and result.inserted + result.duplicates:  # a queue_log, not some other file
+        # a queue_log, not some other file: a line of it stored now, or before (resumed); what
+        # was appended and rejected is read past, as a rejected line between good ones is
+        if resume and (result.inserted + result.duplicates or result.resumed_after):
             remember_import(self, path, result.bytes_read, result.last_line)
         return result
 
