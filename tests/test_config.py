@@ -181,6 +181,7 @@ def test_config_set_is_safe_to_run_again(
     assert settings.raw["report"]["smtp"]["port"] == 8025
     assert settings.raw["cdr"]["timezone"] == "Asia/Omsk"
     assert settings.raw["notify"]["vk"]["recipients"] == ["1", "2"]
+    assert 'timezone = "Asia/Omsk"  # the PBX\n' in text  # the changed line keeps its comment
     assert main(["--config", str(cfg), "cdr", "stats", "--today"]) in (0, 3)  # the file reads
 
 
@@ -201,6 +202,39 @@ def test_config_set_refuses_what_the_file_cannot_take(
     assert main(["--config", str(cfg), "config", "set", name, value]) == 2
     assert message in capsys.readouterr().err
     assert cfg.read_text(encoding="utf-8") == "[cdr]\n"  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("cdr.timezone", "Mars/Base"),
+        ("cdr.sources.pbx.timezone", "Europe/Mosow"),
+        ("report.schedules.daily.timezone", "UTC+3"),
+    ],
+)
+def test_config_set_refuses_an_unknown_time_zone(
+    name: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was written, and `config show` took it; the first command to read a window then
+    failed. Now `config set` writes nothing, and a file that holds one stops the commands."""
+    cfg = tmp_path / "config.toml"
+    text = (
+        '[cdr]\ntimezone = "Europe/Moscow"\n[cdr.sources.pbx]\nurl = "sqlite:////tmp/x.db"\n'
+        '[report.schedules.daily]\ncron = "0 8 * * *"\nto = ["a@example.org"]\n'
+    )
+    cfg.write_text(text, encoding="utf-8")
+    assert main(["--config", str(cfg), "config", "set", name, value]) == 2
+    err = capsys.readouterr().err
+    assert f"timezone: unknown time zone '{value}'" in err and "nothing was written" in err
+    assert cfg.read_text(encoding="utf-8") == text
+    table = name.rsplit(".", 1)[0]
+    if table == "cdr":
+        bad = text.replace('"Europe/Moscow"', f'"{value}"')
+    else:
+        bad = text.replace(f"[{table}]\n", f'[{table}]\ntimezone = "{value}"\n')
+    cfg.write_text(bad, encoding="utf-8")
+    assert main(["--config", str(cfg), "config", "show"]) == 2
+    assert f"unknown time zone '{value}'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -265,3 +299,14 @@ def test_a_secret_loses_its_line_ends_and_one_with_a_control_character_is_refuse
     with pytest.raises(ConfigError, match=r"\$VK_TOKEN holds a control character") as caught:
         settings.get(NotifySettings)
     assert "secret" not in str(caught.value)
+
+
+def test_config_set_keeps_the_comment_after_a_value_that_holds_a_hash(tmp_path: Path) -> None:
+    from pbxgate.configedit import set_value
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[notify.webhook]\nsecret_file = "/etc/a#b"   # rotated monthly\n')
+    new = set_value(cfg, "notify.webhook.secret_file", "/etc/c#d")
+    assert new == '[notify.webhook]\nsecret_file = "/etc/c#d"   # rotated monthly\n'
+    cfg.write_text('[cdr]\ninternal_pattern = "^#"\n')  # no comment: none made up
+    assert set_value(cfg, "cdr.internal_pattern", "^1") == '[cdr]\ninternal_pattern = "^1"\n'

@@ -60,7 +60,7 @@ def set_value(path: Path, dotted: str, value: str) -> str:
         if at is None:
             lines.insert(end - 1 if not lines[end - 1].strip() else end, line)
         else:
-            lines[at] = line
+            lines[at] = line + _comment_of(lines[at])
     new = "\n".join(lines) + "\n"
     try:
         tomllib.loads(new)
@@ -114,6 +114,21 @@ def _code_lines(lines: list[str]) -> list[int]:
                     break
                 inside, rest = None, rest[at + 3 :]
     return out
+
+
+def _comment_of(line: str) -> str:
+    """The comment that ends a ``key = value`` line, with the spaces before it ("" if none):
+    the first ``#`` before which the line reads as TOML (a ``#`` inside a string is not)."""
+    at = line.find("#")
+    while at >= 0:
+        try:
+            tomllib.loads(line[:at])
+        except tomllib.TOMLDecodeError:
+            at = line.find("#", at + 1)
+            continue
+        head = line[:at].rstrip()
+        return line[len(head) :]
+    return ""
 
 
 def _table_of(line: str) -> str | None:

@@ -1,8 +1,9 @@
 """Parts of pbxgate that need an optional package, and the one line that says which.
 
-A notifications-only install (``pip install pbxgate``) has no matplotlib, openpyxl or psycopg;
-``pip install 'pbxgate[report]'``, ``'pbxgate[postgresql]'``, ``'pbxgate[fast]'`` or
-``'pbxgate[all]'`` add them (README, "Install").
+A notifications-only install (``pip install pbxgate``) has no matplotlib, openpyxl, psycopg,
+the web console's packages or pyroute2; ``pip install 'pbxgate[report]'``, ``'pbxgate[web]'``,
+``'pbxgate[glbp]'``, ... or ``'pbxgate[all]'`` add them (README, "Install"). A command that
+imports one that is missing, wherever it does, ends in the line :func:`missing` makes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ EXTRAS = {
     "psycopg": "postgresql",
     "MySQLdb": "mysqlclient",
     "uvloop": "fast",
+    "pyroute2": "glbp",
+    "starlette": "web",
+    "uvicorn": "web",
+    "argon2": "web",
+    "itsdangerous": "web",
+    "multipart": "web",
+    "python_multipart": "web",
 }
 
 
@@ -34,4 +42,16 @@ def need(module: str, purpose: str) -> ModuleType:
         ) from None
 
 
-__all__ = ["EXTRAS", "need"]
+def missing(exc: ModuleNotFoundError) -> ConfigError | None:
+    """The one-line error for an optional package found missing (None for any other module:
+    that is a broken install or a bug, not an extra to add)."""
+    top = (exc.name or "").split(".", maxsplit=1)[0]
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return None
+    return ConfigError(
+        f"this command needs {top}, which is not installed", hint=f"pip install 'pbxgate[{extra}]'"
+    )
+
+
+__all__ = ["EXTRAS", "missing", "need"]

@@ -185,6 +185,27 @@ def test_starttls_against_a_server_without_it_says_so(smtp_server: tuple[Sink, i
     assert PASSWORD not in str(info.value)
 
 
+def test_a_login_the_server_offers_only_over_tls_says_what_to_change() -> None:
+    """A server that offers AUTH only after STARTTLS (aiosmtpd's default, and many relays'),
+    asked for a login in the clear: the line says what to change, not only smtplib's words."""
+    port = free_port()
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port, authenticator=check_login)
+    controller.start()
+    try:
+        smtp = SmtpSettings(port=port, user="pbx", password=Secret(PASSWORD))
+        msg = build_message(day_report(), sender="s@x.org", to=["a@x.org"], html=False)
+        with pytest.raises(SmtpError) as info:
+            send(msg, smtp)
+    finally:
+        controller.stop()
+    assert str(info.value) == (
+        f"SMTP server 127.0.0.1:{port}: SMTP AUTH extension not supported by server. (the "
+        'server may offer a login only over TLS: set [report.smtp] security = "starttls" (or '
+        '"ssl"); a relay that takes no login needs no user)'
+    )
+    assert info.value.permanent and PASSWORD not in str(info.value)
+
+
 def test_text_only_mail_has_no_html(smtp_server: tuple[Sink, int]) -> None:
     sink, port = smtp_server
     msg = build_message(day_report(), sender="s@x.org", to=["a@x.org"], html=False)

@@ -7,8 +7,21 @@ from pathlib import Path
 
 from pbxgate.cdr.numbers_defaults import INBOUND_CONTEXTS, WITHHELD
 from pbxgate.config import Secret, data_dir, section
+from pbxgate.errors import ConfigError
 
 LOCAL_SOURCE = "local"
+
+
+def check_zone(name: str) -> None:
+    """``name`` is empty (this host's zone) or a zone this host knows, else ValueError: a
+    wrong name stops every command at once, rather than the first that reads a window."""
+    from pbxgate.cdr.window import zone  # noqa: PLC0415  (zoneinfo only when a name is set)
+
+    if name:
+        try:
+            zone(name)
+        except ConfigError as exc:
+            raise ValueError(f"timezone: {exc}") from None
 
 
 @dataclass
@@ -28,6 +41,9 @@ class SourceSettings:
     timezone: str = ""
     # cdr.conf usegmtime=yes: calldate values are UTC.
     usegmtime: bool = False
+
+    def __post_init__(self) -> None:
+        check_zone(self.timezone)
 
 
 @section("cdr")
@@ -55,6 +71,9 @@ class CdrSettings:
     # pbxgate's embedded store; empty = <XDG data home>/pbxgate/cdr.sqlite3
     store: Path | None = None
     sources: dict[str, SourceSettings] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_zone(self.timezone)
 
     def store_path(self) -> Path:
         return self.store or data_dir() / "cdr.sqlite3"

@@ -103,6 +103,11 @@ def resolve_source(settings: CdrSettings, name: str | None = None) -> SourceSpec
     if Path(chosen).expanduser().is_file():
         url = f"sqlite:///{Path(chosen).expanduser().resolve()}"
         return _spec_from(chosen, url, None, None, settings)
+    if "/" in chosen or chosen.endswith((".db", ".sqlite", ".sqlite3")):  # a path, not a name
+        raise SourceError(
+            f"the SQLite file {chosen} does not exist",
+            hint="--source takes a [cdr.sources] name, a URL or the path of an SQLite file",
+        )
     known = ", ".join([LOCAL_SOURCE, *sorted(settings.sources)])
     raise ConfigError(
         f"unknown CDR source {chosen!r} (configured: {known})",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ import click
 from pbxgate import __version__
 from pbxgate.cli.context import AppContext
 from pbxgate.errors import PbxgateError
+from pbxgate.optional import missing
 
 # Each area's commands are imported when they are asked for: `pbxgate glbp` does not load
 # SQLAlchemy, `pbxgate cdr` does not load the GLBP simulator (start-up is most of a short
@@ -87,15 +89,14 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool, verbose: bool
     ctx.obj = AppContext(config_path=config_path, debug=debug)
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 - one except per kind of failure
+def main(argv: list[str] | None = None) -> int:
     """Run the CLI; library errors become ``error: ...`` on stderr and their exit code."""
     args = sys.argv[1:] if argv is None else argv
     try:
         # Without standalone mode click returns ctx.exit()'s code instead of exiting.
         code = cli.main(args=args, prog_name="pbxgate", standalone_mode=False)
     except PbxgateError as exc:
-        if "--debug" in args:
-            raise
+        _traceback(args)
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
     except click.exceptions.Abort:
@@ -115,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 - one except pe
     except BrokenPipeError:
         return 0
     except OSError as exc:  # a path the user gave that cannot be written or read, a full disk
-        if "--debug" in args:
-            raise
+        _traceback(args)
         reason = exc.strerror or str(exc)
         if exc.filename is not None:
             click.echo(f"error: {exc.filename}: {reason}", err=True)
@@ -124,13 +124,23 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0912 - one except pe
         click.echo(f"error: {reason}", err=True)
         return 1
     except Exception as exc:  # a bug: say so in one line, the traceback is one flag away
-        if "--debug" in args:
-            raise
+        _traceback(args)
+        extra = missing(exc) if isinstance(exc, ModuleNotFoundError) else None
+        if extra is not None:  # an optional package this command needs
+            click.echo(f"error: {extra}", err=True)
+            return extra.exit_code
         click.echo(
             f"error: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True
         )
         return 70
     return code if isinstance(code, int) else 0
+
+
+def _traceback(args: list[str]) -> None:
+    """With ``--debug``, the traceback of the error being handled, before its line: the exit
+    status stays the error's own (a script's check must not change with the flag)."""
+    if "--debug" in args:
+        traceback.print_exc()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -149,9 +149,11 @@ def send(msg: EmailMessage, smtp: SmtpSettings) -> None:
             f"SMTP server {where} answered {exc.smtp_code} {_reply(exc.smtp_error)}"
         ) from None
     except smtplib.SMTPNotSupportedError as exc:
-        raise SmtpError(
-            f"SMTP server {where}: {exc}", hint="check [report.smtp] security", permanent=True
-        ) from None
+        hint = "check [report.smtp] security"
+        if "AUTH" in str(exc) and smtp.security == "none":  # many offer a login only over TLS
+            hint = ('the server may offer a login only over TLS: set [report.smtp] security = '
+                    '"starttls" (or "ssl"); a relay that takes no login needs no user')  # fmt: skip
+        raise SmtpError(f"SMTP server {where}: {exc}", hint=hint, permanent=True) from None
     except UnicodeEncodeError as exc:
         if not f"{smtp.user}{password}".isascii():  # smtplib sends credentials as ASCII only
             raise SmtpError(

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pbxgate.cdr.settings import check_zone
 from pbxgate.config import Secret, data_dir, section
 
 LANGUAGES = ("ru", "en")
@@ -81,6 +82,7 @@ class ScheduleSettings:
             raise ValueError(f"format must be one of {', '.join(MAIL_FORMATS)}")
         if not self.to:
             raise ValueError("to must name at least one recipient")
+        check_zone(self.timezone)
 
 
 @section("report")
