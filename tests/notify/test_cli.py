@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from pbxgate.cli.main import cli, main
 from pbxgate.cli.notify import notify
 from pbxgate.errors import InputError
+from pbxgate.notify.events import KINDS
 from pbxgate.notify.fakevk import FakeVkServer, FakeVkState
 from pbxgate.notify.vktoken import authorize_url, token_from_redirect
 
@@ -255,3 +256,65 @@ def test_a_test_call_followed_to_its_end_is_one_edited_message(
     assert sorted(shown) == [42, 1001]
     assert all(s.message.startswith("+79161234567 — разговор 2:31 с 102") for s in shown.values())
     assert [s.edits for s in shown.values()] == [1, 1]  # answered and ended: one edit
+
+
+def test_a_test_call_followed_keeps_its_caller_name_and_did(
+    tmp_path: Path, fake_vk: FakeVkServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--kind answered/ended --call ID`` without ``--caller`` continues that call: its caller,
+    name and DID (and who answered it), not the options' defaults. The message that said
+    "+79160000001" was edited to "+79161234567 ... 102" before."""
+    from pbxgate.notify.outbox import Outbox
+
+    cfg = config_for(tmp_path, fake_vk.base_url)
+    cfg.write_text(cfg.read_text().replace("[notify]\n", '[notify]\nfollow = "on"\n'))
+    fake_vk.state.fail.clear()
+    argv = ["--config", str(cfg), "notify", "send-test-event"]
+    first = ["--caller", "+79160000001", "--name", "Пётр", "--did", "74950000000"]
+    assert main([*argv, *first]) == 0
+    call = capsys.readouterr().out.split("(call ")[1].rstrip(")\n")
+    assert main([*argv, "--kind", "answered", "--call", call, "--answered-by", "105"]) == 0
+    assert main([*argv, "--kind", "ended", "--call", call]) == 0
+    box = Outbox.open(tmp_path / "o.sqlite3")
+    try:
+        events = [e for e in box.events_since(KINDS, 0) if e.call_id == call]
+    finally:
+        box.close()
+    assert [e.kind for e in events] == ["incoming", "answered", "ended"]
+    assert {(e.caller_number, e.caller_name, e.did) for e in events} == {
+        ("+79160000001", "Пётр", "74950000000")
+    }
+    assert [e.answered_by for e in events] == ["", "105", "105"]
+    capsys.readouterr()
+    assert main([*argv, "--kind", "ended", "--call", call]) == 0  # not "internal": sent already
+    assert capsys.readouterr().out == f"not queued: call {call} has its ended event already\n"
+    assert main(["--config", str(cfg), "notify", "worker", "--until-idle"]) == 0
+    shown = [s.message for s in fake_vk.state.shown]
+    assert len(shown) == 2
+    assert all(m.startswith("+79160000001 — разговор 2:31 с 105") for m in shown), shown
+
+
+def test_a_test_call_followed_takes_an_explicit_caller(
+    tmp_path: Path, fake_vk: FakeVkServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An option given on the command line wins over the call's earlier event (a real call's
+    later event may carry another number); an unknown call id starts a call of that id."""
+    from pbxgate.notify.outbox import Outbox
+
+    cfg = str(config_for(tmp_path, fake_vk.base_url))
+    argv = ["--config", cfg, "notify", "send-test-event"]
+    assert main([*argv, "--caller", "+79160000001"]) == 0
+    call = capsys.readouterr().out.split("(call ")[1].rstrip(")\n")
+    assert main([*argv, "--kind", "answered", "--call", call, "--caller", "89160000001"]) == 0
+    assert main([*argv, "--kind", "answered", "--call", "1733400000.1"]) == 0
+    assert capsys.readouterr().out.endswith("queued answered:1733400000.1 (call 1733400000.1)\n")
+    box = Outbox.open(tmp_path / "o.sqlite3")
+    try:
+        events = box.events_since(KINDS, 0)
+        assert box.call_events(call) == [e for e in events if e.call_id == call]
+        followed = [e for e in events if e.call_id == call]
+        unknown = [e for e in events if e.call_id == "1733400000.1"]
+    finally:
+        box.close()
+    assert [e.caller_number for e in followed] == ["+79160000001", "89160000001"]
+    assert [(e.caller_number, e.did) for e in unknown] == [("+79161234567", "74951234567")]

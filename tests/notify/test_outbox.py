@@ -46,6 +46,13 @@ def test_enqueue_is_idempotent_and_survives_reopen(place: Place) -> None:
     assert {e.caller_name for e in again.unplanned()} == {"", "Пётр"}
     assert again.has_event("incoming:1700000000.1")
     assert not again.has_event("incoming:1700000000.2")
+    # one call's events, as `send-test-event --call` continues it
+    call = make_event(1).call_id
+    assert [e.event_id for e in again.call_events(call)] == [
+        "incoming:1700000000.1",
+        "missed:1700000000.1",
+    ]
+    assert again.call_events("1700000000.9") == []
 
 
 def test_a_group_says_which_of_its_events_are_new(box: Outbox) -> None:

@@ -10,15 +10,18 @@ from __future__ import annotations
 import base64
 import io
 import re
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from pbxgate.cdr.report.formats import file_name, render
+from pbxgate.cdr.report.build import period_label
+from pbxgate.cdr.report.formats import SUFFIX, file_name, render
 from pbxgate.cdr.report.html import render_html
 from pbxgate.cdr.report.tabular import render_csv, render_json
 from pbxgate.cdr.report.text import render_text
+from pbxgate.cdr.window import Window
 from tests.report.helpers import day_report, week_report
 
 GOLDENS = Path(__file__).parent / "goldens"
@@ -173,4 +176,32 @@ def test_a_caller_s_text_is_never_a_formula_nor_breaks_the_file() -> None:
 
 def test_file_names() -> None:
     assert file_name(day_report(), "xlsx") == "calls-2016-03-18.xlsx"
-    assert file_name(week_report(), "csv") == "calls-2024-03-04..2024-03-11.csv"
+    assert file_name(week_report(), "csv") == "calls-2024-03-04..2024-03-10.csv"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "label", "name"),
+    [
+        ("2016-03-18 00:00:00", "2016-03-19 00:00:00", "2016-03-18", "calls-2016-03-18"),
+        ("2016-03-01 00:00:00", "2016-04-01 00:00:00", "2016-03-01 – 2016-03-31",
+         "calls-2016-03-01..2016-03-31"),
+        ("2026-11-01 00:00:00", "2026-12-01 00:00:00", "2026-11-01 – 2026-11-30",
+         "calls-2026-11-01..2026-11-30"),
+        ("2016-03-18 12:00:00", "2016-03-18 13:30:00", "2016-03-18 12:00 .. 2016-03-18 13:30",
+         "calls-2016-03-18_1200..2016-03-18_1330"),
+        ("2016-03-18 12:00:00", "2016-03-20 12:00:00", "2016-03-18 12:00 .. 2016-03-20 12:00",
+         "calls-2016-03-18_1200..2016-03-20_1200"),
+    ],
+)  # fmt: skip
+def test_file_names_name_the_last_day_the_label_names(
+    start: str, end: str, label: str, name: str
+) -> None:
+    """The report's files named the exclusive end (``calls-2016-03-01..2016-04-01.csv`` beside a
+    label "2016-03-01 – 2016-03-31"); now the last day included, as the label and the Calls
+    page's export of the same window, with times when not whole days."""
+    window = Window(datetime.fromisoformat(start), datetime.fromisoformat(end))
+    report = day_report()
+    report["period"] = {**report["period"], "from": start, "to": end, "days": window.days}
+    assert period_label(window) == label
+    for fmt, suffix in SUFFIX.items():
+        assert file_name(report, fmt) == f"{name}.{suffix}"

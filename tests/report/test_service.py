@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pbxgate.cdr.report.schedule import run_schedules, schedules_task
+from pbxgate.cli.main import main
 from pbxgate.config import Settings
 from tests.report.helpers import write_config
 from tests.report.test_mail import Sink, parse, smtp_server  # noqa: F401 - fixture
@@ -49,6 +50,36 @@ def test_scheduled_report_is_mailed_once(tmp_path: Path, smtp_server: tuple[Sink
     again = FakeClock(msk("2016-03-19 08:00"), until=msk("2016-03-19 09:00"))
     asyncio.run(run_schedules(settings, asyncio.Event(), clock=again))
     assert len(sink.messages) == 1
+
+
+def test_a_month_is_mailed_with_its_file_named_by_its_last_day(
+    tmp_path: Path,
+    smtp_server: tuple[Sink, int],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A month's attachment was ``calls-2016-03-01..2016-04-01.xlsx``, a day past the one the
+    subject names; scheduled (period = "month") and from the CLI alike."""
+    sink, port = smtp_server
+    cfg = write_config(
+        tmp_path,
+        smtp=f"[report.smtp]\nport = {port}\n",
+        extra=(
+            '[report.schedules.monthly]\ncron = "0 7 1 * *"\nto = ["boss@example.org"]\n'
+            'period = "month"\nformat = "xlsx"\nlanguage = "en"\n'
+        ),
+    )
+    settings = Settings.load(cfg, environ={})
+    clock = FakeClock(msk("2016-04-01 06:00"), until=msk("2016-04-01 09:00"))
+    asyncio.run(run_schedules(settings, asyncio.Event(), clock=clock))
+    month = ["--from", "2016-03-01", "--to", "2016-03-31", "--format", "csv", "--language", "en"]
+    code = main(["--config", str(cfg), "cdr", "report", *month, "--mail", "boss@example.org"])
+    assert code == 0, capsys.readouterr().err
+    names = []
+    for _, raw in sink.messages:
+        msg = parse(raw)
+        assert msg["Subject"].startswith("Call report: 2016-03-01 – 2016-03-31 — ")
+        names += [a.get_filename() for a in msg.iter_attachments()]
+    assert names == ["calls-2016-03-01..2016-03-31.xlsx", "calls-2016-03-01..2016-03-31.csv"]
 
 
 def test_a_schedule_named_in_russian_is_mailed(

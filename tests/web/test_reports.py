@@ -227,6 +227,41 @@ def test_every_download_format(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("window", "label", "stem"),
+    [
+        ("from=2016-03-01&to=2016-03-31", "2016-03-01 – 2016-03-31",
+         "calls-2016-03-01..2016-03-31"),
+        ("from=2016-03-18 12:00&to=2016-03-18 13:30", "2016-03-18 12:00 .. 2016-03-18 13:30",
+         "calls-2016-03-18_1200..2016-03-18_1330"),
+    ],
+)  # fmt: skip
+def test_download_is_named_as_the_label_and_the_calls_export(
+    tmp_path: Path, window: str, label: str, stem: str
+) -> None:
+    """A month's download was ``calls-2016-03-01..2016-04-01.csv`` (the exclusive end) while
+    its label said "2016-03-01 – 2016-03-31" and the Calls page named the same window's export
+    ``calls-2016-03-01..2016-03-31.csv``."""
+    app, _ = make_console(tmp_path, names=("vera",))
+
+    async def go() -> list[httpx.Response]:
+        async with client(app) as http:
+            await log_in(http, "vera")
+            return [
+                await http.get(f"/reports/download?{window}&language=en&format=csv"),
+                await http.get(f"/api/reports/download?{window}&format=xlsx"),
+                await http.get(f"/reports/download?{window}&language=en&format=text"),
+                await http.get(f"/calls.csv?{window}"),
+            ]
+
+    csv_file, xlsx_file, text_file, export = run(go())
+    assert csv_file.headers["content-disposition"] == f'attachment; filename="{stem}.csv"'
+    assert xlsx_file.headers["content-disposition"] == f'attachment; filename="{stem}.xlsx"'
+    assert text_file.headers["content-disposition"] == f'attachment; filename="{stem}.txt"'
+    assert f"Call report: {label}" in text_file.text
+    assert export.headers["content-disposition"] == csv_file.headers["content-disposition"]
+
+
+@pytest.mark.parametrize(
     ("query", "line"),
     [
         ("period=fortnight", "unknown period 'fortnight' (one of today, yesterday, week, month)"),

@@ -13,7 +13,7 @@ import contextlib
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pbxgate.errors import ConfigError, InputError
@@ -110,6 +110,17 @@ class Window:
         if self.end - self.start == timedelta(days=1) and fmt == "%Y-%m-%d":
             return self.start.strftime(fmt)
         return f"{self.start:{fmt}} .. {self.end:{fmt}}"
+
+
+def file_stem(start: datetime, end: datetime) -> str:
+    """The name of a file of the calls in ``[start, end)``, as people say the window: the last
+    day included (``calls-2016-03-18``, ``calls-2016-03-01..2016-03-31``), with times when the
+    window is not whole days (``calls-2016-03-18_1200..2016-03-18_1210``, the end exclusive as
+    ``--to`` is). The Calls page's exports and the report's files (download, mail) use it."""
+    if start.time() == end.time() == time(0):
+        first, last = start.date(), (end - timedelta(days=1)).date()
+        return f"calls-{first}" if first == last else f"calls-{first}..{last}"
+    return f"calls-{start:%Y-%m-%d_%H%M}..{end:%Y-%m-%d_%H%M}"
 
 
 # The moments a window may name. Nothing in a CDR is older than Asterisk (1999) or centuries
@@ -235,6 +246,7 @@ __all__ = [
     "Window",
     "Zones",
     "day_window",
+    "file_stem",
     "limit_days",
     "now_in",
     "parse_moment",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from pbxgate.cli.context import AppContext, pass_app
 from pbxgate.config import default_paths
@@ -210,7 +212,12 @@ def _purge_progress() -> Iterator[Callable[[int, int], None] | None]:
 @click.option("--did", default="74951234567", show_default=True, help="The number dialled.")
 @click.option("--kind", type=click.Choice(list(KINDS)), default="incoming")
 @click.option("--dialstatus", default="NOANSWER", show_default=True, help="For --kind missed.")
-@click.option("--call", "call_id", default="", help="Continue this call (the id printed before).")
+@click.option(
+    "--call",
+    "call_id",
+    default="",
+    help="Continue this call (the id printed before): its caller, name and DID unless given.",
+)
 @click.option("--answered-by", default="102", show_default=True, help="For answered, ended.")
 @click.option("--talk", default=151.0, show_default=True, help="Seconds talked, for ended.")
 @pass_app
@@ -230,11 +237,16 @@ def send_test_event(
     \b
     Examples:
       pbxgate notify send-test-event --caller +79161234567 --name "Иван"
-      # with [notify] follow: the same call's message, edited
+      # with [notify] follow: the same call's message, edited (its caller, name, DID kept)
       pbxgate notify send-test-event --kind answered --call 1733400000.123456
       pbxgate notify send-test-event --kind ended --call 1733400000.123456
     """
-    from pbxgate.notify.service import accept, close_outboxes  # noqa: PLC0415
+    from pbxgate.notify.service import (  # noqa: PLC0415
+        accept,
+        admitted,
+        close_outboxes,
+        outbox_for,
+    )
 
     now = time.time()
     uid = call_id or f"{now:.6f}"
@@ -255,13 +267,51 @@ def send_test_event(
         talk_seconds=talk if kind == "ended" else 0.0,
     )
     try:
+        if call_id:
+            earlier = outbox_for(app.settings.get(NotifySettings)).call_events(call_id)
+            event = _continued(event, earlier, click.get_current_context())
         stored = accept(app.settings, event)
     finally:
         close_outboxes()
     if stored:
         click.echo(f"queued {event.event_id} (call {event.call_id})")
+    elif not admitted(app.settings, event):
+        number = event.caller_number or "an empty number"
+        click.echo(f"not queued: {number} counts as internal ([cdr] rule)")
     else:
-        click.echo(f"not queued: {caller or 'an empty number'} counts as internal ([cdr] rule)")
+        click.echo(f"not queued: call {event.call_id} has its {kind} event already")
+
+
+def _continued(event: CallEvent, earlier: list[CallEvent], ctx: click.Context) -> CallEvent:
+    """``event`` as the next event of the call whose ``earlier`` events are in the outbox: the
+    call's caller, name, DID (and PBX, channel) unless given on the command line, and for a
+    talking kind the extension that answered it. An explicit option wins, as a real call's
+    later event may carry another number (the dialplan rewrote CALLERID, a transfer)."""
+    if not earlier:  # an id the outbox does not know (or purged): a new call of that id
+        return event
+
+    def given(option: str) -> bool:
+        source = ctx.get_parameter_source(option)
+        return source not in (None, ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)
+
+    first = earlier[0]
+    facts: dict[str, Any] = {
+        "uniqueid": first.uniqueid,
+        "linkedid": first.linkedid,
+        "pbx": first.pbx,
+        "channel": first.channel,
+        "context": first.context,
+    }
+    if not given("caller"):
+        facts["caller_number"] = first.caller_number
+    if not given("name"):
+        facts["caller_name"] = first.caller_name
+    if not given("did"):
+        facts["did"], facts["extension"] = first.did, first.extension
+    took = [e for e in earlier if e.answered_by]
+    if event.answered_by and took and not given("answered_by"):
+        facts["answered_by"], facts["answered_name"] = took[-1].answered_by, took[-1].answered_name
+    return dataclasses.replace(event, **facts)
 
 
 @notify.command("worker")

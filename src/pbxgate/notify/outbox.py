@@ -56,7 +56,7 @@ from pbxgate.notify.backends import (
     SqliteBackend,
     server_tables,
 )
-from pbxgate.notify.events import CallEvent
+from pbxgate.notify.events import KINDS, STAGE, CallEvent
 from pbxgate.notify.settings import DATABASE_TIMEOUT
 from pbxgate.private import FILE_MODE, private_file
 
@@ -620,6 +620,15 @@ class Outbox:
             "SELECT payload FROM events WHERE planned = 0 ORDER BY created_at LIMIT ?", (limit,)
         )
         return [CallEvent.from_json(str(r[0])) for r in rows]
+
+    def call_events(self, call_id: str) -> list[CallEvent]:
+        """The events of one call (``call_id``: :attr:`CallEvent.call_id`) still in the outbox,
+        in the order they occurred; a transfer's later ``answered`` is not among them."""
+        ids = [f"{kind}:{call_id}" for kind in KINDS]
+        marks = ", ".join("?" * len(ids))
+        rows = self._query(f"SELECT payload FROM events WHERE event_id IN ({marks})", ids)
+        events = [CallEvent.from_json(str(r[0])) for r in rows]
+        return sorted(events, key=lambda e: (e.occurred_at, STAGE[e.kind]))
 
     def events_since(self, kinds: Iterable[str], since: float) -> list[CallEvent]:
         """The queued events of these kinds that occurred at ``since`` or later, oldest first

@@ -20,7 +20,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -34,7 +34,7 @@ from pbxgate.cdr.callindex import CallIndex, DayStore
 from pbxgate.cdr.render import cell
 from pbxgate.cdr.report.i18n import duration, label
 from pbxgate.cdr.settings import CdrSettings
-from pbxgate.cdr.window import day_window
+from pbxgate.cdr.window import day_window, file_stem
 from pbxgate.config import Settings
 from pbxgate.errors import PbxgateError
 from pbxgate.optional import need
@@ -442,15 +442,6 @@ async def export_csv(request: Request) -> Response:
 async def export_xlsx(request: Request) -> Response:
     """Every call the filter passes (all pages, newest first) as an XLSX workbook."""
     return await _export(request, "xlsx")
-
-
-def file_stem(start: datetime, end: datetime) -> str:
-    """``calls-2016-03-18``, ``calls-2016-03-01..2016-03-31``, with times when the window is
-    not whole days (``calls-2016-03-18_1200..2016-03-18_1210``)."""
-    if start.time() == end.time() == time():
-        first, last = start.date(), (end - timedelta(days=1)).date()
-        return f"calls-{first}" if first == last else f"calls-{first}..{last}"
-    return f"calls-{start:%Y-%m-%d_%H%M}..{end:%Y-%m-%d_%H%M}"
 
 
 def csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:

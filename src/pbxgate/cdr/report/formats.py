@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from pbxgate.cdr.window import file_stem
 
 FORMATS = ("text", "html", "xlsx", "csv", "json")
 SUFFIX = {"text": "txt", "html": "html", "xlsx": "xlsx", "csv": "csv", "json": "json"}
@@ -41,12 +44,13 @@ def render(report: dict[str, Any], fmt: str, *, max_rows: int = 100) -> bytes:
 
 
 def file_name(report: dict[str, Any], fmt: str) -> str:
-    """``calls-2016-03-18.html``, ``calls-2024-03-01..2024-03-31.xlsx``."""
+    """``calls-2016-03-18.html``, ``calls-2024-03-01..2024-03-31.xlsx``: the last day included,
+    as the report's label says it, and named as the Calls page's export of the same window
+    (:func:`pbxgate.cdr.window.file_stem`)."""
     period = report["period"]
-    first = period["from"][:10]
-    last = period["to"][:10]
-    span = first if period["days"] <= 1 else f"{first}..{last}"
-    return f"calls-{span}.{SUFFIX[fmt]}"
+    start = datetime.fromisoformat(period["from"])
+    end = datetime.fromisoformat(period["to"])
+    return f"{file_stem(start, end)}.{SUFFIX[fmt]}"
 
 
 __all__ = ["FORMATS", "MIME", "SUFFIX", "file_name", "render"]
