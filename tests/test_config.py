@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import stat
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -208,22 +209,30 @@ def test_config_set_refuses_what_the_file_cannot_take(
     ("name", "value"),
     [
         ("cdr.timezone", "Mars/Base"),
+        ("cdr.timezone", "Europe"),  # a folder of the zone database: was "Is a directory"
         ("cdr.sources.pbx.timezone", "Europe/Mosow"),
         ("report.schedules.daily.timezone", "UTC+3"),
     ],
 )
 def test_config_set_refuses_an_unknown_time_zone(
-    name: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    name: str,
+    value: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """It was written, and `config show` took it; the first command to read a window then
-    failed. Now `config set` writes nothing, and a file that holds one stops the commands."""
+    failed. Now `config set` writes nothing, and `config show` says what is wrong."""
     cfg = tmp_path / "config.toml"
     text = (
         '[cdr]\ntimezone = "Europe/Moscow"\n[cdr.sources.pbx]\nurl = "sqlite:////tmp/x.db"\n'
         '[report.schedules.daily]\ncron = "0 8 * * *"\nto = ["a@example.org"]\n'
     )
     cfg.write_text(text, encoding="utf-8")
+    # the file is checked as it will be read: a variable set now does not hide its value
+    monkeypatch.setenv("PBXGATE_CDR_TIMEZONE", "UTC")
     assert main(["--config", str(cfg), "config", "set", name, value]) == 2
+    monkeypatch.delenv("PBXGATE_CDR_TIMEZONE")
     err = capsys.readouterr().err
     assert f"timezone: unknown time zone '{value}'" in err and "nothing was written" in err
     assert cfg.read_text(encoding="utf-8") == text
@@ -310,3 +319,29 @@ def test_config_set_keeps_the_comment_after_a_value_that_holds_a_hash(tmp_path: 
     assert new == '[notify.webhook]\nsecret_file = "/etc/c#d"   # rotated monthly\n'
     cfg.write_text('[cdr]\ninternal_pattern = "^#"\n')  # no comment: none made up
     assert set_value(cfg, "cdr.internal_pattern", "^1") == '[cdr]\ninternal_pattern = "^1"\n'
+
+
+def test_a_wrong_time_zone_never_stops_a_call_s_notification(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The zone is for times shown and windows read: the event of a call is queued whatever
+    [cdr] timezone says (the worker that shows its time says what is wrong)."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[cdr]\ntimezone = "Mars/Base"\n[notify]\noutbox = "{tmp_path / "o.sqlite3"}"\n',
+        encoding="utf-8",
+    )
+    assert main(["--config", str(cfg), "notify", "send-test-event"]) == 0
+    assert capsys.readouterr().out.startswith("queued incoming:")
+    assert main(["--config", str(cfg), "cdr", "stats", "--today"]) == 2
+    assert "unknown time zone 'Mars/Base'" in capsys.readouterr().err
+
+
+def test_utc_in_any_case_is_one_zone_everywhere() -> None:
+    from pbxgate.cdr.window import zone
+    from pbxgate.notify.timezone import load_zone
+
+    for name in ("utc", "UTC", "gmt"):
+        assert load_zone(name) == zone(name) == UTC
+    with pytest.raises(ConfigError, match="unknown time zone 'America' in \\[cdr\\] timezone"):
+        load_zone("America")

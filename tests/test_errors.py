@@ -92,3 +92,17 @@ def test_a_missing_module_that_is_no_extra_is_still_an_internal_error(
     monkeypatch.setattr(cli_main.cli, "main", fail)
     assert cli_main.main(["cdr", "stats"]) == 70
     assert "internal error: ModuleNotFoundError" in capsys.readouterr().err
+
+
+def test_a_part_missing_from_an_installed_extra_is_not_blamed_on_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """starlette installed, one of its modules not (another version than pbxgate's): not
+    "needs starlette, which is not installed", which would send the user round in circles."""
+
+    def fail(*_: object, **__: object) -> int:
+        raise ModuleNotFoundError("No module named 'starlette.gone'", name="starlette.gone")
+
+    monkeypatch.setattr(cli_main.cli, "main", fail)
+    assert cli_main.main(["web"]) == 70
+    assert "internal error: ModuleNotFoundError" in capsys.readouterr().err

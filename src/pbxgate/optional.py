@@ -9,6 +9,7 @@ imports one that is missing, wherever it does, ends in the line :func:`missing` 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from pbxgate.errors import ConfigError
@@ -47,8 +48,8 @@ def missing(exc: ModuleNotFoundError) -> ConfigError | None:
     that is a broken install or a bug, not an extra to add)."""
     top = (exc.name or "").split(".", maxsplit=1)[0]
     extra = EXTRAS.get(top)
-    if extra is None:
-        return None
+    if extra is None or importlib.util.find_spec(top) is not None:  # there, a part missing:
+        return None  # another version than pbxgate's (a broken install), not an extra to add
     return ConfigError(
         f"this command needs {top}, which is not installed", hint=f"pip install 'pbxgate[{extra}]'"
     )

@@ -113,6 +113,8 @@ def test_bad_input_is_one_line(config: Path, capsys: pytest.CaptureFixture[str])
         == f"error: the SQLite file {missing} does not exist (--source "
         "takes a [cdr.sources] name, a URL or the path of an SQLite file)\n"
     )
+    code, _, err = run(config, "cdr", "calls", "--source", str(config.parent), capsys=capsys)
+    assert code == 3 and err.startswith(f"error: {config.parent} is not a file (--source")
     code, _, err = run(config, "cdr", "calls", "--today", "--from", "2016-01-01", capsys=capsys)
     assert code == 2 and "cannot be combined" in err
 
@@ -268,6 +270,31 @@ def test_a_torn_row_appended_to_an_imported_file_is_a_reject_not_a_refusal(
     code, _, err = run(cfg, "cdr", "import", str(csv_file), capsys=capsys)
     assert code == 2 and err.count("\n") == 1
     assert "does not look like Asterisk's Master.csv: line 1" in err
+
+
+def test_a_row_asterisk_is_still_writing_waits_for_the_next_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cron import that reads on from an earlier one while Asterisk writes a row: the half
+    row (no newline yet) is neither a reject (status 6, a false alarm) nor a refusal; it is
+    imported whole by the next run."""
+    from pbxgate.cdr.csvexport import master_csv_line
+
+    lines = [master_csv_line(leg) + "\n" for leg in LEGS]
+    csv_file = tmp_path / "Master.csv"
+    csv_file.write_text("".join(lines[:-1]), encoding="utf-8")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[cdr]\nstore = "{tmp_path}/s.sqlite3"\n', encoding="utf-8")
+    assert run(cfg, "cdr", "import", str(csv_file), capsys=capsys)[0] == 0
+    half = len(lines[-1]) // 2
+    with csv_file.open("a", encoding="utf-8") as fh:
+        fh.write(lines[-1][:half])
+    code, out, err = run(cfg, "cdr", "import", str(csv_file), capsys=capsys)
+    assert (code, out) == (0, "0 rows read: 0 imported, 0 already present, 0 rejected\n"), err
+    with csv_file.open("a", encoding="utf-8") as fh:
+        fh.write(lines[-1][half:])
+    code, out, _ = run(cfg, "cdr", "import", str(csv_file), capsys=capsys)
+    assert (code, out) == (0, "1 rows read: 1 imported, 0 already present, 0 rejected\n")
 
 
 def test_import_takes_rotated_and_compressed_files(

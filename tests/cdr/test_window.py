@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -133,4 +133,17 @@ def test_a_page_limits_the_window_it_lists() -> None:
     assert str(err.value) == (
         "the window 1990-01-01 .. 2031-01-01 is longer than 366 days (a year is plenty): "
         "narrow from/to"
+    )
+
+
+def test_a_window_is_described_with_times_when_either_end_has_one() -> None:
+    day = datetime(2016, 3, 18)
+    assert Window(day, day + timedelta(days=1)).describe() == "2016-03-18"
+    assert Window(day, day + timedelta(days=7)).describe() == "2016-03-18 .. 2016-03-25"
+    # it said "2016-03-18 .. 2016-03-18" for the morning (the end's 12:00 not shown)
+    assert (
+        Window(day, day + timedelta(hours=12)).describe() == "2016-03-18 00:00 .. 2016-03-18 12:00"
+    )
+    assert Window(day + timedelta(hours=12), day + timedelta(days=1)).describe() == (
+        "2016-03-18 12:00 .. 2016-03-19 00:00"
     )

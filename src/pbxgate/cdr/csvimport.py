@@ -530,7 +530,10 @@ def import_csv(
         to_read = data_size(path) - offset
         if bulk is None:
             bulk = to_read > BULK_BYTES
-        job = _Job(fh, zones, offset, complete_only, batch, reject_file, store.table.name,
+        # resumed, the file is Asterisk's live one: a last line without its newline is one it
+        # is still writing, left for the next run (as --follow leaves it), not a broken row
+        waiting = complete_only or first_line > 1
+        job = _Job(fh, zones, offset, waiting, batch, reject_file, store.table.name,
                    max_consecutive_rejects, first_line)  # fmt: skip
         try:
             feed: _ThreadFeed | _ProcessFeed = (

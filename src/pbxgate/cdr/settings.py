@@ -13,8 +13,7 @@ LOCAL_SOURCE = "local"
 
 
 def check_zone(name: str) -> None:
-    """``name`` is empty (this host's zone) or a zone this host knows, else ValueError: a
-    wrong name stops every command at once, rather than the first that reads a window."""
+    """``name`` is empty (this host's zone) or a zone this host knows, else ValueError."""
     from pbxgate.cdr.window import zone  # noqa: PLC0415  (zoneinfo only when a name is set)
 
     if name:
@@ -41,9 +40,6 @@ class SourceSettings:
     timezone: str = ""
     # cdr.conf usegmtime=yes: calldate values are UTC.
     usegmtime: bool = False
-
-    def __post_init__(self) -> None:
-        check_zone(self.timezone)
 
 
 @section("cdr")
@@ -72,8 +68,12 @@ class CdrSettings:
     store: Path | None = None
     sources: dict[str, SourceSettings] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        check_zone(self.timezone)
+    def check_zones(self) -> None:
+        """Every zone named here is one this host knows (`config set`, `config show`); not
+        checked when the section is read, so that a call's notification never waits for it
+        (the commands that read times in a zone say so themselves)."""
+        for name in (self.timezone, *(s.timezone for s in self.sources.values())):
+            check_zone(name)
 
     def store_path(self) -> Path:
         return self.store or data_dir() / "cdr.sqlite3"

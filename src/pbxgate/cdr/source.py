@@ -104,8 +104,9 @@ def resolve_source(settings: CdrSettings, name: str | None = None) -> SourceSpec
         url = f"sqlite:///{Path(chosen).expanduser().resolve()}"
         return _spec_from(chosen, url, None, None, settings)
     if "/" in chosen or chosen.endswith((".db", ".sqlite", ".sqlite3")):  # a path, not a name
+        there = Path(chosen).expanduser().exists()
         raise SourceError(
-            f"the SQLite file {chosen} does not exist",
+            f"{chosen} is not a file" if there else f"the SQLite file {chosen} does not exist",
             hint="--source takes a [cdr.sources] name, a URL or the path of an SQLite file",
         )
     known = ", ".join([LOCAL_SOURCE, *sorted(settings.sources)])

@@ -27,7 +27,7 @@ def zone(name: str) -> tzinfo | None:
         return UTC
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "Europe", a folder
         raise ConfigError(
             f"unknown time zone {name!r}", hint="use an IANA name like Europe/Moscow"
         ) from exc
@@ -106,8 +106,11 @@ class Window:
         return Window(self.start - (self.end - self.start), self.start)
 
     def describe(self) -> str:
-        fmt = "%Y-%m-%d %H:%M" if (self.start.hour, self.start.minute) != (0, 0) else "%Y-%m-%d"
-        if self.end - self.start == timedelta(days=1) and fmt == "%Y-%m-%d":
+        """``2016-03-18`` for a day; with times when either end is not at midnight
+        (``2016-03-18 00:00 .. 2016-03-18 12:00``: not "2016-03-18 .. 2016-03-18")."""
+        whole = self.start.time() == self.end.time() == time(0)
+        fmt = "%Y-%m-%d" if whole else "%Y-%m-%d %H:%M"
+        if self.end - self.start == timedelta(days=1) and whole:
             return self.start.strftime(fmt)
         return f"{self.start:{fmt}} .. {self.end:{fmt}}"
 

@@ -13,6 +13,7 @@ import pbxgate.agi.settings
 import pbxgate.cdr.report.settings
 import pbxgate.cdr.settings
 import pbxgate.notify.settings  # noqa: F401
+from pbxgate.cdr.settings import CdrSettings
 from pbxgate.cli.context import SETTINGS_MODULES, AppContext, pass_app
 from pbxgate.config import Settings, default_paths, registered_sections, to_toml
 from pbxgate.configedit import set_value, write
@@ -41,6 +42,7 @@ def show(app: AppContext, as_json: bool) -> None:
     """
     settings = app.settings
     settings.check_sections()
+    _zones_checked(settings.get(CdrSettings))
     data = settings.describe()
     origin = str(settings.path) if settings.path else "(no file: defaults and environment)"
     if as_json:
@@ -78,7 +80,7 @@ def set_(app: AppContext, name: str, value: str) -> None:
     text = set_value(path, name, value)
     import tomllib  # noqa: PLC0415
 
-    check = Settings(tomllib.loads(text), path=path)
+    check = Settings(tomllib.loads(text), path=path, environ={})  # the file, as it will be
     for module in SETTINGS_MODULES:
         importlib.import_module(module)
     check.check_names()
@@ -94,9 +96,18 @@ def _check_value(settings: Settings, section: str) -> None:
     if cls is None:
         return
     try:
-        settings.get(cls)
+        read = settings.get(cls)
+        if isinstance(read, CdrSettings):
+            _zones_checked(read)
     except ConfigError as exc:
         text = str(exc)
         if "_env names $" in text or "_file " in text:
             return
         raise ConfigError(f"{text}; nothing was written") from exc
+
+
+def _zones_checked(cdr: CdrSettings) -> None:
+    try:
+        cdr.check_zones()
+    except ValueError as exc:
+        raise ConfigError(f"invalid [cdr] settings: {exc}") from None

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pbxgate.cdr.window import zone
 from pbxgate.errors import ConfigError
 
 
 def load_zone(name: str) -> tzinfo | None:
-    """``ZoneInfo(name)``; None (this host's zone) for an empty name."""
-    if not name:
-        return None
+    """The zone as the CDR side reads it (:func:`pbxgate.cdr.window.zone`: "utc" too); None
+    (this host's zone) for an empty name."""
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        return zone(name)
+    except ConfigError:
         raise ConfigError(
             f"unknown time zone {name!r} in [cdr] timezone", hint="e.g. Europe/Moscow"
         ) from None
