@@ -314,7 +314,7 @@ def test_a_window_longer_than_a_year_or_past_the_calendar_is_one_line(console: C
             assert year.status_code == 200 and year.json()["total"] == 4
             long = await http.get("/api/missed?from=1990-01-01&to=2030-12-31")
             assert long.status_code == 400 and long.json()["error"] == (
-                "the window 1990-01-01 .. 2031-01-01 is longer than 366 days "
+                "the window 1990-01-01 .. 2030-12-31 is longer than 366 days "
                 "(a year is plenty): narrow from/to"
             )
             assert (await http.get("/missed?from=1990-01-01&to=2030-12-31")).status_code == 400

@@ -302,7 +302,7 @@ def test_a_bad_date_is_one_400_line(tmp_path: Path) -> None:
 
 
 LONG = (
-    "the window 1990-01-01 .. 2031-01-01 is longer than 366 days (a year is plenty): narrow from/to"
+    "the window 1990-01-01 .. 2030-12-31 is longer than 366 days (a year is plenty): narrow from/to"
 )
 RANGE = "is out of range: use a moment from 1900-01-01 to 2999-12-31"
 

@@ -106,13 +106,15 @@ class Window:
         return Window(self.start - (self.end - self.start), self.start)
 
     def describe(self) -> str:
-        """``2016-03-18`` for a day; with times when either end is not at midnight
-        (``2016-03-18 00:00 .. 2016-03-18 12:00``: not "2016-03-18 .. 2016-03-18")."""
-        whole = self.start.time() == self.end.time() == time(0)
-        fmt = "%Y-%m-%d" if whole else "%Y-%m-%d %H:%M"
-        if self.end - self.start == timedelta(days=1) and whole:
-            return self.start.strftime(fmt)
-        return f"{self.start:{fmt}} .. {self.end:{fmt}}"
+        """As people say the window, and as ``--from/--to`` take it: whole days with the last
+        one included (``2016-03-18``, ``2016-03-01 .. 2016-03-31``), else with times, the end
+        not included (``2016-03-18 00:00 .. 2016-03-18 12:00``)."""
+        if self.start.time() == self.end.time() == time(0):
+            last = self.end - timedelta(days=1)
+            if last <= self.start:
+                return f"{self.start:%Y-%m-%d}"
+            return f"{self.start:%Y-%m-%d} .. {last:%Y-%m-%d}"
+        return f"{self.start:%Y-%m-%d %H:%M} .. {self.end:%Y-%m-%d %H:%M}"
 
 
 def file_stem(start: datetime, end: datetime) -> str:
