@@ -104,7 +104,11 @@ ns wan ip route del 192.168.0.0/24 via "10.0.${victim#r}.2" 2>/dev/null || true
 sleep 3
 kill "$PING"; wait "$PING" 2>/dev/null || true  # (a background job ignores SIGINT)
 lost=$(grep -c "no answer yet" "$WORK/ping.log" || true)
-echo "  h1 pinged every 20 ms: $lost pings lost (hold time 1 s), and it never changed its ARP entry"
+sent=$(( lost + $(grep -c "bytes from" "$WORK/ping.log" || true) ))
+now=$(ns h1 ip neigh show 192.168.0.254 dev eth0 | awk '{print $3}')
+if [ "$now" = "$mac1" ]; then arp="its ARP entry for the gateway is still $mac1"
+else arp="its ARP entry for the gateway changed from $mac1 to ${now:-nothing}"; fi
+echo "  h1 pinged every 20 ms: $lost of $sent pings lost (hold time 1 s); $arp"
 survivor=$(for r in r1 r2 r3; do if [ "$r" != "$victim" ]; then echo "$r"; break; fi; done)
 echo; echo "$survivor#show glbp brief"; show "$survivor"
 echo; echo "== log lines of $survivor"; grep -E "%GLBP|%TRACK" "$WORK/$survivor.log" | tail -4
