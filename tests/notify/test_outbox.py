@@ -46,13 +46,20 @@ def test_enqueue_is_idempotent_and_survives_reopen(place: Place) -> None:
     assert {e.caller_name for e in again.unplanned()} == {"", "Пётр"}
     assert again.has_event("incoming:1700000000.1")
     assert not again.has_event("incoming:1700000000.2")
-    # one call's events, as `send-test-event --call` continues it
+    # one call's events, as `send-test-event --call` continues it, each transfer's answer too
     call = make_event(1).call_id
+    for n, who in ((0, "101"), (1, "102"), (2, "103")):
+        again.enqueue(make_event(1, kind="answered", answered_by=who, transfers=n))
+    again.enqueue(make_event(11, kind="answered", transfers=1))  # 1700000000.11: not this call
     assert [e.event_id for e in again.call_events(call)] == [
         "incoming:1700000000.1",
+        "answered:1700000000.1",
+        "answered:1700000000.1#1",
+        "answered:1700000000.1#2",
         "missed:1700000000.1",
     ]
     assert again.call_events("1700000000.9") == []
+    assert again.call_events("1700000000_1") == []  # LIKE's "_" is a character here
 
 
 def test_a_group_says_which_of_its_events_are_new(box: Outbox) -> None:

@@ -37,6 +37,7 @@ import logging
 import math
 import os
 import random
+import re
 import secrets
 import socket
 import sqlite3
@@ -56,7 +57,7 @@ from pbxgate.notify.backends import (
     SqliteBackend,
     server_tables,
 )
-from pbxgate.notify.events import KINDS, STAGE, CallEvent
+from pbxgate.notify.events import ANSWERED, KINDS, CallEvent
 from pbxgate.notify.settings import DATABASE_TIMEOUT
 from pbxgate.private import FILE_MODE, private_file
 
@@ -623,12 +624,17 @@ class Outbox:
 
     def call_events(self, call_id: str) -> list[CallEvent]:
         """The events of one call (``call_id``: :attr:`CallEvent.call_id`) still in the outbox,
-        in the order they occurred; a transfer's later ``answered`` is not among them."""
+        in the order they occurred; each transfer's ``answered`` (``answered:ID#n``) too."""
         ids = [f"{kind}:{call_id}" for kind in KINDS]
         marks = ", ".join("?" * len(ids))
-        rows = self._query(f"SELECT payload FROM events WHERE event_id IN ({marks})", ids)
+        # "!" escapes LIKE's wildcards the same way in SQLite, MariaDB and PostgreSQL
+        after = re.sub(r"([!%_])", r"!\1", f"{ANSWERED}:{call_id}#") + "%"
+        rows = self._query(
+            f"SELECT payload FROM events WHERE event_id IN ({marks}) OR event_id LIKE ? ESCAPE '!'",
+            [*ids, after],
+        )
         events = [CallEvent.from_json(str(r[0])) for r in rows]
-        return sorted(events, key=lambda e: (e.occurred_at, STAGE[e.kind]))
+        return sorted(events, key=lambda e: (e.occurred_at, e.stage))
 
     def events_since(self, kinds: Iterable[str], since: float) -> list[CallEvent]:
         """The queued events of these kinds that occurred at ``since`` or later, oldest first
