@@ -36,11 +36,7 @@ def need(module: str, purpose: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError:
         top = module.split(".", maxsplit=1)[0]
-        extra = EXTRAS.get(top, "all")
-        raise ConfigError(
-            f"{purpose} needs {top}, which is not installed",
-            hint=f"pip install 'pbxgate[{extra}]'",
-        ) from None
+        raise _not_installed(purpose, top, EXTRAS.get(top, "all")) from None
 
 
 def missing(exc: ModuleNotFoundError) -> ConfigError | None:
@@ -50,8 +46,12 @@ def missing(exc: ModuleNotFoundError) -> ConfigError | None:
     extra = EXTRAS.get(top)
     if extra is None or importlib.util.find_spec(top) is not None:  # there, a part missing:
         return None  # another version than pbxgate's (a broken install), not an extra to add
+    return _not_installed("this command", top, extra)
+
+
+def _not_installed(what: str, top: str, extra: str) -> ConfigError:
     return ConfigError(
-        f"this command needs {top}, which is not installed", hint=f"pip install 'pbxgate[{extra}]'"
+        f"{what} needs {top}, which is not installed", hint=f"pip install 'pbxgate[{extra}]'"
     )
 
 

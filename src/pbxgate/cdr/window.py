@@ -105,16 +105,23 @@ class Window:
         """The window of the same length just before this one (for period-over-period)."""
         return Window(self.start - (self.end - self.start), self.start)
 
-    def describe(self) -> str:
+    def describe(self, between: str = " .. ") -> str:
         """As people say the window, and as ``--from/--to`` take it: whole days with the last
-        one included (``2016-03-18``, ``2016-03-01 .. 2016-03-31``), else with times, the end
-        not included (``2016-03-18 00:00 .. 2016-03-18 12:00``)."""
-        if self.start.time() == self.end.time() == time(0):
-            last = self.end - timedelta(days=1)
-            if last <= self.start:
-                return f"{self.start:%Y-%m-%d}"
-            return f"{self.start:%Y-%m-%d} .. {last:%Y-%m-%d}"
+        one included (``2016-03-18``, ``2016-03-01 .. 2016-03-31``; ``between`` the two days),
+        else with times, the end not included (``2016-03-18 00:00 .. 2016-03-18 12:00``)."""
+        days = whole_days(self.start, self.end)
+        if days is not None:
+            first, last = days
+            return f"{first}" if first == last else f"{first}{between}{last}"
         return f"{self.start:%Y-%m-%d %H:%M} .. {self.end:%Y-%m-%d %H:%M}"
+
+
+def whole_days(start: datetime, end: datetime) -> tuple[date, date] | None:
+    """The first and the last day of ``[start, end)`` when it is whole days (both ends at
+    midnight), else None: how a window is said (:meth:`Window.describe`) and named."""
+    if start.time() == end.time() == time(0):
+        return start.date(), max(start, end - timedelta(days=1)).date()
+    return None
 
 
 def file_stem(start: datetime, end: datetime) -> str:
@@ -122,8 +129,9 @@ def file_stem(start: datetime, end: datetime) -> str:
     day included (``calls-2016-03-18``, ``calls-2016-03-01..2016-03-31``), with times when the
     window is not whole days (``calls-2016-03-18_1200..2016-03-18_1210``, the end exclusive as
     ``--to`` is). The Calls page's exports and the report's files (download, mail) use it."""
-    if start.time() == end.time() == time(0):
-        first, last = start.date(), (end - timedelta(days=1)).date()
+    days = whole_days(start, end)
+    if days is not None:
+        first, last = days
         return f"calls-{first}" if first == last else f"calls-{first}..{last}"
     return f"calls-{start:%Y-%m-%d_%H%M}..{end:%Y-%m-%d_%H%M}"
 
@@ -256,5 +264,6 @@ __all__ = [
     "now_in",
     "parse_moment",
     "resolve_window",
+    "whole_days",
     "zone",
 ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -127,13 +127,7 @@ def _period(window: Window, kind: str) -> dict[str, Any]:
 def period_label(window: Window) -> str:
     """``2024-03-04`` for a day, ``2024-03-04 – 2024-03-10`` for whole days (the last one
     included, as people say it), the half-open form otherwise."""
-    midnight = (window.start.time(), window.end.time()) == (time(0), time(0))
-    if not midnight:
-        return window.describe()
-    last = window.end - timedelta(days=1)
-    if last == window.start:
-        return f"{window.start:%Y-%m-%d}"
-    return f"{window.start:%Y-%m-%d} – {last:%Y-%m-%d}"
+    return window.describe(between=" – ")
 
 
 def _kpis(now: Kpis, before: Kpis) -> list[dict[str, Any]]:
